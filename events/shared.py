@@ -1,0 +1,136 @@
+"""Event types every organisation uses: people, cases, flags and referrals."""
+
+from datetime import date
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from events.envelope import OrgId
+from events.identifiers import NhsNumber, PersonName, Postcode, ShortText
+from events.registry import EventPayload, event_type
+
+FlagName = Literal[
+    "risk_to_staff",
+    "risk_to_self",
+    "risk_to_others",
+    "safeguarding_concern",
+    "lone_working_only",
+    "interpreter_needed",
+]
+Urgency = Literal["routine", "urgent", "emergency"]
+
+
+class KeyWorker(BaseModel):
+    """Who leads the work with the person, and how colleagues in other organisations reach them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: PersonName
+    role: str | None = Field(default=None, max_length=100)
+    team: str | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, max_length=40)
+    email: EmailStr | None = None
+
+
+class PersonDetails(BaseModel):
+    """How an organisation identifies a person: the details a registration or referral carries."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    local_id: str | None = Field(default=None, max_length=64)
+    nhs_number: NhsNumber | None = None
+    given_name: PersonName
+    family_name: PersonName
+    date_of_birth: date
+    postcode: Postcode | None = None
+
+
+@event_type("person.registered", category="person.identity")
+class PersonRegistered(EventPayload):
+    """An organisation started keeping a record of a person, with the details it knows them by."""
+
+    person_id: UUID
+    details: PersonDetails
+
+
+class CaseEvent(EventPayload):
+    """Base of every event recorded on a case: it names the case it belongs to."""
+
+    case_id: UUID
+
+
+@event_type("case.opened", category="case.involvement")
+class CaseOpened(CaseEvent):
+    """An organisation opened a case to work with a person, led by a key worker."""
+
+    person_id: UUID
+    reason: ShortText
+    key_worker: KeyWorker
+    referral_id: UUID | None = None
+
+
+@event_type("case.closed", category="case.involvement")
+class CaseClosed(CaseEvent):
+    """An organisation finished its work with the person on this case, with the outcome."""
+
+    outcome: ShortText
+
+
+@event_type("flag.raised", category="safeguarding.risk")
+class FlagRaised(CaseEvent):
+    """A worker raised a flag every colleague should know before contact (e.g. risk to staff)."""
+
+    flag: FlagName
+    note: str | None = Field(default=None, max_length=500)
+
+
+@event_type("flag.lifted", category="safeguarding.risk")
+class FlagLifted(CaseEvent):
+    """A worker lifted a flag their organisation raised earlier: it no longer applies."""
+
+    flag: FlagName
+    note: str | None = Field(default=None, max_length=500)
+
+
+@event_type("referral.made", category="referral")
+class ReferralMade(EventPayload):
+    """An organisation asked another to work with a person, sharing who they are and why."""
+
+    referral_id: UUID
+    person_id: UUID
+    to_org: OrgId
+    reason: ShortText
+    urgency: Urgency = "routine"
+    person: PersonDetails
+
+
+@event_type("referral.received", category="referral")
+class ReferralReceived(EventPayload):
+    """The receiving organisation has the referral in its inbox, recorded against its own person."""
+
+    referral_id: UUID
+    person_id: UUID
+    from_org: OrgId
+    reason: ShortText
+    urgency: Urgency
+
+
+@event_type("referral.accepted", category="referral")
+class ReferralAccepted(EventPayload):
+    """The receiving organisation agreed to work with the person it was referred."""
+
+    referral_id: UUID
+    person_id: UUID
+    from_org: OrgId
+    case_id: UUID | None = None
+
+
+@event_type("referral.declined", category="referral")
+class ReferralDeclined(EventPayload):
+    """The receiving organisation declined the referral, and said why."""
+
+    referral_id: UUID
+    person_id: UUID
+    from_org: OrgId
+    reason: ShortText

@@ -1,0 +1,1 @@
+"""Caseweave's processes: the organisation services, the projection, and their shared runtime."""

@@ -1,0 +1,1 @@
+"""The runtime every Caseweave process shares: settings, logs, storage, transport, HTTP, auth."""

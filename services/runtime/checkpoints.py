@@ -1,0 +1,54 @@
+"""A consumer's position in each log it reads, kept beside the state it writes.
+
+A consumer locks its checkpoint row, reads the events after it, writes its own changes and
+the new checkpoint, and commits: one transaction. A crash before the commit leaves both
+untouched, so the batch is read again; two consumers never handle the same batch twice
+because the second waits on the row lock and then sees the moved checkpoint.
+"""
+
+import asyncpg
+
+from services.runtime.event_log import LOG_START, LogPosition
+from services.runtime.event_store_schema import checked_schema
+
+
+class Checkpoints:
+    """The checkpoints table in a consumer's own schema."""
+
+    def __init__(self, schema: str, *, consumer: str) -> None:
+        self.schema = checked_schema(schema)
+        self.consumer = consumer
+
+    async def lock(self, conn: asyncpg.Connection, source: str) -> LogPosition:
+        """Return the consumer's position in `source`, holding it until the transaction ends."""
+        await conn.execute(
+            f"INSERT INTO {self.schema}.checkpoints (consumer, source) VALUES ($1, $2)"  # noqa: S608 - schema name is checked
+            " ON CONFLICT DO NOTHING",
+            self.consumer,
+            source,
+        )
+        row = await conn.fetchrow(
+            f"SELECT transaction_id, position FROM {self.schema}.checkpoints"  # noqa: S608 - schema name is checked
+            " WHERE consumer = $1 AND source = $2 FOR UPDATE",
+            self.consumer,
+            source,
+        )
+        return LogPosition(row["transaction_id"], row["position"]) if row else LOG_START
+
+    async def save(self, conn: asyncpg.Connection, source: str, position: LogPosition) -> None:
+        """Move the consumer's position in `source` (inside the caller's transaction)."""
+        await conn.execute(
+            f"UPDATE {self.schema}.checkpoints SET transaction_id = $3, position = $4,"  # noqa: S608 - schema name is checked
+            " updated_at = now() WHERE consumer = $1 AND source = $2",
+            self.consumer,
+            source,
+            position.transaction_id,
+            position.position,
+        )
+
+    async def reset(self, conn: asyncpg.Connection) -> None:
+        """Send the consumer back to the start of every log."""
+        await conn.execute(
+            f"DELETE FROM {self.schema}.checkpoints WHERE consumer = $1",  # noqa: S608 - schema name is checked
+            self.consumer,
+        )

@@ -1,0 +1,54 @@
+"""PostgreSQL connections: the configured server, or an embedded one for a laptop."""
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger(__name__)
+
+Pool = asyncpg.Pool
+
+
+def start_embedded_postgres(data_dir: Path) -> str:
+    """Start (or join) the embedded PostgreSQL keeping its data under `data_dir`; return its URL."""
+    import pgserver  # noqa: PLC0415 - imported only where the embedded server is wanted
+
+    pgdata = (data_dir / "pgdata").resolve()
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    uri: str = server.get_uri()
+    log.info("embedded_postgres_ready", pgdata=str(pgdata))
+    return uri
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for type_name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+async def create_pool(url: str, *, max_size: int = 10) -> Pool:
+    """Open a connection pool whose connections speak JSON as Python objects."""
+    pool = await asyncpg.create_pool(
+        url, min_size=1, max_size=max_size, init=_init_connection, command_timeout=60
+    )
+    assert pool is not None  # create_pool only returns None when given no loop to wait on
+    return pool
+
+
+async def apply_ddl(pool: Pool, *, lock_name: str, statements: Sequence[str]) -> None:
+    """Run idempotent DDL once, even when several processes start at the same moment."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock_name)
+        for statement in statements:
+            await conn.execute(statement)
+
+
+def rows_as_dicts(rows: Sequence[asyncpg.Record]) -> list[dict[str, Any]]:
+    """Return asyncpg records as plain dictionaries."""
+    return [dict(row) for row in rows]

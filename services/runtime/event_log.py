@@ -1,0 +1,124 @@
+"""Read a service's log in commit order without ever skipping an event (the embedded transport).
+
+Why a plain "position > last seen" reader loses events: a sequence number is taken at insert
+but becomes visible only at commit, so position 11 can commit before position 10; a reader
+that has moved past 11 never sees 10. Caseweave's design cannot skip:
+
+- every row records the id of the transaction that wrote it (`transaction_id`);
+- a reader only reads rows whose transaction id is below the oldest transaction still
+  running (`pg_snapshot_xmin(pg_current_snapshot())`): every such transaction has finished,
+  so no row can still appear below that line;
+- rows are read in `(transaction_id, position)` order and the checkpoint is that pair.
+
+A transaction that has not yet written takes a transaction id above the line when it does,
+so it lands after the checkpoint. Writers never wait on each other to publish; a long-running
+transaction only delays readers. (This is the transaction-id watermark design; the other safe
+choice, one writer at a time through a lock, caps a service at one commit at a time.)
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+import asyncpg
+
+from events.envelope import Envelope
+from services.runtime.database import Pool
+from services.runtime.event_store import envelope_from_row
+from services.runtime.event_store_schema import checked_schema, notify_channel
+
+
+class LogPosition(NamedTuple):
+    """Where an event sits in a service's log: commit order first, then insert order."""
+
+    transaction_id: int
+    position: int
+
+
+LOG_START = LogPosition(0, 0)
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """An event read from a log, with the position a consumer checkpoints after handling it."""
+
+    source: str
+    position: LogPosition
+    envelope: Envelope
+
+
+class EventLog(Protocol):
+    """The transport port: one organisation's events, in order, from any checkpoint."""
+
+    source: str
+
+    async def read_after(self, after: LogPosition, *, limit: int) -> list[LoggedEvent]:
+        """Return up to `limit` events that follow `after`, in log order."""
+        ...
+
+    async def wait_for_new(self, timeout: float) -> None:
+        """Return when the log may have grown, or after `timeout` seconds."""
+        ...
+
+
+class PostgresEventLog:
+    """The embedded transport: a service's events table, read gap-safely, woken by NOTIFY."""
+
+    def __init__(self, pool: Pool, *, source: str, schema: str | None = None) -> None:
+        self.source = source
+        self.schema = checked_schema(schema or source)
+        self._pool = pool
+        self._grew = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+
+    async def read_after(self, after: LogPosition, *, limit: int) -> list[LoggedEvent]:
+        """Return up to `limit` finished-transaction events after `after`, in log order."""
+        rows = await self._pool.fetch(
+            "SELECT transaction_id, position, event_id, type, schema_version, occurred_at,"
+            " recorded_at, org, subject, place, category, correlation_id, causation_id, actor, data"
+            f" FROM {self.schema}.events"  # noqa: S608 - schema name is checked
+            " WHERE (transaction_id, position) > ($1, $2)"
+            "   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+            " ORDER BY transaction_id, position LIMIT $3",
+            after.transaction_id,
+            after.position,
+            limit,
+        )
+        return [
+            LoggedEvent(
+                self.source,
+                LogPosition(row["transaction_id"], row["position"]),
+                envelope_from_row(row),
+            )
+            for row in rows
+        ]
+
+    async def wait_for_new(self, timeout: float) -> None:
+        """Return when a NOTIFY says the log grew, or after `timeout` seconds."""
+        if self._listener is None:
+            await self._listen()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._grew.wait(), timeout)
+        self._grew.clear()
+
+    async def close(self) -> None:
+        """Stop listening for notifications."""
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            await self._pool.release(listener)
+
+    async def _listen(self) -> None:
+        self._listener = await self._pool.acquire()
+        await self._listener.add_listener(
+            notify_channel(self.schema), lambda *_: self._grew.set()
+        )
+
+
+async def read_all(log: EventLog, *, after: LogPosition = LOG_START, batch: int = 1000) -> AsyncIterator[LoggedEvent]:
+    """Yield every event currently readable in a log, in order."""
+    while events := await log.read_after(after, limit=batch):
+        for event in events:
+            yield event
+        after = events[-1].position

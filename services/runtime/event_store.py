@@ -1,0 +1,159 @@
+"""Append to and read from one service's event streams in PostgreSQL (asyncpg).
+
+Functions take a connection so that a command handler can append events, record an
+idempotency key and update its own lookup tables in one transaction.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from events.envelope import Envelope
+from services.runtime.event_store_schema import checked_schema
+
+_COLUMNS = (
+    "event_id, type, schema_version, occurred_at, recorded_at, org, subject, place, category,"
+    " correlation_id, causation_id, actor, data"
+)
+
+
+class StreamConflict(Exception):
+    """The stream is not at the version the writer expected: someone else wrote first."""
+
+    def __init__(self, stream_id: str, *, expected: int, actual: int) -> None:
+        super().__init__(f"stream {stream_id} is at version {actual}, expected {expected}")
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+
+
+class EventIdReused(Exception):
+    """An event id given for an append already belongs to a different event."""
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as its stream holds it."""
+
+    stream_id: str
+    stream_version: int
+    envelope: Envelope
+
+
+def envelope_from_row(row: asyncpg.Record | dict[str, Any]) -> Envelope:
+    """Rebuild an envelope from an events-table row."""
+    return Envelope.model_validate(
+        {name: row[name] for name in Envelope.model_fields}, strict=False
+    )
+
+
+class EventStore:
+    """The streams of one service, kept in its own PostgreSQL schema."""
+
+    def __init__(self, schema: str) -> None:
+        self.schema = checked_schema(schema)
+
+    async def stream_version(self, conn: asyncpg.Connection, stream_id: str) -> int:
+        """Return the number of events in a stream (0 when it does not exist)."""
+        version = await conn.fetchval(
+            f"SELECT coalesce(max(stream_version), 0) FROM {self.schema}.events"  # noqa: S608 - schema name is checked
+            " WHERE stream_id = $1",
+            stream_id,
+        )
+        return int(version)
+
+    async def read_stream(self, conn: asyncpg.Connection, stream_id: str) -> list[StoredEvent]:
+        """Return a stream's events in order (an empty list when it does not exist)."""
+        rows = await conn.fetch(
+            f"SELECT stream_id, stream_version, {_COLUMNS} FROM {self.schema}.events"  # noqa: S608 - schema name is checked
+            " WHERE stream_id = $1 ORDER BY stream_version",
+            stream_id,
+        )
+        return [StoredEvent(r["stream_id"], r["stream_version"], envelope_from_row(r)) for r in rows]
+
+    async def append(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[Envelope],
+    ) -> int:
+        """Append events to a stream at `expected_version`; return the stream's new version.
+
+        Appending events whose ids the stream already holds is a no-op (a retried write);
+        raises StreamConflict when the stream moved on, EventIdReused for a foreign id.
+        """
+        if await self._already_appended(conn, stream_id, events):
+            return await self.stream_version(conn, stream_id)
+        try:
+            async with conn.transaction():  # a savepoint when the caller holds a transaction
+                await self._insert(conn, stream_id, expected_version, events)
+        except asyncpg.UniqueViolationError as error:
+            if "event_id" in (error.constraint_name or ""):
+                raise EventIdReused(str(error)) from error
+            actual = await self.stream_version(conn, stream_id)
+            raise StreamConflict(stream_id, expected=expected_version, actual=actual) from error
+        actual = expected_version + len(events)
+        return actual
+
+    async def append_many(
+        self, conn: asyncpg.Connection, streams: Sequence[tuple[str, int, Sequence[Envelope]]]
+    ) -> None:
+        """Append to several streams at once (each `(stream_id, expected_version, events)`)."""
+        rows = [
+            (stream_id, expected + offset, *_values(envelope))
+            for stream_id, expected, events in streams
+            for offset, envelope in enumerate(events, start=1)
+        ]
+        await self._insert_rows(conn, rows)
+
+    async def _already_appended(
+        self, conn: asyncpg.Connection, stream_id: str, events: Sequence[Envelope]
+    ) -> bool:
+        ids = [e.event_id for e in events]
+        found = await conn.fetch(
+            f"SELECT event_id, stream_id FROM {self.schema}.events WHERE event_id = ANY($1)",  # noqa: S608 - schema name is checked
+            ids,
+        )
+        if not found:
+            return False
+        if len(found) == len(ids) and all(r["stream_id"] == stream_id for r in found):
+            return True
+        raise EventIdReused(f"event ids already used elsewhere: {[r['event_id'] for r in found]}")
+
+    async def _insert(
+        self,
+        conn: asyncpg.Connection,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[Envelope],
+    ) -> None:
+        current = await self.stream_version(conn, stream_id)
+        if current != expected_version:
+            raise StreamConflict(stream_id, expected=expected_version, actual=current)
+        rows = [
+            (stream_id, expected_version + offset, *_values(envelope))
+            for offset, envelope in enumerate(events, start=1)
+        ]
+        await self._insert_rows(conn, rows)
+
+    async def _insert_rows(self, conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
+        columns = list(zip(*rows, strict=True)) if rows else [[] for _ in range(15)]
+        await conn.execute(
+            f"INSERT INTO {self.schema}.events (stream_id, stream_version, {_COLUMNS})"  # noqa: S608 - schema name is checked
+            " SELECT * FROM unnest($1::text[], $2::int[], $3::uuid[], $4::text[], $5::int[],"
+            " $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[], $10::text[],"
+            " $11::text[], $12::text[], $13::text[], $14::text[], $15::jsonb[])",
+            *[list(column) for column in columns],
+        )
+
+
+def _values(envelope: Envelope) -> tuple[Any, ...]:
+    e = envelope
+    return (
+        e.event_id, e.type, e.schema_version, e.occurred_at, e.recorded_at, e.org, e.subject,
+        e.place, e.category, e.correlation_id, e.causation_id, e.actor, e.data,
+    )  # fmt: skip

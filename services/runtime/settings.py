@@ -1,0 +1,46 @@
+"""The one place that reads configuration: a typed settings object from CASEWEAVE_* variables."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from events.envelope import OrgId
+
+
+class Settings(BaseSettings):
+    """Configuration of a Caseweave process; every field is a CASEWEAVE_<NAME> variable."""
+
+    model_config = SettingsConfigDict(env_prefix="CASEWEAVE_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL; unset means an embedded PostgreSQL under data_dir",
+    )
+    data_dir: Path = Field(default=Path(".caseweave"), description="embedded data and dev secrets")
+    transport: Literal["postgres", "kafka"] = "postgres"
+    host: str = "127.0.0.1"
+    projection_port: int = 8000
+    housing_port: int = 8001
+    mental_health_port: int = 8002
+    voluntary_port: int = 8003
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    id_secret: str | None = Field(
+        default=None,
+        description="secret that keys citizen ids; generated under data_dir in development",
+    )
+    pool_size: int = Field(default=10, ge=1, le=200)
+
+    def port_of(self, service: OrgId | Literal["projection"]) -> int:
+        """Return the HTTP port a service listens on."""
+        port: int = getattr(self, f"{service}_port")
+        return port
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process's settings, read once from the environment."""
+    return Settings()
