@@ -12,7 +12,9 @@ from pydantic import Field
 from events.registry import event_type
 from events.shared import CaseEvent
 
-TenancyRisk = Literal["rent_arrears", "antisocial_behaviour", "disrepair", "relationship_breakdown", "other"]
+TenancyRisk = Literal[
+    "rent_arrears", "antisocial_behaviour", "disrepair", "relationship_breakdown", "other"
+]
 Tenure = Literal["social_rent", "private_rent", "supported_housing", "staying_with_family", "other"]
 
 

@@ -15,11 +15,11 @@ Pool = asyncpg.Pool
 
 def start_embedded_postgres(data_dir: Path) -> str:
     """Start (or join) the embedded PostgreSQL keeping its data under `data_dir`; return its URL."""
-    import pgserver  # noqa: PLC0415 - imported only where the embedded server is wanted
+    from pgserver.postgres_server import get_server  # noqa: PLC0415 - only where the embedded server is wanted
 
     pgdata = (data_dir / "pgdata").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    server = get_server(pgdata, cleanup_mode=None)
     uri: str = server.get_uri()
     log.info("embedded_postgres_ready", pgdata=str(pgdata))
     return uri

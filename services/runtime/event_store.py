@@ -71,7 +71,9 @@ class EventStore:
             " WHERE stream_id = $1 ORDER BY stream_version",
             stream_id,
         )
-        return [StoredEvent(r["stream_id"], r["stream_version"], envelope_from_row(r)) for r in rows]
+        return [
+            StoredEvent(r["stream_id"], r["stream_version"], envelope_from_row(r)) for r in rows
+        ]
 
     async def append(
         self,
@@ -96,8 +98,7 @@ class EventStore:
                 raise EventIdReused(str(error)) from error
             actual = await self.stream_version(conn, stream_id)
             raise StreamConflict(stream_id, expected=expected_version, actual=actual) from error
-        actual = expected_version + len(events)
-        return actual
+        return expected_version + len(events)
 
     async def append_many(
         self, conn: asyncpg.Connection, streams: Sequence[tuple[str, int, Sequence[Envelope]]]
@@ -141,7 +142,9 @@ class EventStore:
         await self._insert_rows(conn, rows)
 
     async def _insert_rows(self, conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
-        columns = list(zip(*rows, strict=True)) if rows else [[] for _ in range(15)]
+        if not rows:
+            return
+        columns = list(zip(*rows, strict=True))
         await conn.execute(
             f"INSERT INTO {self.schema}.events (stream_id, stream_version, {_COLUMNS})"  # noqa: S608 - schema name is checked
             " SELECT * FROM unnest($1::text[], $2::int[], $3::uuid[], $4::text[], $5::int[],"

@@ -6,7 +6,9 @@ import sys
 import structlog
 
 
-def configure_logging(*, level: str = "INFO", fmt: str = "json", service: str = "caseweave") -> None:
+def configure_logging(
+    *, level: str = "INFO", fmt: str = "json", service: str = "caseweave"
+) -> None:
     """Send structlog and standard-library logs to stdout as one JSON object per line."""
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()

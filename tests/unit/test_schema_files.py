@@ -57,10 +57,17 @@ def test_glossary_lists_every_type_under_its_organisation() -> None:
         assert f"| `{model.event_type}` | {model.schema_version} |" in glossary
         assert glossary_line(model) in glossary
     headings = [line for line in glossary.splitlines() if line.startswith("## ")]
-    assert headings == ["## Shared by every organisation", "## Housing", "## Mental health", "## Voluntary sector"]
+    assert headings == [
+        "## Shared by every organisation",
+        "## Housing",
+        "## Mental health",
+        "## Voluntary sector",
+    ]
 
 
-def test_export_writes_the_same_bytes_every_time(exported: tuple[Path, Path], tmp_path: Path) -> None:
+def test_export_writes_the_same_bytes_every_time(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
     """Exporting twice gives identical files, so the diff shows only real changes."""
     again = tmp_path / "again"
     export_schemas(again / "schemas", again / "GLOSSARY.md")

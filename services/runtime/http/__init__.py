@@ -1,0 +1,1 @@
+"""What every Caseweave HTTP service shares: errors, authentication, request context, health."""

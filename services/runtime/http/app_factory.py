@@ -1,0 +1,70 @@
+"""Build a service's FastAPI app: request context, canonical log lines, errors, health."""
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from services.runtime.http.errors import install_error_handlers
+
+log = structlog.get_logger("caseweave.http")
+CORRELATION_HEADER = "X-Correlation-ID"
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def _correlation_id(request: Request) -> str:
+    given = request.headers.get(CORRELATION_HEADER, "")
+    return given if 0 < len(given) <= 100 and given.isprintable() else str(uuid.uuid4())
+
+
+async def _request_context(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """Bind a correlation id to the request and write one log line when it is answered."""
+    structlog.contextvars.clear_contextvars()
+    correlation_id = _correlation_id(request)
+    request.state.correlation_id = correlation_id
+    structlog.contextvars.bind_contextvars(
+        correlation_id=correlation_id, service=request.app.state.service_name
+    )
+    started = time.perf_counter()
+    response = await call_next(request)
+    response.headers[CORRELATION_HEADER] = correlation_id
+    route = request.scope.get("route")
+    log.info(
+        "request",
+        method=request.method,
+        route=getattr(route, "path", "unmatched"),
+        status=response.status_code,
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+    return response
+
+
+def create_service_app(
+    *, title: str, service_name: str, description: str, lifespan: Lifespan
+) -> FastAPI:
+    """Return an app with Caseweave's error shape, request logging and health endpoints."""
+    app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
+    app.state.service_name = service_name
+    app.middleware("http")(_request_context)
+    install_error_handlers(app)
+
+    @app.get("/health/live", tags=["health"], summary="The process is up")
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/health/ready", tags=["health"], summary="The service can reach its database")
+    async def ready(request: Request) -> Response:
+        try:
+            await request.app.state.pool.fetchval("SELECT 1")
+        except Exception:
+            log.warning("not_ready", exc_info=True)
+            return JSONResponse({"status": "unavailable"}, 503)
+        return JSONResponse({"status": "ok"})
+
+    return app

@@ -1,0 +1,115 @@
+"""One error shape for every service: which field, which rule, and never a stack trace.
+
+{"error": {"code": "validation_failed", "message": "...", "correlation_id": "...",
+           "fields": [{"field": "body.nhs_number", "rule": "nhs_number_check_digit",
+                       "message": "..."}]}}
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger(__name__)
+
+
+class FieldError(BaseModel):
+    """One broken rule: where in the request, which rule, in words."""
+
+    field: str
+    rule: str
+    message: str
+
+
+class ApiError(Exception):
+    """An error a client can act on, with its HTTP status and a stable code."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        fields: Sequence[FieldError] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.fields = list(fields)
+        self.headers = headers
+
+
+def not_found(what: str) -> ApiError:
+    """Return the 404 for something that does not exist (or that the caller may not know of)."""
+    return ApiError(404, "not_found", f"{what} not found")
+
+
+def field_errors_from_pydantic(
+    errors: Sequence[Any], *, prefix: Sequence[str] = ()
+) -> list[FieldError]:
+    """Turn pydantic's error list into field errors, without echoing the rejected values."""
+    return [
+        FieldError(
+            field=".".join(str(part) for part in (*prefix, *error["loc"])),
+            rule=error["type"],
+            message=error["msg"],
+        )
+        for error in errors
+    ]
+
+
+def _body(
+    request: Request, code: str, message: str, fields: Sequence[FieldError] = ()
+) -> dict[str, Any]:
+    error: dict[str, Any] = {
+        "code": code,
+        "message": message,
+        "correlation_id": getattr(request.state, "correlation_id", None),
+    }
+    if fields:
+        error["fields"] = [f.model_dump() for f in fields]
+    return {"error": error}
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(
+        _body(request, exc.code, exc.message, exc.fields), exc.status, headers=exc.headers
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(e["type"] == "json_invalid" for e in errors):
+        return JSONResponse(
+            _body(request, "malformed_json", "the request body is not valid JSON"), 400
+        )
+    fields = field_errors_from_pydantic(errors)
+    return JSONResponse(
+        _body(request, "validation_failed", "the request breaks a rule", fields), 422
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return JSONResponse(_body(request, code, str(exc.detail)), exc.status_code, headers=exc.headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
+    return JSONResponse(_body(request, "internal_error", "something went wrong on our side"), 500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error leave the service in the one error shape."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
