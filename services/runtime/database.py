@@ -1,6 +1,7 @@
 """PostgreSQL connections: the configured server, or an embedded one for a laptop."""
 
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,13 +14,22 @@ log = structlog.get_logger(__name__)
 Pool = asyncpg.Pool
 
 
-def start_embedded_postgres(data_dir: Path) -> str:
-    """Start (or join) the embedded PostgreSQL keeping its data under `data_dir`; return its URL."""
-    from pgserver.postgres_server import get_server  # noqa: PLC0415 - only where the embedded server is wanted
+_embedded_servers: list[object] = []  # handles kept alive: the server stops when the last goes
 
+
+def start_embedded_postgres(data_dir: Path) -> str:
+    """Start (or join) the embedded PostgreSQL keeping its data under `data_dir`; return its URL.
+
+    The server stops when the last process that started or joined it exits.
+    """
     pgdata = (data_dir / "pgdata").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = get_server(pgdata, cleanup_mode=None)
+    with warnings.catch_warnings():  # pgserver warns when XDG_RUNTIME_DIR is unset; harmless
+        warnings.simplefilter("ignore")
+        from pgserver.postgres_server import get_server  # noqa: PLC0415 - only where it is wanted
+
+        server = get_server(pgdata, cleanup_mode="stop")
+    _embedded_servers.append(server)
     uri: str = server.get_uri()
     log.info("embedded_postgres_ready", pgdata=str(pgdata))
     return uri

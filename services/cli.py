@@ -1,0 +1,119 @@
+"""The `caseweave` command: run the system, manage keys, replay streams, export schemas."""
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from events.envelope import ORGANISATIONS
+from services.runtime.api_keys import ROLES
+from services.runtime.logs import configure_logging
+from services.runtime.settings import Settings, get_settings
+from services.service_runner import SERVICE_NAMES
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def database_url(settings: Settings) -> str:
+    """Return the configured PostgreSQL URL, starting the embedded server when none is set."""
+    if settings.database_url:
+        return settings.database_url
+    from services.runtime.database import start_embedded_postgres  # noqa: PLC0415 - only when embedded
+
+    return start_embedded_postgres(settings.data_dir)
+
+
+def _up(args: argparse.Namespace, settings: Settings) -> int:
+    from services.launcher import run_everything  # noqa: PLC0415 - only for this command
+
+    return run_everything(settings, database_url(settings))
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from services.service_runner import run_service  # noqa: PLC0415 - only for this command
+
+    configure_logging(level=settings.log_level, fmt=settings.log_format, service=args.service)
+    settings = settings.model_copy(update={"database_url": database_url(settings)})
+    asyncio.run(run_service(args.service, settings))
+    return 0
+
+
+def _keys(args: argparse.Namespace, settings: Settings) -> int:
+    from services import key_commands  # noqa: PLC0415 - only for this command
+
+    return asyncio.run(key_commands.run(args, database_url(settings)))
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from services import replay_command  # noqa: PLC0415 - only for this command
+
+    return asyncio.run(replay_command.replay_projection(settings, database_url(settings)))
+
+
+def _schemas(args: argparse.Namespace, settings: Settings) -> int:
+    from events.schema_files import export_schemas, find_drift  # noqa: PLC0415 - only here
+
+    schemas_dir, glossary = Path(args.schemas_dir), Path(args.glossary)
+    if args.action == "export":
+        written = export_schemas(schemas_dir, glossary)
+        print(f"wrote {len(written)} files under {schemas_dir} and {glossary}")
+        return 0
+    drift = find_drift(schemas_dir, glossary)
+    for line in drift:
+        print(line)
+    print("schemas match the event models" if not drift else f"{len(drift)} files drifted")
+    return 1 if drift else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="caseweave",
+        description="Event-sourced case coordination across housing, mental health and the "
+        "voluntary sector. Configuration comes from CASEWEAVE_* environment variables "
+        "(see README); with no CASEWEAVE_DATABASE_URL an embedded PostgreSQL keeps its data "
+        "under .caseweave/.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser("up", help="start every service and the projection on this machine")
+    up.set_defaults(handler=_up)
+
+    run = commands.add_parser("run", help="run one service in the foreground (what `up` starts)")
+    run.add_argument("service", choices=SERVICE_NAMES)
+    run.set_defaults(handler=_run)
+
+    keys = commands.add_parser("keys", help="create, list and revoke API keys")
+    key_actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = key_actions.add_parser("create", help="create a key; prints it once, as the last word")
+    create.add_argument("--org", required=True, choices=ORGANISATIONS)
+    create.add_argument("--role", required=True, choices=ROLES)
+    key_actions.add_parser("list", help="list keys (never their secrets)")
+    revoke = key_actions.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+    keys.set_defaults(handler=_keys)
+
+    replay = commands.add_parser("replay", help="rebuild a read model from the event streams")
+    replay.add_argument("read_model", choices=["projection"])
+    replay.set_defaults(handler=_replay)
+
+    schemas = commands.add_parser("schemas", help="JSON Schemas and glossary of the event types")
+    schemas.add_argument("action", choices=["export", "check"])
+    schemas.add_argument("--schemas-dir", default="schemas")
+    schemas.add_argument("--glossary", default="events/GLOSSARY.md")
+    schemas.set_defaults(handler=_schemas)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the caseweave command line; return its exit code."""
+    args = _parser().parse_args(argv)
+    settings = get_settings()
+    if args.command != "run":
+        configure_logging(level="WARNING", fmt="console")
+    handler: Command = args.handler
+    return handler(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""`caseweave replay projection`: rebuild the single view from every organisation's stream."""
+
+import sys
+import time
+
+from services.runtime.database import create_pool
+from services.runtime.dev_secrets import citizen_id_secret
+from services.runtime.settings import Settings
+from services.service_runner import projection_sources
+
+
+async def replay_projection(settings: Settings, database_url: str) -> int:
+    """Drop and rebuild the projection's read model, showing progress; return an exit code."""
+    from services.projection.bootstrap import rebuild_projection  # noqa: PLC0415 - heavy
+
+    started = time.perf_counter()
+
+    def progress(events: int) -> None:
+        rate = events / max(time.perf_counter() - started, 1e-9)
+        print(f"\rreplayed {events:,} events ({rate:,.0f}/s)", end="", file=sys.stderr)
+
+    pool = await create_pool(database_url, max_size=4)
+    try:
+        total = await rebuild_projection(
+            pool=pool,
+            sources=projection_sources(),
+            id_secret=citizen_id_secret(settings),
+            on_progress=progress,
+        )
+    finally:
+        await pool.close()
+    elapsed = time.perf_counter() - started
+    print(f"\rreplayed {total:,} events in {elapsed:.1f}s; the single view is rebuilt")
+    return 0

@@ -1,0 +1,83 @@
+"""Run one Caseweave service in this process: an organisation service, or the projection."""
+
+import asyncio
+import importlib
+import signal
+from typing import Literal, get_args
+
+import structlog
+import uvicorn
+from fastapi import FastAPI
+
+from events.envelope import ORGANISATIONS, OrgId
+from services.runtime.dev_secrets import citizen_id_secret
+from services.runtime.settings import Settings
+
+ServiceName = Literal["housing", "mental_health", "voluntary", "projection", "projection-worker"]
+SERVICE_NAMES: tuple[ServiceName, ...] = get_args(ServiceName)
+log = structlog.get_logger(__name__)
+
+
+def organisation_app(org: OrgId, settings: Settings) -> FastAPI:
+    """Return the HTTP app of an organisation's microservice."""
+    module = importlib.import_module(f"services.{org}")
+    app: FastAPI = module.create_app(settings)
+    return app
+
+
+def projection_sources() -> dict[OrgId, str]:
+    """Return the log (schema) the projection reads for each organisation."""
+    return {org: org for org in ORGANISATIONS}
+
+
+async def _serve(app: FastAPI, settings: Settings, port: int) -> None:
+    config = uvicorn.Config(
+        app, host=settings.host, port=port, log_config=None, access_log=False, lifespan="on"
+    )
+    await uvicorn.Server(config).serve()
+
+
+async def _run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    from services.projection.bootstrap import run_projection_worker  # noqa: PLC0415 - heavy
+
+    assert settings.database_url is not None
+    await run_projection_worker(
+        database_url=settings.database_url,
+        sources=projection_sources(),
+        id_secret=citizen_id_secret(settings),
+        stop=stop,
+    )
+
+
+async def _run_projection(settings: Settings) -> None:
+    from services.projection.bootstrap import create_projection_app  # noqa: PLC0415 - heavy
+
+    assert settings.database_url is not None
+    stop = asyncio.Event()
+    worker = asyncio.create_task(_run_worker(settings, stop))
+    try:
+        app = create_projection_app(database_url=settings.database_url)
+        await _serve(app, settings, settings.projection_port)
+    finally:
+        stop.set()
+        await worker
+
+
+async def _run_worker_until_signalled(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await _run_worker(settings, stop)
+
+
+async def run_service(name: ServiceName, settings: Settings) -> None:
+    """Run service `name` until it is told to stop (SIGINT or SIGTERM)."""
+    log.info("service_starting", service=name)
+    if name == "projection":
+        await _run_projection(settings)
+    elif name == "projection-worker":
+        await _run_worker_until_signalled(settings)
+    else:
+        await _serve(organisation_app(name, settings), settings, settings.port_of(name))
+    log.info("service_stopped", service=name)
