@@ -6,8 +6,7 @@ untouched, so the batch is read again; two consumers never handle the same batch
 because the second waits on the row lock and then sees the moved checkpoint.
 """
 
-import asyncpg
-
+from services.runtime.database import Connection
 from services.runtime.event_log import LOG_START, LogPosition
 from services.runtime.event_store_schema import checked_schema
 
@@ -19,7 +18,7 @@ class Checkpoints:
         self.schema = checked_schema(schema)
         self.consumer = consumer
 
-    async def lock(self, conn: asyncpg.Connection, source: str) -> LogPosition:
+    async def lock(self, conn: Connection, source: str) -> LogPosition:
         """Return the consumer's position in `source`, holding it until the transaction ends."""
         await conn.execute(
             f"INSERT INTO {self.schema}.checkpoints (consumer, source) VALUES ($1, $2)"  # noqa: S608 - schema name is checked
@@ -35,7 +34,7 @@ class Checkpoints:
         )
         return LogPosition(row["transaction_id"], row["position"]) if row else LOG_START
 
-    async def save(self, conn: asyncpg.Connection, source: str, position: LogPosition) -> None:
+    async def save(self, conn: Connection, source: str, position: LogPosition) -> None:
         """Move the consumer's position in `source` (inside the caller's transaction)."""
         await conn.execute(
             f"UPDATE {self.schema}.checkpoints SET transaction_id = $3, position = $4,"  # noqa: S608 - schema name is checked
@@ -46,7 +45,7 @@ class Checkpoints:
             position.position,
         )
 
-    async def reset(self, conn: asyncpg.Connection) -> None:
+    async def reset(self, conn: Connection) -> None:
         """Send the consumer back to the start of every log."""
         await conn.execute(
             f"DELETE FROM {self.schema}.checkpoints WHERE consumer = $1",  # noqa: S608 - schema name is checked

@@ -12,6 +12,8 @@ import structlog
 log = structlog.get_logger(__name__)
 
 Pool = asyncpg.Pool
+# what a command works with: a plain connection, or one borrowed from a pool
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 
 _embedded_servers: list[object] = []  # handles kept alive: the server stops when the last goes

@@ -9,8 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-
+from services.runtime.database import Connection
 from services.runtime.event_store_schema import checked_schema
 
 
@@ -39,7 +38,7 @@ class IdempotencyKeys:
         self.schema = checked_schema(schema)
 
     async def claim(
-        self, conn: asyncpg.Connection, *, scope: str, key: str, fingerprint: str
+        self, conn: Connection, *, scope: str, key: str, fingerprint: str
     ) -> StoredResponse | None:
         """Claim `key` for this request; return the earlier answer if it was already used."""
         claimed = await conn.fetchval(
@@ -63,7 +62,7 @@ class IdempotencyKeys:
         return StoredResponse(row["response_status"], row["response_body"])
 
     async def remember(
-        self, conn: asyncpg.Connection, *, scope: str, key: str, response: StoredResponse
+        self, conn: Connection, *, scope: str, key: str, response: StoredResponse
     ) -> None:
         """Store the answer to a claimed key (inside the transaction that claimed it)."""
         await conn.execute(

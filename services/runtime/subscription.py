@@ -26,10 +26,11 @@ async def catch_up(
     logs: Sequence[EventLog],
     *,
     on_progress: Callable[[int], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> int:
-    """Handle batches from every log until none has anything new; return the events handled."""
+    """Handle batches from every log until none has anything new (or `stop` is set)."""
     total = 0
-    while True:
+    while stop is None or not stop.is_set():
         handled = 0
         for source in logs:
             handled += await consumer.handle_next_batch(source)
@@ -38,6 +39,7 @@ async def catch_up(
         total += handled
         if on_progress is not None:
             on_progress(total)
+    return total
 
 
 async def run_until_stopped(
@@ -45,7 +47,7 @@ async def run_until_stopped(
 ) -> None:
     """Keep `consumer` caught up with `logs` until `stop` is set."""
     while not stop.is_set():
-        handled = await catch_up(consumer, logs)
+        handled = await catch_up(consumer, logs, stop=stop)
         if handled:
             log.debug("caught_up", events=handled)
             continue

@@ -39,7 +39,9 @@ class System:
         """Return the environment every caseweave command of this system runs with."""
         env = {**os.environ, "CASEWEAVE_DATABASE_URL": self.database_url}
         env["CASEWEAVE_DATA_DIR"] = str(self.data_dir)
-        env.update({f"CASEWEAVE_{name.upper()}_PORT": str(port) for name, port in self.ports.items()})
+        env.update(
+            {f"CASEWEAVE_{name.upper()}_PORT": str(port) for name, port in self.ports.items()}
+        )
         return env
 
     def url(self, service: str) -> str:
@@ -86,7 +88,8 @@ class System:
             raise RuntimeError(f"caseweave up exited with {self.process.returncode}")
         try:
             return all(
-                httpx.get(f"{self.url(name)}/health/ready", timeout=1).is_success for name in SERVICES
+                httpx.get(f"{self.url(name)}/health/ready", timeout=1).is_success
+                for name in SERVICES
             )
         except httpx.HTTPError:
             return False

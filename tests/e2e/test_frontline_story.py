@@ -26,7 +26,9 @@ class Worker:
         self.org, self.system = org, system
         self.headers = {"Authorization": f"Bearer {system.create_key(org)}"}
 
-    def post(self, path: str, body: dict[str, Any], service: str | None = None, **headers: str) -> httpx.Response:
+    def post(
+        self, path: str, body: dict[str, Any], service: str | None = None, **headers: str
+    ) -> httpx.Response:
         url = f"{self.system.url(service or self.org)}{path}"
         return httpx.post(url, json=body, headers={**self.headers, **headers}, timeout=10)
 
@@ -38,11 +40,15 @@ class Worker:
         person = self.post("/v1/people", PERSON)
         assert person.status_code == 201, person.text
         person_id: str = person.json()["person_id"]
-        case = self.post(f"/v1/people/{person_id}/cases", {"reason": reason, "key_worker": KEY_WORKER})
+        case = self.post(
+            f"/v1/people/{person_id}/cases", {"reason": reason, "key_worker": KEY_WORKER}
+        )
         assert case.status_code == 201, case.text
         return person_id, case.json()["case_id"]
 
-    def record(self, case_id: str, type_: str, data: dict[str, Any], **headers: str) -> httpx.Response:
+    def record(
+        self, case_id: str, type_: str, data: dict[str, Any], **headers: str
+    ) -> httpx.Response:
         return self.post(f"/v1/cases/{case_id}/events", {"type": type_, "data": data}, **headers)
 
 
@@ -58,42 +64,91 @@ def single_view(worker: Worker) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 def record_the_story(housing: Worker, health: Worker, charity: Worker) -> str:
     """Three organisations work with one person; housing refers them to the charity."""
     person_id, housing_case = housing.register_and_open_case("threatened with homelessness")
-    assert housing.record(housing_case, "housing.tenancy_at_risk", {"risk": "rent_arrears"}, **{"X-Correlation-ID": "story-1"}).status_code == 201
-    assert housing.record(housing_case, "housing.eviction_notice_served", {"notice": "section_21", "served_on": "2026-11-01"}).status_code == 201
+    assert (
+        housing.record(
+            housing_case,
+            "housing.tenancy_at_risk",
+            {"risk": "rent_arrears"},
+            **{"X-Correlation-ID": "story-1"},
+        ).status_code
+        == 201
+    )
+    assert (
+        housing.record(
+            housing_case,
+            "housing.eviction_notice_served",
+            {"notice": "section_21", "served_on": "2026-11-01"},
+        ).status_code
+        == 201
+    )
     _, health_case = health.register_and_open_case("referred by GP")
-    assert health.record(health_case, "mental_health.crisis_episode_started", {"setting": "community"}).status_code == 201
+    assert (
+        health.record(
+            health_case, "mental_health.crisis_episode_started", {"setting": "home_treatment"}
+        ).status_code
+        == 201
+    )
     _, charity_case = charity.register_and_open_case("drop-in")
-    assert charity.record(charity_case, "voluntary.engagement_recorded", {"channel": "drop_in"}).status_code == 201
+    assert (
+        charity.record(
+            charity_case, "voluntary.engagement_recorded", {"channel": "drop_in"}
+        ).status_code
+        == 201
+    )
 
-    referral = housing.post("/v1/referrals", {"person_id": person_id, "to_org": "voluntary", "reason": "needs food and benefits support", "urgency": "urgent"})
+    referral = housing.post(
+        "/v1/referrals",
+        {
+            "person_id": person_id,
+            "to_org": "voluntary",
+            "reason": "needs food and benefits support",
+            "urgency": "urgent",
+        },
+    )
     assert referral.status_code == 201, referral.text
     referral_id: str = referral.json()["referral_id"]
-    wait_for(lambda: charity.get(f"/v1/referrals/{referral_id}", "voluntary").status_code == 200, what="the charity's inbox to receive the referral")
-    accepted = charity.post(f"/v1/referrals/{referral_id}/accept", {"key_worker": {"name": "Jo Reid"}}, service="voluntary")
+    wait_for(
+        lambda: charity.get(f"/v1/referrals/{referral_id}", "voluntary").status_code == 200,
+        what="the charity's inbox to receive the referral",
+    )
+    accepted = charity.post(
+        f"/v1/referrals/{referral_id}/accept",
+        {"key_worker": {"name": "Jo Reid"}},
+        service="voluntary",
+    )
     assert accepted.status_code == 200, accepted.text
     return referral_id
 
 
-def test_three_organisations_one_citizen_from_up_to_replay_and_restart(system: System, tmp_path: Path) -> None:
-    """Register, record, refer, view, replay, Ctrl-C and restart: the single view survives it all."""
+def test_three_organisations_one_citizen_from_up_to_replay_and_restart(
+    system: System, tmp_path: Path
+) -> None:
+    """Record, refer, view, replay, Ctrl-C and restart: the single view survives it all."""
     log = tmp_path / "up.log"
     with running(system, log):
-        housing, health, charity = (Worker(system, org) for org in ("housing", "mental_health", "voluntary"))
+        housing, health, charity = (
+            Worker(system, org) for org in ("housing", "mental_health", "voluntary")
+        )
         referral_id = record_the_story(housing, health, charity)
 
         def complete() -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
             view, timeline = single_view(housing)
             referrals = view.get("referrals", [])
-            done = len(timeline) >= 13 and referrals and referrals[0]["status"] == "accepted"
+            done = len(timeline) >= 14 and referrals and referrals[0]["status"] == "accepted"
             return (view, timeline) if done else None
 
-        view, timeline = wait_for(complete, timeout=30, what="the projection to show the whole story")
+        view, timeline = wait_for(
+            complete, timeout=30, what="the projection to show the whole story"
+        )
         assert {i["org"] for i in view["involvements"]} == {"housing", "mental_health", "voluntary"}
         assert view["referrals"][0]["referral_id"] == referral_id
         assert {"eviction_notice_served", "in_crisis"} <= {f["flag"] for f in view["flags"]}
         assert {e["org"] for e in timeline} == {"housing", "mental_health", "voluntary"}
         assert [e["occurred_at"] for e in timeline] == sorted(e["occurred_at"] for e in timeline)
-        assert any(e["correlation_id"] == "story-1" and e["type"] == "housing.tenancy_at_risk" for e in timeline)
+        assert any(
+            e["correlation_id"] == "story-1" and e["type"] == "housing.tenancy_at_risk"
+            for e in timeline
+        )
 
         system.caseweave("replay", "projection")
         assert single_view(housing) == (view, timeline)

@@ -26,7 +26,9 @@ async def schema(pool: Pool, unique_schema: Callable[[str], str]) -> str:
     return name
 
 
-async def test_an_event_that_commits_late_is_read_before_later_ones(pool: Pool, schema: str) -> None:
+async def test_an_event_that_commits_late_is_read_before_later_ones(
+    pool: Pool, schema: str
+) -> None:
     """Position 1 commits after position 2: the reader still delivers both, 1 first."""
     store, log = EventStore(schema), PostgresEventLog(pool, source="housing", schema=schema)
     early, late = an_envelope(), an_envelope()
@@ -48,7 +50,9 @@ async def test_an_event_that_commits_late_is_read_before_later_ones(pool: Pool, 
     assert await log.read_after(read[-1].position, limit=10) == []
 
 
-async def test_a_naive_position_reader_would_have_skipped_that_event(pool: Pool, schema: str) -> None:
+async def test_a_naive_position_reader_would_have_skipped_that_event(
+    pool: Pool, schema: str
+) -> None:
     """The same interleaving through "position > last seen" loses an event: the bug we avoid."""
     store = EventStore(schema)
     slow = await pool.acquire()

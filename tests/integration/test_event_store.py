@@ -1,5 +1,6 @@
 """The event store: streams with optimistic concurrency and idempotent appends."""
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
@@ -21,7 +22,9 @@ async def test_appended_events_read_back_in_order(pool: Pool, store: EventStore)
     """A stream returns exactly what was appended, in order, with versions from 1."""
     first, second = an_envelope(data={"n": 1}), an_envelope(data={"n": 2})
     async with pool.acquire() as conn:
-        version = await store.append(conn, stream_id="s-1", expected_version=0, events=[first, second])
+        version = await store.append(
+            conn, stream_id="s-1", expected_version=0, events=[first, second]
+        )
         stored = await store.read_stream(conn, "s-1")
     assert version == 2
     assert [e.envelope for e in stored] == [first, second]
@@ -51,7 +54,9 @@ async def test_retrying_an_append_with_the_same_event_ids_writes_nothing(
     assert len(stored) == 2
 
 
-async def test_an_event_id_cannot_be_reused_for_another_stream(pool: Pool, store: EventStore) -> None:
+async def test_an_event_id_cannot_be_reused_for_another_stream(
+    pool: Pool, store: EventStore
+) -> None:
     """An event id names one event only; reusing it elsewhere is refused, not ignored."""
     event = an_envelope()
     async with pool.acquire() as conn:
@@ -64,12 +69,13 @@ async def test_concurrent_appends_to_one_stream_let_exactly_one_win(
     pool: Pool, store: EventStore
 ) -> None:
     """Ten writers racing at version 0: one succeeds, nine see a conflict, nothing is lost."""
-    import asyncio
 
     async def write() -> bool:
         async with pool.acquire() as conn, conn.transaction():
             try:
-                await store.append(conn, stream_id="race", expected_version=0, events=[an_envelope()])
+                await store.append(
+                    conn, stream_id="race", expected_version=0, events=[an_envelope()]
+                )
             except StreamConflict:
                 return False
             return True

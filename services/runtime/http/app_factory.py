@@ -35,8 +35,11 @@ async def _request_context(
     response = await call_next(request)
     response.headers[CORRELATION_HEADER] = correlation_id
     route = request.scope.get("route")
+    caller = getattr(request.state, "caller", None)
     log.info(
         "request",
+        caller_org=getattr(caller, "org", None),
+        key_id=getattr(caller, "key_id", None),
         method=request.method,
         route=getattr(route, "path", "unmatched"),
         status=response.status_code,

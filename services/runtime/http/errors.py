@@ -5,6 +5,7 @@
                        "message": "..."}]}}
 """
 
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -102,8 +103,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(_body(request, code, str(exc.detail)), exc.status_code, headers=exc.headers)
 
 
+def _frames(exc: BaseException) -> list[str]:
+    """Return where an exception was raised, without its message (which may quote input)."""
+    return [f"{f.filename}:{f.lineno} {f.name}" for f in traceback.extract_tb(exc.__traceback__)]
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
+    log.error("unhandled_error", error_type=type(exc).__name__, frames=_frames(exc))
     return JSONResponse(_body(request, "internal_error", "something went wrong on our side"), 500)
 
 

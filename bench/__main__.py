@@ -1,0 +1,79 @@
+"""`python -m bench`: benchmark Caseweave's event store against eventsourcing's, print figures."""
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.harness import BenchConfig, run_benchmark
+from bench.registry import PARTS, part_names, size_options
+from services.runtime.settings import get_settings
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    """Return the command-line parser: server, parts, peer, JSON output and every part's sizes."""
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark Caseweave's event store (ours) against the eventsourcing "
+        "library's PostgreSQL recorder (peer) on fresh databases of one PostgreSQL server.",
+    )
+    p.add_argument(
+        "--database-url",
+        default=get_settings().database_url,
+        metavar="URL",
+        help="server to run on (default: CASEWEAVE_DATABASE_URL, else an embedded "
+        "PostgreSQL in a temporary directory); fresh databases are created and dropped",
+    )
+    p.add_argument(
+        "--only",
+        nargs="+",
+        choices=part_names(),
+        default=part_names(),
+        metavar="PART",
+        help=f"parts to run (default: all): {', '.join(part_names())}",
+    )
+    p.add_argument(
+        "--peer",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the peer (eventsourcing) for the ours/peer ratio",
+    )
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON")
+    sizes = p.add_argument_group("sizes")
+    for option in size_options():
+        sizes.add_argument(
+            option.flag,
+            dest=option.name,
+            type=_positive,
+            default=option.default,
+            metavar="N",
+            help=f"{option.help} (default: {option.default:,})",
+        )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark, print its table, and write JSON if asked; return the exit status."""
+    args = parser().parse_args(argv)
+    config = BenchConfig(
+        database_url=args.database_url,
+        parts=[part for part in PARTS if part.name in args.only],
+        sizes={option.name: getattr(args, option.name) for option in size_options()},
+        with_peer=args.peer,
+    )
+    report = run_benchmark(config)
+    print(report.as_table())
+    if args.json:
+        args.json.write_text(json.dumps(report.as_json(), indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,32 @@
+"""The benchmark parts, by name: add a part with one module and one line here.
+
+A part's `ours` (and optional `peer`) is an async function taking a `BenchContext` and
+returning `Measurement`s; its `sizes` become command-line options. See bench/README.md.
+"""
+
+from bench import event_store, peer_eventsourcing
+from bench.part import Part, SizeOption
+from bench.sizes import APPEND_SIZES, READ_SIZES
+
+PARTS: tuple[Part, ...] = (
+    Part("append", "event-store appends: batched, single sequential, single concurrent",
+         ours=event_store.run_appends, peer=peer_eventsourcing.run_appends, sizes=APPEND_SIZES),
+    Part("read", "read the whole log back in batches, as a consumer does",
+         ours=event_store.run_read, peer=peer_eventsourcing.run_read, sizes=READ_SIZES),
+    # Part("projection", "projection catch-up", ours=projection_catch_up.run, sizes=(EVENTS,)),
+    # Part("view", "single-view read latency", ours=view_latency.run, sizes=(CITIZENS,)),
+)  # fmt: skip
+
+
+def part_names() -> list[str]:
+    """Return the name of every registered part, in running order."""
+    return [part.name for part in PARTS]
+
+
+def size_options() -> list[SizeOption]:
+    """Return every size some part reads, each once, in the order parts declare them."""
+    options: dict[str, SizeOption] = {}
+    for part in PARTS:
+        for option in part.sizes:
+            options.setdefault(option.name, option)
+    return list(options.values())

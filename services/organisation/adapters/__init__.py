@@ -1,0 +1,1 @@
+"""The organisation's own PostgreSQL tables and connections, beside the runtime's event store."""

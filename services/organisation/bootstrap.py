@@ -1,0 +1,98 @@
+"""Wire an organisation's service: pool, tables, stores, routers and the referral inbox."""
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from events.envelope import ORGANISATIONS, OrgId
+from services.organisation.adapters.people_table import people_ddl
+from services.organisation.domain.case_vocabulary import recordable_types
+from services.organisation.entrypoints.http import cases, people, referrals
+from services.organisation.entrypoints.referral_inbox import referral_inbox_running
+from services.organisation.service_layer.streams import Stores
+from services.runtime.api_keys import AUTH_SCHEMA, ApiKeyStore, auth_ddl
+from services.runtime.database import Pool, apply_ddl, create_pool
+from services.runtime.event_store_schema import event_store_ddl
+from services.runtime.http.app_factory import Lifespan, create_service_app
+from services.runtime.idempotency import IdempotencyKeys
+from services.runtime.settings import Settings
+
+TITLES: dict[OrgId, str] = {
+    "housing": "Caseweave housing service",
+    "mental_health": "Caseweave mental health service",
+    "voluntary": "Caseweave voluntary sector service",
+}
+
+
+def create_organisation_app(
+    *,
+    org: OrgId,
+    database_url: str,
+    schemas: Mapping[OrgId, str] | None = None,
+    pool_size: int = 10,
+) -> FastAPI:
+    """Return the HTTP app of `org`'s service; `schemas` names each organisation's schema."""
+    placed: dict[OrgId, str] = {**{o: o for o in ORGANISATIONS}, **(schemas or {})}
+    app = create_service_app(
+        title=TITLES[org],
+        service_name=org,
+        description=_description(org),
+        lifespan=_lifespan(org=org, database_url=database_url, schemas=placed, pool_size=pool_size),
+    )
+    app.state.org = org
+    for router in (people.router, cases.router, referrals.router):
+        app.include_router(router)
+    return app
+
+
+def organisation_app_from_settings(org: OrgId, settings: Settings) -> FastAPI:
+    """Return `org`'s service app as the process settings configure it."""
+    if settings.database_url is None:
+        raise ValueError("an organisation service needs CASEWEAVE_DATABASE_URL")
+    return create_organisation_app(
+        org=org, database_url=settings.database_url, pool_size=settings.pool_size
+    )
+
+
+def _lifespan(
+    *, org: OrgId, database_url: str, schemas: Mapping[OrgId, str], pool_size: int
+) -> Lifespan:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(database_url, max_size=pool_size)
+        try:
+            await prepare_database(pool, schema=schemas[org])
+            stores = Stores.in_schema(org, schemas[org])
+            _attach(app, pool, stores, schema=schemas[org])
+            async with referral_inbox_running(pool, stores, schemas=schemas) as running:
+                app.state.referral_inbox, app.state.referral_sources = running
+                yield
+        finally:
+            await pool.close()
+
+    return lifespan
+
+
+async def prepare_database(pool: Pool, *, schema: str) -> None:
+    """Create the API key table and the organisation's event store and people table if missing."""
+    await apply_ddl(pool, lock_name=AUTH_SCHEMA, statements=auth_ddl())
+    statements = [*event_store_ddl(schema), *people_ddl(schema)]
+    await apply_ddl(pool, lock_name=f"caseweave_{schema}", statements=statements)
+
+
+def _attach(app: FastAPI, pool: Pool, stores: Stores, *, schema: str) -> None:
+    app.state.pool = pool
+    app.state.api_keys = ApiKeyStore(pool)
+    app.state.stores = stores
+    app.state.idempotency_keys = IdempotencyKeys(schema)
+
+
+def _description(org: OrgId) -> str:
+    types = "\n".join(f"- `{name}`" for name in recordable_types(org))
+    return (
+        "Register people, open and close cases, record events and exchange referrals.\n\n"
+        "Every call needs `Authorization: Bearer <API key>`; writes need a key of this "
+        "organisation. Errors name the field and the rule broken.\n\n"
+        f"Event types recorded on cases here:\n{types}\n"
+    )

@@ -1,0 +1,63 @@
+"""Which events an organisation records on its cases, and whether their data follows the rules."""
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from events.envelope import OrgId
+from events.registry import latest_model, registered_types
+from events.shared import CaseEvent
+from services.organisation.domain.cases import CaseState, ensure_writable
+from services.organisation.domain.commands import RecordCaseEvent
+from services.organisation.domain.errors import InvalidEventData, UnknownEventType, problem
+
+SHARED_CASE_TYPES = ("flag.raised", "flag.lifted")
+_CASE_ID_FROM_PATH = problem(
+    ["data", "case_id"],
+    "case_id_from_path",
+    "the case id comes from the path; leave it out of data",
+)
+
+
+def recordable_types(org: OrgId) -> tuple[str, ...]:
+    """Return the event types `org` records through its cases: its own, then flags."""
+    own = {
+        model.event_type
+        for model in registered_types()
+        if model.event_type.startswith(f"{org}.") and issubclass(model, CaseEvent)
+    }
+    return (*sorted(own), *SHARED_CASE_TYPES)
+
+
+def case_event(state: CaseState, command: RecordCaseEvent, *, org: OrgId) -> CaseEvent:
+    """Decide the typed payload of an event recorded on a case, validating its data."""
+    payload = validated_case_event(
+        org=org, type_=command.type, data=command.data, case_id=state.case_id
+    )
+    ensure_writable(state, expected_version=command.expected_version)
+    return payload
+
+
+def validated_case_event(
+    *, org: OrgId, type_: str, data: dict[str, Any], case_id: UUID
+) -> CaseEvent:
+    """Return the typed payload of a `type_` event on a case, or say what is wrong with `data`."""
+    allowed = recordable_types(org)
+    if type_ not in allowed:
+        raise UnknownEventType(type_, allowed)
+    model = latest_model(type_)
+    problems = [_CASE_ID_FROM_PATH] if "case_id" in data else []
+    try:
+        payload = model.model_validate({**data, "case_id": case_id})
+    except ValidationError as error:
+        problems += _problems(error.errors())
+    if problems:
+        raise InvalidEventData(problems)
+    assert isinstance(payload, CaseEvent)  # recordable_types only lists case event types
+    return payload
+
+
+def _problems(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    return [problem(["data", *e["loc"]], e["type"], e["msg"]) for e in errors]

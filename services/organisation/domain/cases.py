@@ -1,0 +1,102 @@
+"""A case: opened for a person with a key worker, events recorded on it, then closed."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from events.envelope import Envelope
+from events.mental_health import CareCoordinatorAssigned
+from events.registry import EventPayload, decode_payload
+from events.shared import CaseClosed, CaseOpened, FlagLifted, FlagName, FlagRaised, KeyWorker
+from events.voluntary import KeyWorkerAssigned
+from services.organisation.domain.commands import CloseCase, OpenCase
+from services.organisation.domain.errors import CaseAlreadyClosed, VersionConflict
+from services.organisation.domain.people import PersonState
+
+CaseStatus = Literal["open", "closed"]
+
+
+@dataclass(frozen=True)
+class CaseState:
+    """A case as its stream says: who it is for, who leads it, whether it is still open."""
+
+    case_id: UUID
+    person_id: UUID
+    status: CaseStatus
+    reason: str
+    key_worker: KeyWorker
+    place: str
+    opened_at: datetime
+    version: int = 0
+    referral_id: UUID | None = None
+    flags: frozenset[FlagName] = frozenset()
+    closed_at: datetime | None = None
+    outcome: str | None = None
+
+
+def case_from(events: Sequence[Envelope]) -> CaseState | None:
+    """Fold a case's stream into its state (None when the stream is empty)."""
+    state: CaseState | None = None
+    for envelope in events:
+        payload = decode_payload(envelope.type, envelope.schema_version, envelope.data)
+        if isinstance(payload, CaseOpened):
+            state = _opened(envelope, payload)
+        elif state is not None:
+            state = _apply(state, envelope, payload)
+    return replace(state, version=len(events)) if state else None
+
+
+def _opened(envelope: Envelope, payload: CaseOpened) -> CaseState:
+    return CaseState(
+        case_id=payload.case_id,
+        person_id=payload.person_id,
+        status="open",
+        reason=payload.reason,
+        key_worker=payload.key_worker,
+        place=envelope.place,
+        opened_at=envelope.occurred_at,
+        referral_id=payload.referral_id,
+    )
+
+
+def _apply(state: CaseState, envelope: Envelope, payload: EventPayload) -> CaseState:
+    if isinstance(payload, CaseClosed):
+        return replace(
+            state, status="closed", closed_at=envelope.occurred_at, outcome=payload.outcome
+        )
+    if isinstance(payload, FlagRaised):
+        return replace(state, flags=state.flags | {payload.flag})
+    if isinstance(payload, FlagLifted):
+        return replace(state, flags=state.flags - {payload.flag})
+    if isinstance(payload, CareCoordinatorAssigned):
+        return replace(state, key_worker=payload.coordinator)
+    if isinstance(payload, KeyWorkerAssigned):
+        return replace(state, key_worker=payload.key_worker)
+    return state
+
+
+def open_case(person: PersonState, command: OpenCase, *, case_id: UUID) -> CaseOpened:
+    """Decide the event that opens a case for a registered person."""
+    return CaseOpened(
+        case_id=case_id,
+        person_id=person.person_id,
+        reason=command.reason,
+        key_worker=command.key_worker,
+        referral_id=command.referral_id,
+    )
+
+
+def ensure_writable(state: CaseState, *, expected_version: int | None) -> None:
+    """Refuse to write to a closed case, or to one that moved past the version the client read."""
+    if state.status == "closed":
+        raise CaseAlreadyClosed(state.case_id)
+    if expected_version is not None and expected_version != state.version:
+        raise VersionConflict(expected=expected_version, actual=state.version)
+
+
+def close_case(state: CaseState, command: CloseCase) -> CaseClosed:
+    """Decide the event that closes an open case with its outcome."""
+    ensure_writable(state, expected_version=command.expected_version)
+    return CaseClosed(case_id=state.case_id, outcome=command.outcome)

@@ -1,0 +1,75 @@
+"""What a caller asks the organisation to do: one frozen record per command."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from events.envelope import OrgId
+from events.shared import KeyWorker, PersonDetails, Urgency
+
+
+@dataclass(frozen=True)
+class RegisterPerson:
+    """Start keeping a record of a person known by these details, at this place."""
+
+    details: PersonDetails
+    place: str
+
+
+@dataclass(frozen=True)
+class OpenCase:
+    """Open a case for a registered person, led by a key worker."""
+
+    person_id: UUID
+    reason: str
+    key_worker: KeyWorker
+    occurred_at: datetime | None = None
+    referral_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class RecordCaseEvent:
+    """Record one event of the organisation's vocabulary on an open case."""
+
+    case_id: UUID
+    type: str
+    data: dict[str, Any]
+    occurred_at: datetime | None = None
+    expected_version: int | None = None
+    event_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class CloseCase:
+    """Close a case with its outcome."""
+
+    case_id: UUID
+    outcome: str
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class MakeReferral:
+    """Ask another organisation to work with a person."""
+
+    person_id: UUID
+    to_org: OrgId
+    reason: str
+    urgency: Urgency
+
+
+@dataclass(frozen=True)
+class AcceptReferral:
+    """Agree to work with a referred person, opening a case when a key worker is named."""
+
+    referral_id: UUID
+    key_worker: KeyWorker | None = None
+
+
+@dataclass(frozen=True)
+class DeclineReferral:
+    """Decline a referral, saying why."""
+
+    referral_id: UUID
+    reason: str

@@ -1,0 +1,140 @@
+"""What can go wrong with a command, in the domain's words (entrypoints map these to HTTP)."""
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+from uuid import UUID
+
+Problem = dict[str, Any]
+
+
+def problem(loc: Sequence[str | int], rule: str, message: str) -> Problem:
+    """Return one broken rule in pydantic's error shape: where in the command, which rule, why."""
+    return {"loc": tuple(loc), "type": rule, "msg": message}
+
+
+class DomainError(Exception):
+    """A command broke one of the organisation's rules."""
+
+    code: ClassVar[str] = "domain_error"
+
+    def __init__(self, message: str, *, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = list(problems)
+
+
+class NotFound(DomainError):
+    """The command names something this organisation does not hold."""
+
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    """The command is well formed but the current state forbids it."""
+
+    code = "conflict"
+
+
+class Invalid(DomainError):
+    """The command breaks a rule about its own content."""
+
+    code = "validation_failed"
+
+
+class PersonNotFound(NotFound):
+    """No person with this id is registered with the organisation."""
+
+    def __init__(self, person_id: UUID) -> None:
+        super().__init__(f"person {person_id} not found")
+
+
+class CaseNotFound(NotFound):
+    """No case with this id exists in the organisation."""
+
+    def __init__(self, case_id: UUID) -> None:
+        super().__init__(f"case {case_id} not found")
+
+
+class ReferralNotFound(NotFound):
+    """The organisation neither made nor received a referral with this id."""
+
+    def __init__(self, referral_id: UUID) -> None:
+        super().__init__(f"referral {referral_id} not found")
+
+
+class ReferralNotReceived(NotFound):
+    """Only the organisation that received a referral can decide it; this one made it."""
+
+    def __init__(self, referral_id: UUID) -> None:
+        super().__init__(f"referral {referral_id} not found in this organisation's inbox")
+
+
+class PersonAlreadyRegistered(Conflict):
+    """Another person in the organisation already has this NHS number or local id."""
+
+    code = "already_registered"
+
+    def __init__(self, existing_person_id: UUID, *, field: str) -> None:
+        message = f"a person with this {field} is already registered as {existing_person_id}"
+        super().__init__(message, problems=[problem([field], "already_registered", message)])
+        self.existing_person_id = existing_person_id
+
+
+class CaseAlreadyClosed(Conflict):
+    """Nothing more can be recorded on a closed case."""
+
+    code = "case_closed"
+
+    def __init__(self, case_id: UUID) -> None:
+        super().__init__(f"case {case_id} is closed")
+
+
+class ReferralAlreadyDecided(Conflict):
+    """A referral is accepted or declined once."""
+
+    code = "referral_already_decided"
+
+    def __init__(self, referral_id: UUID, status: str) -> None:
+        super().__init__(f"referral {referral_id} is already {status}")
+
+
+class VersionConflict(Conflict):
+    """The stream moved on since the client read it (optimistic concurrency)."""
+
+    code = "version_conflict"
+
+    def __init__(self, *, expected: int, actual: int) -> None:
+        super().__init__(f"expected version {expected}, but the current version is {actual}")
+        self.expected, self.actual = expected, actual
+
+
+class EventIdTaken(Conflict):
+    """A client-chosen event id already names a different event."""
+
+    code = "event_id_reused"
+
+    def __init__(self) -> None:
+        super().__init__("this event_id already belongs to another event")
+
+
+class UnknownEventType(Invalid):
+    """The event type is not in this organisation's vocabulary for cases."""
+
+    def __init__(self, event_type: str, allowed: Sequence[str]) -> None:
+        message = f"{event_type!r} is not an event type here; allowed: {', '.join(allowed)}"
+        super().__init__(message, problems=[problem(["type"], "unknown_event_type", message)])
+
+
+class InvalidEventData(Invalid):
+    """The event data does not follow its type's schema."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__("the event data breaks its type's rules", problems=problems)
+
+
+class ReferralToOwnOrganisation(Invalid):
+    """An organisation refers people to others, never to itself."""
+
+    def __init__(self) -> None:
+        message = "a referral goes to another organisation"
+        super().__init__(message, problems=[problem(["to_org"], "own_organisation", message)])

@@ -1,0 +1,1 @@
+"""How the outside reaches the organisation: HTTP routers, and the referral inbox consumer."""

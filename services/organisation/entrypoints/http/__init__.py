@@ -1,0 +1,1 @@
+"""The organisation service's HTTP API (v1): thin routers over the service layer."""

@@ -1,0 +1,110 @@
+"""What the referral endpoints accept and answer."""
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+from events.envelope import OrgId
+from events.identifiers import ShortText
+from events.shared import KeyWorker, Urgency
+from services.organisation.domain.referrals import ReferralState, ReferralStatus
+from services.organisation.entrypoints.http.writes import CommandReceipt
+
+
+class ReferralCreate(BaseModel):
+    """A referral of a registered person to another organisation."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "person_id": "0196a3f2-9c1e-7d4b-8a51-3f0e2b7c9d10",
+                    "to_org": "voluntary",
+                    "reason": "Needs food support while the tenancy is at risk",
+                    "urgency": "urgent",
+                }
+            ]
+        },
+    )
+
+    person_id: UUID
+    to_org: OrgId
+    reason: ShortText
+    urgency: Urgency = "routine"
+
+
+class ReferralReceipt(CommandReceipt):
+    """A referral made; the receiving organisation finds it in its inbox."""
+
+    referral_id: UUID
+
+
+class ReferralAccept(BaseModel):
+    """Accepting a referral; naming a key worker also opens a case."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key_worker: KeyWorker | None = None
+
+
+class ReferralDecline(BaseModel):
+    """Declining a referral, and why."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "Outside our area"}]}
+    )
+
+    reason: ShortText
+
+
+class ReferralDecisionReceipt(CommandReceipt):
+    """A referral accepted or declined, with this organisation's person and any case opened."""
+
+    referral_id: UUID
+    status: Literal["accepted", "declined"]
+    person_id: UUID
+    case_id: UUID | None = None
+
+
+class ReferralStepPublic(BaseModel):
+    """One event in the referral's life on this side."""
+
+    type: str
+    event_id: UUID
+    occurred_at: datetime
+
+
+class ReferralPublic(BaseModel):
+    """This organisation's side of a referral; `person_id` is this organisation's person."""
+
+    referral_id: UUID
+    status: ReferralStatus
+    from_org: OrgId
+    to_org: OrgId
+    person_id: UUID
+    reason: str
+    urgency: Urgency
+    case_id: UUID | None
+    decline_reason: str | None
+    history: list[ReferralStepPublic]
+    version: int
+
+    @classmethod
+    def from_state(cls, state: ReferralState) -> "ReferralPublic":
+        """Return the public view of this side of a referral."""
+        return cls(
+            referral_id=state.referral_id,
+            status=state.status,
+            from_org=state.from_org,
+            to_org=state.to_org,
+            person_id=state.person_id,
+            reason=state.reason,
+            urgency=state.urgency,
+            case_id=state.case_id,
+            decline_reason=state.decline_reason,
+            history=[ReferralStepPublic(**vars(step)) for step in state.history],
+            version=state.version,
+        )

@@ -1,0 +1,103 @@
+"""Referrals: refer a person to another organisation; accept or decline referrals received."""
+
+from uuid import UUID
+
+from fastapi import APIRouter, Response
+
+from services.organisation.domain.commands import AcceptReferral, DeclineReferral, MakeReferral
+from services.organisation.domain.recording import Recording
+from services.organisation.entrypoints.http.openapi import error_responses
+from services.organisation.entrypoints.http.reads import ReaderDep
+from services.organisation.entrypoints.http.referral_models import (
+    ReferralAccept,
+    ReferralCreate,
+    ReferralDecisionReceipt,
+    ReferralDecline,
+    ReferralPublic,
+    ReferralReceipt,
+)
+from services.organisation.entrypoints.http.writes import WriterDep
+from services.organisation.service_layer import referrals
+from services.organisation.service_layer.referrals import ReferralDecided
+from services.organisation.service_layer.streams import Stores
+from services.runtime.database import Connection
+
+router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ReferralReceipt,
+    summary="Refer a person to another organisation",
+    responses=error_responses(401, 403, 404, 422),
+)
+async def make_referral(body: ReferralCreate, writer: WriterDep) -> Response:
+    """Refer a registered person; the referral carries their details for the receiver."""
+    command = MakeReferral(body.person_id, body.to_org, body.reason, body.urgency)
+
+    async def run(conn: Connection, stores: Stores, recording: Recording) -> ReferralReceipt:
+        referral_id = await referrals.make_referral(
+            conn, stores, recording=recording, command=command
+        )
+        return ReferralReceipt(referral_id=referral_id)
+
+    return await writer.answer("make_referral", body=body, status=201, run=run)
+
+
+@router.get("/{referral_id}", summary="Read a referral", responses=error_responses(401, 403, 404))
+async def read_referral(referral_id: UUID, reader: ReaderDep) -> ReferralPublic:
+    """Return this organisation's side of a referral: made, received, accepted or declined."""
+    state = await reader.query(
+        lambda conn, stores: referrals.get_referral(conn, stores, referral_id)
+    )
+    return ReferralPublic.from_state(state)
+
+
+@router.post(
+    "/{referral_id}/accept",
+    response_model=ReferralDecisionReceipt,
+    summary="Accept a referral received",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def accept_referral(
+    referral_id: UUID, writer: WriterDep, body: ReferralAccept | None = None
+) -> Response:
+    """Accept a referral this organisation received; with a key worker, open a case too."""
+    body = body or ReferralAccept()
+    command = AcceptReferral(referral_id, body.key_worker)
+
+    async def run(
+        conn: Connection, stores: Stores, recording: Recording
+    ) -> ReferralDecisionReceipt:
+        decided = await referrals.accept_referral(
+            conn, stores, recording=recording, command=command
+        )
+        return _receipt(decided)
+
+    return await writer.answer("accept_referral", body=body, status=200, run=run)
+
+
+@router.post(
+    "/{referral_id}/decline",
+    response_model=ReferralDecisionReceipt,
+    summary="Decline a referral received",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def decline_referral(referral_id: UUID, body: ReferralDecline, writer: WriterDep) -> Response:
+    """Decline a referral this organisation received, saying why."""
+    command = DeclineReferral(referral_id, body.reason)
+
+    async def run(
+        conn: Connection, stores: Stores, recording: Recording
+    ) -> ReferralDecisionReceipt:
+        decided = await referrals.decline_referral(
+            conn, stores, recording=recording, command=command
+        )
+        return _receipt(decided)
+
+    return await writer.answer("decline_referral", body=body, status=200, run=run)
+
+
+def _receipt(decided: ReferralDecided) -> ReferralDecisionReceipt:
+    return ReferralDecisionReceipt.model_validate(decided._asdict())

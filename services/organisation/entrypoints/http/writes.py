@@ -1,0 +1,138 @@
+"""Every write the same way: one transaction, Idempotency-Key honoured, errors mapped, one log line.
+
+A command's events, its lookup rows and the key's stored answer commit together, so a retried
+request with the same key gets the first answer and writes nothing again.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+import structlog
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from services.organisation.adapters.transactions import transaction
+from services.organisation.domain.errors import DomainError
+from services.organisation.domain.recording import Recording
+from services.organisation.entrypoints.http.domain_errors import api_error_for
+from services.organisation.service_layer.streams import Stores
+from services.runtime.api_keys import Caller
+from services.runtime.database import Connection
+from services.runtime.http.auth import OrganisationCallerDep
+from services.runtime.http.errors import ApiError
+from services.runtime.idempotency import (
+    IdempotencyKeyReused,
+    IdempotencyKeys,
+    StoredResponse,
+    request_fingerprint,
+)
+
+log = structlog.get_logger("caseweave.organisation")
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="any unique string: a retry with the same key gets the first answer again",
+    ),
+]
+
+
+class CommandReceipt(BaseModel):
+    """The answer to a write: identifiers, statuses and versions only, since it is logged whole."""
+
+
+Command = Callable[[Connection, Stores, Recording], Awaitable[CommandReceipt]]
+
+
+@dataclass(frozen=True)
+class Writer:
+    """Runs one write for a caller of this organisation, honouring its Idempotency-Key."""
+
+    request: Request
+    caller: Caller
+    idempotency_key: str | None
+
+    async def answer(
+        self, command: str, *, body: BaseModel, status: int, run: Command
+    ) -> JSONResponse:
+        """Run a command once and answer it; a retried key gets the first answer again."""
+        try:
+            answer, replayed = await self._answer_once(body, status, run)
+        except DomainError as error:
+            log.info("command_rejected", command=command, code=error.code)
+            raise api_error_for(error) from error
+        except IdempotencyKeyReused as error:
+            log.info("command_rejected", command=command, code="idempotency_key_reused")
+            raise _key_reused() from error
+        outcome = "command_replayed" if replayed else "command_done"
+        log.info(
+            outcome, command=command, org=self.caller.org, http_status=answer.status, **answer.body
+        )
+        headers = {REPLAYED_HEADER: "true"} if replayed else None
+        return JSONResponse(answer.body, answer.status, headers=headers)
+
+    async def _answer_once(
+        self, body: BaseModel, status: int, run: Command
+    ) -> tuple[StoredResponse, bool]:
+        state = self.request.app.state
+        async with transaction(state.pool) as conn:
+            earlier = await self._claim(conn, state.idempotency_keys, body)
+            if earlier is not None:
+                return earlier, True
+            receipt = await run(conn, state.stores, self._recording(state.stores))
+            answer = StoredResponse(status, receipt.model_dump(mode="json"))
+            await self._remember(conn, state.idempotency_keys, answer)
+        return answer, False
+
+    async def _claim(
+        self, conn: Connection, keys: IdempotencyKeys, body: BaseModel
+    ) -> StoredResponse | None:
+        if self.idempotency_key is None:
+            return None
+        fingerprint = request_fingerprint(
+            self.request.method, self.request.url.path, body.model_dump(mode="json")
+        )
+        return await keys.claim(
+            conn, scope=self.caller.org, key=self.idempotency_key, fingerprint=fingerprint
+        )
+
+    async def _remember(
+        self, conn: Connection, keys: IdempotencyKeys, answer: StoredResponse
+    ) -> None:
+        if self.idempotency_key is not None:
+            await keys.remember(
+                conn, scope=self.caller.org, key=self.idempotency_key, response=answer
+            )
+
+    def _recording(self, stores: Stores) -> Recording:
+        return Recording(
+            org=stores.org,
+            actor=self.caller.actor,
+            correlation_id=self.request.state.correlation_id,
+            recorded_at=datetime.now(UTC),
+        )
+
+
+def _key_reused() -> ApiError:
+    return ApiError(
+        422,
+        "idempotency_key_reused",
+        "this Idempotency-Key was used for a different request; use a new key",
+    )
+
+
+async def writer(
+    request: Request, caller: OrganisationCallerDep, idempotency_key: IdempotencyKeyHeader = None
+) -> Writer:
+    """Return the writer for a request by a caller of this organisation."""
+    return Writer(request, caller, idempotency_key)
+
+
+WriterDep = Annotated[Writer, Depends(writer)]

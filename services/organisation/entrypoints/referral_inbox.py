@@ -1,0 +1,119 @@
+"""The referral inbox: a consumer of the other organisations' logs, running beside the HTTP API.
+
+Per batch, one transaction: lock this consumer's checkpoint in the source log, read the events
+after it, receive each referral made to this organisation, save the checkpoint, commit.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
+from uuid import UUID
+
+import structlog
+from pydantic import ValidationError
+
+from events.envelope import Envelope, OrgId
+from services.organisation.adapters.transactions import transaction
+from services.organisation.service_layer.inbox import is_referral_to, receive_referral
+from services.organisation.service_layer.streams import Stores
+from services.runtime.checkpoints import Checkpoints
+from services.runtime.database import Connection, Pool
+from services.runtime.event_log import EventLog, PostgresEventLog
+from services.runtime.subscription import BatchConsumer, run_until_stopped
+
+logger = structlog.get_logger("caseweave.organisation.referral_inbox")
+CONSUMER = "referral_inbox"
+RESTART_DELAY_SECONDS = 1.0
+STOP_GRACE_SECONDS = 10.0
+
+
+class ReferralInbox:
+    """Receives referrals made to this organisation, exactly once (a BatchConsumer)."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        stores: Stores,
+        *,
+        schema: str,
+        consumer: str = CONSUMER,
+        batch_size: int = 100,
+    ) -> None:
+        self._pool = pool
+        self._stores = stores
+        self._batch_size = batch_size
+        self.checkpoints = Checkpoints(schema, consumer=consumer)
+
+    async def handle_next_batch(self, log: EventLog) -> int:
+        """Receive the referrals after the checkpoint in `log`; return how many events it read."""
+        async with transaction(self._pool) as conn:
+            after = await self.checkpoints.lock(conn, log.source)
+            batch = await log.read_after(after, limit=self._batch_size)
+            received = [
+                await self._receive(conn, event.envelope)
+                for event in batch
+                if is_referral_to(event.envelope, self._stores)
+            ]
+            if batch:
+                await self.checkpoints.save(conn, log.source, batch[-1].position)
+        for source_event_id in received:
+            logger.info(
+                "referral_received",
+                org=self._stores.org,
+                from_log=log.source,
+                causation_id=str(source_event_id),
+            )
+        return len(batch)
+
+    async def _receive(self, conn: Connection, source: Envelope) -> UUID:
+        now = datetime.now(UTC)
+        await receive_referral(conn, self._stores, source=source, received_at=now)
+        return source.event_id
+
+
+async def keep_inbox_running(
+    inbox: BatchConsumer,
+    logs: list[EventLog],
+    stop: asyncio.Event,
+    *,
+    restart_delay: float = RESTART_DELAY_SECONDS,
+) -> None:
+    """Run the inbox until `stop` is set, starting it again after an unexpected failure."""
+    while not stop.is_set():
+        try:
+            await run_until_stopped(inbox, logs, stop)
+        except Exception as error:
+            # a validation error's text would quote the event's personal data: name its type only
+            quiet = isinstance(error, ValidationError)
+            logger.error(
+                "referral_inbox_failed", error_type=type(error).__name__, exc_info=not quiet
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), restart_delay)
+
+
+@contextlib.asynccontextmanager
+async def referral_inbox_running(
+    pool: Pool, stores: Stores, *, schemas: Mapping[OrgId, str]
+) -> AsyncIterator[tuple[ReferralInbox, list[EventLog]]]:
+    """Run the inbox over the other organisations' logs in the background while the block runs."""
+    inbox = ReferralInbox(pool, stores, schema=schemas[stores.org])
+    sources = [
+        PostgresEventLog(pool, source=org, schema=schema)
+        for org, schema in schemas.items()
+        if org != stores.org
+    ]
+    logs: list[EventLog] = list(sources)
+    stop = asyncio.Event()
+    task = asyncio.create_task(keep_inbox_running(inbox, logs, stop), name=f"{stores.org}-inbox")
+    try:
+        yield inbox, logs
+    finally:
+        stop.set()
+        with contextlib.suppress(
+            TimeoutError
+        ):  # a long catch-up is cancelled: its batch rolls back
+            await asyncio.wait_for(task, STOP_GRACE_SECONDS)
+        for source in sources:
+            await source.close()

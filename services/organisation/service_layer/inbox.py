@@ -1,0 +1,83 @@
+"""Receive referrals other organisations made to this one: the receiving side's first step.
+
+Every id written here derives from the `referral.made` event, so handling it again is a no-op.
+"""
+
+from datetime import datetime
+
+from events.envelope import Envelope
+from events.registry import decode_payload
+from events.shared import ReferralMade
+from services.organisation.domain import referrals
+from services.organisation.domain.people import PersonState, details_from_referral
+from services.organisation.domain.recording import Recording, envelope_for
+from services.organisation.domain.referrals import derived_event_id, referred_person_id
+from services.organisation.service_layer.people import record_registration
+from services.organisation.service_layer.streams import Stores, load_person, referral_stream
+from services.runtime.database import Connection
+
+REFERRAL_MADE = ReferralMade.event_type
+
+
+def is_referral_to(source: Envelope, stores: Stores) -> bool:
+    """Tell whether an event from another organisation's log is a referral to this one."""
+    if source.type != REFERRAL_MADE or source.org == stores.org:
+        return False
+    return _referral_made(source).to_org == stores.org
+
+
+async def receive_referral(
+    conn: Connection, stores: Stores, *, source: Envelope, received_at: datetime
+) -> None:
+    """Put a referral in this organisation's inbox, against its own record of the person."""
+    made = _referral_made(source)
+    recording = Recording(
+        org=stores.org,
+        actor=f"{stores.org}/referral_inbox",
+        correlation_id=source.correlation_id,
+        causation_id=str(source.event_id),
+        recorded_at=received_at,
+    )
+    person = await _receiving_person(conn, stores, made, source=source, recording=recording)
+    payload = referrals.receive_referral(made, from_org=source.org, person_id=person.person_id)
+    envelope = envelope_for(
+        payload,
+        recording=recording,
+        subject=person.person_id,
+        place=person.place,
+        event_id=derived_event_id(source.event_id, payload.event_type),
+    )
+    stream_id = referral_stream(made.referral_id)
+    await stores.events.append(conn, stream_id=stream_id, expected_version=0, events=[envelope])
+
+
+async def _receiving_person(
+    conn: Connection,
+    stores: Stores,
+    made: ReferralMade,
+    *,
+    source: Envelope,
+    recording: Recording,
+) -> PersonState:
+    """Find the referred person by NHS number, else register them from the referral's details."""
+    nhs_number = made.person.nhs_number
+    known = await stores.people.find_by_nhs_number(conn, nhs_number) if nhs_number else None
+    if known is not None:
+        return await load_person(conn, stores, known)
+    person_id = referred_person_id(made.referral_id)
+    existing = await record_registration(
+        conn,
+        stores,
+        recording=recording,
+        person_id=person_id,
+        details=details_from_referral(made.person),
+        place=source.place,
+        event_id=derived_event_id(source.event_id, "person.registered"),
+    )
+    return await load_person(conn, stores, existing.person_id if existing else person_id)
+
+
+def _referral_made(source: Envelope) -> ReferralMade:
+    payload = decode_payload(source.type, source.schema_version, source.data)
+    assert isinstance(payload, ReferralMade)  # callers pass referral.made events only
+    return payload

@@ -1,0 +1,73 @@
+"""Register people and look them up."""
+
+from typing import NamedTuple
+from uuid import UUID, uuid4
+
+from events.shared import PersonDetails
+from services.organisation.adapters.people_table import ExistingPerson
+from services.organisation.domain import people
+from services.organisation.domain.commands import RegisterPerson
+from services.organisation.domain.errors import PersonAlreadyRegistered
+from services.organisation.domain.people import PersonState
+from services.organisation.domain.recording import Recording, envelope_for
+from services.organisation.service_layer.streams import Stores, load_person, person_stream
+from services.runtime.database import Connection
+
+
+class Registered(NamedTuple):
+    """A person registered: their id and their stream's version."""
+
+    person_id: UUID
+    version: int
+
+
+async def register_person(
+    conn: Connection, stores: Stores, *, recording: Recording, command: RegisterPerson
+) -> Registered:
+    """Register a new person, refusing an NHS number or local id another person holds."""
+    person_id = uuid4()
+    existing = await record_registration(
+        conn,
+        stores,
+        recording=recording,
+        person_id=person_id,
+        details=command.details,
+        place=command.place,
+    )
+    if existing is not None:
+        raise PersonAlreadyRegistered(existing.person_id, field=_clashing(existing, command))
+    return Registered(person_id, 1)
+
+
+def _clashing(existing: ExistingPerson, command: RegisterPerson) -> str:
+    nhs_number = command.details.nhs_number
+    return "nhs_number" if nhs_number and existing.nhs_number == nhs_number else "local_id"
+
+
+async def record_registration(
+    conn: Connection,
+    stores: Stores,
+    *,
+    recording: Recording,
+    person_id: UUID,
+    details: PersonDetails,
+    place: str,
+    event_id: UUID | None = None,
+) -> ExistingPerson | None:
+    """Register a person unless another holds their identifiers; return that other, if any."""
+    existing = await stores.people.claim(
+        conn, person_id=person_id, nhs_number=details.nhs_number, local_id=details.local_id
+    )
+    if existing is None:
+        payload = people.register_person(person_id, details)
+        envelope = envelope_for(
+            payload, recording=recording, subject=person_id, place=place, event_id=event_id
+        )
+        stream_id = person_stream(person_id)
+        await stores.events.append(conn, stream_id=stream_id, expected_version=0, events=[envelope])
+    return existing
+
+
+async def get_person(conn: Connection, stores: Stores, person_id: UUID) -> PersonState:
+    """Return a registered person, or raise PersonNotFound."""
+    return await load_person(conn, stores, person_id)

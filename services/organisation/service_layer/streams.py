@@ -1,0 +1,98 @@
+"""Where an organisation's aggregates live, and how their state is loaded from their streams."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+from uuid import UUID
+
+from events.envelope import Envelope, OrgId
+from services.organisation.adapters.people_table import PeopleTable
+from services.organisation.domain.cases import CaseState, case_from
+from services.organisation.domain.errors import (
+    CaseNotFound,
+    PersonNotFound,
+    ReferralNotFound,
+    VersionConflict,
+)
+from services.organisation.domain.people import PersonState, person_from
+from services.organisation.domain.referrals import ReferralState, referral_from
+from services.runtime.database import Connection
+from services.runtime.event_store import EventStore, StreamConflict
+
+T = TypeVar("T")
+# each conflict means another writer committed, so n writers racing on one stream need n attempts
+CONFLICT_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Stores:
+    """One organisation's event store and lookup tables, all in its own schema."""
+
+    org: OrgId
+    events: EventStore
+    people: PeopleTable
+
+    @classmethod
+    def in_schema(cls, org: OrgId, schema: str) -> "Stores":
+        """Return the stores of `org` kept in PostgreSQL schema `schema`."""
+        return cls(org=org, events=EventStore(schema), people=PeopleTable(schema))
+
+
+def person_stream(person_id: UUID) -> str:
+    """Return the id of a person's stream."""
+    return f"person-{person_id}"
+
+
+def case_stream(case_id: UUID) -> str:
+    """Return the id of a case's stream."""
+    return f"case-{case_id}"
+
+
+def referral_stream(referral_id: UUID) -> str:
+    """Return the id of a referral's stream (on either side)."""
+    return f"referral-{referral_id}"
+
+
+async def read_envelopes(conn: Connection, stores: Stores, stream_id: str) -> list[Envelope]:
+    """Return a stream's envelopes in order."""
+    return [stored.envelope for stored in await stores.events.read_stream(conn, stream_id)]
+
+
+async def load_person(conn: Connection, stores: Stores, person_id: UUID) -> PersonState:
+    """Return a registered person's state, or raise PersonNotFound."""
+    state = person_from(await read_envelopes(conn, stores, person_stream(person_id)))
+    if state is None:
+        raise PersonNotFound(person_id)
+    return state
+
+
+async def load_case(conn: Connection, stores: Stores, case_id: UUID) -> CaseState:
+    """Return a case's state, or raise CaseNotFound."""
+    state = case_from(await read_envelopes(conn, stores, case_stream(case_id)))
+    if state is None:
+        raise CaseNotFound(case_id)
+    return state
+
+
+async def load_referral(conn: Connection, stores: Stores, referral_id: UUID) -> ReferralState:
+    """Return this side of a referral, or raise ReferralNotFound."""
+    state = referral_from(await read_envelopes(conn, stores, referral_stream(referral_id)))
+    if state is None:
+        raise ReferralNotFound(referral_id)
+    return state
+
+
+async def retrying_conflicts(
+    attempt: Callable[[], Awaitable[T]], *, attempts: int = CONFLICT_ATTEMPTS
+) -> T:
+    """Run `attempt`, again (up to `attempts` runs in all) when another writer got there first.
+
+    Each attempt re-reads its stream: the event store appends in a savepoint, so a conflict
+    leaves the caller's transaction usable, and READ COMMITTED sees the winner's events.
+    """
+    try:
+        return await attempt()
+    except StreamConflict as conflict:
+        if attempts <= 1:
+            raise VersionConflict(expected=conflict.expected, actual=conflict.actual) from conflict
+    return await retrying_conflicts(attempt, attempts=attempts - 1)

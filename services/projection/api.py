@@ -1,0 +1,106 @@
+"""The projection's HTTP API: find citizens, read a single view, read a timeline.
+
+Any valid API key may read. Thin routes: parse, call `CitizenQueries`, map "not found".
+"""
+
+from datetime import date
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from events.identifiers import NhsNumber, PersonName
+from services.projection.domain.view import CitizenView
+from services.projection.queries import CitizenList, CitizenQueries, Timeline
+from services.runtime.http.auth import CallerDep
+from services.runtime.http.errors import ApiError, FieldError, not_found
+
+_ERRORS: dict[int | str, dict[str, str]] = {
+    401: {"description": "no API key, or an unknown or revoked one"},
+    422: {"description": "the request breaks a rule; the body names the field and the rule"},
+}
+router = APIRouter(prefix="/v1/citizens", tags=["citizens"], responses=_ERRORS)
+
+
+def citizen_queries(request: Request) -> CitizenQueries:
+    """Return the app's read-model queries."""
+    queries: CitizenQueries = request.app.state.citizens
+    return queries
+
+
+QueriesDep = Annotated[CitizenQueries, Depends(citizen_queries)]
+
+
+@router.get(
+    "",
+    summary="Find citizens by NHS number, or by family name and date of birth",
+    description="An NHS number search ignores the other criteria. Names match exactly, "
+    "ignoring case.",
+)
+async def find_citizens(
+    _caller: CallerDep,
+    queries: QueriesDep,
+    nhs_number: Annotated[NhsNumber | None, Query(description="ten digits, spaces allowed")] = None,
+    family_name: Annotated[PersonName | None, Query()] = None,
+    date_of_birth: Annotated[date | None, Query(description="YYYY-MM-DD")] = None,
+    given_name: Annotated[PersonName | None, Query(description="narrows a name search")] = None,
+) -> CitizenList:
+    """Return the citizens matching the search."""
+    if nhs_number is not None:
+        return CitizenList(citizens=await queries.by_nhs_number(nhs_number))
+    if family_name is None or date_of_birth is None:
+        raise _missing_criteria(family_name=family_name, date_of_birth=date_of_birth)
+    found = await queries.by_name_and_birth(
+        family_name=family_name, date_of_birth=date_of_birth, given_name=given_name
+    )
+    return CitizenList(citizens=found)
+
+
+@router.get(
+    "/{citizen_id}",
+    summary="The single view of a citizen",
+    description="Identity, each organisation's involvement (cases, key workers), raised flags "
+    "and risks, and referrals with their status.",
+    responses={404: {"description": "no such citizen"}},
+)
+async def single_view(citizen_id: UUID, _caller: CallerDep, queries: QueriesDep) -> CitizenView:
+    """Return the citizen's single view."""
+    view = await queries.citizen_view(citizen_id)
+    if view is None:
+        raise not_found("citizen")
+    return view
+
+
+@router.get(
+    "/{citizen_id}/timeline",
+    summary="Everything that happened with a citizen, across organisations, in time order",
+    description="Ordered by when each event occurred, then when it was recorded, then its id.",
+    responses={404: {"description": "no such citizen"}},
+)
+async def timeline(
+    citizen_id: UUID,
+    _caller: CallerDep,
+    queries: QueriesDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Timeline:
+    """Return a page of the citizen's timeline."""
+    page = await queries.timeline(citizen_id, limit=limit, offset=offset)
+    if page is None:
+        raise not_found("citizen")
+    return page
+
+
+def _missing_criteria(*, family_name: str | None, date_of_birth: date | None) -> ApiError:
+    message = "search by nhs_number, or by family_name and date_of_birth"
+    missing = [
+        name
+        for name, value in (("family_name", family_name), ("date_of_birth", date_of_birth))
+        if value is None
+    ]
+    if len(missing) == 2:
+        missing.insert(0, "nhs_number")
+    fields = [
+        FieldError(field=f"query.{name}", rule="missing", message=message) for name in missing
+    ]
+    return ApiError(422, "validation_failed", message, fields=fields)

@@ -1,0 +1,161 @@
+"""Wires the projection: its HTTP app, its worker, and `caseweave replay projection`."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
+
+import structlog
+from fastapi import FastAPI
+
+from events.envelope import OrgId
+from services.projection.api import router
+from services.projection.consumer import ProjectionConsumer
+from services.projection.queries import CitizenQueries
+from services.projection.read_model import transaction
+from services.projection.read_model_schema import CONSUMER, clear_statements, read_model_ddl
+from services.runtime.api_keys import AUTH_SCHEMA, ApiKeyStore, auth_ddl
+from services.runtime.checkpoints import Checkpoints
+from services.runtime.database import Pool, apply_ddl, create_pool
+from services.runtime.event_log import PostgresEventLog
+from services.runtime.http.app_factory import create_service_app
+from services.runtime.subscription import catch_up, run_until_stopped
+
+logger = structlog.get_logger(__name__)
+RETRY_FIRST_SECONDS, RETRY_MOST_SECONDS = 0.5, 30.0
+
+
+async def prepare_read_model(pool: Pool, schema: str) -> None:
+    """Create the projection's tables (and the API key table) if they do not exist."""
+    await apply_ddl(pool, lock_name=AUTH_SCHEMA, statements=auth_ddl())
+    await apply_ddl(pool, lock_name=f"projection:{schema}", statements=read_model_ddl(schema))
+
+
+def create_projection_app(*, database_url: str, schema: str = "projection") -> FastAPI:
+    """Return the projection's HTTP app: citizen search, single view and timeline."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(database_url)
+        try:
+            await prepare_read_model(pool, schema)
+            app.state.pool = pool
+            app.state.api_keys = ApiKeyStore(pool)
+            app.state.citizens = CitizenQueries(pool, schema=schema)
+            yield
+        finally:
+            await pool.close()
+
+    app = create_service_app(
+        title="Caseweave single view",
+        service_name="projection",
+        description="The single view of each citizen across housing, mental health and the "
+        "voluntary sector, built from every organisation's events.",
+        lifespan=lifespan,
+    )
+    app.include_router(router)
+    return app
+
+
+async def run_projection_worker(
+    *,
+    database_url: str,
+    sources: Mapping[OrgId, str],
+    schema: str = "projection",
+    id_secret: bytes,
+    stop: asyncio.Event,
+) -> None:
+    """Keep the single view caught up with every organisation's log until `stop` is set.
+
+    A failure (a lost connection, a deadlock) is logged and the worker starts again after a
+    growing pause: the checkpoint makes the retried batch safe.
+    """
+    # per log: a listener, a batch's transaction and the log read it makes meanwhile
+    pool = await create_pool(database_url, max_size=3 * len(sources) + 1)
+    try:
+        await prepare_read_model(pool, schema)
+        consumer = ProjectionConsumer(pool, schema=schema, id_secret=id_secret)
+        delay = RETRY_FIRST_SECONDS
+        while not stop.is_set():
+            try:
+                await _follow_logs(pool, consumer, sources, stop)
+            except Exception as error:  # a lost connection or a deadlock must not end the worker
+                failures = error.exceptions if isinstance(error, ExceptionGroup) else (error,)
+                errors = sorted({type(failure).__name__ for failure in failures})
+                logger.error("projection_worker_failed", errors=errors, retry_s=delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, RETRY_MOST_SECONDS)
+    finally:
+        await pool.close()
+
+
+async def _follow_logs(
+    pool: Pool, consumer: ProjectionConsumer, sources: Mapping[OrgId, str], stop: asyncio.Event
+) -> None:
+    logs = _logs(pool, sources)  # fresh logs each attempt: a failed one may hold a dead listener
+    try:
+        async with asyncio.TaskGroup() as group:  # one task per log: their batches overlap
+            for log in logs:
+                group.create_task(run_until_stopped(consumer, [log], stop))
+    finally:
+        for log in logs:
+            await log.close()
+
+
+async def catch_up_concurrently(
+    consumer: ProjectionConsumer,
+    logs: list[PostgresEventLog],
+    on_progress: Callable[[int], None] | None = None,
+) -> int:
+    """Catch `consumer` up with every log, one task per log; return the events handled.
+
+    Batches of different logs then overlap (one folds in Python while another writes in
+    PostgreSQL); citizen locks keep two batches from updating the same view at once.
+    """
+    done = dict.fromkeys(range(len(logs)), 0)
+
+    def progress(index: int) -> Callable[[int], None]:
+        def report(events: int) -> None:
+            done[index] = events
+            if on_progress is not None:
+                on_progress(sum(done.values()))
+
+        return report
+
+    handled = await asyncio.gather(
+        *(catch_up(consumer, [log], on_progress=progress(n)) for n, log in enumerate(logs))
+    )
+    return sum(handled)
+
+
+def _logs(pool: Pool, sources: Mapping[OrgId, str]) -> list[PostgresEventLog]:
+    return [PostgresEventLog(pool, source=org, schema=schema) for org, schema in sources.items()]
+
+
+async def rebuild_projection(
+    *,
+    pool: Pool,
+    sources: Mapping[OrgId, str],
+    schema: str = "projection",
+    id_secret: bytes,
+    on_progress: Callable[[int], None] | None = None,
+) -> int:
+    """Empty the read model and replay every organisation's log into it; return the events.
+
+    `pool` needs more connections than there are logs: each log's batch holds one while it
+    reads the log on another.
+    """
+    if pool.get_max_size() <= len(sources):
+        raise ValueError(
+            f"a rebuild of {len(sources)} logs needs a pool of at least {len(sources) + 1}"
+        )
+    await prepare_read_model(pool, schema)
+    async with transaction(pool) as conn:
+        for statement in clear_statements(schema):
+            await conn.execute(statement)
+        await Checkpoints(schema, consumer=CONSUMER).reset(conn)
+    logger.info("projection_rebuild_started", schema=schema)
+    consumer = ProjectionConsumer(pool, schema=schema, id_secret=id_secret)
+    replayed = await catch_up_concurrently(consumer, _logs(pool, sources), on_progress)
+    logger.info("projection_rebuilt", schema=schema, events=replayed)
+    return replayed

@@ -1,0 +1,155 @@
+"""The projection consumer: each batch of an organisation's log in one transaction.
+
+Per batch: lock the checkpoint, read up to `batch_size` events, add them to the timeline
+in one statement (the ids it returns are the events not seen before: a redelivered event
+is a no-op), link new registrations, lock and load the affected citizens' views, fold the
+events in memory with the pure domain, write the views back in one statement, move the
+checkpoint, commit. A crash anywhere leaves the batch to be read again, whole.
+
+Citizens are locked with transaction-scoped advisory locks taken in one sorted order, not
+`SELECT ... FOR UPDATE`: a row lock cannot hold a citizen whose row does not exist yet, and
+two organisations' batches may both be about to create the same citizen. So batches of
+different logs can run at once (the worker runs one task per log) without losing updates.
+"""
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import structlog
+from pydantic import ValidationError
+
+from events.envelope import Envelope
+from events.registry import EventPayload, UnknownEventType, decode_payload
+from services.projection.domain.fold import Apply, apply, fold, new_view
+from services.projection.domain.view import CitizenView
+from services.projection.identity_resolution import IdentityResolution, Links
+from services.projection.read_model import ReadModel, transaction
+from services.projection.read_model_schema import CONSUMER
+from services.runtime.checkpoints import Checkpoints
+from services.runtime.database import Connection, Pool
+from services.runtime.event_log import EventLog, LoggedEvent, LogPosition
+
+logger = structlog.get_logger(__name__)
+BATCH_SIZE = 1000
+Target = tuple[UUID, Envelope, EventPayload]
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What a batch changed: events new to the timeline, and citizens whose view was written."""
+
+    new_events: int = 0
+    citizens: int = 0
+
+
+class ProjectionConsumer:
+    """Folds organisations' logs into the single view, one transaction per batch."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        *,
+        id_secret: bytes,
+        schema: str = "projection",
+        batch_size: int = BATCH_SIZE,
+        apply_event: Apply = apply,
+    ) -> None:
+        self._pool = pool
+        self._model = ReadModel(schema)
+        self._checkpoints = Checkpoints(schema, consumer=CONSUMER)
+        self._identities = IdentityResolution(self._model, id_secret=id_secret)
+        self._batch_size = batch_size
+        self._apply = apply_event
+
+    async def handle_next_batch(self, log: EventLog) -> int:
+        """Fold the events after the checkpoint in `log` into the read model; return how many."""
+        started = time.perf_counter()
+        with structlog.contextvars.bound_contextvars(source=log.source, after=None, upto=None):
+            async with transaction(self._pool) as conn:
+                batch = await self._next_batch(conn, log)
+                if not batch:
+                    return 0
+                outcome = await self._project(conn, [event.envelope for event in batch])
+                await self._checkpoints.save(conn, log.source, batch[-1].position)
+            logger.info(
+                "projection_batch",
+                events=len(batch),
+                new_events=outcome.new_events,
+                citizens=outcome.citizens,
+                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+        return len(batch)
+
+    async def _next_batch(self, conn: Connection, log: EventLog) -> list[LoggedEvent]:
+        after = await self._checkpoints.lock(conn, log.source)
+        batch = await log.read_after(after, limit=self._batch_size)
+        if batch:
+            structlog.contextvars.bind_contextvars(
+                after=_position(after), upto=_position(batch[-1].position)
+            )
+        return batch
+
+    async def _project(self, conn: Connection, envelopes: Sequence[Envelope]) -> BatchOutcome:
+        new = await self._model.insert_timeline(conn, envelopes)
+        if not new:
+            return BatchOutcome()
+        events = [(e, p) for e in envelopes if e.event_id in new and (p := _decoded(e)) is not None]
+        links = await self._identities.resolve(conn, events, batch_arrival=min(new.values()))
+        targets = _targets(events, links)
+        affected = {citizen for citizen, _, _ in targets} | links.refold
+        if not affected:
+            return BatchOutcome(new_events=len(new))
+        await self._model.lock_citizens(conn, affected)
+        views = await self._model.load_views(conn, affected - links.refold)
+        views.update(await self._refolded(conn, links.refold))
+        folded = fold(views, targets, apply_event=self._apply)
+        await self._model.save_views(conn, list(folded.values()))
+        return BatchOutcome(new_events=len(new), citizens=len(folded))
+
+    async def _refolded(
+        self, conn: Connection, citizen_ids: frozenset[UUID]
+    ) -> dict[UUID, CitizenView]:
+        if not citizen_ids:
+            return {}
+        linked = await self._model.linked_events(conn, citizen_ids)
+        events = [(c, e, p) for c, e in linked if (p := _decoded(e)) is not None]
+        return fold({c: new_view(c) for c in citizen_ids}, events, apply_event=self._apply)
+
+
+def _decoded(envelope: Envelope) -> EventPayload | None:
+    """Return an event's typed payload, or None (logged) for one this version cannot read."""
+    try:
+        return decode_payload(envelope.type, envelope.schema_version, envelope.data)
+    except (UnknownEventType, ValidationError) as error:
+        with structlog.contextvars.bound_contextvars(**event_context(envelope)):
+            logger.warning("event_not_understood", error_type=type(error).__name__)
+        return None
+
+
+def event_context(envelope: Envelope) -> dict[str, Any]:
+    """Return what log lines about an event name: ids and type, never personal data."""
+    return {
+        "event_id": str(envelope.event_id),
+        "event_type": envelope.type,
+        "org": envelope.org,
+        "correlation_id": envelope.correlation_id,
+    }
+
+
+def _targets(events: Sequence[tuple[Envelope, EventPayload]], links: Links) -> list[Target]:
+    targets: list[Target] = []
+    for envelope, payload in events:
+        citizen = links.citizen_of.get((envelope.org, envelope.subject))
+        if citizen is None:
+            with structlog.contextvars.bound_contextvars(**event_context(envelope)):
+                logger.info("event_awaits_person_link")
+        elif citizen not in links.refold:
+            targets.append((citizen, envelope, payload))
+    return targets
+
+
+def _position(position: LogPosition) -> str:
+    return f"{position.transaction_id}:{position.position}"

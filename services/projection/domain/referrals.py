@@ -1,0 +1,87 @@
+"""Referrals between organisations, seen from both sides, whatever order the sides arrive in.
+
+The sender records `referral.made`; the receiver records `referral.received`, then
+`referral.accepted` or `referral.declined`. The two sides are different organisations'
+logs, so either may arrive first. Hence:
+- the status is the furthest step in the history (made < received < accepted | declined):
+  it never goes back;
+- what the sender said (organisations, reason, urgency) wins over the receiver's copy;
+- the history is kept sorted by when each step occurred.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from events.envelope import Envelope, OrgId
+from events.registry import EventPayload
+from events.shared import ReferralAccepted, ReferralDeclined, ReferralMade, ReferralReceived
+from services.projection.domain.view import Referral, ReferralChange, ReferralStatus
+
+Referrals = tuple[Referral, ...]
+RANK: dict[ReferralStatus, int] = {"made": 0, "received": 1, "accepted": 2, "declined": 2}
+_SENDER_SAYS = ("from_org", "to_org", "reason", "urgency")
+
+
+@dataclass(frozen=True)
+class _Step:
+    referral_id: UUID
+    status: ReferralStatus
+    from_org: OrgId
+    to_org: OrgId
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def apply_to_referrals(
+    referrals: Referrals, envelope: Envelope, payload: EventPayload
+) -> Referrals:
+    """Return the referrals after one event (the same tuple when it is not about a referral)."""
+    step = _step(envelope, payload)
+    if step is None:
+        return referrals
+    current = next((r for r in referrals if r.referral_id == step.referral_id), None)
+    change = ReferralChange(status=step.status, org=envelope.org, occurred_at=envelope.occurred_at)
+    others = [r for r in referrals if r is not current]
+    return tuple(sorted([*others, _merged(current, step, change)], key=_referral_order))
+
+
+def _step(envelope: Envelope, payload: EventPayload) -> _Step | None:
+    org = envelope.org
+    details: dict[str, Any]
+    if isinstance(payload, ReferralMade):
+        details = {"reason": payload.reason, "urgency": payload.urgency}
+        return _Step(payload.referral_id, "made", org, payload.to_org, details)
+    if isinstance(payload, ReferralReceived):
+        details = {"reason": payload.reason, "urgency": payload.urgency}
+        return _Step(payload.referral_id, "received", payload.from_org, org, details)
+    if isinstance(payload, ReferralAccepted):
+        details = {"case_id": payload.case_id}
+        return _Step(payload.referral_id, "accepted", payload.from_org, org, details)
+    if isinstance(payload, ReferralDeclined):
+        details = {"decline_reason": payload.reason}
+        return _Step(payload.referral_id, "declined", payload.from_org, org, details)
+    return None
+
+
+def _merged(current: Referral | None, step: _Step, change: ReferralChange) -> Referral:
+    base = current or Referral(
+        referral_id=step.referral_id, from_org=step.from_org, to_org=step.to_org, status="made"
+    )
+    history = tuple(sorted({*base.history, change}, key=_change_order))
+    said = {"from_org": step.from_org, "to_org": step.to_org, **step.details}
+    if step.status != "made" and any(c.status == "made" for c in base.history):
+        said = {name: value for name, value in said.items() if name not in _SENDER_SAYS}
+    made_at = min((c.occurred_at for c in history if c.status == "made"), default=None)
+    status = max(history, key=lambda c: (RANK[c.status], c.occurred_at, c.status)).status
+    update = {**said, "history": history, "status": status, "made_at": made_at}
+    return base.model_copy(update=update)
+
+
+def _change_order(change: ReferralChange) -> tuple[datetime, int, str]:
+    return (change.occurred_at, RANK[change.status], change.org)
+
+
+def _referral_order(referral: Referral) -> tuple[datetime, str]:
+    started = referral.made_at or min(c.occurred_at for c in referral.history)
+    return (started, str(referral.referral_id))

@@ -1,0 +1,149 @@
+"""The single view of a citizen: who they are, who works with them, risks, referrals.
+
+Frozen pydantic models without behaviour; `fold.apply` builds them from events. Lists are
+tuples kept in a stable order, so the same events give the same view (and the same JSON)
+whatever order organisations' events arrive in.
+"""
+
+from datetime import date, datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from events.envelope import OrgId
+from events.shared import Urgency
+
+ReferralStatus = Literal["made", "received", "accepted", "declined"]
+
+
+class ViewModel(BaseModel):
+    """Base of every part of the view: frozen, unknown fields rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Sourced(ViewModel):
+    """Where a value of the best-known identity came from."""
+
+    org: OrgId = Field(description="the organisation whose registration gave this value")
+    as_of: datetime = Field(description="when that registration happened")
+
+
+class SourcedText(Sourced):
+    """A text value of the best-known identity, with the registration it came from."""
+
+    value: str
+
+
+class SourcedDate(Sourced):
+    """A date of the best-known identity, with the registration it came from."""
+
+    value: date
+
+
+class Identity(ViewModel):
+    """The best-known identity: each value from the most recent registration that has it."""
+
+    given_name: SourcedText | None = None
+    family_name: SourcedText | None = None
+    date_of_birth: SourcedDate | None = None
+    nhs_number: SourcedText | None = None
+    postcode: SourcedText | None = None
+    place: SourcedText | None = None
+
+
+class KnownAs(ViewModel):
+    """The details one organisation registered the person with."""
+
+    local_id: str | None = None
+    nhs_number: str | None = None
+    given_name: str
+    family_name: str
+    date_of_birth: date
+    postcode: str | None = None
+
+
+class Registration(ViewModel):
+    """An organisation's registration of the person: when, where, and as whom."""
+
+    occurred_at: datetime
+    place: str
+    known_as: KnownAs
+
+
+class KeyWorkerContact(ViewModel):
+    """Who leads an organisation's work on a case, and how to reach them."""
+
+    name: str
+    role: str | None = None
+    team: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+class CaseView(ViewModel):
+    """One case an organisation has (or had) open with the person."""
+
+    case_id: UUID
+    status: Literal["open", "closed"] = "open"
+    reason: str | None = None
+    outcome: str | None = None
+    key_worker: KeyWorkerContact | None = None
+    opened_at: datetime | None = None
+    closed_at: datetime | None = None
+    last_contact_at: datetime = Field(description="when the latest event on this case happened")
+
+
+class Involvement(ViewModel):
+    """One organisation's involvement: its own person id for them and its cases."""
+
+    org: OrgId
+    person_id: str = Field(description="the organisation's own person reference")
+    registration: Registration | None = None
+    cases: tuple[CaseView, ...] = ()
+
+
+class Flag(ViewModel):
+    """A flag or risk that is raised now, by one organisation."""
+
+    org: OrgId
+    flag: str
+    raised_at: datetime
+    raised_by: str = Field(description="the actor who recorded the raising event")
+    raised_by_event: str = Field(description="the event type that raised it")
+    case_id: UUID | None = None
+    note: str | None = None
+
+
+class ReferralChange(ViewModel):
+    """One step in a referral's life, recorded by one organisation."""
+
+    status: ReferralStatus
+    org: OrgId
+    occurred_at: datetime
+
+
+class Referral(ViewModel):
+    """A referral between two organisations and how far it has got."""
+
+    referral_id: UUID
+    from_org: OrgId
+    to_org: OrgId
+    reason: str | None = None
+    urgency: Urgency | None = None
+    status: ReferralStatus
+    made_at: datetime | None = None
+    decline_reason: str | None = None
+    case_id: UUID | None = Field(default=None, description="the receiver's case, once accepted")
+    history: tuple[ReferralChange, ...] = ()
+
+
+class CitizenView(ViewModel):
+    """Everything Caseweave's organisations record about one citizen, joined."""
+
+    citizen_id: UUID
+    identity: Identity = Identity()
+    involvements: tuple[Involvement, ...] = ()
+    flags: tuple[Flag, ...] = ()
+    referrals: tuple[Referral, ...] = ()

@@ -1,0 +1,123 @@
+"""The read side: find citizens, read a single view, read a timeline; each one indexed read."""
+
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from events.envelope import OrgId
+from services.projection.domain.view import CitizenView
+from services.runtime.database import Pool
+from services.runtime.event_store_schema import checked_schema
+
+SEARCH_LIMIT = 50
+_SUMMARY = "citizen_id, nhs_number, given_name, family_name, date_of_birth"
+
+
+class CitizenSummary(BaseModel):
+    """A citizen found by a search: the id to read their view with, and who they are."""
+
+    model_config = ConfigDict(frozen=True)
+
+    citizen_id: UUID
+    nhs_number: str | None
+    given_name: str | None
+    family_name: str | None
+    date_of_birth: date | None
+
+
+class CitizenList(BaseModel):
+    """The citizens a search found (at most `SEARCH_LIMIT`)."""
+
+    citizens: list[CitizenSummary]
+
+
+class TimelineEvent(BaseModel):
+    """One event about the citizen, as the organisation that recorded it wrote it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: UUID
+    type: str
+    schema_version: int = Field(description="the version of `type` that `data` follows")
+    org: OrgId
+    category: str
+    occurred_at: datetime
+    recorded_at: datetime
+    correlation_id: str
+    data: dict[str, Any]
+
+
+class Timeline(BaseModel):
+    """A page of everything that happened with the citizen, across organisations, in order."""
+
+    citizen_id: UUID
+    limit: int
+    offset: int
+    events: list[TimelineEvent]
+
+
+class CitizenQueries:
+    """Reads of the projection's read model in one schema."""
+
+    def __init__(self, pool: Pool, *, schema: str = "projection") -> None:
+        self._pool = pool
+        self.schema = checked_schema(schema)
+
+    async def by_nhs_number(self, nhs_number: str) -> list[CitizenSummary]:
+        """Return the citizens with this NHS number (one, when any)."""
+        rows = await self._pool.fetch(
+            f"SELECT {_SUMMARY} FROM {self.schema}.citizens WHERE nhs_number = $1"  # noqa: S608 - schema name is checked
+            " ORDER BY citizen_id LIMIT $2",
+            nhs_number,
+            SEARCH_LIMIT,
+        )
+        return [CitizenSummary(**dict(row)) for row in rows]
+
+    async def by_name_and_birth(
+        self, *, family_name: str, date_of_birth: date, given_name: str | None = None
+    ) -> list[CitizenSummary]:
+        """Return the citizens with this family name (and given name) born on this date."""
+        rows = await self._pool.fetch(
+            f"SELECT {_SUMMARY} FROM {self.schema}.citizens"  # noqa: S608 - schema name is checked
+            " WHERE lower(family_name) = lower($1) AND date_of_birth = $2"
+            "  AND ($3::text IS NULL OR lower(given_name) = lower($3))"
+            " ORDER BY citizen_id LIMIT $4",
+            family_name,
+            date_of_birth,
+            given_name,
+            SEARCH_LIMIT,
+        )
+        return [CitizenSummary(**dict(row)) for row in rows]
+
+    async def citizen_view(self, citizen_id: UUID) -> CitizenView | None:
+        """Return a citizen's single view, or None for a citizen nobody has recorded."""
+        view = await self._pool.fetchval(
+            f"SELECT view::text FROM {self.schema}.citizens WHERE citizen_id = $1",  # noqa: S608 - schema name is checked
+            citizen_id,
+        )
+        return None if view is None else CitizenView.model_validate_json(view)
+
+    async def timeline(self, citizen_id: UUID, *, limit: int, offset: int) -> Timeline | None:
+        """Return a page of the citizen's events in time order, or None for an unknown citizen."""
+        known = await self._pool.fetchval(
+            f"SELECT true FROM {self.schema}.citizens WHERE citizen_id = $1",  # noqa: S608 - schema name is checked
+            citizen_id,
+        )
+        if not known:
+            return None
+        rows = await self._pool.fetch(
+            "SELECT t.event_id, t.type, (t.envelope->>'schema_version')::int AS schema_version,"  # noqa: S608 - schema name is checked
+            " t.org, t.category, t.occurred_at, t.recorded_at,"
+            " t.envelope->>'correlation_id' AS correlation_id, t.envelope->'data' AS data"
+            f" FROM {self.schema}.timeline t JOIN {self.schema}.person_links l"
+            "  ON l.org = t.org AND l.person_id = t.subject"
+            " WHERE l.citizen_id = $1"
+            " ORDER BY t.occurred_at, t.recorded_at, t.event_id LIMIT $2 OFFSET $3",
+            citizen_id,
+            limit,
+            offset,
+        )
+        events = [TimelineEvent(**dict(row)) for row in rows]
+        return Timeline(citizen_id=citizen_id, limit=limit, offset=offset, events=events)

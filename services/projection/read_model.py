@@ -1,0 +1,181 @@
+"""The read model's writes and the reads a batch needs, each one statement for a whole batch.
+
+Every method takes the batch's connection, so the consumer writes the timeline, the links,
+the views and its checkpoint in one transaction.
+"""
+
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from events.envelope import Envelope
+from services.projection.domain.view import CitizenView
+from services.runtime.database import Connection, Pool
+from services.runtime.event_store_schema import checked_schema
+
+PersonKey = tuple[str, str]  # (organisation, that organisation's person id)
+_CITIZEN_LOCKS = 0x0C17  # advisory lock class of citizen rows (two-key space: no other user)
+
+
+@asynccontextmanager
+async def transaction(pool: Pool) -> AsyncIterator[Connection]:
+    """Yield a pooled connection inside a transaction that commits when the block ends cleanly."""
+    async with pool.acquire() as conn, conn.transaction():
+        yield conn
+
+
+class ReadModel:
+    """The projection's tables in one schema."""
+
+    def __init__(self, schema: str) -> None:
+        self.schema = checked_schema(schema)
+
+    async def insert_timeline(
+        self, conn: Connection, envelopes: Sequence[Envelope]
+    ) -> dict[UUID, int]:
+        """Add events to the timeline; return the ids and arrival numbers of those not there yet."""
+        rows = await conn.fetch(
+            f"INSERT INTO {self.schema}.timeline"  # noqa: S608 - schema name is checked
+            " (event_id, org, subject, occurred_at, recorded_at, type, category, envelope)"
+            " SELECT u.event_id, u.org, u.subject, u.occurred_at, u.recorded_at, u.type,"
+            "  u.category, u.envelope::jsonb"
+            " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],"
+            "  $5::timestamptz[], $6::text[], $7::text[], $8::text[]) WITH ORDINALITY"
+            "  AS u(event_id, org, subject, occurred_at, recorded_at, type, category, envelope, n)"
+            " ORDER BY u.n ON CONFLICT (event_id) DO NOTHING RETURNING event_id, arrival",
+            *_timeline_columns(envelopes),
+        )
+        return {row["event_id"]: row["arrival"] for row in rows}
+
+    async def links_of(
+        self, conn: Connection, keys: Collection[PersonKey]
+    ) -> dict[PersonKey, UUID]:
+        """Return the citizen each of these organisations' people is linked to (if any)."""
+        rows = await conn.fetch(
+            f"SELECT l.org, l.person_id, l.citizen_id FROM {self.schema}.person_links l"  # noqa: S608 - schema name is checked
+            " JOIN unnest($1::text[], $2::text[]) AS k(org, person_id)"
+            "  ON l.org = k.org AND l.person_id = k.person_id",
+            *_key_columns(keys),
+        )
+        return {(row["org"], row["person_id"]): row["citizen_id"] for row in rows}
+
+    async def save_links(self, conn: Connection, links: dict[PersonKey, UUID]) -> None:
+        """Link organisations' people to citizens, replacing earlier links of the same people."""
+        await conn.execute(
+            f"INSERT INTO {self.schema}.person_links (org, person_id, citizen_id)"  # noqa: S608 - schema name is checked
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[])"
+            " ON CONFLICT (org, person_id) DO UPDATE"
+            " SET citizen_id = excluded.citizen_id, linked_at = now()",
+            *_key_columns(links),
+            list(links.values()),
+        )
+
+    async def seen_before(
+        self, conn: Connection, keys: Collection[PersonKey], arrival: int
+    ) -> set[PersonKey]:
+        """Return which of these people have timeline events that arrived before `arrival`."""
+        rows = await conn.fetch(
+            f"SELECT DISTINCT t.org, t.subject FROM {self.schema}.timeline t"  # noqa: S608 - schema name is checked
+            " JOIN unnest($1::text[], $2::text[]) AS k(org, subject)"
+            "  ON t.org = k.org AND t.subject = k.subject"
+            " WHERE t.arrival < $3",
+            *_key_columns(keys),
+            arrival,
+        )
+        return {(row["org"], row["subject"]) for row in rows}
+
+    async def lock_citizens(self, conn: Connection, citizen_ids: Collection[UUID]) -> None:
+        """Hold these citizens (stored or not yet) until the transaction ends, in a fixed order."""
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock($3, k) FROM ("
+            "  SELECT DISTINCT hashtext($2 || id::text) AS k FROM unnest($1::uuid[]) AS id"
+            "  ORDER BY k) AS keys",
+            list(citizen_ids),
+            self.schema,
+            _CITIZEN_LOCKS,
+        )
+
+    async def load_views(
+        self, conn: Connection, citizen_ids: Collection[UUID]
+    ) -> dict[UUID, CitizenView]:
+        """Return the stored views of those of these citizens who have one."""
+        rows = await conn.fetch(
+            f"SELECT view::text AS view FROM {self.schema}.citizens"  # noqa: S608 - schema name is checked
+            " WHERE citizen_id = ANY($1::uuid[])",
+            list(citizen_ids),
+        )
+        views = [CitizenView.model_validate_json(row["view"]) for row in rows]
+        return {view.citizen_id: view for view in views}
+
+    async def linked_events(
+        self, conn: Connection, citizen_ids: Collection[UUID]
+    ) -> list[tuple[UUID, Envelope]]:
+        """Return every timeline event of these citizens' linked people, in arrival order."""
+        rows = await conn.fetch(
+            f"SELECT l.citizen_id, t.envelope::text AS envelope FROM {self.schema}.timeline t"  # noqa: S608 - schema name is checked
+            f" JOIN {self.schema}.person_links l ON l.org = t.org AND l.person_id = t.subject"
+            " WHERE l.citizen_id = ANY($1::uuid[]) ORDER BY t.arrival",
+            list(citizen_ids),
+        )
+        return [(row["citizen_id"], Envelope.model_validate_json(row["envelope"])) for row in rows]
+
+    async def save_views(self, conn: Connection, views: Sequence[CitizenView]) -> None:
+        """Write these views; a citizen no organisation's person is linked to any more goes."""
+        kept = [view for view in views if view.involvements]
+        gone = [view.citizen_id for view in views if not view.involvements]
+        if kept:
+            await conn.execute(
+                f"INSERT INTO {self.schema}.citizens"  # noqa: S608 - schema name is checked
+                " (citizen_id, nhs_number, family_name, given_name, date_of_birth, view)"
+                " SELECT c.id, c.nhs, c.family, c.given, c.born, c.view::jsonb FROM unnest("
+                "  $1::uuid[], $2::text[], $3::text[], $4::text[], $5::date[], $6::text[])"
+                "  AS c(id, nhs, family, given, born, view)"
+                " ON CONFLICT (citizen_id) DO UPDATE SET nhs_number = excluded.nhs_number,"
+                "  family_name = excluded.family_name, given_name = excluded.given_name,"
+                "  date_of_birth = excluded.date_of_birth, view = excluded.view,"
+                "  updated_at = now()",
+                *_citizen_columns(kept),
+            )
+        if gone:
+            await conn.execute(
+                f"DELETE FROM {self.schema}.citizens WHERE citizen_id = ANY($1::uuid[])",  # noqa: S608 - schema name is checked
+                gone,
+            )
+
+
+def _timeline_columns(envelopes: Sequence[Envelope]) -> list[list[Any]]:
+    return [
+        [e.event_id for e in envelopes],
+        [e.org for e in envelopes],
+        [e.subject for e in envelopes],
+        [e.occurred_at for e in envelopes],
+        [e.recorded_at for e in envelopes],
+        [e.type for e in envelopes],
+        [e.category for e in envelopes],
+        [e.model_dump_json() for e in envelopes],
+    ]
+
+
+def _key_columns(keys: Collection[PersonKey]) -> list[list[str]]:
+    return [[org for org, _ in keys], [person for _, person in keys]]
+
+
+def _citizen_columns(views: Sequence[CitizenView]) -> list[list[Any]]:
+    identities = [view.identity for view in views]
+
+    def text(name: str) -> list[str | None]:
+        return [getattr(i, name).value if getattr(i, name) else None for i in identities]
+
+    born: list[date | None] = [
+        i.date_of_birth.value if i.date_of_birth else None for i in identities
+    ]
+    return [
+        [view.citizen_id for view in views],
+        text("nhs_number"),
+        text("family_name"),
+        text("given_name"),
+        born,
+        [view.model_dump_json() for view in views],
+    ]

@@ -1,0 +1,85 @@
+"""The projection's tables, in its own schema: citizens, person links, timeline, checkpoints.
+
+- `citizens`: one row per citizen, the single view as jsonb, and the identity columns that
+  search uses (from the view's best-known identity).
+- `person_links`: which citizen each organisation's person is; what identity resolution decided.
+- `timeline`: every event once (keyed by `event_id`: a redelivered event is a no-op),
+  stored against the organisation's own person reference and joined to citizens through
+  `person_links`, so re-linking a person never rewrites it. `arrival` numbers events in the
+  order the projection received them, which within one organisation is its log order.
+- `checkpoints`: the consumer's position in each organisation's log (the shape
+  `services.runtime.checkpoints.Checkpoints` expects), written in the same transaction.
+"""
+
+from services.runtime.event_store_schema import checked_schema
+
+CONSUMER = "projection"
+
+
+def read_model_ddl(schema: str) -> list[str]:
+    """Return the idempotent DDL of the projection's read model in `schema`."""
+    s = checked_schema(schema)
+    return [
+        f"CREATE SCHEMA IF NOT EXISTS {s}",
+        f"""
+        CREATE TABLE IF NOT EXISTS {s}.citizens (
+            citizen_id uuid PRIMARY KEY,
+            nhs_number text,
+            family_name text,
+            given_name text,
+            date_of_birth date,
+            view jsonb NOT NULL,
+            updated_at timestamptz NOT NULL DEFAULT now()
+        ) WITH (fillfactor = 70)""",  # room on each page: rewriting a view is then a HOT update
+        f"""CREATE INDEX IF NOT EXISTS citizens_by_nhs_number ON {s}.citizens (nhs_number)
+        WHERE nhs_number IS NOT NULL""",
+        f"""CREATE INDEX IF NOT EXISTS citizens_by_name_and_birth
+        ON {s}.citizens (lower(family_name), date_of_birth)""",
+        f"""
+        CREATE TABLE IF NOT EXISTS {s}.person_links (
+            org text NOT NULL,
+            person_id text NOT NULL,
+            citizen_id uuid NOT NULL,
+            linked_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (org, person_id)
+        )""",
+        f"CREATE INDEX IF NOT EXISTS person_links_by_citizen ON {s}.person_links (citizen_id)",
+        f"""
+        CREATE TABLE IF NOT EXISTS {s}.timeline (
+            event_id uuid PRIMARY KEY,
+            arrival bigint GENERATED ALWAYS AS IDENTITY,
+            org text NOT NULL,
+            subject text NOT NULL,
+            occurred_at timestamptz NOT NULL,
+            recorded_at timestamptz NOT NULL,
+            type text NOT NULL,
+            category text NOT NULL,
+            envelope jsonb NOT NULL
+        )""",
+        f"""CREATE INDEX IF NOT EXISTS timeline_by_person
+        ON {s}.timeline (org, subject, occurred_at, recorded_at, event_id)""",
+        f"""
+        CREATE TABLE IF NOT EXISTS {s}.checkpoints (
+            consumer text NOT NULL,
+            source text NOT NULL,
+            transaction_id bigint NOT NULL DEFAULT 0,
+            position bigint NOT NULL DEFAULT 0,
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (consumer, source)
+        )""",
+    ]
+
+
+def clear_statements(schema: str) -> list[str]:
+    """Return the statements that empty the read model for a rebuild (checkpoints aside).
+
+    Tables are locked in the order a batch touches them (checkpoints, timeline, links,
+    citizens), and queries read timeline before person_links, so the rebuild waits for an
+    in-flight batch or query instead of deadlocking with it.
+    """
+    s = checked_schema(schema)
+    return [
+        f"LOCK TABLE {s}.checkpoints, {s}.timeline, {s}.person_links, {s}.citizens"
+        " IN ACCESS EXCLUSIVE MODE",
+        f"TRUNCATE {s}.timeline, {s}.person_links, {s}.citizens RESTART IDENTITY",
+    ]

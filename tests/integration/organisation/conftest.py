@@ -1,0 +1,34 @@
+"""Fixtures for the organisation services: all three running, once per test module."""
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from events.envelope import OrgId
+from services.runtime.database import Pool
+from tests.integration.organisation.running_services import RunningService, running_services
+
+
+@pytest.fixture(scope="module")
+async def services(database_url: str, pool: Pool) -> AsyncIterator[dict[OrgId, RunningService]]:
+    """Housing, mental health and voluntary services, on schemas of this module's own."""
+    async with running_services(database_url, pool) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def housing(services: dict[OrgId, RunningService]) -> RunningService:
+    """The housing service."""
+    return services["housing"]
+
+
+@pytest.fixture(scope="module")
+def mental_health(services: dict[OrgId, RunningService]) -> RunningService:
+    """The mental health service."""
+    return services["mental_health"]
+
+
+@pytest.fixture(scope="module")
+def voluntary(services: dict[OrgId, RunningService]) -> RunningService:
+    """The voluntary sector service."""
+    return services["voluntary"]

@@ -1,0 +1,101 @@
+"""The three organisation services running in this test process, each with a client and a key."""
+
+import asyncio
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+from fastapi import FastAPI
+
+from events.envelope import ORGANISATIONS, OrgId
+from events.identifiers import nhs_number_check_digit
+from services.organisation.bootstrap import create_organisation_app
+from services.runtime.api_keys import ApiKeyStore
+from services.runtime.database import Pool
+
+T = TypeVar("T")
+KEY_WORKER = {"name": "Sam Okafor", "role": "Key worker", "email": "sam.okafor@example.org"}
+
+
+@dataclass
+class RunningService:
+    """One organisation's service: its app, a client on it, its schema and a frontline key."""
+
+    org: OrgId
+    app: FastAPI
+    client: httpx.AsyncClient
+    schema: str
+    key: str
+    pool: Pool
+
+    async def post(
+        self, path: str, json: Any = None, *, key: str | None = None, **headers: str
+    ) -> httpx.Response:
+        """POST as this organisation (or with another key)."""
+        auth = {"Authorization": f"Bearer {key or self.key}"}
+        return await self.client.post(path, json=json, headers={**auth, **headers})
+
+    async def get(self, path: str, *, key: str | None = None) -> httpx.Response:
+        """GET as this organisation (or with another key)."""
+        return await self.client.get(path, headers={"Authorization": f"Bearer {key or self.key}"})
+
+    async def count_events(self, stream_id: str | None = None) -> int:
+        """Return how many events this service's store holds (in one stream, if named)."""
+        count: int = await self.pool.fetchval(
+            f"SELECT count(*) FROM {self.schema}.events"  # noqa: S608 - schema made by the test
+            " WHERE $1::text IS NULL OR stream_id = $1",
+            stream_id,
+        )
+        return count
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], *, within_seconds: float = 5.0) -> T:
+    """Return the first result of `check` that is not None, asking again until time runs out."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_seconds
+    while (result := await check()) is None:
+        if loop.time() > deadline:
+            raise AssertionError(f"not so within {within_seconds} s")
+        await asyncio.sleep(0.02)
+    return result
+
+
+def a_fresh_nhs_number() -> str:
+    """Return a valid NHS number no other test is likely to use (test range 999...)."""
+    while True:
+        first_nine = f"999{secrets.randbelow(10**6):06d}"
+        check = nhs_number_check_digit(first_nine)
+        if check is not None:
+            return f"{first_nine}{check}"
+
+
+def unique_schemas() -> dict[OrgId, str]:
+    """Return a schema per organisation that no other test module uses."""
+    suffix = uuid.uuid4().hex[:10]
+    return {org: f"{org}_{suffix}" for org in ORGANISATIONS}
+
+
+@asynccontextmanager
+async def running_services(
+    database_url: str, pool: Pool
+) -> AsyncIterator[dict[OrgId, RunningService]]:
+    """Start every organisation's service (lifespan included) on fresh schemas; stop them after."""
+    schemas = unique_schemas()
+    async with AsyncExitStack() as stack:
+        services: dict[OrgId, RunningService] = {}
+        for org in ORGANISATIONS:
+            app = create_organisation_app(
+                org=org, database_url=database_url, schemas=schemas, pool_size=5
+            )
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            client = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url=f"http://{org}.test"
+            )
+            await stack.enter_async_context(client)
+            key = await ApiKeyStore(pool).issue(org=org, role="frontline")
+            services[org] = RunningService(org, app, client, schemas[org], key, pool)
+        yield services

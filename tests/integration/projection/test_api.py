@@ -1,0 +1,160 @@
+"""The projection's HTTP API, through the app and its lifespan, against the real read model."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import pytest
+
+from events.envelope import Envelope
+from services.projection.bootstrap import create_projection_app
+from services.runtime.api_keys import ApiKeyStore
+from tests.integration.projection.conftest import Organisations
+from tests.unit.projection.factories import NHS_NUMBER
+from tests.unit.projection.stories import three_organisations_story
+
+
+@pytest.fixture
+async def client(orgs: Organisations, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the projection API with a housing frontline key, after the story is consumed."""
+    await orgs.record(
+        sorted(
+            (e for log in three_organisations_story().values() for e in log),
+            key=Envelope.occurred_sort_key,
+        )
+    )
+    await orgs.catch_up()
+    app = create_projection_app(database_url=database_url, schema=orgs.schema)
+    async with app.router.lifespan_context(app):
+        key = await ApiKeyStore(orgs.pool).issue(org="housing", role="frontline")
+        transport = httpx.ASGITransport(app=app)
+        headers = {"Authorization": f"Bearer {key}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", headers=headers
+        ) as c:
+            yield c
+
+
+async def citizen_id(client: httpx.AsyncClient) -> str:
+    found = await client.get("/v1/citizens", params={"nhs_number": NHS_NUMBER})
+    value: str = found.json()["citizens"][0]["citizen_id"]
+    return value
+
+
+def error_fields(response: httpx.Response) -> list[tuple[str, str]]:
+    body: dict[str, Any] = response.json()
+    return [(f["field"], f["rule"]) for f in body["error"]["fields"]]
+
+
+async def test_reading_needs_a_valid_api_key(client: httpx.AsyncClient) -> None:
+    """No key, or an unknown one: 401, whether or not the citizen exists."""
+    known = await citizen_id(client)
+    for headers in ({"Authorization": ""}, {"Authorization": "Bearer cw_nope_nope"}):
+        for path in (
+            f"/v1/citizens/{known}",
+            f"/v1/citizens/{uuid4()}",
+            "/v1/citizens?nhs_number=1",
+        ):
+            response = await client.get(path, headers=headers)
+            assert response.status_code == 401
+            assert response.json()["error"]["code"] == "unauthenticated"
+
+
+async def test_search_by_nhs_number_finds_the_citizen(client: httpx.AsyncClient) -> None:
+    """The NHS number as people write it (with spaces) finds the one citizen, with who they are."""
+    response = await client.get("/v1/citizens", params={"nhs_number": "943 476 5919"})
+    assert response.status_code == 200
+    [found] = response.json()["citizens"]
+    assert found | {"citizen_id": None} == {
+        "citizen_id": None, "nhs_number": NHS_NUMBER, "given_name": "Davey",
+        "family_name": "Smith", "date_of_birth": "1979-03-12",
+    }  # fmt: skip
+
+
+async def test_search_by_name_and_date_of_birth_ignores_case(client: httpx.AsyncClient) -> None:
+    """Family name and date of birth (and optionally given name) match whatever the case."""
+    found = await client.get(
+        "/v1/citizens", params={"family_name": "SMITH", "date_of_birth": "1979-03-12"}
+    )
+    assert len(found.json()["citizens"]) == 1
+    narrowed = await client.get(
+        "/v1/citizens",
+        params={"family_name": "smith", "date_of_birth": "1979-03-12", "given_name": "dave"},
+    )
+    assert narrowed.json()["citizens"] == []
+
+
+async def test_a_search_without_enough_criteria_names_what_is_missing(
+    client: httpx.AsyncClient,
+) -> None:
+    """Nothing, or a family name alone, is a 422 that names the missing fields."""
+    nothing = await client.get("/v1/citizens")
+    assert nothing.status_code == 422
+    assert [field for field, _ in error_fields(nothing)] == [
+        "query.nhs_number", "query.family_name", "query.date_of_birth",
+    ]  # fmt: skip
+    partial = await client.get("/v1/citizens", params={"family_name": "Smith"})
+    assert partial.status_code == 422
+    assert error_fields(partial) == [("query.date_of_birth", "missing")]
+
+
+async def test_an_invalid_nhs_number_is_rejected_with_its_rule(client: httpx.AsyncClient) -> None:
+    """A number failing the modulus-11 check, or not ten digits: 422 with the rule broken."""
+    wrong_digit = await client.get("/v1/citizens", params={"nhs_number": "9434765918"})
+    assert wrong_digit.status_code == 422
+    assert error_fields(wrong_digit) == [("query.nhs_number", "nhs_number_check_digit")]
+    too_short = await client.get("/v1/citizens", params={"nhs_number": "12345"})
+    assert error_fields(too_short) == [("query.nhs_number", "nhs_number_format")]
+
+
+async def test_the_single_view_shows_every_organisation(client: httpx.AsyncClient) -> None:
+    """The view names each organisation's involvement, the flags and the referral's status."""
+    response = await client.get(f"/v1/citizens/{await citizen_id(client)}")
+    assert response.status_code == 200
+    view = response.json()
+    assert [i["org"] for i in view["involvements"]] == ["housing", "mental_health", "voluntary"]
+    assert view["identity"]["nhs_number"] == {
+        "value": NHS_NUMBER,
+        "org": "voluntary",
+        "as_of": view["identity"]["nhs_number"]["as_of"],
+    }
+    assert view["referrals"][0]["status"] == "accepted"
+    assert {"eviction_notice_served", "crisis_plan_in_place"} <= {f["flag"] for f in view["flags"]}
+
+
+async def test_an_unknown_or_malformed_citizen_id(client: httpx.AsyncClient) -> None:
+    """An id nobody has: 404; something that is not a UUID: 422 naming the path parameter."""
+    unknown = await client.get(f"/v1/citizens/{uuid4()}")
+    assert unknown.status_code == 404
+    assert (await client.get(f"/v1/citizens/{uuid4()}/timeline")).status_code == 404
+    malformed = await client.get("/v1/citizens/not-a-uuid")
+    assert malformed.status_code == 422
+    assert error_fields(malformed)[0][0] == "path.citizen_id"
+
+
+async def test_the_timeline_pages_through_every_organisations_events_in_order(
+    client: httpx.AsyncClient,
+) -> None:
+    """Events from all three organisations, ordered by when they occurred, a page at a time."""
+    path = f"/v1/citizens/{await citizen_id(client)}/timeline"
+    events = (await client.get(path)).json()["events"]
+    assert len(events) == 18
+    assert [e["occurred_at"] for e in events] == sorted(e["occurred_at"] for e in events)
+    assert {e["org"] for e in events} == {"housing", "mental_health", "voluntary"}
+    assert set(events[0]) == {
+        "event_id", "type", "schema_version", "org", "category", "occurred_at", "recorded_at",
+        "correlation_id", "data",
+    }  # fmt: skip
+    page = (await client.get(path, params={"limit": 5, "offset": 15})).json()["events"]
+    assert page == events[15:]
+    assert (await client.get(path, params={"limit": 0})).status_code == 422
+
+
+async def test_openapi_describes_the_citizen_routes(client: httpx.AsyncClient) -> None:
+    """Each route is published with its tag and a summary."""
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    for path in ("/v1/citizens", "/v1/citizens/{citizen_id}", "/v1/citizens/{citizen_id}/timeline"):
+        operation = paths[path]["get"]
+        assert operation["tags"] == ["citizens"]
+        assert operation["summary"]
