@@ -1,7 +1,9 @@
 """`python -m bench`: benchmark Caseweave's event store against eventsourcing's, print figures."""
 
 import argparse
+import asyncio
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -68,7 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sizes={option.name: getattr(args, option.name) for option in size_options()},
         with_peer=args.peer,
     )
-    report = run_benchmark(config)
+    try:
+        report = run_benchmark(config)
+    except (asyncio.CancelledError, KeyboardInterrupt):  # SIGTERM cancels the run, Ctrl-C too
+        print("stopped: the benchmark databases were dropped", file=sys.stderr)
+        return 130
     print(report.as_table())
     if args.json:
         args.json.write_text(json.dumps(report.as_json(), indent=2) + "\n")

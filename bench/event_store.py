@@ -6,8 +6,6 @@ import time
 from collections.abc import Sequence
 from operator import attrgetter
 
-import asyncpg
-
 from bench import payloads
 from bench.figures import Run, append_figures, read_figure
 from bench.part import BenchContext, Measurement
@@ -16,7 +14,7 @@ from bench.sizes import BATCH, CONCURRENCY, EVENTS, EVENTS_PER_STREAM, SINGLE_EV
 from bench.timing import settle
 from bench.workload import by_stream_owner, in_batches
 from events.envelope import Envelope
-from services.runtime.database import Pool, apply_ddl, create_pool
+from services.runtime.database import Connection, Pool, apply_ddl, create_pool
 from services.runtime.event_log import LOG_START, PostgresEventLog
 from services.runtime.event_store import EventStore
 from services.runtime.event_store_schema import event_store_ddl
@@ -126,7 +124,7 @@ async def read_log(pool: Pool, *, schema: str, batch: int) -> Run:
 
 
 async def _append_each(
-    conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
+    conn: Connection,
     store: EventStore,
     events: Sequence[StreamEvent],
 ) -> list[float]:

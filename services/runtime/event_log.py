@@ -18,7 +18,7 @@ choice, one writer at a time through a lock, caps a service at one commit at a t
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
@@ -72,6 +72,8 @@ class PostgresEventLog:
         self._pool = pool
         self._grew = asyncio.Event()
         self._listener: asyncpg.pool.PoolConnectionProxy | None = None
+        # one callback object: asyncpg removes a listener by identity, not equality
+        self._on_notify: Callable[..., None] = lambda *_: self._grew.set()
 
     async def read_after(self, after: LogPosition, *, limit: int) -> list[LoggedEvent]:
         """Return up to `limit` finished-transaction events after `after`, in log order.
@@ -116,11 +118,12 @@ class PostgresEventLog:
         """Stop listening for notifications."""
         if self._listener is not None:
             listener, self._listener = self._listener, None
+            await listener.remove_listener(notify_channel(self.schema), self._on_notify)
             await self._pool.release(listener)
 
     async def _listen(self) -> None:
         self._listener = listener = await self._pool.acquire()
-        await listener.add_listener(notify_channel(self.schema), lambda *_: self._grew.set())
+        await listener.add_listener(notify_channel(self.schema), self._on_notify)
 
 
 async def read_all(
