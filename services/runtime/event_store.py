@@ -4,6 +4,7 @@ Functions take a connection so that a command handler can append events, record 
 idempotency key and update its own lookup tables in one transaction.
 """
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,7 @@ class EventStore:
 
     def __init__(self, schema: str) -> None:
         self.schema = checked_schema(schema)
+        self._insert_sql = _insert_statement(self.schema)
 
     async def stream_version(self, conn: Connection, stream_id: str) -> int:
         """Return the number of events in a stream (0 when it does not exist)."""
@@ -87,31 +89,54 @@ class EventStore:
     ) -> int:
         """Append events to a stream at `expected_version`; return the stream's new version.
 
-        Appending events whose ids the stream already holds is a no-op (a retried write);
-        raises StreamConflict when the stream moved on, EventIdReused for a foreign id.
+        One statement when the stream is where the writer expected. Appending events whose ids
+        the stream already holds is a no-op (a retried write); raises StreamConflict when the
+        stream moved on, EventIdReused for an id another stream holds. A lost race leaves the
+        caller's transaction usable.
         """
+        rows = [
+            (stream_id, expected_version + offset, *_values(envelope))
+            for offset, envelope in enumerate(events, start=1)
+        ]
+        try:
+            inserted = await self._insert_if_at(conn, rows, stream_id, expected_version)
+        except asyncpg.UniqueViolationError:
+            inserted = 0  # a concurrent writer took these versions or ids first
+        if inserted == len(events):
+            return expected_version + len(events)
         if await self._already_appended(conn, stream_id, events):
             return await self.stream_version(conn, stream_id)
-        try:
-            async with conn.transaction():  # a savepoint when the caller holds a transaction
-                await self._insert(conn, stream_id, expected_version, events)
-        except asyncpg.UniqueViolationError as error:
-            if "event_id" in (error.constraint_name or ""):
-                raise EventIdReused(str(error)) from error
-            actual = await self.stream_version(conn, stream_id)
-            raise StreamConflict(stream_id, expected=expected_version, actual=actual) from error
-        return expected_version + len(events)
+        actual = await self.stream_version(conn, stream_id)
+        raise StreamConflict(stream_id, expected=expected_version, actual=actual)
 
     async def append_many(
         self, conn: Connection, streams: Sequence[tuple[str, int, Sequence[Envelope]]]
     ) -> None:
-        """Append to several streams at once (each `(stream_id, expected_version, events)`)."""
+        """Append to several streams at once (each `(stream_id, expected_version, events)`).
+
+        For bulk loads: a stream not at its expected version fails the whole statement with
+        asyncpg.UniqueViolationError.
+        """
         rows = [
             (stream_id, expected + offset, *_values(envelope))
             for stream_id, expected, events in streams
             for offset, envelope in enumerate(events, start=1)
         ]
-        await self._insert_rows(conn, rows)
+        if rows:
+            await conn.execute(self._insert_sql, *_columns(rows))
+
+    async def _insert_if_at(
+        self, conn: Connection, rows: list[tuple[Any, ...]], stream_id: str, version: int
+    ) -> int:
+        """Insert rows only if the stream is at `version`; return how many were inserted."""
+        sql = f"{self._insert_sql} WHERE (SELECT coalesce(max(stream_version), 0)"
+        sql += f" FROM {self.schema}.events WHERE stream_id = $16) = $17"
+        if not conn.is_in_transaction():
+            status = await conn.execute(sql, *_columns(rows), stream_id, version)
+        else:
+            async with conn.transaction():  # a savepoint, so a lost race does not abort the caller
+                status = await conn.execute(sql, *_columns(rows), stream_id, version)
+        return int(status.rsplit(" ", 1)[-1])
 
     async def _already_appended(
         self, conn: Connection, stream_id: str, events: Sequence[Envelope]
@@ -127,38 +152,28 @@ class EventStore:
             return True
         raise EventIdReused(f"event ids already used elsewhere: {[r['event_id'] for r in found]}")
 
-    async def _insert(
-        self,
-        conn: Connection,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[Envelope],
-    ) -> None:
-        current = await self.stream_version(conn, stream_id)
-        if current != expected_version:
-            raise StreamConflict(stream_id, expected=expected_version, actual=current)
-        rows = [
-            (stream_id, expected_version + offset, *_values(envelope))
-            for offset, envelope in enumerate(events, start=1)
-        ]
-        await self._insert_rows(conn, rows)
 
-    async def _insert_rows(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-        if not rows:
-            return
-        columns = list(zip(*rows, strict=True))
-        await conn.execute(
-            f"INSERT INTO {self.schema}.events (stream_id, stream_version, {_COLUMNS})"  # noqa: S608 - schema name is checked
-            " SELECT * FROM unnest($1::text[], $2::int[], $3::uuid[], $4::text[], $5::int[],"
-            " $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[], $10::text[],"
-            " $11::text[], $12::text[], $13::text[], $14::text[], $15::jsonb[])",
-            *[list(column) for column in columns],
-        )
+def _insert_statement(schema: str) -> str:
+    # data travels as text and is cast by the server: encoding a jsonb[] parameter costs the
+    # client more than the whole insert costs the server
+    return (
+        f"INSERT INTO {schema}.events (stream_id, stream_version, {_COLUMNS})"  # noqa: S608 - schema name is checked
+        f" SELECT stream_id, stream_version, {_COLUMNS.replace(' data', ' data::jsonb')}"
+        " FROM unnest($1::text[], $2::int[], $3::uuid[], $4::text[], $5::int[],"
+        " $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[], $10::text[],"
+        " $11::text[], $12::text[], $13::text[], $14::text[], $15::text[])"
+        f" AS t(stream_id, stream_version, {_COLUMNS})"
+    )
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 def _values(envelope: Envelope) -> tuple[Any, ...]:
     e = envelope
     return (
         e.event_id, e.type, e.schema_version, e.occurred_at, e.recorded_at, e.org, e.subject,
-        e.place, e.category, e.correlation_id, e.causation_id, e.actor, e.data,
+        e.place, e.category, e.correlation_id, e.causation_id, e.actor,
+        json.dumps(e.data, separators=(",", ":")),
     )  # fmt: skip
