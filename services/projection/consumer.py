@@ -77,6 +77,7 @@ class ProjectionConsumer:
             logger.info(
                 "projection_batch",
                 events=len(batch),
+                correlation_ids=_correlation_ids(batch),
                 new_events=outcome.new_events,
                 citizens=outcome.citizens,
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
@@ -149,6 +150,11 @@ def _targets(events: Sequence[tuple[Envelope, EventPayload]], links: Links) -> l
         elif citizen not in links.refold:
             targets.append((citizen, envelope, payload))
     return targets
+
+
+def _correlation_ids(batch: Sequence[LoggedEvent]) -> list[str]:
+    """Return the batch's distinct correlation ids (at most 50), so a request can be traced here."""
+    return sorted({event.envelope.correlation_id for event in batch})[:50]
 
 
 def _position(position: LogPosition) -> str:

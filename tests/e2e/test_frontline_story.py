@@ -1,5 +1,6 @@
 """The story from the README, through `caseweave up` and HTTP, as frontline workers live it."""
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,18 @@ def record_the_story(housing: Worker, health: Worker, charity: Worker) -> str:
     return referral_id
 
 
+def assert_logs_trace_the_request_without_personal_data(log: Path) -> None:
+    """The correlation id runs from the HTTP request to the projection; no name, no NHS number."""
+    text = log.read_text()
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    requests = [e for e in lines if e.get("message") == "request" and e.get("service") == "housing"]
+    batches = [e for e in lines if e.get("message") == "projection_batch"]
+    assert any(e.get("correlation_id") == "story-1" for e in requests)
+    assert any("story-1" in e.get("correlation_ids", []) for e in batches)
+    for personal in ("Smith", "David", NHS_NUMBER, "943 476 5919", "1979-03-12", "BS5 6XX"):
+        assert personal not in text
+
+
 def test_three_organisations_one_citizen_from_up_to_replay_and_restart(
     system: System, tmp_path: Path
 ) -> None:
@@ -149,6 +162,8 @@ def test_three_organisations_one_citizen_from_up_to_replay_and_restart(
             e["correlation_id"] == "story-1" and e["type"] == "housing.tenancy_at_risk"
             for e in timeline
         )
+
+        assert_logs_trace_the_request_without_personal_data(log)
 
         system.caseweave("replay", "projection")
         assert single_view(housing) == (view, timeline)

@@ -175,8 +175,12 @@ async def test_an_event_this_version_cannot_read_is_kept_and_skipped(orgs: Organ
 async def test_one_log_line_per_batch_with_positions_and_no_personal_data(
     orgs: Organisations,
 ) -> None:
-    """Each batch logs one line naming its log and positions; names and NHS numbers never appear."""
-    await orgs.record(in_time_order(three_organisations_story().values()))
+    """Each batch logs one line naming its log, positions and the correlation ids it carried.
+
+    Names and NHS numbers never appear.
+    """
+    story = in_time_order(three_organisations_story().values())
+    await orgs.record(story)
     with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
         await orgs.catch_up(orgs.consumer(batch_size=5))
     batches = [e for e in logs if e["event"] == "projection_batch"]
@@ -184,6 +188,8 @@ async def test_one_log_line_per_batch_with_positions_and_no_personal_data(
     assert sum(b["events"] for b in batches) == STORY_EVENTS
     assert all(b["after"] and b["upto"] and b["source"] for b in batches)
     assert {b["source"] for b in batches} == {"housing", "mental_health", "voluntary"}
+    logged = {cid for b in batches for cid in b["correlation_ids"]}
+    assert logged == {event.correlation_id for event in story}
     text = repr(logs)
     assert NHS_NUMBER not in text
     assert "Smith" not in text
