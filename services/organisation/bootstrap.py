@@ -12,6 +12,7 @@ from services.organisation.entrypoints.http import cases, people, referrals
 from services.organisation.entrypoints.referral_inbox import referral_inbox_running
 from services.organisation.service_layer.streams import Stores
 from services.runtime.api_keys import AUTH_SCHEMA, ApiKeyStore, auth_ddl
+from services.runtime.checkpoints import checkpoints_ddl
 from services.runtime.database import Pool, apply_ddl, create_pool
 from services.runtime.event_store_schema import event_store_ddl
 from services.runtime.http.app_factory import Lifespan, create_service_app
@@ -75,9 +76,9 @@ def _lifespan(
 
 
 async def prepare_database(pool: Pool, *, schema: str) -> None:
-    """Create the API key table and the organisation's event store and people table if missing."""
+    """Create the API key table, the organisation's event store, inbox checkpoints and people."""
     await apply_ddl(pool, lock_name=AUTH_SCHEMA, statements=auth_ddl())
-    statements = [*event_store_ddl(schema), *people_ddl(schema)]
+    statements = [*event_store_ddl(schema), checkpoints_ddl(schema), *people_ddl(schema)]
     await apply_ddl(pool, lock_name=f"caseweave_{schema}", statements=statements)
 
 

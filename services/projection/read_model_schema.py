@@ -11,6 +11,7 @@
   `services.runtime.checkpoints.Checkpoints` expects), written in the same transaction.
 """
 
+from services.runtime.checkpoints import checkpoints_ddl
 from services.runtime.event_store_schema import checked_schema
 
 CONSUMER = "projection"
@@ -58,15 +59,7 @@ def read_model_ddl(schema: str) -> list[str]:
         )""",
         f"""CREATE INDEX IF NOT EXISTS timeline_by_person
         ON {s}.timeline (org, subject, occurred_at, recorded_at, event_id)""",
-        f"""
-        CREATE TABLE IF NOT EXISTS {s}.checkpoints (
-            consumer text NOT NULL,
-            source text NOT NULL,
-            transaction_id bigint NOT NULL DEFAULT 0,
-            position bigint NOT NULL DEFAULT 0,
-            updated_at timestamptz NOT NULL DEFAULT now(),
-            PRIMARY KEY (consumer, source)
-        )""",
+        checkpoints_ddl(s),
     ]
 
 

@@ -11,6 +11,19 @@ from services.runtime.event_log import LOG_START, LogPosition
 from services.runtime.event_store_schema import checked_schema
 
 
+def checkpoints_ddl(schema: str) -> str:
+    """Return the idempotent DDL of a consumer's checkpoints table in `schema`."""
+    return f"""
+        CREATE TABLE IF NOT EXISTS {checked_schema(schema)}.checkpoints (
+            consumer text NOT NULL,
+            source text NOT NULL,
+            transaction_id bigint NOT NULL DEFAULT 0,
+            position bigint NOT NULL DEFAULT 0,
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (consumer, source)
+        )"""
+
+
 class Checkpoints:
     """The checkpoints table in a consumer's own schema."""
 

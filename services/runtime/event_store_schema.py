@@ -62,15 +62,6 @@ def event_store_ddl(schema: str) -> list[str]:
         CREATE OR REPLACE TRIGGER log_grew AFTER INSERT ON {s}.events
         FOR EACH STATEMENT EXECUTE FUNCTION {s}.notify_log_grew()""",
         f"""
-        CREATE TABLE IF NOT EXISTS {s}.checkpoints (
-            consumer text NOT NULL,
-            source text NOT NULL,
-            transaction_id bigint NOT NULL DEFAULT 0,
-            position bigint NOT NULL DEFAULT 0,
-            updated_at timestamptz NOT NULL DEFAULT now(),
-            PRIMARY KEY (consumer, source)
-        )""",
-        f"""
         CREATE TABLE IF NOT EXISTS {s}.idempotency_keys (
             scope text NOT NULL,
             key text NOT NULL,
