@@ -47,7 +47,7 @@ async def run_read(ctx: BenchContext) -> list[Measurement]:
         events = payloads.in_stream_order(ctx.size(EVENTS.name), ctx.size(EVENTS_PER_STREAM.name))
         batch = ctx.size(BATCH.name)
         await append_batched(pool, events, batch=batch, schema="read_log")  # untimed seeding
-        await _until_readable(pool, schema="read_log")
+        await until_readable(pool, schema="read_log")
         run = await read_log(pool, schema="read_log", batch=batch)
         assert run.count == len(events), f"read {run.count} of {len(events)} events"
         return [read_figure("ours", run)]
@@ -141,7 +141,7 @@ async def _append_each(
     return durations
 
 
-async def _until_readable(pool: Pool, *, schema: str) -> None:
+async def until_readable(pool: Pool, *, schema: str) -> None:
     """Wait until every event is below the log's watermark, so that the read sees them all.
 
     The watermark is the oldest transaction still open anywhere on the server, in any

@@ -5,6 +5,7 @@ import time
 
 from services.runtime.database import create_pool
 from services.runtime.dev_secrets import citizen_id_secret
+from services.runtime.process_tuning import collect_garbage_less_often
 from services.runtime.settings import Settings
 from services.service_runner import projection_sources
 
@@ -13,6 +14,7 @@ async def replay_projection(settings: Settings, database_url: str) -> int:
     """Drop and rebuild the projection's read model, showing progress; return an exit code."""
     from services.projection.bootstrap import rebuild_projection  # noqa: PLC0415 - heavy
 
+    collect_garbage_less_often()
     started = time.perf_counter()
 
     def progress(events: int) -> None:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from events.envelope import ORGANISATIONS, OrgId
 from services.runtime.dev_secrets import citizen_id_secret
+from services.runtime.process_tuning import collect_garbage_less_often
 from services.runtime.settings import Settings
 
 ServiceName = Literal["housing", "mental_health", "voluntary", "projection", "projection-worker"]
@@ -74,6 +75,8 @@ async def _run_worker_until_signalled(settings: Settings) -> None:
 async def run_service(name: ServiceName, settings: Settings) -> None:
     """Run service `name` until it is told to stop (SIGINT or SIGTERM)."""
     log.info("service_starting", service=name)
+    if name in ("projection", "projection-worker"):
+        collect_garbage_less_often()
     if name == "projection":
         await _run_projection(settings)
     elif name == "projection-worker":

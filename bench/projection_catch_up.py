@@ -1,0 +1,94 @@
+"""Projection catch-up: fold three organisations' logs into an empty single view, then rebuild it.
+
+The catch-up is what the worker does on a fresh read model (`ProjectionConsumer` and
+`catch_up_concurrently` over `PostgresEventLog`s, on a pool sized as the worker sizes it);
+the rebuild is what `caseweave replay projection` does (`rebuild_projection` on a pool of 4,
+over the read model the catch-up filled: emptying it is part of the time).
+"""
+
+import time
+
+from bench.figures import Run
+from bench.part import BenchContext, Measurement, SizeOption
+from bench.read_model import ID_SECRET, Seeded, check_read_model, quiet_logs, seed_events
+from bench.timing import per_second, settle
+from events.envelope import ORGANISATIONS, OrgId
+from services.projection.bootstrap import (
+    catch_up_concurrently,
+    prepare_read_model,
+    rebuild_projection,
+)
+from services.projection.consumer import ProjectionConsumer
+from services.runtime.database import create_pool
+from services.runtime.event_log import PostgresEventLog
+
+PROJECTION_EVENTS = SizeOption(
+    "projection_events",
+    100_000,
+    "events in the three organisations' logs the projection catches up with (whole people,"
+    " about 14 events each, so a few more)",
+)
+_SOURCES: dict[OrgId, str] = {org: f"catch_up_{org}" for org in ORGANISATIONS}
+_READ_MODEL = "catch_up_projection"
+_WORKER_POOL = 3 * len(_SOURCES) + 1  # as run_projection_worker sizes it
+_REPLAY_POOL = 4  # as `caseweave replay projection` sizes it
+
+
+async def run(ctx: BenchContext) -> list[Measurement]:
+    """Measure a fresh catch-up with the logs, and a rebuild, in events per second."""
+    with quiet_logs():
+        pool = await create_pool(ctx.ours_url, max_size=2)
+        try:
+            seeded = await seed_events(pool, ctx.size(PROJECTION_EVENTS.name), _SOURCES)
+        finally:
+            await pool.close()
+        caught_up = await _catch_up(ctx.ours_url, seeded)
+        rebuilt = await _rebuild(ctx.ours_url, seeded)
+    return [
+        Measurement(
+            "projection.catch_up", "projection catch-up from empty (worker)", "events/s", "ours",
+            per_second(caught_up.count, caught_up.seconds),
+        ),
+        Measurement(
+            "projection.rebuild", "projection rebuild (replay)", "events/s", "ours",
+            per_second(rebuilt.count, rebuilt.seconds),
+        ),
+    ]  # fmt: skip
+
+
+async def _catch_up(url: str, seeded: Seeded) -> Run:
+    pool = await create_pool(url, max_size=_WORKER_POOL)
+    try:
+        await prepare_read_model(pool, _READ_MODEL)
+        consumer = ProjectionConsumer(pool, schema=_READ_MODEL, id_secret=ID_SECRET)
+        logs = [PostgresEventLog(pool, source=org, schema=s) for org, s in _SOURCES.items()]
+        settle()
+        start = time.perf_counter()
+        handled = await catch_up_concurrently(consumer, logs)
+        seconds = time.perf_counter() - start
+        await check_read_model(pool, _READ_MODEL, seeded)
+    finally:
+        await pool.close()
+    _check_handled("catch-up", handled, seeded)
+    return Run(handled, seconds)
+
+
+async def _rebuild(url: str, seeded: Seeded) -> Run:
+    pool = await create_pool(url, max_size=_REPLAY_POOL)
+    try:
+        settle()
+        start = time.perf_counter()
+        replayed = await rebuild_projection(
+            pool=pool, sources=_SOURCES, schema=_READ_MODEL, id_secret=ID_SECRET
+        )
+        seconds = time.perf_counter() - start
+        await check_read_model(pool, _READ_MODEL, seeded)
+    finally:
+        await pool.close()
+    _check_handled("rebuild", handled=replayed, seeded=seeded)
+    return Run(replayed, seconds)
+
+
+def _check_handled(what: str, handled: int, seeded: Seeded) -> None:
+    if handled != seeded.events:
+        raise RuntimeError(f"the {what} handled {handled:,} events, not {seeded.events:,}")
