@@ -37,11 +37,27 @@ def start_embedded_postgres(data_dir: Path) -> str:
     return uri
 
 
+_JSONB_VERSION = b"\x01"  # jsonb's binary format: a version byte, then the JSON text
+
+
+def _encode_jsonb(value: object) -> bytes:
+    return _JSONB_VERSION + json.dumps(value, separators=(",", ":")).encode()
+
+
+def _decode_jsonb(data: bytes) -> object:
+    return json.loads(data[1:])
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    for type_name in ("json", "jsonb"):
-        await conn.set_type_codec(
-            type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
-        )
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    # binary, so that COPY (which speaks only binary) can write jsonb columns
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=_encode_jsonb,
+        decoder=_decode_jsonb,
+        schema="pg_catalog",
+        format="binary",
+    )
 
 
 async def create_pool(url: str, *, max_size: int = 10) -> Pool:

@@ -45,6 +45,7 @@ class StoredEvent:
 
 
 _ENVELOPE_FIELDS = tuple(Envelope.model_fields)
+_COPY_COLUMNS = ["stream_id", "stream_version", *_ENVELOPE_FIELDS]
 
 
 def envelope_from_row(row: asyncpg.Record | dict[str, Any]) -> Envelope:
@@ -114,8 +115,8 @@ class EventStore:
     ) -> None:
         """Append to several streams at once (each `(stream_id, expected_version, events)`).
 
-        For bulk loads: a stream not at its expected version fails the whole statement with
-        asyncpg.UniqueViolationError.
+        For bulk loads, through COPY: a stream not at its expected version fails the whole
+        load with asyncpg.UniqueViolationError.
         """
         rows = [
             (stream_id, expected + offset, *_values(envelope))
@@ -123,7 +124,9 @@ class EventStore:
             for offset, envelope in enumerate(events, start=1)
         ]
         if rows:
-            await conn.execute(self._insert_sql, *_columns(rows))
+            await conn.copy_records_to_table(
+                "events", schema_name=self.schema, columns=_COPY_COLUMNS, records=rows
+            )
 
     async def _insert_if_at(
         self, conn: Connection, rows: list[tuple[Any, ...]], stream_id: str, version: int
@@ -131,11 +134,13 @@ class EventStore:
         """Insert rows only if the stream is at `version`; return how many were inserted."""
         sql = f"{self._insert_sql} WHERE (SELECT coalesce(max(stream_version), 0)"
         sql += f" FROM {self.schema}.events WHERE stream_id = $16) = $17"
+        columns = _columns(rows)
+        columns[-1] = [json.dumps(data, separators=(",", ":")) for data in columns[-1]]
         if not conn.is_in_transaction():
-            status = await conn.execute(sql, *_columns(rows), stream_id, version)
+            status = await conn.execute(sql, *columns, stream_id, version)
         else:
             async with conn.transaction():  # a savepoint, so a lost race does not abort the caller
-                status = await conn.execute(sql, *_columns(rows), stream_id, version)
+                status = await conn.execute(sql, *columns, stream_id, version)
         return int(status.rsplit(" ", 1)[-1])
 
     async def _already_appended(
@@ -174,6 +179,5 @@ def _values(envelope: Envelope) -> tuple[Any, ...]:
     e = envelope
     return (
         e.event_id, e.type, e.schema_version, e.occurred_at, e.recorded_at, e.org, e.subject,
-        e.place, e.category, e.correlation_id, e.causation_id, e.actor,
-        json.dumps(e.data, separators=(",", ":")),
+        e.place, e.category, e.correlation_id, e.causation_id, e.actor, e.data,
     )  # fmt: skip
