@@ -1,6 +1,7 @@
 """Validated identifiers shared by every organisation: NHS number, postcode, place code."""
 
 import re
+from datetime import date
 from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field
@@ -63,10 +64,28 @@ def _check_place_code(value: str) -> str:
     return value
 
 
+def _check_not_blank(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("blank", "must contain more than spaces")
+    return value
+
+
+EARLIEST_DATE_OF_BIRTH = date(1880, 1, 1)
+
+
+def _check_date_of_birth(value: date) -> date:
+    if value < EARLIEST_DATE_OF_BIRTH:
+        raise PydanticCustomError("date_of_birth_too_early", "a date of birth is after 1880")
+    if value > date.today():
+        raise PydanticCustomError("date_of_birth_in_future", "a date of birth is not in the future")
+    return value
+
+
 NhsNumber = Annotated[
     str, BeforeValidator(_normalise_nhs_number), AfterValidator(_check_nhs_number)
 ]
 Postcode = Annotated[str, BeforeValidator(_normalise_postcode), AfterValidator(_check_postcode)]
 PlaceCode = Annotated[str, AfterValidator(_check_place_code)]
-PersonName = Annotated[str, Field(min_length=1, max_length=100)]
+DateOfBirth = Annotated[date, AfterValidator(_check_date_of_birth)]
+PersonName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_check_not_blank)]
 ShortText = Annotated[str, Field(min_length=1, max_length=500)]

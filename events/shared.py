@@ -1,13 +1,12 @@
 """Event types every organisation uses: people, cases, flags and referrals."""
 
-from datetime import date
 from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from events.envelope import OrgId
-from events.identifiers import NhsNumber, PersonName, Postcode, ShortText
+from events.identifiers import DateOfBirth, NhsNumber, PersonName, Postcode, ShortText
 from events.registry import EventPayload, event_type
 
 FlagName = Literal[
@@ -42,7 +41,7 @@ class PersonDetails(BaseModel):
     nhs_number: NhsNumber | None = None
     given_name: PersonName
     family_name: PersonName
-    date_of_birth: date
+    date_of_birth: DateOfBirth
     postcode: Postcode | None = None
 
 

@@ -82,7 +82,7 @@ async def timeline(
     _caller: CallerDep,
     queries: QueriesDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Timeline:
     """Return a page of the citizen's timeline."""
     page = await queries.timeline(citizen_id, limit=limit, offset=offset)

@@ -35,7 +35,7 @@ class ReadModel:
     async def insert_timeline(
         self, conn: Connection, envelopes: Sequence[Envelope]
     ) -> dict[UUID, int]:
-        """Add events to the timeline; return the ids and arrival numbers of those not there yet."""
+        """Add one organisation's events to the timeline; return new ones' ids and arrivals."""
         rows = await conn.fetch(
             f"INSERT INTO {self.schema}.timeline"  # noqa: S608 - schema name is checked
             " (event_id, org, subject, occurred_at, recorded_at, type, category, envelope)"
@@ -44,7 +44,7 @@ class ReadModel:
             " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],"
             "  $5::timestamptz[], $6::text[], $7::text[], $8::text[]) WITH ORDINALITY"
             "  AS u(event_id, org, subject, occurred_at, recorded_at, type, category, envelope, n)"
-            " ORDER BY u.n ON CONFLICT (event_id) DO NOTHING RETURNING event_id, arrival",
+            " ORDER BY u.n ON CONFLICT (org, event_id) DO NOTHING RETURNING event_id, arrival",
             *_timeline_columns(envelopes),
         )
         return {row["event_id"]: row["arrival"] for row in rows}

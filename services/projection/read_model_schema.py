@@ -3,7 +3,8 @@
 - `citizens`: one row per citizen, the single view as jsonb, and the identity columns that
   search uses (from the view's best-known identity).
 - `person_links`: which citizen each organisation's person is; what identity resolution decided.
-- `timeline`: every event once (keyed by `event_id`: a redelivered event is a no-op),
+- `timeline`: every event once (keyed by organisation and `event_id`: a redelivered event is
+  a no-op, and one organisation cannot shadow another's event by reusing its id),
   stored against the organisation's own person reference and joined to citizens through
   `person_links`, so re-linking a person never rewrites it. `arrival` numbers events in the
   order the projection received them, which within one organisation is its log order.
@@ -47,7 +48,7 @@ def read_model_ddl(schema: str) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS person_links_by_citizen ON {s}.person_links (citizen_id)",
         f"""
         CREATE TABLE IF NOT EXISTS {s}.timeline (
-            event_id uuid PRIMARY KEY,
+            event_id uuid NOT NULL,
             arrival bigint GENERATED ALWAYS AS IDENTITY,
             org text NOT NULL,
             subject text NOT NULL,
@@ -55,7 +56,8 @@ def read_model_ddl(schema: str) -> list[str]:
             recorded_at timestamptz NOT NULL,
             type text NOT NULL,
             category text NOT NULL,
-            envelope jsonb NOT NULL
+            envelope jsonb NOT NULL,
+            PRIMARY KEY (org, event_id)  -- ids are unique per organisation's store, not across
         )""",
         f"""CREATE INDEX IF NOT EXISTS timeline_by_person
         ON {s}.timeline (org, subject, occurred_at, recorded_at, event_id)""",

@@ -31,6 +31,19 @@ class StreamConflict(Exception):
         self.actual = actual
 
 
+class TransactionTooOld(Exception):
+    """The stream's last event was written by a newer transaction: retry in a new transaction.
+
+    A transaction takes its id at its first write. One that wrote something (an idempotency
+    key, say) before a newer transaction appended to the same stream would otherwise put its
+    event before that one in the log, which is read in transaction order.
+    """
+
+    def __init__(self, stream_id: str) -> None:
+        super().__init__(f"stream {stream_id} moved on in a newer transaction; retry afresh")
+        self.stream_id = stream_id
+
+
 class EventIdReused(Exception):
     """An event id given for an append already belongs to a different event."""
 
@@ -108,6 +121,8 @@ class EventStore:
         if await self._already_appended(conn, stream_id, events):
             return await self.stream_version(conn, stream_id)
         actual = await self.stream_version(conn, stream_id)
+        if actual == expected_version:
+            raise TransactionTooOld(stream_id)
         raise StreamConflict(stream_id, expected=expected_version, actual=actual)
 
     async def append_many(
@@ -131,9 +146,17 @@ class EventStore:
     async def _insert_if_at(
         self, conn: Connection, rows: list[tuple[Any, ...]], stream_id: str, version: int
     ) -> int:
-        """Insert rows only if the stream is at `version`; return how many were inserted."""
-        sql = f"{self._insert_sql} WHERE (SELECT coalesce(max(stream_version), 0)"
-        sql += f" FROM {self.schema}.events WHERE stream_id = $16) = $17"
+        """Insert rows only if the stream is at `version`; return how many were inserted.
+
+        The stream's last event must also come from this transaction or an older one: the log
+        is read in transaction order, so this keeps each stream's log order its version order.
+        """
+        head = f"SELECT stream_version, transaction_id FROM {self.schema}.events"  # noqa: S608 - schema name is checked
+        head += " WHERE stream_id = $16 ORDER BY stream_version DESC LIMIT 1"
+        sql = f"WITH head AS ({head}) {self._insert_sql}"
+        sql += " WHERE coalesce((SELECT stream_version FROM head), 0) = $17"
+        sql += " AND coalesce((SELECT transaction_id FROM head), 0)"
+        sql += " <= pg_current_xact_id()::text::bigint"
         columns = _columns(rows)
         columns[-1] = [json.dumps(data, separators=(",", ":")) for data in columns[-1]]
         if not conn.is_in_transaction():
@@ -146,16 +169,19 @@ class EventStore:
     async def _already_appended(
         self, conn: Connection, stream_id: str, events: Sequence[Envelope]
     ) -> bool:
-        ids = [e.event_id for e in events]
+        """Tell whether these very events are in the stream already (a retry); refuse reused ids."""
+        wanted = {e.event_id: (stream_id, e.type, e.data) for e in events}
         found = await conn.fetch(
-            f"SELECT event_id, stream_id FROM {self.schema}.events WHERE event_id = ANY($1)",  # noqa: S608 - schema name is checked
-            ids,
+            f"SELECT event_id, stream_id, type, data FROM {self.schema}.events"  # noqa: S608 - schema name is checked
+            " WHERE event_id = ANY($1)",
+            list(wanted),
         )
         if not found:
             return False
-        if len(found) == len(ids) and all(r["stream_id"] == stream_id for r in found):
+        stored = {r["event_id"]: (r["stream_id"], r["type"], r["data"]) for r in found}
+        if stored == wanted:
             return True
-        raise EventIdReused(f"event ids already used elsewhere: {[r['event_id'] for r in found]}")
+        raise EventIdReused(f"event ids already used for other events: {sorted(map(str, stored))}")
 
 
 def _insert_statement(schema: str) -> str:

@@ -32,7 +32,12 @@ class Settings(BaseSettings):
         default=None,
         description="secret that keys citizen ids; generated under data_dir in development",
     )
-    pool_size: int = Field(default=10, ge=1, le=200)
+    pool_size: int = Field(
+        default=10,
+        ge=6,
+        le=200,
+        description="connections per process; a service's inbox and consumers hold some",
+    )
 
     def port_of(self, service: OrgId | Literal["projection"]) -> int:
         """Return the HTTP port a service listens on."""

@@ -6,7 +6,12 @@ from collections.abc import Callable
 import pytest
 
 from services.runtime.database import Pool, apply_ddl
-from services.runtime.event_store import EventIdReused, EventStore, StreamConflict
+from services.runtime.event_store import (
+    EventIdReused,
+    EventStore,
+    StreamConflict,
+    TransactionTooOld,
+)
 from services.runtime.event_store_schema import event_store_ddl
 from tests.factories import an_envelope
 
@@ -85,3 +90,39 @@ async def test_concurrent_appends_to_one_stream_let_exactly_one_win(
         stored = await store.read_stream(conn, "race")
     assert results.count(True) == 1
     assert len(stored) == 1
+
+
+async def test_an_event_id_cannot_be_reused_for_a_different_event(
+    pool: Pool, store: EventStore
+) -> None:
+    """A "retry" whose payload differs is not a retry: it is refused, not silently ignored."""
+    first = an_envelope(data={"flag": "risk_to_staff"})
+    other = first.model_copy(update={"data": {"flag": "lone_working_only"}})
+    async with pool.acquire() as conn:
+        await store.append(conn, stream_id="s-6", expected_version=0, events=[first])
+        with pytest.raises(EventIdReused):
+            await store.append(conn, stream_id="s-6", expected_version=0, events=[other])
+
+
+async def test_a_transaction_older_than_the_streams_last_writer_must_retry(
+    pool: Pool, store: EventStore
+) -> None:
+    """Log order stays stream order: an append from an older transaction is sent to retry.
+
+    The old transaction took its id with an earlier write; a newer one appended to the stream
+    and committed; appending now would put version 2 before version 1 in the log.
+    """
+    async with pool.acquire() as old, pool.acquire() as new:
+        async with old.transaction():
+            await store.append(old, stream_id="other", expected_version=0, events=[an_envelope()])
+            async with new.transaction():
+                await store.append(new, stream_id="s-7", expected_version=0, events=[an_envelope()])
+            with pytest.raises(TransactionTooOld):
+                await store.append(old, stream_id="s-7", expected_version=1, events=[an_envelope()])
+        async with old.transaction():
+            await store.append(old, stream_id="s-7", expected_version=1, events=[an_envelope()])
+        rows = await old.fetch(
+            f"SELECT stream_version FROM {store.schema}.events WHERE stream_id = 's-7'"  # noqa: S608
+            " ORDER BY transaction_id, position"
+        )
+    assert [r["stream_version"] for r in rows] == [1, 2]

@@ -6,10 +6,11 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.runtime.http.errors import install_error_handlers
+from services.runtime.http.errors import install_error_handlers, unexpected_error_response
+from services.runtime.http.text_rules import refuse_nul_characters
 
 log = structlog.get_logger("caseweave.http")
 CORRELATION_HEADER = "X-Correlation-ID"
@@ -32,7 +33,10 @@ async def _request_context(
         correlation_id=correlation_id, service=request.app.state.service_name
     )
     started = time.perf_counter()
-    response = await call_next(request)
+    try:
+        response = await call_next(request)
+    except Exception as error:
+        response = unexpected_error_response(request, error)
     response.headers[CORRELATION_HEADER] = correlation_id
     route = request.scope.get("route")
     caller = getattr(request.state, "caller", None)
@@ -52,7 +56,13 @@ def create_service_app(
     *, title: str, service_name: str, description: str, lifespan: Lifespan
 ) -> FastAPI:
     """Return an app with Caseweave's error shape, request logging and health endpoints."""
-    app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1",
+        lifespan=lifespan,
+        dependencies=[Depends(refuse_nul_characters)],
+    )
     app.state.service_name = service_name
     app.middleware("http")(_request_context)
     install_error_handlers(app)

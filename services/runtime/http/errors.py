@@ -108,7 +108,8 @@ def _frames(exc: BaseException) -> list[str]:
     return [f"{f.filename}:{f.lineno} {f.name}" for f in traceback.extract_tb(exc.__traceback__)]
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+def unexpected_error_response(request: Request, exc: Exception) -> JSONResponse:
+    """Log an unexpected error by type and frames only (its message may quote input); answer 500."""
     log.error("unhandled_error", error_type=type(exc).__name__, frames=_frames(exc))
     return JSONResponse(_body(request, "internal_error", "something went wrong on our side"), 500)
 
@@ -118,4 +119,3 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)

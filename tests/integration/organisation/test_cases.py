@@ -114,6 +114,16 @@ OTHER_RISK = at_risk(risk="other")
             "greater_than_equal",
         ),
         (with_fields(OTHER_RISK, colour="red"), "body.colour", "extra_forbidden"),
+        (
+            with_fields(OTHER_RISK, occurred_at="0001-01-01T00:00:00+14:00"),
+            "body.occurred_at",
+            "occurred_at_too_early",
+        ),
+        (
+            {"type": "flag.raised", "data": {"flag": "risk_to_staff", "note": "a\u0000b"}},
+            "body.data.note",
+            "no_nul_character",
+        ),
     ],
 )
 async def test_a_bad_case_event_names_the_field_and_rule_and_writes_nothing(

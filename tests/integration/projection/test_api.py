@@ -149,6 +149,9 @@ async def test_the_timeline_pages_through_every_organisations_events_in_order(
     page = (await client.get(path, params={"limit": 5, "offset": 15})).json()["events"]
     assert page == events[15:]
     assert (await client.get(path, params={"limit": 0})).status_code == 422
+    huge = await client.get(path, params={"offset": 2**63})
+    assert huge.status_code == 422
+    assert error_fields(huge)[0][0] == "query.offset"
 
 
 async def test_openapi_describes_the_citizen_routes(client: httpx.AsyncClient) -> None:

@@ -10,6 +10,7 @@ from structlog.testing import capture_logs
 
 from events.envelope import Envelope
 from events.registry import EventPayload
+from events.shared import FlagRaised
 from services.projection.domain.fold import apply
 from services.projection.domain.view import CitizenView
 from tests.factories import an_envelope
@@ -193,3 +194,33 @@ async def test_one_log_line_per_batch_with_positions_and_no_personal_data(
     text = repr(logs)
     assert NHS_NUMBER not in text
     assert "Smith" not in text
+
+
+async def test_two_organisations_using_one_event_id_both_reach_the_view(
+    orgs: Organisations,
+) -> None:
+    """Event ids are unique within an organisation's store; a clash across them loses nothing."""
+    housing, health, shared_id = PersonAt("housing"), PersonAt("mental_health"), uuid4()
+    h_case, m_case = uuid4(), uuid4()
+    await orgs.record(
+        [
+            housing.registered(minutes(0), details()),
+            housing.case_opened(minutes(1), h_case),
+            housing.event(
+                FlagRaised(case_id=h_case, flag="risk_to_staff"), minutes(2), event_id=shared_id
+            ),
+            health.registered(minutes(0), details()),
+            health.case_opened(minutes(1), m_case),
+            health.event(
+                FlagRaised(case_id=m_case, flag="risk_to_self"), minutes(3), event_id=shared_id
+            ),
+        ]
+    )
+    await orgs.catch_up()
+    [found] = await orgs.queries().by_nhs_number(NHS_NUMBER)
+    view = await orgs.queries().citizen_view(found.citizen_id)
+    assert view is not None
+    assert {(f.org, f.flag) for f in view.flags} == {
+        ("housing", "risk_to_staff"),
+        ("mental_health", "risk_to_self"),
+    }

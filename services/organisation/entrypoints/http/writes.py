@@ -21,6 +21,7 @@ from services.organisation.entrypoints.http.domain_errors import api_error_for
 from services.organisation.service_layer.streams import Stores
 from services.runtime.api_keys import Caller
 from services.runtime.database import Connection
+from services.runtime.event_store import TransactionTooOld
 from services.runtime.http.auth import OrganisationCallerDep
 from services.runtime.http.errors import ApiError
 from services.runtime.idempotency import (
@@ -42,6 +43,9 @@ IdempotencyKeyHeader = Annotated[
         description="any unique string: a retry with the same key gets the first answer again",
     ),
 ]
+
+
+FRESH_TRANSACTION_ATTEMPTS = 3
 
 
 class CommandReceipt(BaseModel):
@@ -71,6 +75,9 @@ class Writer:
         except IdempotencyKeyReused as error:
             log.info("command_rejected", command=command, code="idempotency_key_reused")
             raise _key_reused() from error
+        except TransactionTooOld as error:  # overtaken on every attempt: the stream is very busy
+            log.info("command_rejected", command=command, code="concurrent_writes")
+            raise ApiError(409, "concurrent_writes", "others kept writing; retry") from error
         outcome = "command_replayed" if replayed else "command_done"
         log.info(
             outcome, command=command, org=self.caller.org, http_status=answer.status, **answer.body
@@ -79,6 +86,17 @@ class Writer:
         return JSONResponse(answer.body, answer.status, headers=headers)
 
     async def _answer_once(
+        self, body: BaseModel, status: int, run: Command
+    ) -> tuple[StoredResponse, bool]:
+        """Run the command in a transaction, in a fresh one if a newer writer overtook it."""
+        for _ in range(FRESH_TRANSACTION_ATTEMPTS - 1):
+            try:
+                return await self._answer_in_transaction(body, status, run)
+            except TransactionTooOld:
+                log.info("command_retried_in_new_transaction")
+        return await self._answer_in_transaction(body, status, run)
+
+    async def _answer_in_transaction(
         self, body: BaseModel, status: int, run: Command
     ) -> tuple[StoredResponse, bool]:
         state = self.request.app.state
