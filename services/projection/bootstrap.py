@@ -11,11 +11,10 @@ from events.envelope import OrgId
 from services.projection.api import router
 from services.projection.consumer import ProjectionConsumer
 from services.projection.queries import CitizenQueries
-from services.projection.read_model import transaction
 from services.projection.read_model_schema import CONSUMER, clear_statements, read_model_ddl
 from services.runtime.api_keys import AUTH_SCHEMA, ApiKeyStore, auth_ddl
 from services.runtime.checkpoints import Checkpoints
-from services.runtime.database import Pool, apply_ddl, create_pool
+from services.runtime.database import Pool, apply_ddl, create_pool, transaction
 from services.runtime.event_log import PostgresEventLog
 from services.runtime.http.app_factory import create_service_app
 from services.runtime.subscription import catch_up, run_until_stopped

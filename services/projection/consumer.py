@@ -26,10 +26,10 @@ from events.registry import EventPayload, UnknownEventType, decode_payload
 from services.projection.domain.fold import Apply, apply, fold, new_view
 from services.projection.domain.view import CitizenView
 from services.projection.identity_resolution import IdentityResolution, Links
-from services.projection.read_model import ReadModel, transaction
+from services.projection.read_model import ReadModel
 from services.projection.read_model_schema import CONSUMER
 from services.runtime.checkpoints import Checkpoints
-from services.runtime.database import Connection, Pool
+from services.runtime.database import Connection, Pool, transaction
 from services.runtime.event_log import EventLog, LoggedEvent, LogPosition
 
 logger = structlog.get_logger(__name__)

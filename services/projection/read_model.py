@@ -4,26 +4,18 @@ Every method takes the batch's connection, so the consumer writes the timeline, 
 the views and its checkpoint in one transaction.
 """
 
-from collections.abc import AsyncIterator, Collection, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Collection, Sequence
 from datetime import date
 from typing import Any
 from uuid import UUID
 
 from events.envelope import Envelope
 from services.projection.domain.view import CitizenView
-from services.runtime.database import Connection, Pool
+from services.runtime.database import Connection
 from services.runtime.event_store_schema import checked_schema
 
 PersonKey = tuple[str, str]  # (organisation, that organisation's person id)
 _CITIZEN_LOCKS = 0x0C17  # advisory lock class of citizen rows (two-key space: no other user)
-
-
-@asynccontextmanager
-async def transaction(pool: Pool) -> AsyncIterator[Connection]:
-    """Yield a pooled connection inside a transaction that commits when the block ends cleanly."""
-    async with pool.acquire() as conn, conn.transaction():
-        yield conn
 
 
 class ReadModel:

@@ -2,7 +2,8 @@
 
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,13 @@ async def create_pool(url: str, *, max_size: int = 10) -> Pool:
     )
     assert pool is not None  # create_pool only returns None when given no loop to wait on
     return pool
+
+
+@asynccontextmanager
+async def transaction(pool: Pool) -> AsyncIterator[Connection]:
+    """Yield a pooled connection inside a transaction that commits when the block ends cleanly."""
+    async with pool.acquire() as connection, connection.transaction():
+        yield connection
 
 
 async def apply_ddl(pool: Pool, *, lock_name: str, statements: Sequence[str]) -> None:

@@ -14,11 +14,10 @@ import structlog
 from pydantic import ValidationError
 
 from events.envelope import Envelope, OrgId
-from services.organisation.adapters.transactions import transaction
 from services.organisation.service_layer.inbox import is_referral_to, receive_referral
 from services.organisation.service_layer.streams import Stores
 from services.runtime.checkpoints import Checkpoints
-from services.runtime.database import Connection, Pool
+from services.runtime.database import Connection, Pool, transaction
 from services.runtime.event_log import EventLog, PostgresEventLog
 from services.runtime.subscription import BatchConsumer, run_until_stopped
 

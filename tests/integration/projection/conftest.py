@@ -12,10 +12,9 @@ from events.envelope import ORGANISATIONS, Envelope, OrgId
 from services.projection.bootstrap import prepare_read_model
 from services.projection.consumer import ProjectionConsumer
 from services.projection.queries import CitizenQueries
-from services.projection.read_model import transaction
 from services.projection.read_model_schema import CONSUMER
 from services.runtime.checkpoints import Checkpoints
-from services.runtime.database import Pool, apply_ddl
+from services.runtime.database import Pool, apply_ddl, transaction
 from services.runtime.event_log import PostgresEventLog
 from services.runtime.event_store import EventStore
 from services.runtime.event_store_schema import event_store_ddl

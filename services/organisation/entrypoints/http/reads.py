@@ -6,11 +6,10 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 
-from services.organisation.adapters.transactions import transaction
 from services.organisation.domain.errors import DomainError
 from services.organisation.entrypoints.http.domain_errors import api_error_for
 from services.organisation.service_layer.streams import Stores
-from services.runtime.database import Connection
+from services.runtime.database import Connection, transaction
 from services.runtime.http.auth import OrganisationCallerDep
 
 T = TypeVar("T")

@@ -14,13 +14,12 @@ from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from services.organisation.adapters.transactions import transaction
 from services.organisation.domain.errors import DomainError
 from services.organisation.domain.recording import Recording
 from services.organisation.entrypoints.http.domain_errors import api_error_for
 from services.organisation.service_layer.streams import Stores
 from services.runtime.api_keys import Caller
-from services.runtime.database import Connection
+from services.runtime.database import Connection, transaction
 from services.runtime.event_store import TransactionTooOld
 from services.runtime.http.auth import OrganisationCallerDep
 from services.runtime.http.errors import ApiError
