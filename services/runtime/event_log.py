@@ -12,7 +12,9 @@ that has moved past 11 never sees 10. Caseweave's design cannot skip:
 
 A transaction that has not yet written takes a transaction id above the line when it does,
 so it lands after the checkpoint. Writers never wait on each other to publish; a long-running
-transaction only delays readers. (This is the transaction-id watermark design; the other safe
+transaction anywhere on the server (the horizon is server-wide) only delays readers. The event
+store keeps each stream's log order equal to its version order (`TransactionTooOld`).
+(This is the transaction-id watermark design; the other safe
 choice, one writer at a time through a lock, caps a service at one commit at a time.)
 """
 
