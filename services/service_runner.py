@@ -1,8 +1,10 @@
 """Run one Caseweave service in this process: an organisation service, or the projection."""
 
 import asyncio
+import contextlib
 import importlib
 import signal
+from collections.abc import Iterator
 from typing import Literal, get_args
 
 import structlog
@@ -31,11 +33,29 @@ def projection_sources() -> dict[OrgId, str]:
     return {org: org for org in ORGANISATIONS}
 
 
-async def _serve(app: FastAPI, settings: Settings, port: int) -> None:
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to `run_service`, so cleanup runs before exit.
+
+    uvicorn re-raises the signal it caught once it has shut down, which ends the process
+    before the caller's own shutdown (stopping the projection worker) can run.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _serve(app: FastAPI, settings: Settings, port: int, stop: asyncio.Event) -> None:
     config = uvicorn.Config(
         app, host=settings.host, port=port, log_config=None, access_log=False, lifespan="on"
     )
-    await uvicorn.Server(config).serve()
+    server = _Server(config)
+    serving = asyncio.create_task(server.serve())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait([serving, stopping], return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    stopping.cancel()
+    await serving
 
 
 async def _run_worker(settings: Settings, stop: asyncio.Event) -> None:
@@ -50,37 +70,37 @@ async def _run_worker(settings: Settings, stop: asyncio.Event) -> None:
     )
 
 
-async def _run_projection(settings: Settings) -> None:
+async def _run_projection(settings: Settings, stop: asyncio.Event) -> None:
     from services.projection.bootstrap import create_projection_app  # noqa: PLC0415 - heavy
 
     assert settings.database_url is not None
-    stop = asyncio.Event()
     worker = asyncio.create_task(_run_worker(settings, stop))
     try:
         app = create_projection_app(database_url=settings.database_url)
-        await _serve(app, settings, settings.projection_port)
+        await _serve(app, settings, settings.projection_port, stop)
     finally:
         stop.set()
         await worker
 
 
-async def _run_worker_until_signalled(settings: Settings) -> None:
+def _stop_on_signals() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await _run_worker(settings, stop)
+    return stop
 
 
 async def run_service(name: ServiceName, settings: Settings) -> None:
-    """Run service `name` until it is told to stop (SIGINT or SIGTERM)."""
+    """Run service `name` until SIGINT or SIGTERM, then shut it down cleanly."""
     log.info("service_starting", service=name)
+    stop = _stop_on_signals()
     if name in ("projection", "projection-worker"):
         collect_garbage_less_often()
     if name == "projection":
-        await _run_projection(settings)
+        await _run_projection(settings, stop)
     elif name == "projection-worker":
-        await _run_worker_until_signalled(settings)
+        await _run_worker(settings, stop)
     else:
-        await _serve(organisation_app(name, settings), settings, settings.port_of(name))
+        await _serve(organisation_app(name, settings), settings, settings.port_of(name), stop)
     log.info("service_stopped", service=name)
