@@ -27,7 +27,7 @@ class Measurement:
 
     key: str
     label: str
-    unit: Literal["events/s", "ms"]
+    unit: Literal["events/s", "requests/s", "ms"]
     side: Side
     value: float
 

@@ -3,14 +3,22 @@
 The catch-up is what the worker does on a fresh read model (`ProjectionConsumer` and
 `catch_up_concurrently` over `PostgresEventLog`s, on a pool sized as the worker sizes it);
 the rebuild is what `caseweave replay projection` does (`rebuild_projection` on a pool of 4,
-over the read model the catch-up filled: emptying it is part of the time).
+over the read model the catch-up filled: emptying it is part of the time). Both run with the
+garbage-collector setting those processes use (`collect_garbage_less_often`).
 """
 
 import time
 
 from bench.figures import Run
 from bench.part import BenchContext, Measurement, SizeOption
-from bench.read_model import ID_SECRET, Seeded, check_read_model, quiet_logs, seed_events
+from bench.read_model import (
+    ID_SECRET,
+    Seeded,
+    as_projection_process,
+    check_read_model,
+    quiet_logs,
+    seed_events,
+)
 from bench.timing import per_second, settle
 from events.envelope import ORGANISATIONS, OrgId
 from services.projection.bootstrap import (
@@ -42,8 +50,9 @@ async def run(ctx: BenchContext) -> list[Measurement]:
             seeded = await seed_events(pool, ctx.size(PROJECTION_EVENTS.name), _SOURCES)
         finally:
             await pool.close()
-        caught_up = await _catch_up(ctx.ours_url, seeded)
-        rebuilt = await _rebuild(ctx.ours_url, seeded)
+        with as_projection_process():
+            caught_up = await _catch_up(ctx.ours_url, seeded)
+            rebuilt = await _rebuild(ctx.ours_url, seeded)
     return [
         Measurement(
             "projection.catch_up", "projection catch-up from empty (worker)", "events/s", "ours",
@@ -85,7 +94,7 @@ async def _rebuild(url: str, seeded: Seeded) -> Run:
         await check_read_model(pool, _READ_MODEL, seeded)
     finally:
         await pool.close()
-    _check_handled("rebuild", handled=replayed, seeded=seeded)
+    _check_handled("rebuild", replayed, seeded)
     return Run(replayed, seconds)
 
 

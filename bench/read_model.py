@@ -1,5 +1,6 @@
 """What the projection parts share: seeding the three logs, quiet logs, checking the read model."""
 
+import gc
 import logging
 import sys
 from collections.abc import Iterator, Mapping
@@ -13,6 +14,7 @@ from bench.event_store import append_batched, until_readable
 from events.envelope import OrgId
 from services.runtime.database import Pool
 from services.runtime.event_store_schema import checked_schema
+from services.runtime.process_tuning import collect_garbage_less_often
 
 # keys citizen ids; the in-process build and the projection service must share it
 ID_SECRET = b"caseweave-bench-citizen-id-secret"
@@ -42,13 +44,22 @@ async def seed(pool: Pool, logs: crowd.Logs, schemas: Mapping[OrgId, str]) -> in
 
 async def seed_people(pool: Pool, people: int, schemas: Mapping[OrgId, str]) -> Seeded:
     """Seed the logs of a crowd of `people` (the events are dropped once stored)."""
-    return Seeded(await seed(pool, crowd.crowd(people), schemas), crowd.citizens_in(people))
+    return _told(Seeded(await seed(pool, crowd.crowd(people), schemas), crowd.citizens_in(people)))
 
 
 async def seed_events(pool: Pool, events: int, schemas: Mapping[OrgId, str]) -> Seeded:
     """Seed the logs of the smallest crowd with at least `events` events."""
     logs, people = crowd.crowd_of_events(events)
-    return Seeded(await seed(pool, logs, schemas), crowd.citizens_in(people))
+    return _told(Seeded(await seed(pool, logs, schemas), crowd.citizens_in(people)))
+
+
+def _told(seeded: Seeded) -> Seeded:
+    print(
+        f"  seeded {seeded.events:,} events making {seeded.citizens:,} citizens",
+        file=sys.stderr,
+        flush=True,
+    )
+    return seeded
 
 
 async def check_read_model(pool: Pool, schema: str, expected: Seeded) -> None:
@@ -76,3 +87,14 @@ def quiet_logs() -> Iterator[None]:
         yield
     finally:
         structlog.configure(**saved)
+
+
+@contextmanager
+def as_projection_process() -> Iterator[None]:
+    """Collect garbage as the worker and replay processes do (less often); restore it after."""
+    saved = gc.get_threshold()
+    collect_garbage_less_often()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)

@@ -4,17 +4,21 @@ A part's `ours` (and optional `peer`) is an async function taking a `BenchContex
 returning `Measurement`s; its `sizes` become command-line options. See bench/README.md.
 """
 
-from bench import event_store, peer_eventsourcing
+from bench import event_store, peer_eventsourcing, projection_catch_up, view_latency
 from bench.part import Part, SizeOption
+from bench.projection_catch_up import PROJECTION_EVENTS
 from bench.sizes import APPEND_SIZES, READ_SIZES
+from bench.view_latency import CITIZENS, VIEW_REQUESTS
 
 PARTS: tuple[Part, ...] = (
     Part("append", "event-store appends: batched, single sequential, single concurrent",
          ours=event_store.run_appends, peer=peer_eventsourcing.run_appends, sizes=APPEND_SIZES),
     Part("read", "read the whole log back in batches, as a consumer does",
          ours=event_store.run_read, peer=peer_eventsourcing.run_read, sizes=READ_SIZES),
-    # Part("projection", "projection catch-up", ours=projection_catch_up.run, sizes=(EVENTS,)),
-    # Part("view", "single-view read latency", ours=view_latency.run, sizes=(CITIZENS,)),
+    Part("projection", "projection catch-up from empty, and rebuild (no peer equivalent)",
+         ours=projection_catch_up.run, sizes=(PROJECTION_EVENTS,)),
+    Part("view", "single view and timeline over HTTP: p50, p99 (no peer equivalent)",
+         ours=view_latency.run, sizes=(CITIZENS, VIEW_REQUESTS)),
 )  # fmt: skip
 
 

@@ -1,0 +1,83 @@
+"""The real projection service (`python -m services.cli run projection`) in a subprocess."""
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+
+_READY_WITHIN_SECONDS = 60
+_STOP_WITHIN_SECONDS = 20
+
+
+@asynccontextmanager
+async def projection_service(database_url: str, *, id_secret: bytes) -> AsyncIterator[str]:
+    """Start the projection service on a free port, yield its base URL once ready, stop it."""
+    port = _free_port()
+    with tempfile.TemporaryDirectory(prefix="caseweave-bench-service-") as data_dir:
+        log_path = Path(data_dir) / "service.log"
+        env = {
+            **os.environ,
+            "CASEWEAVE_DATABASE_URL": database_url,
+            "CASEWEAVE_HOST": "127.0.0.1",
+            "CASEWEAVE_PROJECTION_PORT": str(port),
+            "CASEWEAVE_DATA_DIR": data_dir,
+            "CASEWEAVE_LOG_LEVEL": "WARNING",
+            "CASEWEAVE_ID_SECRET": id_secret.decode(),
+        }
+        with log_path.open("wb") as log:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "services.cli", "run", "projection",
+                env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            try:
+                base_url = f"http://127.0.0.1:{port}"
+                await _until_ready(process, base_url, log_path)
+                yield base_url
+            finally:
+                await _stop(process)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def _until_ready(process: asyncio.subprocess.Process, base_url: str, log: Path) -> None:
+    """Poll GET /health/ready until it answers 200; fail if the service exits or takes too long."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _READY_WITHIN_SECONDS
+    async with httpx.AsyncClient(base_url=base_url, timeout=2) as client:
+        while process.returncode is None and loop.time() < deadline:
+            try:
+                if (await client.get("/health/ready")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass  # not listening yet
+            await asyncio.sleep(0.1)
+    status = "exited" if process.returncode is not None else "was not ready in time"
+    raise RuntimeError(f"the projection service {status}; its output ends:\n{_tail(log)}")
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-2000:]
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    """SIGTERM, wait; kill if it does not stop in time."""
+    if process.returncode is not None:
+        return
+    process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), _STOP_WITHIN_SECONDS)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
