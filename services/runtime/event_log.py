@@ -30,6 +30,7 @@ from events.envelope import Envelope
 from services.runtime.database import Pool
 from services.runtime.event_store import envelope_from_row
 from services.runtime.event_store_schema import checked_schema, notify_channel
+from services.runtime.log_horizon import WARN_AFTER_SECONDS, HorizonWatch
 
 
 class LogPosition(NamedTuple):
@@ -68,7 +69,14 @@ class EventLog(Protocol):
 class PostgresEventLog:
     """The embedded transport: a service's events table, read gap-safely, woken by NOTIFY."""
 
-    def __init__(self, pool: Pool, *, source: str, schema: str | None = None) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        *,
+        source: str,
+        schema: str | None = None,
+        warn_held_back_after: float = WARN_AFTER_SECONDS,
+    ) -> None:
         self.source = source
         self.schema = checked_schema(schema or source)
         self._pool = pool
@@ -76,6 +84,9 @@ class PostgresEventLog:
         self._listener: asyncpg.pool.PoolConnectionProxy | None = None
         # one callback object: asyncpg removes a listener by identity, not equality
         self._on_notify: Callable[..., None] = lambda *_: self._grew.set()
+        self._horizon = HorizonWatch(
+            pool, source=source, schema=self.schema, warn_after=warn_held_back_after
+        )
 
     async def read_after(self, after: LogPosition, *, limit: int) -> list[LoggedEvent]:
         """Return up to `limit` finished-transaction events after `after`, in log order.
@@ -86,6 +97,10 @@ class PostgresEventLog:
             rows = await self._fetch(after, limit)
         except asyncpg.UndefinedTableError:
             return []
+        if rows:
+            self._horizon.events_arrived()
+        else:
+            await self._horizon.nothing_arrived(*after)
         return [
             LoggedEvent(
                 self.source,

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from uuid import UUID
 
 import pytest
+from structlog.testing import capture_logs
 
 from services.runtime.database import Pool, apply_ddl
 from services.runtime.event_log import LOG_START, LogPosition, PostgresEventLog
@@ -110,3 +111,25 @@ async def test_many_concurrent_writers_one_reader_nothing_missed_nothing_twice(
 
     assert len(seen) == len(written) == 300
     assert set(seen) == set(written)
+
+
+async def test_events_held_back_by_an_open_transaction_are_reported_not_silent(
+    pool: Pool, schema: str
+) -> None:
+    """A forgotten open transaction stalls readers; the log says so and names its session."""
+    store = EventStore(schema)
+    watch_now = PostgresEventLog(pool, source="housing", schema=schema, warn_held_back_after=0)
+    forgotten = await pool.acquire()
+    try:
+        await forgotten.execute("BEGIN")
+        await forgotten.fetchval("SELECT pg_current_xact_id()")  # holds the horizon
+        async with pool.acquire() as writer:
+            await store.append(writer, stream_id="held", expected_version=0, events=[an_envelope()])
+        with capture_logs() as logs:
+            assert await watch_now.read_after(LOG_START, limit=10) == []
+        [warning] = [e for e in logs if e["event"] == "log_held_back_by_open_transaction"]
+        assert warning["blocking_pid"] == forgotten.get_server_pid()
+        await forgotten.execute("ROLLBACK")
+    finally:
+        await pool.release(forgotten)
+    assert len(await watch_now.read_after(LOG_START, limit=10)) == 1
