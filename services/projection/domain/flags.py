@@ -17,12 +17,12 @@ Flags derived from events (`DERIVED_FLAGS`):
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from events.envelope import Envelope
+from events.envelope import Envelope, OrgId
 from events.registry import EventPayload
 from events.shared import CaseEvent, FlagLifted, FlagRaised
 from services.projection.domain.view import Flag
 
-Flags = tuple[Flag, ...]
+Flags = dict[tuple[OrgId, str], Flag]  # a fold's working copy: (organisation, flag)
 
 
 @dataclass(frozen=True)
@@ -56,17 +56,27 @@ def flag_effect(payload: EventPayload) -> FlagEffect:
     return DERIVED_FLAGS.get(payload.event_type, NO_EFFECT)
 
 
-def apply_to_flags(flags: Flags, envelope: Envelope, payload: EventPayload) -> Flags:
-    """Return the raised flags after one event (the same tuple when it changes none)."""
+def concerns_flags(kind: type[EventPayload]) -> bool:
+    """Return whether events of this payload type can raise or lift flags."""
+    return issubclass(kind, (FlagRaised, FlagLifted)) or kind.event_type in DERIVED_FLAGS
+
+
+def apply_to_flags(flags: Flags, envelope: Envelope, payload: EventPayload) -> bool:
+    """Apply one event to the raised flags; return whether it may have changed them."""
     effect = flag_effect(payload)
     if effect is NO_EFFECT:
-        return flags
-    kept = {(f.org, f.flag): f for f in flags}
+        return False
     for name in effect.lifts:
-        kept.pop((envelope.org, name), None)
+        flags.pop((envelope.org, name), None)
     for name in effect.raises:
-        kept.setdefault((envelope.org, name), _raised(name, envelope, payload))
-    return tuple(kept[key] for key in sorted(kept))
+        if (envelope.org, name) not in flags:
+            flags[(envelope.org, name)] = _raised(name, envelope, payload)
+    return True
+
+
+def flags_of(flags: Flags) -> tuple[Flag, ...]:
+    """Return the view's flags, in (organisation, flag) order."""
+    return tuple(flags[key] for key in sorted(flags))
 
 
 def _raised(name: str, envelope: Envelope, payload: EventPayload) -> Flag:

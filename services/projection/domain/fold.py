@@ -5,6 +5,10 @@ cases, flags), which only that organisation's in-order events touch, or computed
 set of facts (identity from registrations, a referral's status from its history, last
 contact as a maximum). So two interleavings of the same organisations' logs fold to the
 same view.
+
+Events are folded into a `WorkingView`, a mutable working copy of the view, and the frozen
+`CitizenView` is built from it once: `fold` does so once per citizen for a whole batch,
+`apply` once per event.
 """
 
 from collections.abc import Callable, Iterable, Mapping
@@ -14,13 +18,74 @@ from uuid import UUID
 from events.envelope import Envelope
 from events.registry import EventPayload
 from events.shared import PersonRegistered
-from services.projection.domain.flags import apply_to_flags
+from services.projection.domain.flags import apply_to_flags, concerns_flags, flags_of
 from services.projection.domain.identity import best_known_identity
-from services.projection.domain.involvements import apply_to_involvements
-from services.projection.domain.referrals import apply_to_referrals
+from services.projection.domain.involvements import (
+    apply_to_involvements,
+    concerns_involvements,
+    involvements_of,
+    working_involvements,
+)
+from services.projection.domain.referrals import (
+    apply_to_referrals,
+    concerns_referrals,
+    referrals_of,
+    working_referrals,
+)
 from services.projection.domain.view import CitizenView
 
 Apply = Callable[[CitizenView, Envelope, EventPayload], CitizenView]
+
+
+class WorkingView:
+    """A citizen's view while events are folded into it; `view()` gives the frozen view."""
+
+    __slots__ = ("_changed", "_flags", "_involvements", "_referrals", "_registered", "_view")
+
+    def __init__(self, view: CitizenView) -> None:
+        self._view = view
+        self._involvements = working_involvements(view.involvements)
+        self._flags = {(f.org, f.flag): f for f in view.flags}
+        self._referrals = working_referrals(view.referrals)
+        self._changed: set[str] = set()
+        self._registered = False
+
+    def apply(self, envelope: Envelope, payload: EventPayload) -> None:
+        """Fold one more event in."""
+        kind = type(payload)
+        involvements, flags, referrals = _CONCERNS.get(kind) or _concerns(kind)
+        if involvements and apply_to_involvements(self._involvements, envelope, payload):
+            self._changed.add("involvements")
+            self._registered = self._registered or isinstance(payload, PersonRegistered)
+        if flags and apply_to_flags(self._flags, envelope, payload):
+            self._changed.add("flags")
+        if referrals and apply_to_referrals(self._referrals, envelope, payload):
+            self._changed.add("referrals")
+
+    def view(self) -> CitizenView:
+        """Return the view with every event folded in (the original when none changed it)."""
+        if not self._changed:
+            return self._view
+        update: dict[str, Any] = {}
+        if "involvements" in self._changed:
+            update["involvements"] = involvements = involvements_of(self._involvements)
+            if self._registered:
+                update["identity"] = best_known_identity(involvements)
+        if "flags" in self._changed:
+            update["flags"] = flags_of(self._flags)
+        if "referrals" in self._changed:
+            update["referrals"] = referrals_of(self._referrals)
+        return self._view.model_copy(update=update)
+
+
+_CONCERNS: dict[type[EventPayload], tuple[bool, bool, bool]] = {}
+
+
+def _concerns(kind: type[EventPayload]) -> tuple[bool, bool, bool]:
+    """Return (and remember) which parts of the view events of this payload type can change."""
+    concerns = (concerns_involvements(kind), concerns_flags(kind), concerns_referrals(kind))
+    _CONCERNS[kind] = concerns
+    return concerns
 
 
 def new_view(citizen_id: UUID) -> CitizenView:
@@ -30,19 +95,9 @@ def new_view(citizen_id: UUID) -> CitizenView:
 
 def apply(view: CitizenView, envelope: Envelope, payload: EventPayload) -> CitizenView:
     """Return the view with one more event folded in; `view` itself is left as it was."""
-    update: dict[str, Any] = {}
-    involvements = apply_to_involvements(view.involvements, envelope, payload)
-    if involvements is not view.involvements:
-        update["involvements"] = involvements
-        if isinstance(payload, PersonRegistered):
-            update["identity"] = best_known_identity(involvements)
-    flags = apply_to_flags(view.flags, envelope, payload)
-    if flags is not view.flags:
-        update["flags"] = flags
-    referrals = apply_to_referrals(view.referrals, envelope, payload)
-    if referrals is not view.referrals:
-        update["referrals"] = referrals
-    return view.model_copy(update=update) if update else view
+    working = WorkingView(view)
+    working.apply(envelope, payload)
+    return working.view()
 
 
 def fold(
@@ -53,7 +108,18 @@ def fold(
 ) -> dict[UUID, CitizenView]:
     """Return `views` with each `(citizen id, envelope, payload)` applied in turn."""
     folded = dict(views)
+    if apply_event is not apply:  # a stand-in for `apply` (a test's): call it for every event
+        for citizen_id, envelope, payload in events:
+            view = folded.get(citizen_id) or new_view(citizen_id)
+            folded[citizen_id] = apply_event(view, envelope, payload)
+        return folded
+    working: dict[UUID, WorkingView] = {}
     for citizen_id, envelope, payload in events:
-        view = folded.get(citizen_id) or new_view(citizen_id)
-        folded[citizen_id] = apply_event(view, envelope, payload)
+        draft = working.get(citizen_id)
+        if draft is None:
+            draft = working[citizen_id] = WorkingView(
+                folded.get(citizen_id) or new_view(citizen_id)
+            )
+        draft.apply(envelope, payload)
+    folded.update((citizen_id, draft.view()) for citizen_id, draft in working.items())
     return folded

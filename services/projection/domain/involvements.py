@@ -2,9 +2,13 @@
 
 Everything here is keyed by one organisation's own references (its person id, its case
 ids), so only that organisation's events touch it, and they arrive in order.
+
+A fold works on `Involvements`, a mutable working copy keyed by (organisation, person id);
+`involvements_of` turns it back into the view's sorted tuple once, however many events
+changed it.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -22,38 +26,78 @@ from services.projection.domain.view import (
     Registration,
 )
 
-Involvements = tuple[Involvement, ...]
+PersonKey = tuple[str, str]  # (organisation, its person id)
+
+
+class WorkingInvolvement:
+    """One involvement while a fold changes it: its stored form until an event touches it."""
+
+    __slots__ = ("cases", "org", "person_id", "registration", "stored")
+
+    def __init__(self, org: str, person_id: str, stored: Involvement | None = None) -> None:
+        self.org, self.person_id, self.stored = org, person_id, stored
+        self.registration = stored.registration if stored is not None else None
+        # each case's fields while it changes (a stored case stays a model until then)
+        self.cases: dict[UUID, CaseView | dict[str, Any]] | None = None
+
+    def involvement(self) -> Involvement:
+        """Return the involvement as the view shows it (the stored one when nothing changed)."""
+        if self.stored is not None and self.cases is None:
+            if self.registration is self.stored.registration:
+                return self.stored
+            return self.stored.model_copy(update={"registration": self.registration})
+        cases = tuple(sorted(map(_case_view, (self.cases or {}).values()), key=_case_order))
+        if self.stored is not None and self.registration is self.stored.registration:
+            return self.stored.model_copy(update={"cases": cases})
+        update: dict[str, Any] = {"cases": cases, "registration": self.registration}
+        base = self.stored or Involvement(org=self.org, person_id=self.person_id)
+        return base.model_copy(update=update)
+
+    def case_fields(self, case_id: UUID) -> dict[str, Any] | None:
+        """Return the changing fields of one case (None for a case not seen before)."""
+        if self.cases is None:
+            stored = self.stored.cases if self.stored is not None else ()
+            self.cases = {case.case_id: case for case in stored}
+        case = self.cases.get(case_id)
+        if isinstance(case, CaseView):
+            case = self.cases[case_id] = dict(case.__dict__)
+        return case
+
+
+Involvements = dict[PersonKey, WorkingInvolvement]
+
+
+def working_involvements(involvements: Iterable[Involvement]) -> Involvements:
+    """Return a working copy of a view's involvements."""
+    return {(i.org, i.person_id): WorkingInvolvement(i.org, i.person_id, i) for i in involvements}
+
+
+def involvements_of(involvements: Involvements) -> tuple[Involvement, ...]:
+    """Return the view's involvements, in (organisation, person id) order."""
+    return tuple(involvements[key].involvement() for key in sorted(involvements))
+
+
+def concerns_involvements(kind: type[EventPayload]) -> bool:
+    """Return whether events of this payload type can change involvements."""
+    return issubclass(kind, _INVOLVEMENT_EVENTS)
 
 
 def apply_to_involvements(
     involvements: Involvements, envelope: Envelope, payload: EventPayload
-) -> Involvements:
-    """Return the involvements with one event applied (the same tuple when it changes none)."""
+) -> bool:
+    """Apply one event to the involvements; return whether it changed them."""
     if not isinstance(payload, _INVOLVEMENT_EVENTS):
-        return involvements
-    index = next(
-        (
-            n
-            for n, i in enumerate(involvements)
-            if i.person_id == envelope.subject and i.org == envelope.org
-        ),
-        None,
-    )
-    if index is None:
-        added = _changed(
-            Involvement(org=envelope.org, person_id=envelope.subject), envelope, payload
-        )
-        return tuple(sorted((*involvements, added), key=lambda i: (i.org, i.person_id)))
-    changed = _changed(involvements[index], envelope, payload)
-    return (*involvements[:index], changed, *involvements[index + 1 :])
-
-
-def _changed(involvement: Involvement, envelope: Envelope, payload: EventPayload) -> Involvement:
+        return False
+    key = (envelope.org, envelope.subject)
+    involvement = involvements.get(key)
+    if involvement is None:
+        involvement = involvements[key] = WorkingInvolvement(envelope.org, envelope.subject)
     if isinstance(payload, PersonRegistered):
-        return involvement.model_copy(update={"registration": _registration(envelope, payload)})
+        involvement.registration = _registration(envelope, payload)
+        return True
     assert isinstance(payload, CaseEvent)
-    cases = _apply_to_cases(involvement.cases, envelope.occurred_at, payload)
-    return involvement.model_copy(update={"cases": cases})
+    _apply_to_case(involvement, envelope.occurred_at, payload)
+    return True
 
 
 def _registration(envelope: Envelope, payload: PersonRegistered) -> Registration:
@@ -61,20 +105,19 @@ def _registration(envelope: Envelope, payload: PersonRegistered) -> Registration
     return Registration(occurred_at=envelope.occurred_at, place=envelope.place, known_as=known_as)
 
 
-def _apply_to_cases(
-    cases: tuple[CaseView, ...], at: datetime, payload: CaseEvent
-) -> tuple[CaseView, ...]:
-    index = next((n for n, c in enumerate(cases) if c.case_id == payload.case_id), None)
-    current = (
-        CaseView(case_id=payload.case_id, last_contact_at=at) if index is None else cases[index]
-    )
-    update = _CASE_CHANGES.get(type(payload), _no_change)(payload, at)
-    update["last_contact_at"] = max(current.last_contact_at, at)
-    changed = current.model_copy(update=update)
-    if index is not None and _case_order(changed) == _case_order(current):
-        return (*cases[:index], changed, *cases[index + 1 :])
-    others = cases if index is None else (*cases[:index], *cases[index + 1 :])
-    return tuple(sorted((*others, changed), key=_case_order))
+def _apply_to_case(involvement: WorkingInvolvement, at: datetime, payload: CaseEvent) -> None:
+    case = involvement.case_fields(payload.case_id)
+    if case is None:
+        case = {**_NEW_CASE, "case_id": payload.case_id, "last_contact_at": at}
+        assert involvement.cases is not None
+        involvement.cases[payload.case_id] = case
+    last_contact_at = max(case["last_contact_at"], at)
+    case.update(_CASE_CHANGES.get(type(payload), _no_change)(payload, at))
+    case["last_contact_at"] = last_contact_at
+
+
+def _case_view(case: CaseView | dict[str, Any]) -> CaseView:
+    return case if isinstance(case, CaseView) else CaseView.model_validate(case)
 
 
 def _case_order(case: CaseView) -> tuple[datetime, UUID]:
@@ -111,6 +154,9 @@ def _contact(worker: KeyWorker) -> KeyWorkerContact:
 
 
 _INVOLVEMENT_EVENTS = (PersonRegistered, CaseEvent)
+_NEW_CASE = {
+    name: field.default for name, field in CaseView.model_fields.items() if not field.is_required()
+}
 _CASE_CHANGES: dict[type[EventPayload], Callable[[Any, datetime], dict[str, Any]]] = {
     CaseOpened: _opened,
     CaseClosed: _closed,

@@ -9,6 +9,7 @@ logs, so either may arrive first. Hence:
 - the history is kept sorted by when each step occurred.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,6 @@ from events.registry import EventPayload
 from events.shared import ReferralAccepted, ReferralDeclined, ReferralMade, ReferralReceived
 from services.projection.domain.view import Referral, ReferralChange, ReferralStatus
 
-Referrals = tuple[Referral, ...]
 RANK: dict[ReferralStatus, int] = {"made": 0, "received": 1, "accepted": 2, "declined": 2}
 _SENDER_SAYS = ("from_org", "to_org", "reason", "urgency")
 
@@ -33,17 +33,68 @@ class _Step:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def apply_to_referrals(
-    referrals: Referrals, envelope: Envelope, payload: EventPayload
-) -> Referrals:
-    """Return the referrals after one event (the same tuple when it is not about a referral)."""
+class WorkingReferral:
+    """One referral while a fold changes it: what its steps said, and its history so far."""
+
+    __slots__ = ("base", "changed", "history", "said")
+
+    def __init__(self, base: Referral) -> None:
+        self.base, self.changed = base, False
+        self.history = base.history
+        self.said: dict[str, Any] = {}
+
+    def referral(self) -> Referral:
+        """Return the referral as the view shows it (the stored one when no step changed it)."""
+        if not self.changed:
+            return self.base
+        history = self.history
+        made_at = min((c.occurred_at for c in history if c.status == "made"), default=None)
+        status = max(history, key=lambda c: (RANK[c.status], c.occurred_at, c.status)).status
+        update = {**self.said, "history": history, "status": status, "made_at": made_at}
+        return self.base.model_copy(update=update)
+
+
+Referrals = dict[UUID, WorkingReferral]  # a fold's working copy, by referral id
+
+
+def working_referrals(referrals: Iterable[Referral]) -> Referrals:
+    """Return a working copy of a view's referrals."""
+    return {r.referral_id: WorkingReferral(r) for r in referrals}
+
+
+def concerns_referrals(kind: type[EventPayload]) -> bool:
+    """Return whether events of this payload type are steps of a referral."""
+    return issubclass(kind, (ReferralMade, ReferralReceived, ReferralAccepted, ReferralDeclined))
+
+
+def apply_to_referrals(referrals: Referrals, envelope: Envelope, payload: EventPayload) -> bool:
+    """Apply one event to the referrals; return whether it was about one."""
     step = _step(envelope, payload)
     if step is None:
-        return referrals
-    current = next((r for r in referrals if r.referral_id == step.referral_id), None)
+        return False
+    referral = referrals.get(step.referral_id)
+    if referral is None:
+        referral = referrals[step.referral_id] = WorkingReferral(
+            Referral(
+                referral_id=step.referral_id,
+                from_org=step.from_org,
+                to_org=step.to_org,
+                status="made",
+            )
+        )
+    said = {"from_org": step.from_org, "to_org": step.to_org, **step.details}
+    if step.status != "made" and any(c.status == "made" for c in referral.history):
+        said = {name: value for name, value in said.items() if name not in _SENDER_SAYS}
     change = ReferralChange(status=step.status, org=envelope.org, occurred_at=envelope.occurred_at)
-    others = [r for r in referrals if r is not current]
-    return tuple(sorted([*others, _merged(current, step, change)], key=_referral_order))
+    referral.history = tuple(sorted({*referral.history, change}, key=_change_order))
+    referral.said.update(said)
+    referral.changed = True
+    return True
+
+
+def referrals_of(referrals: Referrals) -> tuple[Referral, ...]:
+    """Return the view's referrals, in the order they started."""
+    return tuple(sorted((r.referral() for r in referrals.values()), key=_referral_order))
 
 
 def _step(envelope: Envelope, payload: EventPayload) -> _Step | None:
@@ -62,20 +113,6 @@ def _step(envelope: Envelope, payload: EventPayload) -> _Step | None:
         details = {"decline_reason": payload.reason}
         return _Step(payload.referral_id, "declined", payload.from_org, org, details)
     return None
-
-
-def _merged(current: Referral | None, step: _Step, change: ReferralChange) -> Referral:
-    base = current or Referral(
-        referral_id=step.referral_id, from_org=step.from_org, to_org=step.to_org, status="made"
-    )
-    history = tuple(sorted({*base.history, change}, key=_change_order))
-    said = {"from_org": step.from_org, "to_org": step.to_org, **step.details}
-    if step.status != "made" and any(c.status == "made" for c in base.history):
-        said = {name: value for name, value in said.items() if name not in _SENDER_SAYS}
-    made_at = min((c.occurred_at for c in history if c.status == "made"), default=None)
-    status = max(history, key=lambda c: (RANK[c.status], c.occurred_at, c.status)).status
-    update = {**said, "history": history, "status": status, "made_at": made_at}
-    return base.model_copy(update=update)
 
 
 def _change_order(change: ReferralChange) -> tuple[datetime, int, str]:
