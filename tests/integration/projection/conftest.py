@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from events.envelope import ORGANISATIONS, Envelope, OrgId
-from services.projection.bootstrap import prepare_read_model
+from services.projection.bootstrap import prepare_read_model, run_projection_worker
 from services.projection.consumer import ProjectionConsumer
 from services.projection.queries import CitizenQueries
 from services.projection.read_model_schema import CONSUMER
@@ -68,6 +68,18 @@ class Organisations:
         return [
             PostgresEventLog(self.pool, source=org, schema=s) for org, s in self.sources.items()
         ]
+
+    def start_worker(self, database_url: str, stop: asyncio.Event) -> asyncio.Task[None]:
+        """Start the projection worker over these logs in the background, until `stop`."""
+        return asyncio.create_task(
+            run_projection_worker(
+                database_url=database_url,
+                sources=self.sources,
+                schema=self.schema,
+                id_secret=ID_SECRET,
+                stop=stop,
+            )
+        )
 
     async def catch_up(self, consumer: ProjectionConsumer | None = None) -> int:
         """Consume every log to its end; return the events handled."""

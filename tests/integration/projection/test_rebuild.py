@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 from structlog.testing import capture_logs
 
-from services.projection.bootstrap import rebuild_projection, run_projection_worker
+from services.projection.bootstrap import rebuild_projection
 from tests.integration.projection.conftest import ID_SECRET, Organisations, eventually
 from tests.unit.projection.stories import crowd, three_organisations_story
 
@@ -57,15 +57,7 @@ async def test_a_rebuild_while_the_worker_runs_corrupts_nothing(
     total = sum(len(e) for e in first.values()) + sum(len(e) for e in second.values())
     stop = asyncio.Event()
     with capture_logs() as logs:
-        worker = asyncio.create_task(
-            run_projection_worker(
-                database_url=database_url,
-                sources=orgs.sources,
-                schema=orgs.schema,
-                id_secret=ID_SECRET,
-                stop=stop,
-            )
-        )
+        worker = orgs.start_worker(database_url, stop)
         try:
             await orgs.record_logs(first)
             await eventually(lambda: timeline_holds(orgs, total - 40 * 14), what="the first half")

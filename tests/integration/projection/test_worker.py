@@ -2,8 +2,7 @@
 
 import asyncio
 
-from services.projection.bootstrap import run_projection_worker
-from tests.integration.projection.conftest import ID_SECRET, Organisations, eventually
+from tests.integration.projection.conftest import Organisations, eventually
 from tests.unit.projection.factories import NHS_NUMBER
 from tests.unit.projection.stories import three_organisations_story
 
@@ -14,15 +13,7 @@ async def test_the_worker_shows_new_events_and_stops_when_asked(
     """A registration, then a referral's acceptance: each appears without a restart."""
     story = three_organisations_story()
     stop = asyncio.Event()
-    worker = asyncio.create_task(
-        run_projection_worker(
-            database_url=database_url,
-            sources=orgs.sources,
-            schema=orgs.schema,
-            id_secret=ID_SECRET,
-            stop=stop,
-        )
-    )
+    worker = orgs.start_worker(database_url, stop)
     try:
         await orgs.record(story["housing"])
         [found] = await eventually(

@@ -1,19 +1,21 @@
 """Typed events for projection tests: payload models from events/, in real envelopes."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from random import Random
 from typing import Any
 from uuid import UUID, uuid4
 
 from events.envelope import Envelope, OrgId
-from events.registry import EventPayload
+from events.registry import EventPayload, decode_payload
 from events.shared import (
     CaseOpened,
     KeyWorker,
     PersonDetails,
     PersonRegistered,
 )
+from services.projection.domain.fold import apply, new_view
+from services.projection.domain.view import CitizenView
 from tests.factories import an_envelope
 
 NHS_NUMBER = "9434765919"
@@ -92,3 +94,12 @@ def interleaved(logs: Sequence[Sequence[Envelope]], seed: int) -> list[Envelope]
     while any(queues):
         merged.append(rng.choice([queue for queue in queues if queue]).pop(0))
     return merged
+
+
+def folded(events: Iterable[Envelope], view: CitizenView | None = None) -> CitizenView:
+    """Return `view` (or a new one) with `events` applied one at a time, as `apply` does."""
+    view = view or new_view(uuid4())
+    for envelope in events:
+        payload = decode_payload(envelope.type, envelope.schema_version, envelope.data)
+        view = apply(view, envelope, payload)
+    return view

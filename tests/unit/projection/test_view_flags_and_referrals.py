@@ -1,12 +1,9 @@
 """What flags and referrals do to the single view, whichever side arrives first."""
 
-from collections.abc import Iterable
 from datetime import date
 from uuid import uuid4
 
-from events.envelope import Envelope
 from events.housing import AccommodationSecured, EvictionNoticeServed, TenancyAtRisk
-from events.registry import decode_payload
 from events.shared import (
     FlagLifted,
     FlagRaised,
@@ -15,17 +12,7 @@ from events.shared import (
     ReferralMade,
     ReferralReceived,
 )
-from services.projection.domain.fold import apply, new_view
-from services.projection.domain.view import CitizenView
-from tests.unit.projection.factories import PersonAt, details, minutes
-
-
-def folded(events: Iterable[Envelope], view: CitizenView | None = None) -> CitizenView:
-    view = view or new_view(uuid4())
-    for envelope in events:
-        payload = decode_payload(envelope.type, envelope.schema_version, envelope.data)
-        view = apply(view, envelope, payload)
-    return view
+from tests.unit.projection.factories import PersonAt, details, folded, minutes
 
 
 def test_flags_are_raised_and_lifted_per_organisation() -> None:

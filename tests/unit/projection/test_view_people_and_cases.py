@@ -1,9 +1,7 @@
 """What registrations and case events do to the single view."""
 
-from collections.abc import Iterable
 from uuid import uuid4
 
-from events.envelope import Envelope
 from events.mental_health import CareCoordinatorAssigned, Discharged
 from events.registry import decode_payload
 from events.shared import (
@@ -12,17 +10,8 @@ from events.shared import (
 )
 from events.voluntary import EngagementRecorded, KeyWorkerAssigned
 from services.projection.domain.fold import apply, new_view
-from services.projection.domain.view import CitizenView
-from tests.unit.projection.factories import NHS_NUMBER, PersonAt, details, minutes
+from tests.unit.projection.factories import NHS_NUMBER, PersonAt, details, folded, minutes
 from tests.unit.projection.stories import three_organisations_story
-
-
-def folded(events: Iterable[Envelope], view: CitizenView | None = None) -> CitizenView:
-    view = view or new_view(uuid4())
-    for envelope in events:
-        payload = decode_payload(envelope.type, envelope.schema_version, envelope.data)
-        view = apply(view, envelope, payload)
-    return view
 
 
 def test_the_story_shows_every_organisation_flags_and_the_referral() -> None:
