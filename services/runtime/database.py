@@ -64,7 +64,12 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 async def create_pool(url: str, *, max_size: int = 10) -> Pool:
     """Open a connection pool whose connections speak JSON as Python objects."""
     pool = await asyncpg.create_pool(
-        url, min_size=1, max_size=max_size, init=_init_connection, command_timeout=60
+        url,
+        min_size=1,
+        max_size=max_size,
+        init=_init_connection,
+        command_timeout=60,
+        server_settings={"timezone": "UTC"},  # times rendered by the server are always UTC
     )
     assert pool is not None  # create_pool only returns None when given no loop to wait on
     return pool
