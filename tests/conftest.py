@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 
 from services.runtime.database import Pool, create_pool
+from tests.kafka_mock import MockKafka, mock_kafka
 from tests.postgres import create_database, postgres_server_url
 
 
@@ -28,6 +29,13 @@ async def pool(database_url: str) -> AsyncIterator[Pool]:
     pool = await create_pool(database_url, max_size=20)
     yield pool
     await pool.close()
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[MockKafka]:
+    """A Kafka-protocol broker on localhost (librdkafka's mock cluster) for the whole run."""
+    with mock_kafka() as cluster:
+        yield cluster
 
 
 @pytest.fixture
