@@ -51,6 +51,12 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(replay_command.replay_projection(settings, database_url(settings)))
 
 
+def _kafka(args: argparse.Namespace, settings: Settings) -> int:
+    from services import kafka_commands  # noqa: PLC0415 - only for this command
+
+    return asyncio.run(kafka_commands.run(args, settings))
+
+
 def _schemas(args: argparse.Namespace, settings: Settings) -> int:
     from events.schema_files import export_schemas, find_drift  # noqa: PLC0415 - only here
 
@@ -102,6 +108,23 @@ def _parser() -> argparse.ArgumentParser:
     schemas.add_argument("--schemas-dir", default="schemas")
     schemas.add_argument("--glossary", default="events/GLOSSARY.md")
     schemas.set_defaults(handler=_schemas)
+
+    kafka = commands.add_parser("kafka", help="manage the Kafka topics of the kafka transport")
+    kafka_groups = kafka.add_subparsers(dest="group", required=True, metavar="GROUP")
+    topics = kafka_groups.add_parser(
+        "topics",
+        help="create or check Caseweave's topics",
+        description="Topics come from KAFKA_BOOTSTRAP_SERVERS and CASEWEAVE_KAFKA_PARTITIONS, "
+        "_REPLICATION_FACTOR, _RETENTION_MS and _MIN_INSYNC_REPLICAS (see README).",
+    )
+    topic_actions = topics.add_subparsers(dest="action", required=True, metavar="ACTION")
+    topic_actions.add_parser(
+        "create", help="create the missing topics; existing ones are never changed"
+    )
+    topic_actions.add_parser(
+        "check", help="report missing or mis-sized topics; exit 1 if there are any"
+    )
+    kafka.set_defaults(handler=_kafka)
     return parser
 
 

@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from events.envelope import OrgId
@@ -37,6 +37,23 @@ class Settings(BaseSettings):
         ge=6,
         le=200,
         description="connections per process; a service's inbox and consumers hold some",
+    )
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "KAFKA_BOOTSTRAP_SERVERS", "CASEWEAVE_KAFKA_BOOTSTRAP_SERVERS"
+        ),
+        description="host:port[,host:port…] of the Kafka cluster; KAFKA_BOOTSTRAP_SERVERS wins",
+    )
+    kafka_partitions: int = Field(
+        default=6, ge=1, description="partitions per topic; bounds consumer parallelism"
+    )
+    kafka_replication_factor: int = Field(default=3, ge=1, description="copies of each partition")
+    kafka_retention_ms: int = Field(
+        default=-1, ge=-1, description="topic retention; -1 keeps events forever, for replay"
+    )
+    kafka_min_insync_replicas: int = Field(
+        default=2, ge=1, description="replicas that must have a write before acks=all succeeds"
     )
 
     def port_of(self, service: OrgId | Literal["projection"]) -> int:
