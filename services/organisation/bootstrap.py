@@ -9,6 +9,7 @@ from events.envelope import ORGANISATIONS, OrgId
 from services.organisation.adapters.people_table import people_ddl
 from services.organisation.domain.case_vocabulary import recordable_types
 from services.organisation.entrypoints.http import cases, people, referrals
+from services.organisation.entrypoints.kafka_relay import kafka_relay_running
 from services.organisation.entrypoints.referral_inbox import referral_inbox_running
 from services.organisation.service_layer.streams import Stores
 from services.runtime.api_keys import AUTH_SCHEMA, ApiKeyStore, auth_ddl
@@ -32,14 +33,24 @@ def create_organisation_app(
     database_url: str,
     schemas: Mapping[OrgId, str] | None = None,
     pool_size: int = 10,
+    kafka_bootstrap_servers: str | None = None,
 ) -> FastAPI:
-    """Return the HTTP app of `org`'s service; `schemas` names each organisation's schema."""
+    """Return the HTTP app of `org`'s service; `schemas` names each organisation's schema.
+
+    With `kafka_bootstrap_servers`, the service also relays its log to its Kafka topic.
+    """
     placed: dict[OrgId, str] = {**{o: o for o in ORGANISATIONS}, **(schemas or {})}
     app = create_service_app(
         title=TITLES[org],
         service_name=org,
         description=_description(org),
-        lifespan=_lifespan(org=org, database_url=database_url, schemas=placed, pool_size=pool_size),
+        lifespan=_lifespan(
+            org=org,
+            database_url=database_url,
+            schemas=placed,
+            pool_size=pool_size,
+            kafka_bootstrap_servers=kafka_bootstrap_servers,
+        ),
     )
     app.state.org = org
     for router in (people.router, cases.router, referrals.router):
@@ -51,13 +62,24 @@ def organisation_app_from_settings(org: OrgId, settings: Settings) -> FastAPI:
     """Return `org`'s service app as the process settings configure it."""
     if settings.database_url is None:
         raise ValueError("an organisation service needs CASEWEAVE_DATABASE_URL")
+    kafka = settings.kafka_bootstrap_servers if settings.transport == "kafka" else None
+    if settings.transport == "kafka" and kafka is None:
+        raise ValueError("CASEWEAVE_TRANSPORT=kafka needs KAFKA_BOOTSTRAP_SERVERS")
     return create_organisation_app(
-        org=org, database_url=settings.database_url, pool_size=settings.pool_size
+        org=org,
+        database_url=settings.database_url,
+        pool_size=settings.pool_size,
+        kafka_bootstrap_servers=kafka,
     )
 
 
 def _lifespan(
-    *, org: OrgId, database_url: str, schemas: Mapping[OrgId, str], pool_size: int
+    *,
+    org: OrgId,
+    database_url: str,
+    schemas: Mapping[OrgId, str],
+    pool_size: int,
+    kafka_bootstrap_servers: str | None,
 ) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,8 +88,14 @@ def _lifespan(
             await prepare_database(pool, schema=schemas[org])
             stores = Stores.in_schema(org, schemas[org])
             _attach(app, pool, stores, schema=schemas[org])
-            async with referral_inbox_running(pool, stores, schemas=schemas) as running:
+            async with (
+                referral_inbox_running(pool, stores, schemas=schemas) as running,
+                kafka_relay_running(
+                    pool, org=org, schema=schemas[org], bootstrap_servers=kafka_bootstrap_servers
+                ) as relay,
+            ):
                 app.state.referral_inbox, app.state.referral_sources = running
+                app.state.kafka_relay = relay
                 yield
         finally:
             await pool.close()

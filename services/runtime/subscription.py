@@ -1,10 +1,12 @@
 """Drive a consumer over several logs: catch up, then wait for more, until told to stop."""
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import structlog
+from pydantic import ValidationError
 
 from services.runtime.event_log import EventLog
 
@@ -56,3 +58,26 @@ async def run_until_stopped(
         await asyncio.wait([*waits, stopping], return_when=asyncio.FIRST_COMPLETED)
         for waiting in [*waits, stopping]:
             waiting.cancel()
+
+
+async def keep_running(
+    consumer: BatchConsumer,
+    logs: Sequence[EventLog],
+    stop: asyncio.Event,
+    *,
+    name: str,
+    restart_delay: float = 1.0,
+) -> None:
+    """Run `consumer` until `stop` is set, starting it again after an unexpected failure.
+
+    Each failure is logged as `<name>_failed`; a validation error's text would quote the
+    event's personal data, so only its type is named.
+    """
+    while not stop.is_set():
+        try:
+            await run_until_stopped(consumer, logs, stop)
+        except Exception as error:
+            quiet = isinstance(error, ValidationError)
+            log.error(f"{name}_failed", error_type=type(error).__name__, exc_info=not quiet)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), restart_delay)

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 import structlog
-from pydantic import ValidationError
 
 from events.envelope import Envelope, OrgId
 from services.organisation.service_layer.inbox import is_referral_to, receive_referral
@@ -19,7 +18,7 @@ from services.organisation.service_layer.streams import Stores
 from services.runtime.checkpoints import Checkpoints
 from services.runtime.database import Connection, Pool, transaction
 from services.runtime.event_log import EventLog, PostgresEventLog
-from services.runtime.subscription import BatchConsumer, run_until_stopped
+from services.runtime.subscription import BatchConsumer, keep_running
 
 logger = structlog.get_logger("caseweave.organisation.referral_inbox")
 CONSUMER = "referral_inbox"
@@ -79,17 +78,7 @@ async def keep_inbox_running(
     restart_delay: float = RESTART_DELAY_SECONDS,
 ) -> None:
     """Run the inbox until `stop` is set, starting it again after an unexpected failure."""
-    while not stop.is_set():
-        try:
-            await run_until_stopped(inbox, logs, stop)
-        except Exception as error:
-            # a validation error's text would quote the event's personal data: name its type only
-            quiet = isinstance(error, ValidationError)
-            logger.error(
-                "referral_inbox_failed", error_type=type(error).__name__, exc_info=not quiet
-            )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), restart_delay)
+    await keep_running(inbox, logs, stop, name="referral_inbox", restart_delay=restart_delay)
 
 
 @contextlib.asynccontextmanager
