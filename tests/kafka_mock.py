@@ -42,6 +42,7 @@ def _librdkafka() -> ctypes.CDLL:
         ctypes.c_char_p,
         ctypes.c_size_t,
     ]
+    lib.rd_kafka_mock_group_initial_rebalance_delay_ms.argtypes = [ctypes.c_void_p, ctypes.c_int]
     lib.rd_kafka_mock_cluster_destroy.argtypes = [ctypes.c_void_p]
     lib.rd_kafka_destroy.argtypes = [ctypes.c_void_p]
     return lib
@@ -63,6 +64,8 @@ class MockKafka:
         self.bootstrap_servers: str = self._lib.rd_kafka_mock_cluster_bootstraps(
             self._cluster
         ).decode()
+        # a new consumer group otherwise waits 3 s for members before its first assignment
+        self._lib.rd_kafka_mock_group_initial_rebalance_delay_ms(self._cluster, 0)
 
     def create_topic(self, name: str, *, partitions: int = 1, replication: int = 1) -> None:
         """Create a topic (the mock's admin API cannot: it has no controller)."""
