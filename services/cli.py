@@ -5,6 +5,7 @@ import asyncio
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeAlias
 
 from events.envelope import ORGANISATIONS
 from services.runtime.api_keys import ROLES
@@ -72,6 +73,10 @@ def _schemas(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if drift else 0
 
 
+# argparse names the type of `add_subparsers()` only privately
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="caseweave",
@@ -81,14 +86,20 @@ def _parser() -> argparse.ArgumentParser:
         "under .caseweave/.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_running, _add_keys, _add_replay, _add_schemas, _add_kafka):
+        add(commands)
+    return parser
 
+
+def _add_running(commands: Commands) -> None:
     up = commands.add_parser("up", help="start every service and the projection on this machine")
     up.set_defaults(handler=_up)
-
     run = commands.add_parser("run", help="run one service in the foreground (what `up` starts)")
     run.add_argument("service", choices=SERVICE_NAMES)
     run.set_defaults(handler=_run)
 
+
+def _add_keys(commands: Commands) -> None:
     keys = commands.add_parser("keys", help="create, list and revoke API keys")
     key_actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = key_actions.add_parser("create", help="create a key; prints it once, as the last word")
@@ -99,16 +110,22 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("key_id")
     keys.set_defaults(handler=_keys)
 
+
+def _add_replay(commands: Commands) -> None:
     replay = commands.add_parser("replay", help="rebuild a read model from the event streams")
     replay.add_argument("read_model", choices=["projection"])
     replay.set_defaults(handler=_replay)
 
+
+def _add_schemas(commands: Commands) -> None:
     schemas = commands.add_parser("schemas", help="JSON Schemas and glossary of the event types")
     schemas.add_argument("action", choices=["export", "check"])
     schemas.add_argument("--schemas-dir", default="schemas")
     schemas.add_argument("--glossary", default="events/GLOSSARY.md")
     schemas.set_defaults(handler=_schemas)
 
+
+def _add_kafka(commands: Commands) -> None:
     kafka = commands.add_parser("kafka", help="manage the Kafka topics of the kafka transport")
     kafka_groups = kafka.add_subparsers(dest="group", required=True, metavar="GROUP")
     topics = kafka_groups.add_parser(
@@ -125,7 +142,6 @@ def _parser() -> argparse.ArgumentParser:
         "check", help="report missing or mis-sized topics; exit 1 if there are any"
     )
     kafka.set_defaults(handler=_kafka)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
