@@ -5,24 +5,21 @@ import sys
 
 import structlog
 
+SHARED_PROCESSORS: list[structlog.types.Processor] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.processors.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
 
 def configure_logging(
     *, level: str = "INFO", fmt: str = "json", service: str = "caseweave"
 ) -> None:
     """Send structlog and standard-library logs to stdout as one JSON object per line."""
-    renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer()
-        if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
-    shared: list[structlog.types.Processor] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
+    renderer = _renderer(fmt)
     structlog.configure(
         processors=[
-            *shared,
+            *SHARED_PROCESSORS,
             structlog.processors.format_exc_info,
             structlog.processors.EventRenamer("message"),
             renderer,
@@ -32,10 +29,21 @@ def configure_logging(
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)
+    _route_standard_logging(renderer, level)
+
+
+def _renderer(fmt: str) -> structlog.types.Processor:
+    if fmt == "json":
+        return structlog.processors.JSONRenderer()
+    return structlog.dev.ConsoleRenderer(colors=False)
+
+
+def _route_standard_logging(renderer: structlog.types.Processor, level: str) -> None:
+    """Render uvicorn's, asyncpg's and aiokafka's own log records like ours."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
+            foreign_pre_chain=SHARED_PROCESSORS,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.EventRenamer("message"),
@@ -46,5 +54,4 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("uvicorn.access",):  # we write one canonical line per request ourselves
-        logging.getLogger(noisy).disabled = True
+    logging.getLogger("uvicorn.access").disabled = True  # we write one line per request ourselves
