@@ -4,10 +4,11 @@ A part's `ours` (and optional `peer`) is an async function taking a `BenchContex
 returning `Measurement`s; its `sizes` become command-line options. See bench/README.md.
 """
 
-from bench import event_store, peer_eventsourcing, projection_catch_up, view_latency
+from bench import event_store, peer_eventsourcing, projection_catch_up, relay, view_latency
 from bench.part import Part, SizeOption
 from bench.projection_catch_up import PROJECTION_EVENTS
-from bench.sizes import APPEND_SIZES, READ_SIZES
+from bench.relay import RELAY_BATCH, RELAY_EVENTS
+from bench.sizes import APPEND_SIZES, EVENTS_PER_STREAM, READ_SIZES
 from bench.view_latency import CITIZENS, VIEW_REQUESTS
 
 PARTS: tuple[Part, ...] = (
@@ -19,6 +20,8 @@ PARTS: tuple[Part, ...] = (
          ours=projection_catch_up.run, sizes=(PROJECTION_EVENTS,)),
     Part("view", "single view and timeline over HTTP: p50, p99 (no peer equivalent)",
          ours=view_latency.run, sizes=(CITIZENS, VIEW_REQUESTS)),
+    Part("relay", "outbox relay publishing a log to Kafka (mock broker; no peer equivalent)",
+         ours=relay.run, sizes=(RELAY_EVENTS, RELAY_BATCH, EVENTS_PER_STREAM)),
 )  # fmt: skip
 
 

@@ -10,6 +10,7 @@ from bench.__main__ import main
 TINY = [
     "--events", "60", "--batch", "20", "--single-events", "24", "--concurrency", "3",
     "--projection-events", "200", "--citizens", "30", "--view-requests", "20",
+    "--relay-events", "60", "--relay-batch", "20",
 ]  # fmt: skip
 FIGURES_WITH_A_PEER = {
     "append.batched", "append.single", "append.concurrent", "append.single.p50",
@@ -17,7 +18,7 @@ FIGURES_WITH_A_PEER = {
 }  # fmt: skip
 FIGURES_OF_OURS_ONLY = {
     "projection.catch_up", "projection.rebuild", "view.rate", "view.p50", "view.p99",
-    "timeline.rate", "timeline.p50", "timeline.p99",
+    "timeline.rate", "timeline.p50", "timeline.p99", "relay.default_batch", "relay.other_batch",
 }  # fmt: skip
 
 
@@ -27,7 +28,7 @@ def test_a_tiny_run_reports_every_figure_for_both_sides(
 ) -> None:
     """`python -m bench` on the test server prints and writes ours and the peer's figures.
 
-    The projection and view parts have no peer: their peer column stays empty.
+    The projection, view and relay parts have no peer: their peer column stays empty.
     """
     report_path = tmp_path / "bench.json"
 
