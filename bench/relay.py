@@ -10,13 +10,13 @@ summing the topic's end offsets.
 
 import time
 import uuid
+from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench import payloads
 from bench.event_store import append_batched, until_readable
 from bench.figures import Run
-from bench.kafka_mock import MockKafka, mock_kafka
 from bench.part import BenchContext, Measurement, SizeOption
 from bench.read_model import quiet_logs
 from bench.sizes import EVENTS_PER_STREAM
@@ -28,6 +28,9 @@ from services.runtime.event_store_schema import checked_schema
 from services.runtime.kafka.publisher import KafkaPublisher
 from services.runtime.kafka.relay import BATCH_SIZE, OutboxRelay
 from services.runtime.subscription import catch_up
+
+if TYPE_CHECKING:
+    from tests.kafka_mock import MockKafka
 
 RELAY_EVENTS = SizeOption("relay_events", 100_000, "events the relay part publishes to Kafka")
 RELAY_BATCH = SizeOption(
@@ -47,6 +50,9 @@ async def run(ctx: BenchContext) -> list[Measurement]:
             seeded = await _seed(
                 pool, ctx.size(RELAY_EVENTS.name), ctx.size(EVENTS_PER_STREAM.name)
             )
+            # the test suite's mock cluster; confluent-kafka (test extra) only loads here
+            from tests.kafka_mock import mock_kafka  # noqa: PLC0415
+
             with mock_kafka() as kafka:
                 runs = {batch: await _publish(pool, kafka, seeded, batch) for batch in batches}
         finally:
@@ -71,7 +77,7 @@ async def _seed(pool: Pool, events: int, per_stream: int) -> int:
     return stored.count
 
 
-async def _publish(pool: Pool, kafka: MockKafka, seeded: int, batch: int) -> Run:
+async def _publish(pool: Pool, kafka: "MockKafka", seeded: int, batch: int) -> Run:
     """Time one relay catch-up from an empty checkpoint to a new topic; check the topic."""
     topic = f"caseweave.bench-{uuid.uuid4().hex[:10]}.events.v1"
     kafka.create_topic(topic, partitions=_PARTITIONS)
@@ -99,7 +105,7 @@ async def _publish(pool: Pool, kafka: MockKafka, seeded: int, batch: int) -> Run
     return Run(published, seconds)
 
 
-async def _messages_on(kafka: MockKafka, topic: str) -> int:
+async def _messages_on(kafka: "MockKafka", topic: str) -> int:
     """Return the messages on `topic`: the sum of its partitions' end offsets."""
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers)
     await consumer.start()
