@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from events.envelope import Envelope
 from events.registry import EventPayload, UnknownEventType, decode_payload
-from services.projection.domain.fold import Apply, apply, fold, new_view
+from services.projection.domain.fold import BatchFold, fold, new_view
 from services.projection.domain.view import CitizenView
 from services.projection.identity_resolution import IdentityResolution, Links
 from services.projection.read_model import ReadModel
@@ -55,14 +55,14 @@ class ProjectionConsumer:
         id_secret: bytes,
         schema: str = "projection",
         batch_size: int = BATCH_SIZE,
-        apply_event: Apply = apply,
+        fold_batch: BatchFold = fold,
     ) -> None:
         self._pool = pool
         self._model = ReadModel(schema)
         self._checkpoints = Checkpoints(schema, consumer=CONSUMER)
         self._identities = IdentityResolution(self._model, id_secret=id_secret)
         self._batch_size = batch_size
-        self._apply = apply_event
+        self._fold = fold_batch
 
     async def handle_next_batch(self, log: EventLog) -> int:
         """Fold the events after the checkpoint in `log` into the read model; return how many."""
@@ -106,7 +106,7 @@ class ProjectionConsumer:
         await self._model.lock_citizens(conn, affected)
         views = await self._model.load_views(conn, affected - links.refold)
         views.update(await self._refolded(conn, links.refold))
-        folded = fold(views, targets, apply_event=self._apply)
+        folded = self._fold(views, targets)
         await self._model.save_views(conn, list(folded.values()))
         return BatchOutcome(new_events=len(new), citizens=len(folded))
 
@@ -117,7 +117,7 @@ class ProjectionConsumer:
             return {}
         linked = await self._model.linked_events(conn, citizen_ids)
         events = [(c, e, p) for c, e in linked if (p := _decoded(e)) is not None]
-        return fold({c: new_view(c) for c in citizen_ids}, events, apply_event=self._apply)
+        return self._fold({c: new_view(c) for c in citizen_ids}, events)
 
 
 def _decoded(envelope: Envelope) -> EventPayload | None:

@@ -1,17 +1,17 @@
 """The projection consumer over real organisations' logs: one view, idempotent, crash-safe."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 import structlog
 from structlog.testing import capture_logs
 
 from events.envelope import Envelope
-from events.registry import EventPayload
 from events.shared import FlagRaised
-from services.projection.domain.fold import apply
+from services.projection.consumer import Target
+from services.projection.domain.fold import fold
 from services.projection.domain.view import CitizenView
 from tests.factories import an_envelope
 from tests.integration.projection.conftest import Organisations
@@ -75,13 +75,16 @@ class CrashingFold:
     """The real fold, except that its Nth event raises, as a crash mid-batch would."""
 
     def __init__(self, crash_on: int) -> None:
-        self.crash_on, self.calls = crash_on, 0
+        self.crash_on, self.folded = crash_on, 0
 
-    def __call__(self, view: CitizenView, envelope: Envelope, payload: EventPayload) -> CitizenView:
-        self.calls += 1
-        if self.calls == self.crash_on:
+    def __call__(
+        self, views: Mapping[UUID, CitizenView], events: Iterable[Target]
+    ) -> dict[UUID, CitizenView]:
+        batch = list(events)
+        if self.folded < self.crash_on <= self.folded + len(batch):
             raise RuntimeError("the projection crashed")
-        return apply(view, envelope, payload)
+        self.folded += len(batch)
+        return fold(views, batch)
 
 
 async def test_a_crash_mid_batch_loses_nothing_and_doubles_nothing(
@@ -89,7 +92,7 @@ async def test_a_crash_mid_batch_loses_nothing_and_doubles_nothing(
 ) -> None:
     """A batch that fails leaves no trace; the next consumer completes the view exactly once."""
     await orgs.record(in_time_order(three_organisations_story().values()))
-    crashing = orgs.consumer(batch_size=4, apply_event=CrashingFold(crash_on=7))
+    crashing = orgs.consumer(batch_size=4, fold_batch=CrashingFold(crash_on=7))
     with pytest.raises(RuntimeError):
         await orgs.catch_up(crashing)
     assert 0 < await timeline_rows(orgs) < STORY_EVENTS
