@@ -10,6 +10,14 @@ from fastapi import FastAPI
 from events.envelope import OrgId
 from services.projection.api import router
 from services.projection.consumer import ProjectionConsumer
+from services.projection.domain.fold import BatchFold, fold
+from services.projection.faust_worker import (
+    GROUP_ID,
+    SESSION_TIMEOUT_SECONDS,
+    create_faust_app,
+    run_faust_app,
+)
+from services.projection.kafka_projection import KafkaProjection
 from services.projection.queries import CitizenQueries
 from services.projection.read_model_schema import CONSUMER, clear_statements, read_model_ddl
 from services.runtime.api_keys import AUTH_SCHEMA, ApiKeyStore, auth_ddl
@@ -17,6 +25,8 @@ from services.runtime.checkpoints import Checkpoints
 from services.runtime.database import Pool, apply_ddl, create_pool, transaction
 from services.runtime.event_log import PostgresEventLog
 from services.runtime.http.app_factory import create_service_app
+from services.runtime.kafka.publisher import KafkaPublisher, TopicMissing
+from services.runtime.kafka.topics import DEAD_LETTER_TOPIC
 from services.runtime.subscription import catch_up, run_until_stopped
 
 logger = structlog.get_logger(__name__)
@@ -85,6 +95,53 @@ async def run_projection_worker(
                     await asyncio.wait_for(stop.wait(), delay)
                 delay = min(delay * 2, RETRY_MOST_SECONDS)
     finally:
+        await pool.close()
+
+
+async def run_kafka_projection_worker(
+    *,
+    database_url: str,
+    bootstrap_servers: str,
+    id_secret: bytes,
+    stop: asyncio.Event,
+    schema: str = "projection",
+    topic_orgs: Mapping[str, OrgId] | None = None,
+    dead_letter_topic: str = DEAD_LETTER_TOPIC,
+    group_id: str = GROUP_ID,
+    fold_batch: BatchFold = fold,
+    session_timeout: float = SESSION_TIMEOUT_SECONDS,
+) -> None:
+    """Keep the single view caught up with every organisation's Kafka topic until `stop`.
+
+    Refuses to start (TopicMissing) unless every topic it reads or writes exists.
+    """
+    pool = await create_pool(database_url, max_size=2)
+    dead_letters = KafkaPublisher(bootstrap_servers, client_id=f"{group_id}-dead-letters")
+    try:
+        await prepare_read_model(pool, schema)
+        await dead_letters.start()
+        projection = KafkaProjection(
+            pool,
+            dead_letters,
+            id_secret=id_secret,
+            schema=schema,
+            topic_orgs=topic_orgs,
+            dead_letter_topic=dead_letter_topic,
+            fold_batch=fold_batch,
+        )
+        for topic in [*projection.topics, dead_letter_topic]:
+            if not await dead_letters.topic_exists(topic):
+                raise TopicMissing(topic)
+        app = create_faust_app(
+            bootstrap_servers=bootstrap_servers,
+            topics=projection.topics,
+            handle_batch=projection.apply,
+            group_id=group_id,
+            session_timeout=session_timeout,
+        )
+        await run_faust_app(app, stop)
+    finally:
+        await dead_letters.stop()
         await pool.close()
 
 

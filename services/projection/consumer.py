@@ -72,7 +72,7 @@ class ProjectionConsumer:
                 batch = await self._next_batch(conn, log)
                 if not batch:
                     return 0
-                outcome = await self._project(conn, [event.envelope for event in batch])
+                outcome = await self.project(conn, [(event.envelope, None) for event in batch])
                 await self._checkpoints.save(conn, log.source, batch[-1].position)
             logger.info(
                 "projection_batch",
@@ -93,11 +93,23 @@ class ProjectionConsumer:
             )
         return batch
 
-    async def _project(self, conn: Connection, envelopes: Sequence[Envelope]) -> BatchOutcome:
-        new = await self._model.insert_timeline(conn, envelopes)
+    async def project(
+        self, conn: Connection, batch: Sequence[tuple[Envelope, EventPayload | None]]
+    ) -> BatchOutcome:
+        """Apply a batch in the caller's transaction: timeline, links, views; once per event.
+
+        A payload given as None is decoded here (and skipped, logged, if it cannot be). An
+        event given twice (a relay's re-send inside one Kafka batch) counts once.
+        """
+        batch = _first_of_each(batch)
+        new = await self._model.insert_timeline(conn, [envelope for envelope, _ in batch])
         if not new:
             return BatchOutcome()
-        events = [(e, p) for e in envelopes if e.event_id in new and (p := _decoded(e)) is not None]
+        events = [
+            (e, p)
+            for e, given in batch
+            if e.event_id in new and (p := given or _decoded(e)) is not None
+        ]
         links = await self._identities.resolve(conn, events, batch_arrival=min(new.values()))
         targets = _targets(events, links)
         affected = {citizen for citizen, _, _ in targets} | links.refold
@@ -118,6 +130,19 @@ class ProjectionConsumer:
         linked = await self._model.linked_events(conn, citizen_ids)
         events = [(c, e, p) for c, e in linked if (p := _decoded(e)) is not None]
         return self._fold({c: new_view(c) for c in citizen_ids}, events)
+
+
+def _first_of_each(
+    batch: Sequence[tuple[Envelope, EventPayload | None]],
+) -> Sequence[tuple[Envelope, EventPayload | None]]:
+    seen: set[tuple[str, UUID]] = set()
+    firsts = []
+    for envelope, payload in batch:
+        key = (envelope.org, envelope.event_id)
+        if key not in seen:
+            seen.add(key)
+            firsts.append((envelope, payload))
+    return firsts if len(firsts) < len(batch) else batch
 
 
 def _decoded(envelope: Envelope) -> EventPayload | None:

@@ -10,10 +10,14 @@
   order the projection received them, which within one organisation is its log order.
 - `checkpoints`: the consumer's position in each organisation's log (the shape
   `services.runtime.checkpoints.Checkpoints` expects), written in the same transaction.
+- `kafka_offsets`, `dead_letters`: in Kafka mode, the next unapplied offset of each topic
+  partition and the poison messages set aside, written in the batch's transaction too.
 """
 
 from services.runtime.checkpoints import checkpoints_ddl
 from services.runtime.event_store_schema import checked_schema
+from services.runtime.kafka.dead_letters import dead_letters_ddl
+from services.runtime.kafka.offsets import kafka_offsets_ddl
 
 CONSUMER = "projection"
 
@@ -62,6 +66,8 @@ def read_model_ddl(schema: str) -> list[str]:
         f"""CREATE INDEX IF NOT EXISTS timeline_by_person
         ON {s}.timeline (org, subject, occurred_at, recorded_at, event_id)""",
         checkpoints_ddl(s),
+        kafka_offsets_ddl(s),
+        dead_letters_ddl(s),
     ]
 
 

@@ -1,0 +1,124 @@
+"""Organisation topics on the mock broker, and the Faust projection worker running over them.
+
+Topic names are fixed per organisation in production; each test gets its own set (and its
+own dead-letter topic and consumer group) so tests share one broker without seeing each
+other's messages.
+"""
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer
+
+from events.envelope import ORGANISATIONS, Envelope, OrgId
+from services.projection.bootstrap import run_kafka_projection_worker
+from services.projection.domain.fold import BatchFold, fold
+from services.runtime.kafka.messages import KafkaMessage, message_from_envelope
+from services.runtime.kafka.publisher import KafkaPublisher
+from tests.integration.projection.conftest import ID_SECRET, Organisations
+from tests.kafka_mock import MockKafka
+
+PARTITIONS = 3
+WORKER_STOP_SECONDS = 25.0
+# The mock broker does not rebalance on a member's LeaveGroup: a restarted worker waits for
+# the old member's session to expire (measured: Faust's 60 s default; aiokafka's 10 s).
+SESSION_TIMEOUT_SECONDS = 3.0
+
+
+@dataclass
+class KafkaTopics:
+    """One test's organisation topics and dead-letter topic, and a producer to fill them."""
+
+    kafka: MockKafka
+    publisher: KafkaPublisher
+    topic_of: dict[OrgId, str]
+    dead_letter_topic: str
+    group_id: str
+    workers: list[tuple[asyncio.Event, asyncio.Task[None]]] = field(default_factory=list)
+
+    @property
+    def topic_orgs(self) -> dict[str, OrgId]:
+        """Return whose events each topic carries."""
+        return {topic: org for org, topic in self.topic_of.items()}
+
+    async def publish(self, logs: Mapping[OrgId, Sequence[Envelope]]) -> None:
+        """Publish each organisation's events to its topic, as the outbox relay does."""
+        for org, events in logs.items():
+            await self.publisher.publish(
+                self.topic_of[org], [message_from_envelope(e) for e in events]
+            )
+
+    async def publish_raw(self, org: OrgId, messages: Sequence[KafkaMessage]) -> None:
+        """Publish messages as given (poison, for instance) to an organisation's topic."""
+        await self.publisher.publish(self.topic_of[org], messages)
+
+    def start_worker(
+        self, orgs: Organisations, database_url: str, fold_batch: BatchFold = fold
+    ) -> asyncio.Event:
+        """Start a Faust projection worker over these topics; return the event that stops it."""
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            run_kafka_projection_worker(
+                database_url=database_url,
+                bootstrap_servers=self.kafka.bootstrap_servers,
+                id_secret=ID_SECRET,
+                stop=stop,
+                schema=orgs.schema,
+                topic_orgs=self.topic_orgs,
+                dead_letter_topic=self.dead_letter_topic,
+                group_id=self.group_id,
+                fold_batch=fold_batch,
+                session_timeout=SESSION_TIMEOUT_SECONDS,
+            )
+        )
+        self.workers.append((stop, task))
+        return stop
+
+    async def stop_workers(self) -> None:
+        """Stop every worker this test started, and surface any failure of theirs."""
+        for stop, _ in self.workers:
+            stop.set()
+        workers, self.workers = self.workers, []
+        for _, task in workers:
+            await asyncio.wait_for(task, WORKER_STOP_SECONDS)
+
+    async def dead_letters(self, expected: int) -> list[tuple[bytes, dict[str, bytes]]]:
+        """Read `expected` messages from the dead-letter topic: (value, headers)."""
+        consumer = AIOKafkaConsumer(
+            self.dead_letter_topic,
+            bootstrap_servers=self.kafka.bootstrap_servers,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        found: list[tuple[bytes, dict[str, bytes]]] = []
+        try:
+            async with asyncio.timeout(10):
+                while len(found) < expected:
+                    batch = await consumer.getmany(timeout_ms=200)
+                    for records in batch.values():
+                        found += [(r.value or b"", dict(r.headers)) for r in records]
+        finally:
+            await consumer.stop()
+        return found
+
+
+@contextlib.asynccontextmanager
+async def kafka_topics(kafka: MockKafka) -> AsyncIterator[KafkaTopics]:
+    """Fresh organisation topics (3 partitions each) and dead-letter topic on the mock broker."""
+    run = uuid.uuid4().hex[:10]
+    topic_of: dict[OrgId, str] = {org: f"caseweave.t{run}.{org}.events.v1" for org in ORGANISATIONS}
+    dead_letter_topic = f"caseweave.t{run}.dead_letter.v1"
+    for name in [*topic_of.values(), dead_letter_topic]:
+        kafka.create_topic(name, partitions=PARTITIONS)
+    publisher = KafkaPublisher(kafka.bootstrap_servers, client_id="test-producer")
+    await publisher.start()
+    found = KafkaTopics(kafka, publisher, topic_of, dead_letter_topic, f"test-projection-{run}")
+    try:
+        yield found
+    finally:
+        await found.stop_workers()
+        await publisher.stop()

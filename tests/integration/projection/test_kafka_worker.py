@@ -1,0 +1,275 @@
+"""The Faust projection worker builds the same single view from Kafka as from the logs.
+
+Over a real Kafka-protocol connection (librdkafka's mock broker) and a real PostgreSQL: the
+organisations' events are published to their topics as the outbox relay would, and the
+worker's view is compared with one built by the embedded mode from the same events.
+"""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from uuid import UUID
+
+import pytest
+
+from events.envelope import Envelope, OrgId
+from events.registry import EventPayload
+from services.projection.domain.fold import fold
+from services.projection.domain.view import CitizenView
+from services.projection.read_model_schema import CONSUMER
+from services.runtime.kafka.dead_letters import DeadLetterRecord
+from services.runtime.kafka.messages import KafkaMessage, message_from_envelope
+from services.runtime.kafka.offsets import KafkaOffsets
+from services.runtime.kafka.publisher import TopicMissing
+from tests.factories import an_envelope
+from tests.integration.projection.conftest import Organisations, eventually
+from tests.integration.projection.kafka_projection_fixtures import KafkaTopics, kafka_topics
+from tests.kafka_mock import MockKafka
+from tests.unit.projection.stories import crowd, three_organisations_story
+
+Logs = Mapping[OrgId, Sequence[Envelope]]
+Views = Mapping[UUID, CitizenView]
+Targets = Iterable[tuple[UUID, Envelope, EventPayload]]
+
+
+@pytest.fixture
+async def topics(kafka: MockKafka) -> AsyncIterator[KafkaTopics]:
+    async with kafka_topics(kafka) as found:
+        yield found
+
+
+async def timeline_size(orgs: Organisations) -> int:
+    count: int = await orgs.pool.fetchval(f"SELECT count(*) FROM {orgs.schema}.timeline")  # noqa: S608
+    return count
+
+
+async def applied_offsets(orgs: Organisations) -> int:
+    """Return how many messages the saved offsets say were applied, over every partition."""
+    async with orgs.pool.acquire() as conn:
+        offsets = await KafkaOffsets(orgs.schema, consumer=CONSUMER).all(conn)
+    return sum(offsets.values())
+
+
+async def until_applied(orgs: Organisations, messages: int, *, within: float = 30) -> None:
+    """Wait until the worker has applied `messages` messages (by its saved offsets)."""
+
+    async def done() -> bool:
+        return await applied_offsets(orgs) >= messages
+
+    await eventually(done, within=within, what=f"{messages} messages applied")
+
+
+def size(logs: Logs) -> int:
+    return sum(len(events) for events in logs.values())
+
+
+async def test_the_worker_builds_the_view_the_embedded_mode_builds(
+    orgs: Organisations,
+    topics: KafkaTopics,
+    database_url: str,
+    unique_schema: Callable[[str], str],
+) -> None:
+    story = three_organisations_story()
+    await orgs.record([e for events in story.values() for e in events])
+    topics.start_worker(orgs, database_url)
+    await topics.publish(story)
+    await until_applied(orgs, size(story))
+    assert await timeline_size(orgs) == size(story)
+    assert await orgs.snapshot() == await orgs.reference(unique_schema)
+
+
+async def test_organisations_arriving_out_of_order_give_the_same_view(
+    orgs: Organisations,
+    topics: KafkaTopics,
+    database_url: str,
+    unique_schema: Callable[[str], str],
+) -> None:
+    """The charity's and the clinic's events land first, housing's (with the referral) last."""
+    story = three_organisations_story()
+    await orgs.record([e for events in story.values() for e in events])
+    topics.start_worker(orgs, database_url)
+    await topics.publish({"voluntary": story["voluntary"], "mental_health": story["mental_health"]})
+    await until_applied(orgs, len(story["voluntary"]) + len(story["mental_health"]))
+    await topics.publish({"housing": story["housing"]})
+    await until_applied(orgs, size(story))
+    assert await orgs.snapshot() == await orgs.reference(unique_schema)
+
+
+async def test_a_relay_resending_everything_doubles_nothing(
+    orgs: Organisations,
+    topics: KafkaTopics,
+    database_url: str,
+    unique_schema: Callable[[str], str],
+) -> None:
+    """The relay died after the acks, before its checkpoint: the same events come again."""
+    logs = crowd(40)
+    await orgs.record_logs(logs)
+    topics.start_worker(orgs, database_url)
+    await topics.publish(logs)
+    await topics.publish(logs)
+    await until_applied(orgs, 2 * size(logs))
+    assert await timeline_size(orgs) == size(logs)
+    assert await orgs.snapshot() == await orgs.reference(unique_schema)
+
+
+async def test_a_worker_stopped_mid_batch_and_restarted_applies_everything_once(
+    orgs: Organisations,
+    topics: KafkaTopics,
+    database_url: str,
+    unique_schema: Callable[[str], str],
+) -> None:
+    """Stopped while the first (slow) batch is in PostgreSQL: it still lands, nothing twice."""
+    logs = crowd(150)
+    await orgs.record_logs(logs)
+    folding = asyncio.Event()
+
+    def slow_fold(views: Views, events: Targets) -> dict[UUID, CitizenView]:
+        folding.set()
+        time.sleep(0.3)  # a batch that takes a while, so the stop arrives in the middle
+        return fold(views, events)
+
+    stop = topics.start_worker(orgs, database_url, fold_batch=slow_fold)
+    await topics.publish(logs)
+    await asyncio.wait_for(folding.wait(), 20)
+    stop.set()
+    await topics.stop_workers()
+    applied_before_restart = await applied_offsets(orgs)
+    assert 0 < applied_before_restart < size(logs)  # the batch in flight landed, not more
+
+    topics.start_worker(orgs, database_url)
+    await until_applied(orgs, size(logs))
+    assert await timeline_size(orgs) == size(logs)
+    assert await orgs.snapshot() == await orgs.reference(unique_schema)
+
+
+async def test_a_batch_whose_transaction_fails_is_applied_when_the_failure_passes(
+    orgs: Organisations,
+    topics: KafkaTopics,
+    database_url: str,
+    unique_schema: Callable[[str], str],
+) -> None:
+    """Faust acks a batch even if the agent raises; ours never does, it retries instead."""
+    logs = crowd(20)
+    await orgs.record_logs(logs)
+    failures = 3
+
+    def failing_fold(views: Views, events: Targets) -> dict[UUID, CitizenView]:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise ConnectionResetError("injected: PostgreSQL went away mid-batch")
+        return fold(views, events)
+
+    topics.start_worker(orgs, database_url, fold_batch=failing_fold)
+    await topics.publish(logs)
+    await until_applied(orgs, size(logs))
+    assert failures == 0
+    assert await timeline_size(orgs) == size(logs)
+    assert await orgs.snapshot() == await orgs.reference(unique_schema)
+
+
+async def test_a_slow_postgresql_holds_the_worker_back_without_losing_events(
+    orgs: Organisations,
+    topics: KafkaTopics,
+    database_url: str,
+    unique_schema: Callable[[str], str],
+) -> None:
+    """Another session locks the projection's tables for two seconds while events pour in."""
+    logs = crowd(100)
+    await orgs.record_logs(logs)
+    topics.start_worker(orgs, database_url)
+    async with orgs.pool.acquire() as blocker, blocker.transaction():
+        await blocker.execute(f"LOCK TABLE {orgs.schema}.kafka_offsets IN ACCESS EXCLUSIVE MODE")
+        await topics.publish(logs)
+        await asyncio.sleep(2)
+        assert await timeline_size(orgs) == 0
+    await until_applied(orgs, size(logs))
+    assert await timeline_size(orgs) == size(logs)
+    assert await orgs.snapshot() == await orgs.reference(unique_schema)
+
+
+async def test_the_worker_survives_its_database_connections_being_killed(
+    orgs: Organisations,
+    topics: KafkaTopics,
+    database_url: str,
+    unique_schema: Callable[[str], str],
+) -> None:
+    logs = crowd(150)
+    await orgs.record_logs(logs)
+    topics.start_worker(orgs, database_url)
+    await topics.publish(logs)
+    for _ in range(5):
+        await asyncio.sleep(0.3)
+        await orgs.pool.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND query LIKE '%kafka_offsets%'"
+        )
+    await until_applied(orgs, size(logs), within=60)
+    assert await timeline_size(orgs) == size(logs)
+    assert await orgs.snapshot() == await orgs.reference(unique_schema)
+
+
+async def test_two_workers_share_the_partitions_and_a_rebalance_doubles_nothing(
+    orgs: Organisations,
+    topics: KafkaTopics,
+    database_url: str,
+    unique_schema: Callable[[str], str],
+) -> None:
+    """A second worker joins mid-stream: partitions move, some messages come twice (#502)."""
+    logs = crowd(150)
+    await orgs.record_logs(logs)
+    topics.start_worker(orgs, database_url)
+    await topics.publish(logs)
+    await eventually(lambda: applied_offsets(orgs), within=20, what="the first batch")
+    topics.start_worker(orgs, database_url)
+    await until_applied(orgs, size(logs), within=60)
+    assert await timeline_size(orgs) == size(logs)
+    assert await orgs.snapshot() == await orgs.reference(unique_schema)
+
+
+async def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_is_applied(
+    orgs: Organisations,
+    topics: KafkaTopics,
+    database_url: str,
+    unique_schema: Callable[[str], str],
+) -> None:
+    story = three_organisations_story()
+    await orgs.record([e for events in story.values() for e in events])
+    good = message_from_envelope(story["housing"][0])
+    poison = [
+        KafkaMessage(key=b"p1", value=b"{not json", headers=()),
+        message_from_envelope(an_envelope(org="housing", type_="housing.made_up")),
+        message_from_envelope(
+            an_envelope(org="housing", type_="person.registered", data={"person_id": "x"})
+        ),
+        message_from_envelope(an_envelope(org="voluntary")),  # on housing's topic
+    ]
+    topics.start_worker(orgs, database_url)
+    await topics.publish_raw("housing", [poison[0], good, *poison[1:]])
+    await topics.publish(
+        {"housing": story["housing"][1:], **{o: story[o] for o in ("mental_health", "voluntary")}}
+    )
+    await until_applied(orgs, size(story) + len(poison))
+
+    assert await orgs.snapshot() == await orgs.reference(unique_schema)
+    dead = await topics.dead_letters(len(poison))
+    reasons = sorted(headers["dead_letter_reason"].decode() for _, headers in dead)
+    assert reasons == ["invalid_envelope", "invalid_payload", "unknown_event_type", "wrong_topic"]
+    assert {value for value, _ in dead} == {m.value for m in poison}
+    for _, headers in dead:
+        assert headers["dead_letter_source_topic"].decode() == topics.topic_of["housing"]
+        assert headers["dead_letter_detail"]
+    async with orgs.pool.acquire() as conn:
+        counted = await DeadLetterRecord(orgs.schema, consumer=CONSUMER).count_by_reason(conn)
+    assert counted == dict.fromkeys(reasons, 1)
+
+
+async def test_the_worker_will_not_start_without_its_topics(
+    orgs: Organisations, topics: KafkaTopics, database_url: str
+) -> None:
+    topics.topic_of["voluntary"] = "caseweave.never-created.events.v1"
+    stop = topics.start_worker(orgs, database_url)
+    stop.set()
+    with pytest.raises(TopicMissing, match="never-created"):
+        await topics.stop_workers()
