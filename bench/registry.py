@@ -4,7 +4,15 @@ A part's `ours` (and optional `peer`) is an async function taking a `BenchContex
 returning `Measurement`s; its `sizes` become command-line options. See bench/README.md.
 """
 
-from bench import event_store, peer_eventsourcing, projection_catch_up, relay, view_latency
+from bench import (
+    event_store,
+    kafka_projection,
+    peer_eventsourcing,
+    projection_catch_up,
+    relay,
+    view_latency,
+)
+from bench.kafka_projection import KAFKA_PROJECTION_EVENTS
 from bench.part import Part, SizeOption
 from bench.projection_catch_up import PROJECTION_EVENTS
 from bench.relay import RELAY_BATCH, RELAY_EVENTS
@@ -22,6 +30,8 @@ PARTS: tuple[Part, ...] = (
          ours=view_latency.run, sizes=(CITIZENS, VIEW_REQUESTS)),
     Part("relay", "outbox relay publishing a log to Kafka (mock broker; no peer equivalent)",
          ours=relay.run, sizes=(RELAY_EVENTS, RELAY_BATCH, EVENTS_PER_STREAM)),
+    Part("kafka_projection", "Faust projection worker consuming the topics (mock broker)",
+         ours=kafka_projection.run, sizes=(KAFKA_PROJECTION_EVENTS,)),
 )  # fmt: skip
 
 

@@ -32,11 +32,16 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from services.runtime.kafka.publisher import TopicMissing  # noqa: PLC0415 - only here
     from services.service_runner import run_service  # noqa: PLC0415 - only for this command
 
     configure_logging(level=settings.log_level, fmt=settings.log_format, service=args.service)
     settings = settings.model_copy(update={"database_url": database_url(settings)})
-    asyncio.run(run_service(args.service, settings))
+    try:
+        asyncio.run(run_service(args.service, settings))
+    except TopicMissing as error:
+        print(f"caseweave run {args.service}: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -59,9 +59,23 @@ async def _serve(app: FastAPI, settings: Settings, port: int, stop: asyncio.Even
 
 
 async def _run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    from services.projection.bootstrap import run_projection_worker  # noqa: PLC0415 - heavy
+    """Run the projection worker: over the Kafka topics in Kafka mode, else the logs."""
+    from services.projection.bootstrap import (  # noqa: PLC0415 - heavy
+        run_kafka_projection_worker,
+        run_projection_worker,
+    )
 
     assert settings.database_url is not None
+    kafka = settings.kafka_transport_servers()
+    if kafka is not None:
+        await run_kafka_projection_worker(
+            database_url=settings.database_url,
+            bootstrap_servers=kafka,
+            id_secret=citizen_id_secret(settings),
+            stop=stop,
+            session_timeout=settings.kafka_session_timeout_ms / 1000,
+        )
+        return
     await run_projection_worker(
         database_url=settings.database_url,
         sources=projection_sources(),
@@ -75,6 +89,7 @@ async def _run_projection(settings: Settings, stop: asyncio.Event) -> None:
 
     assert settings.database_url is not None
     worker = asyncio.create_task(_run_worker(settings, stop))
+    worker.add_done_callback(lambda _: stop.set())  # a worker that cannot run stops the process
     try:
         app = create_projection_app(database_url=settings.database_url)
         await _serve(app, settings, settings.projection_port, stop)

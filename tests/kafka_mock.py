@@ -4,6 +4,11 @@ It is started through the librdkafka bundled in the `confluent-kafka` wheel. The
 controller, so admin clients cannot create topics on it: tests create them here, with the
 partition counts they need. It is a test double of a broker, not Kafka (see deploy/README.md
 for the behaviours to check on a real cluster).
+
+Retention: each mock partition keeps at most 5 MB or 100,000 messages (hard-coded in
+librdkafka's mock) and deletes its oldest messages beyond that, moving the partition's start
+offset. Tests and benchmarks that need every message spread them over enough partitions
+(about 5,000 envelopes of ~900 bytes per partition at most).
 """
 
 import ctypes

@@ -62,9 +62,7 @@ def organisation_app_from_settings(org: OrgId, settings: Settings) -> FastAPI:
     """Return `org`'s service app as the process settings configure it."""
     if settings.database_url is None:
         raise ValueError("an organisation service needs CASEWEAVE_DATABASE_URL")
-    kafka = settings.kafka_bootstrap_servers if settings.transport == "kafka" else None
-    if settings.transport == "kafka" and kafka is None:
-        raise ValueError("CASEWEAVE_TRANSPORT=kafka needs KAFKA_BOOTSTRAP_SERVERS")
+    kafka = settings.kafka_transport_servers()
     return create_organisation_app(
         org=org,
         database_url=settings.database_url,

@@ -14,6 +14,7 @@ from services.projection.domain.fold import BatchFold, fold
 from services.projection.faust_worker import (
     GROUP_ID,
     SESSION_TIMEOUT_SECONDS,
+    FaustPartitions,
     create_faust_app,
     run_faust_app,
 )
@@ -139,6 +140,7 @@ async def run_kafka_projection_worker(
             group_id=group_id,
             session_timeout=session_timeout,
         )
+        projection.attach(FaustPartitions(app))
         await run_faust_app(app, stop)
     finally:
         await dead_letters.stop()

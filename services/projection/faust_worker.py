@@ -11,18 +11,20 @@ How it is set up, and why (each point checked against faust-streaming 0.15):
   the worker is stopped mid-batch, finishes the batch before letting Faust ack it, so
   Kafka's committed offset never passes what PostgreSQL holds.
 - What was applied is decided by the offsets saved in PostgreSQL with each batch, not by
-  Kafka's commit, so a redelivery after a rebalance (#502) or a crash is skipped.
+  Kafka's commit, so a redelivery after a rebalance (#502) or a crash is skipped, and
+  messages Faust dropped on the way are noticed and read again (`FaustPartitions.rewind`).
 """
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 
 import faust
 import structlog
-from faust.types import Message
+from faust.types import TP, Message
 
 from services.runtime.kafka.consumed import ConsumedMessage
+from services.runtime.kafka.offsets import TopicPartition
 
 logger = structlog.get_logger("caseweave.projection.faust")
 GROUP_ID = "caseweave-projection"
@@ -69,6 +71,24 @@ def create_faust_app(
 
     app.agent(source, name="project", concurrency=1)(project)
     return app
+
+
+class FaustPartitions:
+    """The running Faust consumer's partitions, for `KafkaProjection.attach`."""
+
+    def __init__(self, app: faust.App) -> None:
+        self._app = app
+
+    async def earliest_offsets(
+        self, partitions: Collection[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        """Return the first offset the broker still holds in each partition."""
+        found = await self._app.consumer.earliest_offsets(*(TP(*tp) for tp in partitions))
+        return {TopicPartition(tp.topic, tp.partition): offset for tp, offset in found.items()}
+
+    async def rewind(self, partition: TopicPartition, offset: int) -> None:
+        """Make the consumer fetch `partition` again from `offset`."""
+        await self._app.consumer.seek(TP(*partition), offset)
 
 
 def consumed_message(message: Message) -> ConsumedMessage:

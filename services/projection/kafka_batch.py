@@ -1,8 +1,10 @@
 """What the projection makes of a batch of Kafka messages, before any I/O.
 
 Each message is either an event to project, a poison message for the dead-letter topic (with
-a reason a person can act on), or a redelivery of something already applied (its offset is
-below the partition's saved offset) and skipped. Pure: no Kafka, no PostgreSQL.
+a reason a person can act on), a redelivery of something already applied (its offset is
+below the partition's saved offset) to skip, or a sign that the consumer skipped messages
+(its offset is above the next one expected): then the partition is read again from there.
+Pure: no Kafka, no PostgreSQL.
 """
 
 from collections.abc import Mapping, Sequence
@@ -19,12 +21,18 @@ from services.runtime.kafka.offsets import TopicPartition
 
 @dataclass(frozen=True)
 class BatchPlan:
-    """What to do with a batch: events to project, poison to set aside, offsets to save."""
+    """What to do with a batch: events to project, poison to set aside, offsets to save.
+
+    `rewind` names partitions whose messages skipped ahead of the next unapplied offset (the
+    consumer lost some on the way): their messages before the gap are applied, none after
+    it, and the consumer must read the partition again from the offset given.
+    """
 
     events: list[tuple[Envelope, EventPayload]] = field(default_factory=list)
     poison: list[PoisonMessage] = field(default_factory=list)
     next_offsets: dict[TopicPartition, int] = field(default_factory=dict)
     redelivered: int = 0
+    rewind: dict[TopicPartition, int] = field(default_factory=dict)
 
 
 def plan_batch(
@@ -33,21 +41,37 @@ def plan_batch(
     applied: Mapping[TopicPartition, int],
     topic_orgs: Mapping[str, OrgId],
 ) -> BatchPlan:
-    """Sort `messages` given each partition's next unapplied offset (`applied`)."""
-    plan = BatchPlan()
+    """Sort `messages` given each partition's next unapplied offset (`applied`, default 0).
+
+    Offsets of our topics are contiguous (no transactions, no compaction), so a partition's
+    messages are applied strictly in sequence: below the next offset is a redelivery, above
+    it is a gap.
+    """
+    expected = dict(applied)
+    accepted: list[ConsumedMessage] = []
+    rewind: dict[TopicPartition, int] = {}
     redelivered = 0
     for message in messages:
         tp = message.topic_partition
-        if message.offset < applied.get(tp, 0):
-            redelivered += 1
+        next_offset = expected.get(tp, 0)
+        if tp in rewind:
             continue
-        plan.next_offsets[tp] = max(plan.next_offsets.get(tp, 0), message.offset + 1)
+        if message.offset < next_offset:
+            redelivered += 1
+        elif message.offset > next_offset:
+            rewind[tp] = next_offset
+        else:
+            accepted.append(message)
+            expected[tp] = next_offset + 1
+    plan = BatchPlan(redelivered=redelivered, rewind=rewind)
+    for message in accepted:  # in order and contiguous per partition, up to any gap
+        plan.next_offsets[message.topic_partition] = message.offset + 1
         outcome = understand(message, topic_orgs)
         if isinstance(outcome, PoisonMessage):
             plan.poison.append(outcome)
         else:
             plan.events.append(outcome)
-    return BatchPlan(plan.events, plan.poison, plan.next_offsets, redelivered)
+    return plan
 
 
 def understand(

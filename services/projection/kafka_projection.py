@@ -5,6 +5,13 @@ was applied already, send poison messages to the dead-letter topic (waiting for 
 record them, project the events (the same code as the embedded mode: timeline once per
 `event_id`, links, views), save the next offsets, commit.
 
+The saved offsets never jump over a message. Our topics' offsets are contiguous, so a batch
+whose partition skips ahead of the saved offset means either that the broker deleted the
+start of the partition (retention: the partition's earliest offset says so, and the batch
+is applied from there, logged) or that the consumer skipped messages (Faust's fetch loop
+moves its read offset past a message whose delivery a flow suspension cut short): then the
+messages after the hole wait and the consumer is rewound to it (`Partitions.rewind`).
+
 `apply` never raises: Faust acknowledges a batch even when the agent's body fails, and would
 then lose it (faust-streaming acks in a `finally`). So every failure (PostgreSQL gone, a
 deadlock, the dead-letter topic unavailable, a bug) is logged and the batch tried again after
@@ -14,8 +21,9 @@ waits, Faust's buffer fills and it stops fetching; nothing is dropped or skipped
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import structlog
 
@@ -28,12 +36,13 @@ from services.runtime.database import Pool, transaction
 from services.runtime.kafka.consumed import ConsumedMessage, PoisonMessage
 from services.runtime.kafka.dead_letters import DeadLetterRecord, dead_letter_message
 from services.runtime.kafka.messages import CORRELATION_ID
-from services.runtime.kafka.offsets import KafkaOffsets
+from services.runtime.kafka.offsets import KafkaOffsets, TopicPartition
 from services.runtime.kafka.publisher import Publisher
 from services.runtime.kafka.topics import DEAD_LETTER_TOPIC, events_topic
 
 logger = structlog.get_logger("caseweave.projection.kafka")
 RETRY_FIRST_SECONDS, RETRY_MOST_SECONDS = 0.2, 30.0
+REWIND_EVERY_SECONDS = 1.0
 
 
 def organisation_topics() -> dict[str, OrgId]:
@@ -49,6 +58,34 @@ class KafkaBatchReport:
     projected: BatchOutcome
     dead_lettered: int
     redelivered: int
+    rewind: Mapping[TopicPartition, int] = field(default_factory=dict)
+
+
+class Partitions(Protocol):
+    """The consumer's hold on its partitions: where each starts, and reading one again."""
+
+    async def earliest_offsets(
+        self, partitions: Collection[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        """Return the first offset still held by the broker in each partition."""
+        ...
+
+    async def rewind(self, partition: TopicPartition, offset: int) -> None:
+        """Make the consumer read `partition` again from `offset`."""
+        ...
+
+
+class LogStartsAtZero:
+    """Partitions when no consumer is attached (tests, tools): nothing deleted, no rewinding."""
+
+    async def earliest_offsets(
+        self, partitions: Collection[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        """Return 0 for every partition."""
+        return dict.fromkeys(partitions, 0)
+
+    async def rewind(self, partition: TopicPartition, offset: int) -> None:
+        """Do nothing: a later batch of the partition will carry the missing messages."""
 
 
 class KafkaProjection:
@@ -74,6 +111,13 @@ class KafkaProjection:
         self._dead_letters = dead_letters
         self._dead_letter_topic = dead_letter_topic
         self._topic_orgs = dict(topic_orgs or organisation_topics())
+        self._partitions: Partitions = LogStartsAtZero()
+        self._earliest: dict[TopicPartition, int] = {}
+        self._rewound: dict[TopicPartition, tuple[int, float]] = {}
+
+    def attach(self, partitions: Partitions) -> None:
+        """Use `partitions` (the running consumer) to find partition starts and to rewind."""
+        self._partitions = partitions
 
     @property
     def topics(self) -> list[str]:
@@ -85,7 +129,7 @@ class KafkaProjection:
         delay = RETRY_FIRST_SECONDS
         while True:
             try:
-                return await self.apply_once(messages)
+                report = await self.apply_once(messages)
             except Exception as error:  # raising here would lose the batch (see above)
                 logger.error(
                     "projection_kafka_batch_failed",
@@ -95,21 +139,56 @@ class KafkaProjection:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MOST_SECONDS)
+            else:
+                await self._rewind(report.rewind)
+                return report
 
     async def apply_once(self, messages: Sequence[ConsumedMessage]) -> KafkaBatchReport:
         """Apply `messages` in one transaction; raise on failure, leaving nothing applied."""
         started = time.perf_counter()
         async with transaction(self._pool) as conn:
-            applied = await self._offsets.lock(conn, {m.topic_partition for m in messages})
-            plan = plan_batch(messages, applied=applied, topic_orgs=self._topic_orgs)
+            saved = await self._offsets.lock(conn, {m.topic_partition for m in messages})
+            plan = self._plan(messages, saved)
+            if plan.rewind:  # the broker may have deleted the start of a partition: ask again
+                self._earliest.update(await self._partitions.earliest_offsets(plan.rewind))
+                plan = self._plan(messages, saved)
+                _log_retention_losses(saved, self._earliest, plan)
             if plan.poison:
                 await self._set_aside(plan.poison)
                 await self._record.add(conn, plan.poison)
             outcome = await self._consumer.project(conn, plan.events)
             await self._offsets.save(conn, plan.next_offsets)
-        report = KafkaBatchReport(len(messages), outcome, len(plan.poison), plan.redelivered)
+        report = KafkaBatchReport(
+            len(messages), outcome, len(plan.poison), plan.redelivered, plan.rewind
+        )
         _log_batch(messages, plan, report, started)
         return report
+
+    def _plan(
+        self, messages: Sequence[ConsumedMessage], saved: Mapping[TopicPartition, int]
+    ) -> BatchPlan:
+        partitions = {m.topic_partition for m in messages}
+        applied = {tp: max(saved.get(tp, 0), self._earliest.get(tp, 0)) for tp in partitions}
+        return plan_batch(messages, applied=applied, topic_orgs=self._topic_orgs)
+
+    async def _rewind(self, rewind: Mapping[TopicPartition, int]) -> None:
+        """Read partitions again from where messages went missing (once a second at most)."""
+        now = time.monotonic()
+        for tp, offset in sorted(rewind.items()):
+            logger.warning(
+                "kafka_messages_skipped_by_consumer",
+                topic=tp.topic,
+                partition=tp.partition,
+                rewind_to=offset,
+            )
+            last = self._rewound.get(tp)
+            if last is not None and last[0] == offset and now - last[1] < REWIND_EVERY_SECONDS:
+                continue  # messages fetched before the last rewind are still arriving
+            self._rewound[tp] = (offset, now)
+            try:
+                await self._partitions.rewind(tp, offset)
+            except Exception as error:  # a later batch finds the gap again and retries
+                logger.error("kafka_rewind_failed", error_type=type(error).__name__)
 
     async def _set_aside(self, poison: Sequence[PoisonMessage]) -> None:
         await self._dead_letters.publish(
@@ -125,6 +204,20 @@ class KafkaProjection:
                 offset=p.message.offset,
                 event_type=p.event_type,
                 event_id=p.event_id,
+            )
+
+
+def _log_retention_losses(
+    saved: Mapping[TopicPartition, int], earliest: Mapping[TopicPartition, int], plan: BatchPlan
+) -> None:
+    for tp, start in sorted(earliest.items()):
+        if tp in plan.next_offsets and start > saved.get(tp, 0):
+            logger.warning(
+                "kafka_messages_deleted_before_applied",
+                topic=tp.topic,
+                partition=tp.partition,
+                first_available=start,
+                next_unapplied=saved.get(tp, 0),
             )
 
 
@@ -145,6 +238,7 @@ def _log_batch(
         citizens=report.projected.citizens,
         dead_lettered=report.dead_lettered,
         redelivered=report.redelivered,
+        rewound=len(report.rewind),
         offsets={f"{tp.topic}[{tp.partition}]": n for tp, n in sorted(plan.next_offsets.items())},
         correlation_ids=sorted(correlation_ids)[:50],
         duration_ms=round((time.perf_counter() - started) * 1000, 1),

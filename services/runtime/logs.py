@@ -55,3 +55,5 @@ def _route_standard_logging(renderer: structlog.types.Processor, level: str) -> 
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("uvicorn.access").disabled = True  # we write one line per request ourselves
+    for chatty in ("faust", "mode"):  # a line per internal service started or stopped
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLevelName(level)))

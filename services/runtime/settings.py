@@ -56,6 +56,20 @@ class Settings(BaseSettings):
         default=2, ge=1, description="replicas that must have a write before acks=all succeeds"
     )
 
+    kafka_session_timeout_ms: int = Field(
+        default=45_000,
+        ge=1_000,
+        description="how long a projection worker that vanished holds its partitions",
+    )
+
+    def kafka_transport_servers(self) -> str | None:
+        """Return the Kafka bootstrap servers in Kafka mode, None in embedded mode."""
+        if self.transport != "kafka":
+            return None
+        if not self.kafka_bootstrap_servers:
+            raise ValueError("CASEWEAVE_TRANSPORT=kafka needs KAFKA_BOOTSTRAP_SERVERS")
+        return self.kafka_bootstrap_servers
+
     def port_of(self, service: OrgId | Literal["projection"]) -> int:
         """Return the HTTP port a service listens on."""
         port: int = getattr(self, f"{service}_port")

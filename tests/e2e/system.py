@@ -33,6 +33,7 @@ class System:
     data_dir: Path
     ports: dict[str, int] = field(default_factory=lambda: {name: free_port() for name in SERVICES})
     process: subprocess.Popen[bytes] | None = None
+    kafka_bootstrap_servers: str | None = None  # set: the Kafka transport, else the embedded one
 
     @property
     def env(self) -> dict[str, str]:
@@ -42,6 +43,11 @@ class System:
         env.update(
             {f"CASEWEAVE_{name.upper()}_PORT": str(port) for name, port in self.ports.items()}
         )
+        if self.kafka_bootstrap_servers:
+            env["CASEWEAVE_TRANSPORT"] = "kafka"
+            env["KAFKA_BOOTSTRAP_SERVERS"] = self.kafka_bootstrap_servers
+            # the mock broker ignores LeaveGroup: a restarted worker waits out the old session
+            env["CASEWEAVE_KAFKA_SESSION_TIMEOUT_MS"] = "3000"
         return env
 
     def url(self, service: str) -> str:

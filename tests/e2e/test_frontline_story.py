@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.e2e.system import System, running, wait_for
 
@@ -133,6 +134,7 @@ def assert_logs_trace_the_request_without_personal_data(log: Path) -> None:
         assert personal not in text
 
 
+@pytest.mark.parametrize("system", ["postgres", "kafka"], indirect=True)
 def test_three_organisations_one_citizen_from_up_to_replay_and_restart(
     system: System, tmp_path: Path
 ) -> None:
@@ -145,6 +147,10 @@ def test_three_organisations_one_citizen_from_up_to_replay_and_restart(
         referral_id = record_the_story(housing, health, charity)
 
         def complete() -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+            if not housing.get(f"/v1/citizens?nhs_number={NHS_NUMBER}", "projection").json()[
+                "citizens"
+            ]:
+                return None
             view, timeline = single_view(housing)
             referrals = view.get("referrals", [])
             done = len(timeline) >= 14 and referrals and referrals[0]["status"] == "accepted"

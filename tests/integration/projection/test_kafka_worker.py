@@ -7,22 +7,25 @@ worker's view is compared with one built by the embedded mode from the same even
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from uuid import UUID
 
 import pytest
+from structlog.testing import capture_logs
 
 from events.envelope import Envelope, OrgId
 from events.registry import EventPayload
 from services.projection.domain.fold import fold
 from services.projection.domain.view import CitizenView
+from services.projection.kafka_projection import KafkaProjection
 from services.projection.read_model_schema import CONSUMER
+from services.runtime.kafka.consumed import ConsumedMessage
 from services.runtime.kafka.dead_letters import DeadLetterRecord
 from services.runtime.kafka.messages import KafkaMessage, message_from_envelope
-from services.runtime.kafka.offsets import KafkaOffsets
+from services.runtime.kafka.offsets import KafkaOffsets, TopicPartition
 from services.runtime.kafka.publisher import TopicMissing
 from tests.factories import an_envelope
-from tests.integration.projection.conftest import Organisations, eventually
+from tests.integration.projection.conftest import ID_SECRET, Organisations, eventually
 from tests.integration.projection.kafka_projection_fixtures import KafkaTopics, kafka_topics
 from tests.kafka_mock import MockKafka
 from tests.unit.projection.stories import crowd, three_organisations_story
@@ -273,3 +276,80 @@ async def test_the_worker_will_not_start_without_its_topics(
     stop.set()
     with pytest.raises(TopicMissing, match="never-created"):
         await topics.stop_workers()
+
+
+class RecordedPartitions:
+    """The consumer side, faked: a partition start, and the rewinds asked for."""
+
+    def __init__(self, earliest: int) -> None:
+        self.earliest = earliest
+        self.rewinds: list[tuple[TopicPartition, int]] = []
+
+    async def earliest_offsets(
+        self, partitions: Collection[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        return dict.fromkeys(partitions, self.earliest)
+
+    async def rewind(self, partition: TopicPartition, offset: int) -> None:
+        self.rewinds.append((partition, offset))
+
+
+def consumed_log(
+    topic: str, events: Sequence[Envelope], offsets: Iterable[int]
+) -> list[ConsumedMessage]:
+    return [
+        ConsumedMessage(topic, 0, offset, m.key, m.value, m.headers)
+        for offset, m in zip(offsets, map(message_from_envelope, events), strict=True)
+    ]
+
+
+async def test_messages_the_consumer_skipped_are_read_again_before_anything_after_them(
+    orgs: Organisations, topics: KafkaTopics
+) -> None:
+    """Offsets 0-1 arrive, then 3-4: 2 went missing on the way; nothing jumps the hole."""
+    events = three_organisations_story()["housing"]
+    topic = topics.topic_of["housing"]
+    partitions = RecordedPartitions(earliest=0)
+    projection = KafkaProjection(
+        orgs.pool,
+        topics.publisher,
+        id_secret=ID_SECRET,
+        schema=orgs.schema,
+        topic_orgs=topics.topic_orgs,
+    )
+    projection.attach(partitions)
+
+    report = await projection.apply(
+        consumed_log(topic, [events[i] for i in (0, 1, 3, 4)], [0, 1, 3, 4])
+    )
+    assert partitions.rewinds == [(TopicPartition(topic, 0), 2)]
+    assert report.projected.new_events == 2
+    assert await applied_offsets(orgs) == 2
+
+    await projection.apply(consumed_log(topic, events[2:], range(2, 5)))
+    assert await applied_offsets(orgs) == 5
+    assert await timeline_size(orgs) == 5
+
+
+async def test_a_partition_whose_start_was_deleted_is_applied_from_its_first_message(
+    orgs: Organisations, topics: KafkaTopics
+) -> None:
+    """Retention removed offsets 0-2 before the projection read them: go on from 3, no rewind."""
+    events = three_organisations_story()["housing"]
+    topic = topics.topic_of["housing"]
+    partitions = RecordedPartitions(earliest=3)
+    projection = KafkaProjection(
+        orgs.pool,
+        topics.publisher,
+        id_secret=ID_SECRET,
+        schema=orgs.schema,
+        topic_orgs=topics.topic_orgs,
+    )
+    projection.attach(partitions)
+
+    with capture_logs() as logs:
+        await projection.apply(consumed_log(topic, events[3:], range(3, len(events))))
+
+    assert partitions.rewinds == []
+    assert await applied_offsets(orgs) == len(events)
+    assert any(line["event"] == "kafka_messages_deleted_before_applied" for line in logs)

@@ -1,0 +1,124 @@
+"""The projection in Kafka mode: the Faust worker consuming three organisations' topics.
+
+The same crowd the `projection` part folds from the PostgreSQL logs is published to three
+new topics on librdkafka's mock cluster (untimed, as the relays would), then
+`run_kafka_projection_worker` (the Faust app, one worker) is started on an empty read model
+and timed until its saved offsets cover every message. Start-up (joining the consumer group,
+the first assignment) is inside the time, as it is for a worker an operator starts. The read
+model is then checked like the embedded catch-up's: every event once, every citizen.
+"""
+
+import asyncio
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+from bench import crowd
+from bench.figures import Run
+from bench.part import BenchContext, Measurement, SizeOption
+from bench.read_model import ID_SECRET, Seeded, as_projection_process, check_read_model, quiet_logs
+from bench.timing import per_second, settle
+from events.envelope import OrgId
+from services.projection.bootstrap import prepare_read_model, run_kafka_projection_worker
+from services.projection.read_model_schema import CONSUMER
+from services.runtime.database import Pool, create_pool
+from services.runtime.kafka.messages import message_from_envelope
+from services.runtime.kafka.offsets import KafkaOffsets
+from services.runtime.kafka.publisher import KafkaPublisher
+
+if TYPE_CHECKING:
+    from tests.kafka_mock import MockKafka
+
+KAFKA_PROJECTION_EVENTS = SizeOption(
+    "kafka_projection_events",
+    100_000,
+    "events on the three organisations' topics the Faust worker consumes (whole people)",
+)
+# the mock keeps 5 MB per partition: 12 keep every message of 100,000 events (~900 B each)
+_PARTITIONS = 12
+_READ_MODEL = "kafka_projection"
+_DONE_TIMEOUT_SECONDS = 600.0
+
+
+async def run(ctx: BenchContext) -> list[Measurement]:
+    """Measure the Faust worker consuming a crowd's topics into an empty read model."""
+    logs, people = crowd.crowd_of_events(ctx.size(KAFKA_PROJECTION_EVENTS.name))
+    seeded = Seeded(crowd.event_count(logs), crowd.citizens_in(people))
+    from tests.kafka_mock import mock_kafka  # noqa: PLC0415 - the test suite's mock cluster
+
+    with quiet_logs(), mock_kafka() as kafka:
+        topics = await _publish(kafka, logs)
+        pool = await create_pool(ctx.ours_url, max_size=2)
+        try:
+            await prepare_read_model(pool, _READ_MODEL)
+            with as_projection_process():
+                consumed = await _consume(ctx.ours_url, pool, kafka, topics, seeded)
+            await check_read_model(pool, _READ_MODEL, seeded)
+        finally:
+            await pool.close()
+    return [
+        Measurement(
+            "kafka_projection.consume", "projection consume from Kafka (Faust worker, mock)",
+            "events/s", "ours", per_second(consumed.count, consumed.seconds),
+        ),
+    ]  # fmt: skip
+
+
+async def _publish(kafka: "MockKafka", logs: crowd.Logs) -> tuple[dict[str, OrgId], str]:
+    """Publish each organisation's log to a new topic of its own; return whose each topic is,
+    and a new dead-letter topic."""
+    run = uuid.uuid4().hex[:10]
+    topic_orgs: dict[str, OrgId] = {}
+    publisher = KafkaPublisher(kafka.bootstrap_servers, client_id="caseweave-bench-seed")
+    await publisher.start()
+    try:
+        for org, events in logs.items():
+            topic = f"caseweave.bench-{run}.{org}.events.v1"
+            kafka.create_topic(topic, partitions=_PARTITIONS)
+            await publisher.publish(topic, [message_from_envelope(e.envelope) for e in events])
+            topic_orgs[topic] = org
+        dead_letters = f"caseweave.bench-{run}.dead_letter.v1"
+        kafka.create_topic(dead_letters, partitions=1)
+    finally:
+        await publisher.stop()
+    return topic_orgs, dead_letters
+
+
+async def _consume(
+    url: str, pool: Pool, kafka: "MockKafka", topics: tuple[dict[str, OrgId], str], seeded: Seeded
+) -> Run:
+    topic_orgs, dead_letters = topics
+    stop = asyncio.Event()
+    settle()
+    start = time.perf_counter()
+    worker = asyncio.create_task(
+        run_kafka_projection_worker(
+            database_url=url,
+            bootstrap_servers=kafka.bootstrap_servers,
+            id_secret=ID_SECRET,
+            stop=stop,
+            schema=_READ_MODEL,
+            topic_orgs=topic_orgs,
+            dead_letter_topic=dead_letters,
+            group_id=f"caseweave-bench-{uuid.uuid4().hex[:10]}",
+        )
+    )
+    try:
+        await asyncio.wait_for(_until_applied(pool, seeded.events, worker), _DONE_TIMEOUT_SECONDS)
+        seconds = time.perf_counter() - start
+    finally:
+        stop.set()
+        await worker
+    return Run(seeded.events, seconds)
+
+
+async def _until_applied(pool: Pool, events: int, worker: "asyncio.Task[None]") -> None:
+    offsets = KafkaOffsets(_READ_MODEL, consumer=CONSUMER)
+    while True:
+        if worker.done():
+            worker.result()  # raises the worker's failure
+            raise RuntimeError("the Kafka projection worker stopped early")
+        async with pool.acquire() as conn:
+            if sum((await offsets.all(conn)).values()) >= events:
+                return
+        await asyncio.sleep(0.05)
