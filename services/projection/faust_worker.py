@@ -58,6 +58,10 @@ def create_faust_app(
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         broker_session_timeout=session_timeout,
+        # fewer, fuller fetches: measured 5,700-7,400 -> 7,600-8,300 messages/s delivered to
+        # a no-op agent on the mock broker (bench/README.md)
+        broker_max_poll_records=5000,
+        stream_buffer_maxsize=16384,
         broker_heartbeat_interval=min(3.0, session_timeout / 3),
     )
     source = app.topic(*topics, key_serializer="raw", value_serializer="raw")

@@ -17,6 +17,7 @@ from events.envelope import Envelope, OrgId
 from events.registry import EventPayload
 from services.projection.domain.fold import fold
 from services.projection.domain.view import CitizenView
+from services.projection.faust_worker import FaustPartitions, create_faust_app, run_faust_app
 from services.projection.kafka_projection import KafkaProjection
 from services.projection.read_model_schema import CONSUMER
 from services.runtime.kafka.consumed import ConsumedMessage
@@ -353,3 +354,51 @@ async def test_a_partition_whose_start_was_deleted_is_applied_from_its_first_mes
     assert partitions.rewinds == []
     assert await applied_offsets(orgs) == len(events)
     assert any(line["event"] == "kafka_messages_deleted_before_applied" for line in logs)
+
+
+async def test_a_rewind_makes_faust_deliver_the_skipped_messages_again(
+    orgs: Organisations,
+    topics: KafkaTopics,
+    unique_schema: Callable[[str], str],
+) -> None:
+    """The first batch reaches the projection with messages missing: Faust is sought back."""
+    logs = crowd(30)
+    await orgs.record_logs(logs)
+    await topics.publish(logs)
+    projection = KafkaProjection(
+        orgs.pool,
+        topics.publisher,
+        id_secret=ID_SECRET,
+        schema=orgs.schema,
+        topic_orgs=topics.topic_orgs,
+    )
+    lost = 0
+
+    async def lose_some_of_the_first_batch(messages: Sequence[ConsumedMessage]) -> object:
+        nonlocal lost
+        if lost == 0:
+            kept = [m for m in messages if not (m.partition == 0 and 3 <= m.offset < 6)]
+            lost = len(messages) - len(kept)
+            messages = kept
+        return await projection.apply(messages)
+
+    app = create_faust_app(
+        bootstrap_servers=topics.kafka.bootstrap_servers,
+        topics=projection.topics,
+        handle_batch=lose_some_of_the_first_batch,
+        group_id=topics.group_id,
+        session_timeout=3.0,
+    )
+    projection.attach(FaustPartitions(app))
+    stop = asyncio.Event()
+    running = asyncio.create_task(run_faust_app(app, stop))
+    try:
+        with capture_logs() as lines:
+            await until_applied(orgs, size(logs))
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 25)
+    assert lost > 0
+    assert any(line["event"] == "kafka_messages_skipped_by_consumer" for line in lines)
+    assert await timeline_size(orgs) == size(logs)
+    assert await orgs.snapshot() == await orgs.reference(unique_schema)
