@@ -9,15 +9,19 @@ from events.envelope import ORGANISATIONS, OrgId
 from services.organisation.adapters.people_table import people_ddl
 from services.organisation.domain.case_vocabulary import recordable_types
 from services.organisation.entrypoints.http import cases, people, referrals
+from services.organisation.entrypoints.kafka_referral_inbox import kafka_referral_inbox_running
 from services.organisation.entrypoints.kafka_relay import kafka_relay_running
 from services.organisation.entrypoints.referral_inbox import referral_inbox_running
 from services.organisation.service_layer.streams import Stores
 from services.runtime.api_keys import AUTH_SCHEMA, ApiKeyStore, auth_ddl
 from services.runtime.checkpoints import checkpoints_ddl
 from services.runtime.database import Pool, apply_ddl, create_pool
+from services.runtime.event_log import EventLog
 from services.runtime.event_store_schema import event_store_ddl
 from services.runtime.http.app_factory import Lifespan, create_service_app
 from services.runtime.idempotency import IdempotencyKeys
+from services.runtime.kafka.dead_letters import dead_letters_ddl
+from services.runtime.kafka.offsets import kafka_offsets_ddl
 from services.runtime.settings import Settings
 
 TITLES: dict[OrgId, str] = {
@@ -87,12 +91,12 @@ def _lifespan(
             stores = Stores.in_schema(org, schemas[org])
             _attach(app, pool, stores, schema=schemas[org])
             async with (
-                referral_inbox_running(pool, stores, schemas=schemas) as running,
                 kafka_relay_running(
                     pool, org=org, schema=schemas[org], bootstrap_servers=kafka_bootstrap_servers
                 ) as relay,
+                _inbox_running(pool, stores, schemas, kafka_bootstrap_servers) as inbox,
             ):
-                app.state.referral_inbox, app.state.referral_sources = running
+                app.state.referral_inbox, app.state.referral_sources = inbox
                 app.state.kafka_relay = relay
                 yield
         finally:
@@ -101,10 +105,31 @@ def _lifespan(
     return lifespan
 
 
+@asynccontextmanager
+async def _inbox_running(
+    pool: Pool, stores: Stores, schemas: Mapping[OrgId, str], kafka_bootstrap_servers: str | None
+) -> AsyncIterator[tuple[object, list[EventLog]]]:
+    """Run the referral inbox on the other organisations' Kafka topics, else on their logs."""
+    if kafka_bootstrap_servers is None:
+        async with referral_inbox_running(pool, stores, schemas=schemas) as running:
+            yield running
+        return
+    async with kafka_referral_inbox_running(
+        pool, stores, schema=schemas[stores.org], bootstrap_servers=kafka_bootstrap_servers
+    ) as inbox:
+        yield inbox, []
+
+
 async def prepare_database(pool: Pool, *, schema: str) -> None:
     """Create the API key table, the organisation's event store, inbox checkpoints and people."""
     await apply_ddl(pool, lock_name=AUTH_SCHEMA, statements=auth_ddl())
-    statements = [*event_store_ddl(schema), checkpoints_ddl(schema), *people_ddl(schema)]
+    statements = [
+        *event_store_ddl(schema),
+        checkpoints_ddl(schema),
+        kafka_offsets_ddl(schema),  # the Kafka-mode referral inbox's offsets and dead letters
+        dead_letters_ddl(schema),
+        *people_ddl(schema),
+    ]
     await apply_ddl(pool, lock_name=f"caseweave_{schema}", statements=statements)
 
 

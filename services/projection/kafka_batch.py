@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from events.envelope import Envelope, OrgId
 from events.registry import EventPayload, UnknownEventType, decode_payload
-from services.runtime.kafka.consumed import ConsumedMessage, PoisonMessage
+from services.runtime.kafka.consumed import ConsumedMessage, PoisonMessage, validation_detail
 from services.runtime.kafka.messages import envelope_from_value
 from services.runtime.kafka.offsets import TopicPartition
 
@@ -83,7 +83,7 @@ def understand(
     try:
         envelope = envelope_from_value(message.value)
     except ValidationError as error:
-        return PoisonMessage(message, "invalid_envelope", _first_error(error))
+        return PoisonMessage(message, "invalid_envelope", validation_detail(error))
     ids = {"event_type": envelope.type, "event_id": str(envelope.event_id)}
     expected_org = topic_orgs.get(message.topic)
     if expected_org is not None and envelope.org != expected_org:
@@ -95,13 +95,5 @@ def understand(
         detail = f"type: no event type {envelope.type!r} version {envelope.schema_version}"
         return PoisonMessage(message, "unknown_event_type", detail, **ids)
     except ValidationError as error:
-        return PoisonMessage(message, "invalid_payload", _first_error(error, "data"), **ids)
+        return PoisonMessage(message, "invalid_payload", validation_detail(error, "data"), **ids)
     return envelope, payload
-
-
-def _first_error(error: ValidationError, prefix: str = "") -> str:
-    """Name the first failing field and rule; never the input, which may be personal data."""
-    first = error.errors(include_url=False, include_input=False)[0]
-    path = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
-    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"{path or '(value)'}: {first['type']}{more}"

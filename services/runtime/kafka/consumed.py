@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from services.runtime.kafka.messages import Headers
 from services.runtime.kafka.offsets import TopicPartition
 
@@ -32,3 +34,11 @@ class PoisonMessage:
     detail: str
     event_type: str | None = None
     event_id: str | None = None
+
+
+def validation_detail(error: ValidationError, prefix: str = "") -> str:
+    """Name the first failing field and rule; never the input, which may be personal data."""
+    first = error.errors(include_url=False, include_input=False)[0]
+    path = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{path or '(value)'}: {first['type']}{more}"

@@ -81,15 +81,22 @@ def unique_schemas() -> dict[OrgId, str]:
 
 @asynccontextmanager
 async def running_services(
-    database_url: str, pool: Pool
+    database_url: str, pool: Pool, *, kafka_bootstrap_servers: str | None = None
 ) -> AsyncIterator[dict[OrgId, RunningService]]:
-    """Start every organisation's service (lifespan included) on fresh schemas; stop them after."""
+    """Start every organisation's service (lifespan included) on fresh schemas; stop them after.
+
+    With `kafka_bootstrap_servers`, in Kafka mode (the topics must exist).
+    """
     schemas = unique_schemas()
     async with AsyncExitStack() as stack:
         services: dict[OrgId, RunningService] = {}
         for org in ORGANISATIONS:
             app = create_organisation_app(
-                org=org, database_url=database_url, schemas=schemas, pool_size=5
+                org=org,
+                database_url=database_url,
+                schemas=schemas,
+                pool_size=5,
+                kafka_bootstrap_servers=kafka_bootstrap_servers,
             )
             await stack.enter_async_context(app.router.lifespan_context(app))
             client = httpx.AsyncClient(

@@ -12,7 +12,8 @@ from services.organisation.bootstrap import create_organisation_app
 from services.runtime.api_keys import ApiKeyStore
 from services.runtime.database import Pool
 from services.runtime.kafka.publisher import TopicMissing
-from services.runtime.kafka.topics import events_topic
+from services.runtime.kafka.topics import events_topic, wanted_topics
+from services.runtime.settings import Settings
 from tests.integration.organisation.running_services import unique_schemas
 from tests.integration.organisation.sample_requests import a_person
 from tests.kafka_mock import mock_kafka
@@ -41,7 +42,8 @@ async def test_a_registration_reaches_the_organisations_topic_keyed_by_person(
 ) -> None:
     """POST /v1/people in Kafka mode: person.registered is published, keyed by the person id."""
     with mock_kafka() as kafka:
-        kafka.create_topic(events_topic("housing"), partitions=3)
+        for topic in wanted_topics(Settings(kafka_partitions=3)):
+            kafka.create_topic(topic.name, partitions=topic.partitions)
         app = create_organisation_app(
             org="housing",
             database_url=database_url,

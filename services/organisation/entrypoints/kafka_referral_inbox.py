@@ -1,0 +1,205 @@
+"""The referral inbox in Kafka mode: the other organisations' topics, read with aiokafka.
+
+One consumer group per receiving organisation (`caseweave-<org>-referral-inbox`). Per batch,
+one transaction in this organisation's schema: lock the saved offsets of the batch's
+partitions, skip what was applied, receive each referral made to this organisation, record
+poison, save the next offsets, commit. The offsets saved in PostgreSQL decide where reading
+resumes: each newly assigned partition is sought to its saved offset before it is fetched,
+so Kafka's committed offsets (committed after each batch, for lag monitoring) are only a
+hint. Any failure closes the consumer; a new one starts after a pause and seeks again, so a
+batch that did not commit is read again.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+from aiokafka import TopicPartition as KafkaTP
+from aiokafka.structs import ConsumerRecord
+
+from events.envelope import ORGANISATIONS, OrgId
+from services.organisation.service_layer.inbox import receive_referral
+from services.organisation.service_layer.referral_messages import referral_in
+from services.organisation.service_layer.streams import Stores
+from services.runtime.database import Pool, transaction
+from services.runtime.kafka.consumed import ConsumedMessage, PoisonMessage
+from services.runtime.kafka.dead_letters import DeadLetterRecord, dead_letter_message
+from services.runtime.kafka.offsets import KafkaOffsets, TopicPartition
+from services.runtime.kafka.publisher import KafkaPublisher, TopicMissing
+from services.runtime.kafka.topics import DEAD_LETTER_TOPIC, events_topic
+
+logger = structlog.get_logger("caseweave.organisation.kafka_referral_inbox")
+CONSUMER = "referral_inbox"
+BATCH_SIZE = 100
+RESTART_DELAY_SECONDS = 5.0
+STOP_GRACE_SECONDS = 10.0
+
+
+class KafkaReferralInbox:
+    """Receives referrals made to this organisation from the other organisations' topics."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        stores: Stores,
+        dead_letters: KafkaPublisher,
+        *,
+        schema: str,
+        bootstrap_servers: str,
+        topics: Sequence[str] | None = None,
+        dead_letter_topic: str = DEAD_LETTER_TOPIC,
+        group_id: str | None = None,
+    ) -> None:
+        self.org = stores.org
+        self.topics = list(topics or [events_topic(o) for o in ORGANISATIONS if o != stores.org])
+        self.group_id = group_id or f"caseweave-{stores.org}-referral-inbox"
+        self._pool = pool
+        self._stores = stores
+        self._dead_letters = dead_letters
+        self._dead_letter_topic = dead_letter_topic
+        self._bootstrap_servers = bootstrap_servers
+        self.offsets = KafkaOffsets(schema, consumer=CONSUMER)
+        self._record = DeadLetterRecord(schema, consumer=f"{stores.org}_{CONSUMER}")
+
+    async def check_topics(self) -> None:
+        """Refuse to run (TopicMissing) unless every topic read or written exists."""
+        for topic in [*self.topics, self._dead_letter_topic]:
+            if not await self._dead_letters.topic_exists(topic):
+                raise TopicMissing(topic)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Receive referrals until `stop` is set; raise on failure (the caller restarts)."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap_servers,
+            group_id=self.group_id,
+            client_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        consumer.subscribe(self.topics, listener=_SeekToSaved(consumer, self._pool, self.offsets))
+        await consumer.start()
+        try:
+            while not stop.is_set():
+                fetched = await consumer.getmany(timeout_ms=500, max_records=BATCH_SIZE)
+                messages = [_consumed(r) for records in fetched.values() for r in records]
+                if messages:
+                    next_offsets = await self.handle(messages)
+                    await _commit_hint(consumer, next_offsets)
+        finally:
+            await consumer.stop()
+
+    async def handle(self, messages: Sequence[ConsumedMessage]) -> dict[TopicPartition, int]:
+        """Apply a batch in one transaction; return the next offset of each partition."""
+        async with transaction(self._pool) as conn:
+            saved = await self.offsets.lock(conn, {m.topic_partition for m in messages})
+            next_offsets: dict[TopicPartition, int] = {}
+            poison: list[PoisonMessage] = []
+            for message in messages:
+                tp = message.topic_partition
+                if message.offset < saved.get(tp, 0):
+                    continue  # applied already: a redelivery
+                outcome = referral_in(message, self.org)
+                if isinstance(outcome, PoisonMessage):
+                    poison.append(outcome)
+                elif outcome is not None:
+                    now = datetime.now(UTC)
+                    await receive_referral(conn, self._stores, source=outcome, received_at=now)
+                    _log_received(self.org, message, outcome.event_id)
+                next_offsets[tp] = message.offset + 1
+            if poison:
+                await self._dead_letters.publish(
+                    self._dead_letter_topic,
+                    [dead_letter_message(p, consumer=self._record.consumer) for p in poison],
+                )
+                await self._record.add(conn, poison)
+                for p in poison:
+                    logger.warning(
+                        "referral_dead_lettered", reason=p.reason, detail=p.detail,
+                        topic=p.message.topic, offset=p.message.offset, event_id=p.event_id,
+                    )  # fmt: skip
+            await self.offsets.save(conn, next_offsets)
+        return next_offsets
+
+
+class _SeekToSaved(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped here
+    """Start every newly assigned partition at the offset saved in PostgreSQL."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, pool: Pool, offsets: KafkaOffsets) -> None:
+        self._consumer = consumer
+        self._pool = pool
+        self._offsets = offsets
+
+    async def on_partitions_revoked(self, revoked: object) -> None:
+        """Nothing to do: every applied batch is already saved."""
+
+    async def on_partitions_assigned(self, assigned: set[KafkaTP]) -> None:
+        """Seek each assigned partition with a saved offset to it (others: earliest)."""
+        async with self._pool.acquire() as conn:
+            saved = await self._offsets.all(conn)
+        for tp in assigned:
+            offset = saved.get(TopicPartition(tp.topic, tp.partition))
+            if offset is not None:
+                self._consumer.seek(tp, offset)
+
+
+async def _commit_hint(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+    """Tell Kafka how far the inbox got (for lag tools); PostgreSQL stays the authority."""
+    with contextlib.suppress(Exception):  # a failed commit costs a redelivery, skipped anyway
+        await consumer.commit({KafkaTP(tp.topic, tp.partition): o for tp, o in offsets.items()})
+
+
+def _consumed(record: ConsumerRecord[bytes, bytes]) -> ConsumedMessage:
+    return ConsumedMessage(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        headers=tuple(record.headers),
+    )
+
+
+def _log_received(org: OrgId, message: ConsumedMessage, source_event_id: object) -> None:
+    logger.info(
+        "referral_received",
+        org=org,
+        from_topic=message.topic,
+        causation_id=str(source_event_id),
+    )
+
+
+@contextlib.asynccontextmanager
+async def kafka_referral_inbox_running(
+    pool: Pool, stores: Stores, *, schema: str, bootstrap_servers: str
+) -> AsyncIterator[KafkaReferralInbox]:
+    """Run the Kafka referral inbox in the background while the block runs."""
+    dead_letters = KafkaPublisher(bootstrap_servers, client_id=f"caseweave-{stores.org}-inbox")
+    await dead_letters.start()
+    try:
+        inbox = KafkaReferralInbox(
+            pool, stores, dead_letters, schema=schema, bootstrap_servers=bootstrap_servers
+        )
+        await inbox.check_topics()
+        stop = asyncio.Event()
+        task = asyncio.create_task(_keep_running(inbox, stop), name=f"{stores.org}-kafka-inbox")
+        try:
+            yield inbox
+        finally:
+            stop.set()
+            with contextlib.suppress(TimeoutError):  # an unfinished batch is read again
+                await asyncio.wait_for(task, STOP_GRACE_SECONDS)
+    finally:
+        await dead_letters.stop()
+
+
+async def _keep_running(inbox: KafkaReferralInbox, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            await inbox.run(stop)
+        except Exception as error:
+            logger.error("kafka_referral_inbox_failed", error_type=type(error).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), RESTART_DELAY_SECONDS)

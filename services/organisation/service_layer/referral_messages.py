@@ -1,0 +1,47 @@
+"""Which Kafka messages a referral inbox acts on: referrals to this organisation, or poison.
+
+Pure. A message that is not a `referral.made` (by its `event_type` header, or by its
+envelope when headers are missing) is none of this inbox's business and is passed over. A
+referral this release cannot read is poison: the inbox sets it aside on the dead-letter topic
+rather than lose it silently or stop receiving every other referral.
+"""
+
+from pydantic import ValidationError
+
+from events.envelope import Envelope, OrgId
+from events.registry import UnknownEventType, decode_payload
+from events.shared import ReferralMade
+from services.runtime.kafka.consumed import ConsumedMessage, PoisonMessage, validation_detail
+from services.runtime.kafka.messages import EVENT_TYPE, envelope_from_value
+
+REFERRAL_MADE = ReferralMade.event_type
+
+
+def referral_in(message: ConsumedMessage, org: OrgId) -> Envelope | PoisonMessage | None:
+    """Return the referral to `org` a message carries, why it is poison, or None (not ours)."""
+    declared = next((value for name, value in message.headers if name == EVENT_TYPE), None)
+    if declared is not None and declared != REFERRAL_MADE.encode():
+        return None
+    try:
+        envelope = envelope_from_value(message.value or b"")
+    except ValidationError as error:
+        if declared is None:
+            return None  # not even an envelope: the projection's dead-letter path reports it
+        return PoisonMessage(message, "invalid_envelope", validation_detail(error))
+    if envelope.type != REFERRAL_MADE or envelope.org == org:
+        return None
+    return _referral_to(envelope, message, org)
+
+
+def _referral_to(
+    envelope: Envelope, message: ConsumedMessage, org: OrgId
+) -> Envelope | PoisonMessage | None:
+    ids = {"event_type": envelope.type, "event_id": str(envelope.event_id)}
+    try:
+        made = decode_payload(envelope.type, envelope.schema_version, envelope.data)
+    except UnknownEventType:
+        detail = f"schema_version: no {REFERRAL_MADE} version {envelope.schema_version}"
+        return PoisonMessage(message, "unknown_event_type", detail, **ids)
+    except ValidationError as error:
+        return PoisonMessage(message, "invalid_payload", validation_detail(error, "data"), **ids)
+    return envelope if isinstance(made, ReferralMade) and made.to_org == org else None
