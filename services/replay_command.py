@@ -1,4 +1,7 @@
-"""`caseweave replay projection`: rebuild the single view from every organisation's stream."""
+"""`caseweave replay projection`: rebuild the single view from every organisation's stream.
+
+The streams are the organisations' PostgreSQL logs in embedded mode, their topics in Kafka mode.
+"""
 
 import sys
 import time
@@ -13,6 +16,9 @@ from services.service_runner import projection_sources
 async def replay_projection(settings: Settings, database_url: str) -> int:
     """Drop and rebuild the projection's read model, showing progress; return an exit code."""
     from services.projection.bootstrap import rebuild_projection  # noqa: PLC0415 - heavy
+    from services.projection.kafka_replay import (  # noqa: PLC0415 - heavy
+        rebuild_projection_from_topics,
+    )
 
     collect_garbage_less_often()
     started = time.perf_counter()
@@ -21,14 +27,23 @@ async def replay_projection(settings: Settings, database_url: str) -> int:
         rate = events / max(time.perf_counter() - started, 1e-9)
         print(f"\rreplayed {events:,} events ({rate:,.0f}/s)", end="", file=sys.stderr)
 
+    kafka = settings.kafka_transport_servers()
     pool = await create_pool(database_url, max_size=4)
     try:
-        total = await rebuild_projection(
-            pool=pool,
-            sources=projection_sources(),
-            id_secret=citizen_id_secret(settings),
-            on_progress=progress,
-        )
+        if kafka is not None:
+            total = await rebuild_projection_from_topics(
+                pool=pool,
+                bootstrap_servers=kafka,
+                id_secret=citizen_id_secret(settings),
+                on_progress=progress,
+            )
+        else:
+            total = await rebuild_projection(
+                pool=pool,
+                sources=projection_sources(),
+                id_secret=citizen_id_secret(settings),
+                on_progress=progress,
+            )
     finally:
         await pool.close()
     elapsed = time.perf_counter() - started

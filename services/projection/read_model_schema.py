@@ -74,13 +74,13 @@ def read_model_ddl(schema: str) -> list[str]:
 def clear_statements(schema: str) -> list[str]:
     """Return the statements that empty the read model for a rebuild (checkpoints aside).
 
-    Tables are locked in the order a batch touches them (checkpoints, timeline, links,
-    citizens), and queries read timeline before person_links, so the rebuild waits for an
-    in-flight batch or query instead of deadlocking with it.
+    Tables are locked in the order a batch touches them (Kafka offsets or checkpoints,
+    timeline, links, citizens), and queries read timeline before person_links, so the
+    rebuild waits for an in-flight batch or query instead of deadlocking with it.
     """
     s = checked_schema(schema)
     return [
-        f"LOCK TABLE {s}.checkpoints, {s}.timeline, {s}.person_links, {s}.citizens"
-        " IN ACCESS EXCLUSIVE MODE",
+        f"LOCK TABLE {s}.kafka_offsets, {s}.checkpoints, {s}.timeline, {s}.person_links,"
+        f" {s}.citizens IN ACCESS EXCLUSIVE MODE",
         f"TRUNCATE {s}.timeline, {s}.person_links, {s}.citizens RESTART IDENTITY",
     ]

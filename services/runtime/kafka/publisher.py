@@ -67,6 +67,15 @@ class KafkaPublisher:
         metadata = await self._producer.client.fetch_all_metadata()
         return topic in metadata.topics()
 
+    async def partitions_of(self, topics: Sequence[str]) -> dict[str, list[int]]:
+        """Return the partition numbers of each of `topics` that exists (all-topics metadata)."""
+        metadata = await self._producer.client.fetch_all_metadata()
+        return {
+            topic: sorted(metadata.partitions_for_topic(topic) or ())
+            for topic in topics
+            if topic in metadata.topics()
+        }
+
     async def publish(self, topic: str, messages: Sequence[KafkaMessage]) -> None:
         """Send `messages` in order; return once all are acknowledged, or raise the first error."""
         sent = [

@@ -19,6 +19,7 @@ from services.projection.domain.fold import fold
 from services.projection.domain.view import CitizenView
 from services.projection.faust_worker import FaustPartitions, create_faust_app, run_faust_app
 from services.projection.kafka_projection import KafkaProjection
+from services.projection.kafka_replay import rebuild_projection_from_topics
 from services.projection.read_model_schema import CONSUMER
 from services.runtime.kafka.consumed import ConsumedMessage
 from services.runtime.kafka.dead_letters import DeadLetterRecord
@@ -402,3 +403,36 @@ async def test_a_rewind_makes_faust_deliver_the_skipped_messages_again(
     assert any(line["event"] == "kafka_messages_skipped_by_consumer" for line in lines)
     assert await timeline_size(orgs) == size(logs)
     assert await orgs.snapshot() == await orgs.reference(unique_schema)
+
+
+async def test_a_replay_from_the_topics_rebuilds_the_same_view_while_the_worker_runs(
+    orgs: Organisations,
+    topics: KafkaTopics,
+    database_url: str,
+    unique_schema: Callable[[str], str],
+) -> None:
+    logs = crowd(60)
+    await orgs.record_logs(logs)
+    topics.start_worker(orgs, database_url)
+    await topics.publish(logs)
+    await until_applied(orgs, size(logs))
+    before = await orgs.snapshot()
+
+    replayed = await rebuild_projection_from_topics(
+        pool=orgs.pool,
+        bootstrap_servers=topics.kafka.bootstrap_servers,
+        id_secret=ID_SECRET,
+        schema=orgs.schema,
+        topic_orgs=topics.topic_orgs,
+        dead_letter_topic=topics.dead_letter_topic,
+    )
+    more = crowd(5, start=500_000_000)
+    await orgs.record_logs(more)
+    await topics.publish(more)  # the worker, still running, goes on after the replay
+    await until_applied(orgs, size(logs) + size(more))
+
+    assert replayed == size(logs)
+    assert await timeline_size(orgs) == size(logs) + size(more)
+    after = await orgs.snapshot()
+    assert after == await orgs.reference(unique_schema)
+    assert {k: v for k, v in after[0].items() if k in before[0]} == before[0]
