@@ -55,3 +55,19 @@ async def test_a_batch_being_applied_finishes_even_when_the_agent_is_cancelled()
     with pytest.raises(asyncio.CancelledError):
         await body
     assert applied.is_set()
+
+
+def test_the_app_never_declares_topics_and_processes_each_partition_in_order() -> None:
+    """concurrency=1 (faust-streaming #606), no topic creation, no leader topic, no tables."""
+    app = create_faust_app(
+        bootstrap_servers=NO_BROKER, topics=["caseweave.housing.events.v1"], handle_batch=_ignore
+    )
+
+    assert app.agents["project"].concurrency == 1
+    assert app.conf.topic_allow_declare is False
+    assert app.conf.topic_disable_leader is True
+    assert not app.tables
+
+
+async def _ignore(messages: Sequence[ConsumedMessage]) -> None:
+    del messages
