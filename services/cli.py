@@ -32,6 +32,8 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from aiokafka.errors import KafkaConnectionError  # noqa: PLC0415 - only here
+
     from services.runtime.kafka.publisher import TopicMissing  # noqa: PLC0415 - only here
     from services.service_runner import run_service  # noqa: PLC0415 - only for this command
 
@@ -41,6 +43,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(run_service(args.service, settings))
     except TopicMissing as error:
         print(f"caseweave run {args.service}: {error}", file=sys.stderr)
+        return 1
+    except KafkaConnectionError:
+        print(
+            f"caseweave run {args.service}: cannot reach Kafka at"
+            f" KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
