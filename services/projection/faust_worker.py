@@ -17,13 +17,13 @@ How it is set up, and why (each point checked against faust-streaming 0.15):
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 
 import faust
 import structlog
-from faust.types import TP, Message
+from faust.types import TP
 
-from services.runtime.kafka.consumed import ConsumedMessage
+from services.runtime.kafka.consumed import ConsumedMessage, consumed_message
 from services.runtime.kafka.offsets import TopicPartition
 
 logger = structlog.get_logger("caseweave.projection.faust")
@@ -93,23 +93,6 @@ class FaustPartitions:
     async def rewind(self, partition: TopicPartition, offset: int) -> None:
         """Make the consumer fetch `partition` again from `offset`."""
         await self._app.consumer.seek(TP(*partition), offset)
-
-
-def consumed_message(message: Message) -> ConsumedMessage:
-    """Return our view of a Faust message (raw key and value, headers as pairs)."""
-    headers = message.headers.items() if isinstance(message.headers, Mapping) else message.headers
-    return ConsumedMessage(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key,
-        value=message.value,
-        headers=tuple((str(name), _as_bytes(value)) for name, value in headers or ()),
-    )
-
-
-def _as_bytes(value: object) -> bytes:
-    return value if isinstance(value, bytes) else str(value).encode()
 
 
 async def finish_even_if_cancelled(work: Awaitable[object]) -> None:

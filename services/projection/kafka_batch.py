@@ -13,8 +13,13 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from events.envelope import Envelope, OrgId
-from events.registry import EventPayload, UnknownEventType, decode_payload
-from services.runtime.kafka.consumed import ConsumedMessage, PoisonMessage, validation_detail
+from events.registry import EventPayload
+from services.runtime.kafka.consumed import (
+    ConsumedMessage,
+    PoisonMessage,
+    payload_or_poison,
+    validation_detail,
+)
 from services.runtime.kafka.messages import envelope_from_value
 from services.runtime.kafka.offsets import TopicPartition
 
@@ -89,11 +94,5 @@ def understand(
     if expected_org is not None and envelope.org != expected_org:
         detail = f"org: {envelope.org!r} on the topic of {expected_org!r}"
         return PoisonMessage(message, "wrong_topic", detail, **ids)
-    try:
-        payload = decode_payload(envelope.type, envelope.schema_version, envelope.data)
-    except UnknownEventType:
-        detail = f"type: no event type {envelope.type!r} version {envelope.schema_version}"
-        return PoisonMessage(message, "unknown_event_type", detail, **ids)
-    except ValidationError as error:
-        return PoisonMessage(message, "invalid_payload", validation_detail(error, "data"), **ids)
-    return envelope, payload
+    payload = payload_or_poison(message, envelope)
+    return payload if isinstance(payload, PoisonMessage) else (envelope, payload)

@@ -20,7 +20,7 @@ from services.projection.kafka_projection import KafkaProjection
 from services.projection.read_model_schema import CONSUMER, clear_statements
 from services.runtime.checkpoints import Checkpoints
 from services.runtime.database import Pool, transaction
-from services.runtime.kafka.consumed import ConsumedMessage
+from services.runtime.kafka.consumed import consumed_message
 from services.runtime.kafka.offsets import KafkaOffsets, TopicPartition
 from services.runtime.kafka.publisher import KafkaPublisher, TopicMissing
 from services.runtime.kafka.topics import DEAD_LETTER_TOPIC
@@ -109,7 +109,7 @@ async def _apply_until(
     while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
         fetched = await consumer.getmany(timeout_ms=500, max_records=BATCH_SIZE)
         messages = [
-            ConsumedMessage(r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers))
+            consumed_message(r)
             for tp, records in fetched.items()
             for r in records
             if r.offset < ends[tp]

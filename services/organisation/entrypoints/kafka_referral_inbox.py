@@ -18,14 +18,13 @@ from datetime import UTC, datetime
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka import TopicPartition as KafkaTP
-from aiokafka.structs import ConsumerRecord
 
 from events.envelope import ORGANISATIONS, OrgId
 from services.organisation.service_layer.inbox import receive_referral
 from services.organisation.service_layer.referral_messages import referral_in
 from services.organisation.service_layer.streams import Stores
 from services.runtime.database import Pool, transaction
-from services.runtime.kafka.consumed import ConsumedMessage, PoisonMessage
+from services.runtime.kafka.consumed import ConsumedMessage, PoisonMessage, consumed_message
 from services.runtime.kafka.dead_letters import DeadLetterRecord, dead_letter_message
 from services.runtime.kafka.offsets import KafkaOffsets, TopicPartition
 from services.runtime.kafka.publisher import KafkaPublisher, TopicMissing
@@ -84,7 +83,7 @@ class KafkaReferralInbox:
         try:
             while not stop.is_set():
                 fetched = await consumer.getmany(timeout_ms=500, max_records=BATCH_SIZE)
-                messages = [_consumed(r) for records in fetched.values() for r in records]
+                messages = [consumed_message(r) for records in fetched.values() for r in records]
                 if messages:
                     next_offsets = await self.handle(messages)
                     await _commit_hint(consumer, next_offsets)
@@ -149,17 +148,6 @@ async def _commit_hint(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition,
     """Tell Kafka how far the inbox got (for lag tools); PostgreSQL stays the authority."""
     with contextlib.suppress(Exception):  # a failed commit costs a redelivery, skipped anyway
         await consumer.commit({KafkaTP(tp.topic, tp.partition): o for tp, o in offsets.items()})
-
-
-def _consumed(record: ConsumerRecord[bytes, bytes]) -> ConsumedMessage:
-    return ConsumedMessage(
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        key=record.key,
-        value=record.value,
-        headers=tuple(record.headers),
-    )
 
 
 def _log_received(org: OrgId, message: ConsumedMessage, source_event_id: object) -> None:

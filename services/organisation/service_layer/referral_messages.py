@@ -9,9 +9,13 @@ rather than lose it silently or stop receiving every other referral.
 from pydantic import ValidationError
 
 from events.envelope import Envelope, OrgId
-from events.registry import UnknownEventType, decode_payload
 from events.shared import ReferralMade
-from services.runtime.kafka.consumed import ConsumedMessage, PoisonMessage, validation_detail
+from services.runtime.kafka.consumed import (
+    ConsumedMessage,
+    PoisonMessage,
+    payload_or_poison,
+    validation_detail,
+)
 from services.runtime.kafka.messages import EVENT_TYPE, envelope_from_value
 
 REFERRAL_MADE = ReferralMade.event_type
@@ -30,18 +34,7 @@ def referral_in(message: ConsumedMessage, org: OrgId) -> Envelope | PoisonMessag
         return PoisonMessage(message, "invalid_envelope", validation_detail(error))
     if envelope.type != REFERRAL_MADE or envelope.org == org:
         return None
-    return _referral_to(envelope, message, org)
-
-
-def _referral_to(
-    envelope: Envelope, message: ConsumedMessage, org: OrgId
-) -> Envelope | PoisonMessage | None:
-    ids = {"event_type": envelope.type, "event_id": str(envelope.event_id)}
-    try:
-        made = decode_payload(envelope.type, envelope.schema_version, envelope.data)
-    except UnknownEventType:
-        detail = f"schema_version: no {REFERRAL_MADE} version {envelope.schema_version}"
-        return PoisonMessage(message, "unknown_event_type", detail, **ids)
-    except ValidationError as error:
-        return PoisonMessage(message, "invalid_payload", validation_detail(error, "data"), **ids)
+    made = payload_or_poison(message, envelope)
+    if isinstance(made, PoisonMessage):
+        return made
     return envelope if isinstance(made, ReferralMade) and made.to_org == org else None

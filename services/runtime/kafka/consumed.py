@@ -1,9 +1,13 @@
 """A message as a consumer received it, and a message a consumer has refused (poison)."""
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from pydantic import ValidationError
 
+from events.envelope import Envelope
+from events.registry import EventPayload, UnknownEventType, decode_payload
 from services.runtime.kafka.messages import Headers
 from services.runtime.kafka.offsets import TopicPartition
 
@@ -42,3 +46,49 @@ def validation_detail(error: ValidationError, prefix: str = "") -> str:
     path = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
     return f"{path or '(value)'}: {first['type']}{more}"
+
+
+class Record(Protocol):
+    """A message as a Kafka client hands it over (aiokafka's ConsumerRecord, Faust's Message)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]] | Mapping[str, bytes] | None: ...
+
+
+def consumed_message(record: Record) -> ConsumedMessage:
+    """Return our view of a client's record: raw key and value, headers as (name, bytes) pairs."""
+    headers = record.headers.items() if isinstance(record.headers, Mapping) else record.headers
+    return ConsumedMessage(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        headers=tuple((str(name), _as_bytes(value)) for name, value in headers or ()),
+    )
+
+
+def _as_bytes(value: object) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+def payload_or_poison(message: ConsumedMessage, envelope: Envelope) -> EventPayload | PoisonMessage:
+    """Decode an envelope's typed payload, or say why the message is poison."""
+    ids = {"event_type": envelope.type, "event_id": str(envelope.event_id)}
+    try:
+        return decode_payload(envelope.type, envelope.schema_version, envelope.data)
+    except UnknownEventType:
+        detail = f"type: no event type {envelope.type!r} version {envelope.schema_version}"
+        return PoisonMessage(message, "unknown_event_type", detail, **ids)
+    except ValidationError as error:
+        return PoisonMessage(message, "invalid_payload", validation_detail(error, "data"), **ids)

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer
 from events.envelope import OrgId
 from services.organisation.entrypoints.kafka_referral_inbox import KafkaReferralInbox
 from services.runtime.database import Pool
-from services.runtime.kafka.consumed import ConsumedMessage
+from services.runtime.kafka.consumed import ConsumedMessage, consumed_message
 from services.runtime.kafka.messages import KafkaMessage
 from services.runtime.kafka.publisher import KafkaPublisher
 from services.runtime.kafka.topics import DEAD_LETTER_TOPIC, events_topic, wanted_topics
@@ -58,12 +58,7 @@ async def topic_messages(broker: MockKafka, topic: str) -> list[ConsumedMessage]
     try:
         while batch := await consumer.getmany(timeout_ms=1000):
             for records in batch.values():
-                found += [
-                    ConsumedMessage(
-                        r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers)
-                    )
-                    for r in records
-                ]
+                found += [consumed_message(r) for r in records]
     finally:
         await consumer.stop()
     return found

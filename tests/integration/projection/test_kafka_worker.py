@@ -280,6 +280,17 @@ async def test_the_worker_will_not_start_without_its_topics(
         await topics.stop_workers()
 
 
+def a_projection(orgs: Organisations, topics: KafkaTopics) -> KafkaProjection:
+    """The worker's batch applier over this test's topics, without Faust around it."""
+    return KafkaProjection(
+        orgs.pool,
+        topics.publisher,
+        id_secret=ID_SECRET,
+        schema=orgs.schema,
+        topic_orgs=topics.topic_orgs,
+    )
+
+
 class RecordedPartitions:
     """The consumer side, faked: a partition start, and the rewinds asked for."""
 
@@ -312,13 +323,7 @@ async def test_messages_the_consumer_skipped_are_read_again_before_anything_afte
     events = three_organisations_story()["housing"]
     topic = topics.topic_of["housing"]
     partitions = RecordedPartitions(earliest=0)
-    projection = KafkaProjection(
-        orgs.pool,
-        topics.publisher,
-        id_secret=ID_SECRET,
-        schema=orgs.schema,
-        topic_orgs=topics.topic_orgs,
-    )
+    projection = a_projection(orgs, topics)
     projection.attach(partitions)
 
     report = await projection.apply(
@@ -340,13 +345,7 @@ async def test_a_partition_whose_start_was_deleted_is_applied_from_its_first_mes
     events = three_organisations_story()["housing"]
     topic = topics.topic_of["housing"]
     partitions = RecordedPartitions(earliest=3)
-    projection = KafkaProjection(
-        orgs.pool,
-        topics.publisher,
-        id_secret=ID_SECRET,
-        schema=orgs.schema,
-        topic_orgs=topics.topic_orgs,
-    )
+    projection = a_projection(orgs, topics)
     projection.attach(partitions)
 
     with capture_logs() as logs:
@@ -366,13 +365,7 @@ async def test_a_rewind_makes_faust_deliver_the_skipped_messages_again(
     logs = crowd(30)
     await orgs.record_logs(logs)
     await topics.publish(logs)
-    projection = KafkaProjection(
-        orgs.pool,
-        topics.publisher,
-        id_secret=ID_SECRET,
-        schema=orgs.schema,
-        topic_orgs=topics.topic_orgs,
-    )
+    projection = a_projection(orgs, topics)
     lost = 0
 
     async def lose_some_of_the_first_batch(messages: Sequence[ConsumedMessage]) -> object:
