@@ -1,0 +1,168 @@
+"""Probabilistic matching, tried on the cases that make record linkage hard.
+
+Each test is a pair a frontline team would recognise; the assertion is what happens to it
+under the default thresholds: linked automatically, sent to a person for review, or left.
+"""
+
+from datetime import date
+
+import pytest
+from pydantic import ValidationError
+
+from services.projection.domain.matching import (
+    MatchingConfig,
+    PersonRecord,
+    Thresholds,
+    blocking_keys,
+    compare_dates_of_birth,
+    compare_family_names,
+    compare_given_names,
+    compare_postcodes,
+    jaro_winkler,
+    normalise_name,
+    score,
+    soundex,
+    strong_identifiers,
+)
+
+DEFAULT = Thresholds()
+BORN = date(1979, 3, 12)
+
+
+def housing(**fields: object) -> PersonRecord:
+    values: dict[str, object] = {
+        "org": "housing", "person_id": "h-1", "nhs_number": "9434765919", "given_name": "David",
+        "family_name": "Smith", "date_of_birth": BORN, "postcode": "BS5 6XX",
+    }  # fmt: skip
+    return PersonRecord.model_validate(values | fields)
+
+
+def charity(**fields: object) -> PersonRecord:
+    values: dict[str, object] = {
+        "org": "voluntary", "person_id": "v-1", "given_name": "David", "family_name": "Smith",
+        "date_of_birth": BORN, "postcode": "BS5 6XX",
+    }  # fmt: skip
+    return PersonRecord.model_validate(values | fields)
+
+
+def decision(a: PersonRecord, b: PersonRecord) -> str:
+    return score(a, b).decision(DEFAULT)
+
+
+def test_the_same_details_without_an_nhs_number_link_automatically() -> None:
+    assert decision(housing(), charity()) == "link"
+
+
+def test_twins_with_the_same_birthday_and_address_are_never_linked_automatically() -> None:
+    assert decision(housing(given_name="Oliver"), charity(given_name="Harry")) != "link"
+
+
+def test_a_name_change_goes_to_review() -> None:
+    assert decision(housing(family_name="Smith"), charity(family_name="Okafor")) == "review"
+
+
+def test_a_day_and_month_swap_still_links() -> None:
+    swapped = date(1979, 12, 3)
+    assert compare_dates_of_birth(BORN, swapped) == "close"
+    assert decision(housing(), charity(date_of_birth=swapped)) == "link"
+
+
+def test_a_typo_in_the_postcode_still_links() -> None:
+    assert compare_postcodes("BS5 6XX", "BS5 6XY") == "close"
+    assert compare_postcodes("BS5 6XX", "BS56XX") == "exact"
+    assert decision(housing(), charity(postcode="BS5 6XY")) == "link"
+
+
+def test_a_nickname_with_no_postcode_goes_to_review_not_link() -> None:
+    """The charity's 'Dave Smith', same birthday, no address: likely, but a person decides."""
+    assert compare_given_names("David", "Dave") == "close"
+    assert decision(housing(), charity(given_name="Dave", postcode=None)) == "review"
+
+
+def test_two_people_with_a_common_name_and_birthday_in_different_places_are_not_linked() -> None:
+    pair = housing(given_name="John"), charity(given_name="John", postcode="M1 1AE")
+    assert decision(*pair) == "review"
+
+
+def test_different_people_share_little_and_score_below_review() -> None:
+    other = charity(given_name="Amira", family_name="Khan", date_of_birth=date(1990, 1, 5))
+    assert decision(housing(), other) == "none"
+
+
+def test_nhs_numbers_decide_when_both_records_have_one() -> None:
+    assert strong_identifiers(housing(), charity(nhs_number="9434765919")) == "same"
+    assert strong_identifiers(housing(), charity(nhs_number="4010232137")) == "different"
+    assert strong_identifiers(housing(), charity()) == "unknown"
+
+
+def test_the_score_names_its_evidence_field_by_field() -> None:
+    result = score(housing(), charity(given_name="Dave", postcode=None))
+
+    assert {(e.field, e.agreement) for e in result.evidence} == {
+        ("given_name", "close"),
+        ("family_name", "exact"),
+        ("date_of_birth", "exact"),
+        ("postcode", "missing"),
+    }
+    assert result.total == sum(e.weight for e in result.evidence)
+    assert result.agreed() == ["given_name", "family_name", "date_of_birth"]
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("Zoë", "Zoe"), ("Łukasz", "Lukasz"), ("Strauß", "Strauss"), ("O'Brien", "OBrien"),
+     ("  SMITH ", "smith")],
+)  # fmt: skip
+def test_accents_punctuation_and_case_do_not_matter(a: str, b: str) -> None:
+    assert normalise_name(a) == normalise_name(b)
+
+
+def test_family_names_agree_closely_on_a_typo_or_part_of_a_double_barrel() -> None:
+    assert compare_family_names("Smith-Jones", "Jones") == "close"
+    assert compare_family_names("Thompson", "Thomson") == "close"
+    assert compare_family_names("Smith", "Khan") == "disagree"
+    assert compare_family_names(None, "Khan") == "missing"
+
+
+def test_a_year_with_one_digit_wrong_is_close_but_other_dates_disagree() -> None:
+    assert compare_dates_of_birth(BORN, date(1978, 3, 12)) == "close"
+    assert compare_dates_of_birth(BORN, date(1979, 3, 13)) == "disagree"
+
+
+def test_nicknames_that_stand_for_several_names_match_each() -> None:
+    assert compare_given_names("Sam", "Samantha") == "close"
+    assert compare_given_names("Sam", "Samuel") == "close"
+    assert compare_given_names("Samuel", "Samantha") == "disagree"
+
+
+def test_every_tricky_pair_shares_a_blocking_key() -> None:
+    """Matching only compares records that share a key: none of these may be missed."""
+    pairs = [
+        (housing(), charity()),
+        (housing(), charity(date_of_birth=date(1979, 12, 3))),
+        (housing(), charity(postcode="BS5 6XY")),
+        (housing(), charity(family_name="Okafor")),
+        (housing(), charity(given_name="Dave", postcode=None)),
+    ]
+    for a, b in pairs:
+        assert blocking_keys(a) & blocking_keys(b), (a, b)
+
+
+def test_soundex_and_jaro_winkler_give_their_textbook_values() -> None:
+    assert soundex("Robert") == soundex("Rupert") == "R163"
+    assert soundex("Tymczak") == "T522"
+    assert soundex("Ashcraft") == "A261"
+    assert jaro_winkler("martha", "marhta") == pytest.approx(0.961, abs=0.001)
+    assert jaro_winkler("dixon", "dicksonx") == pytest.approx(0.813, abs=0.001)
+
+
+def test_thresholds_are_configured_per_place_and_checked() -> None:
+    config = MatchingConfig.model_validate(
+        {"default": {"link": 14, "review": 7}, "places": {"E06000023": {"link": 12, "review": 5}}}
+    )
+    assert config.thresholds_for("E06000023").link == 12
+    assert config.thresholds_for("E09000001") == Thresholds(link=14, review=7)
+    with pytest.raises(ValidationError, match="review must not be above link"):
+        Thresholds(link=5, review=9)
+    with pytest.raises(ValidationError):
+        MatchingConfig.model_validate({"default": {"link": 12, "reveiw": 5}})
