@@ -1,0 +1,184 @@
+"""Which organisations' records are one citizen: strong identifiers, scores and human decisions.
+
+Pure, and independent of the order anything arrived in: the same records, scores and
+decisions always give the same citizens, so a replay rebuilds exactly the view people saw.
+
+The records are nodes; citizens are the connected groups once these edges are added, in this
+order of authority:
+1. a person's decision that two records are the same person (`identity.linked`), in the order
+   the decisions were made;
+2. the same valid NHS number on both records;
+3. a match score at or above the place's link threshold, highest score first (ties by the
+   records' keys).
+No edge may put two records a person said are different (`identity.not_same_person`, or an
+`identity.unlinked` that split them) into one citizen: a human decision always beats the
+algorithm. Nor may a score join two records with different NHS numbers. A pair whose score
+would link but is refused, or whose score is between the thresholds, goes to review unless a
+person has already decided it.
+
+Each citizen is named by its anchor: the smallest key of its records, where a record with an
+NHS number has the key `nhs:<number>` (which sorts before `person:<org>:<id>`). A citizen
+known by an NHS number therefore keeps the id it had before any probabilistic link. When a
+person has kept apart records sharing an NHS number, the group holding the smallest record
+keeps `nhs:<number>` and the others add their smallest record to it.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+PersonKey = tuple[str, str]  # (organisation, the organisation's person id)
+
+
+@dataclass(frozen=True, order=True)
+class ScoredPair:
+    """Two records and their match score (from `matching.score`)."""
+
+    a: PersonKey
+    b: PersonKey
+    score: float
+
+    @property
+    def pair(self) -> frozenset[PersonKey]:
+        """Return the two records, unordered."""
+        return frozenset((self.a, self.b))
+
+
+@dataclass(frozen=True)
+class HumanDecision:
+    """A person decided whether two records are the same person (the latest per pair counts)."""
+
+    a: PersonKey
+    b: PersonKey
+    same: bool
+    decided_at: datetime
+
+    @property
+    def pair(self) -> frozenset[PersonKey]:
+        """Return the two records, unordered."""
+        return frozenset((self.a, self.b))
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Each record's citizen anchor, and the pairs a person should review."""
+
+    anchor_of: dict[PersonKey, str]
+    review: list[ScoredPair] = field(default_factory=list)
+
+    def members(self) -> dict[str, set[PersonKey]]:
+        """Return the records of each citizen, by anchor."""
+        groups: dict[str, set[PersonKey]] = {}
+        for person, anchor in self.anchor_of.items():
+            groups.setdefault(anchor, set()).add(person)
+        return groups
+
+
+def base_key(person: PersonKey, nhs_number: str | None) -> str:
+    """Return the key a record gives a citizen on its own."""
+    return f"nhs:{nhs_number}" if nhs_number else f"person:{person[0]}:{person[1]}"
+
+
+def resolve(
+    nhs_numbers: Mapping[PersonKey, str | None],
+    scored: Iterable[ScoredPair],
+    decisions: Iterable[HumanDecision],
+    *,
+    link_at: float,
+    review_at: float,
+) -> Resolution:
+    """Group records into citizens (see the module's rules); return anchors and review pairs."""
+    groups = _Groups(nhs_numbers)
+    latest = _latest_decisions(decisions)
+    apart = {pair for pair, decision in latest.items() if not decision.same}
+    groups.forbid(apart)
+    for decision in sorted(
+        (d for d in latest.values() if d.same), key=lambda d: (d.decided_at, sorted(d.pair))
+    ):
+        groups.join(decision.a, decision.b)
+    by_number: dict[str, PersonKey] = {}
+    for person in sorted(nhs_numbers):
+        number = nhs_numbers[person]
+        if number:
+            groups.join(by_number.setdefault(number, person), person)
+    review: list[ScoredPair] = []
+    for candidate in sorted(scored, key=lambda s: (-s.score, min(s.a, s.b), max(s.a, s.b))):
+        if candidate.pair in latest or candidate.score < review_at:
+            continue
+        joined = candidate.score >= link_at and groups.join(
+            candidate.a, candidate.b, numbers_must_agree=True
+        )
+        if not joined and not groups.together(candidate.a, candidate.b):
+            review.append(candidate)
+    return Resolution(groups.anchors(), review)
+
+
+def _latest_decisions(
+    decisions: Iterable[HumanDecision],
+) -> dict[frozenset[PersonKey], HumanDecision]:
+    latest: dict[frozenset[PersonKey], HumanDecision] = {}
+    # at the same instant "different" is applied last, so it wins: the cautious reading
+    for decision in sorted(decisions, key=lambda d: (d.decided_at, not d.same)):
+        latest[decision.pair] = decision
+    return latest
+
+
+class _Groups:
+    """Union-find over records, refusing joins that would break a constraint."""
+
+    def __init__(self, nhs_numbers: Mapping[PersonKey, str | None]) -> None:
+        self._numbers = nhs_numbers
+        self._parent: dict[PersonKey, PersonKey] = {p: p for p in nhs_numbers}
+        self._members: dict[PersonKey, set[PersonKey]] = {p: {p} for p in nhs_numbers}
+        self._apart: dict[PersonKey, set[PersonKey]] = {p: set() for p in nhs_numbers}
+
+    def forbid(self, pairs: Iterable[frozenset[PersonKey]]) -> None:
+        for pair in pairs:
+            a, b = sorted(pair)
+            if a in self._apart and b in self._apart:
+                self._apart[a].add(b)
+                self._apart[b].add(a)
+
+    def root(self, person: PersonKey) -> PersonKey:
+        while self._parent[person] != person:
+            self._parent[person] = self._parent[self._parent[person]]
+            person = self._parent[person]
+        return person
+
+    def together(self, a: PersonKey, b: PersonKey) -> bool:
+        return a in self._parent and b in self._parent and self.root(a) == self.root(b)
+
+    def join(self, a: PersonKey, b: PersonKey, *, numbers_must_agree: bool = False) -> bool:
+        """Join the groups of a and b unless a constraint forbids it; return whether joined."""
+        if a not in self._parent or b not in self._parent:
+            return False
+        ra, rb = self.root(a), self.root(b)
+        if ra == rb:
+            return True
+        left, right = self._members[ra], self._members[rb]
+        if any(self._apart[p] & right for p in left):
+            return False
+        if numbers_must_agree and len(self._numbers_in(left) | self._numbers_in(right)) > 1:
+            return False
+        keep, gone = (ra, rb) if ra < rb else (rb, ra)
+        self._parent[gone] = keep
+        self._members[keep] = left | right
+        del self._members[gone]
+        return True
+
+    def _numbers_in(self, members: set[PersonKey]) -> set[str]:
+        return {n for p in members if (n := self._numbers[p])}
+
+    def anchors(self) -> dict[PersonKey, str]:
+        """Name each group by its smallest key; groups a person kept apart that would share
+        an NHS-number key are told apart by their smallest record (the first keeps it)."""
+        claims: dict[str, list[tuple[str, PersonKey]]] = {}
+        for root, members in self._members.items():
+            anchor = min(base_key(p, self._numbers[p]) for p in members)
+            first_record = min(base_key(p, None) for p in members)
+            claims.setdefault(anchor, []).append((first_record, root))
+        anchor_of_root: dict[PersonKey, str] = {}
+        for anchor, claimants in claims.items():
+            for n, (first_record, root) in enumerate(sorted(claimants)):
+                anchor_of_root[root] = anchor if n == 0 else f"{anchor}+{first_record}"
+        return {person: anchor_of_root[self.root(person)] for person in self._parent}

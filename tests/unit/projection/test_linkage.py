@@ -1,0 +1,155 @@
+"""Grouping records into citizens: order-independent, and a person's decision always wins."""
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from services.projection.domain.linkage import HumanDecision, PersonKey, ScoredPair, resolve
+
+LINK, REVIEW = 13.0, 6.0
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+H, M, V = ("housing", "h1"), ("mental_health", "m1"), ("voluntary", "v1")
+
+
+def at(minutes: int) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def test_a_strong_score_links_and_the_citizen_is_named_by_its_nhs_number() -> None:
+    result = resolve(
+        {H: "9434765919", V: None}, [ScoredPair(H, V, 16.0)], [], link_at=LINK, review_at=REVIEW
+    )
+
+    assert result.anchor_of == {H: "nhs:9434765919", V: "nhs:9434765919"}
+    assert result.review == []
+
+
+def test_a_middling_score_goes_to_review_and_links_nothing() -> None:
+    result = resolve(
+        {H: None, V: None}, [ScoredPair(H, V, 10.5)], [], link_at=LINK, review_at=REVIEW
+    )
+
+    assert result.anchor_of[H] != result.anchor_of[V]
+    assert result.review == [ScoredPair(H, V, 10.5)]
+
+
+def test_a_score_never_joins_two_different_nhs_numbers_but_a_person_can() -> None:
+    numbers = {H: "9434765919", V: "4010232137"}
+    by_score = resolve(numbers, [ScoredPair(H, V, 18.0)], [], link_at=LINK, review_at=REVIEW)
+    by_person = resolve(
+        numbers,
+        [],
+        [HumanDecision(H, V, same=True, decided_at=at(1))],
+        link_at=LINK,
+        review_at=REVIEW,
+    )
+
+    assert by_score.anchor_of[H] != by_score.anchor_of[V]
+    assert by_score.review == [ScoredPair(H, V, 18.0)]
+    assert by_person.anchor_of[H] == by_person.anchor_of[V]
+
+
+def test_an_unlink_splits_what_the_score_joined_and_removes_it_from_review() -> None:
+    scored = [ScoredPair(H, V, 16.0)]
+    unlinked = [HumanDecision(H, V, same=False, decided_at=at(1))]
+
+    result = resolve({H: None, V: None}, scored, unlinked, link_at=LINK, review_at=REVIEW)
+
+    assert result.anchor_of == {H: "person:housing:h1", V: "person:voluntary:v1"}
+    assert result.review == []
+
+
+def test_a_person_saying_not_the_same_beats_a_shared_nhs_number() -> None:
+    """An NHS number typed against the wrong person: the steward's decision keeps them apart."""
+    result = resolve(
+        {H: "9434765919", V: "9434765919"},
+        [],
+        [HumanDecision(H, V, same=False, decided_at=at(1))],
+        link_at=LINK,
+        review_at=REVIEW,
+    )
+
+    assert result.anchor_of[H] != result.anchor_of[V]
+
+
+def test_the_latest_decision_about_a_pair_counts() -> None:
+    decisions = [
+        HumanDecision(H, V, same=True, decided_at=at(1)),
+        HumanDecision(V, H, same=False, decided_at=at(2)),
+    ]
+    result = resolve({H: None, V: None}, [], decisions, link_at=LINK, review_at=REVIEW)
+
+    assert result.anchor_of[H] != result.anchor_of[V]
+
+
+def test_a_chain_of_scores_cannot_join_two_people_a_person_kept_apart() -> None:
+    """H~M and M~V score high, but H and V were decided different: the weaker edge yields."""
+    result = resolve(
+        {H: None, M: None, V: None},
+        [ScoredPair(H, M, 17.0), ScoredPair(M, V, 14.0)],
+        [HumanDecision(H, V, same=False, decided_at=at(1))],
+        link_at=LINK,
+        review_at=REVIEW,
+    )
+
+    assert result.anchor_of[H] == result.anchor_of[M] != result.anchor_of[V]
+    assert result.review == [ScoredPair(M, V, 14.0)]
+
+
+def _random_case(
+    seed: int,
+) -> tuple[dict[PersonKey, str | None], list[ScoredPair], list[HumanDecision]]:
+    rng = random.Random(seed)
+    people: list[PersonKey] = [
+        (rng.choice(["housing", "mental_health", "voluntary"]), f"p{n}") for n in range(14)
+    ]
+    numbers = {p: rng.choice([None, None, "9434765919", "4010232137"]) for p in people}
+    scored = [ScoredPair(*rng.sample(people, 2), round(rng.uniform(0, 20), 1)) for _ in range(20)]
+    decisions = [
+        HumanDecision(
+            *rng.sample(people, 2), same=rng.random() < 0.5, decided_at=at(rng.randrange(50))
+        )
+        for _ in range(5)
+    ]
+    return numbers, scored, decisions
+
+
+def test_the_result_never_depends_on_the_order_of_the_inputs() -> None:
+    for seed in range(200):
+        numbers, scored, decisions = _random_case(seed)
+        expected = resolve(numbers, scored, decisions, link_at=LINK, review_at=REVIEW)
+        rng = random.Random(seed + 1000)
+        for _ in range(3):
+            shuffled_numbers = dict(rng.sample(list(numbers.items()), len(numbers)))
+            shuffled = resolve(
+                shuffled_numbers,
+                rng.sample(scored, len(scored)),
+                rng.sample(decisions, len(decisions)),
+                link_at=LINK,
+                review_at=REVIEW,
+            )
+            assert shuffled.anchor_of == expected.anchor_of
+            assert sorted(shuffled.review) == sorted(expected.review)
+
+
+def test_no_citizen_ever_holds_two_records_a_person_said_are_different() -> None:
+    for seed in range(200):
+        numbers, scored, decisions = _random_case(seed)
+        result = resolve(numbers, scored, decisions, link_at=LINK, review_at=REVIEW)
+        latest: dict[frozenset[PersonKey], HumanDecision] = {}
+        for d in sorted(decisions, key=lambda d: (d.decided_at, not d.same)):
+            latest[d.pair] = d
+        for pair, decision in latest.items():
+            a, b = sorted(pair)
+            if not decision.same:
+                assert result.anchor_of[a] != result.anchor_of[b], seed
+
+
+def test_every_citizen_has_its_own_anchor_and_decided_pairs_never_wait_for_review() -> None:
+    for seed in range(200):
+        numbers, scored, decisions = _random_case(seed)
+        result = resolve(numbers, scored, decisions, link_at=LINK, review_at=REVIEW)
+        groups = result.members()
+        assert sum(len(m) for m in groups.values()) == len(numbers)
+        decided = {d.pair for d in decisions}
+        assert not [pair for pair in result.review if pair.pair in decided], seed
+        assert all(REVIEW <= pair.score for pair in result.review)
