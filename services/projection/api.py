@@ -1,15 +1,17 @@
-"""The projection's HTTP API: find citizens, read a single view, read a timeline.
+"""The projection's HTTP API: find citizens, read a single view (also as FHIR), read a timeline.
 
 Any valid API key may read. Thin routes: parse, call `CitizenQueries`, map "not found".
 """
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
 
 from events.identifiers import NhsNumber, PersonName
+from services.projection.domain.fhir_bundle import citizen_bundle
 from services.projection.domain.view import CitizenView
 from services.projection.queries import CitizenList, CitizenQueries, Timeline
 from services.runtime.http.auth import CallerDep
@@ -19,6 +21,7 @@ _ERRORS: dict[int | str, dict[str, str]] = {
     401: {"description": "no API key, or an unknown or revoked one"},
     422: {"description": "the request breaks a rule; the body names the field and the rule"},
 }
+FHIR_JSON = "application/fhir+json"
 router = APIRouter(prefix="/v1/citizens", tags=["citizens"], responses=_ERRORS)
 
 
@@ -69,6 +72,29 @@ async def single_view(citizen_id: UUID, _caller: CallerDep, queries: QueriesDep)
     if view is None:
         raise not_found("citizen")
     return view
+
+
+@router.get(
+    "/{citizen_id}/fhir",
+    summary="The single view as a FHIR R4 Bundle",
+    description="Patient (NHS number identifier, UK Core profile), Organization, EpisodeOfCare "
+    "per case, CareTeam per organisation's key workers, Flag per flag or risk, and a "
+    "ServiceRequest with its Task per referral, in one `collection` Bundle.",
+    response_class=JSONResponse,
+    responses={
+        200: {"content": {FHIR_JSON: {}}, "description": "a FHIR R4 Bundle"},
+        404: {"description": "no such citizen"},
+    },
+)
+async def single_view_as_fhir(
+    citizen_id: UUID, _caller: CallerDep, queries: QueriesDep
+) -> JSONResponse:
+    """Return the citizen's single view as a FHIR Bundle."""
+    view = await queries.citizen_view(citizen_id)
+    if view is None:
+        raise not_found("citizen")
+    bundle = citizen_bundle(view, generated_at=datetime.now(UTC))
+    return JSONResponse(bundle, media_type=FHIR_JSON)
 
 
 @router.get(

@@ -6,6 +6,7 @@ from uuid import uuid4
 
 import httpx
 import pytest
+from fhir.resources.R4B.bundle import Bundle
 
 from events.envelope import Envelope
 from services.projection.bootstrap import create_projection_app
@@ -161,3 +162,21 @@ async def test_openapi_describes_the_citizen_routes(client: httpx.AsyncClient) -
         operation = paths[path]["get"]
         assert operation["tags"] == ["citizens"]
         assert operation["summary"]
+
+
+async def test_the_single_view_as_a_fhir_bundle_validates(client: httpx.AsyncClient) -> None:
+    known = await citizen_id(client)
+
+    response = await client.get(f"/v1/citizens/{known}/fhir")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    bundle = Bundle.model_validate(response.json())
+    patient = next(
+        e.resource for e in bundle.entry or [] if e.resource.get_resource_type() == "Patient"
+    )
+    assert patient.id == known
+    assert (await client.get(f"/v1/citizens/{uuid4()}/fhir")).status_code == 404
+    assert (
+        await client.get(f"/v1/citizens/{known}/fhir", headers={"Authorization": ""})
+    ).status_code == 401

@@ -1,0 +1,95 @@
+"""The single view as FHIR: every resource validates against the FHIR models (fhir.resources).
+
+fhir.resources 8 ships R4B (4.3) as its R4-line models; the resources used here (Patient,
+Organization, EpisodeOfCare, CareTeam, Flag, ServiceRequest, Task, Bundle) have the same
+shape in R4 4.0.1 for the elements we fill.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.careteam import CareTeam
+from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.task import Task
+
+from services.projection.domain.fhir_bundle import NHS_NUMBER_SYSTEM, citizen_bundle
+from tests.unit.projection.factories import NHS_NUMBER, folded
+from tests.unit.projection.stories import three_organisations_story
+
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+
+def the_story_bundle() -> dict[str, Any]:
+    story = three_organisations_story()
+    view = folded([e for events in story.values() for e in events])
+    return citizen_bundle(view, generated_at=NOW)
+
+
+def resources_of(bundle: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind]
+
+
+def test_the_bundle_and_every_resource_in_it_validate() -> None:
+    bundle = Bundle.model_validate(the_story_bundle())
+
+    kinds = sorted({entry.resource.get_resource_type() for entry in bundle.entry or []})
+    assert kinds == [
+        "CareTeam", "EpisodeOfCare", "Flag", "Organization", "Patient", "ServiceRequest", "Task",
+    ]  # fmt: skip
+
+
+def test_the_patient_carries_the_nhs_number_under_the_uk_core_system() -> None:
+    [patient_json] = resources_of(the_story_bundle(), "Patient")
+    patient = Patient.model_validate(patient_json)
+
+    nhs = [i.value for i in patient.identifier or [] if i.system == NHS_NUMBER_SYSTEM]
+    assert nhs == [NHS_NUMBER]
+    assert patient.birthDate is not None
+    assert len(patient.identifier or []) == 4  # the NHS number and each organisation's id
+
+
+def test_each_case_is_an_episode_of_care_managed_by_its_organisation() -> None:
+    episodes = resources_of(the_story_bundle(), "EpisodeOfCare")
+
+    assert len(episodes) == 3
+    assert {e["managingOrganization"]["reference"] for e in episodes} == {
+        "Organization/housing", "Organization/mental-health", "Organization/voluntary",
+    }  # fmt: skip
+
+
+def test_key_workers_are_a_care_team_with_their_role() -> None:
+    teams = resources_of(the_story_bundle(), "CareTeam")
+    for team in teams:
+        CareTeam.model_validate(team)
+
+    members = {
+        (p["member"]["display"], p.get("role", [{}])[0].get("text"))
+        for team in teams
+        for p in team["participant"]
+    }
+    assert ("Ada Lovelace", "care coordinator, CMHT") in members
+    assert ("Jo Reid", None) in members
+
+
+def test_a_referral_is_a_service_request_and_a_task_with_both_sides_status() -> None:
+    bundle = the_story_bundle()
+    [request] = resources_of(bundle, "ServiceRequest")
+    [task_json] = resources_of(bundle, "Task")
+    task = Task.model_validate(task_json)
+
+    assert request["priority"] == "urgent"
+    assert request["requester"] == {"reference": "Organization/housing"}
+    assert task.status == "accepted"
+    assert task.focus is not None
+    assert task.focus.reference == f"ServiceRequest/{request['id']}"
+    assert task.businessStatus is not None
+    assert "accepted by voluntary" in (task.businessStatus.text or "")
+
+
+def test_flags_name_what_was_raised_and_by_which_organisation() -> None:
+    flags = resources_of(the_story_bundle(), "Flag")
+
+    assert {(f["code"]["text"], f["author"]["reference"]) for f in flags} >= {
+        ("risk to self", "Organization/mental-health"),
+    }
