@@ -9,11 +9,13 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
 
+from events.envelope import OrgId
 from events.identifiers import NhsNumber, PersonName
 from services.projection.domain.fhir_bundle import citizen_bundle
 from services.projection.domain.view import CitizenView
-from services.projection.queries import CitizenList, CitizenQueries, Timeline
+from services.projection.queries import CitizenList, CitizenQueries, Timeline, TimelineFilter
 from services.runtime.http.auth import CallerDep
 from services.runtime.http.errors import ApiError, FieldError, not_found
 
@@ -100,18 +102,32 @@ async def single_view_as_fhir(
 @router.get(
     "/{citizen_id}/timeline",
     summary="Everything that happened with a citizen, across organisations, in time order",
-    description="Ordered by when each event occurred, then when it was recorded, then its id.",
+    description="Ordered by when each event occurred, then when it was recorded, then its id. "
+    "Narrow it to one organisation (`org`), one category (`category`, e.g. `housing.tenancy`), "
+    "and a period of occurrence (`from` inclusive, `to` exclusive, with a time zone).",
     responses={404: {"description": "no such citizen"}},
 )
 async def timeline(
     citizen_id: UUID,
     _caller: CallerDep,
     queries: QueriesDep,
+    *,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    org: OrgId | None = None,
+    category: Annotated[str | None, Query(pattern=r"^[a-z_]+(\.[a-z_]+)*$", max_length=64)] = None,
+    occurred_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    occurred_before: Annotated[AwareDatetime | None, Query(alias="to")] = None,
 ) -> Timeline:
     """Return a page of the citizen's timeline."""
-    page = await queries.timeline(citizen_id, limit=limit, offset=offset)
+    if occurred_from and occurred_before and occurred_before <= occurred_from:
+        message = "`to` must be after `from`"
+        fields = [FieldError(field="query.to", rule="after_from", message=message)]
+        raise ApiError(422, "validation_failed", message, fields=fields)
+    only = TimelineFilter(
+        org=org, category=category, occurred_from=occurred_from, occurred_before=occurred_before
+    )
+    page = await queries.timeline(citizen_id, limit=limit, offset=offset, only=only)
     if page is None:
         raise not_found("citizen")
     return page

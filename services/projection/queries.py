@@ -58,6 +58,17 @@ class Timeline(BaseModel):
     events: list[TimelineEvent]
 
 
+class TimelineFilter(BaseModel):
+    """Which of a citizen's events a timeline page shows: all, unless narrowed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    org: OrgId | None = None
+    category: str | None = None
+    occurred_from: datetime | None = Field(default=None, description="inclusive")
+    occurred_before: datetime | None = Field(default=None, description="exclusive")
+
+
 class CitizenQueries:
     """Reads of the projection's read model in one schema."""
 
@@ -99,7 +110,14 @@ class CitizenQueries:
         )
         return None if view is None else CitizenView.model_validate_json(view)
 
-    async def timeline(self, citizen_id: UUID, *, limit: int, offset: int) -> Timeline | None:
+    async def timeline(
+        self,
+        citizen_id: UUID,
+        *,
+        limit: int,
+        offset: int,
+        only: TimelineFilter = TimelineFilter(),  # noqa: B008 - frozen, never mutated
+    ) -> Timeline | None:
         """Return a page of the citizen's events in time order, or None for an unknown citizen."""
         known = await self._pool.fetchval(
             f"SELECT true FROM {self.schema}.citizens WHERE citizen_id = $1",  # noqa: S608 - schema name is checked
@@ -114,10 +132,18 @@ class CitizenQueries:
             f" FROM {self.schema}.timeline t JOIN {self.schema}.person_links l"
             "  ON l.org = t.org AND l.person_id = t.subject"
             " WHERE l.citizen_id = $1"
+            "  AND ($4::text IS NULL OR t.org = $4)"
+            "  AND ($5::text IS NULL OR t.category = $5)"
+            "  AND ($6::timestamptz IS NULL OR t.occurred_at >= $6)"
+            "  AND ($7::timestamptz IS NULL OR t.occurred_at < $7)"
             " ORDER BY t.occurred_at, t.recorded_at, t.event_id LIMIT $2 OFFSET $3",
             citizen_id,
             limit,
             offset,
+            only.org,
+            only.category,
+            only.occurred_from,
+            only.occurred_before,
         )
         events = [TimelineEvent(**dict(row)) for row in rows]
         return Timeline(citizen_id=citizen_id, limit=limit, offset=offset, events=events)

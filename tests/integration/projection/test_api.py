@@ -180,3 +180,39 @@ async def test_the_single_view_as_a_fhir_bundle_validates(client: httpx.AsyncCli
     assert (
         await client.get(f"/v1/citizens/{known}/fhir", headers={"Authorization": ""})
     ).status_code == 401
+
+
+async def test_the_timeline_narrows_to_an_organisation_a_category_and_a_period(
+    client: httpx.AsyncClient,
+) -> None:
+    path = f"/v1/citizens/{await citizen_id(client)}/timeline"
+    events = (await client.get(path)).json()["events"]
+
+    by_org = (await client.get(path, params={"org": "mental_health"})).json()["events"]
+    assert by_org == [e for e in events if e["org"] == "mental_health"]
+    assert by_org
+
+    category = events[0]["category"]
+    by_category = (await client.get(path, params={"category": category})).json()["events"]
+    assert by_category == [e for e in events if e["category"] == category]
+
+    start, end = events[3]["occurred_at"], events[8]["occurred_at"]
+    period = (await client.get(path, params={"from": start, "to": end})).json()["events"]
+    assert period == [e for e in events if start <= e["occurred_at"] < end]
+    assert len(period) == 5
+
+
+async def test_a_bad_timeline_filter_names_the_parameter_and_the_rule(
+    client: httpx.AsyncClient,
+) -> None:
+    path = f"/v1/citizens/{await citizen_id(client)}/timeline"
+    cases = [
+        ({"org": "police"}, "query.org"),
+        ({"category": "DROP TABLE"}, "query.category"),
+        ({"from": "2026-01-01T00:00:00"}, "query.from"),  # no time zone
+        ({"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "query.to"),
+    ]
+    for params, field in cases:
+        response = await client.get(path, params=params)
+        assert response.status_code == 422, params
+        assert error_fields(response)[0][0] == field, params
