@@ -83,11 +83,21 @@ async def transaction(pool: Pool) -> AsyncIterator[Connection]:
 
 
 async def apply_ddl(pool: Pool, *, lock_name: str, statements: Sequence[str]) -> None:
-    """Run idempotent DDL once, even when several processes start at the same moment."""
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock_name)
-        for statement in statements:
-            await conn.execute(statement)
+    """Run idempotent DDL, one process at a time, even while others use the tables.
+
+    Each statement commits on its own: `CREATE INDEX IF NOT EXISTS` locks its table even when
+    the index exists, so one transaction holding every statement's locks could deadlock with
+    a worker already writing those tables (seen when a second projection worker started).
+    A statement alone only waits. The statements are idempotent, so a run cut short is
+    completed by the next one.
+    """
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock(hashtext($1))", lock_name)
+        try:
+            for statement in statements:
+                await conn.execute(statement)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", lock_name)
 
 
 def rows_as_dicts(rows: Sequence[asyncpg.Record]) -> list[dict[str, Any]]:

@@ -1,0 +1,39 @@
+"""A process that starts (and applies its idempotent DDL) while another is mid-batch waits.
+
+It must never deadlock with it: `CREATE INDEX IF NOT EXISTS` locks its table even when the
+index exists. Seen when a second projection worker joined a running one.
+"""
+
+import asyncio
+import uuid
+from collections.abc import Callable
+
+from services.projection.bootstrap import prepare_read_model
+from services.runtime.database import Pool
+
+
+async def test_preparing_the_read_model_waits_for_a_batch_in_flight_without_deadlock(
+    pool: Pool, unique_schema: Callable[[str], str]
+) -> None:
+    schema = unique_schema("proj")
+    await prepare_read_model(pool, schema)
+    async with pool.acquire() as batch:
+        in_flight = batch.transaction()
+        await in_flight.start()
+        await batch.execute(
+            f"INSERT INTO {schema}.timeline"  # noqa: S608 - test schema
+            " (event_id, org, subject, occurred_at, recorded_at, type, category, envelope)"
+            " VALUES ($1, 'housing', 's', now(), now(), 't', 'c', '{}')",
+            uuid.uuid4(),
+        )
+        starting = asyncio.create_task(prepare_read_model(pool, schema))
+        await asyncio.sleep(0.5)  # the newcomer now waits for the timeline
+        await asyncio.wait_for(
+            batch.execute(
+                f"INSERT INTO {schema}.citizens (citizen_id, view) VALUES ($1, '{{}}')",  # noqa: S608
+                uuid.uuid4(),
+            ),
+            5,
+        )
+        await in_flight.commit()
+    await asyncio.wait_for(starting, 10)
