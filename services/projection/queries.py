@@ -7,11 +7,13 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from events.envelope import OrgId
+from services.projection.domain.matching import PersonRecord, mistyped_dates, score
 from services.projection.domain.view import CitizenView
 from services.runtime.database import Pool
 from services.runtime.event_store_schema import checked_schema
 
 SEARCH_LIMIT = 50
+SEARCH_MIN_SCORE = 6.0  # the default review threshold: enough evidence to show a person
 _SUMMARY = "citizen_id, nhs_number, given_name, family_name, date_of_birth"
 
 
@@ -25,6 +27,14 @@ class CitizenSummary(BaseModel):
     given_name: str | None
     family_name: str | None
     date_of_birth: date | None
+    match_score: float | None = Field(
+        default=None,
+        description="for a name and birth date search: how well the citizen matches, in bits"
+        " of evidence (see services/projection/domain/matching.py); higher first",
+    )
+    matched_on: list[str] = Field(
+        default_factory=list, description="the fields that agreed, exactly or closely"
+    )
 
 
 class CitizenList(BaseModel):
@@ -89,18 +99,34 @@ class CitizenQueries:
     async def by_name_and_birth(
         self, *, family_name: str, date_of_birth: date, given_name: str | None = None
     ) -> list[CitizenSummary]:
-        """Return the citizens with this family name (and given name) born on this date."""
+        """Return citizens like this name and birth date, best match first (fuzzy).
+
+        Candidates are the citizens born on the date or on a date a typist could have meant
+        (day and month swapped, one digit of the year wrong); each is scored with the
+        matcher and kept if the evidence is at least `SEARCH_MIN_SCORE` bits.
+        """
         rows = await self._pool.fetch(
             f"SELECT {_SUMMARY} FROM {self.schema}.citizens"  # noqa: S608 - schema name is checked
-            " WHERE lower(family_name) = lower($1) AND date_of_birth = $2"
-            "  AND ($3::text IS NULL OR lower(given_name) = lower($3))"
-            " ORDER BY citizen_id LIMIT $4",
-            family_name,
-            date_of_birth,
-            given_name,
-            SEARCH_LIMIT,
+            " WHERE date_of_birth = ANY($1::date[])",
+            mistyped_dates(date_of_birth),
         )
-        return [CitizenSummary(**dict(row)) for row in rows]
+        wanted = PersonRecord(
+            org="search", person_id="search", given_name=given_name,
+            family_name=family_name, date_of_birth=date_of_birth,
+        )  # fmt: skip
+        found = []
+        for row in rows:
+            candidate = PersonRecord(
+                org="citizen", person_id=str(row["citizen_id"]), given_name=row["given_name"],
+                family_name=row["family_name"], date_of_birth=row["date_of_birth"],
+            )  # fmt: skip
+            match = score(wanted, candidate)
+            if match.total >= SEARCH_MIN_SCORE:
+                found.append(
+                    CitizenSummary(**dict(row), match_score=match.total, matched_on=match.agreed())
+                )
+        found.sort(key=lambda c: (-(c.match_score or 0), str(c.citizen_id)))
+        return found[:SEARCH_LIMIT]
 
     async def citizen_view(self, citizen_id: UUID) -> CitizenView | None:
         """Return a citizen's single view, or None for a citizen nobody has recorded."""

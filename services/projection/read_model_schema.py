@@ -41,6 +41,7 @@ def read_model_ddl(schema: str) -> list[str]:
         WHERE nhs_number IS NOT NULL""",
         f"""CREATE INDEX IF NOT EXISTS citizens_by_name_and_birth
         ON {s}.citizens (lower(family_name), date_of_birth)""",
+        f"CREATE INDEX IF NOT EXISTS citizens_by_birth ON {s}.citizens (date_of_birth)",
         f"""
         CREATE TABLE IF NOT EXISTS {s}.person_links (
             org text NOT NULL,

@@ -18,6 +18,7 @@ below, do nothing. The defaults are chosen so that name + date of birth alone, o
 with another first name, goes to review, never to an automatic link.
 """
 
+import contextlib
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -193,7 +194,8 @@ def compare_given_names(a: str | None, b: str | None) -> Agreement:
 
 
 def compare_family_names(a: str | None, b: str | None) -> Agreement:
-    """Exact after normalising; close for a typo or one part of a double-barrelled name."""
+    """Exact after normalising; close for a typo, the same sound (Smith, Smyth) or one part
+    of a double-barrelled name."""
     if not a or not b:
         return "missing"
     whole_a, whole_b = normalise_name(a), normalise_name(b)
@@ -201,7 +203,7 @@ def compare_family_names(a: str | None, b: str | None) -> Agreement:
         return "exact"
     parts_a = {normalise_name(p) for p in a.replace("-", " ").split()}
     parts_b = {normalise_name(p) for p in b.replace("-", " ").split()}
-    if parts_a & parts_b or _similar(whole_a, whole_b):
+    if parts_a & parts_b or _similar(whole_a, whole_b) or soundex(whole_a) == soundex(whole_b):
         return "close"
     return "disagree"
 
@@ -229,6 +231,21 @@ def compare_postcodes(a: str | None, b: str | None) -> Agreement:
     if pa[:-2] == pb[:-2] or _edits_within_one(pa, pb):
         return "close"
     return "disagree"
+
+
+def mistyped_dates(born: date) -> list[date]:
+    """Return `born` and every date `compare_dates_of_birth` calls close to it."""
+    dates = {born}
+    if born.day <= 12:
+        dates.add(date(born.year, born.day, born.month))
+    year = str(born.year)
+    for position in range(len(year)):
+        for digit in "0123456789":
+            other = int(year[:position] + digit + year[position + 1 :])
+            if 1000 <= other <= 9999 and other != born.year:
+                with contextlib.suppress(ValueError):  # 29 February in a year without it
+                    dates.add(date(other, born.month, born.day))
+    return sorted(dates)
 
 
 def blocking_keys(record: PersonRecord) -> frozenset[str]:

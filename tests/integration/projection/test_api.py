@@ -69,7 +69,8 @@ async def test_search_by_nhs_number_finds_the_citizen(client: httpx.AsyncClient)
     [found] = response.json()["citizens"]
     assert found | {"citizen_id": None} == {
         "citizen_id": None, "nhs_number": NHS_NUMBER, "given_name": "Davey",
-        "family_name": "Smith", "date_of_birth": "1979-03-12",
+        "family_name": "Smith", "date_of_birth": "1979-03-12", "match_score": None,
+        "matched_on": [],
     }  # fmt: skip
 
 
@@ -78,12 +79,38 @@ async def test_search_by_name_and_date_of_birth_ignores_case(client: httpx.Async
     found = await client.get(
         "/v1/citizens", params={"family_name": "SMITH", "date_of_birth": "1979-03-12"}
     )
-    assert len(found.json()["citizens"]) == 1
-    narrowed = await client.get(
-        "/v1/citizens",
-        params={"family_name": "smith", "date_of_birth": "1979-03-12", "given_name": "dave"},
-    )
-    assert narrowed.json()["citizens"] == []
+    [citizen] = found.json()["citizens"]
+    assert citizen["matched_on"] == ["family_name", "date_of_birth"]
+    assert citizen["match_score"] == 10.5
+
+
+async def test_search_by_name_and_date_of_birth_forgives_typos_and_nicknames(
+    client: httpx.AsyncClient,
+) -> None:
+    """A receptionist's 'Dave Smyth, 03/12/1979' still finds David Smith born 12 March 1979."""
+    exact = (
+        await client.get(
+            "/v1/citizens",
+            params={"family_name": "Smith", "date_of_birth": "1979-03-12", "given_name": "David"},
+        )
+    ).json()["citizens"]
+    fuzzy = (
+        await client.get(
+            "/v1/citizens",
+            params={"family_name": "Smyth", "date_of_birth": "1979-12-03", "given_name": "dave"},
+        )
+    ).json()["citizens"]
+    stranger = (
+        await client.get(
+            "/v1/citizens",
+            params={"family_name": "Okafor", "date_of_birth": "1979-03-12", "given_name": "Ngozi"},
+        )
+    ).json()["citizens"]
+
+    assert [c["citizen_id"] for c in fuzzy] == [c["citizen_id"] for c in exact]
+    assert fuzzy[0]["match_score"] < exact[0]["match_score"]
+    assert set(fuzzy[0]["matched_on"]) == {"given_name", "family_name", "date_of_birth"}
+    assert stranger == []
 
 
 async def test_a_search_without_enough_criteria_names_what_is_missing(

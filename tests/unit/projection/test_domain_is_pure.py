@@ -7,7 +7,7 @@ from services.projection import domain
 
 PURE_MODULES = {
     "collections", "dataclasses", "datetime", "hashlib", "hmac", "itertools", "typing", "uuid",
-    "unicodedata",
+    "unicodedata", "contextlib",
     "pydantic", "events",
 }  # fmt: skip
 

@@ -19,6 +19,7 @@ from services.projection.domain.matching import (
     compare_given_names,
     compare_postcodes,
     jaro_winkler,
+    mistyped_dates,
     normalise_name,
     score,
     soundex,
@@ -166,3 +167,17 @@ def test_thresholds_are_configured_per_place_and_checked() -> None:
         Thresholds(link=5, review=9)
     with pytest.raises(ValidationError):
         MatchingConfig.model_validate({"default": {"link": 12, "reveiw": 5}})
+
+
+def test_names_that_sound_alike_are_close() -> None:
+    assert compare_family_names("Smyth", "Smith") == "close"
+
+
+def test_the_dates_a_typist_could_have_meant_are_all_close() -> None:
+    dates = mistyped_dates(BORN)
+
+    assert BORN in dates
+    assert date(1979, 12, 3) in dates
+    assert date(1978, 3, 12) in dates
+    assert all(compare_dates_of_birth(BORN, d) in ("exact", "close") for d in dates)
+    assert mistyped_dates(date(2000, 2, 29)) == sorted(set(mistyped_dates(date(2000, 2, 29))))
