@@ -32,7 +32,7 @@ from services.projection.domain.referrals import (
     referrals_of,
     working_referrals,
 )
-from services.projection.domain.view import CitizenView
+from services.projection.domain.view import RECENT_EVENTS, CitizenView, RecentEvent
 
 BatchFold = Callable[
     [Mapping[UUID, CitizenView], Iterable[tuple[UUID, Envelope, EventPayload]]],
@@ -43,18 +43,23 @@ BatchFold = Callable[
 class WorkingView:
     """A citizen's view while events are folded into it; `view()` gives the frozen view."""
 
-    __slots__ = ("_changed", "_flags", "_involvements", "_referrals", "_registered", "_view")
+    __slots__ = (
+        "_changed", "_flags", "_involvements", "_recent", "_referrals", "_registered", "_view",
+    )  # fmt: skip
 
     def __init__(self, view: CitizenView) -> None:
         self._view = view
         self._involvements = working_involvements(view.involvements)
         self._flags = {(f.org, f.flag): f for f in view.flags}
         self._referrals = working_referrals(view.referrals)
+        self._recent = list(view.recent)
         self._changed: set[str] = set()
         self._registered = False
 
     def apply(self, envelope: Envelope, payload: EventPayload) -> None:
         """Fold one more event in."""
+        if add_recent(self._recent, envelope):
+            self._changed.add("recent")
         kind = type(payload)
         involvements, flags, referrals = _CONCERNS.get(kind) or _concerns(kind)
         if involvements and apply_to_involvements(self._involvements, envelope, payload):
@@ -78,7 +83,31 @@ class WorkingView:
             update["flags"] = flags_of(self._flags)
         if "referrals" in self._changed:
             update["referrals"] = referrals_of(self._referrals)
+        if "recent" in self._changed:
+            update["recent"] = tuple(self._recent)
         return self._view.model_copy(update=update)
+
+
+def add_recent(recent: list[RecentEvent], envelope: Envelope) -> bool:
+    """Keep `recent` the latest events, newest first, whatever order they arrive in.
+
+    Events rank by when they occurred, then when they were recorded, then their id, so the
+    list is the same for every arrival order. Return whether the event made the list.
+    """
+    key = (envelope.occurred_at, envelope.recorded_at, envelope.event_id)
+    if any(r.event_id == envelope.event_id and r.org == envelope.org for r in recent):
+        return False
+    if len(recent) >= RECENT_EVENTS and key <= recent[-1].sort_key:
+        return False
+    entry = RecentEvent(
+        event_id=envelope.event_id, org=envelope.org, type=envelope.type,
+        category=envelope.category, occurred_at=envelope.occurred_at,
+        recorded_at=envelope.recorded_at,
+    )  # fmt: skip
+    recent.append(entry)
+    recent.sort(key=lambda r: r.sort_key, reverse=True)
+    del recent[RECENT_EVENTS:]
+    return True
 
 
 _CONCERNS: dict[type[EventPayload], tuple[bool, bool, bool]] = {}

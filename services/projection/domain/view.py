@@ -139,6 +139,25 @@ class Referral(ViewModel):
     history: tuple[ReferralChange, ...] = ()
 
 
+class RecentEvent(ViewModel):
+    """One of the latest things that happened with the citizen, in any organisation."""
+
+    event_id: UUID
+    org: OrgId
+    type: str
+    category: str
+    occurred_at: datetime
+    recorded_at: datetime
+
+    @property
+    def sort_key(self) -> tuple[datetime, datetime, UUID]:
+        """Return what ranks events by recency: occurred, then recorded, then id."""
+        return self.occurred_at, self.recorded_at, self.event_id
+
+
+RECENT_EVENTS = 10
+
+
 class CitizenView(ViewModel):
     """Everything Caseweave's organisations record about one citizen, joined."""
 
@@ -147,3 +166,7 @@ class CitizenView(ViewModel):
     involvements: tuple[Involvement, ...] = ()
     flags: tuple[Flag, ...] = ()
     referrals: tuple[Referral, ...] = ()
+    recent: tuple[RecentEvent, ...] = Field(
+        default=(),
+        description=f"what happened recently: the latest {RECENT_EVENTS} events, newest first",
+    )
