@@ -141,7 +141,12 @@ async def run_kafka_projection_worker(
             session_timeout=session_timeout,
         )
         projection.attach(FaustPartitions(app))
-        await run_faust_app(app, stop)
+        rewinding = asyncio.create_task(projection.keep_rewinding_open_gaps(stop))
+        try:
+            await run_faust_app(app, stop)
+        finally:
+            stop.set()
+            await rewinding
     finally:
         await dead_letters.stop()
         await pool.close()

@@ -48,15 +48,15 @@ def plan_batch(
 ) -> BatchPlan:
     """Sort `messages` given each partition's next unapplied offset (`applied`, default 0).
 
-    Offsets of our topics are contiguous (no transactions, no compaction), so a partition's
-    messages are applied strictly in sequence: below the next offset is a redelivery, above
-    it is a gap.
+    Offsets of our topics are contiguous (no transactions, no compaction), so each
+    partition's messages are taken in offset order, whatever order the batch holds them in:
+    below the next offset is a redelivery, at it is applied, above it is a gap.
     """
     expected = dict(applied)
     accepted: list[ConsumedMessage] = []
     rewind: dict[TopicPartition, int] = {}
     redelivered = 0
-    for message in messages:
+    for message in sorted(messages, key=lambda m: (m.topic_partition, m.offset)):
         tp = message.topic_partition
         next_offset = expected.get(tp, 0)
         if tp in rewind:

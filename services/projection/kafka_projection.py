@@ -20,11 +20,13 @@ waits, Faust's buffer fills and it stops fetching; nothing is dropped or skipped
 """
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import asyncpg
 import structlog
 
 from events.envelope import ORGANISATIONS, OrgId
@@ -43,6 +45,7 @@ from services.runtime.kafka.topics import DEAD_LETTER_TOPIC, events_topic
 logger = structlog.get_logger("caseweave.projection.kafka")
 RETRY_FIRST_SECONDS, RETRY_MOST_SECONDS = 0.2, 30.0
 REWIND_EVERY_SECONDS = 1.0
+OPEN_GAP_CHECK_SECONDS = 3.0
 
 
 def organisation_topics() -> dict[str, OrgId]:
@@ -59,6 +62,7 @@ class KafkaBatchReport:
     dead_lettered: int
     redelivered: int
     rewind: Mapping[TopicPartition, int] = field(default_factory=dict)
+    next_offsets: Mapping[TopicPartition, int] = field(default_factory=dict)
 
 
 class Partitions(Protocol):
@@ -114,6 +118,7 @@ class KafkaProjection:
         self._partitions: Partitions = LogStartsAtZero()
         self._earliest: dict[TopicPartition, int] = {}
         self._rewound: dict[TopicPartition, tuple[int, float]] = {}
+        self._open_gaps: dict[TopicPartition, int] = {}
 
     def attach(self, partitions: Partitions) -> None:
         """Use `partitions` (the running consumer) to find partition starts and to rewind."""
@@ -125,26 +130,54 @@ class KafkaProjection:
         return sorted(self._topic_orgs)
 
     async def apply(self, messages: Sequence[ConsumedMessage]) -> KafkaBatchReport:
-        """Apply `messages` once; on any failure log, wait and try again. Never raises."""
+        """Apply `messages` once; on any failure log, wait and try again. Never raises.
+
+        A batch PostgreSQL refuses for its data (asyncpg `DataError`: a value it cannot
+        store) is applied one message at a time instead, and a single message it refuses is
+        set aside as poison, so one bad message cannot hold its partitions back for ever.
+        """
         delay = RETRY_FIRST_SECONDS
+        unstorable: str | None = None
         while True:
             try:
-                report = await self.apply_once(messages)
+                report = await self.apply_once(messages, unstorable=unstorable)
+            except asyncpg.DataError as error:
+                if len(messages) > 1:
+                    return _combined([await self.apply([m]) for m in messages])
+                if unstorable is None:
+                    unstorable = type(error).__name__
+                    continue
+                await self._wait_after_failure(error, messages, delay)
+                delay = min(delay * 2, RETRY_MOST_SECONDS)
             except Exception as error:  # raising here would lose the batch (see above)
-                logger.error(
-                    "projection_kafka_batch_failed",
-                    error_type=type(error).__name__,
-                    messages=len(messages),
-                    retry_s=delay,
-                )
-                await asyncio.sleep(delay)
+                await self._wait_after_failure(error, messages, delay)
                 delay = min(delay * 2, RETRY_MOST_SECONDS)
             else:
+                self._note_gaps(report)
                 await self._rewind(report.rewind)
                 return report
 
-    async def apply_once(self, messages: Sequence[ConsumedMessage]) -> KafkaBatchReport:
-        """Apply `messages` in one transaction; raise on failure, leaving nothing applied."""
+    @staticmethod
+    async def _wait_after_failure(
+        error: Exception, messages: Sequence[ConsumedMessage], delay: float
+    ) -> None:
+        logger.error(
+            "projection_kafka_batch_failed",
+            error_type=type(error).__name__,
+            messages=len(messages),
+            first=_where(messages[0]),
+            retry_s=delay,
+        )
+        await asyncio.sleep(delay)
+
+    async def apply_once(
+        self, messages: Sequence[ConsumedMessage], *, unstorable: str | None = None
+    ) -> KafkaBatchReport:
+        """Apply `messages` in one transaction; raise on failure, leaving nothing applied.
+
+        With `unstorable` (why PostgreSQL refused them), every message is set aside as poison
+        instead of projected.
+        """
         started = time.perf_counter()
         async with transaction(self._pool) as conn:
             saved = await self._offsets.lock(conn, {m.topic_partition for m in messages})
@@ -153,16 +186,38 @@ class KafkaProjection:
                 self._earliest.update(await self._partitions.earliest_offsets(plan.rewind))
                 plan = self._plan(messages, saved)
                 _log_retention_losses(saved, self._earliest, plan)
+            if unstorable is not None:
+                plan = _all_poison(plan, messages, unstorable)
             if plan.poison:
-                await self._set_aside(plan.poison)
-                await self._record.add(conn, plan.poison)
+                await self._set_aside(await self._record.add(conn, plan.poison))
             outcome = await self._consumer.project(conn, plan.events)
             await self._offsets.save(conn, plan.next_offsets)
         report = KafkaBatchReport(
-            len(messages), outcome, len(plan.poison), plan.redelivered, plan.rewind
-        )
+            len(messages), outcome, len(plan.poison), plan.redelivered, plan.rewind,
+            plan.next_offsets,
+        )  # fmt: skip
         _log_batch(messages, plan, report, started)
         return report
+
+    def _note_gaps(self, report: KafkaBatchReport) -> None:
+        """Remember partitions waiting to be read again; forget those that have been."""
+        for tp, offset in report.rewind.items():
+            self._open_gaps[tp] = offset
+        for tp, next_offset in report.next_offsets.items():
+            if tp in self._open_gaps and next_offset > self._open_gaps[tp]:
+                del self._open_gaps[tp]
+
+    async def keep_rewinding_open_gaps(self, stop: asyncio.Event) -> None:
+        """Rewind, every few seconds, partitions still waiting to be read again.
+
+        A rewind can be overtaken by messages the consumer had already fetched (Faust then
+        drops the re-read ones as old), and a quiet partition brings no new message to
+        trigger another: so keep rewinding until the partition has moved past its hole.
+        """
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), OPEN_GAP_CHECK_SECONDS)
+            await self._rewind(dict(self._open_gaps))
 
     def _plan(
         self, messages: Sequence[ConsumedMessage], saved: Mapping[TopicPartition, int]
@@ -205,6 +260,37 @@ class KafkaProjection:
                 event_type=p.event_type,
                 event_id=p.event_id,
             )
+
+
+def _combined(reports: Sequence[KafkaBatchReport]) -> KafkaBatchReport:
+    return KafkaBatchReport(
+        messages=sum(r.messages for r in reports),
+        projected=BatchOutcome(
+            new_events=sum(r.projected.new_events for r in reports),
+            citizens=sum(r.projected.citizens for r in reports),
+        ),
+        dead_lettered=sum(r.dead_lettered for r in reports),
+        redelivered=sum(r.redelivered for r in reports),
+        rewind={tp: o for r in reports for tp, o in r.rewind.items()},
+        next_offsets={tp: o for r in reports for tp, o in r.next_offsets.items()},
+    )
+
+
+def _all_poison(plan: BatchPlan, messages: Sequence[ConsumedMessage], why: str) -> BatchPlan:
+    """Return the plan of a one-message batch with its message set aside as unstorable."""
+    poison = [
+        PoisonMessage(m, "unstorable", f"(value): PostgreSQL refused it ({why})")
+        for m in messages
+        if plan.next_offsets.get(m.topic_partition) == m.offset + 1
+    ]
+    return BatchPlan(
+        poison=poison, next_offsets=plan.next_offsets, redelivered=plan.redelivered,
+        rewind=plan.rewind,
+    )  # fmt: skip
+
+
+def _where(message: ConsumedMessage) -> str:
+    return f"{message.topic}[{message.partition}]@{message.offset}"
 
 
 def _log_retention_losses(

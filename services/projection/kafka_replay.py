@@ -58,7 +58,10 @@ async def rebuild_projection_from_topics(
     await prepare_read_model(pool, schema)
     dead_letters = KafkaPublisher(bootstrap_servers, client_id="caseweave-replay-dead-letters")
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, client_id="caseweave-replay", enable_auto_commit=False
+        bootstrap_servers=bootstrap_servers,
+        client_id="caseweave-replay",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",  # retention deleting a start mid-replay: go on from there
     )
     await dead_letters.start()
     await consumer.start()
@@ -70,8 +73,10 @@ async def rebuild_projection_from_topics(
         readable = await _all_partitions(dead_letters, projection.topics, dead_letter_topic)
         consumer.assign(readable)
         await consumer.seek_to_beginning(*readable)
-        ends: dict[KafkaTP, int] = await consumer.end_offsets(readable)
         await _empty_read_model(pool, schema)
+        # after emptying: anything a worker applies from here on is within these ends, or
+        # contiguous after them, so nothing it applied is lost with the old read model
+        ends: dict[KafkaTP, int] = await consumer.end_offsets(readable)
         projection.attach(_AssignedPartitions(consumer))
         return await _apply_until(consumer, projection, ends, on_progress)
     finally:

@@ -78,10 +78,13 @@ class KafkaReferralInbox:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
-        consumer.subscribe(self.topics, listener=_SeekToSaved(consumer, self._pool, self.offsets))
+        listener = _SeekToSaved(consumer, self._pool, self.offsets)
+        consumer.subscribe(self.topics, listener=listener)
         await consumer.start()
         try:
             while not stop.is_set():
+                if listener.failure is not None:  # aiokafka only logs a listener's failure
+                    raise listener.failure
                 fetched = await consumer.getmany(timeout_ms=500, max_records=BATCH_SIZE)
                 messages = [consumed_message(r) for records in fetched.values() for r in records]
                 if messages:
@@ -130,18 +133,31 @@ class _SeekToSaved(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka
         self._consumer = consumer
         self._pool = pool
         self._offsets = offsets
+        self.failure: Exception | None = None
 
     async def on_partitions_revoked(self, revoked: object) -> None:
         """Nothing to do: every applied batch is already saved."""
 
     async def on_partitions_assigned(self, assigned: set[KafkaTP]) -> None:
-        """Seek each assigned partition with a saved offset to it (others: earliest)."""
-        async with self._pool.acquire() as conn:
-            saved = await self._offsets.all(conn)
-        for tp in assigned:
-            offset = saved.get(TopicPartition(tp.topic, tp.partition))
-            if offset is not None:
-                self._consumer.seek(tp, offset)
+        """Seek each assigned partition to its saved offset; one with none to its beginning.
+
+        Kafka's committed offset is never used: after a restore of this database from a
+        backup it may be ahead of what the database holds.
+        """
+        try:
+            async with self._pool.acquire() as conn:
+                saved = await self._offsets.all(conn)
+            unsaved = []
+            for tp in assigned:
+                offset = saved.get(TopicPartition(tp.topic, tp.partition))
+                if offset is None:
+                    unsaved.append(tp)
+                else:
+                    self._consumer.seek(tp, offset)
+            if unsaved:
+                await self._consumer.seek_to_beginning(*unsaved)
+        except Exception as error:  # handed to the consumer loop, which restarts
+            self.failure = error
 
 
 async def _commit_hint(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:

@@ -83,8 +83,15 @@ def _as_bytes(value: object) -> bytes:
 
 
 def payload_or_poison(message: ConsumedMessage, envelope: Envelope) -> EventPayload | PoisonMessage:
-    """Decode an envelope's typed payload, or say why the message is poison."""
+    """Decode an envelope's typed payload, or say why the message is poison.
+
+    Text holding a NUL character is poison too: valid JSON and valid for pydantic, but
+    PostgreSQL cannot store it, so applying it would fail for ever.
+    """
     ids = {"event_type": envelope.type, "event_id": str(envelope.event_id)}
+    if _holds_nul(envelope.model_dump()):
+        detail = "(value): a text value holds a NUL character, which cannot be stored"
+        return PoisonMessage(message, "unstorable", detail, **ids)
     try:
         return decode_payload(envelope.type, envelope.schema_version, envelope.data)
     except UnknownEventType:
@@ -92,3 +99,13 @@ def payload_or_poison(message: ConsumedMessage, envelope: Envelope) -> EventPayl
         return PoisonMessage(message, "unknown_event_type", detail, **ids)
     except ValidationError as error:
         return PoisonMessage(message, "invalid_payload", validation_detail(error, "data"), **ids)
+
+
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(v) for v in value)
+    return False

@@ -3,7 +3,10 @@
 A dead letter keeps the original key, value and headers, and adds headers that say where it
 came from and why it was refused, so an operator can fix and re-publish it. The count lives
 in the consumer's schema (one row per source message, so a redelivered poison message is
-counted once), written in the same transaction as the batch it arrived in.
+counted once and not sent again), written in the same transaction as the batch it arrived
+in. The dead-letter topic is still at-least-once: the message is sent before that transaction
+commits, so a failure between the two sends it again on retry; the
+`dead_letter_source_topic/_partition/_offset` headers identify a repeat.
 """
 
 from collections.abc import Sequence
@@ -65,28 +68,30 @@ class DeadLetterRecord:
         self.schema = checked_schema(schema)
         self.consumer = consumer
 
-    async def add(self, conn: Connection, poison: Sequence[PoisonMessage]) -> None:
-        """Record poison messages (in the caller's transaction); a repeat is recorded once."""
-        if not poison:
-            return
-        await conn.executemany(
-            f"INSERT INTO {self.schema}.dead_letters"  # noqa: S608 - schema name is checked
-            ' (consumer, topic, partition, "offset", reason, detail, event_type, event_id)'
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-            [
-                (
-                    self.consumer,
-                    p.message.topic,
-                    p.message.partition,
-                    p.message.offset,
-                    p.reason,
-                    p.detail,
-                    p.event_type,
-                    p.event_id,
-                )
-                for p in poison
-            ],
-        )
+    async def add(self, conn: Connection, poison: Sequence[PoisonMessage]) -> list[PoisonMessage]:
+        """Record poison messages (in the caller's transaction); return those not seen before.
+
+        A message set aside earlier (a redelivery, or a replay of the topics) is not recorded
+        or sent to the dead-letter topic again.
+        """
+        new = []
+        for p in poison:
+            inserted = await conn.fetchval(
+                f"INSERT INTO {self.schema}.dead_letters"  # noqa: S608 - schema name is checked
+                ' (consumer, topic, partition, "offset", reason, detail, event_type, event_id)'
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING true",
+                self.consumer,
+                p.message.topic,
+                p.message.partition,
+                p.message.offset,
+                p.reason,
+                p.detail,
+                p.event_type,
+                p.event_id,
+            )
+            if inserted:
+                new.append(p)
+        return new
 
     async def count_by_reason(self, conn: Connection) -> dict[str, int]:
         """Return how many messages were set aside, per reason."""

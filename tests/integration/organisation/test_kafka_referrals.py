@@ -19,7 +19,11 @@ from services.runtime.kafka.messages import KafkaMessage
 from services.runtime.kafka.publisher import KafkaPublisher
 from services.runtime.kafka.topics import DEAD_LETTER_TOPIC, events_topic, wanted_topics
 from services.runtime.settings import Settings
-from tests.integration.organisation.running_services import RunningService, running_services
+from tests.integration.organisation.running_services import (
+    RunningService,
+    eventually,
+    running_services,
+)
 from tests.integration.organisation.sample_requests import (
     KEY_WORKER,
     a_housing_referral,
@@ -116,10 +120,15 @@ async def test_a_referral_the_inbox_cannot_read_goes_to_the_dead_letter_topic(
 
     await a_received_referral(housing, voluntary)
 
-    dead = [
-        m
-        for m in await topic_messages(broker, DEAD_LETTER_TOPIC)
-        if dict(m.headers).get("dead_letter_consumer") == b"voluntary_referral_inbox"
-    ]
+    async def inbox_dead_letters() -> list[ConsumedMessage] | None:
+        found = [
+            m
+            for m in await topic_messages(broker, DEAD_LETTER_TOPIC)
+            if dict(m.headers).get("dead_letter_consumer") == b"voluntary_referral_inbox"
+        ]
+        return found or None
+
+    # the poison may sit on another partition than the referral, read later
+    dead = await eventually(inbox_dead_letters, within_seconds=15)
     assert [dict(m.headers)["dead_letter_reason"] for m in dead] == [b"invalid_envelope"]
     assert dead[0].value == b"{broken"

@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from uuid import UUID
 
+import asyncpg
 import pytest
 from structlog.testing import capture_logs
 
@@ -249,6 +250,9 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_is_appli
             an_envelope(org="housing", type_="person.registered", data={"person_id": "x"})
         ),
         message_from_envelope(an_envelope(org="voluntary")),  # on housing's topic
+        message_from_envelope(  # valid JSON and valid for pydantic; PostgreSQL cannot store it
+            an_envelope(org="housing", type_="test.happened", subject="NUL\x00")
+        ),
     ]
     topics.start_worker(orgs, database_url)
     await topics.publish_raw("housing", [poison[0], good, *poison[1:]])
@@ -260,7 +264,9 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_is_appli
     assert await orgs.snapshot() == await orgs.reference(unique_schema)
     dead = await topics.dead_letters(len(poison))
     reasons = sorted(headers["dead_letter_reason"].decode() for _, headers in dead)
-    assert reasons == ["invalid_envelope", "invalid_payload", "unknown_event_type", "wrong_topic"]
+    assert reasons == [
+        "invalid_envelope", "invalid_payload", "unknown_event_type", "unstorable", "wrong_topic",
+    ]  # fmt: skip
     assert {value for value, _ in dead} == {m.value for m in poison}
     for _, headers in dead:
         assert headers["dead_letter_source_topic"].decode() == topics.topic_of["housing"]
@@ -268,6 +274,33 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_is_appli
     async with orgs.pool.acquire() as conn:
         counted = await DeadLetterRecord(orgs.schema, consumer=CONSUMER).count_by_reason(conn)
     assert counted == dict.fromkeys(reasons, 1)
+
+
+async def test_a_message_postgresql_refuses_is_set_aside_and_its_batch_applied(
+    orgs: Organisations,
+    topics: KafkaTopics,
+    database_url: str,
+    unique_schema: Callable[[str], str],
+) -> None:
+    """One event the database rejects (DataError) must not hold its partitions back for ever."""
+    logs = crowd(20)
+    await orgs.record_logs(logs)
+    refused = logs["voluntary"][5]
+
+    def refusing_fold(views: Views, events: Targets) -> dict[UUID, CitizenView]:
+        listed = list(events)
+        if any(envelope.event_id == refused.event_id for _, envelope, _ in listed):
+            raise asyncpg.DataError("injected: a value PostgreSQL cannot store")
+        return fold(views, listed)
+
+    topics.start_worker(orgs, database_url, fold_batch=refusing_fold)
+    await topics.publish(logs)
+    await until_applied(orgs, size(logs))
+
+    [(_, headers)] = await topics.dead_letters(1)
+    assert headers["dead_letter_reason"] == b"unstorable"
+    assert headers["event_id"] == str(refused.event_id).encode()
+    assert await timeline_size(orgs) == size(logs) - 1
 
 
 async def test_the_worker_will_not_start_without_its_topics(

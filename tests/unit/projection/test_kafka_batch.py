@@ -113,3 +113,26 @@ def test_a_dead_letter_keeps_the_message_and_says_where_it_came_from_and_why() -
     assert headers["dead_letter_source_topic"] == HOUSING.encode()
     assert headers["dead_letter_source_offset"] == b"9"
     assert headers["dead_letter_consumer"] == b"projection"
+
+
+def test_a_partitions_messages_are_taken_in_offset_order_whatever_the_batch_order() -> None:
+    """Re-read messages may come after ones fetched earlier: the hole's offset is still taken."""
+    plan = plan_batch(
+        [consumed(5), consumed(6), consumed(3), consumed(4)],
+        applied={TP0: 3},
+        topic_orgs=TOPIC_ORGS,
+    )
+
+    assert (plan.rewind, plan.next_offsets, len(plan.events)) == ({}, {TP0: 7}, 4)
+
+
+def test_text_postgresql_cannot_store_is_poison() -> None:
+    value = message_from_envelope(
+        PersonAt("housing").registered(minutes(0), details(given_name="Da\x00vid"))
+    ).value
+    [poison] = plan_batch([consumed(0, value)], applied={}, topic_orgs=TOPIC_ORGS).poison
+
+    assert poison.reason == "unstorable"
+    assert plan_batch([consumed(0, value)], applied={}, topic_orgs=TOPIC_ORGS).next_offsets == {
+        TP0: 1
+    }
