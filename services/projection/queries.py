@@ -7,13 +7,14 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from events.envelope import OrgId
-from services.projection.domain.matching import PersonRecord, mistyped_dates, score
+from services.projection.domain.matching import PersonRecord, Thresholds, mistyped_dates, score
 from services.projection.domain.view import CitizenView
 from services.runtime.database import Pool
 from services.runtime.event_store_schema import checked_schema
 
 SEARCH_LIMIT = 50
-SEARCH_MIN_SCORE = 6.0  # the default review threshold: enough evidence to show a person
+SEARCH_MIN_SCORE = Thresholds().review  # enough evidence to show a person the candidate
+SEARCH_CANDIDATES = 5000  # rows read at most for one search (a placeholder birth date...)
 _SUMMARY = "citizen_id, nhs_number, given_name, family_name, date_of_birth"
 
 
@@ -103,12 +104,14 @@ class CitizenQueries:
 
         Candidates are the citizens born on the date or on a date a typist could have meant
         (day and month swapped, one digit of the year wrong); each is scored with the
-        matcher and kept if the evidence is at least `SEARCH_MIN_SCORE` bits.
+        matcher and kept if the evidence is at least `SEARCH_MIN_SCORE` bits and the family
+        name agrees at least closely: a search never turns up another family's member.
         """
         rows = await self._pool.fetch(
             f"SELECT {_SUMMARY} FROM {self.schema}.citizens"  # noqa: S608 - schema name is checked
-            " WHERE date_of_birth = ANY($1::date[])",
+            " WHERE date_of_birth = ANY($1::date[]) LIMIT $2",
             mistyped_dates(date_of_birth),
+            SEARCH_CANDIDATES,
         )
         wanted = PersonRecord(
             org="search", person_id="search", given_name=given_name,
@@ -121,7 +124,7 @@ class CitizenQueries:
                 family_name=row["family_name"], date_of_birth=row["date_of_birth"],
             )  # fmt: skip
             match = score(wanted, candidate)
-            if match.total >= SEARCH_MIN_SCORE:
+            if match.total >= SEARCH_MIN_SCORE and "family_name" in match.agreed():
                 found.append(
                     CitizenSummary(**dict(row), match_score=match.total, matched_on=match.agreed())
                 )

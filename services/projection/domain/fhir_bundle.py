@@ -4,6 +4,8 @@ Pure: a `CitizenView` in, FHIR JSON out. What goes where:
 - `Patient`: the best-known identity; the NHS number under the NHS number system
   (`https://fhir.nhs.uk/Id/nhs-number`, UK Core), each organisation's own person reference
   as a further identifier, the UK Core Patient profile in `meta.profile`.
+- Every entry's `fullUrl` is a `urn:uuid:` (the resource's id when that is a UUID, as the
+  Patient's citizen id is), and every reference points at one, so it resolves in the bundle.
 - `Organization`: each organisation involved, referenced by everything it owns.
 - `EpisodeOfCare`: one per case (active or finished, with its period and reason).
 - `CareTeam`: one per organisation with key workers: who they are and how to reach them.
@@ -39,7 +41,7 @@ ORGANISATION_NAMES: dict[OrgId, str] = {
 }
 _TASK_STATUS = {"made": "requested", "received": "received", "accepted": "accepted",
                 "declined": "rejected"}  # fmt: skip
-_SERVICE_REQUEST_STATUS = {"made": "active", "received": "active", "accepted": "completed",
+_SERVICE_REQUEST_STATUS = {"made": "active", "received": "active", "accepted": "active",
                            "declined": "revoked"}  # fmt: skip
 _PRIORITY = {"routine": "routine", "urgent": "urgent", "emergency": "stat"}
 
@@ -48,7 +50,7 @@ Resource = dict[str, Any]
 
 def citizen_bundle(view: CitizenView, *, generated_at: datetime) -> Resource:
     """Return the single view of one citizen as a FHIR `Bundle` of type `collection`."""
-    patient_ref = f"Patient/{view.citizen_id}"
+    patient_ref = _reference("Patient", str(view.citizen_id))
     resources: list[Resource] = [_patient(view)]
     orgs = sorted({i.org for i in view.involvements} | _referral_orgs(view.referrals))
     resources += [_organization(org) for org in orgs]
@@ -65,7 +67,9 @@ def citizen_bundle(view: CitizenView, *, generated_at: datetime) -> Resource:
         "id": str(uuid5(view.citizen_id, generated_at.isoformat())),
         "type": "collection",
         "timestamp": generated_at.isoformat(),
-        "entry": [{"fullUrl": f"urn:uuid:{_uuid_of(r)}", "resource": r} for r in resources],
+        "entry": [
+            {"fullUrl": _full_url(r["resourceType"], r["id"]), "resource": r} for r in resources
+        ],
     }
 
 
@@ -110,13 +114,13 @@ def _organization(org: OrgId) -> Resource:
     return {"resourceType": "Organization", "id": _fhir_id(org), "name": ORGANISATION_NAMES[org]}
 
 
-def _episode(org: OrgId, case: CaseView, patient_ref: str) -> Resource:
+def _episode(org: OrgId, case: CaseView, patient_ref: Resource) -> Resource:
     episode: Resource = {
         "resourceType": "EpisodeOfCare",
         "id": str(case.case_id),
         "status": "active" if case.status == "open" else "finished",
-        "patient": {"reference": patient_ref},
-        "managingOrganization": {"reference": f"Organization/{_fhir_id(org)}"},
+        "patient": patient_ref,
+        "managingOrganization": _reference("Organization", _fhir_id(org)),
     }
     period = {
         key: _instant(moment)
@@ -130,17 +134,17 @@ def _episode(org: OrgId, case: CaseView, patient_ref: str) -> Resource:
     return episode
 
 
-def _care_team(involvement: Involvement, patient_ref: str) -> Resource | None:
+def _care_team(involvement: Involvement, patient_ref: Resource) -> Resource | None:
     workers = _distinct_workers(case.key_worker for case in involvement.cases if case.key_worker)
     if not workers:
         return None
     team: Resource = {
         "resourceType": "CareTeam",
-        "id": str(uuid5(NAMESPACE_URL, f"careteam:{patient_ref}:{involvement.org}")),
+        "id": str(uuid5(NAMESPACE_URL, f"careteam:{patient_ref['reference']}:{involvement.org}")),
         "status": "active",
         "name": f"{ORGANISATION_NAMES[involvement.org]} key workers",
-        "subject": {"reference": patient_ref},
-        "managingOrganization": [{"reference": f"Organization/{_fhir_id(involvement.org)}"}],
+        "subject": patient_ref,
+        "managingOrganization": [_reference("Organization", _fhir_id(involvement.org))],
         "participant": [_participant(worker) for worker in workers],
     }
     telecom = [t for worker in workers for t in _telecom(worker)]
@@ -173,32 +177,32 @@ def _telecom(worker: KeyWorkerContact) -> list[Resource]:
     return found
 
 
-def _flag(flag: Flag, patient_ref: str) -> Resource:
-    key = f"flag:{patient_ref}:{flag.org}:{flag.flag}"
+def _flag(flag: Flag, patient_ref: Resource) -> Resource:
+    key = f"flag:{patient_ref['reference']}:{flag.org}:{flag.flag}"
     resource: Resource = {
         "resourceType": "Flag",
         "id": str(uuid5(NAMESPACE_URL, key)),
         "status": "active",
         "code": {"text": flag.flag.replace("_", " ")},
-        "subject": {"reference": patient_ref},
+        "subject": patient_ref,
         "period": {"start": _instant(flag.raised_at)},
-        "author": {"reference": f"Organization/{_fhir_id(flag.org)}"},
+        "author": _reference("Organization", _fhir_id(flag.org)),
     }
     if flag.note:
         resource["code"]["text"] += f": {flag.note}"
     return resource
 
 
-def _referral(referral: Referral, patient_ref: str) -> list[Resource]:
+def _referral(referral: Referral, patient_ref: Resource) -> list[Resource]:
     request_id = str(referral.referral_id)
-    requester = {"reference": f"Organization/{_fhir_id(referral.from_org)}"}
-    owner = {"reference": f"Organization/{_fhir_id(referral.to_org)}"}
+    requester = _reference("Organization", _fhir_id(referral.from_org))
+    owner = _reference("Organization", _fhir_id(referral.to_org))
     request: Resource = {
         "resourceType": "ServiceRequest",
         "id": request_id,
         "status": _SERVICE_REQUEST_STATUS[referral.status],
         "intent": "order",
-        "subject": {"reference": patient_ref},
+        "subject": patient_ref,
         "requester": requester,
         "performer": [owner],
     }
@@ -213,8 +217,8 @@ def _referral(referral: Referral, patient_ref: str) -> list[Resource]:
         "id": str(uuid5(referral.referral_id, "task")),
         "status": _TASK_STATUS[referral.status],
         "intent": "order",
-        "focus": {"reference": f"ServiceRequest/{request_id}"},
-        "for": {"reference": patient_ref},
+        "focus": _reference("ServiceRequest", request_id),
+        "for": patient_ref,
         "requester": requester,
         "owner": owner,
     }
@@ -242,8 +246,17 @@ def _fhir_id(org: OrgId) -> str:
     return org.replace("_", "-")
 
 
-def _uuid_of(resource: Resource) -> UUID:
-    return uuid5(NAMESPACE_URL, f"{resource['resourceType']}/{resource['id']}")
+def _full_url(kind: str, resource_id: str) -> str:
+    """Return the `urn:uuid:` a resource is known by in the bundle (its id, if a UUID)."""
+    try:
+        return f"urn:uuid:{UUID(resource_id)}"
+    except ValueError:
+        return f"urn:uuid:{uuid5(NAMESPACE_URL, f'{kind}/{resource_id}')}"
+
+
+def _reference(kind: str, resource_id: str) -> Resource:
+    """Return a reference that resolves inside the bundle (to that resource's fullUrl)."""
+    return {"reference": _full_url(kind, resource_id), "type": kind}
 
 
 def _date(value: date) -> str:

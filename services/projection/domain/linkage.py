@@ -96,13 +96,15 @@ def resolve(
         (d for d in latest.values() if d.same), key=lambda d: (d.decided_at, sorted(d.pair))
     ):
         groups.join(decision.a, decision.b)
-    by_number: dict[str, PersonKey] = {}
+    by_number: dict[str, list[PersonKey]] = {}
     for person in sorted(nhs_numbers):
         number = nhs_numbers[person]
         if number:
-            groups.join(by_number.setdefault(number, person), person)
+            for earlier in by_number.setdefault(number, []):  # every one, in case some are
+                groups.join(earlier, person)  # kept apart from this person and others not
+            by_number[number].append(person)
     review: list[ScoredPair] = []
-    for candidate in sorted(scored, key=lambda s: (-s.score, min(s.a, s.b), max(s.a, s.b))):
+    for candidate in sorted(_best_per_pair(scored), key=lambda s: (-s.score, s.a, s.b)):
         if candidate.pair in latest or candidate.score < review_at:
             continue
         joined = candidate.score >= link_at and groups.join(
@@ -111,6 +113,15 @@ def resolve(
         if not joined and not groups.together(candidate.a, candidate.b):
             review.append(candidate)
     return Resolution(groups.anchors(), review)
+
+
+def _best_per_pair(scored: Iterable[ScoredPair]) -> list[ScoredPair]:
+    """Return one score per unordered pair (the highest), its records in key order."""
+    best: dict[tuple[PersonKey, PersonKey], float] = {}
+    for pair in scored:
+        a, b = sorted((pair.a, pair.b))
+        best[a, b] = max(best.get((a, b), pair.score), pair.score)
+    return [ScoredPair(a, b, value) for (a, b), value in best.items()]
 
 
 def _latest_decisions(

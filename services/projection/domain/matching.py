@@ -14,8 +14,9 @@ measurements of ours.
 
 Two thresholds per place decide what happens: at or above `link`, link automatically; at or
 above `review` (but below `link`), put the pair in a review queue for a person to decide;
-below, do nothing. The defaults are chosen so that name + date of birth alone, or a twin
-with another first name, goes to review, never to an automatic link.
+below, do nothing. The defaults (link 15, review 6) are chosen so that name + date of birth
+alone (14), or a twin whose first name is another or merely similar (at most 14.5), goes to
+review, never to an automatic link.
 """
 
 import contextlib
@@ -27,15 +28,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Agreement = Literal["exact", "close", "disagree", "missing"]
+Agreement = Literal["exact", "close", "similar", "disagree", "missing"]
 Decision = Literal["link", "review", "none"]
 FieldName = Literal["given_name", "family_name", "date_of_birth", "postcode"]
 
 WEIGHTS: Mapping[FieldName, Mapping[Agreement, float]] = {
-    "given_name": {"exact": 3.5, "close": 2.0, "disagree": -3.0, "missing": 0.0},
-    "family_name": {"exact": 4.5, "close": 2.5, "disagree": -3.0, "missing": 0.0},
-    "date_of_birth": {"exact": 6.0, "close": 3.0, "disagree": -5.0, "missing": 0.0},
-    "postcode": {"exact": 4.0, "close": 2.0, "disagree": -2.0, "missing": 0.0},
+    # "similar" given names (a typo, or only the first of several names agreeing) are no
+    # evidence either way: Louis and Louise, Mary-Ann and Mary-Jane may be twins.
+    "given_name": {"exact": 3.5, "close": 2.0, "similar": 0.0, "disagree": -3.0, "missing": 0.0},
+    "family_name": {"exact": 4.5, "close": 2.5, "similar": 2.5, "disagree": -3.0, "missing": 0.0},
+    "date_of_birth": {"exact": 6.0, "close": 3.0, "similar": 3.0, "disagree": -5.0, "missing": 0.0},
+    "postcode": {"exact": 4.0, "close": 2.0, "similar": 2.0, "disagree": -2.0, "missing": 0.0},
 }
 
 # Common given-name forms and the full names they may stand for (Sam: Samuel or Samantha). A
@@ -103,7 +106,7 @@ class Thresholds(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    link: float = Field(default=13.0, description="at or above: link automatically")
+    link: float = Field(default=15.0, description="at or above: link automatically")
     review: float = Field(default=6.0, description="at or above (below link): review queue")
 
     @model_validator(mode="after")
@@ -149,8 +152,8 @@ class MatchScore:
         return "review" if self.total >= thresholds.review else "none"
 
     def agreed(self) -> list[FieldName]:
-        """Return the fields that agreed exactly or closely (what a reviewer is shown first)."""
-        return [e.field for e in self.evidence if e.agreement in ("exact", "close")]
+        """Return the fields that agreed, more or less (what a reviewer is shown first)."""
+        return [e.field for e in self.evidence if e.agreement in ("exact", "close", "similar")]
 
 
 StrongVerdict = Literal["same", "different", "unknown"]
@@ -176,36 +179,51 @@ def score(a: PersonRecord, b: PersonRecord) -> MatchScore:
 
 
 def normalise_name(name: str) -> str:
-    """Lower-case letters only: accents and punctuation gone, ß -> ss, Ø -> o, and so on."""
+    """Lower-case letters only: accents and punctuation gone, ß -> ss, Ø -> o, and so on.
+
+    Letters of other scripts are kept as they are (Мария stays мария), so two names in
+    Cyrillic or Arabic are compared, not both reduced to nothing.
+    """
     folded = unicodedata.normalize("NFKD", name.casefold().translate(_TRANSLITERATION))
-    return "".join(c for c in folded if c.isalpha() and c.isascii())
+    return "".join(c for c in folded if c.isalpha())
 
 
 def compare_given_names(a: str | None, b: str | None) -> Agreement:
-    """Exact after normalising; close for a nickname, a typo, or one name inside the other."""
-    if not a or not b:
+    """Exact when every name agrees; close for a nickname of the same first name; similar
+    for a typo or only the first of several names agreeing (Mary-Ann, Mary-Jane)."""
+    whole_a, whole_b = _words(a), _words(b)
+    if not whole_a or not whole_b:
         return "missing"
-    first_a, first_b = _first_word(a), _first_word(b)
-    if first_a == first_b:
+    if whole_a == whole_b:
         return "exact"
-    if _full_names(first_a) & _full_names(first_b):
+    first_a, first_b = whole_a[0], whole_b[0]
+    if first_a != first_b and _full_names(first_a) & _full_names(first_b):
         return "close"
-    return "close" if _similar(first_a, first_b) else "disagree"
+    if first_a == first_b or _similar(first_a, first_b):
+        return "similar"
+    return "disagree"
 
 
 def compare_family_names(a: str | None, b: str | None) -> Agreement:
     """Exact after normalising; close for a typo, the same sound (Smith, Smyth) or one part
     of a double-barrelled name."""
-    if not a or not b:
+    whole_a, whole_b = normalise_name(a or ""), normalise_name(b or "")
+    if not whole_a or not whole_b:
         return "missing"
-    whole_a, whole_b = normalise_name(a), normalise_name(b)
     if whole_a == whole_b:
         return "exact"
-    parts_a = {normalise_name(p) for p in a.replace("-", " ").split()}
-    parts_b = {normalise_name(p) for p in b.replace("-", " ").split()}
-    if parts_a & parts_b or _similar(whole_a, whole_b) or soundex(whole_a) == soundex(whole_b):
+    if (
+        set(_words(a)) & set(_words(b))
+        or _similar(whole_a, whole_b)
+        or _sound_alike(whole_a, whole_b)
+    ):
         return "close"
     return "disagree"
+
+
+def _sound_alike(a: str, b: str) -> bool:
+    """Soundex only knows the Latin alphabet: names in other scripts never sound alike here."""
+    return a.isascii() and b.isascii() and soundex(a) == soundex(b)
 
 
 def compare_dates_of_birth(a: date | None, b: date | None) -> Agreement:
@@ -293,9 +311,9 @@ def _full_names(name: str) -> frozenset[str]:
     return NICKNAMES.get(name, frozenset()) | {name}
 
 
-def _first_word(name: str) -> str:
-    words = name.replace("-", " ").split()
-    return normalise_name(words[0]) if words else ""
+def _words(name: str | None) -> list[str]:
+    words = (name or "").replace("-", " ").split()
+    return [w for w in (normalise_name(word) for word in words) if w]
 
 
 def _postcode(text: str) -> str:

@@ -103,7 +103,7 @@ async def test_search_by_name_and_date_of_birth_forgives_typos_and_nicknames(
     stranger = (
         await client.get(
             "/v1/citizens",
-            params={"family_name": "Okafor", "date_of_birth": "1979-03-12", "given_name": "Ngozi"},
+            params={"family_name": "Okafor", "date_of_birth": "1979-03-12", "given_name": "David"},
         )
     ).json()["citizens"]
 

