@@ -26,7 +26,7 @@ from services.runtime.checkpoints import Checkpoints
 from services.runtime.database import Pool, apply_ddl, create_pool, transaction
 from services.runtime.event_log import PostgresEventLog
 from services.runtime.http.app_factory import create_service_app
-from services.runtime.kafka.publisher import KafkaPublisher, TopicMissing
+from services.runtime.kafka.publisher import KafkaPublisher
 from services.runtime.kafka.topics import DEAD_LETTER_TOPIC
 from services.runtime.subscription import catch_up, run_until_stopped
 
@@ -130,9 +130,7 @@ async def run_kafka_projection_worker(
             dead_letter_topic=dead_letter_topic,
             fold_batch=fold_batch,
         )
-        for topic in [*projection.topics, dead_letter_topic]:
-            if not await dead_letters.topic_exists(topic):
-                raise TopicMissing(topic)
+        await dead_letters.require_topics([*projection.topics, dead_letter_topic])
         app = create_faust_app(
             bootstrap_servers=bootstrap_servers,
             topics=projection.topics,

@@ -22,7 +22,7 @@ from services.runtime.checkpoints import Checkpoints
 from services.runtime.database import Pool, transaction
 from services.runtime.kafka.consumed import consumed_message
 from services.runtime.kafka.offsets import KafkaOffsets, TopicPartition
-from services.runtime.kafka.publisher import KafkaPublisher, TopicMissing
+from services.runtime.kafka.publisher import KafkaPublisher
 from services.runtime.kafka.topics import DEAD_LETTER_TOPIC
 
 BATCH_SIZE = 1000
@@ -70,7 +70,8 @@ async def rebuild_projection_from_topics(
             pool, dead_letters, id_secret=id_secret, schema=schema,
             topic_orgs=topic_orgs, dead_letter_topic=dead_letter_topic,
         )  # fmt: skip
-        readable = await _all_partitions(dead_letters, projection.topics, dead_letter_topic)
+        known = await dead_letters.require_topics([*projection.topics, dead_letter_topic])
+        readable = [KafkaTP(t, p) for t in projection.topics for p in known[t]]
         consumer.assign(readable)
         await consumer.seek_to_beginning(*readable)
         await _empty_read_model(pool, schema)
@@ -82,18 +83,6 @@ async def rebuild_projection_from_topics(
     finally:
         await consumer.stop()
         await dead_letters.stop()
-
-
-async def _all_partitions(
-    publisher: KafkaPublisher, topics: list[str], dead_letter_topic: str
-) -> list[KafkaTP]:
-    """Return every partition of `topics`; raise TopicMissing if one of them (or the
-    dead-letter topic) does not exist."""
-    known = await publisher.partitions_of([*topics, dead_letter_topic])
-    for topic in [*topics, dead_letter_topic]:
-        if topic not in known:
-            raise TopicMissing(topic)
-    return [KafkaTP(topic, p) for topic in topics for p in known[topic]]
 
 
 async def _empty_read_model(pool: Pool, schema: str) -> None:

@@ -27,7 +27,7 @@ from services.runtime.database import Pool, transaction
 from services.runtime.kafka.consumed import ConsumedMessage, PoisonMessage, consumed_message
 from services.runtime.kafka.dead_letters import DeadLetterRecord, dead_letter_message
 from services.runtime.kafka.offsets import KafkaOffsets, TopicPartition
-from services.runtime.kafka.publisher import KafkaPublisher, TopicMissing
+from services.runtime.kafka.publisher import KafkaPublisher
 from services.runtime.kafka.topics import DEAD_LETTER_TOPIC, events_topic
 
 logger = structlog.get_logger("caseweave.organisation.kafka_referral_inbox")
@@ -65,9 +65,7 @@ class KafkaReferralInbox:
 
     async def check_topics(self) -> None:
         """Refuse to run (TopicMissing) unless every topic read or written exists."""
-        for topic in [*self.topics, self._dead_letter_topic]:
-            if not await self._dead_letters.topic_exists(topic):
-                raise TopicMissing(topic)
+        await self._dead_letters.require_topics([*self.topics, self._dead_letter_topic])
 
     async def run(self, stop: asyncio.Event) -> None:
         """Receive referrals until `stop` is set; raise on failure (the caller restarts)."""

@@ -67,6 +67,14 @@ class KafkaPublisher:
         metadata = await self._producer.client.fetch_all_metadata()
         return topic in metadata.topics()
 
+    async def require_topics(self, topics: Sequence[str]) -> dict[str, list[int]]:
+        """Return each topic's partition numbers; raise TopicMissing for the first missing."""
+        found = await self.partitions_of(topics)
+        for topic in topics:
+            if topic not in found:
+                raise TopicMissing(topic)
+        return found
+
     async def partitions_of(self, topics: Sequence[str]) -> dict[str, list[int]]:
         """Return the partition numbers of each of `topics` that exists (all-topics metadata)."""
         metadata = await self._producer.client.fetch_all_metadata()
