@@ -8,11 +8,11 @@ inbox's derived ids). Person n, deterministically:
   same citizen), a case, a crisis episode, a care coordinator, a flag, the episode's end (even n);
 - voluntary: the referred are registered from the referral (NHS number included), receive,
   accept, open a case from it, engage and get a key worker; the rest walk in and are
-  registered without an NHS number: a citizen of their own.
-About 14 events per person; people + ceil(people / 3) citizens.
+  registered without an NHS number, with the same name, birth date and postcode as housing
+  has: identity matching links them to the same citizen (a score of 18).
+About 14 events per person; one citizen per person.
 """
 
-import math
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -52,18 +52,13 @@ _WORKER = KeyWorker(
 
 
 def citizens_in(people: int) -> int:
-    """Return how many citizens a crowd of `people` makes: the walk-ins are citizens apart."""
-    return people + math.ceil(people / 3)
+    """Return how many citizens a crowd of `people` makes: one each (walk-ins are matched)."""
+    return people
 
 
 def people_for_citizens(citizens: int) -> int:
-    """Return the smallest crowd that makes at least `citizens` citizens."""
-    people = max(1, citizens * 3 // 4)
-    while citizens_in(people) < citizens:
-        people += 1
-    while people > 1 and citizens_in(people - 1) >= citizens:
-        people -= 1
-    return people
+    """Return the crowd that makes `citizens` citizens."""
+    return max(1, citizens)
 
 
 def crowd(people: int) -> Logs:
@@ -254,7 +249,7 @@ def _referred(made_envelope: Envelope, at: datetime, place: str) -> list[StreamE
 
 def _walk_in(n: int, at: datetime, place: str) -> list[StreamEvent]:
     v, case_id, hour = _Org("voluntary", uuid.uuid4(), place), uuid.uuid4(), timedelta(hours=1)
-    details = _details(n, None)  # a drop-in gives no NHS number: a citizen of their own
+    details = _details(n, None)  # a drop-in gives no NHS number: matched on the other details
     v.record(
         person_stream(v.person_id), PersonRegistered(person_id=v.person_id, details=details), at
     )

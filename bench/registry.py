@@ -7,12 +7,14 @@ returning `Measurement`s; its `sizes` become command-line options. See bench/REA
 from bench import (
     event_store,
     kafka_projection,
+    matching,
     peer_eventsourcing,
     projection_catch_up,
     relay,
     view_latency,
 )
 from bench.kafka_projection import KAFKA_PROJECTION_EVENTS
+from bench.matching import MATCHING_CITIZENS, MATCHING_REGISTRATIONS
 from bench.part import Part, SizeOption
 from bench.projection_catch_up import PROJECTION_EVENTS
 from bench.relay import RELAY_BATCH, RELAY_EVENTS
@@ -32,6 +34,8 @@ PARTS: tuple[Part, ...] = (
          ours=relay.run, sizes=(RELAY_EVENTS, RELAY_BATCH, EVENTS_PER_STREAM)),
     Part("kafka_projection", "Faust projection worker consuming the topics (mock broker)",
          ours=kafka_projection.run, sizes=(KAFKA_PROJECTION_EVENTS,)),
+    Part("matching", "identity matching of new registrations vs a population (no peer)",
+         ours=matching.run, sizes=(MATCHING_CITIZENS, MATCHING_REGISTRATIONS)),
 )  # fmt: skip
 
 

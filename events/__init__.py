@@ -3,7 +3,7 @@
 Importing this package registers every event type, so `events.registry` can decode any of them.
 """
 
-from events import housing, mental_health, shared, voluntary
+from events import housing, identity, mental_health, shared, voluntary
 from events.envelope import Envelope, OrgId, new_event_id
 from events.registry import (
     EventPayload,
@@ -21,6 +21,7 @@ __all__ = [
     "decode_payload",
     "event_type",
     "housing",
+    "identity",
     "mental_health",
     "new_event_id",
     "registered_types",

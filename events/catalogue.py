@@ -14,6 +14,7 @@ SECTIONS: dict[str, str] = {
     "housing": "Housing",
     "mental_health": "Mental health",
     "voluntary": "Voluntary sector",
+    "identity": "Identity decisions (recorded by the projection)",
 }
 
 _INTRO = """\

@@ -34,6 +34,9 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from aiokafka.errors import KafkaConnectionError  # noqa: PLC0415 - only here
 
+    from services.projection.matching_config import (  # noqa: PLC0415 - only here
+        MatchingConfigInvalid,
+    )
     from services.runtime.kafka.publisher import TopicMissing  # noqa: PLC0415 - only here
     from services.service_runner import run_service  # noqa: PLC0415 - only for this command
 
@@ -41,7 +44,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.model_copy(update={"database_url": database_url(settings)})
     try:
         asyncio.run(run_service(args.service, settings))
-    except TopicMissing as error:
+    except (TopicMissing, MatchingConfigInvalid) as error:
         print(f"caseweave run {args.service}: {error}", file=sys.stderr)
         return 1
     except KafkaConnectionError:

@@ -6,6 +6,7 @@ The streams are the organisations' PostgreSQL logs in embedded mode, their topic
 import sys
 import time
 
+from services.projection.matching_config import MatchingConfigInvalid, load_matching_config
 from services.runtime.database import create_pool
 from services.runtime.dev_secrets import citizen_id_secret
 from services.runtime.process_tuning import collect_garbage_less_often
@@ -28,6 +29,11 @@ async def replay_projection(settings: Settings, database_url: str) -> int:
         print(f"\rreplayed {events:,} events ({rate:,.0f}/s)", end="", file=sys.stderr)
 
     kafka = settings.kafka_transport_servers()
+    try:
+        matching = load_matching_config(settings.matching_file)
+    except MatchingConfigInvalid as error:
+        print(f"caseweave replay projection: {error}", file=sys.stderr)
+        return 1
     pool = await create_pool(database_url, max_size=4)
     try:
         if kafka is not None:
@@ -36,6 +42,7 @@ async def replay_projection(settings: Settings, database_url: str) -> int:
                 bootstrap_servers=kafka,
                 id_secret=citizen_id_secret(settings),
                 on_progress=progress,
+                matching=matching,
             )
         else:
             total = await rebuild_projection(
@@ -43,6 +50,7 @@ async def replay_projection(settings: Settings, database_url: str) -> int:
                 sources=projection_sources(),
                 id_secret=citizen_id_secret(settings),
                 on_progress=progress,
+                matching=matching,
             )
     finally:
         await pool.close()

@@ -12,6 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from events.envelope import ORGANISATIONS, OrgId
+from services.projection.matching_config import load_matching_config
 from services.runtime.dev_secrets import citizen_id_secret
 from services.runtime.process_tuning import collect_garbage_less_often
 from services.runtime.settings import Settings
@@ -74,6 +75,7 @@ async def _run_worker(settings: Settings, stop: asyncio.Event) -> None:
             id_secret=citizen_id_secret(settings),
             stop=stop,
             session_timeout=settings.kafka_session_timeout_ms / 1000,
+            matching=load_matching_config(settings.matching_file),
         )
         return
     await run_projection_worker(
@@ -81,6 +83,7 @@ async def _run_worker(settings: Settings, stop: asyncio.Event) -> None:
         sources=projection_sources(),
         id_secret=citizen_id_secret(settings),
         stop=stop,
+        matching=load_matching_config(settings.matching_file),
     )
 
 
@@ -88,10 +91,15 @@ async def _run_projection(settings: Settings, stop: asyncio.Event) -> None:
     from services.projection.bootstrap import create_projection_app  # noqa: PLC0415 - heavy
 
     assert settings.database_url is not None
+    load_matching_config(settings.matching_file)  # a broken file stops us before anything runs
     worker = asyncio.create_task(_run_worker(settings, stop))
     worker.add_done_callback(lambda _: stop.set())  # a worker that cannot run stops the process
     try:
-        app = create_projection_app(database_url=settings.database_url)
+        app = create_projection_app(
+            database_url=settings.database_url,
+            id_secret=citizen_id_secret(settings),
+            matching=load_matching_config(settings.matching_file),
+        )
         await _serve(app, settings, settings.projection_port, stop)
     finally:
         stop.set()

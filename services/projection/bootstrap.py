@@ -9,8 +9,9 @@ from fastapi import FastAPI
 
 from events.envelope import OrgId
 from services.projection.api import router
-from services.projection.consumer import ProjectionConsumer
+from services.projection.consumer import DEFAULT_MATCHING, ProjectionConsumer
 from services.projection.domain.fold import BatchFold, fold
+from services.projection.domain.matching import MatchingConfig
 from services.projection.faust_worker import (
     GROUP_ID,
     SESSION_TIMEOUT_SECONDS,
@@ -18,9 +19,11 @@ from services.projection.faust_worker import (
     create_faust_app,
     run_faust_app,
 )
+from services.projection.identity_api import router as identity_router
 from services.projection.kafka_projection import KafkaProjection
 from services.projection.queries import CitizenQueries
 from services.projection.read_model_schema import CONSUMER, clear_statements, read_model_ddl
+from services.projection.stewardship import IdentityStewardship
 from services.runtime.api_keys import AUTH_SCHEMA, ApiKeyStore, auth_ddl
 from services.runtime.checkpoints import Checkpoints
 from services.runtime.database import Pool, apply_ddl, create_pool, transaction
@@ -40,8 +43,15 @@ async def prepare_read_model(pool: Pool, schema: str) -> None:
     await apply_ddl(pool, lock_name=f"projection:{schema}", statements=read_model_ddl(schema))
 
 
-def create_projection_app(*, database_url: str, schema: str = "projection") -> FastAPI:
-    """Return the projection's HTTP app: citizen search, single view and timeline."""
+def create_projection_app(
+    *,
+    database_url: str,
+    id_secret: bytes,
+    schema: str = "projection",
+    matching: MatchingConfig = DEFAULT_MATCHING,
+) -> FastAPI:
+    """Return the projection's HTTP app: citizen search, single view, timeline, and the
+    data stewards' identity review and decisions."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,6 +61,9 @@ def create_projection_app(*, database_url: str, schema: str = "projection") -> F
             app.state.pool = pool
             app.state.api_keys = ApiKeyStore(pool)
             app.state.citizens = CitizenQueries(pool, schema=schema)
+            app.state.stewardship = IdentityStewardship(
+                pool, id_secret=id_secret, schema=schema, matching=matching
+            )
             yield
         finally:
             await pool.close()
@@ -63,6 +76,7 @@ def create_projection_app(*, database_url: str, schema: str = "projection") -> F
         lifespan=lifespan,
     )
     app.include_router(router)
+    app.include_router(identity_router)
     return app
 
 
@@ -73,6 +87,7 @@ async def run_projection_worker(
     schema: str = "projection",
     id_secret: bytes,
     stop: asyncio.Event,
+    matching: MatchingConfig = DEFAULT_MATCHING,
 ) -> None:
     """Keep the single view caught up with every organisation's log until `stop` is set.
 
@@ -83,7 +98,7 @@ async def run_projection_worker(
     pool = await create_pool(database_url, max_size=3 * len(sources) + 1)
     try:
         await prepare_read_model(pool, schema)
-        consumer = ProjectionConsumer(pool, schema=schema, id_secret=id_secret)
+        consumer = ProjectionConsumer(pool, schema=schema, id_secret=id_secret, matching=matching)
         delay = RETRY_FIRST_SECONDS
         while not stop.is_set():
             try:
@@ -111,6 +126,7 @@ async def run_kafka_projection_worker(
     group_id: str = GROUP_ID,
     fold_batch: BatchFold = fold,
     session_timeout: float = SESSION_TIMEOUT_SECONDS,
+    matching: MatchingConfig = DEFAULT_MATCHING,
 ) -> None:
     """Keep the single view caught up with every organisation's Kafka topic until `stop`.
 
@@ -129,6 +145,7 @@ async def run_kafka_projection_worker(
             topic_orgs=topic_orgs,
             dead_letter_topic=dead_letter_topic,
             fold_batch=fold_batch,
+            matching=matching,
         )
         await dead_letters.require_topics([*projection.topics, dead_letter_topic])
         app = create_faust_app(
@@ -200,6 +217,7 @@ async def rebuild_projection(
     schema: str = "projection",
     id_secret: bytes,
     on_progress: Callable[[int], None] | None = None,
+    matching: MatchingConfig = DEFAULT_MATCHING,
 ) -> int:
     """Empty the read model and replay every organisation's log into it; return the events.
 
@@ -216,7 +234,7 @@ async def rebuild_projection(
             await conn.execute(statement)
         await Checkpoints(schema, consumer=CONSUMER).reset(conn)
     logger.info("projection_rebuild_started", schema=schema)
-    consumer = ProjectionConsumer(pool, schema=schema, id_secret=id_secret)
+    consumer = ProjectionConsumer(pool, schema=schema, id_secret=id_secret, matching=matching)
     replayed = await catch_up_concurrently(consumer, _logs(pool, sources), on_progress)
     logger.info("projection_rebuilt", schema=schema, events=replayed)
     return replayed

@@ -13,7 +13,7 @@ different logs can run at once (the worker runs one task per log) without losing
 """
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -23,9 +23,12 @@ from pydantic import ValidationError
 
 from events.envelope import Envelope
 from events.registry import EventPayload, UnknownEventType, decode_payload
+from services.projection.decision_store import DecisionStore, decisions_schema_of
 from services.projection.domain.fold import BatchFold, fold, new_view
+from services.projection.domain.matching import MatchingConfig
 from services.projection.domain.view import CitizenView
 from services.projection.identity_resolution import IdentityResolution, Links
+from services.projection.match_store import MatchStore
 from services.projection.read_model import ReadModel
 from services.projection.read_model_schema import CONSUMER
 from services.runtime.checkpoints import Checkpoints
@@ -34,6 +37,7 @@ from services.runtime.event_log import EventLog, LoggedEvent, LogPosition
 
 logger = structlog.get_logger(__name__)
 BATCH_SIZE = 1000
+DEFAULT_MATCHING = MatchingConfig()
 Target = tuple[UUID, Envelope, EventPayload]
 
 
@@ -56,11 +60,12 @@ class ProjectionConsumer:
         schema: str = "projection",
         batch_size: int = BATCH_SIZE,
         fold_batch: BatchFold = fold,
+        matching: MatchingConfig = DEFAULT_MATCHING,
     ) -> None:
         self._pool = pool
         self._model = ReadModel(schema)
         self._checkpoints = Checkpoints(schema, consumer=CONSUMER)
-        self._identities = IdentityResolution(self._model, id_secret=id_secret)
+        self._identities = identity_resolution(self._model, id_secret=id_secret, matching=matching)
         self._batch_size = batch_size
         self._fold = fold_batch
 
@@ -111,25 +116,60 @@ class ProjectionConsumer:
             if e.event_id in new and (p := given or _decoded(e)) is not None
         ]
         links = await self._identities.resolve(conn, events, batch_arrival=min(new.values()))
-        targets = _targets(events, links)
-        affected = {citizen for citizen, _, _ in targets} | links.refold
+        links, targets, affected = await self._lock_linked_citizens(conn, events, links)
         if not affected:
             return BatchOutcome(new_events=len(new))
-        await self._model.lock_citizens(conn, affected)
         views = await self._model.load_views(conn, affected - links.refold)
-        views.update(await self._refolded(conn, links.refold))
+        views.update(await refolded_views(conn, self._model, links.refold, self._fold))
         folded = self._fold(views, targets)
         await self._model.save_views(conn, list(folded.values()))
         return BatchOutcome(new_events=len(new), citizens=len(folded))
 
-    async def _refolded(
-        self, conn: Connection, citizen_ids: frozenset[UUID]
-    ) -> dict[UUID, CitizenView]:
-        if not citizen_ids:
-            return {}
-        linked = await self._model.linked_events(conn, citizen_ids)
-        events = [(c, e, p) for c, e in linked if (p := _decoded(e)) is not None]
-        return self._fold({c: new_view(c) for c in citizen_ids}, events)
+    async def _lock_linked_citizens(
+        self, conn: Connection, events: Sequence[tuple[Envelope, EventPayload]], links: Links
+    ) -> tuple[Links, list[Target], set[UUID]]:
+        """Lock the citizens the batch's events go to; return the links they were locked under.
+
+        Another transaction may re-link one of these people while this one waits for a lock
+        (it holds the citizen until it commits): links read before the lock are read again
+        after it, until the citizens locked are the ones the links name.
+        """
+        locked: set[UUID] = set()
+        while True:
+            targets = _targets(events, links)
+            affected = {citizen for citizen, _, _ in targets} | links.refold
+            if affected - locked:
+                await self._model.lock_citizens(conn, affected - locked)
+                locked |= affected
+            current = await self._model.links_of(conn, list(links.citizen_of))
+            if current == links.citizen_of:
+                return links, targets, affected
+            links = Links(current, links.refold)
+
+
+def identity_resolution(
+    model: ReadModel, *, id_secret: bytes, matching: MatchingConfig
+) -> IdentityResolution:
+    """Return the identity resolution of the read model `model`."""
+    decisions = decisions_schema_of(model.schema)
+    return IdentityResolution(
+        model,
+        MatchStore(model.schema, decisions_schema=decisions),
+        DecisionStore(decisions),
+        id_secret=id_secret,
+        matching=matching,
+    )
+
+
+async def refolded_views(
+    conn: Connection, model: ReadModel, citizen_ids: Collection[UUID], fold_batch: BatchFold
+) -> dict[UUID, CitizenView]:
+    """Return these citizens' views folded afresh from the timeline of their linked people."""
+    if not citizen_ids:
+        return {}
+    linked = await model.linked_events(conn, citizen_ids)
+    events = [(c, e, p) for c, e in linked if (p := _decoded(e)) is not None]
+    return fold_batch({c: new_view(c) for c in citizen_ids}, events)
 
 
 def _first_of_each(

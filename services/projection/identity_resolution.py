@@ -1,25 +1,48 @@
-"""Identity resolution: which citizen each organisation's person is, decided by registrations.
+"""Identity resolution: which citizen each organisation's record is, kept up to date.
 
-A `person.registered` event links the organisation's person to the citizen id its details
-give (`domain.citizen_ids`). Incremental folding is right for almost every batch; two cases
-need a citizen folded afresh from the timeline instead:
-- a person registered again with details that give another citizen id (re-linked): both
-  the old and the new citizen are refolded;
-- a person whose earlier events arrived before any registration linked them (which an
-  organisation's own ordering should prevent): those events are in the timeline, unapplied,
-  and folding the citizen from the timeline applies them in the order they arrived.
+A `person.registered` event stores the record's latest details (`MatchStore`), scores it
+against the records sharing a blocking key or NHS number with it (never the whole
+population), and re-resolves every record connected to it (by scored pair, NHS number,
+shared citizen or human decision) with `linkage.resolve`. A data steward's decision
+re-resolves the records it names the same way. Each citizen's id comes from its anchor
+(`citizen_ids`), so the same records, scores and decisions give the same ids in any order.
+
+Incremental folding is right for almost every batch; a citizen is folded afresh from the
+timeline instead when
+- a record moved to another citizen (a new link, a split, a changed registration): both the
+  old and the new citizen are refolded;
+- a record's earlier events arrived before any registration linked it: those events are in
+  the timeline, unapplied, and folding the citizen from the timeline applies them.
+
+Re-linking is one at a time per projection schema (a transaction-scoped advisory lock), so
+two batches or a batch and a decision never resolve the same records from stale reads.
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from uuid import UUID
+
+import structlog
 
 from events.envelope import Envelope
 from events.registry import EventPayload
 from events.shared import PersonRegistered
-from services.projection.domain.citizen_ids import citizen_id_for
+from services.projection.decision_store import DecisionStore
+from services.projection.domain.candidates import (
+    candidate_pairs,
+    lowest_review,
+    pair_thresholds,
+    scored_pair,
+)
+from services.projection.domain.citizen_ids import citizen_id_of_anchor
+from services.projection.domain.linkage import ScoredPair, resolve
+from services.projection.domain.matching import MatchingConfig, PersonRecord
+from services.projection.match_store import MatchStore, Registration, StoredPair, pair_id_of
 from services.projection.read_model import PersonKey, ReadModel
 from services.runtime.database import Connection
+
+logger = structlog.get_logger(__name__)
+_RELINK_LOCK = 0x0C18  # advisory lock class of re-linking (two-key space: no other user)
 
 
 @dataclass(frozen=True)
@@ -30,12 +53,41 @@ class Links:
     refold: frozenset[UUID]
 
 
-class IdentityResolution:
-    """Links the people in a batch to citizens, in the batch's transaction."""
+@dataclass(frozen=True)
+class Relinked:
+    """What a re-resolution changed: records' new citizens, and their citizens before."""
 
-    def __init__(self, model: ReadModel, *, id_secret: bytes) -> None:
+    moved_to: dict[PersonKey, UUID]
+    moved_from: dict[PersonKey, UUID]
+
+    def refold(self, *, fresh_needing_refold: Collection[PersonKey] = ()) -> set[UUID]:
+        """Return the citizens to fold afresh: those records left and those they joined
+        (a record linked for the first time only when its events arrived early)."""
+        joined = {
+            citizen
+            for key, citizen in self.moved_to.items()
+            if key in self.moved_from or key in fresh_needing_refold
+        }
+        return joined | set(self.moved_from.values())
+
+
+class IdentityResolution:
+    """Links organisations' records to citizens, in the caller's transaction."""
+
+    def __init__(
+        self,
+        model: ReadModel,
+        matches: MatchStore,
+        decisions: DecisionStore,
+        *,
+        id_secret: bytes,
+        matching: MatchingConfig,
+    ) -> None:
         self._model = model
+        self._matches = matches
+        self._decisions = decisions
         self._secret = id_secret
+        self._matching = matching
 
     async def resolve(
         self,
@@ -44,30 +96,98 @@ class IdentityResolution:
         *,
         batch_arrival: int,
     ) -> Links:
-        """Record the links new registrations make; return every link the batch needs."""
-        existing = await self._model.links_of(conn, {(e.org, e.subject) for e, _ in events})
-        registered: dict[PersonKey, UUID] = {
-            (envelope.org, envelope.subject): self.citizen_of(envelope, payload)
+        """Match the batch's registrations and re-link what they change; return every link
+        the batch needs."""
+        registrations = [
+            Registration(record_of(envelope, payload), envelope.event_id, envelope.occurred_at)
             for envelope, payload in events
             if isinstance(payload, PersonRegistered)
-        }
-        changed = {
-            key: citizen for key, citizen in registered.items() if existing.get(key) != citizen
-        }
-        if not changed:
-            return Links(existing, frozenset())
-        await self._model.save_links(conn, changed)
-        fresh = [key for key in changed if key not in existing]
-        early = await self._model.seen_before(conn, fresh, batch_arrival) if fresh else set()
-        moved_from = {existing[key] for key in changed if key in existing}
-        moved_to = {changed[key] for key in changed if key in existing or key in early}
-        return Links({**existing, **changed}, frozenset(moved_from | moved_to))
+        ]
+        refold: set[UUID] = set()
+        if registrations:
+            await self.hold_relinking(conn)
+            changed = await self._matches.save_latest(conn, registrations)
+            if changed:
+                relinked = await self._rematch(conn, changed)
+                fresh = [key for key in changed if key not in relinked.moved_from]
+                fresh_moved = [key for key in fresh if key in relinked.moved_to]
+                early = (
+                    await self._model.seen_before(conn, fresh_moved, batch_arrival)
+                    if fresh_moved
+                    else set()
+                )
+                refold = relinked.refold(fresh_needing_refold=early)
+        people = {(envelope.org, envelope.subject) for envelope, _ in events}
+        return Links(await self._model.links_of(conn, people), frozenset(refold))
 
-    def citizen_of(self, envelope: Envelope, registration: PersonRegistered) -> UUID:
-        """Return the citizen id a registration gives its person."""
-        return citizen_id_for(
-            self._secret,
-            org=envelope.org,
-            person_id=str(registration.person_id),
-            nhs_number=registration.details.nhs_number,
+    async def hold_relinking(self, conn: Connection) -> None:
+        """Wait until no other transaction re-links, and keep others out until this one ends."""
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))", _RELINK_LOCK, self._model.schema
         )
+
+    async def relink(self, conn: Connection, start: Collection[PersonKey]) -> Relinked:
+        """Resolve every record connected to `start` afresh; save and return what moved.
+
+        The caller holds the re-linking lock (`hold_relinking`).
+        """
+        component = await self._matches.connected(conn, start)
+        held = await self._matches.registrations(conn, component)
+        pairs = await self._matches.pairs_among(conn, list(held))
+        decided = await self._decisions.among(conn, list(held))
+        resolution = resolve(
+            {key: registration.record.nhs_number for key, registration in held.items()},
+            [self._scored(pair, held) for pair in pairs],
+            decided,
+        )
+        wanted = {
+            key: citizen_id_of_anchor(self._secret, anchor)
+            for key, anchor in resolution.anchor_of.items()
+        }
+        existing = await self._model.links_of(conn, list(held))
+        moved_to = {key: citizen for key, citizen in wanted.items() if existing.get(key) != citizen}
+        if moved_to:
+            await self._model.save_links(conn, moved_to)
+        await self._matches.mark_review(
+            conn, list(held), [pair_id_of(p.a, p.b) for p in resolution.review]
+        )
+        return Relinked(moved_to, {key: existing[key] for key in moved_to if key in existing})
+
+    async def _rematch(self, conn: Connection, changed: Sequence[PersonKey]) -> Relinked:
+        stored = await self._matches.registrations(conn, changed)
+        records = [stored[key].record for key in changed if key in stored]
+        candidates = await self._matches.candidates(conn, records)
+        found = candidate_pairs(
+            records,
+            [candidate.record for candidate in candidates],
+            keep_from=lowest_review(self._matching),
+        )
+        if found.too_common:  # the kind of key only: its value is personal data
+            logger.warning("blocking_keys_too_common", kinds=found.too_common)
+        await self._matches.replace_pairs(
+            conn,
+            changed,
+            [StoredPair(p.a, p.b, p.match.total, p.match.evidence) for p in found.pairs],
+        )
+        return await self.relink(conn, changed)
+
+    def _scored(self, pair: StoredPair, held: dict[PersonKey, Registration]) -> ScoredPair:
+        thresholds = pair_thresholds(
+            self._matching, held[pair.a].record.place, held[pair.b].record.place
+        )
+        return scored_pair(pair.a, pair.b, pair.score, thresholds)
+
+
+def record_of(envelope: Envelope, registration: PersonRegistered) -> PersonRecord:
+    """Return what matching compares of a registration."""
+    details = registration.details
+    return PersonRecord(
+        org=envelope.org,
+        person_id=envelope.subject,
+        nhs_number=details.nhs_number,
+        given_name=details.given_name,
+        family_name=details.family_name,
+        date_of_birth=details.date_of_birth,
+        postcode=details.postcode,
+        place=envelope.place,
+    )

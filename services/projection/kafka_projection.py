@@ -30,8 +30,9 @@ import asyncpg
 import structlog
 
 from events.envelope import ORGANISATIONS, OrgId
-from services.projection.consumer import BatchOutcome, ProjectionConsumer
+from services.projection.consumer import DEFAULT_MATCHING, BatchOutcome, ProjectionConsumer
 from services.projection.domain.fold import BatchFold, fold
+from services.projection.domain.matching import MatchingConfig
 from services.projection.kafka_batch import BatchPlan, plan_batch
 from services.projection.read_model_schema import CONSUMER
 from services.runtime.database import Pool, transaction
@@ -105,10 +106,11 @@ class KafkaProjection:
         topic_orgs: Mapping[str, OrgId] | None = None,
         dead_letter_topic: str = DEAD_LETTER_TOPIC,
         fold_batch: BatchFold = fold,
+        matching: MatchingConfig = DEFAULT_MATCHING,
     ) -> None:
         self._pool = pool
         self._consumer = ProjectionConsumer(
-            pool, id_secret=id_secret, schema=schema, fold_batch=fold_batch
+            pool, id_secret=id_secret, schema=schema, fold_batch=fold_batch, matching=matching
         )
         self._offsets = KafkaOffsets(schema, consumer=CONSUMER)
         self._record = DeadLetterRecord(schema, consumer=CONSUMER)

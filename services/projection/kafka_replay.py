@@ -16,6 +16,8 @@ from aiokafka import TopicPartition as KafkaTP
 
 from events.envelope import OrgId
 from services.projection.bootstrap import prepare_read_model
+from services.projection.consumer import DEFAULT_MATCHING
+from services.projection.domain.matching import MatchingConfig
 from services.projection.kafka_projection import KafkaProjection
 from services.projection.read_model_schema import CONSUMER, clear_statements
 from services.runtime.checkpoints import Checkpoints
@@ -53,6 +55,7 @@ async def rebuild_projection_from_topics(
     topic_orgs: Mapping[str, OrgId] | None = None,
     dead_letter_topic: str = DEAD_LETTER_TOPIC,
     on_progress: Callable[[int], None] | None = None,
+    matching: MatchingConfig = DEFAULT_MATCHING,
 ) -> int:
     """Empty the read model and apply every message of the topics to it; return how many."""
     await prepare_read_model(pool, schema)
@@ -68,7 +71,7 @@ async def rebuild_projection_from_topics(
     try:
         projection = KafkaProjection(
             pool, dead_letters, id_secret=id_secret, schema=schema,
-            topic_orgs=topic_orgs, dead_letter_topic=dead_letter_topic,
+            topic_orgs=topic_orgs, dead_letter_topic=dead_letter_topic, matching=matching,
         )  # fmt: skip
         known = await dead_letters.require_topics([*projection.topics, dead_letter_topic])
         readable = [KafkaTP(t, p) for t in projection.topics for p in known[t]]

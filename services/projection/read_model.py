@@ -53,6 +53,14 @@ class ReadModel:
         )
         return {(row["org"], row["person_id"]): row["citizen_id"] for row in rows}
 
+    async def records_of(self, conn: Connection, citizen_id: UUID) -> set[PersonKey]:
+        """Return the organisations' records linked to a citizen."""
+        rows = await conn.fetch(
+            f"SELECT org, person_id FROM {self.schema}.person_links WHERE citizen_id = $1",  # noqa: S608 - schema name is checked
+            citizen_id,
+        )
+        return {(row["org"], row["person_id"]) for row in rows}
+
     async def save_links(self, conn: Connection, links: dict[PersonKey, UUID]) -> None:
         """Link organisations' people to citizens, replacing earlier links of the same people."""
         await conn.execute(

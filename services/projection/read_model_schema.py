@@ -10,10 +10,16 @@
   order the projection received them, which within one organisation is its log order.
 - `checkpoints`: the consumer's position in each organisation's log (the shape
   `services.runtime.checkpoints.Checkpoints` expects), written in the same transaction.
+- `registrations`, `blocking_keys`, `match_pairs`: each record's latest details, the keys
+  its candidates are looked up by, and its scored candidate pairs (`match_store`).
+- `<schema>_decisions`: the data stewards' identity decisions, the projection's own events;
+  never emptied by a rebuild (`decision_store`).
 - `kafka_offsets`, `dead_letters`: in Kafka mode, the next unapplied offset of each topic
   partition and the poison messages set aside, written in the batch's transaction too.
 """
 
+from services.projection.decision_store import decision_store_ddl, decisions_schema_of
+from services.projection.match_store import match_store_ddl
 from services.runtime.checkpoints import checkpoints_ddl
 from services.runtime.event_store_schema import checked_schema
 from services.runtime.kafka.dead_letters import dead_letters_ddl
@@ -66,9 +72,11 @@ def read_model_ddl(schema: str) -> list[str]:
         )""",
         f"""CREATE INDEX IF NOT EXISTS timeline_by_person
         ON {s}.timeline (org, subject, occurred_at, recorded_at, event_id)""",
+        *match_store_ddl(s),
         checkpoints_ddl(s),
         kafka_offsets_ddl(s),
         dead_letters_ddl(s),
+        *decision_store_ddl(decisions_schema_of(s)),
     ]
 
 
@@ -81,7 +89,9 @@ def clear_statements(schema: str) -> list[str]:
     """
     s = checked_schema(schema)
     return [
-        f"LOCK TABLE {s}.kafka_offsets, {s}.checkpoints, {s}.timeline, {s}.person_links,"
-        f" {s}.citizens IN ACCESS EXCLUSIVE MODE",
-        f"TRUNCATE {s}.timeline, {s}.person_links, {s}.citizens RESTART IDENTITY",
+        f"LOCK TABLE {s}.kafka_offsets, {s}.checkpoints, {s}.timeline, {s}.registrations,"
+        f" {s}.blocking_keys, {s}.match_pairs, {s}.person_links, {s}.citizens"
+        " IN ACCESS EXCLUSIVE MODE",
+        f"TRUNCATE {s}.timeline, {s}.registrations, {s}.blocking_keys, {s}.match_pairs,"
+        f" {s}.person_links, {s}.citizens RESTART IDENTITY",
     ]

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
         le=200,
         description="connections per process; a service's inbox and consumers hold some",
     )
+    matching_file: Path | None = Field(
+        default=None,
+        description="TOML file of identity matching thresholds per place; unset: defaults",
+    )
     kafka_bootstrap_servers: str | None = Field(
         default=None,
         validation_alias=AliasChoices(

@@ -62,6 +62,7 @@ def test_glossary_lists_every_type_under_its_organisation() -> None:
         "## Housing",
         "## Mental health",
         "## Voluntary sector",
+        "## Identity decisions (recorded by the projection)",
     ]
 
 

@@ -24,7 +24,7 @@ keeps `nhs:<number>` and the others add their smallest record to it.
 """
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 PersonKey = tuple[str, str]  # (organisation, the organisation's person id)
@@ -32,11 +32,17 @@ PersonKey = tuple[str, str]  # (organisation, the organisation's person id)
 
 @dataclass(frozen=True, order=True)
 class ScoredPair:
-    """Two records and their match score (from `matching.score`)."""
+    """Two records and their match score (from `matching.score`).
+
+    `link_at` and `review_at` are the thresholds that apply to this pair (the places of its
+    records may have their own); None takes the ones `resolve` is given.
+    """
 
     a: PersonKey
     b: PersonKey
     score: float
+    link_at: float | None = None
+    review_at: float | None = None
 
     @property
     def pair(self) -> frozenset[PersonKey]:
@@ -84,8 +90,8 @@ def resolve(
     scored: Iterable[ScoredPair],
     decisions: Iterable[HumanDecision],
     *,
-    link_at: float,
-    review_at: float,
+    link_at: float = 15.0,
+    review_at: float = 6.0,
 ) -> Resolution:
     """Group records into citizens (see the module's rules); return anchors and review pairs."""
     groups = _Groups(nhs_numbers)
@@ -105,9 +111,11 @@ def resolve(
             by_number[number].append(person)
     review: list[ScoredPair] = []
     for candidate in sorted(_best_per_pair(scored), key=lambda s: (-s.score, s.a, s.b)):
-        if candidate.pair in latest or candidate.score < review_at:
+        pair_link_at = link_at if candidate.link_at is None else candidate.link_at
+        pair_review_at = review_at if candidate.review_at is None else candidate.review_at
+        if candidate.pair in latest or candidate.score < pair_review_at:
             continue
-        joined = candidate.score >= link_at and groups.join(
+        joined = candidate.score >= pair_link_at and groups.join(
             candidate.a, candidate.b, numbers_must_agree=True
         )
         if not joined and not groups.together(candidate.a, candidate.b):
@@ -117,11 +125,12 @@ def resolve(
 
 def _best_per_pair(scored: Iterable[ScoredPair]) -> list[ScoredPair]:
     """Return one score per unordered pair (the highest), its records in key order."""
-    best: dict[tuple[PersonKey, PersonKey], float] = {}
+    best: dict[tuple[PersonKey, PersonKey], ScoredPair] = {}
     for pair in scored:
         a, b = sorted((pair.a, pair.b))
-        best[a, b] = max(best.get((a, b), pair.score), pair.score)
-    return [ScoredPair(a, b, value) for (a, b), value in best.items()]
+        if (a, b) not in best or pair.score > best[a, b].score:
+            best[a, b] = replace(pair, a=a, b=b)
+    return list(best.values())
 
 
 def _latest_decisions(

@@ -11,7 +11,7 @@ from fhir.resources.R4B.bundle import Bundle
 from events.envelope import Envelope
 from services.projection.bootstrap import create_projection_app
 from services.runtime.api_keys import ApiKeyStore
-from tests.integration.projection.conftest import Organisations
+from tests.integration.projection.conftest import ID_SECRET, Organisations
 from tests.unit.projection.factories import NHS_NUMBER
 from tests.unit.projection.stories import three_organisations_story
 
@@ -26,7 +26,7 @@ async def client(orgs: Organisations, database_url: str) -> AsyncIterator[httpx.
         )
     )
     await orgs.catch_up()
-    app = create_projection_app(database_url=database_url, schema=orgs.schema)
+    app = create_projection_app(database_url=database_url, id_secret=ID_SECRET, schema=orgs.schema)
     async with app.router.lifespan_context(app):
         key = await ApiKeyStore(orgs.pool).issue(org="housing", role="frontline")
         transport = httpx.ASGITransport(app=app)

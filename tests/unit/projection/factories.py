@@ -45,14 +45,19 @@ def recorded(
 
 
 def details(
-    *, nhs_number: str | None = NHS_NUMBER, given_name: str = "David", postcode: str | None = None
+    *,
+    nhs_number: str | None = NHS_NUMBER,
+    given_name: str = "David",
+    postcode: str | None = None,
+    family_name: str = "Smith",
+    date_of_birth: date = date(1979, 3, 12),
 ) -> PersonDetails:
     """Return the details a registration or referral carries about the story's person."""
     return PersonDetails(
         nhs_number=nhs_number,
         given_name=given_name,
-        family_name="Smith",
-        date_of_birth=date(1979, 3, 12),
+        family_name=family_name,
+        date_of_birth=date_of_birth,
         postcode=postcode,
     )
 

@@ -44,7 +44,10 @@ def three_organisations_story() -> dict[OrgId, list[Envelope]]:
             ),
             housing.event(
                 ReferralMade(
-                    person_id=housing.person_id, to_org="voluntary", person=details(), **referral
+                    person_id=housing.person_id,
+                    to_org="voluntary",
+                    person=details(),
+                    **referral,
                 ),
                 minutes(30),
             ),
@@ -114,20 +117,26 @@ def _one_of_the_crowd(n: int, nhs_number: str, at: datetime) -> dict[OrgId, list
     h_case, m_case, v_case, referral_id = uuid4(), uuid4(), uuid4(), uuid4()
     minute = timedelta(minutes=1)
     referral = {"referral_id": referral_id, "reason": "support", "urgency": "routine"}
+    who = {"family_name": f"Crowd-{n}", "date_of_birth": date(1940, 1, 1) + timedelta(days=n)}
     return {
         "housing": [
-            housing.registered(at, details(nhs_number=nhs_number, postcode="BS5 6XX")),
+            housing.registered(at, details(nhs_number=nhs_number, postcode="BS5 6XX", **who)),
             housing.case_opened(at + minute, h_case),
             housing.event(TenancyAtRisk(case_id=h_case, risk="rent_arrears"), at + 2 * minute),
             housing.event(
                 ReferralMade(
-                    person_id=housing.person_id, to_org="voluntary", person=details(), **referral
+                    person_id=housing.person_id,
+                    to_org="voluntary",
+                    person=details(**who),
+                    **referral,
                 ),
                 at + 3 * minute,
             ),
         ],
         "mental_health": [
-            health.registered(at + 4 * minute, details(nhs_number=nhs_number, given_name=f"D{n}")),
+            health.registered(
+                at + 4 * minute, details(nhs_number=nhs_number, given_name=f"D{n}", **who)
+            ),
             health.case_opened(at + 5 * minute, m_case),
             health.event(
                 CrisisEpisodeStarted(case_id=m_case, setting="crisis_house"), at + 6 * minute
@@ -139,7 +148,9 @@ def _one_of_the_crowd(n: int, nhs_number: str, at: datetime) -> dict[OrgId, list
             health.event(CrisisEpisodeEnded(case_id=m_case, outcome="admitted"), at + 8 * minute),
         ],
         "voluntary": [
-            charity.registered(at + 9 * minute, details(nhs_number=nhs_number if n % 3 else None)),
+            charity.registered(
+                at + 9 * minute, details(nhs_number=nhs_number if n % 3 else None, **who)
+            ),
             charity.case_opened(at + 10 * minute, v_case),
             charity.event(EngagementRecorded(case_id=v_case, channel="outreach"), at + 11 * minute),
             charity.event(

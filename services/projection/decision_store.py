@@ -1,0 +1,120 @@
+"""The projection's own event store: data stewards' identity decisions.
+
+`identity.linked`, `identity.not_same_person` and `identity.unlinked` events are the
+projection's record of what people decided. They live in their own schema, which a replay
+never empties, so a human decision survives every replay. Each event is stored whole
+(`decisions`, in the order recorded) and as the pairs it decides (`decision_pairs`), which
+identity resolution looks up by record.
+"""
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from events.envelope import Envelope
+from services.projection.domain.identity_decisions import IdentityDecision, pairwise
+from services.projection.domain.linkage import HumanDecision, PersonKey
+from services.runtime.database import Connection
+from services.runtime.event_store_schema import checked_schema
+
+
+def decisions_schema_of(schema: str) -> str:
+    """Return the schema of the decision store that belongs to projection schema `schema`."""
+    return checked_schema(f"{schema}_decisions")
+
+
+def decision_store_ddl(schema: str) -> list[str]:
+    """Return the idempotent DDL of the decision store in `schema`."""
+    s = checked_schema(schema)
+    return [
+        f"CREATE SCHEMA IF NOT EXISTS {s}",
+        f"""
+        CREATE TABLE IF NOT EXISTS {s}.decisions (
+            position bigint GENERATED ALWAYS AS IDENTITY,
+            event_id uuid PRIMARY KEY,
+            type text NOT NULL,
+            occurred_at timestamptz NOT NULL,
+            envelope jsonb NOT NULL
+        )""",
+        f"""
+        CREATE TABLE IF NOT EXISTS {s}.decision_pairs (
+            event_id uuid NOT NULL REFERENCES {s}.decisions (event_id),
+            a_org text NOT NULL,
+            a_person text NOT NULL,
+            b_org text NOT NULL,
+            b_person text NOT NULL,
+            same boolean NOT NULL,
+            decided_at timestamptz NOT NULL
+        )""",
+        f"""CREATE INDEX IF NOT EXISTS decision_pairs_by_a
+        ON {s}.decision_pairs (a_org, a_person)""",
+        f"""CREATE INDEX IF NOT EXISTS decision_pairs_by_b
+        ON {s}.decision_pairs (b_org, b_person)""",
+    ]
+
+
+class DecisionStore:
+    """Appends and reads identity decisions."""
+
+    def __init__(self, schema: str) -> None:
+        self.schema = checked_schema(schema)
+
+    async def append(
+        self, conn: Connection, envelope: Envelope, decision: IdentityDecision
+    ) -> None:
+        """Record a decision event and the pairs it decides (in the caller's transaction)."""
+        await conn.execute(
+            f"INSERT INTO {self.schema}.decisions (event_id, type, occurred_at, envelope)"  # noqa: S608 - schema name is checked
+            " VALUES ($1, $2, $3, $4::jsonb)",
+            envelope.event_id,
+            envelope.type,
+            envelope.occurred_at,
+            envelope.model_dump(mode="json"),
+        )
+        pairs = pairwise(decision, decided_at=envelope.occurred_at)
+        await conn.execute(
+            f"INSERT INTO {self.schema}.decision_pairs"  # noqa: S608 - schema name is checked
+            " (event_id, a_org, a_person, b_org, b_person, same, decided_at)"
+            " SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],"
+            "  $6::bool[], $7::timestamptz[])",
+            envelope.event_id,
+            [p.a[0] for p in pairs],
+            [p.a[1] for p in pairs],
+            [p.b[0] for p in pairs],
+            [p.b[1] for p in pairs],
+            [p.same for p in pairs],
+            [p.decided_at for p in pairs],
+        )
+
+    async def among(self, conn: Connection, records: Collection[PersonKey]) -> list[HumanDecision]:
+        """Return every decided pair whose both records are among `records`."""
+        rows = await conn.fetch(
+            f"SELECT d.* FROM {self.schema}.decision_pairs d"  # noqa: S608 - schema name is checked
+            " JOIN unnest($1::text[], $2::text[]) AS k(org, person_id)"
+            "  ON d.a_org = k.org AND d.a_person = k.person_id",
+            [org for org, _ in records],
+            [person for _, person in records],
+        )
+        among = set(records)
+        decided = [_decision(row) for row in rows]
+        return [d for d in decided if d.b in among]
+
+    async def events(self, conn: Connection) -> list[Envelope]:
+        """Return every decision event, in the order recorded."""
+        rows = await conn.fetch(
+            f"SELECT envelope::text AS envelope FROM {self.schema}.decisions ORDER BY position"  # noqa: S608 - schema name is checked
+        )
+        return [Envelope.model_validate_json(row["envelope"]) for row in rows]
+
+
+def _decision(row: Any) -> HumanDecision:
+    return HumanDecision(
+        (row["a_org"], row["a_person"]),
+        (row["b_org"], row["b_person"]),
+        row["same"],
+        decided_at=row["decided_at"],
+    )
+
+
+def decision_pairs_of(decisions: Sequence[HumanDecision]) -> set[frozenset[PersonKey]]:
+    """Return the pairs these decisions are about."""
+    return {d.pair for d in decisions}

@@ -1,0 +1,187 @@
+"""The data stewards' HTTP API: the review queue, and link / not-same-person / unlink decisions.
+
+Only `data_steward` keys may use it. Each decision is recorded as the projection's own event
+and has taken effect in the single view by the time the answer comes back.
+"""
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict
+
+from events.envelope import OrgId
+from events.identifiers import ShortText
+from events.identity import IdentityLinked, IdentityNotSamePerson, RecordRef
+from services.projection.stewardship import (
+    DecisionOutcome,
+    DecisionRequest,
+    IdentityStewardship,
+    NotPartOfCitizen,
+    ReviewQueue,
+    UnknownCitizen,
+    UnknownPair,
+    UnknownRecord,
+)
+from services.runtime.api_keys import Caller
+from services.runtime.http.auth import CallerDep
+from services.runtime.http.errors import ApiError, FieldError, not_found
+
+_ERRORS: dict[int | str, dict[str, str]] = {
+    401: {"description": "no API key, or an unknown or revoked one"},
+    403: {"description": "the key is not a data_steward key"},
+    422: {"description": "the request breaks a rule; the body names the field and the rule"},
+}
+_DECIDED = "Recorded as an event and applied: the answer lists each record's citizen now."
+router = APIRouter(tags=["identity"], responses=_ERRORS)
+
+
+async def data_steward(caller: CallerDep) -> Caller:
+    """Return the caller if their key is a data steward's, else answer 403."""
+    if caller.role != "data_steward":
+        raise ApiError(403, "data_steward_only", "identity decisions need a data_steward key")
+    return caller
+
+
+StewardDep = Annotated[Caller, Depends(data_steward)]
+
+
+def stewardship(request: Request) -> IdentityStewardship:
+    """Return the app's identity stewardship."""
+    service: IdentityStewardship = request.app.state.stewardship
+    return service
+
+
+StewardshipDep = Annotated[IdentityStewardship, Depends(stewardship)]
+
+
+class Reason(BaseModel):
+    """Why the steward decided so (kept with the decision event)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: ShortText
+
+
+class Unlink(BaseModel):
+    """The record to split off a citizen, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    org: OrgId
+    person_id: UUID
+    reason: ShortText
+
+
+@router.get(
+    "/v1/identity/review",
+    summary="Pairs of records that may be one person, awaiting a data steward",
+    description="Best score first. Each pair shows both records, the score in bits of evidence "
+    "and how each field compared (exact, close, similar, disagree, missing).",
+)
+async def review_queue(
+    _steward: StewardDep,
+    service: StewardshipDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> ReviewQueue:
+    """Return a page of the review queue."""
+    return await service.review_queue(limit=limit, offset=offset)
+
+
+@router.post(
+    "/v1/identity/review/{pair_id}/confirm",
+    summary="Confirm a candidate pair is one person (identity.linked)",
+    description=_DECIDED,
+    responses={404: {"description": "no such pair"}},
+)
+async def confirm_pair(
+    pair_id: UUID, body: Reason, steward: StewardDep, service: StewardshipDep, request: Request
+) -> DecisionOutcome:
+    """Join the pair's records into one citizen."""
+    try:
+        return await service.confirm(pair_id, reason=body.reason, by=_by(steward, request))
+    except UnknownPair:
+        raise not_found("pair") from None
+
+
+@router.post(
+    "/v1/identity/review/{pair_id}/reject",
+    summary="Reject a candidate pair: two different people (identity.not_same_person)",
+    description=_DECIDED,
+    responses={404: {"description": "no such pair"}},
+)
+async def reject_pair(
+    pair_id: UUID, body: Reason, steward: StewardDep, service: StewardshipDep, request: Request
+) -> DecisionOutcome:
+    """Keep the pair's records apart, for good."""
+    try:
+        return await service.reject(pair_id, reason=body.reason, by=_by(steward, request))
+    except UnknownPair:
+        raise not_found("pair") from None
+
+
+@router.post(
+    "/v1/identity/links",
+    summary="Link two records as one person (identity.linked), whether or not they were scored",
+    description=_DECIDED,
+)
+async def link_records(
+    body: IdentityLinked, steward: StewardDep, service: StewardshipDep, request: Request
+) -> DecisionOutcome:
+    """Join the two records into one citizen."""
+    return await _decided(service, body, steward, request)
+
+
+@router.post(
+    "/v1/identity/not-same-person",
+    summary="Record that two records are different people (identity.not_same_person)",
+    description=_DECIDED,
+)
+async def keep_apart(
+    body: IdentityNotSamePerson, steward: StewardDep, service: StewardshipDep, request: Request
+) -> DecisionOutcome:
+    """Keep the two records apart, for good."""
+    return await _decided(service, body, steward, request)
+
+
+@router.post(
+    "/v1/citizens/{citizen_id}/unlink",
+    summary="Split a wrongly joined record off a citizen (identity.unlinked)",
+    description="The record becomes a citizen of its own, with its own involvements and "
+    "timeline, and is never joined to the others again by the algorithm. " + _DECIDED,
+    responses={404: {"description": "no such citizen"}},
+)
+async def unlink_record(
+    citizen_id: UUID, body: Unlink, steward: StewardDep, service: StewardshipDep, request: Request
+) -> DecisionOutcome:
+    """Split the record off the citizen."""
+    record = RecordRef(org=body.org, person_id=body.person_id)
+    try:
+        return await service.unlink(
+            citizen_id, record, reason=body.reason, by=_by(steward, request)
+        )
+    except UnknownCitizen:
+        raise not_found("citizen") from None
+    except NotPartOfCitizen:
+        message = "the record is not one of several records of this citizen"
+        fields = [FieldError(field="body.person_id", rule="not_part_of_citizen", message=message)]
+        raise ApiError(422, "validation_failed", message, fields=fields) from None
+
+
+async def _decided(
+    service: IdentityStewardship,
+    decision: IdentityLinked | IdentityNotSamePerson,
+    steward: Caller,
+    request: Request,
+) -> DecisionOutcome:
+    try:
+        return await service.decide(decision, by=_by(steward, request))
+    except UnknownRecord as error:
+        message = "the projection has no registration of this record"
+        fields = [FieldError(field=f"body.{error.field}", rule="unknown_record", message=message)]
+        raise ApiError(422, "validation_failed", message, fields=fields) from None
+
+
+def _by(steward: Caller, request: Request) -> DecisionRequest:
+    return DecisionRequest(caller=steward, correlation_id=request.state.correlation_id)

@@ -1,0 +1,368 @@
+"""What identity resolution keeps between batches: each record's latest registration, the
+scored candidate pairs, and the walk that finds every record a change can affect.
+
+- `registrations`: one row per organisation's record (its latest registration by occurrence).
+- `blocking_keys`: each record's blocking keys (`matching.blocking_keys`), so the candidates
+  of a batch's new records are one indexed lookup.
+- `match_pairs`: every pair of records scored at or above the lowest review threshold, with
+  the evidence field by field, and whether the last resolution left it for a person to review.
+
+Both are read-model tables: a replay empties and rebuilds them. Human decisions live in the
+decision store (`decision_store`), which a replay never empties.
+"""
+
+import json
+import uuid
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from services.projection.domain.linkage import PersonKey
+from services.projection.domain.matching import FieldEvidence, PersonRecord, blocking_keys
+from services.runtime.database import Connection
+from services.runtime.event_store_schema import checked_schema
+
+_PAIR_IDS = uuid.UUID("6f0c3a52-5d1e-4c47-9f57-3c8e2a0b9d11")  # namespace of review pair ids
+
+
+def match_store_ddl(schema: str) -> list[str]:
+    """Return the idempotent DDL of the registrations and scored pairs in `schema`."""
+    s = checked_schema(schema)
+    return [
+        f"""
+        CREATE TABLE IF NOT EXISTS {s}.registrations (
+            org text NOT NULL,
+            person_id text NOT NULL,
+            event_id uuid NOT NULL,
+            occurred_at timestamptz NOT NULL,
+            nhs_number text,
+            given_name text,
+            family_name text,
+            date_of_birth date,
+            postcode text,
+            place text,
+            PRIMARY KEY (org, person_id)
+        )""",
+        f"""
+        CREATE TABLE IF NOT EXISTS {s}.blocking_keys (
+            key text NOT NULL,
+            org text NOT NULL,
+            person_id text NOT NULL,
+            PRIMARY KEY (key, org, person_id)
+        )""",
+        f"""CREATE INDEX IF NOT EXISTS blocking_keys_by_record
+        ON {s}.blocking_keys (org, person_id)""",
+        f"""CREATE INDEX IF NOT EXISTS registrations_by_nhs_number ON {s}.registrations
+        (nhs_number) WHERE nhs_number IS NOT NULL""",
+        f"""
+        CREATE TABLE IF NOT EXISTS {s}.match_pairs (
+            a_org text NOT NULL,
+            a_person text NOT NULL,
+            b_org text NOT NULL,
+            b_person text NOT NULL,
+            pair_id uuid NOT NULL UNIQUE,
+            score double precision NOT NULL,
+            evidence jsonb NOT NULL,
+            in_review boolean NOT NULL DEFAULT false,
+            scored_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (a_org, a_person, b_org, b_person)
+        )""",
+        f"CREATE INDEX IF NOT EXISTS match_pairs_by_b ON {s}.match_pairs (b_org, b_person)",
+        f"""CREATE INDEX IF NOT EXISTS match_pairs_in_review ON {s}.match_pairs
+        (score DESC, pair_id) WHERE in_review""",
+    ]
+
+
+def pair_id_of(a: PersonKey, b: PersonKey) -> UUID:
+    """Return the stable id of an unordered pair of records (what a reviewer acts on)."""
+    first, second = sorted((a, b))
+    return uuid.uuid5(_PAIR_IDS, f"{first[0]}:{first[1]}|{second[0]}:{second[1]}")
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A record's latest registration, as identity resolution uses it."""
+
+    record: PersonRecord
+    event_id: UUID
+    occurred_at: datetime
+
+    @property
+    def key(self) -> PersonKey:
+        """Return the record's key."""
+        return (self.record.org, self.record.person_id)
+
+
+@dataclass(frozen=True)
+class StoredPair:
+    """A scored pair of records (a before b), its evidence, and whether it awaits review."""
+
+    a: PersonKey
+    b: PersonKey
+    score: float
+    evidence: tuple[FieldEvidence, ...]
+    in_review: bool = False
+
+    @property
+    def pair_id(self) -> UUID:
+        """Return the pair's stable id."""
+        return pair_id_of(self.a, self.b)
+
+
+class MatchStore:
+    """The registrations and scored pairs of one projection schema."""
+
+    def __init__(self, schema: str, *, decisions_schema: str) -> None:
+        self.schema = checked_schema(schema)
+        self._decisions = checked_schema(decisions_schema)
+
+    async def save_latest(
+        self, conn: Connection, registrations: Sequence[Registration]
+    ) -> list[PersonKey]:
+        """Store each record's registration unless a later one is stored; return the changed.
+
+        "Later" is by occurrence, then event id, so the stored registration never depends on
+        the order events arrived in.
+        """
+        latest: dict[PersonKey, Registration] = {}
+        for registration in registrations:
+            held = latest.get(registration.key)
+            if held is None or _order(registration) > _order(held):
+                latest[registration.key] = registration
+        if not latest:
+            return []
+        rows = await conn.fetch(
+            f"INSERT INTO {self.schema}.registrations AS r (org, person_id, event_id,"  # noqa: S608 - schema name is checked
+            "  occurred_at, nhs_number, given_name, family_name, date_of_birth, postcode, place)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::timestamptz[],"
+            "  $5::text[], $6::text[], $7::text[], $8::date[], $9::text[], $10::text[])"
+            " ON CONFLICT (org, person_id) DO UPDATE SET event_id = excluded.event_id,"
+            "  occurred_at = excluded.occurred_at, nhs_number = excluded.nhs_number,"
+            "  given_name = excluded.given_name, family_name = excluded.family_name,"
+            "  date_of_birth = excluded.date_of_birth, postcode = excluded.postcode,"
+            "  place = excluded.place"
+            " WHERE (excluded.occurred_at, excluded.event_id) > (r.occurred_at, r.event_id)"
+            " RETURNING org, person_id",
+            *_registration_columns(list(latest.values())),
+        )
+        changed = [(row["org"], row["person_id"]) for row in rows]
+        if changed:
+            await self._save_blocking_keys(conn, [latest[key].record for key in changed])
+        return changed
+
+    async def _save_blocking_keys(self, conn: Connection, records: Sequence[PersonRecord]) -> None:
+        await conn.execute(
+            f"DELETE FROM {self.schema}.blocking_keys b"  # noqa: S608 - schema name is checked
+            " USING unnest($1::text[], $2::text[]) AS k(org, person_id)"
+            " WHERE b.org = k.org AND b.person_id = k.person_id",
+            [r.org for r in records],
+            [r.person_id for r in records],
+        )
+        keyed = [(key, r.org, r.person_id) for r in records for key in blocking_keys(r)]
+        await conn.execute(
+            f"INSERT INTO {self.schema}.blocking_keys (key, org, person_id)"  # noqa: S608 - schema name is checked
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[])",
+            [key for key, _, _ in keyed],
+            [org for _, org, _ in keyed],
+            [person for _, _, person in keyed],
+        )
+
+    async def registrations(
+        self, conn: Connection, keys: Collection[PersonKey]
+    ) -> dict[PersonKey, Registration]:
+        """Return the stored registrations of these records (those that have one)."""
+        rows = await conn.fetch(
+            f"SELECT r.* FROM {self.schema}.registrations r"  # noqa: S608 - schema name is checked
+            " JOIN unnest($1::text[], $2::text[]) AS k(org, person_id)"
+            "  ON r.org = k.org AND r.person_id = k.person_id",
+            *_key_columns(keys),
+        )
+        found = [_registration(row) for row in rows]
+        return {registration.key: registration for registration in found}
+
+    async def candidates(
+        self, conn: Connection, records: Sequence[PersonRecord]
+    ) -> list[Registration]:
+        """Return every stored registration sharing a blocking key with these."""
+        keys = sorted({key for record in records for key in blocking_keys(record)})
+        rows = await conn.fetch(
+            f"SELECT r.* FROM {self.schema}.registrations r WHERE (r.org, r.person_id) IN ("  # noqa: S608 - schema name is checked
+            f"  SELECT b.org, b.person_id FROM {self.schema}.blocking_keys b"
+            "   WHERE b.key = ANY($1::text[]))",
+            keys,
+        )
+        return [_registration(row) for row in rows]
+
+    async def replace_pairs(
+        self, conn: Connection, records: Collection[PersonKey], pairs: Sequence[StoredPair]
+    ) -> None:
+        """Forget every scored pair of these records, then store `pairs` (scored afresh)."""
+        await conn.execute(
+            f"DELETE FROM {self.schema}.match_pairs p"  # noqa: S608 - schema name is checked
+            " USING unnest($1::text[], $2::text[]) AS k(org, person_id)"
+            " WHERE (p.a_org = k.org AND p.a_person = k.person_id)"
+            "  OR (p.b_org = k.org AND p.b_person = k.person_id)",
+            *_key_columns(records),
+        )
+        if pairs:
+            await conn.execute(
+                f"INSERT INTO {self.schema}.match_pairs"  # noqa: S608 - schema name is checked
+                " (a_org, a_person, b_org, b_person, pair_id, score, evidence)"
+                " SELECT u.a_org, u.a_person, u.b_org, u.b_person, u.pair_id, u.score,"
+                "  u.evidence::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+                "  $5::uuid[], $6::float8[], $7::text[])"
+                "  AS u(a_org, a_person, b_org, b_person, pair_id, score, evidence)"
+                " ON CONFLICT (a_org, a_person, b_org, b_person) DO UPDATE"
+                " SET score = excluded.score, evidence = excluded.evidence, scored_at = now()",
+                [p.a[0] for p in pairs],
+                [p.a[1] for p in pairs],
+                [p.b[0] for p in pairs],
+                [p.b[1] for p in pairs],
+                [p.pair_id for p in pairs],
+                [p.score for p in pairs],
+                [json.dumps(evidence_json(p.evidence)) for p in pairs],
+            )
+
+    async def connected(self, conn: Connection, start: Iterable[PersonKey]) -> set[PersonKey]:
+        """Return every record joined to `start` by a scored pair, an NHS number, a shared
+        citizen or a person's decision, transitively: all that a resolution may change."""
+        found = set(start)
+        frontier = set(found)
+        while frontier:
+            rows = await conn.fetch(self._neighbours_sql, *_key_columns(frontier))
+            frontier = {(row["org"], row["person_id"]) for row in rows} - found
+            found |= frontier
+        return found
+
+    @property
+    def _neighbours_sql(self) -> str:
+        s, d = self.schema, self._decisions
+        frontier = "unnest($1::text[], $2::text[]) AS f(org, person_id)"
+        return (
+            f"SELECT p.b_org AS org, p.b_person AS person_id FROM {s}.match_pairs p"  # noqa: S608 - schema names are checked
+            f" JOIN {frontier} ON p.a_org = f.org AND p.a_person = f.person_id"
+            f" UNION SELECT p.a_org, p.a_person FROM {s}.match_pairs p"
+            f" JOIN {frontier} ON p.b_org = f.org AND p.b_person = f.person_id"
+            f" UNION SELECT o.org, o.person_id FROM {s}.registrations r"
+            f" JOIN {frontier} ON r.org = f.org AND r.person_id = f.person_id"
+            f" JOIN {s}.registrations o ON o.nhs_number = r.nhs_number"
+            f" UNION SELECT o.org, o.person_id FROM {s}.person_links l"
+            f" JOIN {frontier} ON l.org = f.org AND l.person_id = f.person_id"
+            f" JOIN {s}.person_links o ON o.citizen_id = l.citizen_id"
+            f" UNION SELECT d.b_org, d.b_person FROM {d}.decision_pairs d"
+            f" JOIN {frontier} ON d.a_org = f.org AND d.a_person = f.person_id"
+            f" UNION SELECT d.a_org, d.a_person FROM {d}.decision_pairs d"
+            f" JOIN {frontier} ON d.b_org = f.org AND d.b_person = f.person_id"
+        )
+
+    async def pairs_among(
+        self, conn: Connection, records: Collection[PersonKey]
+    ) -> list[StoredPair]:
+        """Return the scored pairs whose both records are among `records`."""
+        rows = await conn.fetch(
+            f"SELECT p.* FROM {self.schema}.match_pairs p"  # noqa: S608 - schema name is checked
+            " JOIN unnest($1::text[], $2::text[]) AS k(org, person_id)"
+            "  ON p.a_org = k.org AND p.a_person = k.person_id",
+            *_key_columns(records),
+        )
+        among = set(records)
+        pairs = [_pair(row) for row in rows]
+        return [pair for pair in pairs if pair.b in among]
+
+    async def mark_review(
+        self, conn: Connection, records: Collection[PersonKey], review: Collection[UUID]
+    ) -> None:
+        """Leave exactly the pairs `review` of these records in the review queue."""
+        await conn.execute(
+            f"UPDATE {self.schema}.match_pairs p SET in_review = p.pair_id = ANY($3::uuid[])"  # noqa: S608 - schema name is checked
+            " FROM unnest($1::text[], $2::text[]) AS k(org, person_id)"
+            " WHERE p.a_org = k.org AND p.a_person = k.person_id"
+            "  AND p.in_review IS DISTINCT FROM (p.pair_id = ANY($3::uuid[]))",
+            *_key_columns(records),
+            list(review),
+        )
+
+    async def review_queue(
+        self, conn: Connection, *, limit: int, offset: int
+    ) -> tuple[int, list[tuple[StoredPair, Registration, Registration]]]:
+        """Return how many pairs await review, and a page of them, best score first."""
+        total = await conn.fetchval(
+            f"SELECT count(*) FROM {self.schema}.match_pairs WHERE in_review"  # noqa: S608 - schema name is checked
+        )
+        rows = await conn.fetch(
+            f"SELECT p.* FROM {self.schema}.match_pairs p"  # noqa: S608 - schema name is checked
+            " WHERE p.in_review ORDER BY p.score DESC, p.pair_id LIMIT $1 OFFSET $2",
+            limit,
+            offset,
+        )
+        pairs = [_pair(row) for row in rows]
+        held = await self.registrations(conn, {k for p in pairs for k in (p.a, p.b)})
+        page = [(p, held[p.a], held[p.b]) for p in pairs if p.a in held and p.b in held]
+        return int(total or 0), page
+
+    async def pair(self, conn: Connection, pair_id: UUID) -> StoredPair | None:
+        """Return the scored pair with this id, if there is one."""
+        row = await conn.fetchrow(
+            f"SELECT p.* FROM {self.schema}.match_pairs p"  # noqa: S608 - schema name is checked
+            " WHERE p.pair_id = $1",
+            pair_id,
+        )
+        return None if row is None else _pair(row)
+
+
+def evidence_json(evidence: Sequence[FieldEvidence]) -> list[dict[str, Any]]:
+    """Return field-by-field evidence as JSON."""
+    return [{"field": e.field, "agreement": e.agreement, "weight": e.weight} for e in evidence]
+
+
+def _order(registration: Registration) -> tuple[datetime, UUID]:
+    return (registration.occurred_at, registration.event_id)
+
+
+def _registration(row: Any) -> Registration:
+    record = PersonRecord(
+        org=row["org"],
+        person_id=row["person_id"],
+        nhs_number=row["nhs_number"],
+        given_name=row["given_name"],
+        family_name=row["family_name"],
+        date_of_birth=row["date_of_birth"],
+        postcode=row["postcode"],
+        place=row["place"],
+    )
+    return Registration(record, row["event_id"], row["occurred_at"])
+
+
+def _pair(row: Any) -> StoredPair:
+    evidence = tuple(
+        FieldEvidence(e["field"], e["agreement"], e["weight"]) for e in row["evidence"]
+    )
+    return StoredPair(
+        (row["a_org"], row["a_person"]),
+        (row["b_org"], row["b_person"]),
+        row["score"],
+        evidence,
+        row["in_review"],
+    )
+
+
+def _registration_columns(registrations: Sequence[Registration]) -> list[list[Any]]:
+    records = [r.record for r in registrations]
+    return [
+        [r.org for r in records],
+        [r.person_id for r in records],
+        [r.event_id for r in registrations],
+        [r.occurred_at for r in registrations],
+        [r.nhs_number for r in records],
+        [r.given_name for r in records],
+        [r.family_name for r in records],
+        [r.date_of_birth for r in records],
+        [r.postcode for r in records],
+        [r.place for r in records],
+    ]
+
+
+def _key_columns(keys: Collection[PersonKey]) -> list[list[str]]:
+    return [[org for org, _ in keys], [person for _, person in keys]]

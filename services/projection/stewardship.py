@@ -1,0 +1,273 @@
+"""Data stewards' identity work: the review queue, and decisions that beat the algorithm.
+
+Each decision is one transaction: record the `identity.*` event in the decision store,
+re-resolve every record connected to the ones it names, and refold the citizens whose
+records moved, so the single view is split or joined by the time the steward is answered.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import cast
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from events.envelope import Envelope, OrgId, new_event_id
+from events.identity import IdentityLinked, IdentityNotSamePerson, IdentityUnlinked, RecordRef
+from services.projection.consumer import DEFAULT_MATCHING, identity_resolution, refolded_views
+from services.projection.decision_store import DecisionStore, decisions_schema_of
+from services.projection.domain.fold import BatchFold, fold
+from services.projection.domain.identity_decisions import (
+    IdentityDecision,
+    record_key,
+    records_named,
+)
+from services.projection.domain.linkage import PersonKey
+from services.projection.domain.matching import MatchingConfig
+from services.projection.match_store import MatchStore, Registration, StoredPair
+from services.projection.read_model import ReadModel
+from services.runtime.api_keys import Caller
+from services.runtime.database import Connection, Pool, transaction
+
+
+class UnknownRecord(Exception):
+    """A decision names a record the projection has no registration of."""
+
+    def __init__(self, field: str, record: PersonKey) -> None:
+        super().__init__(f"no registration of {record[0]} person {record[1]}")
+        self.field = field
+        self.record = record
+
+
+class UnknownPair(Exception):
+    """No scored pair has this id."""
+
+
+class UnknownCitizen(Exception):
+    """No citizen has this id."""
+
+
+class NotPartOfCitizen(Exception):
+    """The record to split off is not one of the citizen's records, or is its only one."""
+
+
+class ReviewRecord(BaseModel):
+    """One side of a candidate pair: an organisation's record and the details it holds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    org: OrgId
+    person_id: UUID
+    citizen_id: UUID | None = Field(description="the citizen the record is part of now")
+    nhs_number: str | None
+    given_name: str | None
+    family_name: str | None
+    date_of_birth: date | None
+    postcode: str | None
+    place: str | None
+
+
+class FieldComparison(BaseModel):
+    """How one field compared: exact, close, similar, disagree or missing, and its weight."""
+
+    model_config = ConfigDict(frozen=True)
+
+    field: str
+    agreement: str
+    weight: float = Field(description="bits of evidence it added (negative: against)")
+
+
+class ReviewPair(BaseModel):
+    """Two records that may be one person, with the evidence, for a person to decide."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pair_id: UUID
+    score: float = Field(description="bits of evidence for one person over two")
+    agreed_on: list[str]
+    evidence: list[FieldComparison]
+    a: ReviewRecord
+    b: ReviewRecord
+
+
+class ReviewQueue(BaseModel):
+    """A page of the pairs awaiting review, best score first."""
+
+    total: int
+    limit: int
+    offset: int
+    pairs: list[ReviewPair]
+
+
+class DecisionOutcome(BaseModel):
+    """What a decision recorded and where each record it names is now."""
+
+    event_id: UUID
+    type: str
+    citizens: list[ReviewRecord] = Field(description="each named record and its citizen now")
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    """Who decides, in which request."""
+
+    caller: Caller
+    correlation_id: str
+
+
+class IdentityStewardship:
+    """The review queue and the decisions of one projection schema."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        *,
+        id_secret: bytes,
+        schema: str = "projection",
+        matching: MatchingConfig = DEFAULT_MATCHING,
+        fold_batch: BatchFold = fold,
+    ) -> None:
+        self._pool = pool
+        self._model = ReadModel(schema)
+        decisions = decisions_schema_of(schema)
+        self._matches = MatchStore(schema, decisions_schema=decisions)
+        self._decisions = DecisionStore(decisions)
+        self._identities = identity_resolution(self._model, id_secret=id_secret, matching=matching)
+        self._fold = fold_batch
+
+    async def review_queue(self, *, limit: int, offset: int) -> ReviewQueue:
+        """Return a page of the pairs awaiting review."""
+        async with self._pool.acquire() as conn:
+            total, page = await self._matches.review_queue(conn, limit=limit, offset=offset)
+            links = await self._model.links_of(conn, {k for p, _, _ in page for k in (p.a, p.b)})
+        pairs = [_review_pair(pair, a, b, links) for pair, a, b in page]
+        return ReviewQueue(total=total, limit=limit, offset=offset, pairs=pairs)
+
+    async def confirm(self, pair_id: UUID, *, reason: str, by: DecisionRequest) -> DecisionOutcome:
+        """Record that a candidate pair is one person (`identity.linked`) and join them."""
+        a, b = await self._pair(pair_id)
+        return await self.decide(IdentityLinked(a=a, b=b, reason=reason), by=by)
+
+    async def reject(self, pair_id: UUID, *, reason: str, by: DecisionRequest) -> DecisionOutcome:
+        """Record that a candidate pair is two people (`identity.not_same_person`)."""
+        a, b = await self._pair(pair_id)
+        return await self.decide(IdentityNotSamePerson(a=a, b=b, reason=reason), by=by)
+
+    async def unlink(
+        self, citizen_id: UUID, record: RecordRef, *, reason: str, by: DecisionRequest
+    ) -> DecisionOutcome:
+        """Split `record` off the citizen (`identity.unlinked`): a person of its own."""
+        async with transaction(self._pool) as conn:
+            await self._identities.hold_relinking(conn)
+            members = await self._model.records_of(conn, citizen_id)
+            if not members:
+                raise UnknownCitizen(str(citizen_id))
+            split = record_key(record)
+            others = sorted(members - {split})
+            if split not in members or not others:
+                raise NotPartOfCitizen(str(citizen_id))
+            decision = IdentityUnlinked(
+                record=record,
+                from_records=[_ref(other) for other in others],
+                reason=reason,
+            )
+            return await self._decide(conn, decision, by=by)
+
+    async def decide(self, decision: IdentityDecision, *, by: DecisionRequest) -> DecisionOutcome:
+        """Record a decision and re-resolve the records it names, in one transaction."""
+        async with transaction(self._pool) as conn:
+            await self._identities.hold_relinking(conn)
+            return await self._decide(conn, decision, by=by)
+
+    async def _decide(
+        self, conn: Connection, decision: IdentityDecision, *, by: DecisionRequest
+    ) -> DecisionOutcome:
+        named = records_named(decision)
+        held = await self._matches.registrations(conn, named)
+        for field, key in _named_fields(decision):
+            if key not in held:
+                raise UnknownRecord(field, key)
+        first = held[min(named)]
+        before = await self._model.links_of(conn, [first.key])
+        envelope = _decision_envelope(decision, by=by, subject=before.get(first.key), place=first)
+        await self._decisions.append(conn, envelope, decision)
+        relinked = await self._identities.relink(conn, named)
+        refold = relinked.refold()
+        if refold:
+            await self._model.lock_citizens(conn, refold)
+            views = await refolded_views(conn, self._model, refold, self._fold)
+            await self._model.save_views(conn, list(views.values()))
+        links = await self._model.links_of(conn, named)
+        citizens = [_review_record(held[key], links.get(key)) for key in sorted(named)]
+        return DecisionOutcome(event_id=envelope.event_id, type=envelope.type, citizens=citizens)
+
+    async def _pair(self, pair_id: UUID) -> tuple[RecordRef, RecordRef]:
+        async with self._pool.acquire() as conn:
+            pair = await self._matches.pair(conn, pair_id)
+        if pair is None:
+            raise UnknownPair(str(pair_id))
+        return _ref(pair.a), _ref(pair.b)
+
+
+def _ref(key: PersonKey) -> RecordRef:
+    return RecordRef(org=cast(OrgId, key[0]), person_id=UUID(key[1]))
+
+
+def _named_fields(decision: IdentityDecision) -> list[tuple[str, PersonKey]]:
+    if isinstance(decision, IdentityUnlinked):
+        return [("record", record_key(decision.record))] + [
+            (f"from_records.{n}", record_key(r)) for n, r in enumerate(decision.from_records)
+        ]
+    return [("a", record_key(decision.a)), ("b", record_key(decision.b))]
+
+
+def _decision_envelope(
+    decision: IdentityDecision, *, by: DecisionRequest, subject: UUID | None, place: Registration
+) -> Envelope:
+    now = datetime.now(UTC)
+    return Envelope(
+        event_id=new_event_id(),
+        type=decision.event_type,
+        schema_version=decision.schema_version,
+        category=decision.category,
+        occurred_at=now,
+        recorded_at=now,
+        org=by.caller.org,
+        subject=str(subject) if subject else f"{place.key[0]}:{place.key[1]}",
+        place=place.record.place or "",
+        correlation_id=by.correlation_id,
+        actor=by.caller.actor,
+        data=decision.model_dump(mode="json"),
+    )
+
+
+def _review_record(registration: Registration, citizen_id: UUID | None) -> ReviewRecord:
+    record = registration.record
+    return ReviewRecord(
+        org=cast(OrgId, record.org),
+        person_id=UUID(record.person_id),
+        citizen_id=citizen_id,
+        nhs_number=record.nhs_number,
+        given_name=record.given_name,
+        family_name=record.family_name,
+        date_of_birth=record.date_of_birth,
+        postcode=record.postcode,
+        place=record.place,
+    )
+
+
+def _review_pair(
+    pair: StoredPair, a: Registration, b: Registration, links: dict[PersonKey, UUID]
+) -> ReviewPair:
+    evidence = [
+        FieldComparison(field=e.field, agreement=e.agreement, weight=e.weight)
+        for e in pair.evidence
+    ]
+    return ReviewPair(
+        pair_id=pair.pair_id,
+        score=pair.score,
+        agreed_on=[e.field for e in evidence if e.agreement in ("exact", "close", "similar")],
+        evidence=evidence,
+        a=_review_record(a, links.get(a.key)),
+        b=_review_record(b, links.get(b.key)),
+    )

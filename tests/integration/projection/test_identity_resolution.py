@@ -1,0 +1,388 @@
+"""Identity resolution in the projection, against real PostgreSQL: links by score, the review
+queue, data stewards' decisions (link, keep apart, unlink) and replays that keep them."""
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+import pytest
+
+from events.envelope import Envelope, OrgId
+from events.identity import IdentityLinked, RecordRef
+from services.projection.bootstrap import (
+    create_projection_app,
+    prepare_read_model,
+    rebuild_projection,
+)
+from services.projection.decision_store import DecisionStore, decisions_schema_of
+from services.projection.domain.matching import MatchingConfig, Thresholds
+from services.projection.stewardship import DecisionRequest, IdentityStewardship
+from services.runtime.api_keys import ApiKeyStore, Caller
+from services.runtime.database import create_pool
+from services.runtime.subscription import catch_up
+from tests.integration.projection.conftest import ID_SECRET, Organisations
+from tests.unit.projection.factories import NHS_NUMBER, PersonAt, details
+
+AT = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+STEWARD = DecisionRequest(
+    caller=Caller(key_id="k1", org="housing", role="data_steward"), correlation_id="c-1"
+)
+
+
+def _person(org: OrgId, at: datetime, **who: Any) -> tuple[PersonAt, list[Envelope]]:
+    person = PersonAt(org)
+    return person, [person.registered(at, details(**who)), person.case_opened(at, uuid4())]
+
+
+async def _citizen_of(orgs: Organisations, person: PersonAt) -> UUID | None:
+    value: UUID | None = await orgs.pool.fetchval(
+        f"SELECT citizen_id FROM {orgs.schema}.person_links"  # noqa: S608
+        " WHERE org = $1 AND person_id = $2",
+        person.org,
+        str(person.person_id),
+    )
+    return value
+
+
+async def _involved_orgs(orgs: Organisations, citizen: UUID) -> list[str]:
+    view = await orgs.queries().citizen_view(citizen)
+    return [] if view is None else sorted(i.org for i in view.involvements)
+
+
+async def _timeline_orgs(orgs: Organisations, citizen: UUID) -> set[str]:
+    page = await orgs.queries().timeline(citizen, limit=1000, offset=0)
+    return set() if page is None else {event.org for event in page.events}
+
+
+def stewardship(orgs: Organisations, **options: Any) -> IdentityStewardship:
+    return IdentityStewardship(orgs.pool, id_secret=ID_SECRET, schema=orgs.schema, **options)
+
+
+async def test_dave_without_an_nhs_number_joins_david_on_name_birth_date_and_postcode(
+    orgs: Organisations,
+) -> None:
+    """The issue's charity record: Dave Smith, no NHS number, same birthday and postcode."""
+    housing, housing_events = _person("housing", AT, postcode="BS5 6XX")
+    charity, charity_events = _person(
+        "voluntary", AT + timedelta(hours=1), nhs_number=None, given_name="Dave", postcode="BS5 6XX"
+    )
+    await orgs.record([*housing_events, *charity_events])
+    await orgs.catch_up()
+    citizen = await _citizen_of(orgs, housing)
+    assert citizen is not None
+    assert await _citizen_of(orgs, charity) == citizen
+    assert await _involved_orgs(orgs, citizen) == ["housing", "voluntary"]
+    assert await _timeline_orgs(orgs, citizen) == {"housing", "voluntary"}
+    found = await orgs.queries().by_nhs_number(NHS_NUMBER)
+    assert [c.citizen_id for c in found] == [citizen]  # the NHS-number citizen keeps its id
+
+
+async def test_a_middling_match_waits_in_the_review_queue_with_its_evidence(
+    orgs: Organisations,
+) -> None:
+    housing, housing_events = _person("housing", AT, postcode="BS5 6XX")
+    charity, charity_events = _person("voluntary", AT, nhs_number=None, given_name="Dave")
+    await orgs.record([*housing_events, *charity_events])
+    await orgs.catch_up()
+    assert await _citizen_of(orgs, housing) != await _citizen_of(orgs, charity)
+    queue = await stewardship(orgs).review_queue(limit=10, offset=0)
+    assert queue.total == 1
+    pair = queue.pairs[0]
+    assert pair.score == 12.5
+    assert {pair.a.org, pair.b.org} == {"housing", "voluntary"}
+    evidence = {e.field: e.agreement for e in pair.evidence}
+    assert evidence == {
+        "given_name": "close",
+        "family_name": "exact",
+        "date_of_birth": "exact",
+        "postcode": "missing",
+    }
+    assert pair.agreed_on == ["given_name", "family_name", "date_of_birth"]
+
+
+async def test_confirming_joins_them_unlinking_splits_them_and_both_survive_a_replay(
+    orgs: Organisations,
+) -> None:
+    housing, housing_events = _person("housing", AT, postcode="BS5 6XX")
+    charity, charity_events = _person("voluntary", AT, nhs_number=None, given_name="Dave")
+    await orgs.record([*housing_events, *charity_events])
+    await orgs.catch_up()
+    service = stewardship(orgs)
+    pair = (await service.review_queue(limit=10, offset=0)).pairs[0]
+
+    confirmed = await service.confirm(pair.pair_id, reason="same person, checked", by=STEWARD)
+    citizen = await _citizen_of(orgs, housing)
+    assert citizen is not None
+    assert {c.citizen_id for c in confirmed.citizens} == {citizen}
+    assert await _citizen_of(orgs, charity) == citizen
+    assert await _involved_orgs(orgs, citizen) == ["housing", "voluntary"]
+    assert (await service.review_queue(limit=10, offset=0)).total == 0
+    joined = await orgs.snapshot()
+
+    await _rebuild(orgs)
+    assert await orgs.snapshot() == joined
+
+    charity_ref = RecordRef(org="voluntary", person_id=charity.person_id)
+    split = await service.unlink(citizen, charity_ref, reason="different person", by=STEWARD)
+    apart = await _citizen_of(orgs, charity)
+    assert apart is not None
+    assert apart != citizen
+    assert {c.citizen_id for c in split.citizens} == {citizen, apart}
+    assert await _involved_orgs(orgs, citizen) == ["housing"]
+    assert await _involved_orgs(orgs, apart) == ["voluntary"]
+    assert await _timeline_orgs(orgs, citizen) == {"housing"}
+    assert await _timeline_orgs(orgs, apart) == {"voluntary"}
+    separated = await orgs.snapshot()
+
+    await _rebuild(orgs)
+    assert await orgs.snapshot() == separated
+    assert (await service.review_queue(limit=10, offset=0)).total == 0  # decided: not again
+
+    async with orgs.pool.acquire() as conn:
+        decisions = await DecisionStore(decisions_schema_of(orgs.schema)).events(conn)
+    assert [e.type for e in decisions] == ["identity.linked", "identity.unlinked"]
+    assert all(e.actor == "housing/data_steward/k1" for e in decisions)
+
+
+async def test_a_rejected_pair_is_never_joined_even_when_later_details_agree_fully(
+    orgs: Organisations,
+) -> None:
+    housing, housing_events = _person("housing", AT, postcode="BS5 6XX")
+    charity, charity_events = _person("voluntary", AT, nhs_number=None, given_name="Dave")
+    await orgs.record([*housing_events, *charity_events])
+    await orgs.catch_up()
+    service = stewardship(orgs)
+    pair = (await service.review_queue(limit=10, offset=0)).pairs[0]
+    await service.reject(pair.pair_id, reason="twin brother", by=STEWARD)
+    # the charity re-registers with details that would link automatically (16.5)
+    again = charity.registered(
+        AT + timedelta(days=1), details(nhs_number=None, given_name="Dave", postcode="BS5 6XX")
+    )
+    await orgs.record([again])
+    await orgs.catch_up()
+    assert await _citizen_of(orgs, housing) != await _citizen_of(orgs, charity)
+    assert (await service.review_queue(limit=10, offset=0)).total == 0
+
+
+async def test_a_changed_registration_moves_the_record_and_refolds_both_citizens(
+    orgs: Organisations,
+) -> None:
+    housing, housing_events = _person("housing", AT, postcode="BS5 6XX")
+    charity, charity_events = _person(
+        "voluntary", AT, nhs_number=None, given_name="Dave", postcode="BS5 6XX"
+    )
+    await orgs.record([*housing_events, *charity_events])
+    await orgs.catch_up()
+    citizen = await _citizen_of(orgs, housing)
+    assert await _citizen_of(orgs, charity) == citizen
+    corrected = charity.registered(
+        AT + timedelta(days=1),
+        details(nhs_number=None, given_name="Dave", family_name="Jones", postcode="BS1 4DJ"),
+    )
+    await orgs.record([corrected])
+    await orgs.catch_up()
+    moved = await _citizen_of(orgs, charity)
+    assert moved is not None
+    assert moved != citizen
+    assert citizen is not None
+    assert await _involved_orgs(orgs, citizen) == ["housing"]
+    assert await _involved_orgs(orgs, moved) == ["voluntary"]
+
+
+async def test_twins_with_their_own_nhs_numbers_are_never_paired(orgs: Organisations) -> None:
+    _, first = _person("housing", AT, postcode="BS5 6XX")
+    _, second = _person(
+        "voluntary", AT, nhs_number="4010232137", given_name="Daniel", postcode="BS5 6XX"
+    )
+    await orgs.record([*first, *second])
+    await orgs.catch_up()
+    assert (await stewardship(orgs).review_queue(limit=10, offset=0)).total == 0
+    assert await orgs.pool.fetchval(f"SELECT count(*) FROM {orgs.schema}.citizens") == 2  # noqa: S608
+
+
+async def test_thresholds_are_configuration_per_place(orgs: Organisations) -> None:
+    """The same pair links in a place with a lower link threshold and waits elsewhere."""
+    strict = MatchingConfig(places={"E05001234": Thresholds(link=20, review=6)})
+    housing, housing_events = _person("housing", AT, postcode="BS5 6XX")
+    charity, charity_events = _person(
+        "voluntary", AT, nhs_number=None, given_name="Dave", postcode="BS5 6XX"
+    )
+    await orgs.record([*housing_events, *charity_events])
+    await orgs.catch_up(orgs.consumer(matching=strict))
+    assert await _citizen_of(orgs, housing) != await _citizen_of(orgs, charity)
+    queue = await stewardship(orgs, matching=strict).review_queue(limit=10, offset=0)
+    assert queue.total == 1
+
+
+async def test_the_same_events_in_another_order_give_the_same_citizens(
+    orgs: Organisations, unique_schema: Callable[[str], str]
+) -> None:
+    """Every organisation's log caught up alone, in each order, builds the same links."""
+    people: list[Envelope] = []
+    for n in range(12):
+        born = date(1980, 1, 1) + timedelta(days=n // 3)
+        who = {"family_name": "Okafor", "date_of_birth": born}
+        people += _person("housing", AT, nhs_number=None, given_name="Femi", **who)[1]
+        people += _person("voluntary", AT, nhs_number=None, given_name="Femi", **who)[1]
+        people += _person("mental_health", AT, nhs_number=None, given_name="Femi", **who)[1]
+    await orgs.record(people)
+    await orgs.catch_up()
+    expected = await orgs.snapshot()
+    for order in (["voluntary", "mental_health", "housing"], ["mental_health", "housing"]):
+        schema = unique_schema("order")
+        await prepare_read_model(orgs.pool, schema)
+        consumer = orgs.consumer(schema)
+        logs = {log.source: log for log in orgs.logs()}
+        for org in [*order, *logs]:
+            await catch_up(consumer, [logs[org]])
+        assert (await orgs.snapshot(schema))[2] == expected[2]
+
+
+async def _rebuild(orgs: Organisations) -> None:
+    await rebuild_projection(
+        pool=orgs.pool, sources=orgs.sources, schema=orgs.schema, id_secret=ID_SECRET
+    )
+
+
+@pytest.fixture
+async def api(orgs: Organisations, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the projection API (no key set: each test sends its own)."""
+    app = create_projection_app(database_url=database_url, id_secret=ID_SECRET, schema=orgs.schema)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+async def _key(orgs: Organisations, role: str) -> dict[str, str]:
+    key = await ApiKeyStore(orgs.pool).issue(org="housing", role=role)  # type: ignore[arg-type]
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _fields(response: httpx.Response) -> list[tuple[str, str]]:
+    return [(f["field"], f["rule"]) for f in response.json()["error"]["fields"]]
+
+
+async def test_only_data_stewards_review_and_decide(
+    orgs: Organisations, api: httpx.AsyncClient
+) -> None:
+    frontline = await _key(orgs, "frontline")
+    for method, path in (
+        ("GET", "/v1/identity/review"),
+        ("POST", f"/v1/identity/review/{uuid4()}/confirm"),
+        ("POST", f"/v1/citizens/{uuid4()}/unlink"),
+        ("POST", "/v1/identity/links"),
+    ):
+        response = await api.request(method, path, headers=frontline, json={"reason": "x"})
+        assert response.status_code == 403, path
+        assert response.json()["error"]["code"] == "data_steward_only"
+
+
+async def test_the_review_api_end_to_end_with_precise_errors(
+    orgs: Organisations, api: httpx.AsyncClient
+) -> None:
+    housing, housing_events = _person("housing", AT, postcode="BS5 6XX")
+    charity, charity_events = _person("voluntary", AT, nhs_number=None, given_name="Dave")
+    await orgs.record([*housing_events, *charity_events])
+    await orgs.catch_up()
+    steward = await _key(orgs, "data_steward")
+
+    queue = (await api.get("/v1/identity/review", headers=steward)).json()
+    assert queue["total"] == 1
+    pair_id = queue["pairs"][0]["pair_id"]
+
+    unknown = await api.post(
+        f"/v1/identity/review/{uuid4()}/confirm", headers=steward, json={"reason": "x"}
+    )
+    assert unknown.status_code == 404
+    no_reason = await api.post(f"/v1/identity/review/{pair_id}/confirm", headers=steward, json={})
+    assert no_reason.status_code == 422
+    assert _fields(no_reason) == [("body.reason", "missing")]
+
+    confirmed = await api.post(
+        f"/v1/identity/review/{pair_id}/confirm", headers=steward, json={"reason": "checked"}
+    )
+    assert confirmed.status_code == 200
+    assert confirmed.json()["type"] == "identity.linked"
+    citizen = await _citizen_of(orgs, housing)
+    assert await _citizen_of(orgs, charity) == citizen
+
+    stranger = {"org": "voluntary", "person_id": str(uuid4())}
+    record = {"org": "housing", "person_id": str(housing.person_id)}
+    unknown_record = await api.post(
+        "/v1/identity/links", headers=steward, json={"a": record, "b": stranger, "reason": "x"}
+    )
+    assert unknown_record.status_code == 422
+    assert _fields(unknown_record) == [("body.b", "unknown_record")]
+    same_twice = await api.post(
+        "/v1/identity/links", headers=steward, json={"a": record, "b": record, "reason": "x"}
+    )
+    assert same_twice.status_code == 422
+    assert _fields(same_twice) == [("body", "same_record")]
+
+    not_member = await api.post(
+        f"/v1/citizens/{citizen}/unlink",
+        headers=steward,
+        json={**stranger, "reason": "wrongly joined"},
+    )
+    assert not_member.status_code == 422
+    assert _fields(not_member) == [("body.person_id", "not_part_of_citizen")]
+    missing = await api.post(
+        f"/v1/citizens/{uuid4()}/unlink", headers=steward, json={**record, "reason": "x"}
+    )
+    assert missing.status_code == 404
+
+    split = await api.post(
+        f"/v1/citizens/{citizen}/unlink",
+        headers=steward,
+        json={"org": "voluntary", "person_id": str(charity.person_id), "reason": "wrong"},
+    )
+    assert split.status_code == 200
+    assert len({c["citizen_id"] for c in split.json()["citizens"]}) == 2
+
+    relinked = await api.post(
+        "/v1/identity/links",
+        headers=steward,
+        json={
+            "a": record,
+            "b": {"org": "voluntary", "person_id": str(charity.person_id)},
+            "reason": "it was him after all",
+        },
+    )
+    assert relinked.status_code == 200
+    assert await _citizen_of(orgs, charity) == citizen
+
+
+async def test_a_decision_and_a_batch_at_once_leave_consistent_views(
+    orgs: Organisations, database_url: str
+) -> None:
+    """A steward's link while the worker folds new events for the same people."""
+    housing, housing_events = _person("housing", AT, postcode="BS5 6XX")
+    charity, charity_events = _person("voluntary", AT, nhs_number=None, given_name="Dave")
+    await orgs.record([*housing_events, *charity_events])
+    await orgs.catch_up()
+    more = [charity.case_opened(AT + timedelta(minutes=n), uuid4()) for n in range(1, 40)]
+    await orgs.record(more)
+    pool = await create_pool(database_url, max_size=4)
+    try:
+        service = IdentityStewardship(pool, id_secret=ID_SECRET, schema=orgs.schema)
+        decision = IdentityLinked(
+            a=RecordRef(org="housing", person_id=housing.person_id),
+            b=RecordRef(org="voluntary", person_id=charity.person_id),
+            reason="checked",
+        )
+        await asyncio.gather(service.decide(decision, by=STEWARD), orgs.catch_up())
+    finally:
+        await pool.close()
+    citizen = await _citizen_of(orgs, housing)
+    assert citizen is not None
+    view = await orgs.queries().citizen_view(citizen)
+    assert view is not None
+    voluntary = next(i for i in view.involvements if i.org == "voluntary")
+    assert len(voluntary.cases) == 40
+    snapshot = await orgs.snapshot()
+    await _rebuild(orgs)
+    assert await orgs.snapshot() == snapshot
