@@ -156,12 +156,8 @@ class IdentityResolution:
     async def _rematch(self, conn: Connection, changed: Sequence[PersonKey]) -> Relinked:
         stored = await self._matches.registrations(conn, changed)
         records = [stored[key].record for key in changed if key in stored]
-        candidates = await self._matches.candidates(conn, records)
-        found = candidate_pairs(
-            records,
-            [candidate.record for candidate in candidates],
-            keep_from=lowest_review(self._matching),
-        )
+        blocks = await self._matches.blocks(conn, records)
+        found = candidate_pairs(records, blocks, keep_from=lowest_review(self._matching))
         if found.too_common:  # the kind of key only: its value is personal data
             logger.warning("blocking_keys_too_common", kinds=found.too_common)
         await self._matches.replace_pairs(

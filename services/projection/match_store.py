@@ -182,18 +182,25 @@ class MatchStore:
         found = [_registration(row) for row in rows]
         return {registration.key: registration for registration in found}
 
-    async def candidates(
+    async def blocks(
         self, conn: Connection, records: Sequence[PersonRecord]
-    ) -> list[Registration]:
-        """Return every stored registration sharing a blocking key with these."""
+    ) -> list[tuple[str, PersonRecord]]:
+        """Return every stored record under each blocking key it shares with these."""
         keys = sorted({key for record in records for key in blocking_keys(record)})
         rows = await conn.fetch(
-            f"SELECT r.* FROM {self.schema}.registrations r WHERE (r.org, r.person_id) IN ("  # noqa: S608 - schema name is checked
-            f"  SELECT b.org, b.person_id FROM {self.schema}.blocking_keys b"
-            "   WHERE b.key = ANY($1::text[]))",
+            f"SELECT b.key, r.* FROM {self.schema}.blocking_keys b"  # noqa: S608 - schema name is checked
+            f" JOIN {self.schema}.registrations r USING (org, person_id)"
+            " WHERE b.key = ANY($1::text[])",
             keys,
         )
-        return [_registration(row) for row in rows]
+        records_by_key: dict[PersonKey, PersonRecord] = {}
+        found = []
+        for row in rows:
+            key = (row["org"], row["person_id"])
+            if key not in records_by_key:
+                records_by_key[key] = _registration(row).record
+            found.append((row["key"], records_by_key[key]))
+        return found
 
     async def replace_pairs(
         self, conn: Connection, records: Collection[PersonKey], pairs: Sequence[StoredPair]

@@ -50,15 +50,21 @@ class Candidates:
 
 def candidate_pairs(
     changed: Sequence[PersonRecord],
-    stored: Iterable[PersonRecord],
+    blocks: Iterable[tuple[str, PersonRecord]],
     *,
     keep_from: float,
     max_block: int = MAX_BLOCK,
 ) -> Candidates:
     """Score each changed record against the records sharing a blocking key with it; return
-    the pairs scoring at least `keep_from` (each pair once)."""
+    the pairs scoring at least `keep_from` (each pair once).
+
+    `blocks` holds every stored record under each of its blocking keys (the changed records
+    included), as the store looks them up by the changed records' keys.
+    """
     by_key: dict[str, dict[PersonKey, PersonRecord]] = {}
-    for record in [*stored, *changed]:
+    for key, record in blocks:
+        by_key.setdefault(key, {})[key_of(record)] = record
+    for record in changed:
         for key in blocking_keys(record):
             by_key.setdefault(key, {})[key_of(record)] = record
     common = {key for key, block in by_key.items() if len(block) > max_block}
@@ -81,6 +87,8 @@ def pair_thresholds(config: MatchingConfig, place_a: str | None, place_b: str | 
     A link needs the link threshold of both places; a review, that of either.
     """
     first, second = config.thresholds_for(place_a), config.thresholds_for(place_b)
+    if first is second:
+        return first
     return Thresholds(link=max(first.link, second.link), review=min(first.review, second.review))
 
 

@@ -20,6 +20,7 @@ review, never to an automatic link.
 """
 
 import contextlib
+import functools
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+_NAME_CACHE = 65_536  # names seen lately: matching a batch compares the same names many times
 Agreement = Literal["exact", "close", "similar", "disagree", "missing"]
 Decision = Literal["link", "review", "none"]
 FieldName = Literal["given_name", "family_name", "date_of_birth", "postcode"]
@@ -86,10 +88,10 @@ _TRANSLITERATION = str.maketrans(
 )
 
 
-class PersonRecord(BaseModel):
-    """What matching compares of one organisation's record of a person."""
-
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PersonRecord:
+    """What matching compares of one organisation's record of a person (already validated:
+    it is built from registration events, so it is a plain dataclass, cheap by the thousand)."""
 
     org: str
     person_id: str
@@ -178,6 +180,7 @@ def score(a: PersonRecord, b: PersonRecord) -> MatchScore:
     return MatchScore(round(sum(e.weight for e in evidence), 2), evidence)
 
 
+@functools.lru_cache(maxsize=_NAME_CACHE)
 def normalise_name(name: str) -> str:
     """Lower-case letters only: accents and punctuation gone, ß -> ss, Ø -> o, and so on.
 
@@ -288,6 +291,7 @@ def blocking_keys(record: PersonRecord) -> frozenset[str]:
     return frozenset(keys)
 
 
+@functools.lru_cache(maxsize=_NAME_CACHE)
 def soundex(name: str) -> str:
     """Return the American Soundex code of a name (R163 for Robert and Rupert)."""
     letters = normalise_name(name).upper()
@@ -311,9 +315,10 @@ def _full_names(name: str) -> frozenset[str]:
     return NICKNAMES.get(name, frozenset()) | {name}
 
 
-def _words(name: str | None) -> list[str]:
+@functools.lru_cache(maxsize=_NAME_CACHE)
+def _words(name: str | None) -> tuple[str, ...]:
     words = (name or "").replace("-", " ").split()
-    return [w for w in (normalise_name(word) for word in words) if w]
+    return tuple(w for w in (normalise_name(word) for word in words) if w)
 
 
 def _postcode(text: str) -> str:

@@ -7,7 +7,7 @@ from services.projection import domain
 
 PURE_MODULES = {
     "collections", "dataclasses", "datetime", "hashlib", "hmac", "itertools", "typing", "uuid",
-    "unicodedata", "contextlib",
+    "unicodedata", "contextlib", "functools",
     "pydantic", "events",
 }  # fmt: skip
 
