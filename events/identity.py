@@ -16,6 +16,7 @@ from events.identifiers import ShortText
 from events.registry import EventPayload, event_type
 
 IDENTITY_CATEGORY = "person.identity"
+MAX_RECORDS_SPLIT_FROM = 10_000  # a merged cluster of placeholder records can be large
 
 
 class RecordRef(BaseModel):
@@ -55,7 +56,9 @@ class IdentityUnlinked(EventPayload):
 
     record: RecordRef
     from_records: list[RecordRef] = Field(
-        min_length=1, max_length=200, description="the records it was joined with"
+        min_length=1,
+        max_length=MAX_RECORDS_SPLIT_FROM,
+        description="the records it was joined with",
     )
     reason: ShortText
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from events.envelope import OrgId
 from services.projection.api import router
 from services.projection.consumer import DEFAULT_MATCHING, ProjectionConsumer
+from services.projection.decision_store import decisions_schema_of
 from services.projection.domain.fold import BatchFold, fold
 from services.projection.domain.matching import MatchingConfig
 from services.projection.faust_worker import (
@@ -21,6 +22,7 @@ from services.projection.faust_worker import (
 )
 from services.projection.identity_api import router as identity_router
 from services.projection.kafka_projection import KafkaProjection
+from services.projection.match_store import MatchStore
 from services.projection.queries import CitizenQueries
 from services.projection.read_model_schema import CONSUMER, clear_statements, read_model_ddl
 from services.projection.stewardship import IdentityStewardship
@@ -41,6 +43,24 @@ async def prepare_read_model(pool: Pool, schema: str) -> None:
     """Create the projection's tables (and the API key table) if they do not exist."""
     await apply_ddl(pool, lock_name=AUTH_SCHEMA, statements=auth_ddl())
     await apply_ddl(pool, lock_name=f"projection:{schema}", statements=read_model_ddl(schema))
+
+
+async def warn_if_built_before_matching(pool: Pool, schema: str) -> None:
+    """Log a warning when linked records have nothing to match new ones against.
+
+    A read model built before identity matching links people by NHS number only and holds
+    no registrations: new records would never be scored against the old ones until
+    `caseweave replay projection` rebuilds it.
+    """
+    matches = MatchStore(schema, decisions_schema=decisions_schema_of(schema))
+    async with pool.acquire() as conn:
+        unmatched = await matches.records_never_matched(conn)
+    if unmatched:
+        logger.warning(
+            "identity_matching_needs_replay",
+            records=unmatched,
+            fix="caseweave replay projection",
+        )
 
 
 def create_projection_app(
@@ -98,6 +118,7 @@ async def run_projection_worker(
     pool = await create_pool(database_url, max_size=3 * len(sources) + 1)
     try:
         await prepare_read_model(pool, schema)
+        await warn_if_built_before_matching(pool, schema)
         consumer = ProjectionConsumer(pool, schema=schema, id_secret=id_secret, matching=matching)
         delay = RETRY_FIRST_SECONDS
         while not stop.is_set():
@@ -136,6 +157,7 @@ async def run_kafka_projection_worker(
     dead_letters = KafkaPublisher(bootstrap_servers, client_id=f"{group_id}-dead-letters")
     try:
         await prepare_read_model(pool, schema)
+        await warn_if_built_before_matching(pool, schema)
         await dead_letters.start()
         projection = KafkaProjection(
             pool,

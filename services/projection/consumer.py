@@ -115,36 +115,18 @@ class ProjectionConsumer:
             for e, given in batch
             if e.event_id in new and (p := given or _decoded(e)) is not None
         ]
+        # the links hold still from here to commit: `resolve` keeps re-linking out
         links = await self._identities.resolve(conn, events, batch_arrival=min(new.values()))
-        links, targets, affected = await self._lock_linked_citizens(conn, events, links)
+        targets = _targets(events, links)
+        affected = {citizen for citizen, _, _ in targets} | links.refold
         if not affected:
             return BatchOutcome(new_events=len(new))
+        await self._model.lock_citizens(conn, affected)
         views = await self._model.load_views(conn, affected - links.refold)
         views.update(await refolded_views(conn, self._model, links.refold, self._fold))
         folded = self._fold(views, targets)
         await self._model.save_views(conn, list(folded.values()))
         return BatchOutcome(new_events=len(new), citizens=len(folded))
-
-    async def _lock_linked_citizens(
-        self, conn: Connection, events: Sequence[tuple[Envelope, EventPayload]], links: Links
-    ) -> tuple[Links, list[Target], set[UUID]]:
-        """Lock the citizens the batch's events go to; return the links they were locked under.
-
-        Another transaction may re-link one of these people while this one waits for a lock
-        (it holds the citizen until it commits): links read before the lock are read again
-        after it, until the citizens locked are the ones the links name.
-        """
-        locked: set[UUID] = set()
-        while True:
-            targets = _targets(events, links)
-            affected = {citizen for citizen, _, _ in targets} | links.refold
-            if affected - locked:
-                await self._model.lock_citizens(conn, affected - locked)
-                locked |= affected
-            current = await self._model.links_of(conn, list(links.citizen_of))
-            if current == links.citizen_of:
-                return links, targets, affected
-            links = Links(current, links.refold)
 
 
 def identity_resolution(

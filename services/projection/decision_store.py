@@ -7,12 +7,13 @@ never empties, so a human decision survives every replay. Each event is stored w
 identity resolution looks up by record.
 """
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from typing import Any
 
 from events.envelope import Envelope
 from services.projection.domain.identity_decisions import IdentityDecision, pairwise
 from services.projection.domain.linkage import HumanDecision, PersonKey
+from services.projection.read_model import key_columns
 from services.runtime.database import Connection
 from services.runtime.event_store_schema import checked_schema
 
@@ -91,8 +92,7 @@ class DecisionStore:
             f"SELECT d.* FROM {self.schema}.decision_pairs d"  # noqa: S608 - schema name is checked
             " JOIN unnest($1::text[], $2::text[]) AS k(org, person_id)"
             "  ON d.a_org = k.org AND d.a_person = k.person_id",
-            [org for org, _ in records],
-            [person for _, person in records],
+            *key_columns(records),
         )
         among = set(records)
         decided = [_decision(row) for row in rows]
@@ -113,8 +113,3 @@ def _decision(row: Any) -> HumanDecision:
         row["same"],
         decided_at=row["decided_at"],
     )
-
-
-def decision_pairs_of(decisions: Sequence[HumanDecision]) -> set[frozenset[PersonKey]]:
-    """Return the pairs these decisions are about."""
-    return {d.pair for d in decisions}

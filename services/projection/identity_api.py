@@ -12,8 +12,14 @@ from pydantic import BaseModel, ConfigDict
 
 from events.envelope import OrgId
 from events.identifiers import ShortText
-from events.identity import IdentityLinked, IdentityNotSamePerson, RecordRef
+from events.identity import (
+    MAX_RECORDS_SPLIT_FROM,
+    IdentityLinked,
+    IdentityNotSamePerson,
+    RecordRef,
+)
 from services.projection.stewardship import (
+    CitizenTooLarge,
     DecisionOutcome,
     DecisionRequest,
     IdentityStewardship,
@@ -149,7 +155,10 @@ async def keep_apart(
     "/v1/citizens/{citizen_id}/unlink",
     summary="Split a wrongly joined record off a citizen (identity.unlinked)",
     description="The record becomes a citizen of its own, with its own involvements and "
-    "timeline, and is never joined to the others again by the algorithm. " + _DECIDED,
+    "timeline, and is never joined to the others again by the algorithm. Citizen ids follow "
+    "the records: if the record split off is the one the citizen is named by (its NHS number, "
+    "or the first record), it keeps this id and the others get a new one; the answer says "
+    "which. " + _DECIDED,
     responses={404: {"description": "no such citizen"}},
 )
 async def unlink_record(
@@ -166,6 +175,10 @@ async def unlink_record(
     except NotPartOfCitizen:
         message = "the record is not one of several records of this citizen"
         fields = [FieldError(field="body.person_id", rule="not_part_of_citizen", message=message)]
+        raise ApiError(422, "validation_failed", message, fields=fields) from None
+    except CitizenTooLarge:
+        message = f"one unlink splits a record from at most {MAX_RECORDS_SPLIT_FROM:,} others"
+        fields = [FieldError(field="path.citizen_id", rule="too_many_records", message=message)]
         raise ApiError(422, "validation_failed", message, fields=fields) from None
 
 

@@ -15,7 +15,9 @@ timeline instead when
   the timeline, unapplied, and folding the citizen from the timeline applies them.
 
 Re-linking is one at a time per projection schema (a transaction-scoped advisory lock), so
-two batches or a batch and a decision never resolve the same records from stale reads.
+two batches or a batch and a decision never resolve the same records from stale reads. A
+batch that only folds holds the same lock shared from before it reads links until it
+commits: no link it folds by can change under it, and such batches run side by side.
 """
 
 from collections.abc import Collection, Sequence
@@ -30,6 +32,7 @@ from events.shared import PersonRegistered
 from services.projection.decision_store import DecisionStore
 from services.projection.domain.candidates import (
     candidate_pairs,
+    lowest_link,
     lowest_review,
     pair_thresholds,
     scored_pair,
@@ -104,7 +107,9 @@ class IdentityResolution:
             if isinstance(payload, PersonRegistered)
         ]
         refold: set[UUID] = set()
-        if registrations:
+        if not registrations:
+            await self._hold_links_still(conn)
+        else:
             await self.hold_relinking(conn)
             changed = await self._matches.save_latest(conn, registrations)
             if changed:
@@ -126,20 +131,36 @@ class IdentityResolution:
             "SELECT pg_advisory_xact_lock($1, hashtext($2))", _RELINK_LOCK, self._model.schema
         )
 
+    async def _hold_links_still(self, conn: Connection) -> None:
+        """Keep re-linking out until this transaction ends (others that only read links may
+        run at once), so the links it reads stay true while it folds by them."""
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock_shared($1, hashtext($2))",
+            _RELINK_LOCK,
+            self._model.schema,
+        )
+
     async def relink(self, conn: Connection, start: Collection[PersonKey]) -> Relinked:
         """Resolve every record connected to `start` afresh; save and return what moved.
 
         The caller holds the re-linking lock (`hold_relinking`).
         """
-        component = await self._matches.connected(conn, start)
+        component = await self._matches.connected(
+            conn, start, link_from=lowest_link(self._matching)
+        )
         held = await self._matches.registrations(conn, component)
-        pairs = await self._matches.pairs_among(conn, list(held))
+        touching = await self._matches.pairs_touching(conn, list(held))
+        among = [pair for pair in touching if pair.a in held and pair.b in held]
         decided = await self._decisions.among(conn, list(held))
         resolution = resolve(
             {key: registration.record.nhs_number for key, registration in held.items()},
-            [self._scored(pair, held) for pair in pairs],
+            [self._scored(pair, held) for pair in among],
             decided,
         )
+        review = [pair_id_of(p.a, p.b) for p in resolution.review]
+        inside = {pair.pair_id for pair in among}
+        crossing = [pair for pair in touching if pair.pair_id not in inside]
+        review += await self._reviewed_across(conn, crossing)
         wanted = {
             key: citizen_id_of_anchor(self._secret, anchor)
             for key, anchor in resolution.anchor_of.items()
@@ -148,10 +169,23 @@ class IdentityResolution:
         moved_to = {key: citizen for key, citizen in wanted.items() if existing.get(key) != citizen}
         if moved_to:
             await self._model.save_links(conn, moved_to)
-        await self._matches.mark_review(
-            conn, list(held), [pair_id_of(p.a, p.b) for p in resolution.review]
-        )
+        await self._matches.mark_review(conn, [p.pair_id for p in touching], review)
         return Relinked(moved_to, {key: existing[key] for key in moved_to if key in existing})
+
+    async def _reviewed_across(
+        self, conn: Connection, crossing: Sequence[StoredPair]
+    ) -> list[UUID]:
+        """Return which pairs reaching out of a resolved component await review: those
+        scoring at least their review threshold (they score below any link threshold, and
+        no person decided them, or they would be inside the component)."""
+        if not crossing:
+            return []
+        held = await self._matches.registrations(conn, {k for p in crossing for k in (p.a, p.b)})
+        return [
+            pair.pair_id
+            for pair in crossing
+            if pair.a in held and pair.b in held and self._scored(pair, held).at_least_review
+        ]
 
     async def _rematch(self, conn: Connection, changed: Sequence[PersonKey]) -> Relinked:
         stored = await self._matches.registrations(conn, changed)

@@ -21,6 +21,7 @@ from uuid import UUID
 
 from services.projection.domain.linkage import PersonKey
 from services.projection.domain.matching import FieldEvidence, PersonRecord, blocking_keys
+from services.projection.read_model import key_columns
 from services.runtime.database import Connection
 from services.runtime.event_store_schema import checked_schema
 
@@ -177,7 +178,7 @@ class MatchStore:
             f"SELECT r.* FROM {self.schema}.registrations r"  # noqa: S608 - schema name is checked
             " JOIN unnest($1::text[], $2::text[]) AS k(org, person_id)"
             "  ON r.org = k.org AND r.person_id = k.person_id",
-            *_key_columns(keys),
+            *key_columns(keys),
         )
         found = [_registration(row) for row in rows]
         return {registration.key: registration for registration in found}
@@ -211,7 +212,7 @@ class MatchStore:
             " USING unnest($1::text[], $2::text[]) AS k(org, person_id)"
             " WHERE (p.a_org = k.org AND p.a_person = k.person_id)"
             "  OR (p.b_org = k.org AND p.b_person = k.person_id)",
-            *_key_columns(records),
+            *key_columns(records),
         )
         if pairs:
             await conn.execute(
@@ -232,13 +233,16 @@ class MatchStore:
                 [json.dumps(evidence_json(p.evidence)) for p in pairs],
             )
 
-    async def connected(self, conn: Connection, start: Iterable[PersonKey]) -> set[PersonKey]:
-        """Return every record joined to `start` by a scored pair, an NHS number, a shared
-        citizen or a person's decision, transitively: all that a resolution may change."""
+    async def connected(
+        self, conn: Connection, start: Iterable[PersonKey], *, link_from: float
+    ) -> set[PersonKey]:
+        """Return every record joined to `start` by a pair scoring at least `link_from`, an
+        NHS number, a shared citizen or a person's decision, transitively: all that a
+        resolution may change. (A pair scoring less can only be reviewed, never joined.)"""
         found = set(start)
         frontier = set(found)
         while frontier:
-            rows = await conn.fetch(self._neighbours_sql, *_key_columns(frontier))
+            rows = await conn.fetch(self._neighbours_sql, *key_columns(frontier), link_from)
             frontier = {(row["org"], row["person_id"]) for row in rows} - found
             found |= frontier
         return found
@@ -250,8 +254,10 @@ class MatchStore:
         return (
             f"SELECT p.b_org AS org, p.b_person AS person_id FROM {s}.match_pairs p"  # noqa: S608 - schema names are checked
             f" JOIN {frontier} ON p.a_org = f.org AND p.a_person = f.person_id"
+            " WHERE p.score >= $3"
             f" UNION SELECT p.a_org, p.a_person FROM {s}.match_pairs p"
             f" JOIN {frontier} ON p.b_org = f.org AND p.b_person = f.person_id"
+            " WHERE p.score >= $3"
             f" UNION SELECT o.org, o.person_id FROM {s}.registrations r"
             f" JOIN {frontier} ON r.org = f.org AND r.person_id = f.person_id"
             f" JOIN {s}.registrations o ON o.nhs_number = r.nhs_number"
@@ -264,32 +270,42 @@ class MatchStore:
             f" JOIN {frontier} ON d.b_org = f.org AND d.b_person = f.person_id"
         )
 
-    async def pairs_among(
+    async def pairs_touching(
         self, conn: Connection, records: Collection[PersonKey]
     ) -> list[StoredPair]:
-        """Return the scored pairs whose both records are among `records`."""
+        """Return the scored pairs with at least one record among `records`."""
         rows = await conn.fetch(
             f"SELECT p.* FROM {self.schema}.match_pairs p"  # noqa: S608 - schema name is checked
             " JOIN unnest($1::text[], $2::text[]) AS k(org, person_id)"
-            "  ON p.a_org = k.org AND p.a_person = k.person_id",
-            *_key_columns(records),
+            "  ON p.a_org = k.org AND p.a_person = k.person_id"
+            f" UNION SELECT p.* FROM {self.schema}.match_pairs p"
+            " JOIN unnest($1::text[], $2::text[]) AS k(org, person_id)"
+            "  ON p.b_org = k.org AND p.b_person = k.person_id",
+            *key_columns(records),
         )
-        among = set(records)
-        pairs = [_pair(row) for row in rows]
-        return [pair for pair in pairs if pair.b in among]
+        return [_pair(row) for row in rows]
 
     async def mark_review(
-        self, conn: Connection, records: Collection[PersonKey], review: Collection[UUID]
+        self, conn: Connection, pairs: Collection[UUID], review: Collection[UUID]
     ) -> None:
-        """Leave exactly the pairs `review` of these records in the review queue."""
+        """Of `pairs`, leave exactly those in `review` in the review queue."""
         await conn.execute(
-            f"UPDATE {self.schema}.match_pairs p SET in_review = p.pair_id = ANY($3::uuid[])"  # noqa: S608 - schema name is checked
-            " FROM unnest($1::text[], $2::text[]) AS k(org, person_id)"
-            " WHERE p.a_org = k.org AND p.a_person = k.person_id"
-            "  AND p.in_review IS DISTINCT FROM (p.pair_id = ANY($3::uuid[]))",
-            *_key_columns(records),
+            f"UPDATE {self.schema}.match_pairs SET in_review = pair_id = ANY($2::uuid[])"  # noqa: S608 - schema name is checked
+            " WHERE pair_id = ANY($1::uuid[]) AND in_review IS DISTINCT FROM"
+            "  (pair_id = ANY($2::uuid[]))",
+            list(pairs),
             list(review),
         )
+
+    async def records_never_matched(self, conn: Connection) -> int:
+        """Return how many linked records have no stored registration to match against (the
+        read model was built before identity matching: `caseweave replay projection`)."""
+        count = await conn.fetchval(
+            f"SELECT count(*) FROM {self.schema}.person_links l WHERE NOT EXISTS ("  # noqa: S608 - schema name is checked
+            f" SELECT 1 FROM {self.schema}.registrations r"
+            "  WHERE r.org = l.org AND r.person_id = l.person_id)"
+        )
+        return int(count or 0)
 
     async def review_queue(
         self, conn: Connection, *, limit: int, offset: int
@@ -369,7 +385,3 @@ def _registration_columns(registrations: Sequence[Registration]) -> list[list[An
         [r.postcode for r in records],
         [r.place for r in records],
     ]
-
-
-def _key_columns(keys: Collection[PersonKey]) -> list[list[str]]:
-    return [[org for org, _ in keys], [person for _, person in keys]]

@@ -49,7 +49,7 @@ class ReadModel:
             f"SELECT l.org, l.person_id, l.citizen_id FROM {self.schema}.person_links l"  # noqa: S608 - schema name is checked
             " JOIN unnest($1::text[], $2::text[]) AS k(org, person_id)"
             "  ON l.org = k.org AND l.person_id = k.person_id",
-            *_key_columns(keys),
+            *key_columns(keys),
         )
         return {(row["org"], row["person_id"]): row["citizen_id"] for row in rows}
 
@@ -68,7 +68,7 @@ class ReadModel:
             " SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[])"
             " ON CONFLICT (org, person_id) DO UPDATE"
             " SET citizen_id = excluded.citizen_id, linked_at = now()",
-            *_key_columns(links),
+            *key_columns(links),
             list(links.values()),
         )
 
@@ -81,7 +81,7 @@ class ReadModel:
             " JOIN unnest($1::text[], $2::text[]) AS k(org, subject)"
             "  ON t.org = k.org AND t.subject = k.subject"
             " WHERE t.arrival < $3",
-            *_key_columns(keys),
+            *key_columns(keys),
             arrival,
         )
         return {(row["org"], row["subject"]) for row in rows}
@@ -158,7 +158,8 @@ def _timeline_columns(envelopes: Sequence[Envelope]) -> list[list[Any]]:
     ]
 
 
-def _key_columns(keys: Collection[PersonKey]) -> list[list[str]]:
+def key_columns(keys: Collection[PersonKey]) -> list[list[str]]:
+    """Return records' keys as two parallel arrays (organisations, person ids) for unnest."""
     return [[org for org, _ in keys], [person for _, person in keys]]
 
 

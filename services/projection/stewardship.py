@@ -5,15 +5,24 @@ re-resolve every record connected to the ones it names, and refold the citizens 
 records moved, so the single view is split or joined by the time the steward is answered.
 """
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import cast
 from uuid import UUID
 
+import asyncpg
+import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from events.envelope import Envelope, OrgId, new_event_id
-from events.identity import IdentityLinked, IdentityNotSamePerson, IdentityUnlinked, RecordRef
+from events.identity import (
+    MAX_RECORDS_SPLIT_FROM,
+    IdentityLinked,
+    IdentityNotSamePerson,
+    IdentityUnlinked,
+    RecordRef,
+)
 from services.projection.consumer import DEFAULT_MATCHING, identity_resolution, refolded_views
 from services.projection.decision_store import DecisionStore, decisions_schema_of
 from services.projection.domain.fold import BatchFold, fold
@@ -28,6 +37,9 @@ from services.projection.match_store import MatchStore, Registration, StoredPair
 from services.projection.read_model import ReadModel
 from services.runtime.api_keys import Caller
 from services.runtime.database import Connection, Pool, transaction
+
+logger = structlog.get_logger(__name__)
+ATTEMPTS = 3  # a decision's transaction, run again if a deadlock ended it
 
 
 class UnknownRecord(Exception):
@@ -49,6 +61,10 @@ class UnknownCitizen(Exception):
 
 class NotPartOfCitizen(Exception):
     """The record to split off is not one of the citizen's records, or is its only one."""
+
+
+class CitizenTooLarge(Exception):
+    """The citizen has more records than one unlink may split a record from."""
 
 
 class ReviewRecord(BaseModel):
@@ -157,6 +173,11 @@ class IdentityStewardship:
         self, citizen_id: UUID, record: RecordRef, *, reason: str, by: DecisionRequest
     ) -> DecisionOutcome:
         """Split `record` off the citizen (`identity.unlinked`): a person of its own."""
+        return await _retried(lambda: self._unlink(citizen_id, record, reason=reason, by=by))
+
+    async def _unlink(
+        self, citizen_id: UUID, record: RecordRef, *, reason: str, by: DecisionRequest
+    ) -> DecisionOutcome:
         async with transaction(self._pool) as conn:
             await self._identities.hold_relinking(conn)
             members = await self._model.records_of(conn, citizen_id)
@@ -166,6 +187,8 @@ class IdentityStewardship:
             others = sorted(members - {split})
             if split not in members or not others:
                 raise NotPartOfCitizen(str(citizen_id))
+            if len(others) > MAX_RECORDS_SPLIT_FROM:
+                raise CitizenTooLarge(str(citizen_id))
             decision = IdentityUnlinked(
                 record=record,
                 from_records=[_ref(other) for other in others],
@@ -175,9 +198,13 @@ class IdentityStewardship:
 
     async def decide(self, decision: IdentityDecision, *, by: DecisionRequest) -> DecisionOutcome:
         """Record a decision and re-resolve the records it names, in one transaction."""
-        async with transaction(self._pool) as conn:
-            await self._identities.hold_relinking(conn)
-            return await self._decide(conn, decision, by=by)
+
+        async def once() -> DecisionOutcome:
+            async with transaction(self._pool) as conn:
+                await self._identities.hold_relinking(conn)
+                return await self._decide(conn, decision, by=by)
+
+        return await _retried(once)
 
     async def _decide(
         self, conn: Connection, decision: IdentityDecision, *, by: DecisionRequest
@@ -207,6 +234,16 @@ class IdentityStewardship:
         if pair is None:
             raise UnknownPair(str(pair_id))
         return _ref(pair.a), _ref(pair.b)
+
+
+async def _retried(attempt: Callable[[], Awaitable[DecisionOutcome]]) -> DecisionOutcome:
+    """Run a decision's transaction again if PostgreSQL broke a deadlock by ending it."""
+    for _ in range(ATTEMPTS - 1):
+        try:
+            return await attempt()
+        except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
+            logger.warning("identity_decision_retried")
+    return await attempt()
 
 
 def _ref(key: PersonKey) -> RecordRef:

@@ -97,6 +97,11 @@ def lowest_review(config: MatchingConfig) -> float:
     return min([config.default.review, *(t.review for t in config.places.values())])
 
 
+def lowest_link(config: MatchingConfig) -> float:
+    """Return the lowest link threshold of any place: pairs below it never join records."""
+    return min([config.default.link, *(t.link for t in config.places.values())])
+
+
 def scored_pair(a: PersonKey, b: PersonKey, total: float, thresholds: Thresholds) -> ScoredPair:
     """Return a pair as `linkage.resolve` takes it, with its own thresholds."""
     return ScoredPair(a, b, total, link_at=thresholds.link, review_at=thresholds.review)

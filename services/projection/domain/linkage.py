@@ -49,6 +49,11 @@ class ScoredPair:
         """Return the two records, unordered."""
         return frozenset((self.a, self.b))
 
+    @property
+    def at_least_review(self) -> bool:
+        """Tell whether the pair scores at its own review threshold or above (given one)."""
+        return self.review_at is not None and self.score >= self.review_at
+
 
 @dataclass(frozen=True)
 class HumanDecision:

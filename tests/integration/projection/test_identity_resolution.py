@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 
 import httpx
 import pytest
+import structlog.testing
 
 from events.envelope import Envelope, OrgId
 from events.identity import IdentityLinked, RecordRef
@@ -16,6 +17,7 @@ from services.projection.bootstrap import (
     create_projection_app,
     prepare_read_model,
     rebuild_projection,
+    warn_if_built_before_matching,
 )
 from services.projection.decision_store import DecisionStore, decisions_schema_of
 from services.projection.domain.matching import MatchingConfig, Thresholds
@@ -35,6 +37,20 @@ STEWARD = DecisionRequest(
 def _person(org: OrgId, at: datetime, **who: Any) -> tuple[PersonAt, list[Envelope]]:
     person = PersonAt(org)
     return person, [person.registered(at, details(**who)), person.case_opened(at, uuid4())]
+
+
+async def _david_and_dave(
+    orgs: Organisations, *, postcode: str | None = None, consumer: Any = None
+) -> tuple[PersonAt, PersonAt]:
+    """Housing's David Smith (NHS number, BS5 6XX) and the charity's Dave Smith (no NHS
+    number; `postcode` if given), both with a case, caught up."""
+    housing, housing_events = _person("housing", AT, postcode="BS5 6XX")
+    charity, charity_events = _person(
+        "voluntary", AT + timedelta(hours=1), nhs_number=None, given_name="Dave", postcode=postcode
+    )
+    await orgs.record([*housing_events, *charity_events])
+    await orgs.catch_up(consumer)
+    return housing, charity
 
 
 async def _citizen_of(orgs: Organisations, person: PersonAt) -> UUID | None:
@@ -65,12 +81,7 @@ async def test_dave_without_an_nhs_number_joins_david_on_name_birth_date_and_pos
     orgs: Organisations,
 ) -> None:
     """The issue's charity record: Dave Smith, no NHS number, same birthday and postcode."""
-    housing, housing_events = _person("housing", AT, postcode="BS5 6XX")
-    charity, charity_events = _person(
-        "voluntary", AT + timedelta(hours=1), nhs_number=None, given_name="Dave", postcode="BS5 6XX"
-    )
-    await orgs.record([*housing_events, *charity_events])
-    await orgs.catch_up()
+    housing, charity = await _david_and_dave(orgs, postcode="BS5 6XX")
     citizen = await _citizen_of(orgs, housing)
     assert citizen is not None
     assert await _citizen_of(orgs, charity) == citizen
@@ -83,10 +94,7 @@ async def test_dave_without_an_nhs_number_joins_david_on_name_birth_date_and_pos
 async def test_a_middling_match_waits_in_the_review_queue_with_its_evidence(
     orgs: Organisations,
 ) -> None:
-    housing, housing_events = _person("housing", AT, postcode="BS5 6XX")
-    charity, charity_events = _person("voluntary", AT, nhs_number=None, given_name="Dave")
-    await orgs.record([*housing_events, *charity_events])
-    await orgs.catch_up()
+    housing, charity = await _david_and_dave(orgs)
     assert await _citizen_of(orgs, housing) != await _citizen_of(orgs, charity)
     queue = await stewardship(orgs).review_queue(limit=10, offset=0)
     assert queue.total == 1
@@ -106,10 +114,7 @@ async def test_a_middling_match_waits_in_the_review_queue_with_its_evidence(
 async def test_confirming_joins_them_unlinking_splits_them_and_both_survive_a_replay(
     orgs: Organisations,
 ) -> None:
-    housing, housing_events = _person("housing", AT, postcode="BS5 6XX")
-    charity, charity_events = _person("voluntary", AT, nhs_number=None, given_name="Dave")
-    await orgs.record([*housing_events, *charity_events])
-    await orgs.catch_up()
+    housing, charity = await _david_and_dave(orgs)
     service = stewardship(orgs)
     pair = (await service.review_queue(limit=10, offset=0)).pairs[0]
 
@@ -150,10 +155,7 @@ async def test_confirming_joins_them_unlinking_splits_them_and_both_survive_a_re
 async def test_a_rejected_pair_is_never_joined_even_when_later_details_agree_fully(
     orgs: Organisations,
 ) -> None:
-    housing, housing_events = _person("housing", AT, postcode="BS5 6XX")
-    charity, charity_events = _person("voluntary", AT, nhs_number=None, given_name="Dave")
-    await orgs.record([*housing_events, *charity_events])
-    await orgs.catch_up()
+    housing, charity = await _david_and_dave(orgs)
     service = stewardship(orgs)
     pair = (await service.review_queue(limit=10, offset=0)).pairs[0]
     await service.reject(pair.pair_id, reason="twin brother", by=STEWARD)
@@ -170,12 +172,7 @@ async def test_a_rejected_pair_is_never_joined_even_when_later_details_agree_ful
 async def test_a_changed_registration_moves_the_record_and_refolds_both_citizens(
     orgs: Organisations,
 ) -> None:
-    housing, housing_events = _person("housing", AT, postcode="BS5 6XX")
-    charity, charity_events = _person(
-        "voluntary", AT, nhs_number=None, given_name="Dave", postcode="BS5 6XX"
-    )
-    await orgs.record([*housing_events, *charity_events])
-    await orgs.catch_up()
+    housing, charity = await _david_and_dave(orgs, postcode="BS5 6XX")
     citizen = await _citizen_of(orgs, housing)
     assert await _citizen_of(orgs, charity) == citizen
     corrected = charity.registered(
@@ -206,12 +203,9 @@ async def test_twins_with_their_own_nhs_numbers_are_never_paired(orgs: Organisat
 async def test_thresholds_are_configuration_per_place(orgs: Organisations) -> None:
     """The same pair links in a place with a lower link threshold and waits elsewhere."""
     strict = MatchingConfig(places={"E05001234": Thresholds(link=20, review=6)})
-    housing, housing_events = _person("housing", AT, postcode="BS5 6XX")
-    charity, charity_events = _person(
-        "voluntary", AT, nhs_number=None, given_name="Dave", postcode="BS5 6XX"
+    housing, charity = await _david_and_dave(
+        orgs, postcode="BS5 6XX", consumer=orgs.consumer(matching=strict)
     )
-    await orgs.record([*housing_events, *charity_events])
-    await orgs.catch_up(orgs.consumer(matching=strict))
     assert await _citizen_of(orgs, housing) != await _citizen_of(orgs, charity)
     queue = await stewardship(orgs, matching=strict).review_queue(limit=10, offset=0)
     assert queue.total == 1
@@ -284,10 +278,7 @@ async def test_only_data_stewards_review_and_decide(
 async def test_the_review_api_end_to_end_with_precise_errors(
     orgs: Organisations, api: httpx.AsyncClient
 ) -> None:
-    housing, housing_events = _person("housing", AT, postcode="BS5 6XX")
-    charity, charity_events = _person("voluntary", AT, nhs_number=None, given_name="Dave")
-    await orgs.record([*housing_events, *charity_events])
-    await orgs.catch_up()
+    housing, charity = await _david_and_dave(orgs)
     steward = await _key(orgs, "data_steward")
 
     queue = (await api.get("/v1/identity/review", headers=steward)).json()
@@ -360,10 +351,7 @@ async def test_a_decision_and_a_batch_at_once_leave_consistent_views(
     orgs: Organisations, database_url: str
 ) -> None:
     """A steward's link while the worker folds new events for the same people."""
-    housing, housing_events = _person("housing", AT, postcode="BS5 6XX")
-    charity, charity_events = _person("voluntary", AT, nhs_number=None, given_name="Dave")
-    await orgs.record([*housing_events, *charity_events])
-    await orgs.catch_up()
+    housing, charity = await _david_and_dave(orgs)
     more = [charity.case_opened(AT + timedelta(minutes=n), uuid4()) for n in range(1, 40)]
     await orgs.record(more)
     pool = await create_pool(database_url, max_size=4)
@@ -386,3 +374,34 @@ async def test_a_decision_and_a_batch_at_once_leave_consistent_views(
     snapshot = await orgs.snapshot()
     await _rebuild(orgs)
     assert await orgs.snapshot() == snapshot
+
+
+async def test_a_pair_waiting_for_review_stays_queued_when_one_side_links_elsewhere(
+    orgs: Organisations,
+) -> None:
+    """Mental health registers David by NHS number: he joins housing's record, and the
+    charity's Dave still waits for a steward."""
+    housing, _ = await _david_and_dave(orgs)
+    health, health_events = _person("mental_health", AT + timedelta(days=1), postcode="BS1 4DJ")
+    await orgs.record(health_events)
+    await orgs.catch_up()
+    assert await _citizen_of(orgs, health) == await _citizen_of(orgs, housing)
+    queue = await stewardship(orgs).review_queue(limit=10, offset=0)
+    assert {(p.a.org, p.b.org) for p in queue.pairs} == {
+        ("housing", "voluntary"),
+        ("mental_health", "voluntary"),
+    }
+
+
+async def test_a_read_model_built_before_matching_says_it_needs_a_replay(
+    orgs: Organisations,
+) -> None:
+    await _david_and_dave(orgs)
+    await orgs.pool.execute(f"TRUNCATE {orgs.schema}.registrations")  # as before matching
+    with structlog.testing.capture_logs() as logs:
+        await warn_if_built_before_matching(orgs.pool, orgs.schema)
+    assert [(e["event"], e["records"]) for e in logs] == [("identity_matching_needs_replay", 2)]
+    await _rebuild(orgs)
+    with structlog.testing.capture_logs() as logs:
+        await warn_if_built_before_matching(orgs.pool, orgs.schema)
+    assert logs == []
