@@ -104,7 +104,9 @@ class ProjectionConsumer:
         """Apply a batch in the caller's transaction: timeline, links, views; once per event.
 
         A payload given as None is decoded here (and skipped, logged, if it cannot be). An
-        event given twice (a relay's re-send inside one Kafka batch) counts once.
+        event given twice (a relay's re-send inside one Kafka batch) counts once. Call it
+        once per transaction: it holds the re-linking lock to commit, shared or exclusive,
+        and a second call that needs it exclusive could deadlock with another batch.
         """
         batch = _first_of_each(batch)
         new = await self._model.insert_timeline(conn, [envelope for envelope, _ in batch])

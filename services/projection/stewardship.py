@@ -40,6 +40,7 @@ from services.runtime.database import Connection, Pool, transaction
 
 logger = structlog.get_logger(__name__)
 ATTEMPTS = 3  # a decision's transaction, run again if a deadlock ended it
+LISTED_RECORDS = 20
 
 
 class UnknownRecord(Exception):
@@ -120,7 +121,11 @@ class DecisionOutcome(BaseModel):
 
     event_id: UUID
     type: str
-    citizens: list[ReviewRecord] = Field(description="each named record and its citizen now")
+    named_records: int = Field(description="how many records the decision names")
+    citizens: list[ReviewRecord] = Field(
+        description=f"the records named and the citizen each is part of now (the first "
+        f"{LISTED_RECORDS}: an unlink of a large citizen names many)"
+    )
 
 
 @dataclass(frozen=True)
@@ -210,6 +215,7 @@ class IdentityStewardship:
         self, conn: Connection, decision: IdentityDecision, *, by: DecisionRequest
     ) -> DecisionOutcome:
         named = records_named(decision)
+        first_named = {key for field, key in _named_fields(decision) if "." not in field}
         held = await self._matches.registrations(conn, named)
         for field, key in _named_fields(decision):
             if key not in held:
@@ -225,8 +231,14 @@ class IdentityStewardship:
             views = await refolded_views(conn, self._model, refold, self._fold)
             await self._model.save_views(conn, list(views.values()))
         links = await self._model.links_of(conn, named)
-        citizens = [_review_record(held[key], links.get(key)) for key in sorted(named)]
-        return DecisionOutcome(event_id=envelope.event_id, type=envelope.type, citizens=citizens)
+        listed = sorted(named, key=lambda key: (key not in first_named, key))[:LISTED_RECORDS]
+        citizens = [_review_record(held[key], links.get(key)) for key in listed]
+        return DecisionOutcome(
+            event_id=envelope.event_id,
+            type=envelope.type,
+            named_records=len(named),
+            citizens=citizens,
+        )
 
     async def _pair(self, pair_id: UUID) -> tuple[RecordRef, RecordRef]:
         async with self._pool.acquire() as conn:

@@ -405,3 +405,19 @@ async def test_a_read_model_built_before_matching_says_it_needs_a_replay(
     with structlog.testing.capture_logs() as logs:
         await warn_if_built_before_matching(orgs.pool, orgs.schema)
     assert logs == []
+
+
+async def test_an_unlink_too_large_for_one_event_is_refused_precisely(
+    orgs: Organisations, api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    housing, charity = await _david_and_dave(orgs, postcode="BS5 6XX")
+    citizen = await _citizen_of(orgs, housing)
+    monkeypatch.setattr("services.projection.stewardship.MAX_RECORDS_SPLIT_FROM", 0)
+    response = await api.post(
+        f"/v1/citizens/{citizen}/unlink",
+        headers=await _key(orgs, "data_steward"),
+        json={"org": "voluntary", "person_id": str(charity.person_id), "reason": "wrong"},
+    )
+    assert response.status_code == 422
+    assert _fields(response) == [("path.citizen_id", "too_many_records")]
+    assert await _citizen_of(orgs, charity) == citizen
