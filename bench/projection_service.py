@@ -30,6 +30,9 @@ async def projection_service(database_url: str, *, id_secret: bytes) -> AsyncIte
             "CASEWEAVE_DATA_DIR": data_dir,
             "CASEWEAVE_LOG_LEVEL": "WARNING",
             "CASEWEAVE_ID_SECRET": id_secret.decode(),
+            # one client measuring latency, not an abusive one: no rate limit in the way
+            "CASEWEAVE_RATE_LIMIT_PER_MINUTE": "1000000",
+            "CASEWEAVE_RATE_LIMIT_BURST": "100000",
         }
         with log_path.open("wb") as log:
             process = await asyncio.create_subprocess_exec(

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from events.envelope import ORGANISATIONS, OrgId
 from services.projection.matching_config import load_matching_config
 from services.runtime.dev_secrets import citizen_id_secret
+from services.runtime.http.app_factory import configure_http_limits
 from services.runtime.process_tuning import collect_garbage_less_often
 from services.runtime.settings import Settings
 
@@ -47,6 +48,7 @@ class _Server(uvicorn.Server):
 
 
 async def _serve(app: FastAPI, settings: Settings, port: int, stop: asyncio.Event) -> None:
+    configure_http_limits(app, settings.http_limits())
     config = uvicorn.Config(
         app, host=settings.host, port=port, log_config=None, access_log=False, lifespan="on"
     )

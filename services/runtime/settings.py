@@ -8,6 +8,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from events.envelope import OrgId
+from services.runtime.rate_limits import HttpLimits
 
 
 class Settings(BaseSettings):
@@ -37,6 +38,15 @@ class Settings(BaseSettings):
         ge=6,
         le=200,
         description="connections per process; a service's inbox and consumers hold some",
+    )
+    max_request_bytes: int = Field(
+        default=1_048_576, ge=1_024, description="largest request body a service accepts (413)"
+    )
+    rate_limit_per_minute: int = Field(
+        default=600, ge=1, description="requests a minute per API key and process, on average"
+    )
+    rate_limit_burst: int = Field(
+        default=100, ge=1, description="requests per API key at once after a quiet spell (429)"
     )
     matching_file: Path | None = Field(
         default=None,
@@ -73,6 +83,14 @@ class Settings(BaseSettings):
         if not self.kafka_bootstrap_servers:
             raise ValueError("CASEWEAVE_TRANSPORT=kafka needs KAFKA_BOOTSTRAP_SERVERS")
         return self.kafka_bootstrap_servers
+
+    def http_limits(self) -> HttpLimits:
+        """Return the request size and rate limits every service applies."""
+        return HttpLimits(
+            max_request_bytes=self.max_request_bytes,
+            rate_per_minute=self.rate_limit_per_minute,
+            rate_burst=self.rate_limit_burst,
+        )
 
     def port_of(self, service: OrgId | Literal["projection"]) -> int:
         """Return the HTTP port a service listens on."""

@@ -34,6 +34,7 @@ class System:
     ports: dict[str, int] = field(default_factory=lambda: {name: free_port() for name in SERVICES})
     process: subprocess.Popen[bytes] | None = None
     kafka_bootstrap_servers: str | None = None  # set: the Kafka transport, else the embedded one
+    settings: dict[str, str] = field(default_factory=dict)  # more CASEWEAVE_* variables
 
     @property
     def env(self) -> dict[str, str]:
@@ -48,6 +49,7 @@ class System:
             env["KAFKA_BOOTSTRAP_SERVERS"] = self.kafka_bootstrap_servers
             # the mock broker ignores LeaveGroup: a restarted worker waits out the old session
             env["CASEWEAVE_KAFKA_SESSION_TIMEOUT_MS"] = "3000"
+        env.update(self.settings)
         return env
 
     def url(self, service: str) -> str:

@@ -10,7 +10,9 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.runtime.http.errors import install_error_handlers, unexpected_error_response
+from services.runtime.http.limits import RequestSizeLimit
 from services.runtime.http.text_rules import refuse_nul_characters
+from services.runtime.rate_limits import HttpLimits, RateLimits
 
 log = structlog.get_logger("caseweave.http")
 CORRELATION_HEADER = "X-Correlation-ID"
@@ -52,6 +54,12 @@ async def _request_context(
     return response
 
 
+def configure_http_limits(app: FastAPI, limits: HttpLimits) -> None:
+    """Set how large a request body may be and how often each API key may call."""
+    app.state.http_limits = limits
+    app.state.rate_limits = RateLimits(limits)
+
+
 def create_service_app(
     *, title: str, service_name: str, description: str, lifespan: Lifespan
 ) -> FastAPI:
@@ -64,6 +72,8 @@ def create_service_app(
         dependencies=[Depends(refuse_nul_characters)],
     )
     app.state.service_name = service_name
+    configure_http_limits(app, HttpLimits())
+    app.add_middleware(RequestSizeLimit)  # inside the request context: its 413 is logged
     app.middleware("http")(_request_context)
     install_error_handlers(app)
 

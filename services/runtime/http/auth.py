@@ -7,6 +7,7 @@ from fastapi import Depends, Request
 
 from services.runtime.api_keys import ApiKeyStore, Caller
 from services.runtime.http.errors import ApiError
+from services.runtime.rate_limits import RateLimits
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
@@ -26,6 +27,15 @@ async def authenticated_caller(request: Request) -> Caller:
         )
     request.state.caller = caller
     structlog.contextvars.bind_contextvars(caller_org=caller.org, key_id=caller.key_id)
+    limits: RateLimits = request.app.state.rate_limits
+    wait = limits.wait_for(caller.key_id)
+    if wait:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many requests with this API key; retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
     return caller
 
 

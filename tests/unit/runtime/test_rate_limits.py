@@ -1,0 +1,36 @@
+"""Requests per API key: a burst goes through, then the average rate, and keys are apart."""
+
+from services.runtime.rate_limits import HttpLimits, RateLimits
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_burst_then_one_request_per_interval() -> None:
+    clock = Clock()
+    limits = RateLimits(HttpLimits(rate_per_minute=60, rate_burst=3), clock=clock)
+    assert [limits.wait_for("k1") for _ in range(3)] == [0, 0, 0]
+    assert limits.wait_for("k1") == 1  # one a second: the next token in a second
+    clock.now += 1.0
+    assert limits.wait_for("k1") == 0
+    assert limits.wait_for("k1") == 1
+
+
+def test_each_key_has_its_own_budget() -> None:
+    limits = RateLimits(HttpLimits(rate_per_minute=60, rate_burst=1), clock=Clock())
+    assert limits.wait_for("k1") == 0
+    assert limits.wait_for("k1") == 1
+    assert limits.wait_for("k2") == 0
+
+
+def test_a_quiet_spell_refills_up_to_the_burst_only() -> None:
+    clock = Clock()
+    limits = RateLimits(HttpLimits(rate_per_minute=600, rate_burst=2), clock=clock)
+    assert limits.wait_for("k") == 0
+    clock.now += 3600
+    assert [limits.wait_for("k") for _ in range(3)] == [0, 0, 1]
