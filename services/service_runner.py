@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from events.envelope import ORGANISATIONS, OrgId
 from services.projection.matching_config import load_matching_config
+from services.projection.sharing_config import load_sharing_policy
 from services.runtime.dev_secrets import citizen_id_secret
 from services.runtime.http.app_factory import configure_http_limits
 from services.runtime.process_tuning import collect_garbage_less_often
@@ -94,6 +95,7 @@ async def _run_projection(settings: Settings, stop: asyncio.Event) -> None:
 
     assert settings.database_url is not None
     load_matching_config(settings.matching_file)  # a broken file stops us before anything runs
+    load_sharing_policy(settings.sharing_file)
     worker = asyncio.create_task(_run_worker(settings, stop))
     worker.add_done_callback(lambda _: stop.set())  # a worker that cannot run stops the process
     try:
@@ -101,6 +103,7 @@ async def _run_projection(settings: Settings, stop: asyncio.Event) -> None:
             database_url=settings.database_url,
             id_secret=citizen_id_secret(settings),
             matching=load_matching_config(settings.matching_file),
+            sharing=load_sharing_policy(settings.sharing_file),
         )
         await _serve(app, settings, settings.projection_port, stop)
     finally:

@@ -11,10 +11,19 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
-from events.envelope import OrgId
+from events.envelope import ORGANISATIONS, OrgId
 from events.identifiers import NhsNumber, PersonName
+from events.registry import registered_types
 from services.projection.domain.fhir_bundle import citizen_bundle
-from services.projection.domain.view import CitizenView
+from services.projection.domain.sharing import (
+    SharedView,
+    SharingPolicy,
+    Viewer,
+    has_relationship,
+    shared_view,
+    visible_categories,
+)
+from services.projection.domain.view import RECENT_EVENTS, RecentEvent
 from services.projection.queries import CitizenList, CitizenQueries, Timeline, TimelineFilter
 from services.runtime.http.auth import CallerDep
 from services.runtime.http.errors import ApiError, FieldError, not_found
@@ -25,6 +34,16 @@ _ERRORS: dict[int | str, dict[str, str]] = {
 }
 FHIR_JSON = "application/fhir+json"
 router = APIRouter(prefix="/v1/citizens", tags=["citizens"], responses=_ERRORS)
+
+
+def viewer_of(request: Request, caller: CallerDep) -> Viewer:
+    """Return who is looking, with the place's sharing rules."""
+    policy: SharingPolicy = request.app.state.sharing
+    return Viewer(org=caller.org, role=caller.role, policy=policy)
+
+
+ViewerDep = Annotated[Viewer, Depends(viewer_of)]
+EVENT_CATEGORIES = {model.event_type: model.category for model in registered_types()}
 
 
 def citizen_queries(request: Request) -> CitizenQueries:
@@ -63,17 +82,24 @@ async def find_citizens(
 
 @router.get(
     "/{citizen_id}",
-    summary="The single view of a citizen",
+    summary="The single view of a citizen, as the caller may see it",
     description="Identity, each organisation's involvement (cases, key workers), raised flags "
-    "and risks, and referrals with their status.",
+    "and risks, referrals with their status, and what happened recently: what the place's "
+    "sharing rules let the caller's organisation and role see. A caller whose organisation "
+    "has no open case and no accepted referral for the person gets `access: contacts`: only "
+    "the organisations involved and how to reach their key workers.",
     responses={404: {"description": "no such citizen"}},
 )
-async def single_view(citizen_id: UUID, _caller: CallerDep, queries: QueriesDep) -> CitizenView:
-    """Return the citizen's single view."""
+async def single_view(citizen_id: UUID, viewer: ViewerDep, queries: QueriesDep) -> SharedView:
+    """Return the citizen's single view, filtered for the caller."""
     view = await queries.citizen_view(citizen_id)
     if view is None:
         raise not_found("citizen")
-    return view
+    shared, access = shared_view(view, viewer, flag_categories=EVENT_CATEGORIES)
+    recent: tuple[RecentEvent, ...] = ()
+    if access == "full":
+        recent = await _recent(queries, citizen_id, viewer)
+    return SharedView(**{**dict(shared), "recent": recent}, access=access)
 
 
 @router.get(
@@ -89,13 +115,16 @@ async def single_view(citizen_id: UUID, _caller: CallerDep, queries: QueriesDep)
     },
 )
 async def single_view_as_fhir(
-    citizen_id: UUID, _caller: CallerDep, queries: QueriesDep
+    citizen_id: UUID, viewer: ViewerDep, queries: QueriesDep
 ) -> JSONResponse:
     """Return the citizen's single view as a FHIR Bundle."""
     view = await queries.citizen_view(citizen_id)
     if view is None:
         raise not_found("citizen")
-    bundle = citizen_bundle(view, generated_at=datetime.now(UTC))
+    shared, access = shared_view(view, viewer, flag_categories=EVENT_CATEGORIES)
+    if access != "full":
+        raise _relationship_required()
+    bundle = citizen_bundle(shared, generated_at=datetime.now(UTC))
     return JSONResponse(bundle, media_type=FHIR_JSON)
 
 
@@ -109,7 +138,7 @@ async def single_view_as_fhir(
 )
 async def timeline(
     citizen_id: UUID,
-    _caller: CallerDep,
+    viewer: ViewerDep,
     queries: QueriesDep,
     *,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -124,13 +153,52 @@ async def timeline(
         message = "`to` must be after `from`"
         fields = [FieldError(field="query.to", rule="after_from", message=message)]
         raise ApiError(422, "validation_failed", message, fields=fields)
+    view = await queries.citizen_view(citizen_id)
+    if view is None:
+        raise not_found("citizen")
+    if not has_relationship(view, viewer.org):
+        raise _relationship_required()
     only = TimelineFilter(
-        org=org, category=category, occurred_from=occurred_from, occurred_before=occurred_before
+        org=org,
+        category=category,
+        occurred_from=occurred_from,
+        occurred_before=occurred_before,
+        visible=tuple(visible_categories(viewer, ORGANISATIONS)),
     )
     page = await queries.timeline(citizen_id, limit=limit, offset=offset, only=only)
     if page is None:
         raise not_found("citizen")
     return page
+
+
+async def _recent(
+    queries: CitizenQueries, citizen_id: UUID, viewer: Viewer
+) -> tuple[RecentEvent, ...]:
+    only = TimelineFilter(visible=tuple(visible_categories(viewer, ORGANISATIONS)))
+    page = await queries.timeline(
+        citizen_id, limit=RECENT_EVENTS, offset=0, only=only, newest_first=True
+    )
+    events = page.events if page else []
+    return tuple(
+        RecentEvent(
+            event_id=e.event_id,
+            org=e.org,
+            type=e.type,
+            category=e.category,
+            occurred_at=e.occurred_at,
+            recorded_at=e.recorded_at,
+        )
+        for e in events
+    )
+
+
+def _relationship_required() -> ApiError:
+    return ApiError(
+        403,
+        "relationship_required",
+        "only an organisation working with the person (an open case or an accepted "
+        "referral) may read this; GET /v1/citizens/{id} shows who to contact",
+    )
 
 
 def _missing_criteria(*, family_name: str | None, date_of_birth: date | None) -> ApiError:

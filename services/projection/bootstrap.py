@@ -13,6 +13,7 @@ from services.projection.consumer import DEFAULT_MATCHING, ProjectionConsumer
 from services.projection.decision_store import decisions_schema_of
 from services.projection.domain.fold import BatchFold, fold
 from services.projection.domain.matching import MatchingConfig
+from services.projection.domain.sharing import SharingPolicy
 from services.projection.faust_worker import (
     GROUP_ID,
     SESSION_TIMEOUT_SECONDS,
@@ -25,6 +26,7 @@ from services.projection.kafka_projection import KafkaProjection
 from services.projection.match_store import MatchStore
 from services.projection.queries import CitizenQueries
 from services.projection.read_model_schema import CONSUMER, clear_statements, read_model_ddl
+from services.projection.sharing_config import load_sharing_policy
 from services.projection.stewardship import IdentityStewardship
 from services.runtime.api_keys import AUTH_SCHEMA, ApiKeyStore, auth_ddl
 from services.runtime.checkpoints import Checkpoints
@@ -69,9 +71,12 @@ def create_projection_app(
     id_secret: bytes,
     schema: str = "projection",
     matching: MatchingConfig = DEFAULT_MATCHING,
+    sharing: SharingPolicy | None = None,
 ) -> FastAPI:
     """Return the projection's HTTP app: citizen search, single view, timeline, and the
-    data stewards' identity review and decisions."""
+    data stewards' identity review and decisions. Reads follow `sharing` (default: the
+    rules in `default_sharing.toml`)."""
+    policy = sharing if sharing is not None else load_sharing_policy(None)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,6 +86,7 @@ def create_projection_app(
             app.state.pool = pool
             app.state.api_keys = ApiKeyStore(pool)
             app.state.citizens = CitizenQueries(pool, schema=schema)
+            app.state.sharing = policy
             app.state.stewardship = IdentityStewardship(
                 pool, id_secret=id_secret, schema=schema, matching=matching
             )

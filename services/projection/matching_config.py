@@ -12,33 +12,14 @@ Unset means the defaults above. A file that breaks a rule stops the process at s
 with the field and the rule named.
 """
 
-import tomllib
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from services.projection.domain.matching import MatchingConfig
+from services.runtime.toml_config import ConfigFileInvalid, load_toml_model
 
-
-class MatchingConfigInvalid(Exception):
-    """The matching file cannot be read or breaks a rule; the message says where."""
+MatchingConfigInvalid = ConfigFileInvalid  # the name callers know
 
 
 def load_matching_config(path: Path | None) -> MatchingConfig:
     """Return the matching configuration in `path`, or the defaults when there is none."""
-    if path is None:
-        return MatchingConfig()
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise MatchingConfigInvalid(f"{path}: cannot read it ({error.strerror})") from None
-    except tomllib.TOMLDecodeError as error:
-        raise MatchingConfigInvalid(f"{path}: not valid TOML ({error})") from None
-    try:
-        return MatchingConfig.model_validate(document)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in e['loc']) or 'file'}: {e['msg']}"
-            for e in error.errors(include_input=False)
-        )
-        raise MatchingConfigInvalid(f"{path}: {problems}") from None
+    return MatchingConfig() if path is None else load_toml_model(path, MatchingConfig)

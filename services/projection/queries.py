@@ -78,6 +78,24 @@ class TimelineFilter(BaseModel):
     category: str | None = None
     occurred_from: datetime | None = Field(default=None, description="inclusive")
     occurred_before: datetime | None = Field(default=None, description="exclusive")
+    visible: tuple[tuple[str, str], ...] | None = Field(
+        default=None,
+        description="(organisation, category pattern) pairs a viewer may see; None: all",
+    )
+
+
+_VISIBLE = (
+    "($8 OR EXISTS (SELECT 1 FROM unnest($9::text[], $10::text[]) AS g(org, pattern)"
+    " WHERE t.org = g.org AND t.category LIKE g.pattern))"
+)
+
+
+def _like(pattern: str) -> str:
+    """Return a sharing category pattern (`*`, `housing.*`, exact) as a LIKE pattern."""
+    if pattern == "*":
+        return "%"
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped[:-1] + "%" if pattern.endswith(".*") else escaped
 
 
 class CitizenQueries:
@@ -146,6 +164,7 @@ class CitizenQueries:
         limit: int,
         offset: int,
         only: TimelineFilter = TimelineFilter(),  # noqa: B008 - frozen, never mutated
+        newest_first: bool = False,
     ) -> Timeline | None:
         """Return a page of the citizen's events in time order, or None for an unknown citizen."""
         known = await self._pool.fetchval(
@@ -154,6 +173,7 @@ class CitizenQueries:
         )
         if not known:
             return None
+        order = " DESC" if newest_first else ""
         rows = await self._pool.fetch(
             "SELECT t.event_id, t.type, (t.envelope->>'schema_version')::int AS schema_version,"  # noqa: S608 - schema name is checked
             " t.org, t.category, t.occurred_at, t.recorded_at,"
@@ -165,7 +185,9 @@ class CitizenQueries:
             "  AND ($5::text IS NULL OR t.category = $5)"
             "  AND ($6::timestamptz IS NULL OR t.occurred_at >= $6)"
             "  AND ($7::timestamptz IS NULL OR t.occurred_at < $7)"
-            " ORDER BY t.occurred_at, t.recorded_at, t.event_id LIMIT $2 OFFSET $3",
+            f"  AND {_VISIBLE}"
+            f" ORDER BY t.occurred_at{order}, t.recorded_at{order}, t.event_id{order}"
+            " LIMIT $2 OFFSET $3",
             citizen_id,
             limit,
             offset,
@@ -173,6 +195,9 @@ class CitizenQueries:
             only.category,
             only.occurred_from,
             only.occurred_before,
+            only.visible is None,
+            [org for org, _ in only.visible or ()],
+            [_like(pattern) for _, pattern in only.visible or ()],
         )
         events = [TimelineEvent(**dict(row)) for row in rows]
         return Timeline(citizen_id=citizen_id, limit=limit, offset=offset, events=events)

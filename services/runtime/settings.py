@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(
         default=100, ge=1, description="requests per API key at once after a quiet spell (429)"
     )
+    sharing_file: Path | None = Field(
+        default=None,
+        description="TOML file of the place's sharing rules; unset: default_sharing.toml",
+    )
     matching_file: Path | None = Field(
         default=None,
         description="TOML file of identity matching thresholds per place; unset: defaults",

@@ -59,8 +59,8 @@ def single_view(worker: Worker) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     found = worker.get(f"/v1/citizens?nhs_number={NHS_NUMBER}", "projection").json()["citizens"]
     citizen_id = found[0]["citizen_id"]
     view = worker.get(f"/v1/citizens/{citizen_id}", "projection").json()
-    timeline = worker.get(f"/v1/citizens/{citizen_id}/timeline", "projection").json()["events"]
-    return view, timeline
+    timeline = worker.get(f"/v1/citizens/{citizen_id}/timeline", "projection").json()
+    return view, timeline.get("events", [])  # none until the worker's own case is projected
 
 
 def record_the_story(housing: Worker, health: Worker, charity: Worker) -> str:
@@ -147,11 +147,11 @@ def test_three_organisations_one_citizen_from_up_to_replay_and_restart(
         referral_id = record_the_story(housing, health, charity)
 
         def complete() -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-            if not housing.get(f"/v1/citizens?nhs_number={NHS_NUMBER}", "projection").json()[
+            if not health.get(f"/v1/citizens?nhs_number={NHS_NUMBER}", "projection").json()[
                 "citizens"
             ]:
                 return None
-            view, timeline = single_view(housing)
+            view, timeline = single_view(health)  # the default rules show it all the story
             referrals = view.get("referrals", [])
             done = len(timeline) >= 14 and referrals and referrals[0]["status"] == "accepted"
             return (view, timeline) if done else None
@@ -169,11 +169,28 @@ def test_three_organisations_one_citizen_from_up_to_replay_and_restart(
             for e in timeline
         )
 
+        # the place's default sharing rules: housing sees the mental health team, not the crisis
+        housing_view, housing_timeline = single_view(housing)
+        assert {f["flag"] for f in housing_view["flags"]} == {
+            "eviction_notice_served",
+            "tenancy_at_risk",
+        }  # its own flags; not the mental health crisis
+        assert {i["org"] for i in housing_view["involvements"]} == {
+            "housing",
+            "mental_health",
+            "voluntary",
+        }
+        assert {e["category"] for e in housing_timeline if e["org"] == "mental_health"} == {
+            "person.identity",
+            "case.involvement",
+        }
+
         assert_logs_trace_the_request_without_personal_data(log)
 
         system.caseweave("replay", "projection")
-        assert single_view(housing) == (view, timeline)
+        assert single_view(health) == (view, timeline)
+        assert single_view(housing) == (housing_view, housing_timeline)
 
         assert system.stop() == 0
     with running(system, log):
-        assert single_view(housing) == (view, timeline)
+        assert single_view(health) == (view, timeline)

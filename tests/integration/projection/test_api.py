@@ -8,12 +8,19 @@ import httpx
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-from events.envelope import Envelope
+from events.envelope import ORGANISATIONS, Envelope
 from services.projection.bootstrap import create_projection_app
+from services.projection.domain.sharing import SharingPolicy
 from services.runtime.api_keys import ApiKeyStore
 from tests.integration.projection.conftest import ID_SECRET, Organisations
 from tests.unit.projection.factories import NHS_NUMBER
 from tests.unit.projection.stories import three_organisations_story
+
+# these tests are about search, views and timelines: every organisation shares everything
+# (tests/integration/projection/test_sharing.py is about who sees what)
+SHARE_ALL = SharingPolicy.model_validate(
+    {"grant": [{"viewers": ORGANISATIONS, "from": ORGANISATIONS, "categories": ["*"]}]}
+)
 
 
 @pytest.fixture
@@ -26,7 +33,9 @@ async def client(orgs: Organisations, database_url: str) -> AsyncIterator[httpx.
         )
     )
     await orgs.catch_up()
-    app = create_projection_app(database_url=database_url, id_secret=ID_SECRET, schema=orgs.schema)
+    app = create_projection_app(
+        database_url=database_url, id_secret=ID_SECRET, schema=orgs.schema, sharing=SHARE_ALL
+    )
     async with app.router.lifespan_context(app):
         key = await ApiKeyStore(orgs.pool).issue(org="housing", role="frontline")
         transport = httpx.ASGITransport(app=app)

@@ -1,0 +1,181 @@
+"""Who sees what, tried the way someone would try to get round it, with the default rules.
+
+The story: housing, mental health and a charity work with David; mental health records a
+crisis (clinical), a care coordinator, a risk flag and a crisis plan. Each attack below is a
+request a partner app could send; each asserts what must not come back.
+"""
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import pytest
+
+from events.envelope import Envelope
+from services.projection.bootstrap import create_projection_app
+from services.runtime.api_keys import ApiKeyStore
+from tests.integration.projection.conftest import ID_SECRET, Organisations
+from tests.unit.projection.factories import NHS_NUMBER, PersonAt, details
+from tests.unit.projection.stories import three_organisations_story
+
+CLINICAL = {"health.crisis", "health.clinical"}
+
+
+@pytest.fixture
+async def api(orgs: Organisations, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The projection API with the default sharing rules, after the story is consumed."""
+    story = three_organisations_story()
+    await orgs.record(sorted((e for log in story.values() for e in log), key=_order))
+    await orgs.catch_up()
+    app = create_projection_app(database_url=database_url, id_secret=ID_SECRET, schema=orgs.schema)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+def _order(envelope: Envelope) -> Any:
+    return envelope.occurred_sort_key()
+
+
+async def _as(orgs: Organisations, org: str, role: str = "frontline") -> dict[str, str]:
+    key = await ApiKeyStore(orgs.pool).issue(org=org, role=role)  # type: ignore[arg-type]
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def _citizen(api: httpx.AsyncClient, headers: dict[str, str]) -> str:
+    found = await api.get("/v1/citizens", params={"nhs_number": NHS_NUMBER}, headers=headers)
+    value: str = found.json()["citizens"][0]["citizen_id"]
+    return value
+
+
+async def _everything(api: httpx.AsyncClient, citizen: str, headers: dict[str, str]) -> str:
+    """Every byte a viewer can get about the citizen: view, timeline, FHIR (all pages)."""
+    parts = [(await api.get(f"/v1/citizens/{citizen}", headers=headers)).text]
+    for path in (f"/v1/citizens/{citizen}/timeline?limit=1000", f"/v1/citizens/{citizen}/fhir"):
+        parts.append((await api.get(path, headers=headers)).text)
+    return "\n".join(parts)
+
+
+async def test_a_housing_key_never_gets_clinical_detail_by_any_route(
+    api: httpx.AsyncClient, orgs: Organisations
+) -> None:
+    housing = await _as(orgs, "housing")
+    citizen = await _citizen(api, housing)
+    view = (await api.get(f"/v1/citizens/{citizen}", headers=housing)).json()
+    assert view["access"] == "full"
+    assert "in_crisis" not in {f["flag"] for f in view["flags"]}
+    assert not {e["category"] for e in view["recent"]} & CLINICAL
+    timeline = (await api.get(f"/v1/citizens/{citizen}/timeline", headers=housing)).json()
+    assert not {e["category"] for e in timeline["events"]} & CLINICAL
+    for category in CLINICAL:  # asking for the category by name does not help
+        asked = await api.get(
+            f"/v1/citizens/{citizen}/timeline", params={"category": category}, headers=housing
+        )
+        assert asked.json()["events"] == []
+    everything = await _everything(api, citizen, housing)
+    assert "crisis_episode" not in everything
+    assert "home_treatment" not in everything  # the crisis setting, clinical detail
+
+
+async def test_housing_sees_who_coordinates_mental_health_care_and_the_risk_flags(
+    api: httpx.AsyncClient, orgs: Organisations
+) -> None:
+    housing = await _as(orgs, "housing")
+    citizen = await _citizen(api, housing)
+    view = (await api.get(f"/v1/citizens/{citizen}", headers=housing)).json()
+    health = next(i for i in view["involvements"] if i["org"] == "mental_health")
+    assert health["cases"][0]["key_worker"] is not None
+    assert "risk_to_self" in {f["flag"] for f in view["flags"]}
+    timeline = (await api.get(f"/v1/citizens/{citizen}/timeline", headers=housing)).json()
+    assert "mental_health.care_coordinator_assigned" in {e["type"] for e in timeline["events"]}
+
+
+async def test_a_clinician_sees_housing_risks_and_everything_of_their_own(
+    api: httpx.AsyncClient, orgs: Organisations
+) -> None:
+    health = await _as(orgs, "mental_health")
+    citizen = await _citizen(api, health)
+    view = (await api.get(f"/v1/citizens/{citizen}", headers=health)).json()
+    assert {"tenancy_at_risk", "risk_to_self"} <= {f["flag"] for f in view["flags"]}
+    timeline = await api.get(f"/v1/citizens/{citizen}/timeline?limit=1000", headers=health)
+    types = {e["type"] for e in timeline.json()["events"]}
+    assert {"housing.tenancy_at_risk", "mental_health.crisis_episode_started"} <= types
+
+
+async def test_hidden_events_leave_no_gap_in_the_timeline_pages(
+    api: httpx.AsyncClient, orgs: Organisations
+) -> None:
+    """Paging counts only what the viewer may see: no short page, no offset jump."""
+    housing = await _as(orgs, "housing")
+    citizen = await _citizen(api, housing)
+    whole = await api.get(f"/v1/citizens/{citizen}/timeline?limit=1000", headers=housing)
+    events = whole.json()["events"]
+    paged = []
+    for offset in range(0, len(events), 3):
+        page = await api.get(
+            f"/v1/citizens/{citizen}/timeline", params={"limit": 3, "offset": offset},
+            headers=housing,
+        )  # fmt: skip
+        assert len(page.json()["events"]) == min(3, len(events) - offset)
+        paged += page.json()["events"]
+    assert paged == events
+    view = (await api.get(f"/v1/citizens/{citizen}", headers=housing)).json()
+    assert [e["event_id"] for e in view["recent"]] == [e["event_id"] for e in events][::-1][:10]
+
+
+async def test_an_organisation_without_a_relationship_sees_only_whom_to_contact(
+    orgs: Organisations, database_url: str
+) -> None:
+    """The charity has no case and no accepted referral: contacts only, nothing else."""
+    housing, health = PersonAt("housing"), PersonAt("mental_health")
+    h_case, m_case = uuid4(), uuid4()
+    at = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+    await orgs.record(
+        [
+            housing.registered(at, details(postcode="BS5 6XX")),
+            housing.case_opened(at, h_case),
+            health.registered(at, details()),
+            health.case_opened(at, m_case),
+        ]
+    )
+    await orgs.catch_up()
+    app = create_projection_app(database_url=database_url, id_secret=ID_SECRET, schema=orgs.schema)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as api:
+            charity = await _as(orgs, "voluntary")
+            citizen = await _citizen(api, charity)
+            view = (await api.get(f"/v1/citizens/{citizen}", headers=charity)).json()
+            assert view["access"] == "contacts"
+            assert view["identity"] == {
+                k: None
+                for k in ("given_name", "family_name", "date_of_birth", "nhs_number", "postcode",
+                          "place")
+            }  # fmt: skip
+            assert view["flags"] == view["referrals"] == view["recent"] == []
+            assert {i["org"] for i in view["involvements"]} == {"housing", "mental_health"}
+            for involvement in view["involvements"]:
+                assert involvement["registration"] is None
+                assert [c["reason"] for c in involvement["cases"]] == [None]
+                assert involvement["cases"][0]["key_worker"]["name"]
+            for path in ("timeline", "fhir"):
+                refused = await api.get(f"/v1/citizens/{citizen}/{path}", headers=charity)
+                assert refused.status_code == 403
+                assert refused.json()["error"]["code"] == "relationship_required"
+            unknown = await api.get(f"/v1/citizens/{uuid4()}/timeline", headers=charity)
+            assert unknown.status_code == 404
+
+
+async def test_a_revoked_key_reads_nothing(api: httpx.AsyncClient, orgs: Organisations) -> None:
+    store = ApiKeyStore(orgs.pool)
+    key = await store.issue(org="housing", role="frontline")
+    headers = {"Authorization": f"Bearer {key}"}
+    citizen = await _citizen(api, headers)
+    caller = await store.authenticate(key)
+    assert caller is not None
+    assert await store.revoke(caller.key_id)
+    for path in (f"/v1/citizens/{citizen}", f"/v1/citizens/{citizen}/timeline"):
+        assert (await api.get(path, headers=headers)).status_code == 401
