@@ -103,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
         "under .caseweave/.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_running, _add_keys, _add_replay, _add_schemas, _add_kafka):
+    for add in (_add_running, _add_keys, _add_replay, _add_audit, _add_schemas, _add_kafka):
         add(commands)
     return parser
 
@@ -132,6 +132,27 @@ def _add_replay(commands: Commands) -> None:
     replay = commands.add_parser("replay", help="rebuild a read model from the event streams")
     replay.add_argument("read_model", choices=["projection"])
     replay.set_defaults(handler=_replay)
+
+
+def _add_audit(commands: Commands) -> None:
+    audit = commands.add_parser("audit", help="export the log of who read which citizen's data")
+    actions = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
+    export = actions.add_parser(
+        "export", help="write the access log to stdout as JSON lines, oldest first"
+    )
+    export.add_argument(
+        "--after", type=int, default=0, metavar="POSITION",
+        help="only reads after this position (the last line's `position` of an earlier export)",
+    )  # fmt: skip
+    audit.set_defaults(handler=_audit)
+
+
+def _audit(args: argparse.Namespace, settings: Settings) -> int:
+    from services.audit_command import export_access_log  # noqa: PLC0415 - only here
+
+    written = asyncio.run(export_access_log(database_url(settings), after=args.after))
+    print(f"exported {written:,} reads", file=sys.stderr)
+    return 0
 
 
 def _add_schemas(commands: Commands) -> None:

@@ -3,28 +3,40 @@
 Any valid API key may read. Thin routes: parse, call `CitizenQueries`, map "not found".
 """
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
 from events.envelope import ORGANISATIONS, OrgId
 from events.identifiers import NhsNumber, PersonName
 from events.registry import registered_types
+from services.projection.access_log import (
+    Access,
+    AccessLog,
+    AccessLogPage,
+    Purpose,
+    ReadKind,
+)
 from services.projection.domain.fhir_bundle import citizen_bundle
 from services.projection.domain.sharing import (
+    IDENTITY,
     SharedView,
     SharingPolicy,
     Viewer,
+    categories_shown,
     has_relationship,
     shared_view,
     visible_categories,
 )
 from services.projection.domain.view import RECENT_EVENTS, RecentEvent
 from services.projection.queries import CitizenList, CitizenQueries, Timeline, TimelineFilter
+from services.runtime.api_keys import Caller
 from services.runtime.http.auth import CallerDep
 from services.runtime.http.errors import ApiError, FieldError, not_found
 
@@ -46,6 +58,52 @@ ViewerDep = Annotated[Viewer, Depends(viewer_of)]
 EVENT_CATEGORIES = {model.event_type: model.category for model in registered_types()}
 
 
+@dataclass(frozen=True)
+class Reads:
+    """Records each read of a citizen's data in the access log, before it is answered."""
+
+    log: AccessLog
+    caller: Caller
+    purpose: Purpose
+    correlation_id: str
+
+    async def record(
+        self, kind: ReadKind, citizen_categories: Sequence[tuple[UUID, Sequence[str]]]
+    ) -> None:
+        """Log that these citizens' data of these categories is about to be returned."""
+        now = datetime.now(UTC)
+        await self.log.record(
+            [
+                Access(
+                    read_at=now, citizen_id=citizen, viewer_org=self.caller.org,
+                    viewer_role=self.caller.role, key_id=self.caller.key_id, read_kind=kind,
+                    categories=list(categories), purpose=self.purpose, break_glass=False,
+                    correlation_id=self.correlation_id,
+                )
+                for citizen, categories in citizen_categories
+            ]
+        )  # fmt: skip
+
+
+def reads_of(
+    request: Request,
+    caller: CallerDep,
+    purpose: Annotated[
+        Purpose,
+        Header(
+            alias="X-Purpose-Of-Use",
+            description="why the data is read; recorded in the access log",
+        ),
+    ] = "direct_care",
+) -> Reads:
+    """Return the access log recorder of this request."""
+    log: AccessLog = request.app.state.access_log
+    return Reads(log, caller, purpose, request.state.correlation_id)
+
+
+ReadsDep = Annotated[Reads, Depends(reads_of)]
+
+
 def citizen_queries(request: Request) -> CitizenQueries:
     """Return the app's read-model queries."""
     queries: CitizenQueries = request.app.state.citizens
@@ -62,8 +120,9 @@ QueriesDep = Annotated[CitizenQueries, Depends(citizen_queries)]
     "ignoring case.",
 )
 async def find_citizens(
-    _caller: CallerDep,
+    reads: ReadsDep,
     queries: QueriesDep,
+    *,
     nhs_number: Annotated[NhsNumber | None, Query(description="ten digits, spaces allowed")] = None,
     family_name: Annotated[PersonName | None, Query()] = None,
     date_of_birth: Annotated[date | None, Query(description="YYYY-MM-DD")] = None,
@@ -71,12 +130,14 @@ async def find_citizens(
 ) -> CitizenList:
     """Return the citizens matching the search."""
     if nhs_number is not None:
-        return CitizenList(citizens=await queries.by_nhs_number(nhs_number))
-    if family_name is None or date_of_birth is None:
+        found = await queries.by_nhs_number(nhs_number)
+    elif family_name is None or date_of_birth is None:
         raise _missing_criteria(family_name=family_name, date_of_birth=date_of_birth)
-    found = await queries.by_name_and_birth(
-        family_name=family_name, date_of_birth=date_of_birth, given_name=given_name
-    )
+    else:
+        found = await queries.by_name_and_birth(
+            family_name=family_name, date_of_birth=date_of_birth, given_name=given_name
+        )
+    await reads.record("search", [(hit.citizen_id, [IDENTITY]) for hit in found])
     return CitizenList(citizens=found)
 
 
@@ -90,7 +151,9 @@ async def find_citizens(
     "the organisations involved and how to reach their key workers.",
     responses={404: {"description": "no such citizen"}},
 )
-async def single_view(citizen_id: UUID, viewer: ViewerDep, queries: QueriesDep) -> SharedView:
+async def single_view(
+    citizen_id: UUID, viewer: ViewerDep, reads: ReadsDep, queries: QueriesDep
+) -> SharedView:
     """Return the citizen's single view, filtered for the caller."""
     view = await queries.citizen_view(citizen_id)
     if view is None:
@@ -99,7 +162,11 @@ async def single_view(citizen_id: UUID, viewer: ViewerDep, queries: QueriesDep) 
     recent: tuple[RecentEvent, ...] = ()
     if access == "full":
         recent = await _recent(queries, citizen_id, viewer)
-    return SharedView(**{**dict(shared), "recent": recent}, access=access)
+    answer = SharedView(**{**dict(shared), "recent": recent}, access=access)
+    await reads.record(
+        "view", [(citizen_id, categories_shown(answer, flag_categories=EVENT_CATEGORIES))]
+    )
+    return answer
 
 
 @router.get(
@@ -115,7 +182,7 @@ async def single_view(citizen_id: UUID, viewer: ViewerDep, queries: QueriesDep) 
     },
 )
 async def single_view_as_fhir(
-    citizen_id: UUID, viewer: ViewerDep, queries: QueriesDep
+    citizen_id: UUID, viewer: ViewerDep, reads: ReadsDep, queries: QueriesDep
 ) -> JSONResponse:
     """Return the citizen's single view as a FHIR Bundle."""
     view = await queries.citizen_view(citizen_id)
@@ -125,6 +192,9 @@ async def single_view_as_fhir(
     if access != "full":
         raise _relationship_required()
     bundle = citizen_bundle(shared, generated_at=datetime.now(UTC))
+    await reads.record(
+        "fhir", [(citizen_id, categories_shown(shared, flag_categories=EVENT_CATEGORIES))]
+    )
     return JSONResponse(bundle, media_type=FHIR_JSON)
 
 
@@ -139,6 +209,7 @@ async def single_view_as_fhir(
 async def timeline(
     citizen_id: UUID,
     viewer: ViewerDep,
+    reads: ReadsDep,
     queries: QueriesDep,
     *,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -168,7 +239,39 @@ async def timeline(
     page = await queries.timeline(citizen_id, limit=limit, offset=offset, only=only)
     if page is None:
         raise not_found("citizen")
+    await reads.record("timeline", [(citizen_id, sorted({e.category for e in page.events}))])
     return page
+
+
+@router.get(
+    "/{citizen_id}/access-log",
+    summary="Who read this citizen's data: when, which organisation and role, what, and why",
+    description="For the person's key workers (an organisation with an open case or an "
+    'accepted referral): answers "who looked at my record" without an admin credential. '
+    "Newest first.",
+    responses={
+        403: {"description": "the caller's organisation does not work with the person"},
+        404: {"description": "no such citizen"},
+    },
+)
+async def access_log(
+    citizen_id: UUID,
+    viewer: ViewerDep,
+    request: Request,
+    queries: QueriesDep,
+    *,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> AccessLogPage:
+    """Return a page of the citizen's access log."""
+    view = await queries.citizen_view(citizen_id)
+    if view is None:
+        raise not_found("citizen")
+    if not has_relationship(view, viewer.org):
+        raise _relationship_required()
+    log: AccessLog = request.app.state.access_log
+    accesses = await log.of_citizen(citizen_id, limit=limit, offset=offset)
+    return AccessLogPage(citizen_id=citizen_id, limit=limit, offset=offset, accesses=accesses)
 
 
 async def _recent(

@@ -8,6 +8,7 @@ import structlog
 from fastapi import FastAPI
 
 from events.envelope import OrgId
+from services.projection.access_log import AccessLog, audit_schema_of
 from services.projection.api import router
 from services.projection.consumer import DEFAULT_MATCHING, ProjectionConsumer
 from services.projection.decision_store import decisions_schema_of
@@ -87,6 +88,7 @@ def create_projection_app(
             app.state.api_keys = ApiKeyStore(pool)
             app.state.citizens = CitizenQueries(pool, schema=schema)
             app.state.sharing = policy
+            app.state.access_log = AccessLog(pool, schema=audit_schema_of(schema))
             app.state.stewardship = IdentityStewardship(
                 pool, id_secret=id_secret, schema=schema, matching=matching
             )

@@ -13,11 +13,13 @@
 - `registrations`, `blocking_keys`, `match_pairs`: each record's latest details, the keys
   its candidates are looked up by, and its scored candidate pairs (`match_store`).
 - `<schema>_decisions`: the data stewards' identity decisions, the projection's own events;
-  never emptied by a rebuild (`decision_store`).
+  never emptied by a rebuild (`decision_store`); `<schema>_audit`: who read which citizen's
+  data (`access_log`), never emptied either.
 - `kafka_offsets`, `dead_letters`: in Kafka mode, the next unapplied offset of each topic
   partition and the poison messages set aside, written in the batch's transaction too.
 """
 
+from services.projection.access_log import access_log_ddl, audit_schema_of
 from services.projection.decision_store import decision_store_ddl, decisions_schema_of
 from services.projection.match_store import match_store_ddl
 from services.runtime.checkpoints import checkpoints_ddl
@@ -77,6 +79,7 @@ def read_model_ddl(schema: str) -> list[str]:
         kafka_offsets_ddl(s),
         dead_letters_ddl(s),
         *decision_store_ddl(decisions_schema_of(s)),
+        *access_log_ddl(audit_schema_of(s)),
     ]
 
 

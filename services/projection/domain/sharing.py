@@ -219,6 +219,22 @@ def _may_see_referral(referral: Referral, viewer: Viewer) -> bool:
     return viewer.may_see(referral.from_org, REFERRAL) or viewer.may_see(referral.to_org, REFERRAL)
 
 
+def categories_shown(view: CitizenView, *, flag_categories: dict[str, str]) -> list[str]:
+    """Return the kinds of information a (filtered) view holds, for the access log."""
+    shown: set[str] = set()
+    if any(value is not None for _, value in view.identity) or any(
+        i.registration for i in view.involvements
+    ):
+        shown.add(IDENTITY)
+    if any(i.cases for i in view.involvements):
+        shown.add(INVOLVEMENT)
+    shown |= {flag_categories.get(f.raised_by_event, "safeguarding.risk") for f in view.flags}
+    if view.referrals:
+        shown.add(REFERRAL)
+    shown |= {event.category for event in view.recent}
+    return sorted(shown)
+
+
 def visible_categories(viewer: Viewer, sources: Iterable[OrgId]) -> list[tuple[OrgId, str]]:
     """Return, per source organisation, the category patterns the viewer may see of it."""
     return [
