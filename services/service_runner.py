@@ -104,6 +104,7 @@ async def _run_projection(settings: Settings, stop: asyncio.Event) -> None:
             id_secret=citizen_id_secret(settings),
             matching=load_matching_config(settings.matching_file),
             sharing=load_sharing_policy(settings.sharing_file),
+            break_glass_minutes=settings.break_glass_minutes,
         )
         await _serve(app, settings, settings.projection_port, stop)
     finally:

@@ -23,6 +23,7 @@ from services.projection.access_log import (
     Purpose,
     ReadKind,
 )
+from services.projection.break_glass import BreakGlass
 from services.projection.domain.fhir_bundle import citizen_bundle
 from services.projection.domain.sharing import (
     IDENTITY,
@@ -34,7 +35,7 @@ from services.projection.domain.sharing import (
     shared_view,
     visible_categories,
 )
-from services.projection.domain.view import RECENT_EVENTS, RecentEvent
+from services.projection.domain.view import RECENT_EVENTS, CitizenView, RecentEvent
 from services.projection.queries import CitizenList, CitizenQueries, Timeline, TimelineFilter
 from services.runtime.api_keys import Caller
 from services.runtime.http.auth import CallerDep
@@ -63,12 +64,25 @@ class Reads:
     """Records each read of a citizen's data in the access log, before it is answered."""
 
     log: AccessLog
+    glass: BreakGlass
     caller: Caller
     purpose: Purpose
     correlation_id: str
 
+    async def related(self, view: CitizenView) -> tuple[bool, bool]:
+        """Tell whether the caller may open the full record, and whether only by break-glass."""
+        if has_relationship(view, self.caller.org):
+            return True, False
+        now = datetime.now(UTC)
+        glass = await self.glass.is_open(view.citizen_id, key_id=self.caller.key_id, now=now)
+        return glass, glass
+
     async def record(
-        self, kind: ReadKind, citizen_categories: Sequence[tuple[UUID, Sequence[str]]]
+        self,
+        kind: ReadKind,
+        citizen_categories: Sequence[tuple[UUID, Sequence[str]]],
+        *,
+        break_glass: bool = False,
     ) -> None:
         """Log that these citizens' data of these categories is about to be returned."""
         now = datetime.now(UTC)
@@ -77,7 +91,7 @@ class Reads:
                 Access(
                     read_at=now, citizen_id=citizen, viewer_org=self.caller.org,
                     viewer_role=self.caller.role, key_id=self.caller.key_id, read_kind=kind,
-                    categories=list(categories), purpose=self.purpose, break_glass=False,
+                    categories=list(categories), purpose=self.purpose, break_glass=break_glass,
                     correlation_id=self.correlation_id,
                 )
                 for citizen, categories in citizen_categories
@@ -98,7 +112,8 @@ def reads_of(
 ) -> Reads:
     """Return the access log recorder of this request."""
     log: AccessLog = request.app.state.access_log
-    return Reads(log, caller, purpose, request.state.correlation_id)
+    glass: BreakGlass = request.app.state.break_glass
+    return Reads(log, glass, caller, purpose, request.state.correlation_id)
 
 
 ReadsDep = Annotated[Reads, Depends(reads_of)]
@@ -158,13 +173,16 @@ async def single_view(
     view = await queries.citizen_view(citizen_id)
     if view is None:
         raise not_found("citizen")
-    shared, access = shared_view(view, viewer, flag_categories=EVENT_CATEGORIES)
+    related, glass = await reads.related(view)
+    shared, access = shared_view(view, viewer, flag_categories=EVENT_CATEGORIES, related=related)
     recent: tuple[RecentEvent, ...] = ()
     if access == "full":
         recent = await _recent(queries, citizen_id, viewer)
     answer = SharedView(**{**dict(shared), "recent": recent}, access=access)
     await reads.record(
-        "view", [(citizen_id, categories_shown(answer, flag_categories=EVENT_CATEGORIES))]
+        "view",
+        [(citizen_id, categories_shown(answer, flag_categories=EVENT_CATEGORIES))],
+        break_glass=glass,
     )
     return answer
 
@@ -188,12 +206,15 @@ async def single_view_as_fhir(
     view = await queries.citizen_view(citizen_id)
     if view is None:
         raise not_found("citizen")
-    shared, access = shared_view(view, viewer, flag_categories=EVENT_CATEGORIES)
+    related, glass = await reads.related(view)
+    shared, access = shared_view(view, viewer, flag_categories=EVENT_CATEGORIES, related=related)
     if access != "full":
         raise _relationship_required()
     bundle = citizen_bundle(shared, generated_at=datetime.now(UTC))
     await reads.record(
-        "fhir", [(citizen_id, categories_shown(shared, flag_categories=EVENT_CATEGORIES))]
+        "fhir",
+        [(citizen_id, categories_shown(shared, flag_categories=EVENT_CATEGORIES))],
+        break_glass=glass,
     )
     return JSONResponse(bundle, media_type=FHIR_JSON)
 
@@ -227,7 +248,8 @@ async def timeline(
     view = await queries.citizen_view(citizen_id)
     if view is None:
         raise not_found("citizen")
-    if not has_relationship(view, viewer.org):
+    related, glass = await reads.related(view)
+    if not related:
         raise _relationship_required()
     only = TimelineFilter(
         org=org,
@@ -239,7 +261,8 @@ async def timeline(
     page = await queries.timeline(citizen_id, limit=limit, offset=offset, only=only)
     if page is None:
         raise not_found("citizen")
-    await reads.record("timeline", [(citizen_id, sorted({e.category for e in page.events}))])
+    categories = sorted({e.category for e in page.events})
+    await reads.record("timeline", [(citizen_id, categories)], break_glass=glass)
     return page
 
 

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import timedelta
 
 import structlog
 from fastapi import FastAPI
@@ -10,6 +11,7 @@ from fastapi import FastAPI
 from events.envelope import OrgId
 from services.projection.access_log import AccessLog, audit_schema_of
 from services.projection.api import router
+from services.projection.break_glass import BreakGlass
 from services.projection.consumer import DEFAULT_MATCHING, ProjectionConsumer
 from services.projection.decision_store import decisions_schema_of
 from services.projection.domain.fold import BatchFold, fold
@@ -22,6 +24,7 @@ from services.projection.faust_worker import (
     create_faust_app,
     run_faust_app,
 )
+from services.projection.governance_api import router as governance_router
 from services.projection.identity_api import router as identity_router
 from services.projection.kafka_projection import KafkaProjection
 from services.projection.match_store import MatchStore
@@ -73,6 +76,7 @@ def create_projection_app(
     schema: str = "projection",
     matching: MatchingConfig = DEFAULT_MATCHING,
     sharing: SharingPolicy | None = None,
+    break_glass_minutes: int = 60,
 ) -> FastAPI:
     """Return the projection's HTTP app: citizen search, single view, timeline, and the
     data stewards' identity review and decisions. Reads follow `sharing` (default: the
@@ -89,6 +93,9 @@ def create_projection_app(
             app.state.citizens = CitizenQueries(pool, schema=schema)
             app.state.sharing = policy
             app.state.access_log = AccessLog(pool, schema=audit_schema_of(schema))
+            app.state.break_glass = BreakGlass(
+                pool, schema=audit_schema_of(schema), lasts=timedelta(minutes=break_glass_minutes)
+            )
             app.state.stewardship = IdentityStewardship(
                 pool, id_secret=id_secret, schema=schema, matching=matching
             )
@@ -105,6 +112,7 @@ def create_projection_app(
     )
     app.include_router(router)
     app.include_router(identity_router)
+    app.include_router(governance_router)
     return app
 
 

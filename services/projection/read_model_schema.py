@@ -20,6 +20,7 @@
 """
 
 from services.projection.access_log import access_log_ddl, audit_schema_of
+from services.projection.break_glass import break_glass_ddl
 from services.projection.decision_store import decision_store_ddl, decisions_schema_of
 from services.projection.match_store import match_store_ddl
 from services.runtime.checkpoints import checkpoints_ddl
@@ -80,6 +81,7 @@ def read_model_ddl(schema: str) -> list[str]:
         dead_letters_ddl(s),
         *decision_store_ddl(decisions_schema_of(s)),
         *access_log_ddl(audit_schema_of(s)),
+        *break_glass_ddl(audit_schema_of(s)),
     ]
 
 

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
         default=None,
         description="TOML file of the place's sharing rules; unset: default_sharing.toml",
     )
+    break_glass_minutes: int = Field(
+        default=60, ge=1, le=1440, description="how long a break-glass grant opens a record"
+    )
     matching_file: Path | None = Field(
         default=None,
         description="TOML file of identity matching thresholds per place; unset: defaults",

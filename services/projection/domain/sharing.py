@@ -135,14 +135,16 @@ def has_relationship(view: CitizenView, org: OrgId) -> bool:
 
 
 def shared_view(
-    view: CitizenView, viewer: Viewer, *, flag_categories: dict[str, str]
+    view: CitizenView, viewer: Viewer, *, flag_categories: dict[str, str], related: bool
 ) -> tuple[CitizenView, Access]:
     """Return the part of `view` the viewer may see, and whether it is the full view.
 
-    `flag_categories` maps the event type that raised a flag to its category. Recent events
-    are left out: the caller reads them from the timeline, filtered the same way.
+    `related`: the viewer has a relationship to the person (`has_relationship`) or a
+    break-glass grant. `flag_categories` maps the event type that raised a flag to its
+    category. Recent events are left out: the caller reads them from the timeline, filtered
+    the same way.
     """
-    if not has_relationship(view, viewer.org):
+    if not related:
         return _contacts_only(view), "contacts"
     involvements = tuple(
         kept

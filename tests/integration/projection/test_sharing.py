@@ -179,3 +179,71 @@ async def test_a_revoked_key_reads_nothing(api: httpx.AsyncClient, orgs: Organis
     assert await store.revoke(caller.key_id)
     for path in (f"/v1/citizens/{citizen}", f"/v1/citizens/{citizen}/timeline"):
         assert (await api.get(path, headers=headers)).status_code == 401
+
+
+async def test_break_glass_opens_the_record_for_a_while_and_tells_the_ig_lead(
+    orgs: Organisations, database_url: str
+) -> None:
+    """A charity worker in an emergency: states why, reads the full record, is logged, and
+    their IG lead sees the alert; without the glass broken, and once it expires: contacts."""
+    housing = PersonAt("housing")
+    at = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+    await orgs.record([housing.registered(at, details()), housing.case_opened(at, uuid4())])
+    await orgs.catch_up()
+    app = create_projection_app(
+        database_url=database_url, id_secret=ID_SECRET, schema=orgs.schema, break_glass_minutes=1
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as api:
+            charity = await _as(orgs, "voluntary")
+            citizen = await _citizen(api, charity)
+            view = f"/v1/citizens/{citizen}"
+            assert (await api.get(view, headers=charity)).json()["access"] == "contacts"
+
+            too_short = await api.post(f"{view}/break-glass", json={"reason": "x"}, headers=charity)
+            assert too_short.status_code == 422
+            unknown = await api.post(
+                f"/v1/citizens/{uuid4()}/break-glass",
+                json={"reason": "collapsed at the day centre"}, headers=charity,
+            )  # fmt: skip
+            assert unknown.status_code == 404
+            granted = await api.post(
+                f"{view}/break-glass", json={"reason": "collapsed at the day centre"},
+                headers=charity,
+            )  # fmt: skip
+            assert granted.status_code == 201
+
+            assert (await api.get(view, headers=charity)).json()["access"] == "full"
+            assert (await api.get(f"{view}/timeline", headers=charity)).status_code == 200
+            other_charity_key = await _as(
+                orgs, "voluntary"
+            )  # the grant is the key's, not the org's
+            assert (await api.get(view, headers=other_charity_key)).json()["access"] == "contacts"
+
+            housing_key = await _as(orgs, "housing")
+            log = (await api.get(f"{view}/access-log", headers=housing_key)).json()["accesses"]
+            by_charity = [a for a in log if a["viewer_org"] == "voluntary"]
+            assert [(a["read_kind"], a["break_glass"]) for a in by_charity] == [  # newest first
+                ("view", False),  # the other key: contacts only
+                ("timeline", True),
+                ("view", True),
+                ("view", False),  # before the glass was broken
+                ("search", False),
+            ]
+
+            lead = await _as(orgs, "voluntary", "ig_lead")
+            alerts = (await api.get("/v1/ig/break-glass", headers=lead)).json()
+            assert [g["reason"] for g in alerts["grants"]] == ["collapsed at the day centre"]
+            assert (await api.get("/v1/ig/break-glass", headers=charity)).status_code == 403
+            housing_lead = await _as(orgs, "housing", "ig_lead")
+            assert (await api.get("/v1/ig/break-glass", headers=housing_lead)).json()[
+                "grants"
+            ] == []
+
+            await orgs.pool.execute(  # a minute later
+                f"UPDATE {orgs.schema}_audit.break_glass SET expires_at = now()"  # noqa: S608
+            )
+            assert (await api.get(view, headers=charity)).json()["access"] == "contacts"
+            expired = await api.get(f"{view}/timeline", headers=charity)
+            assert expired.status_code == 403
