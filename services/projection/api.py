@@ -32,11 +32,19 @@ from services.projection.domain.sharing import (
     Viewer,
     categories_shown,
     has_relationship,
+    identity_for,
+    may_find,
     shared_view,
     visible_categories,
 )
 from services.projection.domain.view import RECENT_EVENTS, CitizenView, RecentEvent
-from services.projection.queries import CitizenList, CitizenQueries, Timeline, TimelineFilter
+from services.projection.queries import (
+    CitizenList,
+    CitizenQueries,
+    CitizenSummary,
+    Timeline,
+    TimelineFilter,
+)
 from services.runtime.api_keys import Caller
 from services.runtime.http.auth import CallerDep
 from services.runtime.http.errors import ApiError, FieldError, not_found
@@ -135,6 +143,7 @@ QueriesDep = Annotated[CitizenQueries, Depends(citizen_queries)]
     "ignoring case.",
 )
 async def find_citizens(
+    viewer: ViewerDep,
     reads: ReadsDep,
     queries: QueriesDep,
     *,
@@ -152,8 +161,32 @@ async def find_citizens(
         found = await queries.by_name_and_birth(
             family_name=family_name, date_of_birth=date_of_birth, given_name=given_name
         )
-    await reads.record("search", [(hit.citizen_id, [IDENTITY]) for hit in found])
-    return CitizenList(citizens=found)
+    shown = await _findable(queries, found, viewer)
+    await reads.record("search", [(hit.citizen_id, [IDENTITY]) for hit in shown])
+    return CitizenList(citizens=shown)
+
+
+async def _findable(
+    queries: CitizenQueries, found: list[CitizenSummary], viewer: Viewer
+) -> list[CitizenSummary]:
+    """Keep the hits the viewer may know of, each with the identity values they may see."""
+    views = await queries.citizen_views([hit.citizen_id for hit in found])
+    shown = []
+    for hit in found:
+        view = views.get(hit.citizen_id)
+        if view is None or not may_find(view, viewer):
+            continue
+        identity = identity_for(view, viewer)
+        visible = {
+            "nhs_number": identity.nhs_number,
+            "given_name": identity.given_name,
+            "family_name": identity.family_name,
+            "date_of_birth": identity.date_of_birth,
+        }
+        values = {name: value.value if value else None for name, value in visible.items()}
+        matched_on = [name for name in hit.matched_on if values.get(name) is not None]
+        shown.append(hit.model_copy(update={**values, "matched_on": matched_on}))
+    return shown
 
 
 @router.get(

@@ -157,6 +157,16 @@ class CitizenQueries:
         )
         return None if view is None else CitizenView.model_validate_json(view)
 
+    async def citizen_views(self, citizen_ids: list[UUID]) -> dict[UUID, CitizenView]:
+        """Return the single views of these citizens (those that exist)."""
+        rows = await self._pool.fetch(
+            f"SELECT view::text AS view FROM {self.schema}.citizens"  # noqa: S608 - schema name is checked
+            " WHERE citizen_id = ANY($1::uuid[])",
+            citizen_ids,
+        )
+        views = [CitizenView.model_validate_json(row["view"]) for row in rows]
+        return {view.citizen_id: view for view in views}
+
     async def timeline(
         self,
         citizen_id: UUID,

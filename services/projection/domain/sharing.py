@@ -200,6 +200,20 @@ def _involvement(involvement: Involvement, viewer: Viewer) -> Involvement | None
     )
 
 
+def may_find(view: CitizenView, viewer: Viewer) -> bool:
+    """Tell whether a search may show this citizen to the viewer: their organisation knows
+    them, or may see who some organisation involved with them is (`person.identity`)."""
+    return any(
+        involvement.org == viewer.org or viewer.may_see(involvement.org, IDENTITY)
+        for involvement in view.involvements
+    )
+
+
+def identity_for(view: CitizenView, viewer: Viewer) -> Identity:
+    """Return the values of the citizen's best-known identity the viewer may see."""
+    return _identity(view.identity, viewer)
+
+
 def _identity(identity: Identity, viewer: Viewer) -> Identity:
     def kept(value: SourcedText | SourcedDate | None) -> bool:
         return value is not None and viewer.may_see(value.org, IDENTITY)

@@ -15,6 +15,7 @@ import pytest
 
 from events.envelope import Envelope
 from services.projection.bootstrap import create_projection_app
+from services.projection.domain.sharing import SharingPolicy
 from services.runtime.api_keys import ApiKeyStore
 from tests.integration.projection.conftest import ID_SECRET, Organisations
 from tests.unit.projection.factories import NHS_NUMBER, PersonAt, details
@@ -247,3 +248,37 @@ async def test_break_glass_opens_the_record_for_a_while_and_tells_the_ig_lead(
             assert (await api.get(view, headers=charity)).json()["access"] == "contacts"
             expired = await api.get(f"{view}/timeline", headers=charity)
             assert expired.status_code == 403
+
+
+async def test_a_search_never_turns_up_a_person_the_rules_hide(
+    orgs: Organisations, database_url: str
+) -> None:
+    """Rules where the charity may not see who housing's people are: a search by NHS number
+    or by name finds nothing (not even that someone matched), and nothing is logged."""
+    private = SharingPolicy.model_validate(
+        {"grant": [{"viewers": ["mental_health"], "from": ["housing"], "categories": ["*"]}]}
+    )
+    housing = PersonAt("housing")
+    at = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+    await orgs.record([housing.registered(at, details()), housing.case_opened(at, uuid4())])
+    await orgs.catch_up()
+    app = create_projection_app(
+        database_url=database_url, id_secret=ID_SECRET, schema=orgs.schema, sharing=private
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as api:
+            charity = await _as(orgs, "voluntary")
+            for params in (
+                {"nhs_number": NHS_NUMBER},
+                {"family_name": "Smith", "date_of_birth": "1979-03-12"},
+            ):
+                found = await api.get("/v1/citizens", params=params, headers=charity)
+                assert found.json() == {"citizens": []}
+            health = await _as(orgs, "mental_health")
+            found = await api.get("/v1/citizens", params={"nhs_number": NHS_NUMBER}, headers=health)
+            assert found.json()["citizens"][0]["family_name"] == "Smith"
+    logged = await orgs.pool.fetch(
+        f"SELECT viewer_org FROM {orgs.schema}_audit.access_log"  # noqa: S608
+    )
+    assert [row["viewer_org"] for row in logged] == ["mental_health"]
