@@ -43,6 +43,7 @@ from services.projection.queries import (
     CitizenQueries,
     CitizenSummary,
     Timeline,
+    TimelineEvent,
     TimelineFilter,
 )
 from services.runtime.api_keys import Caller
@@ -161,15 +162,26 @@ async def find_citizens(
         found = await queries.by_name_and_birth(
             family_name=family_name, date_of_birth=date_of_birth, given_name=given_name
         )
-    shown = await _findable(queries, found, viewer)
+    used = ("nhs_number",) if nhs_number is not None else ("family_name", "date_of_birth")
+    if nhs_number is None and given_name is not None:
+        used = (*used, "given_name")
+    shown = await _findable(queries, found, viewer, used=used)
     await reads.record("search", [(hit.citizen_id, [IDENTITY]) for hit in shown])
     return CitizenList(citizens=shown)
 
 
 async def _findable(
-    queries: CitizenQueries, found: list[CitizenSummary], viewer: Viewer
+    queries: CitizenQueries,
+    found: list[CitizenSummary],
+    viewer: Viewer,
+    *,
+    used: tuple[str, ...],
 ) -> list[CitizenSummary]:
-    """Keep the hits the viewer may know of, each with the identity values they may see."""
+    """Keep the hits the viewer may know of, each with the identity values they may see.
+
+    A hit is kept only if every value the search compared (`used`) is one the viewer may
+    see: otherwise the hit, or its score, would tell them a value the rules hide.
+    """
     views = await queries.citizen_views([hit.citizen_id for hit in found])
     shown = []
     for hit in found:
@@ -184,6 +196,8 @@ async def _findable(
             "date_of_birth": identity.date_of_birth,
         }
         values = {name: value.value if value else None for name, value in visible.items()}
+        if any(values[name] is None for name in used):
+            continue
         matched_on = [name for name in hit.matched_on if values.get(name) is not None]
         shown.append(hit.model_copy(update={**values, "matched_on": matched_on}))
     return shown
@@ -294,6 +308,9 @@ async def timeline(
     page = await queries.timeline(citizen_id, limit=limit, offset=offset, only=only)
     if page is None:
         raise not_found("citizen")
+    page = page.model_copy(
+        update={"events": [_without_hidden_details(e, viewer) for e in page.events]}
+    )
     categories = sorted({e.category for e in page.events})
     await reads.record("timeline", [(citizen_id, categories)], break_glass=glass)
     return page
@@ -323,11 +340,22 @@ async def access_log(
     view = await queries.citizen_view(citizen_id)
     if view is None:
         raise not_found("citizen")
+    if viewer.role not in ("frontline", "ig_lead"):
+        raise ApiError(403, "role_not_allowed", "the access log is for key workers and IG leads")
     if not has_relationship(view, viewer.org):
         raise _relationship_required()
     log: AccessLog = request.app.state.access_log
-    accesses = await log.of_citizen(citizen_id, limit=limit, offset=offset)
+    accesses = [
+        access.model_copy(update={"categories": _seen_by(viewer, access.categories)})
+        for access in await log.of_citizen(citizen_id, limit=limit, offset=offset)
+    ]
     return AccessLogPage(citizen_id=citizen_id, limit=limit, offset=offset, accesses=accesses)
+
+
+def _seen_by(viewer: Viewer, categories: list[str]) -> list[str]:
+    """Keep the categories the viewer could see of some organisation: the log does not tell
+    them which kinds of information exist that the rules hide from them."""
+    return [c for c in categories if any(viewer.may_see(org, c) for org in ORGANISATIONS)]
 
 
 async def _recent(
@@ -349,6 +377,15 @@ async def _recent(
         )
         for e in events
     )
+
+
+def _without_hidden_details(event: TimelineEvent, viewer: Viewer) -> TimelineEvent:
+    """Drop a referral's copy of the person's details unless the rules share the sender's
+    `person.identity` (a referral carries who the person is)."""
+    if "person" in event.data and not viewer.may_see(event.org, IDENTITY):
+        data = {key: value for key, value in event.data.items() if key != "person"}
+        return event.model_copy(update={"data": data})
+    return event
 
 
 def _relationship_required() -> ApiError:

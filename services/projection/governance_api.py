@@ -56,6 +56,8 @@ async def break_the_glass(
     request: Request,
 ) -> BreakGlassGrant:
     """Grant the caller's key emergency access to the citizen's record."""
+    if caller.role != "frontline":
+        raise ApiError(403, "frontline_only", "only a frontline key may break the glass")
     queries: CitizenQueries = request.app.state.citizens
     if await queries.citizen_view(citizen_id) is None:
         raise not_found("citizen")

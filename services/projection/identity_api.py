@@ -24,6 +24,7 @@ from services.projection.stewardship import (
     DecisionRequest,
     IdentityStewardship,
     NotPartOfCitizen,
+    NotYourRecords,
     ReviewQueue,
     UnknownCitizen,
     UnknownPair,
@@ -38,7 +39,11 @@ _ERRORS: dict[int | str, dict[str, str]] = {
     403: {"description": "the key is not a data_steward key"},
     422: {"description": "the request breaks a rule; the body names the field and the rule"},
 }
-_DECIDED = "Recorded as an event and applied: the answer lists each record's citizen now."
+_DECIDED = (
+    "Recorded as an event and applied: the answer lists each record's citizen now. A steward "
+    "decides only about pairs where one record is their own organisation's (403 otherwise); "
+    "another organisation's details show only where the sharing rules share its identity."
+)
 router = APIRouter(tags=["identity"], responses=_ERRORS)
 
 
@@ -86,13 +91,14 @@ class Unlink(BaseModel):
     "and how each field compared (exact, close, similar, disagree, missing).",
 )
 async def review_queue(
-    _steward: StewardDep,
+    steward: StewardDep,
     service: StewardshipDep,
+    request: Request,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> ReviewQueue:
     """Return a page of the review queue."""
-    return await service.review_queue(limit=limit, offset=offset)
+    return await service.review_queue(limit=limit, offset=offset, by=_by(steward, request))
 
 
 @router.post(
@@ -109,6 +115,8 @@ async def confirm_pair(
         return await service.confirm(pair_id, reason=body.reason, by=_by(steward, request))
     except UnknownPair:
         raise not_found("pair") from None
+    except NotYourRecords:
+        raise _not_yours() from None
 
 
 @router.post(
@@ -125,6 +133,8 @@ async def reject_pair(
         return await service.reject(pair_id, reason=body.reason, by=_by(steward, request))
     except UnknownPair:
         raise not_found("pair") from None
+    except NotYourRecords:
+        raise _not_yours() from None
 
 
 @router.post(
@@ -172,6 +182,8 @@ async def unlink_record(
         )
     except UnknownCitizen:
         raise not_found("citizen") from None
+    except NotYourRecords:
+        raise _not_yours() from None
     except NotPartOfCitizen:
         message = "the record is not one of several records of this citizen"
         fields = [FieldError(field="body.person_id", rule="not_part_of_citizen", message=message)]
@@ -190,11 +202,25 @@ async def _decided(
 ) -> DecisionOutcome:
     try:
         return await service.decide(decision, by=_by(steward, request))
+    except NotYourRecords:
+        raise _not_yours() from None
     except UnknownRecord as error:
         message = "the projection has no registration of this record"
         fields = [FieldError(field=f"body.{error.field}", rule="unknown_record", message=message)]
         raise ApiError(422, "validation_failed", message, fields=fields) from None
 
 
+def _not_yours() -> ApiError:
+    return ApiError(
+        403,
+        "not_your_records",
+        "a steward decides only about records of which one is their own organisation's",
+    )
+
+
 def _by(steward: Caller, request: Request) -> DecisionRequest:
-    return DecisionRequest(caller=steward, correlation_id=request.state.correlation_id)
+    return DecisionRequest(
+        caller=steward,
+        correlation_id=request.state.correlation_id,
+        policy=request.app.state.sharing,
+    )

@@ -308,17 +308,22 @@ class MatchStore:
         return int(count or 0)
 
     async def review_queue(
-        self, conn: Connection, *, limit: int, offset: int
+        self, conn: Connection, *, org: str, limit: int, offset: int
     ) -> tuple[int, list[tuple[StoredPair, Registration, Registration]]]:
-        """Return how many pairs await review, and a page of them, best score first."""
+        """Return how many pairs with a record of `org` await review, and a page of them,
+        best score first."""
         total = await conn.fetchval(
-            f"SELECT count(*) FROM {self.schema}.match_pairs WHERE in_review"  # noqa: S608 - schema name is checked
+            f"SELECT count(*) FROM {self.schema}.match_pairs"  # noqa: S608 - schema name is checked
+            " WHERE in_review AND (a_org = $1 OR b_org = $1)",
+            org,
         )
         rows = await conn.fetch(
             f"SELECT p.* FROM {self.schema}.match_pairs p"  # noqa: S608 - schema name is checked
-            " WHERE p.in_review ORDER BY p.score DESC, p.pair_id LIMIT $1 OFFSET $2",
+            " WHERE p.in_review AND (p.a_org = $3 OR p.b_org = $3)"
+            " ORDER BY p.score DESC, p.pair_id LIMIT $1 OFFSET $2",
             limit,
             offset,
+            org,
         )
         pairs = [_pair(row) for row in rows]
         held = await self.registrations(conn, {k for p in pairs for k in (p.a, p.b)})

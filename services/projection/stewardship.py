@@ -33,12 +33,15 @@ from services.projection.domain.identity_decisions import (
 )
 from services.projection.domain.linkage import PersonKey
 from services.projection.domain.matching import MatchingConfig
+from services.projection.domain.sharing import IDENTITY, SharingPolicy, Viewer
 from services.projection.match_store import MatchStore, Registration, StoredPair
 from services.projection.read_model import ReadModel
+from services.projection.sharing_config import load_sharing_policy
 from services.runtime.api_keys import Caller
 from services.runtime.database import Connection, Pool, transaction
 
 logger = structlog.get_logger(__name__)
+DEFAULT_SHARING = load_sharing_policy(None)
 ATTEMPTS = 3  # a decision's transaction, run again if a deadlock ended it
 LISTED_RECORDS = 20
 
@@ -62,6 +65,10 @@ class UnknownCitizen(Exception):
 
 class NotPartOfCitizen(Exception):
     """The record to split off is not one of the citizen's records, or is its only one."""
+
+
+class NotYourRecords(Exception):
+    """A steward may decide only about pairs where one record is their own organisation's."""
 
 
 class CitizenTooLarge(Exception):
@@ -130,10 +137,16 @@ class DecisionOutcome(BaseModel):
 
 @dataclass(frozen=True)
 class DecisionRequest:
-    """Who decides, in which request."""
+    """Who decides, in which request, under which sharing rules."""
 
     caller: Caller
     correlation_id: str
+    policy: SharingPolicy = DEFAULT_SHARING
+
+    @property
+    def viewer(self) -> Viewer:
+        """Return the steward as a viewer of other organisations' records."""
+        return Viewer(org=self.caller.org, role=self.caller.role, policy=self.policy)
 
 
 class IdentityStewardship:
@@ -156,12 +169,15 @@ class IdentityStewardship:
         self._identities = identity_resolution(self._model, id_secret=id_secret, matching=matching)
         self._fold = fold_batch
 
-    async def review_queue(self, *, limit: int, offset: int) -> ReviewQueue:
-        """Return a page of the pairs awaiting review."""
+    async def review_queue(self, *, limit: int, offset: int, by: DecisionRequest) -> ReviewQueue:
+        """Return a page of the pairs awaiting review that hold a record of the steward's
+        organisation; the other record's details as far as the sharing rules allow."""
         async with self._pool.acquire() as conn:
-            total, page = await self._matches.review_queue(conn, limit=limit, offset=offset)
+            total, page = await self._matches.review_queue(
+                conn, org=by.caller.org, limit=limit, offset=offset
+            )
             links = await self._model.links_of(conn, {k for p, _, _ in page for k in (p.a, p.b)})
-        pairs = [_review_pair(pair, a, b, links) for pair, a, b in page]
+        pairs = [_review_pair(pair, a, b, links, by.viewer) for pair, a, b in page]
         return ReviewQueue(total=total, limit=limit, offset=offset, pairs=pairs)
 
     async def confirm(self, pair_id: UUID, *, reason: str, by: DecisionRequest) -> DecisionOutcome:
@@ -215,6 +231,8 @@ class IdentityStewardship:
         self, conn: Connection, decision: IdentityDecision, *, by: DecisionRequest
     ) -> DecisionOutcome:
         named = records_named(decision)
+        if not any(org == by.caller.org for org, _ in named):
+            raise NotYourRecords(by.caller.org)
         first_named = {key for field, key in _named_fields(decision) if "." not in field}
         held = await self._matches.registrations(conn, named)
         for field, key in _named_fields(decision):
@@ -232,7 +250,7 @@ class IdentityStewardship:
             await self._model.save_views(conn, list(views.values()))
         links = await self._model.links_of(conn, named)
         listed = sorted(named, key=lambda key: (key not in first_named, key))[:LISTED_RECORDS]
-        citizens = [_review_record(held[key], links.get(key)) for key in listed]
+        citizens = [_review_record(held[key], links.get(key), by.viewer) for key in listed]
         return DecisionOutcome(
             event_id=envelope.event_id,
             type=envelope.type,
@@ -290,23 +308,32 @@ def _decision_envelope(
     )
 
 
-def _review_record(registration: Registration, citizen_id: UUID | None) -> ReviewRecord:
+def _review_record(
+    registration: Registration, citizen_id: UUID | None, viewer: Viewer
+) -> ReviewRecord:
+    """Return a record as a steward sees it: details only if the rules share its identity."""
     record = registration.record
+    org = cast(OrgId, record.org)
+    shown = viewer.may_see(org, IDENTITY)
     return ReviewRecord(
-        org=cast(OrgId, record.org),
+        org=org,
         person_id=UUID(record.person_id),
         citizen_id=citizen_id,
-        nhs_number=record.nhs_number,
-        given_name=record.given_name,
-        family_name=record.family_name,
-        date_of_birth=record.date_of_birth,
-        postcode=record.postcode,
-        place=record.place,
+        nhs_number=record.nhs_number if shown else None,
+        given_name=record.given_name if shown else None,
+        family_name=record.family_name if shown else None,
+        date_of_birth=record.date_of_birth if shown else None,
+        postcode=record.postcode if shown else None,
+        place=record.place if shown else None,
     )
 
 
 def _review_pair(
-    pair: StoredPair, a: Registration, b: Registration, links: dict[PersonKey, UUID]
+    pair: StoredPair,
+    a: Registration,
+    b: Registration,
+    links: dict[PersonKey, UUID],
+    viewer: Viewer,
 ) -> ReviewPair:
     evidence = [
         FieldComparison(field=e.field, agreement=e.agreement, weight=e.weight)
@@ -317,6 +344,6 @@ def _review_pair(
         score=pair.score,
         agreed_on=[e.field for e in evidence if e.agreement in ("exact", "close", "similar")],
         evidence=evidence,
-        a=_review_record(a, links.get(a.key)),
-        b=_review_record(b, links.get(b.key)),
+        a=_review_record(a, links.get(a.key), viewer),
+        b=_review_record(b, links.get(b.key), viewer),
     )

@@ -9,7 +9,7 @@ changed it.
 """
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -27,6 +27,8 @@ from services.projection.domain.view import (
 )
 
 PersonKey = tuple[str, str]  # (organisation, its person id)
+
+_NEVER = datetime.min.replace(tzinfo=UTC)  # orders a case with no dates first
 
 
 class WorkingInvolvement:
@@ -121,7 +123,7 @@ def _case_view(case: CaseView | dict[str, Any]) -> CaseView:
 
 
 def _case_order(case: CaseView) -> tuple[datetime, UUID]:
-    return (case.opened_at or case.last_contact_at, case.case_id)
+    return (case.opened_at or case.last_contact_at or _NEVER, case.case_id)
 
 
 def _opened(payload: Any, at: datetime) -> dict[str, Any]:

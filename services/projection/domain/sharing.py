@@ -145,7 +145,7 @@ def shared_view(
     the same way.
     """
     if not related:
-        return _contacts_only(view), "contacts"
+        return _contacts_only(view, viewer), "contacts"
     involvements = tuple(
         kept
         for involvement in view.involvements
@@ -163,7 +163,9 @@ def shared_view(
     )
 
 
-def _contacts_only(view: CitizenView) -> CitizenView:
+def _contacts_only(view: CitizenView, viewer: Viewer) -> CitizenView:
+    """Whom to contact: the open cases' key workers of organisations whose involvement the
+    rules share (or the viewer's own), nothing else: no dates, reasons or references."""
     contacts = tuple(
         Involvement(
             org=involvement.org,
@@ -172,31 +174,24 @@ def _contacts_only(view: CitizenView) -> CitizenView:
         )
         for involvement in view.involvements
         if any(case.status == "open" for case in involvement.cases)
+        and viewer.may_see(involvement.org, INVOLVEMENT)
     )
     return CitizenView(citizen_id=view.citizen_id, involvements=contacts)
 
 
 def _contact(case: CaseView) -> CaseView:
-    return CaseView(
-        case_id=case.case_id,
-        status=case.status,
-        key_worker=case.key_worker,
-        last_contact_at=case.last_contact_at,
-    )
+    return CaseView(case_id=case.case_id, status=case.status, key_worker=case.key_worker)
 
 
 def _involvement(involvement: Involvement, viewer: Viewer) -> Involvement | None:
-    cases = involvement.cases if viewer.may_see(involvement.org, INVOLVEMENT) else ()
-    open_contacts = tuple(_contact(c) for c in involvement.cases if c.status == "open")
-    registration = involvement.registration if viewer.may_see(involvement.org, IDENTITY) else None
-    shown = cases or open_contacts
-    if not shown and registration is None:
+    if not viewer.may_see(involvement.org, INVOLVEMENT):
         return None
+    identity_shared = viewer.may_see(involvement.org, IDENTITY)
     return Involvement(
         org=involvement.org,
-        person_id=involvement.person_id,
-        registration=registration,
-        cases=shown,
+        person_id=involvement.person_id if identity_shared else "",
+        registration=involvement.registration if identity_shared else None,
+        cases=involvement.cases,
     )
 
 
@@ -227,6 +222,8 @@ def _identity(identity: Identity, viewer: Viewer) -> Identity:
 
 
 def _may_see_flag(flag: Flag, viewer: Viewer, flag_categories: dict[str, str]) -> bool:
+    if flag.org == viewer.org:
+        return True
     category = flag_categories.get(flag.raised_by_event)
     return category is not None and viewer.may_see(flag.org, category)
 

@@ -92,7 +92,11 @@ class CaseView(ViewModel):
     key_worker: KeyWorkerContact | None = None
     opened_at: datetime | None = None
     closed_at: datetime | None = None
-    last_contact_at: datetime = Field(description="when the latest event on this case happened")
+    last_contact_at: datetime | None = Field(
+        default=None,
+        description="when the latest event on this case happened (not shown to a viewer "
+        "who sees only whom to contact)",
+    )
 
 
 class Involvement(ViewModel):

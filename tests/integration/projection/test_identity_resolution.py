@@ -96,7 +96,7 @@ async def test_a_middling_match_waits_in_the_review_queue_with_its_evidence(
 ) -> None:
     housing, charity = await _david_and_dave(orgs)
     assert await _citizen_of(orgs, housing) != await _citizen_of(orgs, charity)
-    queue = await stewardship(orgs).review_queue(limit=10, offset=0)
+    queue = await stewardship(orgs).review_queue(limit=10, offset=0, by=STEWARD)
     assert queue.total == 1
     pair = queue.pairs[0]
     assert pair.score == 12.5
@@ -116,7 +116,7 @@ async def test_confirming_joins_them_unlinking_splits_them_and_both_survive_a_re
 ) -> None:
     housing, charity = await _david_and_dave(orgs)
     service = stewardship(orgs)
-    pair = (await service.review_queue(limit=10, offset=0)).pairs[0]
+    pair = (await service.review_queue(limit=10, offset=0, by=STEWARD)).pairs[0]
 
     confirmed = await service.confirm(pair.pair_id, reason="same person, checked", by=STEWARD)
     citizen = await _citizen_of(orgs, housing)
@@ -124,7 +124,7 @@ async def test_confirming_joins_them_unlinking_splits_them_and_both_survive_a_re
     assert {c.citizen_id for c in confirmed.citizens} == {citizen}
     assert await _citizen_of(orgs, charity) == citizen
     assert await _involved_orgs(orgs, citizen) == ["housing", "voluntary"]
-    assert (await service.review_queue(limit=10, offset=0)).total == 0
+    assert (await service.review_queue(limit=10, offset=0, by=STEWARD)).total == 0
     joined = await orgs.snapshot()
 
     await _rebuild(orgs)
@@ -144,7 +144,9 @@ async def test_confirming_joins_them_unlinking_splits_them_and_both_survive_a_re
 
     await _rebuild(orgs)
     assert await orgs.snapshot() == separated
-    assert (await service.review_queue(limit=10, offset=0)).total == 0  # decided: not again
+    assert (
+        await service.review_queue(limit=10, offset=0, by=STEWARD)
+    ).total == 0  # decided: not again
 
     async with orgs.pool.acquire() as conn:
         decisions = await DecisionStore(decisions_schema_of(orgs.schema)).events(conn)
@@ -157,7 +159,7 @@ async def test_a_rejected_pair_is_never_joined_even_when_later_details_agree_ful
 ) -> None:
     housing, charity = await _david_and_dave(orgs)
     service = stewardship(orgs)
-    pair = (await service.review_queue(limit=10, offset=0)).pairs[0]
+    pair = (await service.review_queue(limit=10, offset=0, by=STEWARD)).pairs[0]
     await service.reject(pair.pair_id, reason="twin brother", by=STEWARD)
     # the charity re-registers with details that would link automatically (16.5)
     again = charity.registered(
@@ -166,7 +168,7 @@ async def test_a_rejected_pair_is_never_joined_even_when_later_details_agree_ful
     await orgs.record([again])
     await orgs.catch_up()
     assert await _citizen_of(orgs, housing) != await _citizen_of(orgs, charity)
-    assert (await service.review_queue(limit=10, offset=0)).total == 0
+    assert (await service.review_queue(limit=10, offset=0, by=STEWARD)).total == 0
 
 
 async def test_a_changed_registration_moves_the_record_and_refolds_both_citizens(
@@ -196,7 +198,7 @@ async def test_twins_with_their_own_nhs_numbers_are_never_paired(orgs: Organisat
     )
     await orgs.record([*first, *second])
     await orgs.catch_up()
-    assert (await stewardship(orgs).review_queue(limit=10, offset=0)).total == 0
+    assert (await stewardship(orgs).review_queue(limit=10, offset=0, by=STEWARD)).total == 0
     assert await orgs.pool.fetchval(f"SELECT count(*) FROM {orgs.schema}.citizens") == 2  # noqa: S608
 
 
@@ -207,7 +209,7 @@ async def test_thresholds_are_configuration_per_place(orgs: Organisations) -> No
         orgs, postcode="BS5 6XX", consumer=orgs.consumer(matching=strict)
     )
     assert await _citizen_of(orgs, housing) != await _citizen_of(orgs, charity)
-    queue = await stewardship(orgs, matching=strict).review_queue(limit=10, offset=0)
+    queue = await stewardship(orgs, matching=strict).review_queue(limit=10, offset=0, by=STEWARD)
     assert queue.total == 1
 
 
@@ -386,7 +388,10 @@ async def test_a_pair_waiting_for_review_stays_queued_when_one_side_links_elsewh
     await orgs.record(health_events)
     await orgs.catch_up()
     assert await _citizen_of(orgs, health) == await _citizen_of(orgs, housing)
-    queue = await stewardship(orgs).review_queue(limit=10, offset=0)
+    charity_steward = DecisionRequest(  # the charity's record is in both pairs
+        caller=Caller(key_id="k2", org="voluntary", role="data_steward"), correlation_id="c-2"
+    )
+    queue = await stewardship(orgs).review_queue(limit=10, offset=0, by=charity_steward)
     assert {(p.a.org, p.b.org) for p in queue.pairs} == {
         ("housing", "voluntary"),
         ("mental_health", "voluntary"),

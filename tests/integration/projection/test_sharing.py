@@ -282,3 +282,101 @@ async def test_a_search_never_turns_up_a_person_the_rules_hide(
         f"SELECT viewer_org FROM {orgs.schema}_audit.access_log"  # noqa: S608
     )
     assert [row["viewer_org"] for row in logged] == ["mental_health"]
+
+
+STRICT = SharingPolicy.model_validate(
+    {  # the charity may see housing's people and cases, nothing of mental health
+        "grant": [
+            {"viewers": ["voluntary"], "from": ["housing"], "categories": ["*"]},
+            {"viewers": ["housing"], "from": ["voluntary", "mental_health"], "categories": ["*"]},
+        ]
+    }
+)
+
+
+async def _strict_api(
+    orgs: Organisations, database_url: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, str, str]]:
+    """Housing and mental health know David; the charity knows a Dave (no NHS number)."""
+    at = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+    housing, health, charity = PersonAt("housing"), PersonAt("mental_health"), PersonAt("voluntary")
+    await orgs.record(
+        [
+            housing.registered(at, details()), housing.case_opened(at, uuid4()),
+            health.registered(at, details()), health.case_opened(at, uuid4()),
+            charity.registered(at, details(nhs_number=None, given_name="Dave")),
+            charity.case_opened(at, uuid4()),
+        ]
+    )  # fmt: skip
+    await orgs.catch_up()
+    app = create_projection_app(
+        database_url=database_url, id_secret=ID_SECRET, schema=orgs.schema, sharing=STRICT
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as api:
+            yield api, str(housing.person_id), str(health.person_id)
+
+
+async def test_strict_rules_hold_for_stewards_contacts_and_the_access_log(
+    orgs: Organisations, database_url: str
+) -> None:
+    async for api, housing_id, health_id in _strict_api(orgs, database_url):
+        steward = await _as(orgs, "voluntary", "data_steward")
+        queue = (await api.get("/v1/identity/review", headers=steward)).json()
+        sides = [side for pair in queue["pairs"] for side in (pair["a"], pair["b"])]
+        assert {(pair["a"]["org"], pair["b"]["org"]) for pair in queue["pairs"]} == {
+            ("housing", "voluntary"),
+            ("mental_health", "voluntary"),
+        }  # never a pair of two other organisations
+        hidden = [side for side in sides if side["org"] == "mental_health"]
+        assert hidden
+        assert all(side["family_name"] is None and side["nhs_number"] is None for side in hidden)
+        not_theirs = await api.post(
+            "/v1/identity/links",
+            json={"a": {"org": "housing", "person_id": housing_id},
+                  "b": {"org": "mental_health", "person_id": health_id}, "reason": "mine now"},
+            headers=steward,
+        )  # fmt: skip
+        assert not_theirs.status_code == 403
+        assert not_theirs.json()["error"]["code"] == "not_your_records"
+
+        ops = await _as(orgs, "housing", "ops")
+        citizen = (await api.get(
+            "/v1/citizens", params={"nhs_number": NHS_NUMBER}, headers=await _as(orgs, "housing")
+        )).json()["citizens"][0]["citizen_id"]  # fmt: skip
+        log = await api.get(f"/v1/citizens/{citizen}/access-log", headers=ops)
+        assert log.status_code == 403
+        glass = await api.post(
+            f"/v1/citizens/{citizen}/break-glass", json={"reason": "an ops engineer's curiosity"},
+            headers=ops,
+        )  # fmt: skip
+        assert glass.status_code == 403
+
+
+async def test_strict_rules_hide_a_service_the_person_uses_from_a_contacts_view(
+    orgs: Organisations, database_url: str
+) -> None:
+    """Someone only mental health and housing know: the charity (no relationship) sees
+    housing's contact, and nothing says mental health is involved."""
+    at = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+    housing, health = PersonAt("housing"), PersonAt("mental_health")
+    await orgs.record(
+        [
+            housing.registered(at, details()), housing.case_opened(at, uuid4()),
+            health.registered(at, details()), health.case_opened(at, uuid4()),
+        ]
+    )  # fmt: skip
+    await orgs.catch_up()
+    app = create_projection_app(
+        database_url=database_url, id_secret=ID_SECRET, schema=orgs.schema, sharing=STRICT
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as api:
+            charity = await _as(orgs, "voluntary")
+            citizen = await _citizen(api, charity)
+            view = (await api.get(f"/v1/citizens/{citizen}", headers=charity)).json()
+            assert view["access"] == "contacts"
+            assert [i["org"] for i in view["involvements"]] == ["housing"]
+            assert view["involvements"][0]["cases"][0]["last_contact_at"] is None
