@@ -6,6 +6,7 @@ request a partner app could send; each asserts what must not come back.
 """
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
@@ -30,7 +31,18 @@ async def api(orgs: Organisations, database_url: str) -> AsyncIterator[httpx.Asy
     story = three_organisations_story()
     await orgs.record(sorted((e for log in story.values() for e in log), key=_order))
     await orgs.catch_up()
-    app = create_projection_app(database_url=database_url, id_secret=ID_SECRET, schema=orgs.schema)
+    async with _projection_api(orgs, database_url) as client:
+        yield client
+
+
+@asynccontextmanager
+async def _projection_api(
+    orgs: Organisations, database_url: str, **options: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the projection API over these organisations (options: the app's)."""
+    app = create_projection_app(
+        database_url=database_url, id_secret=ID_SECRET, schema=orgs.schema, **options
+    )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -143,31 +155,28 @@ async def test_an_organisation_without_a_relationship_sees_only_whom_to_contact(
         ]
     )
     await orgs.catch_up()
-    app = create_projection_app(database_url=database_url, id_secret=ID_SECRET, schema=orgs.schema)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as api:
-            charity = await _as(orgs, "voluntary")
-            citizen = await _citizen(api, charity)
-            view = (await api.get(f"/v1/citizens/{citizen}", headers=charity)).json()
-            assert view["access"] == "contacts"
-            assert view["identity"] == {
+    async with _projection_api(orgs, database_url) as api:
+        charity = await _as(orgs, "voluntary")
+        citizen = await _citizen(api, charity)
+        view = (await api.get(f"/v1/citizens/{citizen}", headers=charity)).json()
+        assert view["access"] == "contacts"
+        assert view["identity"] == {
                 k: None
                 for k in ("given_name", "family_name", "date_of_birth", "nhs_number", "postcode",
                           "place")
             }  # fmt: skip
-            assert view["flags"] == view["referrals"] == view["recent"] == []
-            assert {i["org"] for i in view["involvements"]} == {"housing", "mental_health"}
-            for involvement in view["involvements"]:
-                assert involvement["registration"] is None
-                assert [c["reason"] for c in involvement["cases"]] == [None]
-                assert involvement["cases"][0]["key_worker"]["name"]
-            for path in ("timeline", "fhir"):
-                refused = await api.get(f"/v1/citizens/{citizen}/{path}", headers=charity)
-                assert refused.status_code == 403
-                assert refused.json()["error"]["code"] == "relationship_required"
-            unknown = await api.get(f"/v1/citizens/{uuid4()}/timeline", headers=charity)
-            assert unknown.status_code == 404
+        assert view["flags"] == view["referrals"] == view["recent"] == []
+        assert {i["org"] for i in view["involvements"]} == {"housing", "mental_health"}
+        for involvement in view["involvements"]:
+            assert involvement["registration"] is None
+            assert [c["reason"] for c in involvement["cases"]] == [None]
+            assert involvement["cases"][0]["key_worker"]["name"]
+        for path in ("timeline", "fhir"):
+            refused = await api.get(f"/v1/citizens/{citizen}/{path}", headers=charity)
+            assert refused.status_code == 403
+            assert refused.json()["error"]["code"] == "relationship_required"
+        unknown = await api.get(f"/v1/citizens/{uuid4()}/timeline", headers=charity)
+        assert unknown.status_code == 404
 
 
 async def test_a_revoked_key_reads_nothing(api: httpx.AsyncClient, orgs: Organisations) -> None:
@@ -191,63 +200,54 @@ async def test_break_glass_opens_the_record_for_a_while_and_tells_the_ig_lead(
     at = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
     await orgs.record([housing.registered(at, details()), housing.case_opened(at, uuid4())])
     await orgs.catch_up()
-    app = create_projection_app(
-        database_url=database_url, id_secret=ID_SECRET, schema=orgs.schema, break_glass_minutes=1
-    )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as api:
-            charity = await _as(orgs, "voluntary")
-            citizen = await _citizen(api, charity)
-            view = f"/v1/citizens/{citizen}"
-            assert (await api.get(view, headers=charity)).json()["access"] == "contacts"
+    async with _projection_api(orgs, database_url, break_glass_minutes=1) as api:
+        charity = await _as(orgs, "voluntary")
+        citizen = await _citizen(api, charity)
+        view = f"/v1/citizens/{citizen}"
+        assert (await api.get(view, headers=charity)).json()["access"] == "contacts"
 
-            too_short = await api.post(f"{view}/break-glass", json={"reason": "x"}, headers=charity)
-            assert too_short.status_code == 422
-            unknown = await api.post(
+        too_short = await api.post(f"{view}/break-glass", json={"reason": "x"}, headers=charity)
+        assert too_short.status_code == 422
+        unknown = await api.post(
                 f"/v1/citizens/{uuid4()}/break-glass",
                 json={"reason": "collapsed at the day centre"}, headers=charity,
             )  # fmt: skip
-            assert unknown.status_code == 404
-            granted = await api.post(
+        assert unknown.status_code == 404
+        granted = await api.post(
                 f"{view}/break-glass", json={"reason": "collapsed at the day centre"},
                 headers=charity,
             )  # fmt: skip
-            assert granted.status_code == 201
+        assert granted.status_code == 201
 
-            assert (await api.get(view, headers=charity)).json()["access"] == "full"
-            assert (await api.get(f"{view}/timeline", headers=charity)).status_code == 200
-            other_charity_key = await _as(
-                orgs, "voluntary"
-            )  # the grant is the key's, not the org's
-            assert (await api.get(view, headers=other_charity_key)).json()["access"] == "contacts"
+        assert (await api.get(view, headers=charity)).json()["access"] == "full"
+        assert (await api.get(f"{view}/timeline", headers=charity)).status_code == 200
+        other_charity_key = await _as(orgs, "voluntary")  # the grant is the key's, not the org's
+        assert (await api.get(view, headers=other_charity_key)).json()["access"] == "contacts"
 
-            housing_key = await _as(orgs, "housing")
-            log = (await api.get(f"{view}/access-log", headers=housing_key)).json()["accesses"]
-            by_charity = [a for a in log if a["viewer_org"] == "voluntary"]
-            assert [(a["read_kind"], a["break_glass"]) for a in by_charity] == [  # newest first
-                ("view", False),  # the other key: contacts only
-                ("timeline", True),
-                ("view", True),
-                ("view", False),  # before the glass was broken
-                ("search", False),
-            ]
+        housing_key = await _as(orgs, "housing")
+        log = (await api.get(f"{view}/access-log", headers=housing_key)).json()["accesses"]
+        by_charity = [a for a in log if a["viewer_org"] == "voluntary"]
+        assert [(a["read_kind"], a["break_glass"]) for a in by_charity] == [  # newest first
+            ("view", False),  # the other key: contacts only
+            ("timeline", True),
+            ("view", True),
+            ("view", False),  # before the glass was broken
+            ("search", False),
+        ]
 
-            lead = await _as(orgs, "voluntary", "ig_lead")
-            alerts = (await api.get("/v1/ig/break-glass", headers=lead)).json()
-            assert [g["reason"] for g in alerts["grants"]] == ["collapsed at the day centre"]
-            assert (await api.get("/v1/ig/break-glass", headers=charity)).status_code == 403
-            housing_lead = await _as(orgs, "housing", "ig_lead")
-            assert (await api.get("/v1/ig/break-glass", headers=housing_lead)).json()[
-                "grants"
-            ] == []
+        lead = await _as(orgs, "voluntary", "ig_lead")
+        alerts = (await api.get("/v1/ig/break-glass", headers=lead)).json()
+        assert [g["reason"] for g in alerts["grants"]] == ["collapsed at the day centre"]
+        assert (await api.get("/v1/ig/break-glass", headers=charity)).status_code == 403
+        housing_lead = await _as(orgs, "housing", "ig_lead")
+        assert (await api.get("/v1/ig/break-glass", headers=housing_lead)).json()["grants"] == []
 
-            await orgs.pool.execute(  # a minute later
-                f"UPDATE {orgs.schema}_audit.break_glass SET expires_at = now()"  # noqa: S608
-            )
-            assert (await api.get(view, headers=charity)).json()["access"] == "contacts"
-            expired = await api.get(f"{view}/timeline", headers=charity)
-            assert expired.status_code == 403
+        await orgs.pool.execute(  # a minute later
+            f"UPDATE {orgs.schema}_audit.break_glass SET expires_at = now()"  # noqa: S608
+        )
+        assert (await api.get(view, headers=charity)).json()["access"] == "contacts"
+        expired = await api.get(f"{view}/timeline", headers=charity)
+        assert expired.status_code == 403
 
 
 async def test_a_search_never_turns_up_a_person_the_rules_hide(
@@ -262,22 +262,17 @@ async def test_a_search_never_turns_up_a_person_the_rules_hide(
     at = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
     await orgs.record([housing.registered(at, details()), housing.case_opened(at, uuid4())])
     await orgs.catch_up()
-    app = create_projection_app(
-        database_url=database_url, id_secret=ID_SECRET, schema=orgs.schema, sharing=private
-    )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as api:
-            charity = await _as(orgs, "voluntary")
-            for params in (
-                {"nhs_number": NHS_NUMBER},
-                {"family_name": "Smith", "date_of_birth": "1979-03-12"},
-            ):
-                found = await api.get("/v1/citizens", params=params, headers=charity)
-                assert found.json() == {"citizens": []}
-            health = await _as(orgs, "mental_health")
-            found = await api.get("/v1/citizens", params={"nhs_number": NHS_NUMBER}, headers=health)
-            assert found.json()["citizens"][0]["family_name"] == "Smith"
+    async with _projection_api(orgs, database_url, sharing=private) as api:
+        charity = await _as(orgs, "voluntary")
+        for params in (
+            {"nhs_number": NHS_NUMBER},
+            {"family_name": "Smith", "date_of_birth": "1979-03-12"},
+        ):
+            found = await api.get("/v1/citizens", params=params, headers=charity)
+            assert found.json() == {"citizens": []}
+        health = await _as(orgs, "mental_health")
+        found = await api.get("/v1/citizens", params={"nhs_number": NHS_NUMBER}, headers=health)
+        assert found.json()["citizens"][0]["family_name"] == "Smith"
     logged = await orgs.pool.fetch(
         f"SELECT viewer_org FROM {orgs.schema}_audit.access_log"  # noqa: S608
     )
@@ -309,13 +304,8 @@ async def _strict_api(
         ]
     )  # fmt: skip
     await orgs.catch_up()
-    app = create_projection_app(
-        database_url=database_url, id_secret=ID_SECRET, schema=orgs.schema, sharing=STRICT
-    )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as api:
-            yield api, str(housing.person_id), str(health.person_id)
+    async with _projection_api(orgs, database_url, sharing=STRICT) as api:
+        yield api, str(housing.person_id), str(health.person_id)
 
 
 async def test_strict_rules_hold_for_stewards_contacts_and_the_access_log(
@@ -368,15 +358,10 @@ async def test_strict_rules_hide_a_service_the_person_uses_from_a_contacts_view(
         ]
     )  # fmt: skip
     await orgs.catch_up()
-    app = create_projection_app(
-        database_url=database_url, id_secret=ID_SECRET, schema=orgs.schema, sharing=STRICT
-    )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as api:
-            charity = await _as(orgs, "voluntary")
-            citizen = await _citizen(api, charity)
-            view = (await api.get(f"/v1/citizens/{citizen}", headers=charity)).json()
-            assert view["access"] == "contacts"
-            assert [i["org"] for i in view["involvements"]] == ["housing"]
-            assert view["involvements"][0]["cases"][0]["last_contact_at"] is None
+    async with _projection_api(orgs, database_url, sharing=STRICT) as api:
+        charity = await _as(orgs, "voluntary")
+        citizen = await _citizen(api, charity)
+        view = (await api.get(f"/v1/citizens/{citizen}", headers=charity)).json()
+        assert view["access"] == "contacts"
+        assert [i["org"] for i in view["involvements"]] == ["housing"]
+        assert view["involvements"][0]["cases"][0]["last_contact_at"] is None
