@@ -253,10 +253,8 @@ async def single_view_as_fhir(
     view = await queries.citizen_view(citizen_id)
     if view is None:
         raise not_found("citizen")
-    related, glass = await reads.related(view)
-    shared, access = shared_view(view, viewer, flag_categories=EVENT_CATEGORIES, related=related)
-    if access != "full":
-        raise _relationship_required()
+    glass = await _full_record_open(view, viewer, reads)
+    shared, _ = shared_view(view, viewer, flag_categories=EVENT_CATEGORIES, related=True)
     bundle = citizen_bundle(shared, generated_at=datetime.now(UTC))
     await reads.record(
         "fhir",
@@ -295,9 +293,7 @@ async def timeline(
     view = await queries.citizen_view(citizen_id)
     if view is None:
         raise not_found("citizen")
-    related, glass = await reads.related(view)
-    if not related:
-        raise _relationship_required()
+    glass = await _full_record_open(view, viewer, reads)
     only = TimelineFilter(
         org=org,
         category=category,
@@ -343,7 +339,7 @@ async def access_log(
     if viewer.role not in ("frontline", "ig_lead"):
         raise ApiError(403, "role_not_allowed", "the access log is for key workers and IG leads")
     if not has_relationship(view, viewer.org):
-        raise _relationship_required()
+        raise _relationship_required() if may_find(view, viewer) else not_found("citizen")
     log: AccessLog = request.app.state.access_log
     accesses = [
         access.model_copy(update={"categories": _seen_by(viewer, access.categories)})
@@ -386,6 +382,15 @@ def _without_hidden_details(event: TimelineEvent, viewer: Viewer) -> TimelineEve
         data = {key: value for key, value in event.data.items() if key != "person"}
         return event.model_copy(update={"data": data})
     return event
+
+
+async def _full_record_open(view: CitizenView, viewer: Viewer, reads: Reads) -> bool:
+    """Return whether the caller opens the full record only by break-glass; if they may not
+    open it, answer 403, or 404 when the rules hide the person from them altogether."""
+    related, glass = await reads.related(view)
+    if not related:
+        raise _relationship_required() if may_find(view, viewer) else not_found("citizen")
+    return glass
 
 
 def _relationship_required() -> ApiError:

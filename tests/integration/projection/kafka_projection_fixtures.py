@@ -16,13 +16,16 @@ from aiokafka import AIOKafkaConsumer
 from events.envelope import ORGANISATIONS, Envelope, OrgId
 from services.projection.bootstrap import run_kafka_projection_worker
 from services.projection.domain.fold import BatchFold, fold
+from services.projection.faust_worker import STOP_TIMEOUT_SECONDS
 from services.runtime.kafka.messages import KafkaMessage, message_from_envelope
 from services.runtime.kafka.publisher import KafkaPublisher
 from tests.integration.projection.conftest import ID_SECRET, Organisations
 from tests.kafka_mock import MockKafka
 
 PARTITIONS = 3
-WORKER_STOP_SECONDS = 25.0
+# Faust's own stop is bounded (STOP_TIMEOUT_SECONDS, 20 s: a stop during a rebalance on the
+# mock broker can use it all); then the worker closes its pool and producer
+WORKER_STOP_SECONDS = STOP_TIMEOUT_SECONDS + 20.0
 # The mock broker does not rebalance on a member's LeaveGroup: a restarted worker waits for
 # the old member's session to expire (measured: Faust's 60 s default; aiokafka's 10 s).
 SESSION_TIMEOUT_SECONDS = 3.0
