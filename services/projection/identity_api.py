@@ -4,6 +4,8 @@ Only `data_steward` keys may use it. Each decision is recorded as the projection
 and has taken effect in the single view by the time the answer comes back.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 from uuid import UUID
 
@@ -111,12 +113,8 @@ async def confirm_pair(
     pair_id: UUID, body: Reason, steward: StewardDep, service: StewardshipDep, request: Request
 ) -> DecisionOutcome:
     """Join the pair's records into one citizen."""
-    try:
+    with _refusals_answered():
         return await service.confirm(pair_id, reason=body.reason, by=_by(steward, request))
-    except UnknownPair:
-        raise not_found("pair") from None
-    except NotYourRecords:
-        raise _not_yours() from None
 
 
 @router.post(
@@ -129,12 +127,8 @@ async def reject_pair(
     pair_id: UUID, body: Reason, steward: StewardDep, service: StewardshipDep, request: Request
 ) -> DecisionOutcome:
     """Keep the pair's records apart, for good."""
-    try:
+    with _refusals_answered():
         return await service.reject(pair_id, reason=body.reason, by=_by(steward, request))
-    except UnknownPair:
-        raise not_found("pair") from None
-    except NotYourRecords:
-        raise _not_yours() from None
 
 
 @router.post(
@@ -146,7 +140,8 @@ async def link_records(
     body: IdentityLinked, steward: StewardDep, service: StewardshipDep, request: Request
 ) -> DecisionOutcome:
     """Join the two records into one citizen."""
-    return await _decided(service, body, steward, request)
+    with _refusals_answered():
+        return await service.decide(body, by=_by(steward, request))
 
 
 @router.post(
@@ -158,7 +153,8 @@ async def keep_apart(
     body: IdentityNotSamePerson, steward: StewardDep, service: StewardshipDep, request: Request
 ) -> DecisionOutcome:
     """Keep the two records apart, for good."""
-    return await _decided(service, body, steward, request)
+    with _refusals_answered():
+        return await service.decide(body, by=_by(steward, request))
 
 
 @router.post(
@@ -176,38 +172,37 @@ async def unlink_record(
 ) -> DecisionOutcome:
     """Split the record off the citizen."""
     record = RecordRef(org=body.org, person_id=body.person_id)
-    try:
+    with _refusals_answered():
         return await service.unlink(
             citizen_id, record, reason=body.reason, by=_by(steward, request)
         )
+
+
+@contextmanager
+def _refusals_answered() -> Iterator[None]:
+    """Answer the stewardship's refusals in HTTP: which rule, and where in the request."""
+    try:
+        yield
+    except UnknownPair:
+        raise not_found("pair") from None
     except UnknownCitizen:
         raise not_found("citizen") from None
     except NotYourRecords:
         raise _not_yours() from None
-    except NotPartOfCitizen:
-        message = "the record is not one of several records of this citizen"
-        fields = [FieldError(field="body.person_id", rule="not_part_of_citizen", message=message)]
-        raise ApiError(422, "validation_failed", message, fields=fields) from None
-    except CitizenTooLarge:
-        message = f"one unlink splits a record from at most {MAX_RECORDS_SPLIT_FROM:,} others"
-        fields = [FieldError(field="path.citizen_id", rule="too_many_records", message=message)]
-        raise ApiError(422, "validation_failed", message, fields=fields) from None
-
-
-async def _decided(
-    service: IdentityStewardship,
-    decision: IdentityLinked | IdentityNotSamePerson,
-    steward: Caller,
-    request: Request,
-) -> DecisionOutcome:
-    try:
-        return await service.decide(decision, by=_by(steward, request))
-    except NotYourRecords:
-        raise _not_yours() from None
     except UnknownRecord as error:
         message = "the projection has no registration of this record"
-        fields = [FieldError(field=f"body.{error.field}", rule="unknown_record", message=message)]
-        raise ApiError(422, "validation_failed", message, fields=fields) from None
+        raise _invalid(f"body.{error.field}", "unknown_record", message) from None
+    except NotPartOfCitizen:
+        message = "the record is not one of several records of this citizen"
+        raise _invalid("body.person_id", "not_part_of_citizen", message) from None
+    except CitizenTooLarge:
+        message = f"one unlink splits a record from at most {MAX_RECORDS_SPLIT_FROM:,} others"
+        raise _invalid("path.citizen_id", "too_many_records", message) from None
+
+
+def _invalid(field: str, rule: str, message: str) -> ApiError:
+    fields = [FieldError(field=field, rule=rule, message=message)]
+    return ApiError(422, "validation_failed", message, fields=fields)
 
 
 def _not_yours() -> ApiError:
