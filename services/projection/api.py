@@ -217,9 +217,7 @@ async def single_view(
     citizen_id: UUID, viewer: ViewerDep, reads: ReadsDep, queries: QueriesDep
 ) -> SharedView:
     """Return the citizen's single view, filtered for the caller."""
-    view = await queries.citizen_view(citizen_id)
-    if view is None:
-        raise not_found("citizen")
+    view = await _citizen_or_404(queries, citizen_id)
     related, glass = await reads.related(view)
     shared, access = shared_view(view, viewer, flag_categories=EVENT_CATEGORIES, related=related)
     recent: tuple[RecentEvent, ...] = ()
@@ -250,9 +248,7 @@ async def single_view_as_fhir(
     citizen_id: UUID, viewer: ViewerDep, reads: ReadsDep, queries: QueriesDep
 ) -> JSONResponse:
     """Return the citizen's single view as a FHIR Bundle."""
-    view = await queries.citizen_view(citizen_id)
-    if view is None:
-        raise not_found("citizen")
+    view = await _citizen_or_404(queries, citizen_id)
     glass = await _full_record_open(view, viewer, reads)
     shared, _ = shared_view(view, viewer, flag_categories=EVENT_CATEGORIES, related=True)
     bundle = citizen_bundle(shared, generated_at=datetime.now(UTC))
@@ -290,9 +286,7 @@ async def timeline(
         message = "`to` must be after `from`"
         fields = [FieldError(field="query.to", rule="after_from", message=message)]
         raise ApiError(422, "validation_failed", message, fields=fields)
-    view = await queries.citizen_view(citizen_id)
-    if view is None:
-        raise not_found("citizen")
+    view = await _citizen_or_404(queries, citizen_id)
     glass = await _full_record_open(view, viewer, reads)
     only = TimelineFilter(
         org=org,
@@ -333,9 +327,7 @@ async def access_log(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> AccessLogPage:
     """Return a page of the citizen's access log."""
-    view = await queries.citizen_view(citizen_id)
-    if view is None:
-        raise not_found("citizen")
+    view = await _citizen_or_404(queries, citizen_id)
     if viewer.role not in ("frontline", "ig_lead"):
         raise ApiError(403, "role_not_allowed", "the access log is for key workers and IG leads")
     if not has_relationship(view, viewer.org):
@@ -382,6 +374,13 @@ def _without_hidden_details(event: TimelineEvent, viewer: Viewer) -> TimelineEve
         data = {key: value for key, value in event.data.items() if key != "person"}
         return event.model_copy(update={"data": data})
     return event
+
+
+async def _citizen_or_404(queries: CitizenQueries, citizen_id: UUID) -> CitizenView:
+    view = await queries.citizen_view(citizen_id)
+    if view is None:
+        raise not_found("citizen")
+    return view
 
 
 async def _full_record_open(view: CitizenView, viewer: Viewer, reads: Reads) -> bool:
