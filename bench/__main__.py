@@ -56,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
             type=_positive,
             default=option.default,
             metavar="N",
-            help=f"{option.help} (default: {option.default:,})",
+            help=f"{option.help.replace('%', '%%')} (default: {option.default:,})",
         )
     return p
 

@@ -18,6 +18,7 @@ from services.runtime.database import Connection, Pool, apply_ddl, create_pool
 from services.runtime.event_log import LOG_START, PostgresEventLog
 from services.runtime.event_store import EventStore
 from services.runtime.event_store_schema import event_store_ddl
+from services.runtime.person_keys import KEYS_SCHEMA, PersonKeys, person_keys_ddl
 
 AppendManyArgs = list[tuple[str, int, list[Envelope]]]
 _READABLE_WITHIN_SECONDS = 60
@@ -55,17 +56,24 @@ async def run_read(ctx: BenchContext) -> list[Measurement]:
         await pool.close()
 
 
-async def new_store(pool: Pool, schema: str) -> EventStore:
-    """Create an empty event store in `schema` and return it."""
+async def new_store(pool: Pool, schema: str, keys: PersonKeys | None = None) -> EventStore:
+    """Create an empty event store in `schema` and return it (sealing with `keys`, if any)."""
     await apply_ddl(pool, lock_name=schema, statements=event_store_ddl(schema))
-    return EventStore(schema)
+    if keys is not None:
+        await apply_ddl(pool, lock_name=KEYS_SCHEMA, statements=person_keys_ddl())
+    return EventStore(schema, keys=keys)
 
 
 async def append_batched(
-    pool: Pool, events: Sequence[StreamEvent], *, batch: int, schema: str = "append_batched"
+    pool: Pool,
+    events: Sequence[StreamEvent],
+    *,
+    batch: int,
+    schema: str = "append_batched",
+    keys: PersonKeys | None = None,
 ) -> Run:
     """Append `events` with `append_many`, `batch` events per transaction."""
-    store = await new_store(pool, schema)
+    store = await new_store(pool, schema, keys)
     batches = [_append_many_args(chunk) for chunk in in_batches(events, batch)]
     async with pool.acquire() as conn:
         settle()

@@ -16,15 +16,23 @@ from typing import TYPE_CHECKING
 from bench import crowd
 from bench.figures import Run
 from bench.part import BenchContext, Measurement, SizeOption
-from bench.read_model import ID_SECRET, Seeded, as_projection_process, check_read_model, quiet_logs
+from bench.read_model import (
+    ID_SECRET,
+    KEYS,
+    Seeded,
+    as_projection_process,
+    check_read_model,
+    quiet_logs,
+)
 from bench.timing import per_second, settle
-from events.envelope import OrgId
+from events.envelope import Envelope, OrgId
 from services.projection.bootstrap import prepare_read_model, run_kafka_projection_worker
 from services.projection.read_model_schema import CONSUMER
 from services.runtime.database import Pool, create_pool
 from services.runtime.kafka.messages import message_from_envelope
 from services.runtime.kafka.offsets import KafkaOffsets
 from services.runtime.kafka.publisher import KafkaPublisher
+from services.runtime.sealing import needs_sealing, record_of, seal
 
 if TYPE_CHECKING:
     from tests.kafka_mock import MockKafka
@@ -34,8 +42,9 @@ KAFKA_PROJECTION_EVENTS = SizeOption(
     100_000,
     "events on the three organisations' topics the Faust worker consumes (whole people)",
 )
-# the mock keeps 5 MB per partition: 12 keep every message of 100,000 events (~900 B each)
-_PARTITIONS = 12
+# the mock keeps 5 MB per partition: 16 keep every message of 100,000 events (~900 B each,
+# more with personal values sealed)
+_PARTITIONS = 16
 _READ_MODEL = "kafka_projection"
 _DONE_TIMEOUT_SECONDS = 600.0
 
@@ -47,10 +56,10 @@ async def run(ctx: BenchContext) -> list[Measurement]:
     from tests.kafka_mock import mock_kafka  # noqa: PLC0415 - the test suite's mock cluster
 
     with quiet_logs(), mock_kafka() as kafka:
-        topics = await _publish(kafka, logs)
         pool = await create_pool(ctx.ours_url, max_size=2)
         try:
             await prepare_read_model(pool, _READ_MODEL)
+            topics = await _publish(pool, kafka, logs)
             with as_projection_process():
                 consumed = await _consume(ctx.ours_url, pool, kafka, topics, seeded)
             await check_read_model(pool, _READ_MODEL, seeded)
@@ -64,9 +73,11 @@ async def run(ctx: BenchContext) -> list[Measurement]:
     ]  # fmt: skip
 
 
-async def _publish(kafka: "MockKafka", logs: crowd.Logs) -> tuple[dict[str, OrgId], str]:
-    """Publish each organisation's log to a new topic of its own; return whose each topic is,
-    and a new dead-letter topic."""
+async def _publish(
+    pool: Pool, kafka: "MockKafka", logs: crowd.Logs
+) -> tuple[dict[str, OrgId], str]:
+    """Publish each organisation's log, sealed as its relay would, to a new topic of its
+    own; return whose each topic is, and a new dead-letter topic."""
     run = uuid.uuid4().hex[:10]
     topic_orgs: dict[str, OrgId] = {}
     publisher = KafkaPublisher(kafka.bootstrap_servers, client_id="caseweave-bench-seed")
@@ -75,13 +86,21 @@ async def _publish(kafka: "MockKafka", logs: crowd.Logs) -> tuple[dict[str, OrgI
         for org, events in logs.items():
             topic = f"caseweave.bench-{run}.{org}.events.v1"
             kafka.create_topic(topic, partitions=_PARTITIONS)
-            await publisher.publish(topic, [message_from_envelope(e.envelope) for e in events])
+            sealed = await _sealed(pool, [e.envelope for e in events])
+            await publisher.publish(topic, [message_from_envelope(e) for e in sealed])
             topic_orgs[topic] = org
         dead_letters = f"caseweave.bench-{run}.dead_letter.v1"
         kafka.create_topic(dead_letters, partitions=1)
     finally:
         await publisher.stop()
     return topic_orgs, dead_letters
+
+
+async def _sealed(pool: Pool, envelopes: list[Envelope]) -> list[Envelope]:
+    """Seal the events' personal values with their people's keys, as a service's store does."""
+    async with pool.acquire() as conn:
+        keys = await KEYS.for_writing(conn, {record_of(e) for e in envelopes if needs_sealing(e)})
+    return [seal(e, keys[record_of(e)]) if needs_sealing(e) else e for e in envelopes]
 
 
 async def _consume(
@@ -101,6 +120,7 @@ async def _consume(
             topic_orgs=topic_orgs,
             dead_letter_topic=dead_letters,
             group_id=f"caseweave-bench-{uuid.uuid4().hex[:10]}",
+            keys=KEYS,
         )
     )
     try:

@@ -17,7 +17,7 @@ from uuid import uuid4
 
 from bench.figures import Run
 from bench.part import BenchContext, Measurement, SizeOption
-from bench.read_model import ID_SECRET, quiet_logs
+from bench.read_model import ID_SECRET, KEYS, quiet_logs
 from bench.timing import latency, per_second, settle
 from events.envelope import ORGANISATIONS, Envelope, OrgId
 from events.identifiers import nhs_number_check_digit
@@ -195,7 +195,7 @@ async def run(ctx: BenchContext) -> list[Measurement]:
         pool = await create_pool(ctx.ours_url, max_size=2)
         try:
             await prepare_read_model(pool, _SCHEMA)
-            consumer = ProjectionConsumer(pool, schema=_SCHEMA, id_secret=ID_SECRET)
+            consumer = ProjectionConsumer(pool, schema=_SCHEMA, id_secret=ID_SECRET, keys=KEYS)
             for first in range(0, population, 1_000):
                 batch = [people.new() for _ in range(min(1_000, population - first))]
                 await _apply(pool, consumer, batch)

@@ -13,6 +13,7 @@ from bench.figures import Run
 from bench.part import BenchContext, Measurement, SizeOption
 from bench.read_model import (
     ID_SECRET,
+    KEYS,
     Seeded,
     as_projection_process,
     check_read_model,
@@ -69,7 +70,7 @@ async def _catch_up(url: str, seeded: Seeded) -> Run:
     pool = await create_pool(url, max_size=_WORKER_POOL)
     try:
         await prepare_read_model(pool, _READ_MODEL)
-        consumer = ProjectionConsumer(pool, schema=_READ_MODEL, id_secret=ID_SECRET)
+        consumer = ProjectionConsumer(pool, schema=_READ_MODEL, id_secret=ID_SECRET, keys=KEYS)
         logs = [PostgresEventLog(pool, source=org, schema=s) for org, s in _SOURCES.items()]
         settle()
         start = time.perf_counter()
@@ -88,7 +89,7 @@ async def _rebuild(url: str, seeded: Seeded) -> Run:
         settle()
         start = time.perf_counter()
         replayed = await rebuild_projection(
-            pool=pool, sources=_SOURCES, schema=_READ_MODEL, id_secret=ID_SECRET
+            pool=pool, sources=_SOURCES, schema=_READ_MODEL, id_secret=ID_SECRET, keys=KEYS
         )
         seconds = time.perf_counter() - start
         await check_read_model(pool, _READ_MODEL, seeded)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from bench.read_model import MASTER_KEY
+
 _READY_WITHIN_SECONDS = 60
 _STOP_WITHIN_SECONDS = 20
 
@@ -30,6 +32,7 @@ async def projection_service(database_url: str, *, id_secret: bytes) -> AsyncIte
             "CASEWEAVE_DATA_DIR": data_dir,
             "CASEWEAVE_LOG_LEVEL": "WARNING",
             "CASEWEAVE_ID_SECRET": id_secret.decode(),
+            "CASEWEAVE_MASTER_KEY": MASTER_KEY.hex(),
             # one client measuring latency, not an abusive one: no rate limit in the way
             "CASEWEAVE_RATE_LIMIT_PER_MINUTE": "1000000",
             "CASEWEAVE_RATE_LIMIT_BURST": "100000",

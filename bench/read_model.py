@@ -14,10 +14,14 @@ from bench.event_store import append_batched, until_readable
 from events.envelope import OrgId
 from services.runtime.database import Pool
 from services.runtime.event_store_schema import checked_schema
+from services.runtime.person_keys import PersonKeys
 from services.runtime.process_tuning import collect_garbage_less_often
 
 # keys citizen ids; the in-process build and the projection service must share it
 ID_SECRET = b"caseweave-bench-citizen-id-secret"
+# wraps the people's data keys: personal values are sealed as in production; shared too
+MASTER_KEY = bytes.fromhex("5ea1" * 16)
+KEYS = PersonKeys(MASTER_KEY)
 _SEED_BATCH = 1_000
 
 
@@ -36,7 +40,7 @@ async def seed(pool: Pool, logs: crowd.Logs, schemas: Mapping[OrgId, str]) -> in
     timed next reads them all.
     """
     for org, schema in schemas.items():
-        await append_batched(pool, logs[org], batch=_SEED_BATCH, schema=schema)
+        await append_batched(pool, logs[org], batch=_SEED_BATCH, schema=schema, keys=KEYS)
     for schema in schemas.values():
         await until_readable(pool, schema=schema)
     return crowd.event_count(logs)

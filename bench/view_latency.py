@@ -18,7 +18,7 @@ from bench import crowd
 from bench.figures import Run
 from bench.part import BenchContext, Measurement, SizeOption
 from bench.projection_service import projection_service
-from bench.read_model import ID_SECRET, check_read_model, quiet_logs, seed_people
+from bench.read_model import ID_SECRET, KEYS, check_read_model, quiet_logs, seed_people
 from bench.timing import latency, per_second, settle
 from services.projection.bootstrap import rebuild_projection
 from services.runtime.api_keys import ApiKeyStore
@@ -71,8 +71,9 @@ async def _build(pool: Pool, people: int) -> tuple[list[UUID], str]:
     """Seed the logs, rebuild the read model, issue a key; return the citizen ids and key."""
     seeded = await seed_people(pool, people, projection_sources())
     await rebuild_projection(
-        pool=pool, sources=projection_sources(), schema=_READ_MODEL, id_secret=ID_SECRET
-    )
+        pool=pool, sources=projection_sources(), schema=_READ_MODEL, id_secret=ID_SECRET,
+        keys=KEYS,
+    )  # fmt: skip
     await check_read_model(pool, _READ_MODEL, seeded)
     rows = await pool.fetch(f"SELECT citizen_id FROM {_READ_MODEL}.citizens")  # noqa: S608 - constant
     api_key = await ApiKeyStore(pool).issue(org="housing", role="frontline")

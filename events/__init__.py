@@ -3,7 +3,7 @@
 Importing this package registers every event type, so `events.registry` can decode any of them.
 """
 
-from events import housing, identity, mental_health, shared, voluntary
+from events import consent, governance, housing, identity, mental_health, shared, voluntary
 from events.envelope import Envelope, OrgId, new_event_id
 from events.registry import (
     EventPayload,
@@ -18,8 +18,10 @@ __all__ = [
     "EventPayload",
     "OrgId",
     "UnknownEventType",
+    "consent",
     "decode_payload",
     "event_type",
+    "governance",
     "housing",
     "identity",
     "mental_health",

@@ -11,10 +11,12 @@ SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_BASE_URL = "https://caseweave.org/schemas"
 SECTIONS: dict[str, str] = {
     "shared": "Shared by every organisation",
+    "consent": "Consent and objection to sharing (any organisation records them)",
     "housing": "Housing",
     "mental_health": "Mental health",
     "voluntary": "Voluntary sector",
     "identity": "Identity decisions (recorded by the projection)",
+    "governance": "Governance alerts (recorded by the projection)",
 }
 
 _INTRO = """\
@@ -56,6 +58,7 @@ def event_schema(model: type[EventPayload]) -> dict[str, Any]:
         "title": model.event_type,
         "description": glossary_line(model),
         "x-category": model.category,
+        **({"x-personal-fields": sorted(model.personal_fields)} if model.personal_fields else {}),
     }
 
 

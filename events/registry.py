@@ -20,6 +20,8 @@ class EventPayload(BaseModel):
     event_type: ClassVar[str]
     schema_version: ClassVar[int]
     category: ClassVar[str]
+    personal_fields: ClassVar[frozenset[str]] = frozenset()
+    """Top-level fields holding personal data: sealed with the person's key when stored."""
 
 
 class UnknownEventType(LookupError):
@@ -89,3 +91,9 @@ def decode_payload(name: str, version: int, data: dict[str, Any]) -> EventPayloa
 def glossary_line(model: type[EventPayload]) -> str:
     """Return the one-line glossary entry of an event type (its docstring's first line)."""
     return (model.__doc__ or "").strip().splitlines()[0]
+
+
+def personal_fields_of(name: str, version: int) -> frozenset[str]:
+    """Return the personal fields of an event type version (none for an unknown type)."""
+    registered = _TYPES.get((name, version))
+    return registered.model.personal_fields if registered else frozenset()

@@ -49,6 +49,8 @@ class PersonDetails(BaseModel):
 class PersonRegistered(EventPayload):
     """An organisation started keeping a record of a person, with the details it knows them by."""
 
+    personal_fields = frozenset({"details"})
+
     person_id: UUID
     details: PersonDetails
 
@@ -63,6 +65,8 @@ class CaseEvent(EventPayload):
 class CaseOpened(CaseEvent):
     """An organisation opened a case to work with a person, led by a key worker."""
 
+    personal_fields = frozenset({"reason"})
+
     person_id: UUID
     reason: ShortText
     key_worker: KeyWorker
@@ -73,12 +77,16 @@ class CaseOpened(CaseEvent):
 class CaseClosed(CaseEvent):
     """An organisation finished its work with the person on this case, with the outcome."""
 
+    personal_fields = frozenset({"outcome"})
+
     outcome: ShortText
 
 
 @event_type("flag.raised", category="safeguarding.risk")
 class FlagRaised(CaseEvent):
     """A worker raised a flag every colleague should know before contact (e.g. risk to staff)."""
+
+    personal_fields = frozenset({"note"})
 
     flag: FlagName
     note: str | None = Field(default=None, max_length=500)
@@ -88,6 +96,8 @@ class FlagRaised(CaseEvent):
 class FlagLifted(CaseEvent):
     """A worker lifted a flag their organisation raised earlier: it no longer applies."""
 
+    personal_fields = frozenset({"note"})
+
     flag: FlagName
     note: str | None = Field(default=None, max_length=500)
 
@@ -95,6 +105,8 @@ class FlagLifted(CaseEvent):
 @event_type("referral.made", category="referral")
 class ReferralMade(EventPayload):
     """An organisation asked another to work with a person, sharing who they are and why."""
+
+    personal_fields = frozenset({"person", "reason"})
 
     referral_id: UUID
     person_id: UUID
@@ -107,6 +119,8 @@ class ReferralMade(EventPayload):
 @event_type("referral.received", category="referral")
 class ReferralReceived(EventPayload):
     """The receiving organisation has the referral in its inbox, recorded against its own person."""
+
+    personal_fields = frozenset({"reason"})
 
     referral_id: UUID
     person_id: UUID
@@ -128,6 +142,8 @@ class ReferralAccepted(EventPayload):
 @event_type("referral.declined", category="referral")
 class ReferralDeclined(EventPayload):
     """The receiving organisation declined the referral, and said why."""
+
+    personal_fields = frozenset({"reason"})
 
     referral_id: UUID
     person_id: UUID

@@ -2,14 +2,18 @@
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TypeAlias
+from uuid import UUID
 
 from events.envelope import ORGANISATIONS
 from services.runtime.api_keys import ROLES
 from services.runtime.logs import configure_logging
+from services.runtime.person_keys import MasterKeyWrong
 from services.runtime.settings import Settings, get_settings
 from services.service_runner import SERVICE_NAMES
 
@@ -44,7 +48,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.model_copy(update={"database_url": database_url(settings)})
     try:
         asyncio.run(run_service(args.service, settings))
-    except (TopicMissing, MatchingConfigInvalid) as error:
+    except (TopicMissing, MatchingConfigInvalid, MasterKeyWrong) as error:
         print(f"caseweave run {args.service}: {error}", file=sys.stderr)
         return 1
     except KafkaConnectionError:
@@ -103,7 +107,10 @@ def _parser() -> argparse.ArgumentParser:
         "under .caseweave/.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_running, _add_keys, _add_replay, _add_audit, _add_schemas, _add_kafka):
+    for add in (
+        _add_running, _add_keys, _add_replay, _add_audit, _add_sar, _add_erase, _add_schemas,
+        _add_kafka,
+    ):  # fmt: skip
         add(commands)
     return parser
 
@@ -117,15 +124,39 @@ def _add_running(commands: Commands) -> None:
 
 
 def _add_keys(commands: Commands) -> None:
-    keys = commands.add_parser("keys", help="create, list and revoke API keys")
+    keys = commands.add_parser("keys", help="create, list, rotate and revoke API keys")
     key_actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = key_actions.add_parser("create", help="create a key; prints it once, as the last word")
     create.add_argument("--org", required=True, choices=ORGANISATIONS)
     create.add_argument("--role", required=True, choices=ROLES)
     key_actions.add_parser("list", help="list keys (never their secrets)")
-    revoke = key_actions.add_parser("revoke", help="revoke a key by its id")
+    rotate = key_actions.add_parser(
+        "rotate",
+        help="issue a replacement for a key (printed once, as the last word); the old key keeps"
+        " working for a grace period, then expires",
+    )
+    rotate.add_argument("key_id")
+    rotate.add_argument(
+        "--grace-minutes", type=_minutes, default=60, metavar="MINUTES",
+        help="how long the old key keeps working (default 60; 0: it stops now)",
+    )  # fmt: skip
+    revoke = key_actions.add_parser("revoke", help="revoke a key by its id, at once")
     revoke.add_argument("key_id")
     keys.set_defaults(handler=_keys)
+
+
+def _aware_time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError("give a time zone, e.g. 2026-11-25T09:00:00+00:00")
+    return moment
+
+
+def _minutes(text: str) -> int:
+    minutes = int(text)
+    if minutes < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return minutes
 
 
 def _add_replay(commands: Commands) -> None:
@@ -144,15 +175,98 @@ def _add_audit(commands: Commands) -> None:
         "--after", type=int, default=0, metavar="POSITION",
         help="only reads after this position (the last line's `position` of an earlier export)",
     )  # fmt: skip
+    alerts = actions.add_parser(
+        "alerts",
+        help="write the alert events (break-glass grants) to stdout as JSON lines, oldest first",
+    )
+    alerts.add_argument(
+        "--after", type=_aware_time, default=None, metavar="TIME",
+        help="only alerts after this time (ISO 8601 with a time zone: an earlier export's last"
+        " `occurred_at`)",
+    )  # fmt: skip
     audit.set_defaults(handler=_audit)
 
 
 def _audit(args: argparse.Namespace, settings: Settings) -> int:
-    from services.audit_command import export_access_log  # noqa: PLC0415 - only here
+    from services.audit_command import export_access_log, export_alerts  # noqa: PLC0415
 
+    if args.action == "alerts":
+        alerts = asyncio.run(export_alerts(database_url(settings), after=args.after))
+        print(f"exported {alerts:,} alerts", file=sys.stderr)
+        return 0
     written = asyncio.run(export_access_log(database_url(settings), after=args.after))
     print(f"exported {written:,} reads", file=sys.stderr)
     return 0
+
+
+def _add_sar(commands: Commands) -> None:
+    sar = commands.add_parser(
+        "sar", help="subject access requests: everything held about one person"
+    )
+    actions = sar.add_subparsers(dest="action", required=True, metavar="ACTION")
+    export = actions.add_parser(
+        "export",
+        help="write one JSON document: the unfiltered single view, the whole timeline, identity"
+        " decisions, the access log and break-glass grants of a citizen",
+    )
+    export.add_argument("--citizen", required=True, type=UUID, metavar="CITIZEN_ID")
+    export.add_argument("--output", type=Path, metavar="FILE", help="write here instead of stdout")
+    sar.set_defaults(handler=_sar)
+
+
+def _sar(args: argparse.Namespace, settings: Settings) -> int:
+    from services.runtime.dev_secrets import person_keys  # noqa: PLC0415 - only here
+    from services.sar_command import export_subject_access  # noqa: PLC0415 - only here
+
+    url = database_url(settings)
+    if args.output is None:
+        counts = asyncio.run(export_subject_access(url, args.citizen, keys=person_keys(settings)))
+    else:  # personal data: readable by its owner only, even when the file was there before
+        descriptor = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(descriptor, 0o600)
+        counts = None
+        try:
+            with open(descriptor, "w", encoding="utf-8") as out:
+                exported = export_subject_access(
+                    url, args.citizen, out=out, keys=person_keys(settings)
+                )
+                counts = asyncio.run(exported)
+        finally:
+            if counts is None:  # nobody, or a failure: no half-written personal data
+                args.output.unlink(missing_ok=True)
+    if counts is None:
+        print(f"no citizen {args.citizen}", file=sys.stderr)
+        return 1
+    parts = ", ".join(f"{count:,} {part.replace('_', ' ')}" for part, count in counts.items())
+    print(f"exported citizen {args.citizen}: {parts}", file=sys.stderr)
+    return 0
+
+
+def _add_erase(commands: Commands) -> None:
+    erase = commands.add_parser(
+        "erase",
+        help="erase a citizen: shred every organisation's key for their records and purge the"
+        " single view of them; cannot be undone",
+    )
+    target = erase.add_mutually_exclusive_group(required=True)
+    target.add_argument("--citizen", type=UUID, metavar="CITIZEN_ID")
+    target.add_argument(
+        "--again",
+        action="store_true",
+        help="shred again the keys of every erasure listed (after restoring a backup of the"
+        " keys older than some of them)",
+    )
+    erase.add_argument("--yes", action="store_true", help="confirm: the erasure cannot be undone")
+    erase.set_defaults(handler=_erase)
+
+
+def _erase(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.yes:
+        print("caseweave erase: this cannot be undone; add --yes to erase", file=sys.stderr)
+        return 2
+    from services.erase_command import erase  # noqa: PLC0415 - only here
+
+    return asyncio.run(erase(settings, database_url(settings), args.citizen))  # None: --again
 
 
 def _add_schemas(commands: Commands) -> None:
@@ -189,7 +303,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command != "run":
         configure_logging(level="WARNING", fmt="console")
     handler: Command = args.handler
-    return handler(args, settings)
+    try:
+        return handler(args, settings)
+    except MasterKeyWrong as error:  # a replay, export or erasure with another master key
+        print(f"caseweave {args.command}: {error} (CASEWEAVE_MASTER_KEY)", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `caseweave keys list | head`: the reader has all it wanted
+        if args.command in ("run", "up"):  # a service's own socket, not our output
+            raise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 1
 
 
 if __name__ == "__main__":

@@ -7,11 +7,14 @@ import sys
 import time
 
 from services.projection.matching_config import MatchingConfigInvalid, load_matching_config
-from services.runtime.database import create_pool
-from services.runtime.dev_secrets import citizen_id_secret
+from services.runtime.database import apply_ddl, create_pool
+from services.runtime.dev_secrets import citizen_id_secret, person_keys
+from services.runtime.person_keys import KEYS_SCHEMA, person_keys_ddl
 from services.runtime.process_tuning import collect_garbage_less_often
 from services.runtime.settings import Settings
 from services.service_runner import projection_sources
+
+LOG_PROGRESS_EVERY_SECONDS = 5.0  # progress lines when stderr is not a terminal
 
 
 async def replay_projection(settings: Settings, database_url: str) -> int:
@@ -24,9 +27,21 @@ async def replay_projection(settings: Settings, database_url: str) -> int:
     collect_garbage_less_often()
     started = time.perf_counter()
 
+    on_terminal = sys.stderr.isatty()  # one line redrawn; in a log file, a line now and then
+    shown = False
+    last_line = 0.0
+
     def progress(events: int) -> None:
-        rate = events / max(time.perf_counter() - started, 1e-9)
-        print(f"\rreplayed {events:,} events ({rate:,.0f}/s)", end="", file=sys.stderr)
+        nonlocal shown, last_line
+        now = time.perf_counter()
+        if not on_terminal and now - last_line < LOG_PROGRESS_EVERY_SECONDS:
+            return
+        last_line = now
+        rate = events / max(now - started, 1e-9)
+        line = f"replayed {events:,} events ({rate:,.0f}/s)"
+        print(f"\r{line}" if on_terminal else line, end="" if on_terminal else "\n",
+              file=sys.stderr, flush=True)  # fmt: skip
+        shown = True
 
     kafka = settings.kafka_transport_servers()
     try:
@@ -36,6 +51,9 @@ async def replay_projection(settings: Settings, database_url: str) -> int:
         return 1
     pool = await create_pool(database_url, max_size=4)
     try:
+        await apply_ddl(pool, lock_name=KEYS_SCHEMA, statements=person_keys_ddl())
+        async with pool.acquire() as conn:  # another master key would rebuild nobody
+            await person_keys(settings).verify(conn)
         if kafka is not None:
             total = await rebuild_projection_from_topics(
                 pool=pool,
@@ -43,6 +61,7 @@ async def replay_projection(settings: Settings, database_url: str) -> int:
                 id_secret=citizen_id_secret(settings),
                 on_progress=progress,
                 matching=matching,
+                keys=person_keys(settings),
             )
         else:
             total = await rebuild_projection(
@@ -51,9 +70,12 @@ async def replay_projection(settings: Settings, database_url: str) -> int:
                 id_secret=citizen_id_secret(settings),
                 on_progress=progress,
                 matching=matching,
+                keys=person_keys(settings),
             )
     finally:
         await pool.close()
     elapsed = time.perf_counter() - started
-    print(f"\rreplayed {total:,} events in {elapsed:.1f}s; the single view is rebuilt")
+    if shown and on_terminal:
+        print(file=sys.stderr)  # end the redrawn line
+    print(f"replayed {total:,} events in {elapsed:.1f}s; the single view is rebuilt")
     return 0

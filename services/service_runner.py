@@ -14,8 +14,11 @@ from fastapi import FastAPI
 from events.envelope import ORGANISATIONS, OrgId
 from services.projection.matching_config import load_matching_config
 from services.projection.sharing_config import load_sharing_policy
-from services.runtime.dev_secrets import citizen_id_secret
+from services.runtime.bearer_tokens import BearerTokens
+from services.runtime.database import apply_ddl, create_pool
+from services.runtime.dev_secrets import citizen_id_secret, person_keys
 from services.runtime.http.app_factory import configure_http_limits
+from services.runtime.person_keys import KEYS_SCHEMA, person_keys_ddl
 from services.runtime.process_tuning import collect_garbage_less_often
 from services.runtime.settings import Settings
 
@@ -50,9 +53,12 @@ class _Server(uvicorn.Server):
 
 async def _serve(app: FastAPI, settings: Settings, port: int, stop: asyncio.Event) -> None:
     configure_http_limits(app, settings.http_limits())
+    oidc = settings.oidc()
+    app.state.bearer_tokens = BearerTokens(oidc) if oidc else None
     config = uvicorn.Config(
-        app, host=settings.host, port=port, log_config=None, access_log=False, lifespan="on"
-    )
+        app, host=settings.host, port=port, log_config=None, access_log=False, lifespan="on",
+        proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips,
+    )  # fmt: skip
     server = _Server(config)
     serving = asyncio.create_task(server.serve())
     stopping = asyncio.create_task(stop.wait())
@@ -79,6 +85,7 @@ async def _run_worker(settings: Settings, stop: asyncio.Event) -> None:
             stop=stop,
             session_timeout=settings.kafka_session_timeout_ms / 1000,
             matching=load_matching_config(settings.matching_file),
+            keys=person_keys(settings),
         )
         return
     await run_projection_worker(
@@ -87,6 +94,7 @@ async def _run_worker(settings: Settings, stop: asyncio.Event) -> None:
         id_secret=citizen_id_secret(settings),
         stop=stop,
         matching=load_matching_config(settings.matching_file),
+        keys=person_keys(settings),
     )
 
 
@@ -105,6 +113,7 @@ async def _run_projection(settings: Settings, stop: asyncio.Event) -> None:
             matching=load_matching_config(settings.matching_file),
             sharing=load_sharing_policy(settings.sharing_file),
             break_glass_minutes=settings.break_glass_minutes,
+            keys=person_keys(settings),
         )
         await _serve(app, settings, settings.projection_port, stop)
     finally:
@@ -120,9 +129,23 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
+async def _check_master_key(settings: Settings) -> None:
+    """Stop before serving if this process's master key is not the one the keys were made
+    with (MasterKeyWrong): it would read no one's details and write unreadable ones."""
+    assert settings.database_url is not None
+    pool = await create_pool(settings.database_url, max_size=1)
+    try:
+        await apply_ddl(pool, lock_name=KEYS_SCHEMA, statements=person_keys_ddl())
+        async with pool.acquire() as conn:
+            await person_keys(settings).verify(conn)
+    finally:
+        await pool.close()
+
+
 async def run_service(name: ServiceName, settings: Settings) -> None:
     """Run service `name` until SIGINT or SIGTERM, then shut it down cleanly."""
     log.info("service_starting", service=name)
+    await _check_master_key(settings)
     stop = _stop_on_signals()
     if name in ("projection", "projection-worker"):
         collect_garbage_less_often()

@@ -1,5 +1,8 @@
 """Fixtures shared by every test level: a real PostgreSQL and fresh schemas in it."""
 
+import os
+import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -42,3 +45,38 @@ def kafka() -> Iterator[MockKafka]:
 def unique_schema() -> Callable[[str], str]:
     """Make schema names no other test uses, so tests share a database without teardown."""
     return lambda prefix: f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+_TESTS_EXIT_STATUS = pytest.StashKey[int]()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remember how the run went, for `pytest_unconfigure`."""
+    session.config.stash[_TESTS_EXIT_STATUS] = int(exitstatus)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Do not let a thread a test left running keep the run from ever ending.
+
+    Python waits for every non-daemon thread at exit: a Faust consumer thread still
+    retrying a broker the tests have stopped would hang CI until its time limit.
+    (`test_a_worker_whose_consumer_thread_is_stuck_still_stops_...` checks the worker ends
+    its own.)
+    """
+    left = [
+        thread
+        for thread in threading.enumerate()
+        if thread is not threading.main_thread() and not thread.daemon and thread.is_alive()
+    ]
+    for thread in left:
+        thread.join(timeout=5)
+    still_running = [thread.name for thread in left if thread.is_alive()]
+    if still_running:
+        print(
+            f"\nthreads still running after the tests: {', '.join(still_running)};"
+            " exiting without waiting for them",
+            file=sys.stderr,
+            flush=True,
+        )
+        sys.stdout.flush()
+        os._exit(config.stash.get(_TESTS_EXIT_STATUS, 1))

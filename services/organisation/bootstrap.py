@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from events.envelope import ORGANISATIONS, OrgId
 from services.organisation.adapters.people_table import people_ddl
 from services.organisation.domain.case_vocabulary import recordable_types
-from services.organisation.entrypoints.http import cases, people, referrals
+from services.organisation.entrypoints.http import cases, consent, people, referrals
 from services.organisation.entrypoints.kafka_referral_inbox import kafka_referral_inbox_running
 from services.organisation.entrypoints.kafka_relay import kafka_relay_running
 from services.organisation.entrypoints.referral_inbox import referral_inbox_running
@@ -16,12 +16,14 @@ from services.organisation.service_layer.streams import Stores
 from services.runtime.api_keys import AUTH_SCHEMA, ApiKeyStore, auth_ddl
 from services.runtime.checkpoints import checkpoints_ddl
 from services.runtime.database import Pool, apply_ddl, create_pool
+from services.runtime.dev_secrets import person_keys
 from services.runtime.event_log import EventLog
 from services.runtime.event_store_schema import event_store_ddl
 from services.runtime.http.app_factory import Lifespan, create_service_app
 from services.runtime.idempotency import IdempotencyKeys
 from services.runtime.kafka.dead_letters import dead_letters_ddl
 from services.runtime.kafka.offsets import kafka_offsets_ddl
+from services.runtime.person_keys import KEYS_SCHEMA, PersonKeys, person_keys_ddl
 from services.runtime.settings import Settings
 
 TITLES: dict[OrgId, str] = {
@@ -38,10 +40,12 @@ def create_organisation_app(
     schemas: Mapping[OrgId, str] | None = None,
     pool_size: int = 10,
     kafka_bootstrap_servers: str | None = None,
+    keys: PersonKeys | None = None,
 ) -> FastAPI:
     """Return the HTTP app of `org`'s service; `schemas` names each organisation's schema.
 
     With `kafka_bootstrap_servers`, the service also relays its log to its Kafka topic.
+    With `keys`, personal values in its events are sealed with each person's key.
     """
     placed: dict[OrgId, str] = {**{o: o for o in ORGANISATIONS}, **(schemas or {})}
     app = create_service_app(
@@ -54,10 +58,11 @@ def create_organisation_app(
             schemas=placed,
             pool_size=pool_size,
             kafka_bootstrap_servers=kafka_bootstrap_servers,
+            keys=keys,
         ),
     )
     app.state.org = org
-    for router in (people.router, cases.router, referrals.router):
+    for router in (people.router, consent.router, cases.router, referrals.router):
         app.include_router(router)
     return app
 
@@ -72,6 +77,7 @@ def organisation_app_from_settings(org: OrgId, settings: Settings) -> FastAPI:
         database_url=settings.database_url,
         pool_size=settings.pool_size,
         kafka_bootstrap_servers=kafka,
+        keys=person_keys(settings),
     )
 
 
@@ -82,13 +88,14 @@ def _lifespan(
     schemas: Mapping[OrgId, str],
     pool_size: int,
     kafka_bootstrap_servers: str | None,
+    keys: PersonKeys | None,
 ) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await create_pool(database_url, max_size=pool_size)
         try:
             await prepare_database(pool, schema=schemas[org])
-            stores = Stores.in_schema(org, schemas[org])
+            stores = Stores.in_schema(org, schemas[org], keys=keys)
             _attach(app, pool, stores, schema=schemas[org])
             async with (
                 kafka_relay_running(
@@ -123,6 +130,7 @@ async def _inbox_running(
 async def prepare_database(pool: Pool, *, schema: str) -> None:
     """Create the API key table, the organisation's event store, inbox checkpoints and people."""
     await apply_ddl(pool, lock_name=AUTH_SCHEMA, statements=auth_ddl())
+    await apply_ddl(pool, lock_name=KEYS_SCHEMA, statements=person_keys_ddl())
     statements = [
         *event_store_ddl(schema),
         checkpoints_ddl(schema),

@@ -7,20 +7,20 @@ correlation id. The log lives in its own schema, `<projection schema>_audit`: a 
 the projection never empties it. Nothing personal is in it beyond the citizen id.
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from events.consent import Purpose
 from events.envelope import OrgId
 from services.runtime.api_keys import Role
 from services.runtime.database import Pool
 from services.runtime.event_store_schema import checked_schema
 
-ReadKind = Literal["view", "timeline", "fhir", "search"]
-Purpose = Literal["direct_care", "safeguarding", "care_coordination", "administration", "audit"]
+ReadKind = Literal["view", "timeline", "fhir", "search", "access_log"]
 
 
 def audit_schema_of(schema: str) -> str:
@@ -61,7 +61,9 @@ class Access(BaseModel):
     citizen_id: UUID
     viewer_org: OrgId
     viewer_role: Role
-    key_id: str = Field(description="the API key used (its id, never the key)")
+    key_id: str = Field(
+        description="the API key used (its id, never the key), or oidc:<subject> for a token"
+    )
     read_kind: ReadKind
     categories: list[str] = Field(description="the kinds of information returned")
     purpose: Purpose
@@ -110,14 +112,24 @@ class AccessLog:
             [a.correlation_id for a in accesses],
         )
 
-    async def of_citizen(self, citizen_id: UUID, *, limit: int, offset: int) -> list[Access]:
-        """Return a page of the reads of one citizen's data, newest first."""
+    async def of_citizen(
+        self,
+        citizen_id: UUID,
+        *,
+        limit: int,
+        offset: int,
+        not_by: Collection[OrgId] = (),
+    ) -> list[Access]:
+        """Return a page of the reads of one citizen's data, newest first, leaving out the
+        reads by organisations in `not_by`."""
         rows = await self._pool.fetch(
             f"SELECT * FROM {self.schema}.access_log WHERE citizen_id = $1"  # noqa: S608 - schema name is checked
+            " AND viewer_org <> ALL($4::text[])"
             " ORDER BY read_at DESC, position DESC LIMIT $2 OFFSET $3",
             citizen_id,
             limit,
             offset,
+            list(not_by),
         )
         return [_access(row) for row in rows]
 

@@ -30,15 +30,17 @@ from services.projection.kafka_projection import KafkaProjection
 from services.projection.match_store import MatchStore
 from services.projection.queries import CitizenQueries
 from services.projection.read_model_schema import CONSUMER, clear_statements, read_model_ddl
+from services.projection.search_api import router as search_router
 from services.projection.sharing_config import load_sharing_policy
 from services.projection.stewardship import IdentityStewardship
 from services.runtime.api_keys import AUTH_SCHEMA, ApiKeyStore, auth_ddl
 from services.runtime.checkpoints import Checkpoints
-from services.runtime.database import Pool, apply_ddl, create_pool, transaction
+from services.runtime.database import Pool, apply_ddl, close_pool, create_pool, transaction
 from services.runtime.event_log import PostgresEventLog
 from services.runtime.http.app_factory import create_service_app
 from services.runtime.kafka.publisher import KafkaPublisher
 from services.runtime.kafka.topics import DEAD_LETTER_TOPIC
+from services.runtime.person_keys import KEYS_SCHEMA, PersonKeys, person_keys_ddl
 from services.runtime.subscription import catch_up, run_until_stopped
 
 logger = structlog.get_logger(__name__)
@@ -46,8 +48,9 @@ RETRY_FIRST_SECONDS, RETRY_MOST_SECONDS = 0.5, 30.0
 
 
 async def prepare_read_model(pool: Pool, schema: str) -> None:
-    """Create the projection's tables (and the API key table) if they do not exist."""
+    """Create the projection's tables (and the API key and person key tables) if missing."""
     await apply_ddl(pool, lock_name=AUTH_SCHEMA, statements=auth_ddl())
+    await apply_ddl(pool, lock_name=KEYS_SCHEMA, statements=person_keys_ddl())
     await apply_ddl(pool, lock_name=f"projection:{schema}", statements=read_model_ddl(schema))
 
 
@@ -77,10 +80,11 @@ def create_projection_app(
     matching: MatchingConfig = DEFAULT_MATCHING,
     sharing: SharingPolicy | None = None,
     break_glass_minutes: int = 60,
+    keys: PersonKeys | None = None,
 ) -> FastAPI:
     """Return the projection's HTTP app: citizen search, single view, timeline, and the
     data stewards' identity review and decisions. Reads follow `sharing` (default: the
-    rules in `default_sharing.toml`)."""
+    rules in `default_sharing.toml`); personal values in the timeline open with `keys`."""
     policy = sharing if sharing is not None else load_sharing_policy(None)
 
     @contextlib.asynccontextmanager
@@ -90,14 +94,17 @@ def create_projection_app(
             await prepare_read_model(pool, schema)
             app.state.pool = pool
             app.state.api_keys = ApiKeyStore(pool)
-            app.state.citizens = CitizenQueries(pool, schema=schema)
+            app.state.citizens = CitizenQueries(pool, schema=schema, keys=keys)
             app.state.sharing = policy
             app.state.access_log = AccessLog(pool, schema=audit_schema_of(schema))
             app.state.break_glass = BreakGlass(
-                pool, schema=audit_schema_of(schema), lasts=timedelta(minutes=break_glass_minutes)
+                pool,
+                schema=audit_schema_of(schema),
+                read_model=schema,
+                lasts=timedelta(minutes=break_glass_minutes),
             )
             app.state.stewardship = IdentityStewardship(
-                pool, id_secret=id_secret, schema=schema, matching=matching
+                pool, id_secret=id_secret, schema=schema, matching=matching, keys=keys
             )
             yield
         finally:
@@ -110,6 +117,7 @@ def create_projection_app(
         "voluntary sector, built from every organisation's events.",
         lifespan=lifespan,
     )
+    app.include_router(search_router)
     app.include_router(router)
     app.include_router(identity_router)
     app.include_router(governance_router)
@@ -124,6 +132,7 @@ async def run_projection_worker(
     id_secret: bytes,
     stop: asyncio.Event,
     matching: MatchingConfig = DEFAULT_MATCHING,
+    keys: PersonKeys | None = None,
 ) -> None:
     """Keep the single view caught up with every organisation's log until `stop` is set.
 
@@ -135,7 +144,9 @@ async def run_projection_worker(
     try:
         await prepare_read_model(pool, schema)
         await warn_if_built_before_matching(pool, schema)
-        consumer = ProjectionConsumer(pool, schema=schema, id_secret=id_secret, matching=matching)
+        consumer = ProjectionConsumer(
+            pool, schema=schema, id_secret=id_secret, matching=matching, keys=keys
+        )
         delay = RETRY_FIRST_SECONDS
         while not stop.is_set():
             try:
@@ -164,6 +175,7 @@ async def run_kafka_projection_worker(
     fold_batch: BatchFold = fold,
     session_timeout: float = SESSION_TIMEOUT_SECONDS,
     matching: MatchingConfig = DEFAULT_MATCHING,
+    keys: PersonKeys | None = None,
 ) -> None:
     """Keep the single view caught up with every organisation's Kafka topic until `stop`.
 
@@ -184,6 +196,7 @@ async def run_kafka_projection_worker(
             dead_letter_topic=dead_letter_topic,
             fold_batch=fold_batch,
             matching=matching,
+            keys=keys,
         )
         await dead_letters.require_topics([*projection.topics, dead_letter_topic])
         app = create_faust_app(
@@ -202,7 +215,7 @@ async def run_kafka_projection_worker(
             await rewinding
     finally:
         await dead_letters.stop()
-        await pool.close()
+        await close_pool(pool)
 
 
 async def _follow_logs(
@@ -256,6 +269,7 @@ async def rebuild_projection(
     id_secret: bytes,
     on_progress: Callable[[int], None] | None = None,
     matching: MatchingConfig = DEFAULT_MATCHING,
+    keys: PersonKeys | None = None,
 ) -> int:
     """Empty the read model and replay every organisation's log into it; return the events.
 
@@ -272,7 +286,9 @@ async def rebuild_projection(
             await conn.execute(statement)
         await Checkpoints(schema, consumer=CONSUMER).reset(conn)
     logger.info("projection_rebuild_started", schema=schema)
-    consumer = ProjectionConsumer(pool, schema=schema, id_secret=id_secret, matching=matching)
+    consumer = ProjectionConsumer(
+        pool, schema=schema, id_secret=id_secret, matching=matching, keys=keys
+    )
     replayed = await catch_up_concurrently(consumer, _logs(pool, sources), on_progress)
     logger.info("projection_rebuilt", schema=schema, events=replayed)
     return replayed

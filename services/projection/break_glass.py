@@ -5,7 +5,8 @@ full view, timeline and FHIR export of that person for a short time
 (`CASEWEAVE_BREAK_GLASS_MINUTES`, default 60). Each grant is recorded in the audit schema,
 every read through it is marked `break_glass` in the access log, and it is an alert for the
 information governance leads of the viewer's organisation
-(`GET /v1/ig/break-glass`, `ig_lead` keys).
+and of every organisation that holds records of the person (`GET /v1/ig/break-glass`,
+`ig_lead` keys).
 """
 
 from datetime import datetime, timedelta
@@ -13,7 +14,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from events.envelope import OrgId, new_event_id
+from events.envelope import Envelope, OrgId, new_event_id
+from events.governance import BreakGlassGranted
 from services.runtime.api_keys import Caller, Role
 from services.runtime.database import Pool
 from services.runtime.event_store_schema import checked_schema
@@ -35,10 +37,14 @@ def break_glass_ddl(schema: str) -> list[str]:
             reason text NOT NULL,
             correlation_id text NOT NULL
         )""",
+        f"ALTER TABLE {s}.break_glass ADD COLUMN IF NOT EXISTS event jsonb",
         f"""CREATE INDEX IF NOT EXISTS break_glass_by_key
         ON {s}.break_glass (key_id, citizen_id, expires_at)""",
         f"""CREATE INDEX IF NOT EXISTS break_glass_by_org
         ON {s}.break_glass (viewer_org, granted_at)""",
+        f"CREATE INDEX IF NOT EXISTS break_glass_by_time ON {s}.break_glass (granted_at)",
+        f"""CREATE INDEX IF NOT EXISTS break_glass_by_citizen
+        ON {s}.break_glass (citizen_id, granted_at)""",
     ]
 
 
@@ -70,15 +76,16 @@ class BreakGlassAlerts(BaseModel):
 class BreakGlass:
     """Break-glass grants of one projection's audit schema."""
 
-    def __init__(self, pool: Pool, *, schema: str, lasts: timedelta) -> None:
+    def __init__(self, pool: Pool, *, schema: str, read_model: str, lasts: timedelta) -> None:
         self._pool = pool
         self.schema = checked_schema(schema)
+        self._read_model = checked_schema(read_model)
         self.lasts = lasts
 
     async def grant(
         self, citizen_id: UUID, *, caller: Caller, reason: str, correlation_id: str, now: datetime
     ) -> BreakGlassGrant:
-        """Record a grant (committed when this returns) and return it."""
+        """Record a grant and its alert event (committed when this returns); return it."""
         grant = BreakGlassGrant(
             grant_id=new_event_id(), granted_at=now, expires_at=now + self.lasts,
             citizen_id=citizen_id, viewer_org=caller.org, viewer_role=caller.role,
@@ -86,11 +93,27 @@ class BreakGlass:
         )  # fmt: skip
         await self._pool.execute(
             f"INSERT INTO {self.schema}.break_glass (grant_id, granted_at, expires_at,"  # noqa: S608 - schema name is checked
-            " citizen_id, viewer_org, viewer_role, key_id, reason, correlation_id)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            " citizen_id, viewer_org, viewer_role, key_id, reason, correlation_id, event)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             *grant.model_dump().values(),
+            alert_event(grant, caller).model_dump(mode="json"),
         )
         return grant
+
+    async def alerts(self, *, after: tuple[datetime, UUID] | None, limit: int) -> list[Envelope]:
+        """Return the alert events after `after` (granted at, grant id; all if None), oldest
+        first."""
+        since, grant = after or (None, None)
+        rows = await self._pool.fetch(
+            f"SELECT event FROM {self.schema}.break_glass"  # noqa: S608 - schema name is checked
+            " WHERE event IS NOT NULL"
+            " AND ($1::timestamptz IS NULL OR (granted_at, grant_id) > ($1, $2::uuid))"
+            " ORDER BY granted_at, grant_id LIMIT $3",
+            since,
+            grant,
+            limit,
+        )
+        return [Envelope.model_validate(row["event"]) for row in rows]
 
     async def is_open(self, citizen_id: UUID, *, key_id: str, now: datetime) -> bool:
         """Tell whether this key holds an unexpired grant for the citizen."""
@@ -103,13 +126,41 @@ class BreakGlass:
         )
         return bool(found)
 
-    async def of_org(self, org: OrgId, *, limit: int, offset: int) -> list[BreakGlassGrant]:
-        """Return an organisation's grants, newest first."""
+    async def of_citizen(self, citizen_id: UUID) -> list[BreakGlassGrant]:
+        """Return every grant that opened this citizen's record, oldest first."""
         rows = await self._pool.fetch(
-            f"SELECT * FROM {self.schema}.break_glass WHERE viewer_org = $1"  # noqa: S608 - schema name is checked
+            f"SELECT * FROM {self.schema}.break_glass WHERE citizen_id = $1"  # noqa: S608 - schema name is checked
+            " ORDER BY granted_at, grant_id",
+            citizen_id,
+        )
+        return [BreakGlassGrant.model_validate(dict(row)) for row in rows]
+
+    async def of_org(self, org: OrgId, *, limit: int, offset: int) -> list[BreakGlassGrant]:
+        """Return the grants an organisation's IG lead reviews, newest first: its own keys'
+        grants, and grants to open a person it holds records of."""
+        rows = await self._pool.fetch(
+            f"SELECT * FROM {self.schema}.break_glass b WHERE viewer_org = $1"  # noqa: S608 - schema name is checked
+            f" OR EXISTS (SELECT 1 FROM {self._read_model}.person_links l"
+            "  WHERE l.citizen_id = b.citizen_id AND l.org = $1)"
             " ORDER BY granted_at DESC, grant_id LIMIT $2 OFFSET $3",
             org,
             limit,
             offset,
         )
         return [BreakGlassGrant.model_validate(dict(row)) for row in rows]
+
+
+def alert_event(grant: BreakGlassGrant, caller: Caller) -> Envelope:
+    """Return the alert event (`access.break_glass_granted`) that records a grant."""
+    payload = BreakGlassGranted(
+        grant_id=grant.grant_id, citizen_id=grant.citizen_id, viewer_org=grant.viewer_org,
+        viewer_role=grant.viewer_role, key_id=grant.key_id, reason=grant.reason,
+        expires_at=grant.expires_at,
+    )  # fmt: skip
+    return Envelope(
+        event_id=grant.grant_id, type=payload.event_type,
+        schema_version=payload.schema_version, category=payload.category,
+        occurred_at=grant.granted_at, recorded_at=grant.granted_at, org=grant.viewer_org,
+        subject=str(grant.citizen_id), place="", correlation_id=grant.correlation_id,
+        actor=caller.actor, data=payload.model_dump(mode="json"),
+    )  # fmt: skip

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from events.envelope import Envelope
 from events.registry import EventPayload, UnknownEventType, decode_payload
+from events.shared import PersonRegistered
 from services.projection.decision_store import DecisionStore, decisions_schema_of
 from services.projection.domain.fold import BatchFold, fold, new_view
 from services.projection.domain.matching import MatchingConfig
@@ -34,6 +35,7 @@ from services.projection.read_model_schema import CONSUMER
 from services.runtime.checkpoints import Checkpoints
 from services.runtime.database import Connection, Pool, transaction
 from services.runtime.event_log import EventLog, LoggedEvent, LogPosition
+from services.runtime.person_keys import PersonKeys
 
 logger = structlog.get_logger(__name__)
 BATCH_SIZE = 1000
@@ -61,8 +63,10 @@ class ProjectionConsumer:
         batch_size: int = BATCH_SIZE,
         fold_batch: BatchFold = fold,
         matching: MatchingConfig = DEFAULT_MATCHING,
+        keys: PersonKeys | None = None,
     ) -> None:
         self._pool = pool
+        self._keys = keys
         self._model = ReadModel(schema)
         self._checkpoints = Checkpoints(schema, consumer=CONSUMER)
         self._identities = identity_resolution(self._model, id_secret=id_secret, matching=matching)
@@ -103,7 +107,10 @@ class ProjectionConsumer:
     ) -> BatchOutcome:
         """Apply a batch in the caller's transaction: timeline, links, views; once per event.
 
-        A payload given as None is decoded here (and skipped, logged, if it cannot be). An
+        A payload given as None is decoded here (and skipped, logged, if it cannot be). The
+        timeline keeps each event as it came, personal values sealed; they are opened with
+        `keys` for identity and the view, and an erased person's events are kept out of both
+        (they still count in the timeline, unlinked: non-personal facts stay). An
         event given twice (a relay's re-send inside one Kafka batch) counts once. Call it
         once per transaction: it holds the re-linking lock to commit, shared or exclusive,
         and a second call that needs it exclusive could deadlock with another batch.
@@ -112,10 +119,14 @@ class ProjectionConsumer:
         new = await self._model.insert_timeline(conn, [envelope for envelope, _ in batch])
         if not new:
             return BatchOutcome()
+        arrived = [(e, given) for e, given in batch if e.event_id in new]
+        registering = any(e.type == PersonRegistered.event_type for e, _ in arrived)
+        await self._identities.hold_links(conn, registering=registering)
+        opened = await open_envelopes(conn, self._keys, [e for e, _ in arrived])
         events = [
-            (e, p)
-            for e, given in batch
-            if e.event_id in new and (p := given or _decoded(e)) is not None
+            (o, p)
+            for (_, given), o in zip(arrived, opened, strict=True)
+            if o is not None and (p := given or _decoded(o)) is not None
         ]
         # the links hold still from here to commit: `resolve` keeps re-linking out
         links = await self._identities.resolve(conn, events, batch_arrival=min(new.values()))
@@ -125,7 +136,8 @@ class ProjectionConsumer:
             return BatchOutcome(new_events=len(new))
         await self._model.lock_citizens(conn, affected)
         views = await self._model.load_views(conn, affected - links.refold)
-        views.update(await refolded_views(conn, self._model, links.refold, self._fold))
+        refolded = await refolded_views(conn, self._model, links.refold, self._fold, self._keys)
+        views.update(refolded)
         folded = self._fold(views, targets)
         await self._model.save_views(conn, list(folded.values()))
         return BatchOutcome(new_events=len(new), citizens=len(folded))
@@ -146,13 +158,22 @@ def identity_resolution(
 
 
 async def refolded_views(
-    conn: Connection, model: ReadModel, citizen_ids: Collection[UUID], fold_batch: BatchFold
+    conn: Connection,
+    model: ReadModel,
+    citizen_ids: Collection[UUID],
+    fold_batch: BatchFold,
+    keys: PersonKeys | None,
 ) -> dict[UUID, CitizenView]:
     """Return these citizens' views folded afresh from the timeline of their linked people."""
     if not citizen_ids:
         return {}
     linked = await model.linked_events(conn, citizen_ids)
-    events = [(c, e, p) for c, e in linked if (p := _decoded(e)) is not None]
+    opened = await open_envelopes(conn, keys, [e for _, e in linked])
+    events = [
+        (c, o, p)
+        for (c, _), o in zip(linked, opened, strict=True)
+        if o is not None and (p := _decoded(o)) is not None
+    ]
     return fold_batch({c: new_view(c) for c in citizen_ids}, events)
 
 
@@ -167,6 +188,14 @@ def _first_of_each(
             seen.add(key)
             firsts.append((envelope, payload))
     return firsts if len(firsts) < len(batch) else batch
+
+
+async def open_envelopes(
+    conn: Connection, keys: PersonKeys | None, envelopes: Sequence[Envelope]
+) -> Sequence[Envelope | None]:
+    """Return the events with personal values opened (None: about an erased person); as
+    they are when there is no key store (events written without one)."""
+    return envelopes if keys is None else await keys.open(conn, envelopes)
 
 
 def _decoded(envelope: Envelope) -> EventPayload | None:

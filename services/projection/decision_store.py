@@ -98,6 +98,19 @@ class DecisionStore:
         decided = [_decision(row) for row in rows]
         return [d for d in decided if d.b in among]
 
+    async def naming(self, conn: Connection, records: Collection[PersonKey]) -> list[Envelope]:
+        """Return the decision events that name any of `records`, in the order recorded."""
+        rows = await conn.fetch(
+            f"SELECT d.envelope::text AS envelope FROM {self.schema}.decisions d"  # noqa: S608 - schema name is checked
+            f" WHERE d.event_id IN (SELECT p.event_id FROM {self.schema}.decision_pairs p"
+            "  JOIN unnest($1::text[], $2::text[]) AS k(org, person_id)"
+            "  ON (p.a_org, p.a_person) = (k.org, k.person_id)"
+            "  OR (p.b_org, p.b_person) = (k.org, k.person_id))"
+            " ORDER BY d.position",
+            *key_columns(records),
+        )
+        return [Envelope.model_validate_json(row["envelope"]) for row in rows]
+
     async def events(self, conn: Connection) -> list[Envelope]:
         """Return every decision event, in the order recorded."""
         rows = await conn.fetch(

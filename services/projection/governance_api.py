@@ -9,6 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.projection.break_glass import BreakGlass, BreakGlassAlerts, BreakGlassGrant
+from services.projection.domain.sharing import Viewer, has_relationship, may_find
+from services.projection.purpose_of_use import PurposeDep
 from services.projection.queries import CitizenQueries
 from services.runtime.api_keys import Caller
 from services.runtime.http.auth import CallerDep
@@ -45,13 +47,19 @@ BreakGlassDep = Annotated[BreakGlass, Depends(_break_glass)]
     description="For a caller whose organisation does not work with the person. The caller's "
     "key may then read the full single view, timeline and FHIR export for a short time; "
     "every read is marked `break_glass` in the access log, and the grant is an alert for "
-    "the information governance leads of the caller's organisation.",
-    responses={404: {"description": "no such citizen"}},
+    "the information governance leads of the caller's organisation and of every "
+    "organisation holding records of the person.",
+    responses={
+        404: {"description": "no such citizen"},
+        409: {"description": "the caller's organisation already works with the person"},
+    },
 )
 async def break_the_glass(
     citizen_id: UUID,
     body: EmergencyReason,
+    *,
     caller: CallerDep,
+    purpose: PurposeDep,
     glass: BreakGlassDep,
     request: Request,
 ) -> BreakGlassGrant:
@@ -59,8 +67,17 @@ async def break_the_glass(
     if caller.role != "frontline":
         raise ApiError(403, "frontline_only", "only a frontline key may break the glass")
     queries: CitizenQueries = request.app.state.citizens
-    if await queries.citizen_view(citizen_id) is None:
-        raise not_found("citizen")
+    view = await queries.citizen_view(citizen_id)
+    policy = request.app.state.sharing
+    viewer = Viewer(org=caller.org, role=caller.role, policy=policy, purpose=purpose)
+    if view is None or not may_find(view, viewer):
+        raise not_found("citizen")  # the same answer whether hidden or unknown
+    if has_relationship(view, caller.org):  # an alert for nothing would bury the real ones
+        raise ApiError(
+            409,
+            "relationship_exists",
+            "your organisation works with the person: read the record without breaking the glass",
+        )
     grant = await glass.grant(
         citizen_id,
         caller=caller,
@@ -83,15 +100,30 @@ async def ig_lead(caller: CallerDep) -> Caller:
 
 @router.get(
     "/v1/ig/break-glass",
-    summary="Break-glass grants of the caller's organisation, newest first (alerts to review)",
+    summary="Break-glass alerts to review: grants to the caller's organisation's keys, and "
+    "grants opening a person whose records it holds; newest first",
     responses={403: {"description": "the key is not an ig_lead key"}},
 )
 async def break_glass_alerts(
     lead: Annotated[Caller, Depends(ig_lead)],
     glass: BreakGlassDep,
+    request: Request,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> BreakGlassAlerts:
-    """Return a page of the organisation's break-glass grants."""
+    """Return a page of the organisation's break-glass alerts: another organisation's grant
+    is left out when the person's decisions withhold that organisation from this one (the
+    page may then be shorter than `limit`)."""
     grants = await glass.of_org(lead.org, limit=limit, offset=offset)
-    return BreakGlassAlerts(org=lead.org, limit=limit, offset=offset, grants=grants)
+    queries: CitizenQueries = request.app.state.citizens
+    views = await queries.citizen_views(list({g.citizen_id for g in grants}))
+    reader = Viewer(org=lead.org, role=lead.role, policy=request.app.state.sharing, purpose="audit")
+    shown = [
+        g
+        for g in grants
+        if g.viewer_org == lead.org
+        or (
+            g.citizen_id in views and g.viewer_org not in reader.about(views[g.citizen_id]).withheld
+        )
+    ]
+    return BreakGlassAlerts(org=lead.org, limit=limit, offset=offset, grants=shown)

@@ -21,6 +21,7 @@ from events.identity import (
     RecordRef,
 )
 from services.projection.stewardship import (
+    AlreadyDecided,
     CitizenTooLarge,
     DecisionOutcome,
     DecisionRequest,
@@ -39,12 +40,15 @@ from services.runtime.http.errors import ApiError, FieldError, not_found
 _ERRORS: dict[int | str, dict[str, str]] = {
     401: {"description": "no API key, or an unknown or revoked one"},
     403: {"description": "the key is not a data_steward key"},
+    409: {"description": "the latest decision about the records already says the same"},
     422: {"description": "the request breaks a rule; the body names the field and the rule"},
 }
 _DECIDED = (
     "Recorded as an event and applied: the answer lists each record's citizen now. A steward "
     "decides only about pairs where one record is their own organisation's (403 otherwise); "
-    "another organisation's details show only where the sharing rules share its identity."
+    "another organisation's details show only where the sharing rules share its identity. "
+    "The same decision again (the pair's latest already says so) is 409 `already_decided` "
+    "and records nothing."
 )
 router = APIRouter(tags=["identity"], responses=_ERRORS)
 
@@ -185,6 +189,10 @@ def _refusals_answered() -> Iterator[None]:
         yield
     except UnknownPair:
         raise not_found("pair") from None
+    except AlreadyDecided as error:
+        when = error.decided_at.isoformat(timespec="seconds")
+        message = f"the latest decision about these records (at {when}) already says so"
+        raise ApiError(409, "already_decided", message) from None
     except UnknownCitizen:
         raise not_found("citizen") from None
     except NotYourRecords:

@@ -125,6 +125,15 @@ class IdentityResolution:
         people = {(envelope.org, envelope.subject) for envelope, _ in events}
         return Links(await self._model.links_of(conn, people), frozenset(refold))
 
+    async def hold_links(self, conn: Connection, *, registering: bool) -> None:
+        """Take the lock `resolve` will hold, early: exclusive for a batch that registers
+        people, else shared (an erasure takes it exclusive: no batch reads a key before an
+        erasure and writes what it read after it)."""
+        if registering:
+            await self.hold_relinking(conn)
+        else:
+            await self._hold_links_still(conn)
+
     async def hold_relinking(self, conn: Connection) -> None:
         """Wait until no other transaction re-links, and keep others out until this one ends."""
         await conn.execute(

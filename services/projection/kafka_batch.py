@@ -33,7 +33,7 @@ class BatchPlan:
     it, and the consumer must read the partition again from the offset given.
     """
 
-    events: list[tuple[Envelope, EventPayload]] = field(default_factory=list)
+    events: list[tuple[Envelope, EventPayload | None]] = field(default_factory=list)
     poison: list[PoisonMessage] = field(default_factory=list)
     next_offsets: dict[TopicPartition, int] = field(default_factory=dict)
     redelivered: int = 0
@@ -81,8 +81,9 @@ def plan_batch(
 
 def understand(
     message: ConsumedMessage, topic_orgs: Mapping[str, OrgId]
-) -> tuple[Envelope, EventPayload] | PoisonMessage:
-    """Return a message's envelope and typed payload, or why it is poison."""
+) -> tuple[Envelope, EventPayload | None] | PoisonMessage:
+    """Return a message's envelope and typed payload (None while its personal values are
+    sealed: the projection opens and decodes it), or why it is poison."""
     if message.value is None:
         return PoisonMessage(message, "invalid_envelope", "(message): the value is empty")
     try:

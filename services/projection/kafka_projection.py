@@ -42,6 +42,7 @@ from services.runtime.kafka.messages import CORRELATION_ID
 from services.runtime.kafka.offsets import KafkaOffsets, TopicPartition
 from services.runtime.kafka.publisher import Publisher
 from services.runtime.kafka.topics import DEAD_LETTER_TOPIC, events_topic
+from services.runtime.person_keys import PersonKeys
 
 logger = structlog.get_logger("caseweave.projection.kafka")
 RETRY_FIRST_SECONDS, RETRY_MOST_SECONDS = 0.2, 30.0
@@ -107,11 +108,13 @@ class KafkaProjection:
         dead_letter_topic: str = DEAD_LETTER_TOPIC,
         fold_batch: BatchFold = fold,
         matching: MatchingConfig = DEFAULT_MATCHING,
+        keys: PersonKeys | None = None,
     ) -> None:
         self._pool = pool
         self._consumer = ProjectionConsumer(
-            pool, id_secret=id_secret, schema=schema, fold_batch=fold_batch, matching=matching
-        )
+            pool, id_secret=id_secret, schema=schema, fold_batch=fold_batch, matching=matching,
+            keys=keys,
+        )  # fmt: skip
         self._offsets = KafkaOffsets(schema, consumer=CONSUMER)
         self._record = DeadLetterRecord(schema, consumer=CONSUMER)
         self._dead_letters = dead_letters

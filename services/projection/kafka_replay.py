@@ -26,6 +26,7 @@ from services.runtime.kafka.consumed import consumed_message
 from services.runtime.kafka.offsets import KafkaOffsets, TopicPartition
 from services.runtime.kafka.publisher import KafkaPublisher
 from services.runtime.kafka.topics import DEAD_LETTER_TOPIC
+from services.runtime.person_keys import PersonKeys
 
 BATCH_SIZE = 1000
 
@@ -56,6 +57,7 @@ async def rebuild_projection_from_topics(
     dead_letter_topic: str = DEAD_LETTER_TOPIC,
     on_progress: Callable[[int], None] | None = None,
     matching: MatchingConfig = DEFAULT_MATCHING,
+    keys: PersonKeys | None = None,
 ) -> int:
     """Empty the read model and apply every message of the topics to it; return how many."""
     await prepare_read_model(pool, schema)
@@ -72,6 +74,7 @@ async def rebuild_projection_from_topics(
         projection = KafkaProjection(
             pool, dead_letters, id_secret=id_secret, schema=schema,
             topic_orgs=topic_orgs, dead_letter_topic=dead_letter_topic, matching=matching,
+            keys=keys,
         )  # fmt: skip
         known = await dead_letters.require_topics([*projection.topics, dead_letter_topic])
         readable = [KafkaTP(t, p) for t in projection.topics for p in known[t]]

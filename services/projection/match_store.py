@@ -57,6 +57,8 @@ def match_store_ddl(schema: str) -> list[str]:
         ON {s}.blocking_keys (org, person_id)""",
         f"""CREATE INDEX IF NOT EXISTS registrations_by_nhs_number ON {s}.registrations
         (nhs_number) WHERE nhs_number IS NOT NULL""",
+        f"""CREATE INDEX IF NOT EXISTS registrations_by_birth ON {s}.registrations
+        (date_of_birth)""",
         f"""
         CREATE TABLE IF NOT EXISTS {s}.match_pairs (
             a_org text NOT NULL,
@@ -307,28 +309,21 @@ class MatchStore:
         )
         return int(count or 0)
 
-    async def review_queue(
-        self, conn: Connection, *, org: str, limit: int, offset: int
-    ) -> tuple[int, list[tuple[StoredPair, Registration, Registration]]]:
-        """Return how many pairs with a record of `org` await review, and a page of them,
-        best score first."""
-        total = await conn.fetchval(
-            f"SELECT count(*) FROM {self.schema}.match_pairs"  # noqa: S608 - schema name is checked
-            " WHERE in_review AND (a_org = $1 OR b_org = $1)",
-            org,
-        )
+    async def pairs_in_review(
+        self, conn: Connection, *, org: str, limit: int
+    ) -> list[tuple[StoredPair, Registration, Registration]]:
+        """Return the best `limit` pairs with a record of `org` that await review, best score
+        first, with both records' registrations."""
         rows = await conn.fetch(
             f"SELECT p.* FROM {self.schema}.match_pairs p"  # noqa: S608 - schema name is checked
-            " WHERE p.in_review AND (p.a_org = $3 OR p.b_org = $3)"
-            " ORDER BY p.score DESC, p.pair_id LIMIT $1 OFFSET $2",
+            " WHERE p.in_review AND (p.a_org = $2 OR p.b_org = $2)"
+            " ORDER BY p.score DESC, p.pair_id LIMIT $1",
             limit,
-            offset,
             org,
         )
         pairs = [_pair(row) for row in rows]
         held = await self.registrations(conn, {k for p in pairs for k in (p.a, p.b)})
-        page = [(p, held[p.a], held[p.b]) for p in pairs if p.a in held and p.b in held]
-        return int(total or 0), page
+        return [(p, held[p.a], held[p.b]) for p in pairs if p.a in held and p.b in held]
 
     async def pair(self, conn: Connection, pair_id: UUID) -> StoredPair | None:
         """Return the scored pair with this id, if there is one."""

@@ -1,19 +1,21 @@
-"""The read side: find citizens, read a single view, read a timeline; each one indexed read."""
+"""The read side: find citizens, read a single view, read a timeline, by indexed reads."""
 
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from events.envelope import OrgId
-from services.projection.domain.matching import PersonRecord, Thresholds, mistyped_dates, score
+from events.envelope import Envelope, OrgId
+from services.projection.domain.finding import Sought, best_match
+from services.projection.domain.matching import PersonRecord, mistyped_dates
 from services.projection.domain.view import CitizenView
 from services.runtime.database import Pool
 from services.runtime.event_store_schema import checked_schema
+from services.runtime.person_keys import PersonKeys
 
 SEARCH_LIMIT = 50
-SEARCH_MIN_SCORE = Thresholds().review  # enough evidence to show a person the candidate
 SEARCH_CANDIDATES = 5000  # rows read at most for one search (a placeholder birth date...)
 _SUMMARY = "citizen_id, nhs_number, given_name, family_name, date_of_birth"
 
@@ -82,11 +84,25 @@ class TimelineFilter(BaseModel):
         default=None,
         description="(organisation, category pattern) pairs a viewer may see; None: all",
     )
+    naming_none_of: tuple[OrgId, ...] = Field(
+        default=(),
+        description="leave out other organisations' events whose data names one of these"
+        " organisations (a referral's other side, a consent decision's sources or recipients)",
+    )
+    own_org: OrgId | None = Field(
+        default=None, description="whose events `naming_none_of` never leaves out"
+    )
 
 
 _VISIBLE = (
     "($8 OR EXISTS (SELECT 1 FROM unnest($9::text[], $10::text[]) AS g(org, pattern)"
     " WHERE t.org = g.org AND t.category LIKE g.pattern))"
+)
+_NAMING_NONE_OF = (
+    "(t.org = $12 OR NOT (coalesce(t.envelope->'data'->>'from_org', '') = ANY($11::text[])"
+    " OR coalesce(t.envelope->'data'->>'to_org', '') = ANY($11::text[])"
+    " OR coalesce(t.envelope->'data'->'sources', '[]') ?| $11::text[]"
+    " OR coalesce(t.envelope->'data'->'recipients', '[]') ?| $11::text[]))"
 )
 
 
@@ -101,53 +117,92 @@ def _like(pattern: str) -> str:
 class CitizenQueries:
     """Reads of the projection's read model in one schema."""
 
-    def __init__(self, pool: Pool, *, schema: str = "projection") -> None:
+    def __init__(
+        self, pool: Pool, *, schema: str = "projection", keys: PersonKeys | None = None
+    ) -> None:
         self._pool = pool
         self.schema = checked_schema(schema)
+        self._keys = keys
 
-    async def by_nhs_number(self, nhs_number: str) -> list[CitizenSummary]:
-        """Return the citizens with this NHS number (one, when any)."""
+    async def by_nhs_number(
+        self, nhs_number: str, *, among: Collection[OrgId] | None = None
+    ) -> list[CitizenSummary]:
+        """Return the citizens any organisation (of `among`, if given) registered with this
+        NHS number (one, when any)."""
         rows = await self._pool.fetch(
-            f"SELECT {_SUMMARY} FROM {self.schema}.citizens WHERE nhs_number = $1"  # noqa: S608 - schema name is checked
+            f"SELECT {_SUMMARY} FROM {self.schema}.citizens WHERE citizen_id IN ("  # noqa: S608 - schema name is checked
+            f" SELECT l.citizen_id FROM {self.schema}.registrations r"
+            f" JOIN {self.schema}.person_links l ON l.org = r.org AND l.person_id = r.person_id"
+            " WHERE r.nhs_number = $1 AND ($3::text[] IS NULL OR r.org = ANY($3::text[])))"
             " ORDER BY citizen_id LIMIT $2",
             nhs_number,
             SEARCH_LIMIT,
+            None if among is None else list(among),
         )
         return [CitizenSummary(**dict(row)) for row in rows]
 
     async def by_name_and_birth(
-        self, *, family_name: str, date_of_birth: date, given_name: str | None = None
+        self,
+        *,
+        family_name: str,
+        date_of_birth: date,
+        given_name: str | None = None,
+        among: Collection[OrgId] | None = None,
+        first: OrgId | None = None,
+        limit: int = SEARCH_LIMIT,
     ) -> list[CitizenSummary]:
         """Return citizens like this name and birth date, best match first (fuzzy).
 
-        Candidates are the citizens born on the date or on a date a typist could have meant
-        (day and month swapped, one digit of the year wrong); each is scored with the
-        matcher and kept if the evidence is at least `SEARCH_MIN_SCORE` bits and the family
-        name agrees at least closely: a search never turns up another family's member.
+        Candidates are the registrations (any organisation's, each record's latest) of
+        people born on the date or on a date a typist could have meant (day and month
+        swapped, one digit of the year wrong); each is scored with the matcher and kept if
+        the evidence is at least `MIN_SCORE` bits and the family name agrees at least
+        closely: a search never turns up another family's member. A citizen scores as their
+        best registration. Only registrations of `among` (if given) are read, those of
+        `first` first: at most `SEARCH_CANDIDATES` rows are, for a placeholder birth date.
         """
         rows = await self._pool.fetch(
-            f"SELECT {_SUMMARY} FROM {self.schema}.citizens"  # noqa: S608 - schema name is checked
-            " WHERE date_of_birth = ANY($1::date[]) LIMIT $2",
+            "SELECT l.citizen_id, r.given_name, r.family_name, r.date_of_birth"  # noqa: S608 - schema name is checked
+            f" FROM {self.schema}.registrations r JOIN {self.schema}.person_links l"
+            "  ON l.org = r.org AND l.person_id = r.person_id"
+            " WHERE r.date_of_birth = ANY($1::date[])"
+            "  AND ($3::text[] IS NULL OR r.org = ANY($3::text[]))"
+            " ORDER BY r.org = $4 DESC LIMIT $2",
             mistyped_dates(date_of_birth),
             SEARCH_CANDIDATES,
+            None if among is None else list(among),
+            first,
         )
-        wanted = PersonRecord(
-            org="search", person_id="search", given_name=given_name,
-            family_name=family_name, date_of_birth=date_of_birth,
-        )  # fmt: skip
-        found = []
+        wanted = Sought(
+            family_name=family_name, date_of_birth=date_of_birth, given_name=given_name
+        ).as_record()
+        records: dict[UUID, list[PersonRecord]] = {}
         for row in rows:
-            candidate = PersonRecord(
-                org="citizen", person_id=str(row["citizen_id"]), given_name=row["given_name"],
-                family_name=row["family_name"], date_of_birth=row["date_of_birth"],
-            )  # fmt: skip
-            match = score(wanted, candidate)
-            if match.total >= SEARCH_MIN_SCORE and "family_name" in match.agreed():
-                found.append(
-                    CitizenSummary(**dict(row), match_score=match.total, matched_on=match.agreed())
+            records.setdefault(row["citizen_id"], []).append(
+                PersonRecord(
+                    org="citizen",
+                    person_id=str(row["citizen_id"]),
+                    given_name=row["given_name"],
+                    family_name=row["family_name"],
+                    date_of_birth=row["date_of_birth"],
                 )
-        found.sort(key=lambda c: (-(c.match_score or 0), str(c.citizen_id)))
-        return found[:SEARCH_LIMIT]
+            )
+        best = {
+            citizen: match
+            for citizen, candidates in records.items()
+            if (match := best_match(wanted, candidates)) is not None
+        }
+        ranked = sorted(best, key=lambda c: (-best[c].total, str(c)))[:limit]
+        summaries = await self._pool.fetch(
+            f"SELECT {_SUMMARY} FROM {self.schema}.citizens WHERE citizen_id = ANY($1::uuid[])",  # noqa: S608 - schema name is checked
+            ranked,
+        )
+        by_id = {row["citizen_id"]: row for row in summaries}
+        return [
+            CitizenSummary(**dict(by_id[c]), match_score=best[c].total, matched_on=best[c].agreed())
+            for c in ranked
+            if c in by_id
+        ]
 
     async def citizen_view(self, citizen_id: UUID) -> CitizenView | None:
         """Return a citizen's single view, or None for a citizen nobody has recorded."""
@@ -185,9 +240,7 @@ class CitizenQueries:
             return None
         order = " DESC" if newest_first else ""
         rows = await self._pool.fetch(
-            "SELECT t.event_id, t.type, (t.envelope->>'schema_version')::int AS schema_version,"  # noqa: S608 - schema name is checked
-            " t.org, t.category, t.occurred_at, t.recorded_at,"
-            " t.envelope->>'correlation_id' AS correlation_id, t.envelope->'data' AS data"
+            "SELECT t.envelope::text AS envelope"  # noqa: S608 - schema name is checked
             f" FROM {self.schema}.timeline t JOIN {self.schema}.person_links l"
             "  ON l.org = t.org AND l.person_id = t.subject"
             " WHERE l.citizen_id = $1"
@@ -195,7 +248,7 @@ class CitizenQueries:
             "  AND ($5::text IS NULL OR t.category = $5)"
             "  AND ($6::timestamptz IS NULL OR t.occurred_at >= $6)"
             "  AND ($7::timestamptz IS NULL OR t.occurred_at < $7)"
-            f"  AND {_VISIBLE}"
+            f"  AND {_VISIBLE} AND {_NAMING_NONE_OF}"
             f" ORDER BY t.occurred_at{order}, t.recorded_at{order}, t.event_id{order}"
             " LIMIT $2 OFFSET $3",
             citizen_id,
@@ -208,6 +261,25 @@ class CitizenQueries:
             only.visible is None,
             [org for org, _ in only.visible or ()],
             [_like(pattern) for _, pattern in only.visible or ()],
+            list(only.naming_none_of),
+            only.own_org,
         )
-        events = [TimelineEvent(**dict(row)) for row in rows]
+        envelopes = [Envelope.model_validate_json(row["envelope"]) for row in rows]
+        events = [_timeline_event(e) for e in await self._opened(envelopes) if e is not None]
         return Timeline(citizen_id=citizen_id, limit=limit, offset=offset, events=events)
+
+    async def _opened(self, envelopes: list[Envelope]) -> Sequence[Envelope | None]:
+        """Open the events' sealed personal values (None: an erased person's event)."""
+        if self._keys is None or not envelopes:
+            return envelopes
+        async with self._pool.acquire() as conn:
+            return await self._keys.open(conn, envelopes)
+
+
+def _timeline_event(envelope: Envelope) -> TimelineEvent:
+    e = envelope
+    return TimelineEvent(
+        event_id=e.event_id, type=e.type, schema_version=e.schema_version, org=e.org,
+        category=e.category, occurred_at=e.occurred_at, recorded_at=e.recorded_at,
+        correlation_id=e.correlation_id, data=e.data,
+    )  # fmt: skip

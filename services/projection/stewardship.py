@@ -5,7 +5,7 @@ re-resolve every record connected to the ones it names, and refold the citizens 
 records moved, so the single view is split or joined by the time the steward is answered.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import cast
@@ -34,16 +34,19 @@ from services.projection.domain.identity_decisions import (
 from services.projection.domain.linkage import PersonKey
 from services.projection.domain.matching import MatchingConfig
 from services.projection.domain.sharing import IDENTITY, SharingPolicy, Viewer
+from services.projection.domain.view import CitizenView
 from services.projection.match_store import MatchStore, Registration, StoredPair
 from services.projection.read_model import ReadModel
 from services.projection.sharing_config import load_sharing_policy
 from services.runtime.api_keys import Caller
 from services.runtime.database import Connection, Pool, transaction
+from services.runtime.person_keys import PersonKeys
 
 logger = structlog.get_logger(__name__)
 DEFAULT_SHARING = load_sharing_policy(None)
 ATTEMPTS = 3  # a decision's transaction, run again if a deadlock ended it
 LISTED_RECORDS = 20
+REVIEW_SCAN = 10_000  # pairs read for one page of a steward's review queue, best score first
 
 
 class UnknownRecord(Exception):
@@ -53,6 +56,14 @@ class UnknownRecord(Exception):
         super().__init__(f"no registration of {record[0]} person {record[1]}")
         self.field = field
         self.record = record
+
+
+class AlreadyDecided(Exception):
+    """The latest decision about these two records already says the same: nothing to record."""
+
+    def __init__(self, decided_at: datetime) -> None:
+        super().__init__(f"already decided at {decided_at.isoformat()}")
+        self.decided_at = decided_at
 
 
 class UnknownPair(Exception):
@@ -145,8 +156,11 @@ class DecisionRequest:
 
     @property
     def viewer(self) -> Viewer:
-        """Return the steward as a viewer of other organisations' records."""
-        return Viewer(org=self.caller.org, role=self.caller.role, policy=self.policy)
+        """Return the steward as a viewer of other organisations' records (reading them to
+        keep identities right: purpose `administration`)."""
+        return Viewer(
+            org=self.caller.org, role=self.caller.role, policy=self.policy, purpose="administration"
+        )
 
 
 class IdentityStewardship:
@@ -160,8 +174,10 @@ class IdentityStewardship:
         schema: str = "projection",
         matching: MatchingConfig = DEFAULT_MATCHING,
         fold_batch: BatchFold = fold,
+        keys: PersonKeys | None = None,
     ) -> None:
         self._pool = pool
+        self._keys = keys
         self._model = ReadModel(schema)
         decisions = decisions_schema_of(schema)
         self._matches = MatchStore(schema, decisions_schema=decisions)
@@ -171,14 +187,24 @@ class IdentityStewardship:
 
     async def review_queue(self, *, limit: int, offset: int, by: DecisionRequest) -> ReviewQueue:
         """Return a page of the pairs awaiting review that hold a record of the steward's
-        organisation; the other record's details as far as the sharing rules allow."""
+        organisation; the other record's details as far as the sharing rules allow. A pair
+        whose other record the person's decisions withhold from the steward's organisation
+        is left out (and not counted): its existence would say that organisation knows them.
+        The best `REVIEW_SCAN` pairs are considered."""
         async with self._pool.acquire() as conn:
-            total, page = await self._matches.review_queue(
-                conn, org=by.caller.org, limit=limit, offset=offset
+            scanned = await self._matches.pairs_in_review(
+                conn, org=by.caller.org, limit=REVIEW_SCAN
             )
-            links = await self._model.links_of(conn, {k for p, _, _ in page for k in (p.a, p.b)})
-        pairs = [_review_pair(pair, a, b, links, by.viewer) for pair, a, b in page]
-        return ReviewQueue(total=total, limit=limit, offset=offset, pairs=pairs)
+            links = await self._model.links_of(conn, {k for p, _, _ in scanned for k in (p.a, p.b)})
+            views = await self._model.load_views(conn, set(links.values()))
+        viewers = _viewers(by.viewer, views)
+        shown = [
+            (pair, a, b)
+            for pair, a, b in scanned
+            if not _withheld(a, links, viewers) and not _withheld(b, links, viewers)
+        ]
+        pairs = [_review_pair(p, a, b, links, viewers) for p, a, b in shown[offset:][:limit]]
+        return ReviewQueue(total=len(shown), limit=limit, offset=offset, pairs=pairs)
 
     async def confirm(self, pair_id: UUID, *, reason: str, by: DecisionRequest) -> DecisionOutcome:
         """Record that a candidate pair is one person (`identity.linked`) and join them."""
@@ -238,6 +264,8 @@ class IdentityStewardship:
         for field, key in _named_fields(decision):
             if key not in held:
                 raise UnknownRecord(field, key)
+        if isinstance(decision, IdentityLinked | IdentityNotSamePerson):
+            await self._refuse_a_repeat(conn, decision)
         first = held[min(named)]
         before = await self._model.links_of(conn, [first.key])
         envelope = _decision_envelope(decision, by=by, subject=before.get(first.key), place=first)
@@ -246,17 +274,32 @@ class IdentityStewardship:
         refold = relinked.refold()
         if refold:
             await self._model.lock_citizens(conn, refold)
-            views = await refolded_views(conn, self._model, refold, self._fold)
+            views = await refolded_views(conn, self._model, refold, self._fold, self._keys)
             await self._model.save_views(conn, list(views.values()))
         links = await self._model.links_of(conn, named)
-        listed = sorted(named, key=lambda key: (key not in first_named, key))[:LISTED_RECORDS]
-        citizens = [_review_record(held[key], links.get(key), by.viewer) for key in listed]
+        viewers = _viewers(by.viewer, await self._model.load_views(conn, set(links.values())))
+        hidden = {key for key in named if key in held and _withheld(held[key], links, viewers)}
+        knowable = sorted(named - hidden, key=lambda key: (key not in first_named, key))
+        listed = knowable[:LISTED_RECORDS]
         return DecisionOutcome(
             event_id=envelope.event_id,
             type=envelope.type,
-            named_records=len(named),
-            citizens=citizens,
+            named_records=len(knowable),
+            citizens=[_review_record(held[key], links.get(key), viewers) for key in listed],
         )
+
+    async def _refuse_a_repeat(
+        self, conn: Connection, decision: IdentityLinked | IdentityNotSamePerson
+    ) -> None:
+        """Raise AlreadyDecided if the pair's latest decision already says what this one does
+        (a retried request, or a second steward: one event per decision, not one per click)."""
+        pair = {record_key(decision.a), record_key(decision.b)}
+        decided = [d for d in await self._decisions.among(conn, pair) if d.pair == pair]
+        if not decided:
+            return
+        latest = max(decided, key=lambda d: (d.decided_at, not d.same))  # as linkage breaks ties
+        if latest.same == isinstance(decision, IdentityLinked):
+            raise AlreadyDecided(latest.decided_at)
 
     async def _pair(self, pair_id: UUID) -> tuple[RecordRef, RecordRef]:
         async with self._pool.acquire() as conn:
@@ -308,13 +351,32 @@ def _decision_envelope(
     )
 
 
+def _viewers(steward: Viewer, views: Mapping[UUID, CitizenView]) -> Callable[[UUID | None], Viewer]:
+    """Return the steward as a viewer of each citizen: with what that person's consent
+    decisions withhold from the steward's organisation."""
+    about = {citizen_id: steward.about(view) for citizen_id, view in views.items()}
+    return lambda citizen_id: about.get(citizen_id, steward) if citizen_id else steward
+
+
+def _withheld(
+    registration: Registration,
+    links: Mapping[PersonKey, UUID],
+    viewers: Callable[[UUID | None], Viewer],
+) -> bool:
+    """Tell whether the person's decisions withhold this record's organisation from the
+    steward (for identity work: purpose `administration`)."""
+    org = cast(OrgId, registration.record.org)
+    return org in viewers(links.get(registration.key)).withheld
+
+
 def _review_record(
-    registration: Registration, citizen_id: UUID | None, viewer: Viewer
+    registration: Registration, citizen_id: UUID | None, viewers: Callable[[UUID | None], Viewer]
 ) -> ReviewRecord:
-    """Return a record as a steward sees it: details only if the rules share its identity."""
+    """Return a record as a steward sees it: details only if the rules share its identity
+    and the person has not withheld it from the steward's organisation."""
     record = registration.record
     org = cast(OrgId, record.org)
-    shown = viewer.may_see(org, IDENTITY)
+    shown = viewers(citizen_id).may_see(org, IDENTITY)
     return ReviewRecord(
         org=org,
         person_id=UUID(record.person_id),
@@ -333,7 +395,7 @@ def _review_pair(
     a: Registration,
     b: Registration,
     links: dict[PersonKey, UUID],
-    viewer: Viewer,
+    viewers: Callable[[UUID | None], Viewer],
 ) -> ReviewPair:
     evidence = [
         FieldComparison(field=e.field, agreement=e.agreement, weight=e.weight)
@@ -344,6 +406,6 @@ def _review_pair(
         score=pair.score,
         agreed_on=[e.field for e in evidence if e.agreement in ("exact", "close", "similar")],
         evidence=evidence,
-        a=_review_record(a, links.get(a.key), viewer),
-        b=_review_record(b, links.get(b.key), viewer),
+        a=_review_record(a, links.get(a.key), viewers),
+        b=_review_record(b, links.get(b.key), viewers),
     )

@@ -1,16 +1,21 @@
-"""API keys: one per organisation and role, shown once, stored only as a hash."""
+"""API keys: one per organisation and role, shown once, stored only as a hash.
+
+A key is revoked at once (`revoke`) or rotated (`rotate`): a new key for the same
+organisation and role is issued, and the old one keeps working for a grace period so
+partner apps can switch without an outage, then expires.
+"""
 
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, get_args
 
 import asyncpg
 
 from events.envelope import OrgId
-from services.runtime.database import Pool
+from services.runtime.database import Connection, Pool
 
 Role = Literal["frontline", "data_steward", "ig_lead", "ops"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -41,6 +46,7 @@ class IssuedKey:
     role: Role
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None = None
 
 
 def _hash(secret: str) -> str:
@@ -68,6 +74,7 @@ def auth_ddl() -> list[str]:
             created_at timestamptz NOT NULL DEFAULT now(),
             revoked_at timestamptz
         )""",
+        f"ALTER TABLE {AUTH_SCHEMA}.api_keys ADD COLUMN IF NOT EXISTS expires_at timestamptz",
     ]
 
 
@@ -79,26 +86,20 @@ class ApiKeyStore:
 
     async def issue(self, *, org: OrgId, role: Role) -> str:
         """Create a key for `org` and `role`; return the plaintext, which is never stored."""
-        key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
-        await self._pool.execute(
-            f"INSERT INTO {AUTH_SCHEMA}.api_keys (key_id, org, role, secret_sha256)"  # noqa: S608 - constant schema
-            " VALUES ($1, $2, $3, $4)",
-            key_id,
-            org,
-            role,
-            _hash(secret),
-        )
-        return f"{_PREFIX}_{key_id}_{secret}"
+        async with self._pool.acquire() as conn:
+            return await _insert_key(conn, org=org, role=role)
 
     async def authenticate(self, plaintext: str) -> Caller | None:
-        """Return the caller a presented key belongs to, or None if it is unknown or revoked."""
+        """Return the caller a presented key belongs to, or None if it is unknown, revoked or
+        expired."""
         parts = split_key(plaintext)
         if parts is None:
             return None
         key_id, secret = parts
         row = await self._pool.fetchrow(
             f"SELECT org, role, secret_sha256 FROM {AUTH_SCHEMA}.api_keys"  # noqa: S608 - constant schema
-            " WHERE key_id = $1 AND revoked_at IS NULL",
+            " WHERE key_id = $1 AND revoked_at IS NULL"
+            " AND (expires_at IS NULL OR expires_at > now())",
             key_id,
         )
         if row is None or not hmac.compare_digest(row["secret_sha256"], _hash(secret)):
@@ -108,10 +109,29 @@ class ApiKeyStore:
     async def list(self) -> list[IssuedKey]:
         """Return every key ever issued, newest first."""
         rows = await self._pool.fetch(
-            f"SELECT key_id, org, role, created_at, revoked_at FROM {AUTH_SCHEMA}.api_keys"  # noqa: S608 - constant schema
-            " ORDER BY created_at DESC"
+            "SELECT key_id, org, role, created_at, revoked_at, expires_at"  # noqa: S608 - constant schema
+            f" FROM {AUTH_SCHEMA}.api_keys ORDER BY created_at DESC"
         )
         return [IssuedKey(**dict(row)) for row in rows]
+
+    async def rotate(self, key_id: str, *, grace: timedelta) -> tuple[str, datetime] | None:
+        """Issue a new key like a live one, and let the old one expire after `grace`; return
+        the new key's plaintext and when the old one stops working (None: no such live key)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            old = await conn.fetchrow(
+                f"UPDATE {AUTH_SCHEMA}.api_keys"  # noqa: S608 - constant schema
+                " SET expires_at = least(coalesce(expires_at, 'infinity'), now() + $2::interval)"
+                " WHERE key_id = $1 AND revoked_at IS NULL"
+                " AND (expires_at IS NULL OR expires_at > now())"
+                " RETURNING org, role, expires_at",
+                key_id,
+                grace,
+            )
+            if old is None:
+                return None
+            plaintext = await _insert_key(conn, org=old["org"], role=old["role"])
+        expires: datetime = old["expires_at"]
+        return plaintext, expires
 
     async def revoke(self, key_id: str) -> bool:
         """Revoke a key; return False if no such live key exists."""
@@ -121,6 +141,20 @@ class ApiKeyStore:
             key_id,
         )
         return status.endswith(" 1")
+
+
+async def _insert_key(conn: Connection, *, org: OrgId, role: Role) -> str:
+    """Store a new key's hash; return its plaintext, which is never stored."""
+    key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+    await conn.execute(
+        f"INSERT INTO {AUTH_SCHEMA}.api_keys (key_id, org, role, secret_sha256)"  # noqa: S608 - constant schema
+        " VALUES ($1, $2, $3, $4)",
+        key_id,
+        org,
+        role,
+        _hash(secret),
+    )
+    return f"{_PREFIX}_{key_id}_{secret}"
 
 
 async def ensure_auth_schema(conn: asyncpg.Connection) -> None:

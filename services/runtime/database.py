@@ -1,5 +1,6 @@
 """PostgreSQL connections: the configured server, or an embedded one for a laptop."""
 
+import asyncio
 import json
 import warnings
 from collections.abc import AsyncIterator, Sequence
@@ -59,6 +60,21 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         schema="pg_catalog",
         format="binary",
     )
+
+
+POOL_CLOSE_SECONDS = 10.0
+
+
+async def close_pool(pool: Pool, *, within: float = POOL_CLOSE_SECONDS) -> None:
+    """Close `pool` gracefully, or after `within` seconds by closing its connections hard.
+
+    For a process on its way out: a connection still held by work that will never finish
+    (a stop that timed out) must not keep it from exiting.
+    """
+    try:
+        await asyncio.wait_for(pool.close(), within)
+    except TimeoutError:  # asyncpg terminates the pool when close() is cancelled
+        log.warning("database_pool_closed_hard", waited_s=within)
 
 
 async def create_pool(url: str, *, max_size: int = 10) -> Pool:

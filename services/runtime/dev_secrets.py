@@ -3,6 +3,7 @@
 import secrets
 from pathlib import Path
 
+from services.runtime.person_keys import PersonKeys
 from services.runtime.settings import Settings
 
 
@@ -10,9 +11,23 @@ def citizen_id_secret(settings: Settings) -> bytes:
     """Return the secret that keys citizen ids (so ids are stable across replays, not guessable)."""
     if settings.id_secret:
         return settings.id_secret.encode()
-    path: Path = settings.data_dir / "id_secret"
+    return _made_once(settings.data_dir / "id_secret").encode()
+
+
+def person_keys_master_key(settings: Settings) -> bytes:
+    """Return the master key that wraps each person's data key (32 bytes)."""
+    return bytes.fromhex(settings.master_key or _made_once(settings.data_dir / "master_key"))
+
+
+def person_keys(settings: Settings) -> PersonKeys:
+    """Return the people's data keys, wrapped by the configured master key."""
+    return PersonKeys(person_keys_master_key(settings))
+
+
+def _made_once(path: Path) -> str:
+    """Return a development secret kept in `path` (32 random bytes as hex), made if missing."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
-    return path.read_text().strip().encode()
+    return path.read_text().strip()

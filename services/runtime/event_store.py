@@ -14,6 +14,8 @@ import asyncpg
 from events.envelope import Envelope
 from services.runtime.database import Connection
 from services.runtime.event_store_schema import checked_schema
+from services.runtime.person_keys import PersonKeys
+from services.runtime.sealing import needs_sealing, record_of, seal
 
 _COLUMNS = (
     "event_id, type, schema_version, occurred_at, recorded_at, org, subject, place, category,"
@@ -67,11 +69,17 @@ def envelope_from_row(row: asyncpg.Record | dict[str, Any]) -> Envelope:
 
 
 class EventStore:
-    """The streams of one service, kept in its own PostgreSQL schema."""
+    """The streams of one service, kept in its own PostgreSQL schema.
 
-    def __init__(self, schema: str) -> None:
+    With `keys`, personal values are sealed with their person's key as they are appended
+    and opened as streams are read (`services/runtime/sealing.py`); a stream of an erased
+    person reads as empty and takes no more events (RecordErased).
+    """
+
+    def __init__(self, schema: str, *, keys: PersonKeys | None = None) -> None:
         self.schema = checked_schema(schema)
         self._insert_sql = _insert_statement(self.schema)
+        self.keys = keys
 
     async def stream_version(self, conn: Connection, stream_id: str) -> int:
         """Return the number of events in a stream (0 when it does not exist)."""
@@ -89,9 +97,26 @@ class EventStore:
             " WHERE stream_id = $1 ORDER BY stream_version",
             stream_id,
         )
-        return [
+        stored = [
             StoredEvent(r["stream_id"], r["stream_version"], envelope_from_row(r)) for r in rows
         ]
+        if self.keys is None or not stored:
+            return stored
+        opened = await self.keys.open(conn, [event.envelope for event in stored])
+        return [
+            StoredEvent(event.stream_id, event.stream_version, envelope)
+            for event, envelope in zip(stored, opened, strict=True)
+            if envelope is not None
+        ]
+
+    async def _sealed(self, conn: Connection, events: Sequence[Envelope]) -> list[Envelope]:
+        """Return the events with their personal values sealed (raises RecordErased for an
+        erased person's: nothing personal about them is written again)."""
+        personal = [e for e in events if needs_sealing(e)]
+        if self.keys is None or not personal:
+            return list(events)
+        keys = await self.keys.for_writing(conn, {record_of(e) for e in personal})
+        return [seal(e, keys[record_of(e)]) if needs_sealing(e) else e for e in events]
 
     async def append(
         self,
@@ -110,7 +135,7 @@ class EventStore:
         """
         rows = [
             (stream_id, expected_version + offset, *_values(envelope))
-            for offset, envelope in enumerate(events, start=1)
+            for offset, envelope in enumerate(await self._sealed(conn, events), start=1)
         ]
         try:
             inserted = await self._insert_if_at(conn, rows, stream_id, expected_version)
@@ -133,10 +158,11 @@ class EventStore:
         For bulk loads, through COPY: a stream not at its expected version fails the whole
         load with asyncpg.UniqueViolationError.
         """
+        sealed = iter(await self._sealed(conn, [e for _, _, events in streams for e in events]))
         rows = [
-            (stream_id, expected + offset, *_values(envelope))
+            (stream_id, expected + offset, *_values(next(sealed)))
             for stream_id, expected, events in streams
-            for offset, envelope in enumerate(events, start=1)
+            for offset in range(1, len(events) + 1)
         ]
         if rows:
             await conn.copy_records_to_table(
@@ -172,13 +198,20 @@ class EventStore:
         """Tell whether these very events are in the stream already (a retry); refuse reused ids."""
         wanted = {e.event_id: (stream_id, e.type, e.data) for e in events}
         found = await conn.fetch(
-            f"SELECT event_id, stream_id, type, data FROM {self.schema}.events"  # noqa: S608 - schema name is checked
+            f"SELECT stream_id, stream_version, {_COLUMNS} FROM {self.schema}.events"  # noqa: S608 - schema name is checked
             " WHERE event_id = ANY($1)",
             list(wanted),
         )
         if not found:
             return False
-        stored = {r["event_id"]: (r["stream_id"], r["type"], r["data"]) for r in found}
+        envelopes: list[Envelope | None] = [envelope_from_row(r) for r in found]
+        if self.keys is not None:  # compare what was meant, not two sealings of it
+            envelopes = await self.keys.open(conn, [e for e in envelopes if e is not None])
+        stored = {
+            e.event_id: (r["stream_id"], e.type, e.data)
+            for r, e in zip(found, envelopes, strict=True)
+            if e is not None
+        }
         if stored == wanted:
             return True
         raise EventIdReused(f"event ids already used for other events: {sorted(map(str, stored))}")

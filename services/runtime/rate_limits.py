@@ -1,14 +1,18 @@
-"""Requests per API key: a token bucket per key, in the process's memory.
+"""Requests per API key, and failed sign-ins per client address: token buckets in memory.
 
 Each key may make `per_minute` requests a minute on average, and up to `burst` at once after
-a quiet spell. A process counts only its own requests: with several replicas of a service,
-a key's budget is per replica (say so in deploy/README.md when running more than one).
+a quiet spell. Each client address may fail to authenticate `auth_failures_per_minute` times
+a minute on average (`auth_failures_burst` at once): guessing keys or tokens is slowed down
+to nothing. A process counts only its own requests: with several replicas of a service,
+the budgets are per replica (deploy/README.md says so).
 """
 
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+MAX_BUCKETS = 100_000  # names remembered before the idle ones are forgotten
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,8 @@ class HttpLimits:
     max_request_bytes: int = 1_048_576
     rate_per_minute: int = 600
     rate_burst: int = 100
+    auth_failures_per_minute: int = 30
+    auth_failures_burst: int = 10
 
 
 @dataclass
@@ -31,28 +37,58 @@ class TokenBucket:
 
     def take(self, now: float) -> float:
         """Take a token if there is one and return 0, else return the seconds until one."""
+        wait = self.peek(now)
+        if wait == 0:
+            self.tokens -= 1
+        return wait
+
+    def peek(self, now: float) -> float:
+        """Return 0 if a token is there (taking none), else the seconds until one is."""
         self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.rate
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
 
 
 class RateLimits:
-    """One token bucket per API key."""
+    """One token bucket per name (an API key, a client address)."""
 
-    def __init__(self, limits: HttpLimits, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self._rate = limits.rate_per_minute / 60
-        self._burst = float(limits.rate_burst)
+    def __init__(
+        self,
+        limits: HttpLimits,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        failures: bool = False,
+    ) -> None:
+        per_minute = limits.auth_failures_per_minute if failures else limits.rate_per_minute
+        self._rate = per_minute / 60
+        self._burst = float(limits.auth_failures_burst if failures else limits.rate_burst)
         self._clock = clock
         self._buckets: dict[str, TokenBucket] = {}
 
-    def wait_for(self, key_id: str) -> int:
-        """Count a request by `key_id`; return 0 if it may go ahead, else whole seconds to wait."""
+    def wait_for(self, name: str) -> int:
+        """Count one by `name`; return 0 if it may go ahead, else whole seconds to wait."""
         now = self._clock()
-        bucket = self._buckets.get(key_id)
+        return _whole_seconds(self._bucket(name, now).take(now))
+
+    def blocked_for(self, name: str) -> int:
+        """Return 0 if `name` has budget left (using none of it), else whole seconds to wait."""
+        now = self._clock()
+        return _whole_seconds(self._bucket(name, now).peek(now))
+
+    def _bucket(self, name: str, now: float) -> TokenBucket:
+        bucket = self._buckets.get(name)
+        if bucket is None and len(self._buckets) >= MAX_BUCKETS:
+            self._forget_idle(now)
         if bucket is None:
-            bucket = self._buckets[key_id] = TokenBucket(self._rate, self._burst, self._burst, now)
-        wait = bucket.take(now)
-        return math.ceil(wait) if wait > 0 else 0
+            bucket = self._buckets[name] = TokenBucket(self._rate, self._burst, self._burst, now)
+        return bucket
+
+    def _forget_idle(self, now: float) -> None:
+        """Drop the buckets that have refilled: they hold nothing a new one would not."""
+        for name, bucket in list(self._buckets.items()):
+            if bucket.peek(now) == 0 and bucket.tokens >= bucket.capacity:
+                del self._buckets[name]
+
+
+def _whole_seconds(wait: float) -> int:
+    return math.ceil(wait) if wait > 0 else 0

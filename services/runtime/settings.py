@@ -8,6 +8,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from events.envelope import OrgId
+from services.runtime.bearer_tokens import OidcSettings
 from services.runtime.rate_limits import HttpLimits
 
 
@@ -33,6 +34,12 @@ class Settings(BaseSettings):
         default=None,
         description="secret that keys citizen ids; generated under data_dir in development",
     )
+    master_key: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-fA-F]{64}$",
+        description="64 hex digits: wraps each person's data key (crypto-shredding); "
+        "generated under data_dir in development",
+    )
     pool_size: int = Field(
         default=10,
         ge=6,
@@ -48,6 +55,25 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(
         default=100, ge=1, description="requests per API key at once after a quiet spell (429)"
     )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="proxies whose X-Forwarded-For names the client (comma-separated, or *)",
+    )
+    auth_failures_per_minute: int = Field(
+        default=30, ge=1, description="failed authentications a minute per client address (429)"
+    )
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="accept bearer tokens (JWTs) from this OIDC issuer besides API keys",
+    )
+    oidc_audience: str = Field(default="caseweave", description="the `aud` tokens must hold")
+    oidc_jwks_url: str | None = Field(
+        default=None, description="the issuer's key set; unset: from its discovery document"
+    )
+    oidc_org_claim: str = Field(
+        default="caseweave_org", description="claim naming the organisation"
+    )
+    oidc_role_claim: str = Field(default="caseweave_role", description="claim naming the role")
     sharing_file: Path | None = Field(
         default=None,
         description="TOML file of the place's sharing rules; unset: default_sharing.toml",
@@ -97,7 +123,17 @@ class Settings(BaseSettings):
             max_request_bytes=self.max_request_bytes,
             rate_per_minute=self.rate_limit_per_minute,
             rate_burst=self.rate_limit_burst,
+            auth_failures_per_minute=self.auth_failures_per_minute,
         )
+
+    def oidc(self) -> OidcSettings | None:
+        """Return which issuer's tokens the services accept, if any."""
+        if self.oidc_issuer is None:
+            return None
+        return OidcSettings(
+            issuer=self.oidc_issuer, audience=self.oidc_audience, jwks_url=self.oidc_jwks_url,
+            org_claim=self.oidc_org_claim, role_claim=self.oidc_role_claim,
+        )  # fmt: skip
 
     def port_of(self, service: OrgId | Literal["projection"]) -> int:
         """Return the HTTP port a service listens on."""

@@ -10,7 +10,8 @@ from bench.__main__ import main
 TINY = [
     "--events", "60", "--batch", "20", "--single-events", "24", "--concurrency", "3",
     "--projection-events", "200", "--citizens", "30", "--view-requests", "20",
-    "--relay-events", "60", "--relay-batch", "20",
+    "--relay-events", "60", "--relay-batch", "20", "--matching-citizens", "200",
+    "--matching-registrations", "20", "--kafka-projection-events", "200",
 ]  # fmt: skip
 FIGURES_WITH_A_PEER = {
     "append.batched", "append.single", "append.concurrent", "append.single.p50",
@@ -19,6 +20,7 @@ FIGURES_WITH_A_PEER = {
 FIGURES_OF_OURS_ONLY = {
     "projection.catch_up", "projection.rebuild", "view.rate", "view.p50", "view.p99",
     "timeline.rate", "timeline.p50", "timeline.p99", "relay.default_batch", "relay.other_batch",
+    "kafka_projection.consume", "matching.one", "matching.batch", "matching.p50", "matching.p99",
 }  # fmt: skip
 
 
@@ -47,3 +49,12 @@ def test_a_tiny_run_reports_every_figure_for_both_sides(
         assert figures[key]["ratio"] is None, key
     printed = capsys.readouterr().out
     assert all(figure["label"] in printed for figure in figures.values())
+
+
+def test_the_help_lists_every_size_option(capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m bench --help` prints every option a run can be sized with."""
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    printed = capsys.readouterr().out
+    assert all(option.split()[0] in printed for option in TINY[::2])

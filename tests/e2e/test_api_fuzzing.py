@@ -29,7 +29,11 @@ def test_no_operation_answers_5xx_or_breaks_its_published_schema(
     system: System, tmp_path: Path
 ) -> None:
     system.settings.update(  # a fuzzer is one busy client: keep the rate limit out of its way
-        {"CASEWEAVE_RATE_LIMIT_PER_MINUTE": "1000000", "CASEWEAVE_RATE_LIMIT_BURST": "100000"}
+        {
+            "CASEWEAVE_RATE_LIMIT_PER_MINUTE": "1000000",
+            "CASEWEAVE_RATE_LIMIT_BURST": "100000",
+            "CASEWEAVE_AUTH_FAILURES_PER_MINUTE": "1000000",
+        }
     )
     with running(system, tmp_path / "system.log"):
         steward = system.create_key("housing", "data_steward")

@@ -187,10 +187,60 @@ def test_three_organisations_one_citizen_from_up_to_replay_and_restart(
 
         assert_logs_trace_the_request_without_personal_data(log)
 
+        # the person tells mental health not to share its records with housing: from the
+        # next read on, housing sees nothing of mental health, not even that it is involved
+        health_person = next(i for i in view["involvements"] if i["org"] == "mental_health")
+        withdrawal = {
+            "decision": "withdrawn", "sources": ["mental_health"], "recipients": ["housing"],
+            "purposes": ["direct_care"],
+        }  # fmt: skip
+        recorded = health.post(f"/v1/people/{health_person['person_id']}/consent", withdrawal)
+        assert recorded.status_code == 201, recorded.text
+
+        def withdrawn() -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+            seen = single_view(housing)
+            return None if "mental_health" in json.dumps(seen) else seen
+
+        housing_view, housing_timeline = wait_for(
+            withdrawn, timeout=30, what="housing's view to honour the withdrawal"
+        )
+        assert {i["org"] for i in housing_view["involvements"]} == {"housing", "voluntary"}
+        view, timeline = wait_for(
+            lambda: (seen := single_view(health))[0]["consents"] and seen,
+            what="mental health to see the decision it recorded",
+        )
+
         system.caseweave("replay", "projection")
         assert single_view(health) == (view, timeline)
         assert single_view(housing) == (housing_view, housing_timeline)
 
+        # a subject access request: everything held about him, from every organisation
+        sar = tmp_path / "sar.json"
+        exported = system.caseweave(
+            "sar", "export", "--citizen", view["citizen_id"], "--output", str(sar)
+        )
+        assert "exported citizen" in exported.stderr
+        document = json.loads(sar.read_text())
+        assert {i["org"] for i in document["single_view"]["involvements"]} == {
+            "housing", "mental_health", "voluntary",
+        }  # fmt: skip
+        assert len(document["timeline"]) == len(timeline)  # the full timeline health sees
+        assert {a["viewer_org"] for a in document["access_log"]} >= {"housing", "mental_health"}
+        assert sar.stat().st_mode & 0o077 == 0  # personal data: the owner's eyes only
+
         assert system.stop() == 0
     with running(system, log):
         assert single_view(health) == (view, timeline)
+
+        # the right to erasure: his keys are shredded; nothing of him comes back, not even
+        # through a replay of every organisation's stream
+        citizen_id = view["citizen_id"]
+        at_housing = next(i for i in view["involvements"] if i["org"] == "housing")
+        erased = system.caseweave("erase", "--citizen", citizen_id, "--yes")
+        assert "3 record(s) shredded" in erased.stderr
+        system.caseweave("replay", "projection")
+        search = health.get(f"/v1/citizens?nhs_number={NHS_NUMBER}", "projection")
+        assert search.json()["citizens"] == []
+        assert health.get(f"/v1/citizens/{citizen_id}", "projection").status_code == 404
+        person = housing.get(f"/v1/people/{at_housing['person_id']}", "housing")
+        assert person.status_code == 404

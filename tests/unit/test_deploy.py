@@ -107,9 +107,11 @@ def test_kustomization_lists_every_manifest_except_the_example_secret() -> None:
 
 
 def test_the_example_secret_holds_only_marked_placeholders_for_real_settings() -> None:
-    """The Secret names the database URL and id secret, each value an obvious REPLACE-ME."""
+    """The Secret names the database URL, id secret and master key, each an obvious REPLACE-ME."""
     (secret,) = of_kind("Secret")
-    assert set(secret["stringData"]) == {"CASEWEAVE_DATABASE_URL", "CASEWEAVE_ID_SECRET"}
+    assert set(secret["stringData"]) == {
+        "CASEWEAVE_DATABASE_URL", "CASEWEAVE_ID_SECRET", "CASEWEAVE_MASTER_KEY",
+    }  # fmt: skip
     for value in secret["stringData"].values():
         assert "REPLACE-ME" in value
 
@@ -119,7 +121,7 @@ def test_the_configmap_holds_only_real_non_secret_settings() -> None:
     (configmap,) = of_kind("ConfigMap")
     keys = set(configmap["data"])
     assert keys <= SETTING_NAMES, keys - SETTING_NAMES
-    assert not keys & {"CASEWEAVE_DATABASE_URL", "CASEWEAVE_ID_SECRET"}
+    assert not keys & {"CASEWEAVE_DATABASE_URL", "CASEWEAVE_ID_SECRET", "CASEWEAVE_MASTER_KEY"}
     assert configmap["data"]["CASEWEAVE_HOST"] == "0.0.0.0"  # noqa: S104 - in a pod
 
 
@@ -240,7 +242,8 @@ def test_compose_uses_only_real_settings_and_demands_the_id_secret() -> None:
         assert env["CASEWEAVE_TRANSPORT"] == "kafka"
         assert env["CASEWEAVE_DATABASE_URL"].startswith("postgresql://")
         assert "@postgres:5432/" in env["CASEWEAVE_DATABASE_URL"]
-        assert re.fullmatch(r"\$\{CASEWEAVE_ID_SECRET:\?[^}]*\}", env["CASEWEAVE_ID_SECRET"])
+        for secret in ("CASEWEAVE_ID_SECRET", "CASEWEAVE_MASTER_KEY"):
+            assert re.fullmatch(rf"\$\{{{secret}:\?[^}}]*\}}", env[secret])
 
 
 def test_compose_topics_fit_a_single_broker() -> None:

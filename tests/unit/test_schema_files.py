@@ -59,10 +59,12 @@ def test_glossary_lists_every_type_under_its_organisation() -> None:
     headings = [line for line in glossary.splitlines() if line.startswith("## ")]
     assert headings == [
         "## Shared by every organisation",
+        "## Consent and objection to sharing (any organisation records them)",
         "## Housing",
         "## Mental health",
         "## Voluntary sector",
         "## Identity decisions (recorded by the projection)",
+        "## Governance alerts (recorded by the projection)",
     ]
 
 

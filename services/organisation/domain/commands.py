@@ -2,9 +2,10 @@
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
+from events.consent import Purpose
 from events.envelope import OrgId
 from events.shared import KeyWorker, PersonDetails, Urgency
 
@@ -73,3 +74,15 @@ class DeclineReferral:
 
     referral_id: UUID
     reason: str
+
+
+@dataclass(frozen=True)
+class RecordConsent:
+    """Record what a person decided about sharing: whose records, shown to whom, for what."""
+
+    person_id: UUID
+    decision: Literal["given", "withdrawn"]
+    recipients: tuple[OrgId, ...]
+    purposes: tuple[Purpose, ...]
+    sources: tuple[OrgId, ...] | None = None
+    occurred_at: datetime | None = None

@@ -5,6 +5,8 @@ Every id written here derives from the `referral.made` event, so handling it aga
 
 from datetime import datetime
 
+import structlog
+
 from events.envelope import Envelope
 from events.registry import decode_payload
 from events.shared import ReferralMade
@@ -15,21 +17,42 @@ from services.organisation.domain.referrals import derived_event_id, referred_pe
 from services.organisation.service_layer.people import record_registration
 from services.organisation.service_layer.streams import Stores, load_person, referral_stream
 from services.runtime.database import Connection
+from services.runtime.person_keys import RecordErased
 
 REFERRAL_MADE = ReferralMade.event_type
+logger = structlog.get_logger(__name__)
 
 
 def is_referral_to(source: Envelope, stores: Stores) -> bool:
-    """Tell whether an event from another organisation's log is a referral to this one."""
+    """Tell whether an event from another organisation's log is a referral to this one
+    (where it goes is never sealed)."""
     if source.type != REFERRAL_MADE or source.org == stores.org:
         return False
-    return _referral_made(source).to_org == stores.org
+    return source.data.get("to_org") == stores.org
 
 
 async def receive_referral(
     conn: Connection, stores: Stores, *, source: Envelope, received_at: datetime
 ) -> None:
-    """Put a referral in this organisation's inbox, against its own record of the person."""
+    """Put a referral in this organisation's inbox, against its own record of the person.
+
+    A referral about a person the sender has since erased is dropped: nothing is left of it.
+    """
+    opened = await _opened(conn, stores, source)
+    if opened is None:
+        logger.info("referral_of_erased_person_dropped", event_id=str(source.event_id))
+        return
+    source = opened
+    try:
+        async with conn.transaction():  # a savepoint: nothing of a refused referral stays
+            await _receive(conn, stores, source, received_at)
+    except RecordErased:  # the receiver's own record of the person was erased meanwhile
+        logger.info("referral_of_erased_person_dropped", event_id=str(source.event_id))
+
+
+async def _receive(
+    conn: Connection, stores: Stores, source: Envelope, received_at: datetime
+) -> None:
     made = _referral_made(source)
     recording = Recording(
         org=stores.org,
@@ -75,6 +98,14 @@ async def _receiving_person(
         event_id=derived_event_id(source.event_id, "person.registered"),
     )
     return await load_person(conn, stores, existing.person_id if existing else person_id)
+
+
+async def _opened(conn: Connection, stores: Stores, source: Envelope) -> Envelope | None:
+    keys = stores.events.keys
+    if keys is None:
+        return source
+    [opened] = await keys.open(conn, [source])
+    return opened
 
 
 def _referral_made(source: Envelope) -> ReferralMade:

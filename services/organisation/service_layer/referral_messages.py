@@ -37,4 +37,6 @@ def referral_in(message: ConsumedMessage, org: OrgId) -> Envelope | PoisonMessag
     made = payload_or_poison(message, envelope)
     if isinstance(made, PoisonMessage):
         return made
-    return envelope if isinstance(made, ReferralMade) and made.to_org == org else None
+    # sealed (None): where it goes is never sealed; the rest is checked once opened
+    to_org = envelope.data.get("to_org") if made is None else getattr(made, "to_org", None)
+    return envelope if to_org == org else None

@@ -18,6 +18,7 @@ from services.organisation.domain.people import PersonState, person_from
 from services.organisation.domain.referrals import ReferralState, referral_from
 from services.runtime.database import Connection
 from services.runtime.event_store import EventStore, StreamConflict
+from services.runtime.person_keys import PersonKeys
 
 T = TypeVar("T")
 # each conflict means another writer committed, so n writers racing on one stream need n attempts
@@ -33,9 +34,10 @@ class Stores:
     people: PeopleTable
 
     @classmethod
-    def in_schema(cls, org: OrgId, schema: str) -> "Stores":
-        """Return the stores of `org` kept in PostgreSQL schema `schema`."""
-        return cls(org=org, events=EventStore(schema), people=PeopleTable(schema))
+    def in_schema(cls, org: OrgId, schema: str, *, keys: PersonKeys | None = None) -> "Stores":
+        """Return the stores of `org` kept in PostgreSQL schema `schema` (personal values
+        sealed with the people's keys from `keys`)."""
+        return cls(org=org, events=EventStore(schema, keys=keys), people=PeopleTable(schema))
 
 
 def person_stream(person_id: UUID) -> str:

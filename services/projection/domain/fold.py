@@ -18,6 +18,12 @@ from uuid import UUID
 from events.envelope import Envelope
 from events.registry import EventPayload
 from events.shared import PersonRegistered
+from services.projection.domain.consent import (
+    apply_to_consents,
+    concerns_consents,
+    consents_of,
+    working_consents,
+)
 from services.projection.domain.flags import apply_to_flags, concerns_flags, flags_of
 from services.projection.domain.identity import best_known_identity
 from services.projection.domain.involvements import (
@@ -44,7 +50,8 @@ class WorkingView:
     """A citizen's view while events are folded into it; `view()` gives the frozen view."""
 
     __slots__ = (
-        "_changed", "_flags", "_involvements", "_recent", "_referrals", "_registered", "_view",
+        "_changed", "_consents", "_flags", "_involvements", "_recent", "_referrals",
+        "_registered", "_view",
     )  # fmt: skip
 
     def __init__(self, view: CitizenView) -> None:
@@ -52,6 +59,7 @@ class WorkingView:
         self._involvements = working_involvements(view.involvements)
         self._flags = {(f.org, f.flag): f for f in view.flags}
         self._referrals = working_referrals(view.referrals)
+        self._consents = working_consents(view.consents)
         self._recent = list(view.recent)
         self._changed: set[str] = set()
         self._registered = False
@@ -61,7 +69,7 @@ class WorkingView:
         if add_recent(self._recent, envelope):
             self._changed.add("recent")
         kind = type(payload)
-        involvements, flags, referrals = _CONCERNS.get(kind) or _concerns(kind)
+        involvements, flags, referrals, consents = _CONCERNS.get(kind) or _concerns(kind)
         if involvements and apply_to_involvements(self._involvements, envelope, payload):
             self._changed.add("involvements")
             self._registered = self._registered or isinstance(payload, PersonRegistered)
@@ -69,6 +77,8 @@ class WorkingView:
             self._changed.add("flags")
         if referrals and apply_to_referrals(self._referrals, envelope, payload):
             self._changed.add("referrals")
+        if consents and apply_to_consents(self._consents, envelope, payload):
+            self._changed.add("consents")
 
     def view(self) -> CitizenView:
         """Return the view with every event folded in (the original when none changed it)."""
@@ -83,6 +93,8 @@ class WorkingView:
             update["flags"] = flags_of(self._flags)
         if "referrals" in self._changed:
             update["referrals"] = referrals_of(self._referrals)
+        if "consents" in self._changed:
+            update["consents"] = consents_of(self._consents)
         if "recent" in self._changed:
             update["recent"] = tuple(self._recent)
         return self._view.model_copy(update=update)
@@ -110,12 +122,17 @@ def add_recent(recent: list[RecentEvent], envelope: Envelope) -> bool:
     return True
 
 
-_CONCERNS: dict[type[EventPayload], tuple[bool, bool, bool]] = {}
+_CONCERNS: dict[type[EventPayload], tuple[bool, bool, bool, bool]] = {}
 
 
-def _concerns(kind: type[EventPayload]) -> tuple[bool, bool, bool]:
+def _concerns(kind: type[EventPayload]) -> tuple[bool, bool, bool, bool]:
     """Return (and remember) which parts of the view events of this payload type can change."""
-    concerns = (concerns_involvements(kind), concerns_flags(kind), concerns_referrals(kind))
+    concerns = (
+        concerns_involvements(kind),
+        concerns_flags(kind),
+        concerns_referrals(kind),
+        concerns_consents(kind),
+    )
     _CONCERNS[kind] = concerns
     return concerns
 

@@ -8,7 +8,8 @@ one exactly or a family (`housing.*`), or everything (`*`).
 
 Only a viewer with a legitimate relationship to the person (an open case, or an accepted
 referral to their organisation) opens the full single view; anyone else sees whether and
-how to contact the organisations involved: each one's open cases and key workers.
+how to contact the organisations involved (each one's open cases and key workers), and
+their own organisation's records whole.
 
 How each part of the view is judged:
 - identity values and an organisation's registration: `person.identity` of the organisation
@@ -17,24 +18,33 @@ How each part of the view is judged:
 - a flag: the category of the event that raised it (`flag.raised` is `safeguarding.risk`;
   an eviction notice served is `housing.tenancy`);
 - a referral: `referral` of the organisation that made it or the one it was made to;
+- a standing consent decision: `person.consent` of the organisation that recorded it;
 - an event (timeline, recent): its own category.
+
+On top of the rules, the person's own say (`domain/consent.py`): `Viewer.about(view)` is
+the viewer with the organisations whose records the person's consent decisions withhold
+from them, for the purpose they read for; every check below then treats those
+organisations as if no grant named them, down to not saying they are involved.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Literal
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from events.envelope import OrgId
+from events.consent import CONSENT_CATEGORY, Purpose
+from events.envelope import ORGANISATIONS, OrgId
+from services.projection.domain.consent import withheld_sources
+from services.projection.domain.identity import best_known_identity
 from services.projection.domain.view import (
     CaseView,
     CitizenView,
+    ConsentState,
     Flag,
     Identity,
     Involvement,
     Referral,
-    SourcedDate,
-    SourcedText,
 )
 
 Role = Literal["frontline", "data_steward", "ig_lead", "ops"]
@@ -71,12 +81,25 @@ class Grant(BaseModel):
         return categories
 
 
+class ConsentRules(BaseModel):
+    """What the place needs of the person's consent, beyond honouring every objection."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    required_for: tuple[Purpose, ...] = Field(
+        default=(),
+        description="purposes for which other organisations' records are shown only with the"
+        " person's consent given; for the others they are shown unless the person objected",
+    )
+
+
 class SharingPolicy(BaseModel):
     """A place's sharing rules: the grants; whatever no grant names is not shared."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     grants: tuple[Grant, ...] = Field(default=(), alias="grant")
+    consent: ConsentRules = ConsentRules()
 
     def patterns_for(self, viewer_org: OrgId, role: Role, source: OrgId) -> frozenset[str]:
         """Return the category patterns a viewer may see of `source`'s records."""
@@ -91,20 +114,48 @@ class SharingPolicy(BaseModel):
 
 
 class Viewer(BaseModel):
-    """Who is looking: their organisation and role, and what the place lets them see."""
+    """Who is looking, and why: their organisation and role, what the place lets them see,
+    and (once narrowed to one person by `about`) whose records that person withholds."""
 
     model_config = ConfigDict(frozen=True)
 
     org: OrgId
     role: Role
     policy: SharingPolicy
+    purpose: Purpose = "direct_care"
+    withheld: frozenset[OrgId] = Field(
+        default=frozenset(),
+        description="organisations whose records the person's consent decisions keep from"
+        " this viewer",
+    )
+
+    about_citizen: UUID | None = Field(
+        default=None, description="the citizen `withheld` was worked out for"
+    )
+
+    def about(self, view: CitizenView) -> "Viewer":
+        """Return this viewer reading `view`: with what the person's decisions withhold
+        (worked out once per citizen: asking again for the same one returns this viewer)."""
+        if self.about_citizen == view.citizen_id:
+            return self
+        withheld = withheld_sources(
+            view.consents,
+            recipient=self.org,
+            purpose=self.purpose,
+            needs_consent=self.purpose in self.policy.consent.required_for,
+            sources=ORGANISATIONS,
+        )
+        return self.model_copy(update={"withheld": withheld, "about_citizen": view.citizen_id})
+
+    def patterns(self, source: OrgId) -> frozenset[str]:
+        """Return the category patterns this viewer may see of `source`'s records."""
+        if source in self.withheld:
+            return frozenset()
+        return self.policy.patterns_for(self.org, self.role, source)
 
     def may_see(self, source: OrgId, category: str) -> bool:
         """Tell whether this viewer may see `source`'s records of `category`."""
-        return any(
-            _matches(pattern, category)
-            for pattern in self.policy.patterns_for(self.org, self.role, source)
-        )
+        return any(_matches(pattern, category) for pattern in self.patterns(source))
 
 
 def _matches(pattern: str, category: str) -> bool:
@@ -117,21 +168,33 @@ class SharedView(CitizenView):
     """The single view as one viewer may see it."""
 
     access: Access = Field(
-        description="full: the viewer works with the person; contacts: only who is involved"
-        " and how to reach them"
+        description="full: the viewer works with the person; contacts: who else is involved"
+        " and how to reach them, and the viewer's own organisation's records"
     )
 
 
 def has_relationship(view: CitizenView, org: OrgId) -> bool:
-    """Tell whether `org` works with the citizen: an open case, or an accepted referral to it."""
-    open_case = any(
-        case.status == "open"
+    """Tell whether `org` works with the citizen: an open case, or a referral to it that it
+    accepted (see `_accepted_referral`)."""
+    cases = {
+        case.case_id: case.status
         for involvement in view.involvements
         if involvement.org == org
         for case in involvement.cases
-    )
-    accepted = any(r.to_org == org and r.status == "accepted" for r in view.referrals)
-    return open_case or accepted
+    }
+    open_case = "open" in cases.values()
+    return open_case or any(_accepted_referral(r, org, cases) for r in view.referrals)
+
+
+def _accepted_referral(referral: Referral, org: OrgId, cases: Mapping[UUID, str]) -> bool:
+    """A referral counts while it is accepted by `org`, the sender's own `referral.made` is
+    there (a receiver cannot claim a referral nobody made), and the case `org` opened for
+    it, if any, is not closed."""
+    if referral.to_org != org or referral.status != "accepted":
+        return False
+    if not any(c.status == "made" and c.org == referral.from_org for c in referral.history):
+        return False
+    return referral.case_id is None or cases.get(referral.case_id) != "closed"
 
 
 def shared_view(
@@ -144,6 +207,7 @@ def shared_view(
     category. Recent events are left out: the caller reads them from the timeline, filtered
     the same way.
     """
+    viewer = viewer.about(view)
     if not related:
         return _contacts_only(view, viewer), "contacts"
     involvements = tuple(
@@ -154,10 +218,15 @@ def shared_view(
     return (
         CitizenView(
             citizen_id=view.citizen_id,
-            identity=_identity(view.identity, viewer),
+            identity=_identity(view, viewer),
             involvements=involvements,
             flags=tuple(f for f in view.flags if _may_see_flag(f, viewer, flag_categories)),
-            referrals=tuple(r for r in view.referrals if _may_see_referral(r, viewer)),
+            referrals=tuple(
+                _referral_for(r, viewer) if viewer.org in (r.from_org, r.to_org) else r
+                for r in view.referrals
+                if _may_see_referral(r, viewer)
+            ),
+            consents=tuple(c for c in view.consents if _may_see_consent(c, viewer)),
         ),
         "full",
     )
@@ -165,18 +234,36 @@ def shared_view(
 
 def _contacts_only(view: CitizenView, viewer: Viewer) -> CitizenView:
     """Whom to contact: the open cases' key workers of organisations whose involvement the
-    rules share (or the viewer's own), nothing else: no dates, reasons or references."""
+    rules share, nothing else of theirs: no dates, reasons or references. The viewer's own
+    organisation's records show whole (its registration, cases, flags, referrals and
+    consent records): an organisation is never kept from what it recorded, even once its
+    relationship with the person has ended."""
+    own = viewer.org
     contacts = tuple(
-        Involvement(
+        involvement
+        if involvement.org == own
+        else Involvement(
             org=involvement.org,
             person_id="",
             cases=tuple(_contact(case) for case in involvement.cases if case.status == "open"),
         )
         for involvement in view.involvements
-        if any(case.status == "open" for case in involvement.cases)
-        and viewer.may_see(involvement.org, INVOLVEMENT)
+        if involvement.org == own
+        or (
+            any(case.status == "open" for case in involvement.cases)
+            and viewer.may_see(involvement.org, INVOLVEMENT)
+        )
     )
-    return CitizenView(citizen_id=view.citizen_id, involvements=contacts)
+    return CitizenView(
+        citizen_id=view.citizen_id,
+        identity=best_known_identity(i for i in view.involvements if i.org == own),
+        involvements=contacts,
+        flags=tuple(f for f in view.flags if f.org == own),
+        referrals=tuple(
+            _referral_for(r, viewer) for r in view.referrals if own in (r.from_org, r.to_org)
+        ),
+        consents=tuple(c for c in view.consents if c.recorded_by == own),
+    )
 
 
 def _contact(case: CaseView) -> CaseView:
@@ -198,6 +285,7 @@ def _involvement(involvement: Involvement, viewer: Viewer) -> Involvement | None
 def may_find(view: CitizenView, viewer: Viewer) -> bool:
     """Tell whether a search may show this citizen to the viewer: their organisation knows
     them, or may see who some organisation involved with them is (`person.identity`)."""
+    viewer = viewer.about(view)
     return any(
         involvement.org == viewer.org or viewer.may_see(involvement.org, IDENTITY)
         for involvement in view.involvements
@@ -205,20 +293,14 @@ def may_find(view: CitizenView, viewer: Viewer) -> bool:
 
 
 def identity_for(view: CitizenView, viewer: Viewer) -> Identity:
-    """Return the values of the citizen's best-known identity the viewer may see."""
-    return _identity(view.identity, viewer)
+    """Return the citizen's best-known identity from the registrations the viewer may see."""
+    return _identity(view, viewer.about(view))
 
 
-def _identity(identity: Identity, viewer: Viewer) -> Identity:
-    def kept(value: SourcedText | SourcedDate | None) -> bool:
-        return value is not None and viewer.may_see(value.org, IDENTITY)
-
-    values = {
-        name: value
-        for name, value in identity
-        if isinstance(value, SourcedText | SourcedDate) and kept(value)
-    }
-    return Identity(**values)
+def _identity(view: CitizenView, viewer: Viewer) -> Identity:
+    """The best-known identity among the registrations the viewer may see: a value another
+    organisation's hidden registration holds neither shows nor hides a visible one."""
+    return best_known_identity(i for i in view.involvements if viewer.may_see(i.org, IDENTITY))
 
 
 def _may_see_flag(flag: Flag, viewer: Viewer, flag_categories: dict[str, str]) -> bool:
@@ -228,8 +310,48 @@ def _may_see_flag(flag: Flag, viewer: Viewer, flag_categories: dict[str, str]) -
     return category is not None and viewer.may_see(flag.org, category)
 
 
+def _referral_for(referral: Referral, viewer: Viewer) -> Referral:
+    """The referral as the viewer may see it: one of theirs, with the other side's part left
+    out when the person's decisions withhold that organisation (its status, case, reasons:
+    saying it accepted would say the person is in its care)."""
+    own = viewer.org
+    other = referral.to_org if referral.from_org == own else referral.from_org
+    if other not in viewer.withheld:
+        return referral
+    history = tuple(change for change in referral.history if change.org == own)
+    sent = referral.from_org == own
+    return referral.model_copy(
+        update={
+            "history": history,
+            "status": history[-1].status if history else "made",
+            "reason": referral.reason if sent else None,
+            "urgency": referral.urgency if sent else None,
+            "made_at": referral.made_at if sent else None,
+            "case_id": None if sent else referral.case_id,
+            "decline_reason": None if sent else referral.decline_reason,
+        }
+    )
+
+
 def _may_see_referral(referral: Referral, viewer: Viewer) -> bool:
-    return viewer.may_see(referral.from_org, REFERRAL) or viewer.may_see(referral.to_org, REFERRAL)
+    """Either side's `referral` grant shows it (the viewer's own referrals always show),
+    unless it would name an organisation the person's decisions withhold from the viewer."""
+    sides = (referral.from_org, referral.to_org)
+    if viewer.org in sides:
+        return True
+    if any(side in viewer.withheld for side in sides):
+        return False
+    return any(viewer.may_see(side, REFERRAL) for side in sides)
+
+
+def _may_see_consent(consent: ConsentState, viewer: Viewer) -> bool:
+    """A decision shows to the organisation that recorded it; to others, if its recorder's
+    `person.consent` does and it names no organisation the person withholds from them
+    (saying so would say that they are involved)."""
+    if consent.recorded_by == viewer.org:
+        return True
+    named = {consent.recorded_by, consent.recipient} | ({consent.source} - {None})
+    return viewer.may_see(consent.recorded_by, CONSENT_CATEGORY) and not (named & viewer.withheld)
 
 
 def categories_shown(view: CitizenView, *, flag_categories: dict[str, str]) -> list[str]:
@@ -244,14 +366,12 @@ def categories_shown(view: CitizenView, *, flag_categories: dict[str, str]) -> l
     shown |= {flag_categories.get(f.raised_by_event, "safeguarding.risk") for f in view.flags}
     if view.referrals:
         shown.add(REFERRAL)
+    if view.consents:
+        shown.add(CONSENT_CATEGORY)
     shown |= {event.category for event in view.recent}
     return sorted(shown)
 
 
 def visible_categories(viewer: Viewer, sources: Iterable[OrgId]) -> list[tuple[OrgId, str]]:
     """Return, per source organisation, the category patterns the viewer may see of it."""
-    return [
-        (source, pattern)
-        for source in sources
-        for pattern in sorted(viewer.policy.patterns_for(viewer.org, viewer.role, source))
-    ]
+    return [(source, pattern) for source in sources for pattern in sorted(viewer.patterns(source))]

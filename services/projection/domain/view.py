@@ -11,6 +11,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from events.consent import Purpose
 from events.envelope import OrgId
 from events.shared import Urgency
 
@@ -143,6 +144,25 @@ class Referral(ViewModel):
     history: tuple[ReferralChange, ...] = ()
 
 
+class ConsentState(ViewModel):
+    """The person's standing decision about one kind of sharing: whose records (`source`;
+    null: every organisation's), shown to whom (`recipient`), for what (`purpose`)."""
+
+    source: OrgId | None
+    recipient: OrgId
+    purpose: Purpose
+    decision: Literal["given", "withdrawn"]
+    recorded_by: OrgId
+    decided_at: datetime = Field(description="when the person decided (the event occurred)")
+    recorded_at: datetime
+    event_id: UUID
+
+    @property
+    def rank(self) -> tuple[datetime, datetime, UUID]:
+        """Return what orders decisions: the latest stands."""
+        return self.decided_at, self.recorded_at, self.event_id
+
+
 class RecentEvent(ViewModel):
     """One of the latest things that happened with the citizen, in any organisation."""
 
@@ -170,6 +190,9 @@ class CitizenView(ViewModel):
     involvements: tuple[Involvement, ...] = ()
     flags: tuple[Flag, ...] = ()
     referrals: tuple[Referral, ...] = ()
+    consents: tuple[ConsentState, ...] = Field(
+        default=(), description="the person's standing decisions about sharing their records"
+    )
     recent: tuple[RecentEvent, ...] = Field(
         default=(),
         description=f"what happened recently: the latest {RECENT_EVENTS} events, newest first",

@@ -55,9 +55,11 @@ async def _request_context(
 
 
 def configure_http_limits(app: FastAPI, limits: HttpLimits) -> None:
-    """Set how large a request body may be and how often each API key may call."""
+    """Set how large a request body may be, how often each API key may call, and how often
+    a client address may fail to authenticate."""
     app.state.http_limits = limits
     app.state.rate_limits = RateLimits(limits)
+    app.state.auth_failures = RateLimits(limits, failures=True)
 
 
 def create_service_app(
@@ -73,6 +75,7 @@ def create_service_app(
     )
     app.state.service_name = service_name
     configure_http_limits(app, HttpLimits())
+    app.state.bearer_tokens = None  # API keys only, unless the deployment names an issuer
     app.add_middleware(RequestSizeLimit)  # inside the request context: its 413 is logged
     app.middleware("http")(_request_context)
     install_error_handlers(app)

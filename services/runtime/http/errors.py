@@ -53,8 +53,11 @@ def not_found(what: str) -> ApiError:
 def field_errors_from_pydantic(
     errors: Sequence[Any], *, prefix: Sequence[str] = ()
 ) -> list[FieldError]:
-    """Turn pydantic's error list into field errors, without echoing the rejected values."""
-    return [
+    """Turn pydantic's error list into field errors, without echoing the rejected values.
+
+    Each once: a header several of a route's dependencies read is reported by each of them.
+    """
+    fields = [
         FieldError(
             field=".".join(str(part) for part in (*prefix, *error["loc"])),
             rule=error["type"],
@@ -62,6 +65,7 @@ def field_errors_from_pydantic(
         )
         for error in errors
     ]
+    return list({(f.field, f.rule, f.message): f for f in fields}.values())
 
 
 def _body(

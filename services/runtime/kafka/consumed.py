@@ -10,6 +10,7 @@ from events.envelope import Envelope
 from events.registry import EventPayload, UnknownEventType, decode_payload
 from services.runtime.kafka.messages import Headers
 from services.runtime.kafka.offsets import TopicPartition
+from services.runtime.sealing import is_sealed
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,11 @@ def _as_bytes(value: object) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode()
 
 
-def payload_or_poison(message: ConsumedMessage, envelope: Envelope) -> EventPayload | PoisonMessage:
-    """Decode an envelope's typed payload, or say why the message is poison.
+def payload_or_poison(
+    message: ConsumedMessage, envelope: Envelope
+) -> EventPayload | PoisonMessage | None:
+    """Decode an envelope's typed payload, or say why the message is poison; None when its
+    personal values are sealed (`services/runtime/sealing.py`): it is decoded once opened.
 
     Text holding a NUL character is poison too: valid JSON and valid for pydantic, but
     PostgreSQL cannot store it, so applying it would fail for ever.
@@ -92,6 +96,8 @@ def payload_or_poison(message: ConsumedMessage, envelope: Envelope) -> EventPayl
     if _holds_nul(envelope.model_dump()):
         detail = "(value): a text value holds a NUL character, which cannot be stored"
         return PoisonMessage(message, "unstorable", detail, **ids)
+    if is_sealed(envelope):
+        return None
     try:
         return decode_payload(envelope.type, envelope.schema_version, envelope.data)
     except UnknownEventType:

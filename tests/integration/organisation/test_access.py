@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 
+from services.runtime.api_keys import ApiKeyStore
 from tests.integration.organisation.running_services import RunningService
 from tests.integration.organisation.sample_requests import a_person, registered
 
@@ -36,6 +37,21 @@ async def test_a_housing_key_cannot_use_the_mental_health_service(
     assert (written.status_code, read.status_code) == (403, 403)
     assert written.json()["error"]["code"] == "wrong_organisation"
     assert await mental_health.count_events() == before + 1
+
+
+@pytest.mark.parametrize("role", ["data_steward", "ig_lead", "ops"])
+async def test_only_frontline_keys_use_an_organisation_service(
+    housing: RunningService, role: str
+) -> None:
+    """A steward's, IG lead's or ops engineer's key of housing itself: 403, nothing written."""
+    key = await ApiKeyStore(housing.pool).issue(org="housing", role=role)
+    before = await housing.count_events()
+    person_id = await registered(housing)
+    written = await housing.post("/v1/people", a_person(), key=key)
+    read = await housing.get(f"/v1/people/{person_id}", key=key)
+    assert (written.status_code, read.status_code) == (403, 403)
+    assert written.json()["error"]["code"] == "role_not_allowed"
+    assert await housing.count_events() == before + 1
 
 
 async def test_the_openapi_document_describes_every_endpoint(housing: RunningService) -> None:

@@ -18,6 +18,7 @@ from services.runtime.database import Pool, apply_ddl, transaction
 from services.runtime.event_log import PostgresEventLog
 from services.runtime.event_store import EventStore
 from services.runtime.event_store_schema import event_store_ddl
+from services.runtime.person_keys import PersonKeys
 from services.runtime.subscription import catch_up
 
 ID_SECRET = b"integration test secret"
@@ -31,11 +32,12 @@ class Organisations:
     pool: Pool
     sources: dict[OrgId, str]
     schema: str
+    keys: PersonKeys | None = None  # seal personal values with each person's key
 
     async def record(self, events: Sequence[Envelope]) -> None:
         """Append each event to its organisation's store, one transaction each, person streams."""
         for envelope in events:
-            store = EventStore(self.sources[envelope.org])
+            store = EventStore(self.sources[envelope.org], keys=self.keys)
             stream_id = f"person-{envelope.subject}"
             async with transaction(self.pool) as conn:
                 version = await store.stream_version(conn, stream_id)
@@ -48,7 +50,7 @@ class Organisations:
     ) -> None:
         """Append whole logs of new people quickly: each organisation in a few big transactions."""
         for org, events in logs.items():
-            store = EventStore(self.sources[org])
+            store = EventStore(self.sources[org], keys=self.keys)
             for first in range(0, len(events), chunk):
                 streams: dict[str, list[Envelope]] = {}
                 for envelope in events[first : first + chunk]:
@@ -59,6 +61,7 @@ class Organisations:
 
     def consumer(self, schema: str | None = None, **options: Any) -> ProjectionConsumer:
         """Return a projection consumer of these organisations (into `schema`, default ours)."""
+        options.setdefault("keys", self.keys)
         return ProjectionConsumer(
             self.pool, schema=schema or self.schema, id_secret=ID_SECRET, **options
         )
@@ -87,7 +90,7 @@ class Organisations:
 
     def queries(self, schema: str | None = None) -> CitizenQueries:
         """Return the read side of the projection (in `schema`, default ours)."""
-        return CitizenQueries(self.pool, schema=schema or self.schema)
+        return CitizenQueries(self.pool, schema=schema or self.schema, keys=self.keys)
 
     async def reset_checkpoints(self) -> None:
         """Send the projection back to the start of every log, keeping its tables."""
@@ -122,12 +125,19 @@ class Organisations:
 @pytest.fixture
 async def orgs(pool: Pool, unique_schema: Callable[[str], str]) -> Organisations:
     """Housing, mental health and voluntary stores with no events yet, and a projection."""
+    return await new_organisations(pool, unique_schema)
+
+
+async def new_organisations(
+    pool: Pool, unique_schema: Callable[[str], str], *, keys: PersonKeys | None = None
+) -> Organisations:
+    """Return three organisations' empty stores and a projection, in fresh schemas."""
     sources = {org: unique_schema(org[:3]) for org in ORGANISATIONS}
     for schema in sources.values():
         await apply_ddl(pool, lock_name=schema, statements=event_store_ddl(schema))
     schema = unique_schema("proj")
     await prepare_read_model(pool, schema)
-    return Organisations(pool, sources, schema)
+    return Organisations(pool, sources, schema, keys=keys)
 
 
 async def eventually(condition: Callable[[], Any], *, within: float = 10, what: str = "") -> Any:

@@ -17,6 +17,7 @@ from events.envelope import ORGANISATIONS, Envelope, OrgId
 from services.projection.bootstrap import run_kafka_projection_worker
 from services.projection.domain.fold import BatchFold, fold
 from services.projection.faust_worker import STOP_TIMEOUT_SECONDS
+from services.runtime.database import POOL_CLOSE_SECONDS
 from services.runtime.kafka.messages import KafkaMessage, message_from_envelope
 from services.runtime.kafka.publisher import KafkaPublisher
 from tests.integration.projection.conftest import ID_SECRET, Organisations
@@ -24,8 +25,9 @@ from tests.kafka_mock import MockKafka
 
 PARTITIONS = 3
 # Faust's own stop is bounded (STOP_TIMEOUT_SECONDS, 20 s: a stop during a rebalance on the
-# mock broker can use it all); then the worker closes its pool and producer
-WORKER_STOP_SECONDS = STOP_TIMEOUT_SECONDS + 20.0
+# mock broker can use it all, then its consumer thread is ended: up to 10 s more); then the
+# worker closes its producer and pool (at most POOL_CLOSE_SECONDS)
+WORKER_STOP_SECONDS = STOP_TIMEOUT_SECONDS + 10.0 + POOL_CLOSE_SECONDS + 10.0
 # The mock broker does not rebalance on a member's LeaveGroup: a restarted worker waits for
 # the old member's session to expire (measured: Faust's 60 s default; aiokafka's 10 s).
 SESSION_TIMEOUT_SECONDS = 3.0
@@ -84,9 +86,16 @@ class KafkaTopics:
         """Stop every worker this test started, and surface any failure of theirs."""
         for stop, _ in self.workers:
             stop.set()
-        workers, self.workers = self.workers, []
-        for _, task in workers:
-            await asyncio.wait_for(task, WORKER_STOP_SECONDS)
+        tasks = [task for _, task in self.workers]
+        self.workers = []
+        if not tasks:
+            return
+        done, late = await asyncio.wait(tasks, timeout=WORKER_STOP_SECONDS)
+        for task in late:
+            task.cancel()
+        assert not late, f"{len(late)} worker(s) still running {WORKER_STOP_SECONDS} s after stop"
+        for task in done:
+            task.result()
 
     async def dead_letters(self, expected: int) -> list[tuple[bytes, dict[str, bytes]]]:
         """Read `expected` messages from the dead-letter topic: (value, headers)."""

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from events.envelope import Envelope
-from services.audit_command import export_access_log
+from services.audit_command import export_access_log, export_alerts
 from services.projection.bootstrap import create_projection_app, rebuild_projection
 from services.runtime.api_keys import ApiKeyStore
 from tests.integration.projection.conftest import ID_SECRET, Organisations
@@ -67,6 +67,13 @@ async def test_each_read_is_logged_with_who_what_and_why(
     view_categories = set(reads[1]["categories"])
     assert {"person.identity", "case.involvement", "referral"} <= view_categories
     assert not view_categories & {"health.crisis", "health.clinical"}  # what housing got
+    again = (await api.get(f"/v1/citizens/{citizen}/access-log", headers=housing)).json()
+    newest = again["accesses"][0]  # reading the log is a read too
+    assert (newest["read_kind"], newest["key_id"], newest["categories"]) == (
+        "access_log",
+        key_id,
+        [],
+    )
 
 
 async def test_a_bad_purpose_is_refused_and_nothing_is_read_or_logged(
@@ -76,7 +83,8 @@ async def test_a_bad_purpose_is_refused_and_nothing_is_read_or_logged(
     nosy = {**housing, "X-Purpose-Of-Use": "curiosity"}
     found = await api.get("/v1/citizens", params={"nhs_number": NHS_NUMBER}, headers=nosy)
     assert found.status_code == 422
-    assert found.json()["error"]["fields"][0]["field"] == "header.X-Purpose-Of-Use"
+    fields = found.json()["error"]["fields"]
+    assert [f["field"] for f in fields] == ["header.X-Purpose-Of-Use"]  # once, not per reader
     out = io.StringIO()
     assert await export_access_log(database_url, out=out, schema=orgs.schema) == 0
 
@@ -119,3 +127,27 @@ async def test_ops_export_it_all_and_a_replay_keeps_it(
     rest = io.StringIO()
     after = lines[0]["position"]
     assert await export_access_log(database_url, after=after, out=rest, schema=orgs.schema) == 1
+
+
+async def test_a_break_glass_grant_is_an_alert_event_ops_can_export(
+    api: httpx.AsyncClient, orgs: Organisations, database_url: str
+) -> None:
+    """The charity breaks the glass on someone only housing knows: the grant is recorded as
+    an `access.break_glass_granted` event, which `caseweave audit alerts` writes out."""
+    outsider = PersonAt("housing")
+    at = datetime(2026, 5, 4, tzinfo=UTC)
+    await orgs.record([outsider.registered(at, details(nhs_number="4010232137"))])
+    await orgs.catch_up()
+    charity, _ = await _key(orgs, "voluntary")
+    found = await api.get("/v1/citizens", params={"nhs_number": "4010232137"}, headers=charity)
+    citizen = found.json()["citizens"][0]["citizen_id"]
+    emergency = {"reason": "unconscious in the day centre garden"}
+    granted = await api.post(f"/v1/citizens/{citizen}/break-glass", json=emergency, headers=charity)
+    assert granted.status_code == 201
+    out = io.StringIO()
+    assert await export_alerts(database_url, out=out, schema=orgs.schema) == 1
+    [alert] = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert (alert["type"], alert["org"]) == ("access.break_glass_granted", "voluntary")
+    assert alert["event_id"] == granted.json()["grant_id"]
+    assert alert["data"]["citizen_id"] == citizen
+    assert alert["data"]["reason"] == emergency["reason"]

@@ -79,7 +79,7 @@ async def test_search_by_nhs_number_finds_the_citizen(client: httpx.AsyncClient)
     assert found | {"citizen_id": None} == {
         "citizen_id": None, "nhs_number": NHS_NUMBER, "given_name": "Davey",
         "family_name": "Smith", "date_of_birth": "1979-03-12", "match_score": None,
-        "matched_on": [],
+        "matched_on": ["nhs_number"],
     }  # fmt: skip
 
 
@@ -245,6 +245,7 @@ async def test_a_bad_timeline_filter_names_the_parameter_and_the_rule(
     cases = [
         ({"org": "police"}, "query.org"),
         ({"category": "DROP TABLE"}, "query.category"),
+        ({"category": "housing.tenancyy"}, "query.category"),  # a typo is not "no events"
         ({"from": "2026-01-01T00:00:00"}, "query.from"),  # no time zone
         ({"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "query.to"),
     ]

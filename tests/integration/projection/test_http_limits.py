@@ -11,7 +11,10 @@ from services.runtime.http.app_factory import configure_http_limits
 from services.runtime.rate_limits import HttpLimits
 from tests.integration.projection.conftest import ID_SECRET, Organisations
 
-LIMITS = HttpLimits(max_request_bytes=2_048, rate_per_minute=60, rate_burst=5)
+LIMITS = HttpLimits(
+    max_request_bytes=2_048, rate_per_minute=60, rate_burst=5, auth_failures_per_minute=1,
+    auth_failures_burst=3,
+)  # fmt: skip
 
 
 @pytest.fixture
@@ -66,3 +69,17 @@ async def test_a_key_over_its_rate_waits_and_other_keys_do_not(
     other = await ApiKeyStore(orgs.pool).issue(org="voluntary", role="data_steward")
     fresh = await api.get("/v1/identity/review", headers={"Authorization": f"Bearer {other}"})
     assert fresh.status_code == 200
+
+
+async def test_a_client_guessing_keys_is_slowed_down_whatever_it_sends_next(
+    api: httpx.AsyncClient,
+) -> None:
+    """Three wrong keys from one address: the fourth request waits, even with a good key."""
+    for guess in ("cw_0123456789ab_guess", "cw_aaaaaaaaaaaa_x", "not-a-key"):
+        wrong = await api.get("/v1/citizens", headers={"Authorization": f"Bearer {guess}"})
+        assert wrong.status_code == 401
+        assert wrong.json()["error"]["code"] == "unauthenticated"
+    blocked = await api.get("/v1/identity/review")  # the client's own good key
+    assert blocked.status_code == 429
+    assert blocked.json()["error"]["code"] == "rate_limited"
+    assert int(blocked.headers["Retry-After"]) >= 1

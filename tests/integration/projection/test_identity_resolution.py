@@ -302,6 +302,13 @@ async def test_the_review_api_end_to_end_with_precise_errors(
     assert confirmed.json()["type"] == "identity.linked"
     citizen = await _citizen_of(orgs, housing)
     assert await _citizen_of(orgs, charity) == citizen
+    decisions = await _decisions_recorded(orgs)
+    again = await api.post(  # a retry, or a second steward: one decision is one event
+        f"/v1/identity/review/{pair_id}/confirm", headers=steward, json={"reason": "checked"}
+    )
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "already_decided"
+    assert await _decisions_recorded(orgs) == decisions
 
     stranger = {"org": "voluntary", "person_id": str(uuid4())}
     record = {"org": "housing", "person_id": str(housing.person_id)}
@@ -347,6 +354,13 @@ async def test_the_review_api_end_to_end_with_precise_errors(
     )
     assert relinked.status_code == 200
     assert await _citizen_of(orgs, charity) == citizen
+
+
+async def _decisions_recorded(orgs: Organisations) -> int:
+    count: int = await orgs.pool.fetchval(
+        f"SELECT count(*) FROM {orgs.schema}_decisions.decisions"  # noqa: S608
+    )
+    return count
 
 
 async def test_a_decision_and_a_batch_at_once_leave_consistent_views(

@@ -6,11 +6,13 @@ worker's view is compared with one built by the embedded mode from the same even
 """
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from uuid import UUID
 
 import asyncpg
+import faust
 import pytest
 from structlog.testing import capture_logs
 
@@ -462,3 +464,48 @@ async def test_a_replay_from_the_topics_rebuilds_the_same_view_while_the_worker_
     after = await orgs.snapshot()
     assert after == await orgs.reference(unique_schema)
     assert {k: v for k, v in after[0].items() if k in before[0]} == before[0]
+
+
+@pytest.mark.parametrize(
+    "stuck_in", ["on_thread_stop", "on_thread_started", "_gather_remaining_tasks"]
+)
+# the ended thread reports its event loop stopping under it: expected here
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+async def test_a_worker_whose_consumer_thread_is_stuck_still_stops_and_leaves_no_thread(
+    topics: KafkaTopics, stuck_in: str
+) -> None:
+    """Faust's consumer thread is not a daemon: left running, the process could never exit.
+
+    Stuck stopping, before or after it tells the worker it has shut down (mode's stop then
+    blocked the event loop for ever), or stuck starting (the start then never returns).
+    """
+    app = create_faust_app(
+        bootstrap_servers=topics.kafka.bootstrap_servers,
+        topics=list(topics.topic_of.values()),
+        handle_batch=lambda messages: asyncio.sleep(0),
+        group_id=topics.group_id,
+        session_timeout=3.0,
+    )
+
+    async def stuck() -> None:  # as when a rebalance or a vanished broker holds the thread up
+        await asyncio.Event().wait()
+
+    setattr(app.consumer._thread, stuck_in, stuck)  # type: ignore[attr-defined]
+    stop = asyncio.Event()
+    running = asyncio.create_task(run_faust_app(app, stop, stop_timeout=1.0))
+    thread = await eventually(lambda: consumer_thread(app), within=20, what="Faust's consumer")
+    await asyncio.sleep(1)
+    with capture_logs() as lines:
+        stop.set()
+        await asyncio.wait_for(running, 15)
+    events = [line["event"] for line in lines]
+    assert "projection_kafka_worker_stop_timed_out" in events
+    assert "projection_kafka_worker_stop_abandoned" not in events  # the rest of Faust stopped
+    assert not thread.is_alive()
+
+
+async def consumer_thread(app: faust.App) -> threading.Thread | None:
+    """Return the running thread of Faust's consumer, once there is one."""
+    service = getattr(app.consumer, "_thread", None)
+    thread = getattr(service, "_thread", None)
+    return thread if isinstance(thread, threading.Thread) and thread.is_alive() else None

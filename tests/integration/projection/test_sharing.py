@@ -6,19 +6,24 @@ request a partner app could send; each asserts what must not come back.
 """
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
 from uuid import uuid4
 
 import httpx
 import pytest
 
-from events.envelope import Envelope
-from services.projection.bootstrap import create_projection_app
+from events.shared import CaseClosed, FlagRaised
 from services.projection.domain.sharing import SharingPolicy
 from services.runtime.api_keys import ApiKeyStore
-from tests.integration.projection.conftest import ID_SECRET, Organisations
+from tests.integration.projection.conftest import Organisations
+from tests.integration.projection.reading import (
+    citizen_of,
+    everything_of,
+    key_of,
+    known_to_housing_and_mental_health,
+    projection_api,
+    story_order,
+)
 from tests.unit.projection.factories import NHS_NUMBER, PersonAt, details
 from tests.unit.projection.stories import three_organisations_story
 
@@ -29,54 +34,17 @@ CLINICAL = {"health.crisis", "health.clinical"}
 async def api(orgs: Organisations, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """The projection API with the default sharing rules, after the story is consumed."""
     story = three_organisations_story()
-    await orgs.record(sorted((e for log in story.values() for e in log), key=_order))
+    await orgs.record(sorted((e for log in story.values() for e in log), key=story_order))
     await orgs.catch_up()
-    async with _projection_api(orgs, database_url) as client:
+    async with projection_api(orgs, database_url) as client:
         yield client
-
-
-@asynccontextmanager
-async def _projection_api(
-    orgs: Organisations, database_url: str, **options: Any
-) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the projection API over these organisations (options: the app's)."""
-    app = create_projection_app(
-        database_url=database_url, id_secret=ID_SECRET, schema=orgs.schema, **options
-    )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client
-
-
-def _order(envelope: Envelope) -> Any:
-    return envelope.occurred_sort_key()
-
-
-async def _as(orgs: Organisations, org: str, role: str = "frontline") -> dict[str, str]:
-    key = await ApiKeyStore(orgs.pool).issue(org=org, role=role)  # type: ignore[arg-type]
-    return {"Authorization": f"Bearer {key}"}
-
-
-async def _citizen(api: httpx.AsyncClient, headers: dict[str, str]) -> str:
-    found = await api.get("/v1/citizens", params={"nhs_number": NHS_NUMBER}, headers=headers)
-    value: str = found.json()["citizens"][0]["citizen_id"]
-    return value
-
-
-async def _everything(api: httpx.AsyncClient, citizen: str, headers: dict[str, str]) -> str:
-    """Every byte a viewer can get about the citizen: view, timeline, FHIR (all pages)."""
-    parts = [(await api.get(f"/v1/citizens/{citizen}", headers=headers)).text]
-    for path in (f"/v1/citizens/{citizen}/timeline?limit=1000", f"/v1/citizens/{citizen}/fhir"):
-        parts.append((await api.get(path, headers=headers)).text)
-    return "\n".join(parts)
 
 
 async def test_a_housing_key_never_gets_clinical_detail_by_any_route(
     api: httpx.AsyncClient, orgs: Organisations
 ) -> None:
-    housing = await _as(orgs, "housing")
-    citizen = await _citizen(api, housing)
+    housing = await key_of(orgs, "housing")
+    citizen = await citizen_of(api, housing)
     view = (await api.get(f"/v1/citizens/{citizen}", headers=housing)).json()
     assert view["access"] == "full"
     assert "in_crisis" not in {f["flag"] for f in view["flags"]}
@@ -88,7 +56,7 @@ async def test_a_housing_key_never_gets_clinical_detail_by_any_route(
             f"/v1/citizens/{citizen}/timeline", params={"category": category}, headers=housing
         )
         assert asked.json()["events"] == []
-    everything = await _everything(api, citizen, housing)
+    everything = await everything_of(api, citizen, housing)
     assert "crisis_episode" not in everything
     assert "home_treatment" not in everything  # the crisis setting, clinical detail
 
@@ -96,8 +64,8 @@ async def test_a_housing_key_never_gets_clinical_detail_by_any_route(
 async def test_housing_sees_who_coordinates_mental_health_care_and_the_risk_flags(
     api: httpx.AsyncClient, orgs: Organisations
 ) -> None:
-    housing = await _as(orgs, "housing")
-    citizen = await _citizen(api, housing)
+    housing = await key_of(orgs, "housing")
+    citizen = await citizen_of(api, housing)
     view = (await api.get(f"/v1/citizens/{citizen}", headers=housing)).json()
     health = next(i for i in view["involvements"] if i["org"] == "mental_health")
     assert health["cases"][0]["key_worker"] is not None
@@ -109,8 +77,8 @@ async def test_housing_sees_who_coordinates_mental_health_care_and_the_risk_flag
 async def test_a_clinician_sees_housing_risks_and_everything_of_their_own(
     api: httpx.AsyncClient, orgs: Organisations
 ) -> None:
-    health = await _as(orgs, "mental_health")
-    citizen = await _citizen(api, health)
+    health = await key_of(orgs, "mental_health")
+    citizen = await citizen_of(api, health)
     view = (await api.get(f"/v1/citizens/{citizen}", headers=health)).json()
     assert {"tenancy_at_risk", "risk_to_self"} <= {f["flag"] for f in view["flags"]}
     timeline = await api.get(f"/v1/citizens/{citizen}/timeline?limit=1000", headers=health)
@@ -122,8 +90,8 @@ async def test_hidden_events_leave_no_gap_in_the_timeline_pages(
     api: httpx.AsyncClient, orgs: Organisations
 ) -> None:
     """Paging counts only what the viewer may see: no short page, no offset jump."""
-    housing = await _as(orgs, "housing")
-    citizen = await _citizen(api, housing)
+    housing = await key_of(orgs, "housing")
+    citizen = await citizen_of(api, housing)
     whole = await api.get(f"/v1/citizens/{citizen}/timeline?limit=1000", headers=housing)
     events = whole.json()["events"]
     paged = []
@@ -155,9 +123,9 @@ async def test_an_organisation_without_a_relationship_sees_only_whom_to_contact(
         ]
     )
     await orgs.catch_up()
-    async with _projection_api(orgs, database_url) as api:
-        charity = await _as(orgs, "voluntary")
-        citizen = await _citizen(api, charity)
+    async with projection_api(orgs, database_url) as api:
+        charity = await key_of(orgs, "voluntary")
+        citizen = await citizen_of(api, charity)
         view = (await api.get(f"/v1/citizens/{citizen}", headers=charity)).json()
         assert view["access"] == "contacts"
         assert view["identity"] == {
@@ -179,11 +147,45 @@ async def test_an_organisation_without_a_relationship_sees_only_whom_to_contact(
         assert unknown.status_code == 404
 
 
+async def test_an_organisation_whose_case_closed_still_sees_its_own_records_only(
+    orgs: Organisations, database_url: str
+) -> None:
+    """Housing closed its case: contacts for everyone else's, but never kept from its own."""
+    housing, health = PersonAt("housing"), PersonAt("mental_health")
+    h_case, m_case = uuid4(), uuid4()
+    at = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+    await orgs.record(
+        [
+            housing.registered(at, details(postcode="BS5 6XX")),
+            housing.case_opened(at, h_case, reason="rent arrears"),
+            housing.event(FlagRaised(case_id=h_case, flag="risk_to_staff"), at),
+            housing.event(CaseClosed(case_id=h_case, outcome="rehoused"), at),
+            health.registered(at, details(postcode="BS1 1AA")),
+            health.case_opened(at, m_case, reason="crisis"),
+            health.event(FlagRaised(case_id=m_case, flag="risk_to_self"), at),
+        ]
+    )  # fmt: skip
+    await orgs.catch_up()
+    async with projection_api(orgs, database_url) as api:
+        key = await key_of(orgs, "housing")
+        citizen = await citizen_of(api, key)
+        view = (await api.get(f"/v1/citizens/{citizen}", headers=key)).json()
+    assert view["access"] == "contacts"
+    assert view["identity"]["postcode"]["value"] == "BS5 6XX"  # its own, not health's
+    own = next(i for i in view["involvements"] if i["org"] == "housing")
+    assert own["registration"] is not None
+    assert [(c["reason"], c["status"]) for c in own["cases"]] == [("rent arrears", "closed")]
+    assert [f["flag"] for f in view["flags"]] == ["risk_to_staff"]
+    health_involvement = next(i for i in view["involvements"] if i["org"] == "mental_health")
+    assert health_involvement["registration"] is None
+    assert [c["reason"] for c in health_involvement["cases"]] == [None]  # whom to contact
+
+
 async def test_a_revoked_key_reads_nothing(api: httpx.AsyncClient, orgs: Organisations) -> None:
     store = ApiKeyStore(orgs.pool)
     key = await store.issue(org="housing", role="frontline")
     headers = {"Authorization": f"Bearer {key}"}
-    citizen = await _citizen(api, headers)
+    citizen = await citizen_of(api, headers)
     caller = await store.authenticate(key)
     assert caller is not None
     assert await store.revoke(caller.key_id)
@@ -195,14 +197,15 @@ async def test_break_glass_opens_the_record_for_a_while_and_tells_the_ig_lead(
     orgs: Organisations, database_url: str
 ) -> None:
     """A charity worker in an emergency: states why, reads the full record, is logged, and
-    their IG lead sees the alert; without the glass broken, and once it expires: contacts."""
+    their IG lead and housing's (whose record it is) see the alert; without the glass
+    broken, and once it expires: contacts."""
     housing = PersonAt("housing")
     at = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
     await orgs.record([housing.registered(at, details()), housing.case_opened(at, uuid4())])
     await orgs.catch_up()
-    async with _projection_api(orgs, database_url, break_glass_minutes=1) as api:
-        charity = await _as(orgs, "voluntary")
-        citizen = await _citizen(api, charity)
+    async with projection_api(orgs, database_url, break_glass_minutes=1) as api:
+        charity = await key_of(orgs, "voluntary")
+        citizen = await citizen_of(api, charity)
         view = f"/v1/citizens/{citizen}"
         assert (await api.get(view, headers=charity)).json()["access"] == "contacts"
 
@@ -218,13 +221,19 @@ async def test_break_glass_opens_the_record_for_a_while_and_tells_the_ig_lead(
                 headers=charity,
             )  # fmt: skip
         assert granted.status_code == 201
+        housing_key = await key_of(orgs, "housing")  # works with him: no glass to break
+        needless = await api.post(
+                f"{view}/break-glass", json={"reason": "just checking on him"},
+                headers=housing_key,
+            )  # fmt: skip
+        assert needless.status_code == 409
+        assert needless.json()["error"]["code"] == "relationship_exists"
 
         assert (await api.get(view, headers=charity)).json()["access"] == "full"
         assert (await api.get(f"{view}/timeline", headers=charity)).status_code == 200
-        other_charity_key = await _as(orgs, "voluntary")  # the grant is the key's, not the org's
+        other_charity_key = await key_of(orgs, "voluntary")  # the grant is the key's, not the org's
         assert (await api.get(view, headers=other_charity_key)).json()["access"] == "contacts"
 
-        housing_key = await _as(orgs, "housing")
         log = (await api.get(f"{view}/access-log", headers=housing_key)).json()["accesses"]
         by_charity = [a for a in log if a["viewer_org"] == "voluntary"]
         assert [(a["read_kind"], a["break_glass"]) for a in by_charity] == [  # newest first
@@ -235,12 +244,15 @@ async def test_break_glass_opens_the_record_for_a_while_and_tells_the_ig_lead(
             ("search", False),
         ]
 
-        lead = await _as(orgs, "voluntary", "ig_lead")
+        lead = await key_of(orgs, "voluntary", "ig_lead")
         alerts = (await api.get("/v1/ig/break-glass", headers=lead)).json()
         assert [g["reason"] for g in alerts["grants"]] == ["collapsed at the day centre"]
         assert (await api.get("/v1/ig/break-glass", headers=charity)).status_code == 403
-        housing_lead = await _as(orgs, "housing", "ig_lead")
-        assert (await api.get("/v1/ig/break-glass", headers=housing_lead)).json()["grants"] == []
+        housing_lead = await key_of(orgs, "housing", "ig_lead")  # housing's record was opened
+        alerts = (await api.get("/v1/ig/break-glass", headers=housing_lead)).json()
+        assert [g["viewer_org"] for g in alerts["grants"]] == ["voluntary"]
+        health_lead = await key_of(orgs, "mental_health", "ig_lead")  # holds nothing of them
+        assert (await api.get("/v1/ig/break-glass", headers=health_lead)).json()["grants"] == []
 
         await orgs.pool.execute(  # a minute later
             f"UPDATE {orgs.schema}_audit.break_glass SET expires_at = now()"  # noqa: S608
@@ -262,15 +274,15 @@ async def test_a_search_never_turns_up_a_person_the_rules_hide(
     at = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
     await orgs.record([housing.registered(at, details()), housing.case_opened(at, uuid4())])
     await orgs.catch_up()
-    async with _projection_api(orgs, database_url, sharing=private) as api:
-        charity = await _as(orgs, "voluntary")
+    async with projection_api(orgs, database_url, sharing=private) as api:
+        charity = await key_of(orgs, "voluntary")
         for params in (
             {"nhs_number": NHS_NUMBER},
             {"family_name": "Smith", "date_of_birth": "1979-03-12"},
         ):
             found = await api.get("/v1/citizens", params=params, headers=charity)
             assert found.json() == {"citizens": []}
-        health = await _as(orgs, "mental_health")
+        health = await key_of(orgs, "mental_health")
         found = await api.get("/v1/citizens", params={"nhs_number": NHS_NUMBER}, headers=health)
         assert found.json()["citizens"][0]["family_name"] == "Smith"
     logged = await orgs.pool.fetch(
@@ -304,7 +316,7 @@ async def _strict_api(
         ]
     )  # fmt: skip
     await orgs.catch_up()
-    async with _projection_api(orgs, database_url, sharing=STRICT) as api:
+    async with projection_api(orgs, database_url, sharing=STRICT) as api:
         yield api, str(housing.person_id), str(health.person_id)
 
 
@@ -312,7 +324,7 @@ async def test_strict_rules_hold_for_stewards_contacts_and_the_access_log(
     orgs: Organisations, database_url: str
 ) -> None:
     async for api, housing_id, health_id in _strict_api(orgs, database_url):
-        steward = await _as(orgs, "voluntary", "data_steward")
+        steward = await key_of(orgs, "voluntary", "data_steward")
         queue = (await api.get("/v1/identity/review", headers=steward)).json()
         sides = [side for pair in queue["pairs"] for side in (pair["a"], pair["b"])]
         assert {(pair["a"]["org"], pair["b"]["org"]) for pair in queue["pairs"]} == {
@@ -331,9 +343,9 @@ async def test_strict_rules_hold_for_stewards_contacts_and_the_access_log(
         assert not_theirs.status_code == 403
         assert not_theirs.json()["error"]["code"] == "not_your_records"
 
-        ops = await _as(orgs, "housing", "ops")
+        ops = await key_of(orgs, "housing", "ops")
         citizen = (await api.get(
-            "/v1/citizens", params={"nhs_number": NHS_NUMBER}, headers=await _as(orgs, "housing")
+            "/v1/citizens", params={"nhs_number": NHS_NUMBER}, headers=await key_of(orgs, "housing")
         )).json()["citizens"][0]["citizen_id"]  # fmt: skip
         log = await api.get(f"/v1/citizens/{citizen}/access-log", headers=ops)
         assert log.status_code == 403
@@ -349,18 +361,10 @@ async def test_strict_rules_hide_a_service_the_person_uses_from_a_contacts_view(
 ) -> None:
     """Someone only mental health and housing know: the charity (no relationship) sees
     housing's contact, and nothing says mental health is involved."""
-    at = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
-    housing, health = PersonAt("housing"), PersonAt("mental_health")
-    await orgs.record(
-        [
-            housing.registered(at, details()), housing.case_opened(at, uuid4()),
-            health.registered(at, details()), health.case_opened(at, uuid4()),
-        ]
-    )  # fmt: skip
-    await orgs.catch_up()
-    async with _projection_api(orgs, database_url, sharing=STRICT) as api:
-        charity = await _as(orgs, "voluntary")
-        citizen = await _citizen(api, charity)
+    await known_to_housing_and_mental_health(orgs)
+    async with projection_api(orgs, database_url, sharing=STRICT) as api:
+        charity = await key_of(orgs, "voluntary")
+        citizen = await citizen_of(api, charity)
         view = (await api.get(f"/v1/citizens/{citizen}", headers=charity)).json()
         assert view["access"] == "contacts"
         assert [i["org"] for i in view["involvements"]] == ["housing"]

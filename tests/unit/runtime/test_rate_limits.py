@@ -1,5 +1,8 @@
 """Requests per API key: a burst goes through, then the average rate, and keys are apart."""
 
+import pytest
+
+from services.runtime import rate_limits
 from services.runtime.rate_limits import HttpLimits, RateLimits
 
 
@@ -34,3 +37,25 @@ def test_a_quiet_spell_refills_up_to_the_burst_only() -> None:
     assert limits.wait_for("k") == 0
     clock.now += 3600
     assert [limits.wait_for("k") for _ in range(3)] == [0, 0, 1]
+
+
+def test_failed_sign_ins_are_counted_apart_and_peeking_costs_nothing() -> None:
+    failures = RateLimits(
+        HttpLimits(auth_failures_per_minute=60, auth_failures_burst=2), clock=Clock(), failures=True
+    )
+    assert failures.blocked_for("10.0.0.1") == 0
+    assert failures.blocked_for("10.0.0.1") == 0  # looking takes no token
+    assert [failures.wait_for("10.0.0.1") for _ in range(2)] == [0, 0]
+    assert failures.blocked_for("10.0.0.1") == 1
+
+
+def test_idle_names_are_forgotten_when_there_are_too_many(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rate_limits, "MAX_BUCKETS", 3)
+    clock = Clock()
+    limits = RateLimits(HttpLimits(rate_per_minute=60, rate_burst=1), clock=clock)
+    for name in ("a", "b", "c"):
+        limits.wait_for(name)
+    clock.now += 5  # every bucket refilled: nothing to remember
+    assert limits.wait_for("d") == 0
+    assert limits.wait_for("a") == 0  # forgotten, so a full bucket again
+    assert limits.wait_for("d") == 1  # the busy one is still counted

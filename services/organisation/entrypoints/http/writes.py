@@ -29,6 +29,7 @@ from services.runtime.idempotency import (
     StoredResponse,
     request_fingerprint,
 )
+from services.runtime.person_keys import KeyUnreadable, RecordErased
 
 log = structlog.get_logger("caseweave.organisation")
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -74,6 +75,14 @@ class Writer:
         except IdempotencyKeyReused as error:
             log.info("command_rejected", command=command, code="idempotency_key_reused")
             raise _key_reused() from error
+        except KeyUnreadable as error:
+            log.error("command_failed", command=command, code="key_unreadable")
+            raise ApiError(
+                503, "key_unreadable", "the person's key cannot be read; retry later"
+            ) from error
+        except RecordErased as error:  # erased while this command ran: as if never there
+            log.info("command_rejected", command=command, code="not_found")
+            raise ApiError(404, "not_found", "person not found") from error
         except TransactionTooOld as error:  # overtaken on every attempt: the stream is very busy
             log.info("command_rejected", command=command, code="concurrent_writes")
             raise ApiError(409, "concurrent_writes", "others kept writing; retry") from error

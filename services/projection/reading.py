@@ -1,0 +1,123 @@
+"""What every read of a citizen's data shares: who reads (and why), the access log entry
+written before the answer, the read model, and the refusals (404, 403) that say nothing
+about whether the person exists."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, Request
+
+from events.consent import Purpose
+from events.registry import registered_types
+from services.projection.access_log import Access, AccessLog, ReadKind
+from services.projection.break_glass import BreakGlass
+from services.projection.domain.sharing import SharingPolicy, Viewer, has_relationship, may_find
+from services.projection.domain.view import CitizenView
+from services.projection.purpose_of_use import PurposeDep
+from services.projection.queries import CitizenQueries
+from services.runtime.api_keys import Caller
+from services.runtime.http.auth import CallerDep
+from services.runtime.http.errors import ApiError, not_found
+
+EVENT_CATEGORIES = {model.event_type: model.category for model in registered_types()}
+READ_ERRORS: dict[int | str, dict[str, str]] = {
+    401: {"description": "no API key or token, or an unknown, revoked or expired one"},
+    422: {"description": "the request breaks a rule; the body names the field and the rule"},
+}
+
+
+def viewer_of(request: Request, caller: CallerDep, purpose: PurposeDep) -> Viewer:
+    """Return who is looking and why, with the place's sharing rules."""
+    policy: SharingPolicy = request.app.state.sharing
+    return Viewer(org=caller.org, role=caller.role, policy=policy, purpose=purpose)
+
+
+ViewerDep = Annotated[Viewer, Depends(viewer_of)]
+
+
+@dataclass(frozen=True)
+class Reads:
+    """Records each read of a citizen's data in the access log, before it is answered."""
+
+    log: AccessLog
+    glass: BreakGlass
+    caller: Caller
+    purpose: Purpose
+    correlation_id: str
+
+    async def related(self, view: CitizenView) -> tuple[bool, bool]:
+        """Tell whether the caller may open the full record, and whether only by break-glass."""
+        if has_relationship(view, self.caller.org):
+            return True, False
+        now = datetime.now(UTC)
+        glass = await self.glass.is_open(view.citizen_id, key_id=self.caller.key_id, now=now)
+        return glass, glass
+
+    async def record(
+        self,
+        kind: ReadKind,
+        citizen_categories: Sequence[tuple[UUID, Sequence[str]]],
+        *,
+        break_glass: bool = False,
+    ) -> None:
+        """Log that these citizens' data of these categories is about to be returned."""
+        now = datetime.now(UTC)
+        await self.log.record(
+            [
+                Access(
+                    read_at=now, citizen_id=citizen, viewer_org=self.caller.org,
+                    viewer_role=self.caller.role, key_id=self.caller.key_id, read_kind=kind,
+                    categories=list(categories), purpose=self.purpose, break_glass=break_glass,
+                    correlation_id=self.correlation_id,
+                )
+                for citizen, categories in citizen_categories
+            ]
+        )  # fmt: skip
+
+
+def reads_of(request: Request, caller: CallerDep, purpose: PurposeDep) -> Reads:
+    """Return the access log recorder of this request."""
+    log: AccessLog = request.app.state.access_log
+    glass: BreakGlass = request.app.state.break_glass
+    return Reads(log, glass, caller, purpose, request.state.correlation_id)
+
+
+ReadsDep = Annotated[Reads, Depends(reads_of)]
+
+
+def citizen_queries(request: Request) -> CitizenQueries:
+    """Return the app's read-model queries."""
+    queries: CitizenQueries = request.app.state.citizens
+    return queries
+
+
+QueriesDep = Annotated[CitizenQueries, Depends(citizen_queries)]
+
+
+async def citizen_or_404(queries: CitizenQueries, citizen_id: UUID) -> CitizenView:
+    """Return the citizen's stored view, or answer 404."""
+    view = await queries.citizen_view(citizen_id)
+    if view is None:
+        raise not_found("citizen")
+    return view
+
+
+async def full_record_open(view: CitizenView, viewer: Viewer, reads: Reads) -> bool:
+    """Return whether the caller opens the full record only by break-glass; if they may not
+    open it, answer 403, or 404 when the rules hide the person from them altogether."""
+    related, glass = await reads.related(view)
+    if not related:
+        raise relationship_required() if may_find(view, viewer) else not_found("citizen")
+    return glass
+
+
+def relationship_required() -> ApiError:
+    return ApiError(
+        403,
+        "relationship_required",
+        "only an organisation working with the person (an open case or an accepted "
+        "referral) may read this; GET /v1/citizens/{id} shows who to contact",
+    )

@@ -1,0 +1,107 @@
+"""Find citizens: by NHS number, or by family name and date of birth (fuzzy).
+
+A search is answered from what the caller may see of each person (`domain/finding.py`),
+and each hit shown is a read of that person's identity, written to the access log.
+"""
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from events.envelope import ORGANISATIONS
+from events.identifiers import NhsNumber, PersonName
+from services.projection.domain.finding import Sought, find_in
+from services.projection.domain.sharing import IDENTITY, Viewer, identity_for, may_find
+from services.projection.queries import SEARCH_LIMIT, CitizenList, CitizenQueries, CitizenSummary
+from services.projection.reading import READ_ERRORS, QueriesDep, ReadsDep, ViewerDep
+from services.runtime.http.errors import ApiError, FieldError
+
+# hits scored before the person's own decisions are applied; the best SEARCH_LIMIT are shown
+SEARCH_CANDIDATES_SHOWN = 1000
+router = APIRouter(prefix="/v1/citizens", tags=["citizens"], responses=READ_ERRORS)
+
+
+@router.get(
+    "",
+    summary="Find citizens by NHS number, or by family name and date of birth",
+    description="An NHS number search ignores the other criteria. A name and birth date "
+    "search is fuzzy (nicknames, typos, sound-alikes, swapped day and month) and ranked; it "
+    "compares only the registrations the caller may see, and shows what they may see.",
+)
+async def find_citizens(
+    viewer: ViewerDep,
+    reads: ReadsDep,
+    queries: QueriesDep,
+    *,
+    nhs_number: Annotated[NhsNumber | None, Query(description="ten digits, spaces allowed")] = None,
+    family_name: Annotated[PersonName | None, Query()] = None,
+    date_of_birth: Annotated[date | None, Query(description="YYYY-MM-DD")] = None,
+    given_name: Annotated[PersonName | None, Query(description="narrows a name search")] = None,
+) -> CitizenList:
+    """Return the citizens matching the search."""
+    known = [org for org in ORGANISATIONS if viewer.may_see(org, IDENTITY)]  # by the rules
+    if nhs_number is not None:
+        found = await queries.by_nhs_number(nhs_number, among=known)
+    elif family_name is None or date_of_birth is None:
+        raise _missing_criteria(family_name=family_name, date_of_birth=date_of_birth)
+    else:
+        found = await queries.by_name_and_birth(
+            family_name=family_name, date_of_birth=date_of_birth, given_name=given_name,
+            among=known, first=viewer.org, limit=SEARCH_CANDIDATES_SHOWN,
+        )  # fmt: skip
+    sought = Sought(
+        nhs_number=nhs_number,
+        family_name=family_name,
+        date_of_birth=date_of_birth,
+        given_name=given_name,
+    )
+    shown = await _findable(queries, found, viewer, sought)
+    await reads.record("search", [(hit.citizen_id, [IDENTITY]) for hit in shown])
+    return CitizenList(citizens=shown)
+
+
+async def _findable(
+    queries: CitizenQueries, found: list[CitizenSummary], viewer: Viewer, sought: Sought
+) -> list[CitizenSummary]:
+    """Keep the hits the search finds in what the viewer may see of them (`find_in`), each
+    with the identity values they may see and the score of what they may see."""
+    views = await queries.citizen_views([hit.citizen_id for hit in found])
+    shown = []
+    for hit in found:
+        view = views.get(hit.citizen_id)
+        if view is None or not may_find(view, viewer):
+            continue
+        match = find_in(view, viewer, sought)
+        if match is None:
+            continue
+        identity = identity_for(view, viewer)
+        values = {
+            "nhs_number": identity.nhs_number,
+            "given_name": identity.given_name,
+            "family_name": identity.family_name,
+            "date_of_birth": identity.date_of_birth,
+        }
+        update: dict[str, object] = {
+            name: value.value if value else None for name, value in values.items()
+        }
+        update |= {"match_score": match.score, "matched_on": match.matched_on}
+        shown.append(hit.model_copy(update=update))
+    if sought.nhs_number is None:
+        shown.sort(key=lambda hit: (-(hit.match_score or 0), str(hit.citizen_id)))
+    return shown[:SEARCH_LIMIT]
+
+
+def _missing_criteria(*, family_name: str | None, date_of_birth: date | None) -> ApiError:
+    message = "search by nhs_number, or by family_name and date_of_birth"
+    missing = [
+        name
+        for name, value in (("family_name", family_name), ("date_of_birth", date_of_birth))
+        if value is None
+    ]
+    if len(missing) == 2:
+        missing.insert(0, "nhs_number")
+    fields = [
+        FieldError(field=f"query.{name}", rule="missing", message=message) for name in missing
+    ]
+    return ApiError(422, "validation_failed", message, fields=fields)

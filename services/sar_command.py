@@ -1,0 +1,94 @@
+"""`caseweave sar export --citizen ID`: everything held about a person, for subject access.
+
+One JSON document: the single view unfiltered (every organisation's involvement, cases,
+flags, referrals, consent decisions and registrations), the whole timeline with each
+event as its organisation recorded it, the data stewards' identity decisions naming the
+person's records, every read of their data (the access log) and every break-glass grant
+that opened their record. Information governance reviews it (third parties' details, such
+as staff names or a break-glass reason, may need redacting) before it goes to the person.
+"""
+
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+from uuid import UUID
+
+import structlog
+
+from services.projection.access_log import Access, AccessLog, audit_schema_of
+from services.projection.bootstrap import prepare_read_model
+from services.projection.break_glass import BreakGlass
+from services.projection.decision_store import DecisionStore, decisions_schema_of
+from services.projection.queries import CitizenQueries, TimelineEvent
+from services.projection.read_model import ReadModel
+from services.runtime.database import Pool, create_pool
+from services.runtime.person_keys import PersonKeys
+
+logger = structlog.get_logger(__name__)
+PAGE = 1000
+
+
+async def export_subject_access(
+    database_url: str,
+    citizen_id: UUID,
+    *,
+    out: TextIO = sys.stdout,
+    schema: str = "projection",
+    keys: PersonKeys | None = None,
+) -> dict[str, int] | None:
+    """Write everything held about the citizen to `out` as one JSON document; return how
+    many of each part were written, or None (writing nothing) for an unknown citizen."""
+    pool = await create_pool(database_url, max_size=2)
+    try:
+        await prepare_read_model(pool, schema)
+        if keys is not None:  # another master key would export nothing personal
+            async with pool.acquire() as conn:
+                await keys.verify(conn)
+        document = await _everything_about(pool, schema, citizen_id, keys)
+    finally:
+        await pool.close()
+    if document is None:
+        return None
+    json.dump(document, out, indent=2, ensure_ascii=False)
+    out.write("\n")
+    counts = {part: len(document[part]) for part in _PARTS}
+    logger.info("subject_access_exported", citizen_id=str(citizen_id), **counts)
+    return counts
+
+
+_PARTS = ("timeline", "identity_decisions", "access_log", "break_glass")
+
+
+async def _everything_about(
+    pool: Pool, schema: str, citizen_id: UUID, keys: PersonKeys | None
+) -> dict[str, Any] | None:
+    queries = CitizenQueries(pool, schema=schema, keys=keys)
+    view = await queries.citizen_view(citizen_id)
+    if view is None:
+        return None
+    timeline: list[TimelineEvent] = []
+    offset = 0
+    while (page := await queries.timeline(citizen_id, limit=PAGE, offset=offset)) and (page.events):
+        timeline += page.events
+        offset += PAGE
+    log = AccessLog(pool, schema=audit_schema_of(schema))
+    accesses: list[Access] = []
+    while batch := await log.of_citizen(citizen_id, limit=PAGE, offset=len(accesses)):
+        accesses += batch
+    glass = BreakGlass(pool, schema=audit_schema_of(schema), read_model=schema, lasts=timedelta(0))
+    async with pool.acquire() as conn:
+        records = await ReadModel(schema).records_of(conn, citizen_id)
+        decisions = await DecisionStore(decisions_schema_of(schema)).naming(conn, records)
+    return {
+        "subject_access_request": {
+            "citizen_id": str(citizen_id),
+            "generated_at": datetime.now(UTC).isoformat(),
+            "records": [{"org": org, "person_id": person_id} for org, person_id in sorted(records)],
+        },
+        "single_view": view.model_dump(mode="json"),
+        "timeline": [event.model_dump(mode="json") for event in timeline],
+        "identity_decisions": [envelope.model_dump(mode="json") for envelope in decisions],
+        "access_log": [access.model_dump(mode="json") for access in accesses[::-1]],
+        "break_glass": [g.model_dump(mode="json") for g in await glass.of_citizen(citizen_id)],
+    }

@@ -1,0 +1,312 @@
+"""Erasure by crypto-shredding, tried the way someone would try to get the person back.
+
+The story's three organisations write with a key store: every personal value is sealed
+with the person's key as it is stored. Erasing the citizen shreds the keys and purges the
+projection; the events stay, unreadable, and a replay must not rebuild the person while
+the counts of what happened (statistics) stay exactly the same.
+"""
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import pytest
+
+from events.identity import RecordRef
+from services.organisation.adapters.people_table import people_ddl
+from services.projection.bootstrap import rebuild_projection
+from services.projection.break_glass import BreakGlass
+from services.projection.erasure import Erased, erase_citizen
+from services.projection.stewardship import DecisionRequest, IdentityStewardship
+from services.runtime.api_keys import Caller
+from services.runtime.database import Pool, apply_ddl
+from services.runtime.event_store import EventStore
+from services.runtime.person_keys import (
+    KeyUnreadable,
+    MasterKeyWrong,
+    PersonKeys,
+    RecordErased,
+    person_keys_ddl,
+)
+from tests.integration.projection.conftest import ID_SECRET, Organisations, new_organisations
+from tests.integration.projection.reading import story_order
+from tests.unit.projection.factories import NHS_NUMBER, PersonAt, details, minutes
+from tests.unit.projection.stories import three_organisations_story
+
+OTHER_NHS_NUMBER = "4010232137"
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """Organisations writing through a key store; David's records and Ann's."""
+
+    orgs: Organisations
+    keys: PersonKeys
+    david: list[PersonAt]
+    ann: PersonAt
+
+
+@pytest.fixture
+async def sealed(pool: Pool, unique_schema: Callable[[str], str]) -> Sealed:
+    """David's story at three organisations and Ann at housing, sealed and projected."""
+    keys = PersonKeys(os.urandom(32), schema=unique_schema("keys"))  # a key store of its own
+    await apply_ddl(pool, lock_name=keys.schema, statements=person_keys_ddl(keys.schema))
+    orgs = await new_organisations(pool, unique_schema, keys=keys)
+    for schema in orgs.sources.values():  # each organisation's NHS number lookup
+        await apply_ddl(pool, lock_name=schema, statements=people_ddl(schema))
+    logs = three_organisations_story()
+    david = [PersonAt(org, UUID(log[0].subject)) for org, log in logs.items()]
+    ann = PersonAt("housing")
+    ann_details = details(nhs_number=OTHER_NHS_NUMBER, given_name="Ann")
+    story = sorted((e for log in logs.values() for e in log), key=story_order)
+    await orgs.record([*story, ann.registered(minutes(50), ann_details)])
+    await orgs.catch_up()
+    return Sealed(orgs, keys, david, ann)
+
+
+async def _citizen(orgs: Organisations, nhs_number: str = NHS_NUMBER) -> UUID:
+    [found] = await orgs.queries().by_nhs_number(nhs_number)
+    return found.citizen_id
+
+
+async def _statistics(orgs: Organisations) -> list[tuple[str, str, int]]:
+    rows = await orgs.pool.fetch(
+        f"SELECT org, type, count(*) AS n FROM {orgs.schema}.timeline"  # noqa: S608
+        " GROUP BY org, type ORDER BY org, type"
+    )
+    return [(row["org"], row["type"], row["n"]) for row in rows]
+
+
+async def _erase(sealed: Sealed, citizen: UUID) -> Erased | None:
+    return await erase_citizen(
+        sealed.orgs.pool, citizen, keys=sealed.keys, org_schemas=sealed.orgs.sources,
+        schema=sealed.orgs.schema,
+    )  # fmt: skip
+
+
+async def test_personal_values_are_sealed_where_they_are_stored(sealed: Sealed) -> None:
+    orgs = sealed.orgs
+    stored = await orgs.pool.fetch(
+        f"SELECT type, data::text AS data FROM {orgs.sources['housing']}.events"  # noqa: S608
+    )
+    registration = next(row["data"] for row in stored if row["type"] == "person.registered")
+    assert "$sealed" in registration
+    assert "Smith" not in registration
+    assert NHS_NUMBER not in registration
+    referral = next(row["data"] for row in stored if row["type"] == "referral.made")
+    assert '"to_org": "voluntary"' in referral  # where it goes stays readable
+    assert "food and benefits" not in referral  # why, and who, do not
+    timeline = await orgs.pool.fetchval(
+        f"SELECT string_agg(envelope::text, ' ') FROM {orgs.schema}.timeline"  # noqa: S608
+    )
+    assert "Smith" not in timeline
+    citizen = await _citizen(orgs)  # the projection reads them with the keys
+    view = await orgs.queries().citizen_view(citizen)
+    assert view is not None
+    assert view.identity.family_name is not None
+    assert view.identity.family_name.value == "Smith"
+    page = await orgs.queries().timeline(citizen, limit=100, offset=0)
+    assert page is not None
+    registered = next(e for e in page.events if e.type == "person.registered")
+    assert registered.data["details"]["family_name"] == "Smith"
+
+
+async def test_an_erased_person_is_gone_and_a_replay_does_not_bring_them_back(
+    sealed: Sealed,
+) -> None:
+    orgs = sealed.orgs
+    citizen = await _citizen(orgs)
+    before = await _statistics(orgs)
+    erased = await _erase(sealed, citizen)
+    assert erased is not None
+    assert erased.records == 3
+
+    assert await orgs.queries().citizen_view(citizen) is None
+    assert await orgs.queries().by_nhs_number(NHS_NUMBER) == []
+    records = [p.subject for p in sealed.david]
+    for table in ("person_links", "registrations", "blocking_keys"):
+        left = await orgs.pool.fetchval(
+            f"SELECT count(*) FROM {orgs.schema}.{table} WHERE person_id = ANY($1::text[])",  # noqa: S608
+            records,
+        )
+        assert left == 0, table
+    housing = EventStore(orgs.sources["housing"], keys=sealed.keys)
+    async with orgs.pool.acquire() as conn:  # the organisation's own stream reads as empty
+        assert await housing.read_stream(conn, f"person-{sealed.david[0].subject}") == []
+
+    await rebuild_projection(
+        pool=orgs.pool, sources=orgs.sources, schema=orgs.schema, id_secret=ID_SECRET,
+        keys=sealed.keys,
+    )  # fmt: skip
+    assert await orgs.queries().by_nhs_number(NHS_NUMBER) == []
+    assert await orgs.queries().citizen_view(citizen) is None
+    assert await _statistics(orgs) == before  # what happened still counts
+    ann = await orgs.queries().citizen_view(await _citizen(orgs, OTHER_NHS_NUMBER))
+    assert ann is not None  # nobody else is touched
+    assert ann.identity.given_name is not None
+    assert ann.identity.given_name.value == "Ann"
+
+
+async def test_an_erased_person_takes_no_new_personal_data(sealed: Sealed) -> None:
+    await _erase(sealed, await _citizen(sealed.orgs))
+    health = next(p for p in sealed.david if p.org == "mental_health")
+    late = health.registered(minutes(90), details(given_name="Dave"))
+    with pytest.raises(RecordErased):
+        await sealed.orgs.record([late])
+    await sealed.orgs.catch_up()
+    assert await sealed.orgs.queries().by_nhs_number(NHS_NUMBER) == []
+    assert await _erase(sealed, await _citizen(sealed.orgs, OTHER_NHS_NUMBER)) is not None
+
+
+async def test_a_wrong_master_key_opens_nothing_and_is_refused(sealed: Sealed) -> None:
+    stranger = PersonKeys(os.urandom(32), schema=sealed.keys.schema)
+    async with sealed.orgs.pool.acquire() as conn:
+        await sealed.keys.verify(conn)  # the store's own master key: its canary
+        with pytest.raises(MasterKeyWrong):
+            await stranger.verify(conn)
+        records = [(p.org, p.subject) for p in sealed.david]
+        unreadable = await stranger.for_reading(conn, records)
+        assert set(unreadable.values()) == {b""}  # there, but unreadable (and logged)
+        with pytest.raises(KeyUnreadable):  # and nothing is written under a wrong key
+            await stranger.for_writing(conn, records)
+
+
+async def test_a_record_the_projection_has_not_linked_yet_is_erased_too(sealed: Sealed) -> None:
+    """The charity registered David again (same NHS number) just before the erasure, and the
+    projection had not read it yet: the erasure finds it by its NHS number all the same."""
+    orgs = sealed.orgs
+    again = PersonAt("voluntary")
+    await orgs.record([again.registered(minutes(60), details(given_name="Davey"))])
+    await orgs.pool.execute(  # as the charity's service keeps it
+        f"INSERT INTO {orgs.sources['voluntary']}.people (person_id, nhs_number)"  # noqa: S608
+        " VALUES ($1, $2)",
+        again.person_id,
+        NHS_NUMBER,
+    )
+    erased = await _erase(sealed, await _citizen(orgs))
+    assert erased is not None
+    assert erased.records == 4
+    await orgs.catch_up()
+    assert await orgs.queries().by_nhs_number(NHS_NUMBER) == []
+
+
+async def test_values_stored_before_sealing_are_erased_in_place(sealed: Sealed) -> None:
+    """Ann was registered before sealing existed: her details lie in clear in the store and
+    the timeline until she is erased, and nowhere after."""
+    orgs = sealed.orgs
+    before = PersonAt("housing")
+    old_details = details(nhs_number="9000000009", given_name="Zelda", family_name="Quayle")
+    unsealed = EventStore(orgs.sources["housing"])  # a store from before sealing
+    async with orgs.pool.acquire() as conn:
+        await unsealed.append(
+            conn, stream_id=f"person-{before.subject}", expected_version=0,
+            events=[before.registered(minutes(1), old_details)],
+        )  # fmt: skip
+    await orgs.catch_up()
+    assert await _held_in_clear(orgs, "Quayle") == 2  # the store and the timeline
+
+    assert await _erase(sealed, await _citizen(orgs, "9000000009")) is not None
+    assert await _held_in_clear(orgs, "Quayle") == 0
+    data = await orgs.pool.fetchval(
+        f"SELECT data FROM {orgs.sources['housing']}.events WHERE subject = $1",  # noqa: S608
+        before.subject,
+    )
+    assert data == {"person_id": before.subject, "details": {"$erased": True}}
+    assert await orgs.queries().by_nhs_number("9000000009") == []
+
+
+async def test_the_audit_trail_stays_but_not_under_an_id_that_comes_back(sealed: Sealed) -> None:
+    """Who read David's record stays in the access log, under the erasure's id: the citizen
+    id an NHS number gives would otherwise hand it to the next person registered with it."""
+    orgs = sealed.orgs
+    citizen = await _citizen(orgs)
+    audit = f"{orgs.schema}_audit"
+    await orgs.pool.execute(
+        f"INSERT INTO {audit}.access_log (citizen_id, viewer_org, viewer_role, key_id,"  # noqa: S608
+        " read_kind, categories, purpose, correlation_id)"
+        " VALUES ($1, 'housing', 'frontline', 'k1', 'view', '{}', 'direct_care', 'c1')",
+        citizen,
+    )
+    glass = BreakGlass(orgs.pool, schema=audit, read_model=orgs.schema, lasts=timedelta(hours=1))
+    charity = Caller(key_id="k2", org="voluntary", role="frontline")
+    await glass.grant(
+        citizen, caller=charity, reason="collapsed in the street", correlation_id="c2",
+        now=datetime.now(UTC),
+    )  # fmt: skip
+    erased = await _erase(sealed, citizen)
+    assert erased is not None
+    kept = await orgs.pool.fetch(
+        f"SELECT citizen_id FROM {audit}.access_log WHERE key_id = 'k1'"  # noqa: S608
+    )
+    assert [row["citizen_id"] for row in kept] == [erased.erasure_id]
+    [alert] = await glass.alerts(after=None, limit=10)
+    assert alert.subject == alert.data["citizen_id"] == str(erased.erasure_id)
+    assert await glass.of_citizen(citizen) == []
+
+
+async def test_an_erasure_is_applied_again_after_the_keys_are_restored(sealed: Sealed) -> None:
+    orgs = sealed.orgs
+    keys_table = f"{sealed.keys.schema}.person_keys"
+    saved = await orgs.pool.fetch(f"SELECT org, person_id, wrapped FROM {keys_table}")  # noqa: S608
+    assert await _erase(sealed, await _citizen(orgs)) is not None
+    for row in saved:  # a backup of the keys from before the erasure is restored
+        await orgs.pool.execute(
+            f"UPDATE {keys_table} SET wrapped = $3, erased_at = NULL"  # noqa: S608
+            " WHERE org = $1 AND person_id = $2",
+            row["org"], row["person_id"], row["wrapped"],
+        )  # fmt: skip
+    async with orgs.pool.acquire() as conn:
+        assert await sealed.keys.erase_again(conn) == 3
+        opened = await sealed.keys.for_reading(conn, [(p.org, p.subject) for p in sealed.david])
+    assert set(opened.values()) == {None}
+
+
+async def _held_in_clear(orgs: Organisations, text: str) -> int:
+    found = 0
+    for schema in orgs.sources.values():
+        found += await orgs.pool.fetchval(
+            f"SELECT count(*) FROM {schema}.events WHERE data::text LIKE $1",  # noqa: S608
+            f"%{text}%",
+        )
+    found += await orgs.pool.fetchval(
+        f"SELECT count(*) FROM {orgs.schema}.timeline WHERE envelope::text LIKE $1",  # noqa: S608
+        f"%{text}%",
+    )
+    return int(found)
+
+
+async def test_a_record_a_steward_kept_apart_is_erased_and_its_view_goes_too(
+    sealed: Sealed,
+) -> None:
+    """A steward split the charity's record of David off into a citizen of its own; it still
+    holds his NHS number, so erasing David erases it too, and its view with it."""
+    orgs = sealed.orgs
+    david = await _citizen(orgs)
+    charity = next(p for p in sealed.david if p.org == "voluntary")
+    stewardship = IdentityStewardship(
+        orgs.pool, id_secret=ID_SECRET, schema=orgs.schema, keys=sealed.keys
+    )
+    steward = Caller(key_id="s1", org="voluntary", role="data_steward")
+    await stewardship.unlink(
+        david, RecordRef(org="voluntary", person_id=charity.person_id),
+        reason="a different Davey", by=DecisionRequest(caller=steward, correlation_id="c3"),
+    )  # fmt: skip
+    apart = await orgs.pool.fetchval(
+        f"SELECT citizen_id FROM {orgs.schema}.person_links"  # noqa: S608
+        " WHERE org = 'voluntary' AND person_id = $1",
+        charity.subject,
+    )
+    assert apart != david
+    assert await orgs.queries().citizen_view(apart) is not None
+    await orgs.pool.execute(  # as the charity's service keeps it
+        f"INSERT INTO {orgs.sources['voluntary']}.people (person_id, nhs_number)"  # noqa: S608
+        " VALUES ($1, $2)",
+        charity.person_id,
+        NHS_NUMBER,
+    )
+    erased = await _erase(sealed, david)
+    assert erased is not None
+    assert erased.records == 3
+    assert await orgs.queries().citizen_view(apart) is None
