@@ -2,10 +2,12 @@
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
-SHARED_PROCESSORS: list[structlog.types.Processor] = [
+CONTEXT_PROCESSORS: list[structlog.types.Processor] = [
     structlog.contextvars.merge_contextvars,
     structlog.processors.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -15,21 +17,40 @@ SHARED_PROCESSORS: list[structlog.types.Processor] = [
 def configure_logging(
     *, level: str = "INFO", fmt: str = "json", service: str = "caseweave"
 ) -> None:
-    """Send structlog and standard-library logs to stdout as one JSON object per line."""
+    """Send structlog and standard-library logs to stdout as one JSON object per line.
+
+    Every line names the service, whichever thread wrote it (Faust's consumer thread, a
+    library's), and goes out in one write, so that the lines of processes sharing one log
+    (`caseweave up`) never run together.
+    """
     renderer = _renderer(fmt)
+    shared: list[structlog.types.Processor] = [*CONTEXT_PROCESSORS, _NameTheService(service)]
     structlog.configure(
         processors=[
-            *SHARED_PROCESSORS,
+            *shared,
             structlog.processors.format_exc_info,
             structlog.processors.EventRenamer("message"),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        # a line and its newline in one write: print() writes them apart when unbuffered
+        logger_factory=structlog.WriteLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,
     )
-    structlog.contextvars.bind_contextvars(service=service)
-    _route_standard_logging(renderer, level)
+    _route_standard_logging(shared, renderer, level)
+
+
+class _NameTheService:
+    """Add `service` to every line (context variables do not reach other threads)."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+
+    def __call__(
+        self, _: Any, __: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        event_dict.setdefault("service", self._service)
+        return event_dict
 
 
 def _renderer(fmt: str) -> structlog.types.Processor:
@@ -38,12 +59,14 @@ def _renderer(fmt: str) -> structlog.types.Processor:
     return structlog.dev.ConsoleRenderer(colors=False)
 
 
-def _route_standard_logging(renderer: structlog.types.Processor, level: str) -> None:
+def _route_standard_logging(
+    shared: list[structlog.types.Processor], renderer: structlog.types.Processor, level: str
+) -> None:
     """Render uvicorn's, asyncpg's and aiokafka's own log records like ours."""
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(sys.stdout)  # writes a record and its newline in one call
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=SHARED_PROCESSORS,
+            foreign_pre_chain=shared,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.EventRenamer("message"),
