@@ -2,6 +2,7 @@
 
 import logging
 import sys
+import threading
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -38,6 +39,7 @@ def configure_logging(
         cache_logger_on_first_use=True,
     )
     _route_standard_logging(shared, renderer, level)
+    _report_uncaught_exceptions()
 
 
 class _NameTheService:
@@ -51,6 +53,44 @@ class _NameTheService:
     ) -> MutableMapping[str, Any]:
         event_dict.setdefault("service", self._service)
         return event_dict
+
+
+def _report_uncaught_exceptions() -> None:
+    """Log a thread's uncaught exception, and one Python could not raise, as lines like ours.
+
+    Python writes them to stderr as bare tracebacks otherwise, e.g. when the worker ends the
+    thread of a Faust consumer stuck on a vanished broker.
+    """
+    threading.excepthook = _log_thread_exception
+    sys.unraisablehook = _log_unraisable_exception
+
+
+_uncaught = structlog.get_logger("caseweave.uncaught")
+
+
+def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:  # as Python's own hook: a thread's exit is no error
+        return
+    try:
+        _uncaught.error(
+            "thread_failed",
+            thread=getattr(args.thread, "name", None),
+            exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+        )
+    except Exception:  # logging unusable (the interpreter shutting down): Python's own way
+        threading.__excepthook__(args)
+
+
+def _log_unraisable_exception(args: "sys.UnraisableHookArgs") -> None:
+    try:
+        _uncaught.error(
+            "exception_ignored",
+            where=args.err_msg or "Exception ignored in",
+            object=repr(args.object),
+            exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+        )
+    except Exception:
+        sys.__unraisablehook__(args)
 
 
 def _renderer(fmt: str) -> structlog.types.Processor:

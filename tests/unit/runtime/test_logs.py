@@ -48,3 +48,44 @@ def test_lines_from_processes_and_threads_sharing_one_unbuffered_log_stay_one_js
     records = [json.loads(line) for line in lines]  # a line split or run together fails here
     assert len(records) == PROCESSES * LINES_PER_PROCESS
     assert {r["service"] for r in records} == {f"service-{n}" for n in range(PROCESSES)}
+
+
+FAIL_IN_A_THREAD_AND_IN_A_DESTRUCTOR = textwrap.dedent(
+    """
+    import threading
+    from services.runtime.logs import configure_logging
+
+    configure_logging(service="projection")
+
+    def fail() -> None:
+        raise ValueError("consumer thread ended under it")
+
+    class Closing:
+        def __del__(self) -> None:
+            raise RuntimeError("Event loop is closed")
+
+    thread = threading.Thread(target=fail, name="consumer")
+    thread.start()
+    thread.join()
+    Closing()
+    """
+)
+
+
+def test_an_exception_in_a_thread_or_one_python_cannot_raise_is_a_json_line_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    finished = subprocess.run(
+        [sys.executable, "-u", "-c", FAIL_IN_A_THREAD_AND_IN_A_DESTRUCTOR],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+
+    assert finished.stderr == ""
+    records = [json.loads(line) for line in finished.stdout.splitlines()]
+    by_message = {r["message"]: r for r in records}
+    assert set(by_message) == {"thread_failed", "exception_ignored"}
+    thread_failed = by_message["thread_failed"]
+    assert (thread_failed["service"], thread_failed["thread"]) == ("projection", "consumer")
+    assert "ValueError: consumer thread ended under it" in thread_failed["exception"]
+    assert "RuntimeError: Event loop is closed" in by_message["exception_ignored"]["exception"]
+    assert all(r["level"] == "error" for r in records)
