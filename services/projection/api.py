@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
@@ -37,6 +37,7 @@ from services.projection.reading import (
     full_record_open,
     relationship_required,
 )
+from services.projection.roles import allowed_to, forbidden_roles_description
 from services.runtime.http.errors import ApiError, FieldError, not_found
 
 FHIR_JSON = "application/fhir+json"
@@ -164,9 +165,13 @@ async def timeline(
     "Newest first. Reading it is logged too (`read_kind: access_log`). Reads by an "
     "organisation the person's decisions withhold from the caller are left out.",
     responses={
-        403: {"description": "the caller's organisation does not work with the person"},
+        403: {
+            "description": "the caller's organisation does not work with the person, or "
+            + forbidden_roles_description("read_access_log")
+        },
         404: {"description": "no such citizen"},
     },
+    dependencies=[Depends(allowed_to("read_access_log"))],
 )
 async def access_log(
     citizen_id: UUID,
@@ -180,8 +185,6 @@ async def access_log(
 ) -> AccessLogPage:
     """Return a page of the citizen's access log."""
     view = await citizen_or_404(queries, citizen_id)
-    if viewer.role not in ("frontline", "ig_lead"):
-        raise ApiError(403, "role_not_allowed", "the access log is for key workers and IG leads")
     if not has_relationship(view, viewer.org):
         raise relationship_required() if may_find(view, viewer) else not_found("citizen")
     log: AccessLog = request.app.state.access_log

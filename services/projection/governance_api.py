@@ -12,8 +12,8 @@ from services.projection.break_glass import BreakGlass, BreakGlassAlerts, BreakG
 from services.projection.domain.sharing import Viewer, has_relationship, may_find
 from services.projection.purpose_of_use import PurposeDep
 from services.projection.queries import CitizenQueries
+from services.projection.roles import allowed_to, forbidden_roles_description
 from services.runtime.api_keys import Caller
-from services.runtime.http.auth import CallerDep
 from services.runtime.http.errors import ApiError, not_found
 
 logger = structlog.get_logger(__name__)
@@ -50,6 +50,7 @@ BreakGlassDep = Annotated[BreakGlass, Depends(_break_glass)]
     "the information governance leads of the caller's organisation and of every "
     "organisation holding records of the person.",
     responses={
+        403: {"description": forbidden_roles_description("break_the_glass")},
         404: {"description": "no such citizen"},
         409: {"description": "the caller's organisation already works with the person"},
     },
@@ -58,14 +59,12 @@ async def break_the_glass(
     citizen_id: UUID,
     body: EmergencyReason,
     *,
-    caller: CallerDep,
+    caller: Annotated[Caller, Depends(allowed_to("break_the_glass"))],
     purpose: PurposeDep,
     glass: BreakGlassDep,
     request: Request,
 ) -> BreakGlassGrant:
     """Grant the caller's key emergency access to the citizen's record."""
-    if caller.role != "frontline":
-        raise ApiError(403, "frontline_only", "only a frontline key may break the glass")
     queries: CitizenQueries = request.app.state.citizens
     view = await queries.citizen_view(citizen_id)
     policy = request.app.state.sharing
@@ -91,21 +90,14 @@ async def break_the_glass(
     return grant
 
 
-async def ig_lead(caller: CallerDep) -> Caller:
-    """Return the caller if their key is an information governance lead's, else 403."""
-    if caller.role != "ig_lead":
-        raise ApiError(403, "ig_lead_only", "break-glass alerts need an ig_lead key")
-    return caller
-
-
 @router.get(
     "/v1/ig/break-glass",
     summary="Break-glass alerts to review: grants to the caller's organisation's keys, and "
     "grants opening a person whose records it holds; newest first",
-    responses={403: {"description": "the key is not an ig_lead key"}},
+    responses={403: {"description": forbidden_roles_description("review_alerts")}},
 )
 async def break_glass_alerts(
-    lead: Annotated[Caller, Depends(ig_lead)],
+    lead: Annotated[Caller, Depends(allowed_to("review_alerts"))],
     glass: BreakGlassDep,
     request: Request,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,

@@ -20,6 +20,7 @@ from events.identity import (
     IdentityNotSamePerson,
     RecordRef,
 )
+from services.projection.roles import allowed_to, forbidden_roles_description
 from services.projection.stewardship import (
     AlreadyDecided,
     CitizenTooLarge,
@@ -34,12 +35,11 @@ from services.projection.stewardship import (
     UnknownRecord,
 )
 from services.runtime.api_keys import Caller
-from services.runtime.http.auth import CallerDep
 from services.runtime.http.errors import ApiError, FieldError, not_found
 
 _ERRORS: dict[int | str, dict[str, str]] = {
     401: {"description": "no API key, or an unknown or revoked one"},
-    403: {"description": "the key is not a data_steward key"},
+    403: {"description": forbidden_roles_description("decide_identities")},
     409: {"description": "the latest decision about the records already says the same"},
     422: {"description": "the request breaks a rule; the body names the field and the rule"},
 }
@@ -53,14 +53,7 @@ _DECIDED = (
 router = APIRouter(tags=["identity"], responses=_ERRORS)
 
 
-async def data_steward(caller: CallerDep) -> Caller:
-    """Return the caller if their key is a data steward's, else answer 403."""
-    if caller.role != "data_steward":
-        raise ApiError(403, "data_steward_only", "identity decisions need a data_steward key")
-    return caller
-
-
-StewardDep = Annotated[Caller, Depends(data_steward)]
+StewardDep = Annotated[Caller, Depends(allowed_to("decide_identities"))]
 
 
 def stewardship(request: Request) -> IdentityStewardship:

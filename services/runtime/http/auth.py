@@ -1,6 +1,7 @@
 """Bearer authentication (API keys, or an OIDC issuer's tokens), and the organisation check."""
 
 import ipaddress
+from collections.abc import Collection
 from typing import Annotated
 
 import structlog
@@ -97,13 +98,18 @@ async def caller_of_this_organisation(request: Request, caller: CallerDep) -> Ca
             "wrong_organisation",
             f"a {caller.org} key cannot use the {request.app.state.org} service",
         )
-    if caller.role != "frontline":
+    require_role(caller, ("frontline",), f"the {request.app.state.org} service")
+    return caller
+
+
+def require_role(caller: Caller, roles: Collection[str], what: str) -> None:
+    """Answer 403 `role_not_allowed` unless the caller's role is one of `roles`."""
+    if caller.role not in roles:
         raise ApiError(
             403,
             "role_not_allowed",
-            f"the {request.app.state.org} service takes frontline keys, not {caller.role} keys",
+            f"{what} is for {' or '.join(roles)} keys, not {caller.role} keys",
         )
-    return caller
 
 
 OrganisationCallerDep = Annotated[Caller, Depends(caller_of_this_organisation)]

@@ -274,7 +274,7 @@ async def test_only_data_stewards_review_and_decide(
     ):
         response = await api.request(method, path, headers=frontline, json={"reason": "x"})
         assert response.status_code == 403, path
-        assert response.json()["error"]["code"] == "data_steward_only"
+        assert response.json()["error"]["code"] == "role_not_allowed"
 
 
 async def test_the_review_api_end_to_end_with_precise_errors(

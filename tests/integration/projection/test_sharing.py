@@ -347,13 +347,21 @@ async def test_strict_rules_hold_for_stewards_contacts_and_the_access_log(
         citizen = (await api.get(
             "/v1/citizens", params={"nhs_number": NHS_NUMBER}, headers=await key_of(orgs, "housing")
         )).json()["citizens"][0]["citizen_id"]  # fmt: skip
-        log = await api.get(f"/v1/citizens/{citizen}/access-log", headers=ops)
-        assert log.status_code == 403
-        glass = await api.post(
-            f"/v1/citizens/{citizen}/break-glass", json={"reason": "an ops engineer's curiosity"},
-            headers=ops,
-        )  # fmt: skip
-        assert glass.status_code == 403
+        unknown = uuid4()
+        for someone in (citizen, unknown):  # the same answer, whether the person exists or not
+            log = await api.get(f"/v1/citizens/{someone}/access-log", headers=ops)
+            assert log.status_code == 403
+            assert log.json()["error"]["code"] == "role_not_allowed"
+            for reason in ("an ops engineer's curiosity", "short"):  # and whatever the body
+                glass = await api.post(
+                    f"/v1/citizens/{someone}/break-glass", json={"reason": reason}, headers=ops
+                )
+                assert glass.status_code == 403
+                assert glass.json()["error"]["code"] == "role_not_allowed"
+        assert "ops" in glass.json()["error"]["message"]
+        assert (await api.get("/v1/ig/break-glass", headers=ops)).json()["error"][
+            "code"
+        ] == "role_not_allowed"
 
 
 async def test_strict_rules_hide_a_service_the_person_uses_from_a_contacts_view(
