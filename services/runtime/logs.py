@@ -13,6 +13,7 @@ CONTEXT_PROCESSORS: list[structlog.types.Processor] = [
     structlog.processors.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
 ]
+_uncaught = structlog.get_logger("caseweave.uncaught")
 
 
 def configure_logging(
@@ -63,9 +64,6 @@ def _report_uncaught_exceptions() -> None:
     """
     threading.excepthook = _log_thread_exception
     sys.unraisablehook = _log_unraisable_exception
-
-
-_uncaught = structlog.get_logger("caseweave.uncaught")
 
 
 def _log_thread_exception(args: threading.ExceptHookArgs) -> None:

@@ -1,4 +1,5 @@
-"""Log lines stay whole when several processes share one log (as under `caseweave up`)."""
+"""Every log line is one whole JSON object: when processes share one log (as under `caseweave
+up`), when threads write, and when an exception nobody caught is reported."""
 
 import json
 import subprocess
@@ -72,9 +73,7 @@ FAIL_IN_A_THREAD_AND_IN_A_DESTRUCTOR = textwrap.dedent(
 )
 
 
-def test_an_exception_in_a_thread_or_one_python_cannot_raise_is_a_json_line_not_a_traceback(
-    tmp_path: Path,
-) -> None:
+def test_an_uncaught_exception_in_a_thread_or_during_clean_up_is_a_json_line() -> None:
     finished = subprocess.run(
         [sys.executable, "-u", "-c", FAIL_IN_A_THREAD_AND_IN_A_DESTRUCTOR],
         capture_output=True, text=True, timeout=60, check=True,
