@@ -53,15 +53,10 @@ class RateLimits:
     """One token bucket per name (an API key, a client address)."""
 
     def __init__(
-        self,
-        limits: HttpLimits,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        failures: bool = False,
+        self, per_minute: int, burst: int, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        per_minute = limits.auth_failures_per_minute if failures else limits.rate_per_minute
         self._rate = per_minute / 60
-        self._burst = float(limits.auth_failures_burst if failures else limits.rate_burst)
+        self._burst = float(burst)
         self._clock = clock
         self._buckets: dict[str, TokenBucket] = {}
 

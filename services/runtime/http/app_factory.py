@@ -58,8 +58,10 @@ def configure_http_limits(app: FastAPI, limits: HttpLimits) -> None:
     """Set how large a request body may be, how often each API key may call, and how often
     a client address may fail to authenticate."""
     app.state.http_limits = limits
-    app.state.rate_limits = RateLimits(limits)
-    app.state.auth_failures = RateLimits(limits, failures=True)
+    app.state.rate_limits = RateLimits(limits.rate_per_minute, limits.rate_burst)
+    app.state.auth_failures = RateLimits(
+        limits.auth_failures_per_minute, limits.auth_failures_burst
+    )
 
 
 def create_service_app(
