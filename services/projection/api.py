@@ -15,6 +15,7 @@ from pydantic import AwareDatetime
 from events.envelope import ORGANISATIONS, OrgId
 from services.projection.access_log import AccessLog, AccessLogPage
 from services.projection.domain.fhir_bundle import citizen_bundle
+from services.projection.domain.free_text import without_hidden_text
 from services.projection.domain.sharing import (
     IDENTITY,
     SharedView,
@@ -22,8 +23,10 @@ from services.projection.domain.sharing import (
     categories_shown,
     has_relationship,
     may_find,
+    may_read_text_of,
     shared_view,
     visible_categories,
+    with_last_contacts,
 )
 from services.projection.domain.view import RECENT_EVENTS, RecentEvent
 from services.projection.queries import CitizenQueries, Timeline, TimelineEvent, TimelineFilter
@@ -35,6 +38,7 @@ from services.projection.reading import (
     ViewerDep,
     citizen_or_404,
     full_record_open,
+    recorders_of,
     relationship_required,
 )
 from services.projection.roles import allowed_to, forbidden_roles_description
@@ -66,7 +70,9 @@ async def single_view(
     shared, access = shared_view(view, viewer, flag_categories=EVENT_CATEGORIES, related=related)
     recent: tuple[RecentEvent, ...] = ()
     if access == "full":
-        recent = await _recent(queries, citizen_id, viewer.about(view))
+        only = _visible_to(viewer.about(view))
+        recent = await _recent(queries, citizen_id, only)
+        shared = with_last_contacts(shared, await queries.last_contacts(citizen_id, only=only))
     answer = SharedView(**{**dict(shared), "recent": recent}, access=access)
     await reads.record(
         "view",
@@ -126,6 +132,8 @@ async def timeline(
     occurred_before: Annotated[AwareDatetime | None, Query(alias="to")] = None,
 ) -> Timeline:
     """Return a page of the citizen's timeline."""
+    occurred_from = _in_utc(occurred_from, "from")
+    occurred_before = _in_utc(occurred_before, "to")
     if occurred_from and occurred_before and occurred_before <= occurred_from:
         message = "`to` must be after `from`"
         fields = [FieldError(field="query.to", rule="after_from", message=message)]
@@ -199,20 +207,43 @@ async def access_log(
     return AccessLogPage(citizen_id=citizen_id, limit=limit, offset=offset, accesses=accesses)
 
 
+def _in_utc(moment: datetime | None, name: str) -> datetime | None:
+    """Return `moment` in UTC, or answer 422 for one that lies outside the years 1-9999
+    there (0001-01-01T00:00:00+14:00 is in year 0)."""
+    if moment is None:
+        return None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        message = "a moment between the years 1 and 9999 in UTC"
+        fields = [FieldError(field=f"query.{name}", rule="in_range", message=message)]
+        raise ApiError(422, "validation_failed", message, fields=fields) from None
+
+
 def _seen_by(viewer: Viewer, categories: list[str]) -> list[str]:
-    """Keep the categories the viewer could see of some organisation: the log does not tell
-    them which kinds of information exist that the rules hide from them."""
-    return [c for c in categories if any(viewer.may_see(org, c) for org in ORGANISATIONS)]
+    """Keep the categories the viewer may see of some organisation that records them: the
+    log does not tell them which kinds of information exist that the rules hide from them
+    (their own organisation's records being open to them does not open another's clinical
+    categories)."""
+    return [
+        category
+        for category in categories
+        if any(viewer.may_see(org, category) for org in recorders_of(category))
+    ]
 
 
-async def _recent(
-    queries: CitizenQueries, citizen_id: UUID, viewer: Viewer
-) -> tuple[RecentEvent, ...]:
-    only = TimelineFilter(
+def _visible_to(viewer: Viewer) -> TimelineFilter:
+    """Return the timeline filter of what the viewer (narrowed to one person) may see."""
+    return TimelineFilter(
         visible=tuple(visible_categories(viewer, ORGANISATIONS)),
         naming_none_of=tuple(viewer.withheld),
         own_org=viewer.org,
     )
+
+
+async def _recent(
+    queries: CitizenQueries, citizen_id: UUID, only: TimelineFilter
+) -> tuple[RecentEvent, ...]:
     page = await queries.timeline(
         citizen_id, limit=RECENT_EVENTS, offset=0, only=only, newest_first=True
     )
@@ -231,9 +262,20 @@ async def _recent(
 
 
 def _without_hidden_details(event: TimelineEvent, viewer: Viewer) -> TimelineEvent:
-    """Drop a referral's copy of the person's details unless the rules share the sender's
-    `person.identity` (a referral carries who the person is)."""
-    if "person" in event.data and not viewer.may_see(event.org, IDENTITY):
-        data = {key: value for key, value in event.data.items() if key != "person"}
-        return event.model_copy(update={"data": data})
-    return event
+    """Drop what the event carries that the viewer may not see of it: a referral's copy of
+    the person's details unless the rules share the sender's `person.identity` (a referral
+    carries who the person is), and free text unless the viewer may read its writer's
+    (`domain/free_text.py`: a mental health case's reason is clinical)."""
+    data = event.data
+    if "person" in data and not viewer.may_see(event.org, IDENTITY):
+        data = {key: value for key, value in data.items() if key != "person"}
+    sides = {event.org, data.get("from_org"), data.get("to_org")}
+    party = event.type.startswith("referral.") and viewer.org in sides
+    data = without_hidden_text(
+        event.type,
+        event.org,
+        data,
+        may_read=lambda writer: may_read_text_of(viewer, writer),
+        party=party,
+    )
+    return event if data == event.data else event.model_copy(update={"data": data})

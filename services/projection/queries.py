@@ -95,15 +95,39 @@ class TimelineFilter(BaseModel):
 
 
 _VISIBLE = (
-    "($8 OR EXISTS (SELECT 1 FROM unnest($9::text[], $10::text[]) AS g(org, pattern)"
+    "($6 OR EXISTS (SELECT 1 FROM unnest($7::text[], $8::text[]) AS g(org, pattern)"
     " WHERE t.org = g.org AND t.category LIKE g.pattern))"
 )
 _NAMING_NONE_OF = (
-    "(t.org = $12 OR NOT (coalesce(t.envelope->'data'->>'from_org', '') = ANY($11::text[])"
-    " OR coalesce(t.envelope->'data'->>'to_org', '') = ANY($11::text[])"
-    " OR coalesce(t.envelope->'data'->'sources', '[]') ?| $11::text[]"
-    " OR coalesce(t.envelope->'data'->'recipients', '[]') ?| $11::text[]))"
+    "(t.org = $10 OR NOT (coalesce(t.envelope->'data'->>'from_org', '') = ANY($9::text[])"
+    " OR coalesce(t.envelope->'data'->>'to_org', '') = ANY($9::text[])"
+    " OR coalesce(t.envelope->'data'->'sources', '[]') ?| $9::text[]"
+    " OR coalesce(t.envelope->'data'->'recipients', '[]') ?| $9::text[]))"
 )
+_FILTERED = (  # one citizen's timeline rows that a `TimelineFilter` lets through ($1 to $10)
+    "l.citizen_id = $1"
+    " AND ($2::text IS NULL OR t.org = $2)"
+    " AND ($3::text IS NULL OR t.category = $3)"
+    " AND ($4::timestamptz IS NULL OR t.occurred_at >= $4)"
+    " AND ($5::timestamptz IS NULL OR t.occurred_at < $5)"
+    f" AND {_VISIBLE} AND {_NAMING_NONE_OF}"
+)
+
+
+def _filter_arguments(citizen_id: UUID, only: "TimelineFilter") -> list[Any]:
+    """Return the arguments $1 to $10 of `_FILTERED`."""
+    return [
+        citizen_id,
+        only.org,
+        only.category,
+        only.occurred_from,
+        only.occurred_before,
+        only.visible is None,
+        [org for org, _ in only.visible or ()],
+        [_like(pattern) for _, pattern in only.visible or ()],
+        list(only.naming_none_of),
+        only.own_org,
+    ]
 
 
 def _like(pattern: str) -> str:
@@ -243,30 +267,32 @@ class CitizenQueries:
             "SELECT t.envelope::text AS envelope"  # noqa: S608 - schema name is checked
             f" FROM {self.schema}.timeline t JOIN {self.schema}.person_links l"
             "  ON l.org = t.org AND l.person_id = t.subject"
-            " WHERE l.citizen_id = $1"
-            "  AND ($4::text IS NULL OR t.org = $4)"
-            "  AND ($5::text IS NULL OR t.category = $5)"
-            "  AND ($6::timestamptz IS NULL OR t.occurred_at >= $6)"
-            "  AND ($7::timestamptz IS NULL OR t.occurred_at < $7)"
-            f"  AND {_VISIBLE} AND {_NAMING_NONE_OF}"
+            f" WHERE {_FILTERED}"
             f" ORDER BY t.occurred_at{order}, t.recorded_at{order}, t.event_id{order}"
-            " LIMIT $2 OFFSET $3",
-            citizen_id,
+            " LIMIT $11 OFFSET $12",
+            *_filter_arguments(citizen_id, only),
             limit,
             offset,
-            only.org,
-            only.category,
-            only.occurred_from,
-            only.occurred_before,
-            only.visible is None,
-            [org for org, _ in only.visible or ()],
-            [_like(pattern) for _, pattern in only.visible or ()],
-            list(only.naming_none_of),
-            only.own_org,
         )
         envelopes = [Envelope.model_validate_json(row["envelope"]) for row in rows]
         events = [_timeline_event(e) for e in await self._opened(envelopes) if e is not None]
         return Timeline(citizen_id=citizen_id, limit=limit, offset=offset, events=events)
+
+    async def last_contacts(
+        self, citizen_id: UUID, *, only: TimelineFilter
+    ) -> dict[UUID, datetime]:
+        """Return, per case, when the latest of its events that `only` lets through happened
+        (a case's `last_contact_at` as one viewer may know it)."""
+        rows = await self._pool.fetch(
+            "SELECT (t.envelope->'data'->>'case_id')::uuid AS case_id,"  # noqa: S608 - schema name is checked
+            "  max(t.occurred_at) AS last_contact_at"
+            f" FROM {self.schema}.timeline t JOIN {self.schema}.person_links l"
+            "  ON l.org = t.org AND l.person_id = t.subject"
+            f" WHERE {_FILTERED} AND t.envelope->'data' ? 'case_id'"
+            " GROUP BY 1",
+            *_filter_arguments(citizen_id, only),
+        )
+        return {row["case_id"]: row["last_contact_at"] for row in rows}
 
     async def _opened(self, envelopes: list[Envelope]) -> Sequence[Envelope | None]:
         """Open the events' sealed personal values (None: an erased person's event)."""

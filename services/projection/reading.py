@@ -11,6 +11,7 @@ from uuid import UUID
 from fastapi import Depends, Request
 
 from events.consent import Purpose
+from events.envelope import ORGANISATIONS, OrgId
 from events.registry import registered_types
 from services.projection.access_log import Access, AccessLog, ReadKind
 from services.projection.break_glass import BreakGlass
@@ -23,6 +24,28 @@ from services.runtime.http.auth import CallerDep
 from services.runtime.http.errors import ApiError, not_found
 
 EVENT_CATEGORIES = {model.event_type: model.category for model in registered_types()}
+
+
+def _recorders_by_category() -> dict[str, frozenset[OrgId]]:
+    """Which organisations record each category: an organisation's own vocabulary (its
+    name is the type's prefix), or everyone's shared one."""
+    recorders: dict[str, frozenset[OrgId]] = {}
+    for model in registered_types():
+        prefix = model.event_type.split(".")[0]
+        by = frozenset(org for org in ORGANISATIONS if org == prefix) or frozenset(ORGANISATIONS)
+        recorders[model.category] = recorders.get(model.category, frozenset()) | by
+    return recorders
+
+
+_RECORDERS = _recorders_by_category()
+
+
+def recorders_of(category: str) -> frozenset[OrgId]:
+    """Return the organisations that record events of `category` (every organisation for a
+    category no event type has: the kinds of information a view is made of)."""
+    return _RECORDERS.get(category, frozenset(ORGANISATIONS))
+
+
 READ_ERRORS: dict[int | str, dict[str, str]] = {
     401: {"description": "no API key or token, or an unknown, revoked or expired one"},
     422: {"description": "the request breaks a rule; the body names the field and the rule"},

@@ -14,10 +14,13 @@ their own organisation's records whole.
 How each part of the view is judged:
 - identity values and an organisation's registration: `person.identity` of the organisation
   that registered them;
-- an organisation's cases (reason, outcome, dates, key worker): `case.involvement`;
+- an organisation's cases (dates, key worker): `case.involvement`;
 - a flag: the category of the event that raised it (`flag.raised` is `safeguarding.risk`;
   an eviction notice served is `housing.tenancy`);
 - a referral: `referral` of the organisation that made it or the one it was made to;
+- free text (a case's reason and outcome, a flag's note, a referral's reasons): also the
+  category of its writer's own work (`domain/free_text.py`: a mental health case's reason is
+  `health.clinical`); a referral's reasons always show to the two organisations it is between;
 - a standing consent decision: `person.consent` of the organisation that recorded it;
 - an event (timeline, recent): its own category.
 
@@ -28,6 +31,7 @@ organisations as if no grant named them, down to not saying they are involved.
 """
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
@@ -36,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from events.consent import CONSENT_CATEGORY, Purpose
 from events.envelope import ORGANISATIONS, OrgId
 from services.projection.domain.consent import withheld_sources
+from services.projection.domain.free_text import work_category
 from services.projection.domain.identity import best_known_identity
 from services.projection.domain.view import (
     CaseView,
@@ -220,9 +225,15 @@ def shared_view(
             citizen_id=view.citizen_id,
             identity=_identity(view, viewer),
             involvements=involvements,
-            flags=tuple(f for f in view.flags if _may_see_flag(f, viewer, flag_categories)),
+            flags=tuple(
+                _flag_for(f, viewer)
+                for f in view.flags
+                if _may_see_flag(f, viewer, flag_categories)
+            ),
             referrals=tuple(
-                _referral_for(r, viewer) if viewer.org in (r.from_org, r.to_org) else r
+                _referral_for(r, viewer)
+                if viewer.org in (r.from_org, r.to_org)
+                else _others_referral(r, viewer)
                 for r in view.referrals
                 if _may_see_referral(r, viewer)
             ),
@@ -278,8 +289,57 @@ def _involvement(involvement: Involvement, viewer: Viewer) -> Involvement | None
         org=involvement.org,
         person_id=involvement.person_id if identity_shared else "",
         registration=involvement.registration if identity_shared else None,
-        cases=involvement.cases,
+        cases=involvement.cases
+        if may_read_text_of(viewer, involvement.org)
+        else tuple(
+            case.model_copy(update={"reason": None, "outcome": None}) for case in involvement.cases
+        ),
     )
+
+
+def may_read_text_of(viewer: Viewer, writer: str) -> bool:
+    """Tell whether the viewer may read `writer`'s free text: the category of the
+    writer's own work is shared with them."""
+    if writer == viewer.org:
+        return True
+    source = next((org for org in ORGANISATIONS if org == writer), None)
+    return source is not None and viewer.may_see(source, work_category(source))
+
+
+def _flag_for(flag: Flag, viewer: Viewer) -> Flag:
+    """The flag, with its note only for a viewer who may read its writer's free text."""
+    if flag.note is None or may_read_text_of(viewer, flag.org):
+        return flag
+    return flag.model_copy(update={"note": None})
+
+
+def _others_referral(referral: Referral, viewer: Viewer) -> Referral:
+    """A referral between two other organisations: each side's reason only for a viewer
+    who may read that side's free text."""
+    update: dict[str, None] = {}
+    if not may_read_text_of(viewer, referral.from_org):
+        update["reason"] = None
+    if not may_read_text_of(viewer, referral.to_org):
+        update["decline_reason"] = None
+    return referral.model_copy(update=update) if update else referral
+
+
+def with_last_contacts(view: CitizenView, last_contacts: Mapping[UUID, datetime]) -> CitizenView:
+    """Return the (shared) view with each case's `last_contact_at` as the viewer may know it:
+    when the latest of the case's events they may see happened (a crisis episode hidden from
+    them does not move it)."""
+    involvements = tuple(
+        involvement.model_copy(
+            update={
+                "cases": tuple(
+                    case.model_copy(update={"last_contact_at": last_contacts.get(case.case_id)})
+                    for case in involvement.cases
+                )
+            }
+        )
+        for involvement in view.involvements
+    )
+    return view.model_copy(update={"involvements": involvements})
 
 
 def may_find(view: CitizenView, viewer: Viewer) -> bool:

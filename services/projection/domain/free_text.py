@@ -1,0 +1,69 @@
+"""Free text takes the category of what it describes.
+
+A case's reason and outcome, a flag's note and a referral's reasons are written in the words
+of the writer's own work: a mental health case's reason ("psychosis relapse after
+bereavement") is clinical, whatever the category of the event that carries it
+(`case.involvement`, `safeguarding.risk`, `referral`, shared widely so that colleagues know
+who is involved and how to reach them). So each such text shows only to a viewer who may
+also see the category of its writer's own work (`WORK_CATEGORY`), and a referral's reasons
+always to the two organisations it is between.
+
+Pure: the sharing domain and the timeline route ask these questions.
+"""
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from events.envelope import OrgId
+
+WORK_CATEGORY: Mapping[str, str] = {
+    "housing": "housing.homelessness",
+    "mental_health": "health.clinical",
+    "voluntary": "voluntary.support",
+}
+"""The category of each organisation's own casework: what its free text describes."""
+
+_STRICTEST = "health.clinical"  # an organisation not listed: its text is treated as clinical
+
+FREE_TEXT_FIELDS: Mapping[str, frozenset[str]] = {
+    "case.opened": frozenset({"reason"}),
+    "case.closed": frozenset({"outcome"}),
+    "flag.raised": frozenset({"note"}),
+    "flag.lifted": frozenset({"note"}),
+    "referral.made": frozenset({"reason"}),
+    "referral.received": frozenset({"reason"}),
+    "referral.declined": frozenset({"reason"}),
+}
+"""Event types of the shared vocabulary whose free text describes the writer's own work."""
+
+
+def work_category(org: str) -> str:
+    """Return the category of `org`'s free text."""
+    return WORK_CATEGORY.get(org, _STRICTEST)
+
+
+def text_writer(event_type: str, org: OrgId, data: Mapping[str, Any]) -> str:
+    """Return whose words an event's free text is: the receiver's copy of a referral
+    carries the sender's reason."""
+    if event_type == "referral.received":
+        return str(data.get("from_org", org))
+    return org
+
+
+def without_hidden_text(
+    event_type: str,
+    org: OrgId,
+    data: Mapping[str, Any],
+    *,
+    may_read: Callable[[str], bool],
+    party: bool,
+) -> dict[str, Any]:
+    """Return the event's data without the free text the viewer may not read.
+
+    `may_read(writer)`: the viewer may see `writer`'s own work category; `party`: the viewer's
+    organisation is one of the event's two sides (a referral's), and reads it whole.
+    """
+    fields = FREE_TEXT_FIELDS.get(event_type, frozenset())
+    if party or not fields & data.keys() or may_read(text_writer(event_type, org, data)):
+        return dict(data)
+    return {key: value for key, value in data.items() if key not in fields}

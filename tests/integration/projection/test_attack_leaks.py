@@ -1,0 +1,180 @@
+"""Leaks an attack review found in what a related organisation reads, each tried as it was.
+
+The story: housing, mental health and a charity work with David. Mental health writes
+clinical words where the shared categories carry them (a case's reason, a flag's note, a
+referral's reason), and has a crisis episode housing may not see. Housing has an open case,
+so it reads the full view, as the rules share it.
+"""
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import httpx
+import pytest
+
+from events.mental_health import CrisisEpisodeStarted
+from events.shared import CaseClosed, FlagRaised, ReferralDeclined, ReferralMade, ReferralReceived
+from tests.integration.projection.conftest import Organisations
+from tests.integration.projection.reading import (
+    citizen_of,
+    everything_of,
+    key_of,
+    projection_api,
+)
+from tests.unit.projection.factories import PersonAt, details
+
+AT = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+CLINICAL_WORDS = (
+    "psychosis relapse after bereavement",
+    "voices telling him to harm himself",
+    "suicidal ideation",
+    "needs a psychiatric bed",
+    "too unwell for group work",
+)
+CRISIS_AT = AT + timedelta(days=3)
+
+
+@pytest.fixture
+async def api(orgs: Organisations, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    housing, health, charity = PersonAt("housing"), PersonAt("mental_health"), PersonAt("voluntary")
+    h_case, m_case, old_case, v_case = uuid4(), uuid4(), uuid4(), uuid4()
+    referral_id = uuid4()
+    await orgs.record(
+        [
+            housing.registered(AT, details()),
+            housing.case_opened(AT, h_case, reason="threatened with homelessness"),
+            charity.registered(AT, details()),
+            charity.case_opened(AT, v_case, reason="drop-in"),
+            health.registered(AT, details()),
+            health.case_opened(AT, old_case, reason="voices telling him to harm himself"),
+            health.event(CaseClosed(case_id=old_case, outcome="too unwell for group work"), AT),
+            health.case_opened(AT, m_case, reason="psychosis relapse after bereavement"),
+            health.event(
+                FlagRaised(case_id=m_case, flag="risk_to_self", note="suicidal ideation"), AT
+            ),
+            health.event(
+                ReferralMade(
+                    referral_id=referral_id, person_id=health.person_id, to_org="voluntary",
+                    reason="needs a psychiatric bed", person=details(),
+                ),
+                AT + timedelta(hours=1),
+            ),
+            charity.event(
+                ReferralReceived(
+                    referral_id=referral_id, person_id=charity.person_id,
+                    from_org="mental_health", reason="needs a psychiatric bed", urgency="routine",
+                ),
+                AT + timedelta(hours=2),
+            ),
+            charity.event(
+                ReferralDeclined(
+                    referral_id=referral_id, person_id=charity.person_id,
+                    from_org="mental_health", reason="no capacity this month",
+                ),
+                AT + timedelta(hours=3),
+            ),
+            health.event(CrisisEpisodeStarted(case_id=m_case, setting="home_treatment"), CRISIS_AT),
+        ]
+    )  # fmt: skip
+    await orgs.catch_up()
+    async with projection_api(orgs, database_url) as client:
+        yield client
+
+
+async def test_clinical_free_text_reaches_no_related_housing_key_by_any_route(
+    api: httpx.AsyncClient, orgs: Organisations
+) -> None:
+    """A mental health case's reason and outcome, its flag's note and its referral's reason
+    are clinical: housing sees the case, the key worker, the flag and the referral, never
+    the words (view, timeline, FHIR)."""
+    housing = await key_of(orgs, "housing")
+    citizen = await citizen_of(api, housing)
+    view = (await api.get(f"/v1/citizens/{citizen}", headers=housing)).json()
+    assert view["access"] == "full"
+    health = next(i for i in view["involvements"] if i["org"] == "mental_health")
+    assert len(health["cases"]) == 2
+    assert all(c["key_worker"] for c in health["cases"])
+    assert "risk_to_self" in {f["flag"] for f in view["flags"]}
+    assert len(view["referrals"]) == 1
+    everything = await everything_of(api, citizen, housing)
+    for words in CLINICAL_WORDS:
+        assert words not in everything
+    own = next(i for i in view["involvements"] if i["org"] == "housing")
+    assert own["cases"][0]["reason"] == "threatened with homelessness"  # its own, whole
+
+
+async def test_the_referrals_parties_and_the_clinician_still_read_the_words(
+    api: httpx.AsyncClient, orgs: Organisations
+) -> None:
+    """The charity the referral was made to reads its reason; mental health reads all."""
+    charity = await key_of(orgs, "voluntary")
+    citizen = await citizen_of(api, charity)
+    view = (await api.get(f"/v1/citizens/{citizen}", headers=charity)).json()
+    assert [r["reason"] for r in view["referrals"]] == ["needs a psychiatric bed"]
+    timeline = await everything_of(api, citizen, charity)
+    assert "needs a psychiatric bed" in timeline
+    assert "psychosis relapse after bereavement" not in timeline  # not a party to the case
+    health = await key_of(orgs, "mental_health")
+    everything = await everything_of(api, citizen, health)
+    for words in CLINICAL_WORDS:
+        assert words in everything
+
+
+async def test_a_hidden_crisis_does_not_move_the_cases_last_contact(
+    api: httpx.AsyncClient, orgs: Organisations
+) -> None:
+    """The crisis episode housing may not see happened last: housing's view of the case's
+    last contact stays at the latest event it may see; mental health's moves."""
+    housing, health = await key_of(orgs, "housing"), await key_of(orgs, "mental_health")
+    citizen = await citizen_of(api, housing)
+
+    def last_contacts(view: dict[str, object]) -> set[str]:
+        (case,) = [
+            c
+            for i in view["involvements"]  # type: ignore[attr-defined]
+            if i["org"] == "mental_health"
+            for c in i["cases"]
+            if c["status"] == "open"
+        ]
+        return {case["last_contact_at"]}
+
+    seen_by_housing = (await api.get(f"/v1/citizens/{citizen}", headers=housing)).json()
+    seen_by_health = (await api.get(f"/v1/citizens/{citizen}", headers=health)).json()
+    assert last_contacts(seen_by_health) == {CRISIS_AT.isoformat().replace("+00:00", "Z")}
+    assert last_contacts(seen_by_housing) == {AT.isoformat().replace("+00:00", "Z")}
+
+
+async def test_the_access_log_names_no_category_the_reader_may_not_see(
+    api: httpx.AsyncClient, orgs: Organisations
+) -> None:
+    """Mental health read its clinical records; housing reading the log sees that mental
+    health read, not that what it read was clinical or about a crisis."""
+    health, housing = await key_of(orgs, "mental_health"), await key_of(orgs, "housing")
+    citizen = await citizen_of(api, health)
+    await api.get(f"/v1/citizens/{citizen}/timeline", headers=health)
+    own = (await api.get(f"/v1/citizens/{citizen}/access-log", headers=health)).json()
+    assert "health.crisis" in {c for access in own["accesses"] for c in access["categories"]}
+    log = (await api.get(f"/v1/citizens/{citizen}/access-log", headers=housing)).json()
+    reads = [a for a in log["accesses"] if a["viewer_org"] == "mental_health"]
+    assert any(a["read_kind"] == "timeline" for a in reads)
+    named = {c for access in log["accesses"] for c in access["categories"]}
+    assert not named & {"health.clinical", "health.crisis", "health.referral"}
+    assert "case.involvement" in named
+
+
+@pytest.mark.parametrize(
+    ("name", "moment"),
+    [("from", "0001-01-01T00:00:00+14:00"), ("to", "9999-12-31T23:59:59-14:00")],
+)
+async def test_a_moment_outside_the_calendar_in_utc_is_a_precise_422(
+    api: httpx.AsyncClient, orgs: Organisations, name: str, moment: str
+) -> None:
+    housing = await key_of(orgs, "housing")
+    citizen = await citizen_of(api, housing)
+    answer = await api.get(
+        f"/v1/citizens/{citizen}/timeline", params={name: moment}, headers=housing
+    )
+    assert answer.status_code == 422
+    (field,) = answer.json()["error"]["fields"]
+    assert (field["field"], field["rule"]) == (f"query.{name}", "in_range")
