@@ -1,10 +1,14 @@
 """Find citizens: by NHS number, or by family name and date of birth (fuzzy).
 
 A search is answered from what the caller may see of each person (`domain/finding.py`),
-and each hit shown is a read of that person's identity, written to the access log.
+and each hit shown is a read of that person's identity, written to the access log. A hit
+shows the identity the sharing rules share only to an organisation that works with the
+person; to any other it says that the person is known, with its own registration's values
+and the NHS number it searched by: a search never hands out an identifier (an NHS number to
+register and claim a relationship with) that the caller did not already have.
 """
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -12,7 +16,15 @@ from fastapi import APIRouter, Query
 from events.envelope import ORGANISATIONS
 from events.identifiers import NhsNumber, PersonName
 from services.projection.domain.finding import Sought, find_in
-from services.projection.domain.sharing import IDENTITY, Viewer, identity_for, may_find
+from services.projection.domain.identity import best_known_identity
+from services.projection.domain.sharing import (
+    IDENTITY,
+    Viewer,
+    has_relationship,
+    identity_for,
+    may_find,
+)
+from services.projection.domain.view import CitizenView, Identity, SourcedText
 from services.projection.queries import SEARCH_LIMIT, CitizenList, CitizenQueries, CitizenSummary
 from services.projection.reading import READ_ERRORS, QueriesDep, ReadsDep, ViewerDep
 from services.runtime.http.errors import ApiError, FieldError
@@ -75,7 +87,11 @@ async def _findable(
         match = find_in(view, viewer, sought)
         if match is None:
             continue
-        identity = identity_for(view, viewer)
+        identity = (
+            identity_for(view, viewer)
+            if has_relationship(view, viewer.org)
+            else _supplied_or_own(view, viewer, sought)
+        )
         values = {
             "nhs_number": identity.nhs_number,
             "given_name": identity.given_name,
@@ -90,6 +106,17 @@ async def _findable(
     if sought.nhs_number is None:
         shown.sort(key=lambda hit: (-(hit.match_score or 0), str(hit.citizen_id)))
     return shown[:SEARCH_LIMIT]
+
+
+def _supplied_or_own(view: CitizenView, viewer: Viewer, sought: Sought) -> Identity:
+    """What a search tells an organisation that does not work with the person: that they
+    are known (and, at GET /v1/citizens/{id}, whom to contact), the values of its own
+    registration, and the NHS number it searched by; never an identifier it did not supply."""
+    own = best_known_identity((i for i in view.involvements if i.org == viewer.org), disputed=())
+    if own.nhs_number is None and sought.nhs_number is not None:
+        supplied = SourcedText(org=viewer.org, as_of=datetime.now(UTC), value=sought.nhs_number)
+        return own.model_copy(update={"nhs_number": supplied})
+    return own
 
 
 def _missing_criteria(*, family_name: str | None, date_of_birth: date | None) -> ApiError:

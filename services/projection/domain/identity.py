@@ -1,16 +1,24 @@
 """The best-known identity of a citizen, chosen from every organisation's registration.
 
-Each value comes from the most recently occurred registration that has it, so a later
-registration without a postcode does not hide an earlier one's. Registrations that occurred
-at the same moment rank by organisation name, then person id, the alphabetically first
-winning: the choice never depends on the order events arrived in.
+Each value is the one the most registrations attest (names compared without case, accents
+or punctuation; postcodes without spaces), so a single new registration cannot overwrite
+what several organisations agree on; among values attested equally often, the most
+recently registered wins, so a later registration without a postcode does not hide an
+earlier one's, and a person who moved shows their new postcode once it is as well attested.
+The value shown is the most recent registration's spelling of it, with that registration as
+its source. Registrations that occurred at the same moment rank by organisation name, then
+person id, the alphabetically first winning: the choice never depends on the order events
+arrived in. A disputed registration (`identity_conflicts`) gives no value.
 """
 
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Collection, Hashable, Iterable
 from datetime import date, datetime
 from typing import TypeVar
 
 from events.envelope import OrgId
+from services.projection.domain.identity_conflicts import RecordKey, disputed_records
+from services.projection.domain.matching import normalise_name
 from services.projection.domain.view import (
     Identity,
     Involvement,
@@ -23,15 +31,20 @@ V = TypeVar("V")
 Ranked = list[tuple[OrgId, Registration]]
 
 
-def best_known_identity(involvements: Iterable[Involvement]) -> Identity:
-    """Return the identity that the registrations behind `involvements` give, value by value."""
-    ranked = _most_recent_first(involvements)
+def best_known_identity(
+    involvements: Iterable[Involvement], *, disputed: Collection[RecordKey] | None = None
+) -> Identity:
+    """Return the identity that the registrations behind `involvements` give, value by value
+    (`disputed`: registrations that give none; by default, those disputed among these)."""
+    involvements = list(involvements)
+    left_out = disputed_records(involvements) if disputed is None else disputed
+    ranked = _most_recent_first(i for i in involvements if (i.org, i.person_id) not in left_out)
     return Identity(
-        given_name=_text(ranked, lambda r: r.known_as.given_name),
-        family_name=_text(ranked, lambda r: r.known_as.family_name),
+        given_name=_text(ranked, lambda r: r.known_as.given_name, normalise_name),
+        family_name=_text(ranked, lambda r: r.known_as.family_name, normalise_name),
         date_of_birth=_date(ranked, lambda r: r.known_as.date_of_birth),
         nhs_number=_text(ranked, lambda r: r.known_as.nhs_number),
-        postcode=_text(ranked, lambda r: r.known_as.postcode),
+        postcode=_text(ranked, lambda r: r.known_as.postcode, _postcode_key),
         place=_text(ranked, lambda r: r.place),
     )
 
@@ -46,21 +59,41 @@ def _most_recent_first(involvements: Iterable[Involvement]) -> Ranked:
     return [(org, registration) for org, _, registration in registered]
 
 
-def _first(
-    ranked: Ranked, value_of: Callable[[Registration], V | None]
+def _postcode_key(postcode: str) -> str:
+    return postcode.replace(" ", "").upper()
+
+
+def _identical(value: V) -> Hashable:
+    return value  # the values compared are str or date: hashable
+
+
+def _best(
+    ranked: Ranked,
+    value_of: Callable[[Registration], V | None],
+    key: Callable[[V], Hashable] = _identical,
 ) -> tuple[OrgId, datetime, V] | None:
-    for org, registration in ranked:
-        value = value_of(registration)
-        if value is not None:
-            return org, registration.occurred_at, value
-    return None
+    """The most attested value, the most recent of equals (`ranked` is most recent first)."""
+    attested = [
+        (org, registration.occurred_at, value)
+        for org, registration in ranked
+        if (value := value_of(registration)) is not None
+    ]
+    if not attested:
+        return None
+    counts = Counter(key(value) for _, _, value in attested)
+    most = max(counts.values())
+    return next(entry for entry in attested if counts[key(entry[2])] == most)
 
 
-def _text(ranked: Ranked, value_of: Callable[[Registration], str | None]) -> SourcedText | None:
-    found = _first(ranked, value_of)
+def _text(
+    ranked: Ranked,
+    value_of: Callable[[Registration], str | None],
+    key: Callable[[str], Hashable] = _identical,
+) -> SourcedText | None:
+    found = _best(ranked, value_of, key)
     return None if found is None else SourcedText(org=found[0], as_of=found[1], value=found[2])
 
 
 def _date(ranked: Ranked, value_of: Callable[[Registration], date | None]) -> SourcedDate | None:
-    found = _first(ranked, value_of)
+    found = _best(ranked, value_of)
     return None if found is None else SourcedDate(org=found[0], as_of=found[1], value=found[2])

@@ -30,7 +30,7 @@ from them, for the purpose they read for; every check below then treats those
 organisations as if no grant named them, down to not saying they are involved.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -42,6 +42,7 @@ from events.envelope import ORGANISATIONS, OrgId
 from services.projection.domain.consent import withheld_sources
 from services.projection.domain.free_text import work_category
 from services.projection.domain.identity import best_known_identity
+from services.projection.domain.identity_conflicts import RecordKey, disputed_records
 from services.projection.domain.view import (
     CaseView,
     CitizenView,
@@ -178,13 +179,18 @@ class SharedView(CitizenView):
     )
 
 
-def has_relationship(view: CitizenView, org: OrgId) -> bool:
+def has_relationship(
+    view: CitizenView, org: OrgId, *, confirmed: Collection[RecordKey] = ()
+) -> bool:
     """Tell whether `org` works with the citizen: an open case, or a referral to it that it
-    accepted (see `_accepted_referral`)."""
+    accepted (see `_accepted_referral`). A case on a disputed registration (one claiming the
+    person's NHS number under another name or birth date: `identity_conflicts`) counts only
+    once a data steward has confirmed the record (`confirmed`)."""
+    disputed = disputed_records(view.involvements, confirmed=confirmed)
     cases = {
         case.case_id: case.status
         for involvement in view.involvements
-        if involvement.org == org
+        if involvement.org == org and (org, involvement.person_id) not in disputed
         for case in involvement.cases
     }
     open_case = "open" in cases.values()
@@ -267,7 +273,7 @@ def _contacts_only(view: CitizenView, viewer: Viewer) -> CitizenView:
     )
     return CitizenView(
         citizen_id=view.citizen_id,
-        identity=best_known_identity(i for i in view.involvements if i.org == own),
+        identity=best_known_identity((i for i in view.involvements if i.org == own), disputed=()),
         involvements=contacts,
         flags=tuple(f for f in view.flags if f.org == own),
         referrals=tuple(
@@ -360,7 +366,10 @@ def identity_for(view: CitizenView, viewer: Viewer) -> Identity:
 def _identity(view: CitizenView, viewer: Viewer) -> Identity:
     """The best-known identity among the registrations the viewer may see: a value another
     organisation's hidden registration holds neither shows nor hides a visible one."""
-    return best_known_identity(i for i in view.involvements if viewer.may_see(i.org, IDENTITY))
+    return best_known_identity(
+        (i for i in view.involvements if viewer.may_see(i.org, IDENTITY)),
+        disputed=disputed_records(view.involvements),
+    )
 
 
 def _may_see_flag(flag: Flag, viewer: Viewer, flag_categories: dict[str, str]) -> bool:

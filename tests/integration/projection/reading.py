@@ -40,9 +40,11 @@ async def key_of(orgs: Organisations, org: str, role: str = "frontline") -> dict
     return {"Authorization": f"Bearer {key}"}
 
 
-async def citizen_of(api: httpx.AsyncClient, headers: dict[str, str]) -> str:
-    """Return the story's citizen id, found by NHS number."""
-    found = await api.get("/v1/citizens", params={"nhs_number": NHS_NUMBER}, headers=headers)
+async def citizen_of(
+    api: httpx.AsyncClient, headers: dict[str, str], nhs_number: str = NHS_NUMBER
+) -> str:
+    """Return the citizen id of the story's person (or another NHS number's), found by it."""
+    found = await api.get("/v1/citizens", params={"nhs_number": nhs_number}, headers=headers)
     value: str = found.json()["citizens"][0]["citizen_id"]
     return value
 

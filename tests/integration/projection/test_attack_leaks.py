@@ -7,7 +7,7 @@ so it reads the full view, as the rules share it.
 """
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from uuid import uuid4
 
 import httpx
@@ -178,3 +178,112 @@ async def test_a_moment_outside_the_calendar_in_utc_is_a_precise_422(
     assert answer.status_code == 422
     (field,) = answer.json()["error"]["fields"]
     assert (field["field"], field["rule"]) == (f"query.{name}", "in_range")
+
+
+VICTORIA = details(nhs_number="9850588624", given_name="Victoria", family_name="Jones",
+                   date_of_birth=date(1990, 2, 3))  # fmt: skip
+
+
+async def _known_only_to_mental_health(orgs: Organisations) -> PersonAt:
+    health = PersonAt("mental_health")
+    case = uuid4()
+    await orgs.record(
+        [
+            health.registered(AT, VICTORIA),
+            health.case_opened(AT, case, reason="psychosis relapse after bereavement"),
+            health.event(
+                FlagRaised(case_id=case, flag="risk_to_self", note="suicidal ideation"), AT
+            ),
+        ]
+    )
+    await orgs.catch_up()
+    return health
+
+
+async def test_a_search_gives_an_unrelated_organisation_no_identifier_it_did_not_supply(
+    orgs: Organisations, database_url: str
+) -> None:
+    """Housing does not work with Victoria: a name and birth date search says she is known
+    (and GET /v1/citizens/{id} whom to contact), never her NHS number; not for any role."""
+    await _known_only_to_mental_health(orgs)
+    async with projection_api(orgs, database_url) as api:
+        for role in ("frontline", "ops", "data_steward"):
+            key = await key_of(orgs, "housing", role)
+            found = await api.get(
+                "/v1/citizens",
+                params={"family_name": "Jones", "date_of_birth": "1990-02-03"},
+                headers=key,
+            )
+            (hit,) = found.json()["citizens"]
+            assert hit["nhs_number"] is None, role
+            assert "9850588624" not in found.text
+        by_number = await api.get("/v1/citizens", params={"nhs_number": "9850588624"}, headers=key)
+        (hit,) = by_number.json()["citizens"]
+        assert hit["nhs_number"] == "9850588624"  # what it supplied, nothing more
+        assert (hit["given_name"], hit["family_name"], hit["date_of_birth"]) == (None,) * 3
+        health = await key_of(orgs, "mental_health")
+        own = await api.get("/v1/citizens", params={"nhs_number": "9850588624"}, headers=health)
+        assert own.json()["citizens"][0]["given_name"] == "Victoria"
+
+
+async def test_registering_a_known_nhs_number_under_another_name_opens_nothing(
+    orgs: Organisations, database_url: str
+) -> None:
+    """Housing registers Victoria's NHS number as "Vic Anything, 2000-01-01" and opens a case
+    with a pretext: the record is disputed, gives housing no relationship (contacts only, no
+    timeline, no FHIR) and does not change who everyone else sees."""
+    await _known_only_to_mental_health(orgs)
+    housing = PersonAt("housing")
+    impostor = details(
+        nhs_number="9850588624", given_name="Vic", family_name="Anything",
+        date_of_birth=date(2000, 1, 1),
+    )  # fmt: skip
+    later = AT + timedelta(days=1)
+    await orgs.record([housing.registered(later, impostor), housing.case_opened(later, uuid4())])
+    await orgs.catch_up()
+    async with projection_api(orgs, database_url) as api:
+        key = await key_of(orgs, "housing")
+        citizen = await citizen_of(api, key, "9850588624")
+        view = (await api.get(f"/v1/citizens/{citizen}", headers=key)).json()
+        assert view["access"] == "contacts"
+        for path in ("timeline", "fhir"):
+            refused = await api.get(f"/v1/citizens/{citizen}/{path}", headers=key)
+            assert refused.status_code == 403
+        everything = (await api.get(f"/v1/citizens/{citizen}", headers=key)).text
+        for words in ("suicidal ideation", "psychosis relapse", "Victoria"):
+            assert words not in everything
+        health = await key_of(orgs, "mental_health")
+        seen = (await api.get(f"/v1/citizens/{citizen}", headers=health)).json()["identity"]
+        assert (seen["given_name"]["value"], seen["date_of_birth"]["value"]) == (
+            "Victoria",
+            "1990-02-03",
+        )
+
+
+async def test_a_true_registration_with_a_nickname_and_swapped_date_is_no_conflict(
+    orgs: Organisations, database_url: str
+) -> None:
+    """The charity knows Victoria as "Vicky", born 1990-03-02 (day and month swapped): the
+    same person, so its open case is a relationship; and one registration does not
+    overwrite what two organisations agree on."""
+    await _known_only_to_mental_health(orgs)
+    housing, charity = PersonAt("housing"), PersonAt("voluntary")
+    vicky = details(
+        nhs_number="9850588624", given_name="Vicky", family_name="Jones",
+        date_of_birth=date(1990, 3, 2),
+    )  # fmt: skip
+    await orgs.record(
+        [
+            housing.registered(AT + timedelta(hours=1), VICTORIA),
+            charity.registered(AT + timedelta(days=1), vicky),
+            charity.case_opened(AT + timedelta(days=1), uuid4()),
+        ]
+    )
+    await orgs.catch_up()
+    async with projection_api(orgs, database_url) as api:
+        key = await key_of(orgs, "voluntary")
+        citizen = await citizen_of(api, key, "9850588624")
+        view = (await api.get(f"/v1/citizens/{citizen}", headers=key)).json()
+        assert view["access"] == "full"
+        assert view["identity"]["given_name"]["value"] == "Victoria"  # two against one
+        assert view["identity"]["date_of_birth"]["value"] == "1990-02-03"
