@@ -30,6 +30,8 @@ from services.projection.kafka_projection import KafkaProjection
 from services.projection.match_store import MatchStore
 from services.projection.queries import CitizenQueries
 from services.projection.read_model_schema import CONSUMER, clear_statements, read_model_ddl
+from services.projection.relationship_alerts import RelationshipStarts
+from services.projection.relationship_alerts import router as relationship_alerts_router
 from services.projection.search_api import router as search_router
 from services.projection.sharing_config import load_sharing_policy
 from services.projection.stewardship import IdentityStewardship
@@ -121,6 +123,7 @@ def create_projection_app(
     app.include_router(router)
     app.include_router(identity_router)
     app.include_router(governance_router)
+    app.include_router(relationship_alerts_router)
     return app
 
 

@@ -23,6 +23,7 @@ from services.projection.access_log import access_log_ddl, audit_schema_of
 from services.projection.break_glass import break_glass_ddl
 from services.projection.decision_store import decision_store_ddl, decisions_schema_of
 from services.projection.match_store import match_store_ddl
+from services.projection.relationship_alerts import relationship_starts_index
 from services.runtime.checkpoints import checkpoints_ddl
 from services.runtime.event_store_schema import checked_schema
 from services.runtime.kafka.dead_letters import dead_letters_ddl
@@ -75,6 +76,7 @@ def read_model_ddl(schema: str) -> list[str]:
         )""",
         f"""CREATE INDEX IF NOT EXISTS timeline_by_person
         ON {s}.timeline (org, subject, occurred_at, recorded_at, event_id)""",
+        relationship_starts_index(s),
         *match_store_ddl(s),
         checkpoints_ddl(s),
         kafka_offsets_ddl(s),

@@ -18,13 +18,13 @@ Action = Literal["break_the_glass", "read_access_log", "review_alerts", "decide_
 ROLES_ALLOWED_TO: Mapping[Action, tuple[Role, ...]] = {
     "break_the_glass": ("frontline",),  # the people giving care in the emergency
     "read_access_log": ("frontline", "ig_lead"),  # the person's key workers; governance
-    "review_alerts": ("ig_lead",),  # break-glass alerts
+    "review_alerts": ("ig_lead",),  # break-glass and new-relationship alerts
     "decide_identities": ("data_steward",),  # the review queue, link, not-same, unlink
 }
 _WHAT: Mapping[Action, str] = {
     "break_the_glass": "breaking the glass",
     "read_access_log": "the access log",
-    "review_alerts": "reviewing break-glass alerts",
+    "review_alerts": "reviewing break-glass and new-relationship alerts",
     "decide_identities": "deciding identities",
 }
 

@@ -287,3 +287,49 @@ async def test_a_true_registration_with_a_nickname_and_swapped_date_is_no_confli
         assert view["access"] == "full"
         assert view["identity"]["given_name"]["value"] == "Victoria"  # two against one
         assert view["identity"]["date_of_birth"]["value"] == "1990-02-03"
+
+
+async def test_a_new_relationship_to_someone_others_hold_is_an_alert_for_their_ig_leads(
+    orgs: Organisations, database_url: str
+) -> None:
+    """Housing registers Victoria's NHS number under another name and opens a case, with no
+    referral: mental health's IG lead sees who, when and on what basis (disputed, so no
+    relationship); housing's own IG lead and a frontline key see no such alert list."""
+    await _known_only_to_mental_health(orgs)
+    housing, charity = PersonAt("housing"), PersonAt("voluntary")
+    impostor = details(
+        nhs_number="9850588624", given_name="Vic", family_name="Anything",
+        date_of_birth=date(2000, 1, 1),
+    )  # fmt: skip
+    case, later = uuid4(), AT + timedelta(days=1)
+    await orgs.record([housing.registered(later, impostor), housing.case_opened(later, case)])
+    await orgs.record([charity.registered(later, VICTORIA), charity.case_opened(later, uuid4())])
+    await orgs.catch_up()
+    async with projection_api(orgs, database_url) as api:
+        lead = await key_of(orgs, "mental_health", "ig_lead")
+        answer = await api.get("/v1/ig/new-relationships", headers=lead)
+        assert answer.status_code == 200
+        alerts = {a["org"]: a for a in answer.json()["alerts"]}
+        assert set(alerts) == {"housing", "voluntary"}
+        alert = alerts["housing"]
+        assert (alert["case_id"], alert["disputed"], alert["relationship"]) == (
+            str(case), True, False,
+        )  # fmt: skip
+        assert alert["actor"].startswith("housing/")
+        assert alert["basis"] == "case_opened_without_referral"
+        assert (alerts["voluntary"]["disputed"], alerts["voluntary"]["relationship"]) == (
+            False, True,
+        )  # fmt: skip
+        for name in ("Anything", "Victoria"):
+            assert name not in answer.text
+        citizen = alert["citizen_id"]
+        own_lead = await key_of(orgs, "housing", "ig_lead")
+        mine = (await api.get("/v1/ig/new-relationships", headers=own_lead)).json()
+        assert [a["org"] for a in mine["alerts"]] == ["voluntary"]  # housing held a record by then
+        frontline = await key_of(orgs, "mental_health")
+        refused = await api.get("/v1/ig/new-relationships", headers=frontline)
+        assert refused.status_code == 403
+        log = await api.get(
+            f"/v1/citizens/{citizen}/access-log", headers=await key_of(orgs, "mental_health")
+        )
+        assert "relationship_alerts" in {a["read_kind"] for a in log.json()["accesses"]}

@@ -1,0 +1,149 @@
+"""New relationships: an organisation starts working with a person others hold records of.
+
+Opening a case is what lets an organisation read a person's full single view, so a case
+opened on a person another organisation already held records of, without a referral
+inviting it, is an alert for the IG leads of every organisation that held them (as a
+break-glass grant is): who opened it (the recording actor and organisation), when, and on
+what basis (the case opened on its own initiative; whether the registration it rests on is
+disputed: `domain/identity_conflicts.py`). Derived from the events (the timeline), so a
+replay rebuilds the alerts with the view. Nothing personal: no reason, no names.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from events.envelope import Envelope, OrgId
+from services.projection.access_log import Access, AccessLog
+from services.projection.domain.identity_conflicts import disputed_records
+from services.projection.domain.sharing import Viewer, has_relationship
+from services.projection.queries import CitizenQueries
+from services.projection.roles import allowed_to, forbidden_roles_description
+from services.runtime.api_keys import Caller
+from services.runtime.database import Pool
+from services.runtime.event_store_schema import checked_schema
+
+router = APIRouter(tags=["governance"])
+
+
+class RelationshipStarted(BaseModel):
+    """An organisation opened a case, without a referral, on a person the reviewing
+    organisation already held records of."""
+
+    model_config = ConfigDict(frozen=True)
+
+    citizen_id: UUID
+    org: OrgId = Field(description="the organisation that opened the case")
+    actor: str = Field(description="who recorded it: organisation/role/key id")
+    case_id: UUID
+    opened_at: datetime = Field(description="when the case says it was opened")
+    recorded_at: datetime = Field(description="when the organisation recorded it")
+    basis: Literal["case_opened_without_referral"] = "case_opened_without_referral"
+    disputed: bool = Field(
+        description="the record the case rests on claims the person's NHS number under a "
+        "name or birth date that agrees with no earlier registration: no relationship until "
+        "a data steward confirms it"
+    )
+    relationship: bool = Field(description="the organisation works with the person now")
+
+
+class RelationshipAlerts(BaseModel):
+    """A page of new relationships for an IG lead to review, newest first."""
+
+    org: OrgId
+    limit: int
+    offset: int
+    alerts: list[RelationshipStarted]
+
+
+class RelationshipStarts:
+    """Finds the cases other organisations opened on the people an organisation holds."""
+
+    def __init__(self, pool: Pool, *, schema: str) -> None:
+        self._pool = pool
+        self.schema = checked_schema(schema)
+
+    async def seen_by(self, org: OrgId, *, limit: int, offset: int) -> list[tuple[UUID, Envelope]]:
+        """Return (citizen, `case.opened` event) of cases another organisation opened,
+        without a referral, on a person `org` had registered before; newest first."""
+        s = self.schema
+        rows = await self._pool.fetch(
+            "SELECT l.citizen_id, t.envelope::text AS envelope"  # noqa: S608 - schema name is checked
+            f" FROM {s}.timeline t JOIN {s}.person_links l"
+            "  ON l.org = t.org AND l.person_id = t.subject"
+            " WHERE t.type = 'case.opened' AND t.org <> $1"
+            "  AND t.envelope->'data'->>'referral_id' IS NULL"
+            f"  AND EXISTS (SELECT 1 FROM {s}.person_links mine JOIN {s}.timeline held"
+            "   ON held.org = mine.org AND held.subject = mine.person_id"
+            "   WHERE mine.citizen_id = l.citizen_id AND mine.org = $1"
+            "    AND held.type = 'person.registered' AND held.recorded_at <= t.recorded_at)"
+            " ORDER BY t.recorded_at DESC, t.event_id DESC LIMIT $2 OFFSET $3",
+            org,
+            limit,
+            offset,
+        )
+        return [(row["citizen_id"], Envelope.model_validate_json(row["envelope"])) for row in rows]
+
+
+def relationship_starts_index(schema: str) -> str:
+    """Return the DDL of the index the alerts are found by (cases opened, newest first)."""
+    s = checked_schema(schema)
+    return f"""CREATE INDEX IF NOT EXISTS timeline_cases_opened
+        ON {s}.timeline (recorded_at DESC) WHERE type = 'case.opened'"""
+
+
+@router.get(
+    "/v1/ig/new-relationships",
+    summary="New relationships to review: cases other organisations opened, without a "
+    "referral, on people the caller's organisation holds records of; newest first",
+    responses={403: {"description": forbidden_roles_description("review_alerts")}},
+)
+async def new_relationships(
+    lead: Annotated[Caller, Depends(allowed_to("review_alerts"))],
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> RelationshipAlerts:
+    """Return a page of the organisation's new-relationship alerts. One opened by an
+    organisation the person's decisions withhold from the caller's is left out (the page
+    may then be shorter than `limit`). Each person shown is a read in their access log."""
+    starts: RelationshipStarts = request.app.state.relationship_starts
+    queries: CitizenQueries = request.app.state.citizens
+    found = await starts.seen_by(lead.org, limit=limit, offset=offset)
+    views = await queries.citizen_views(list({citizen for citizen, _ in found}))
+    reader = Viewer(org=lead.org, role=lead.role, policy=request.app.state.sharing, purpose="audit")
+    alerts = []
+    for citizen, opened in found:
+        view = views.get(citizen)
+        if view is None or opened.org in reader.about(view).withheld:
+            continue
+        alerts.append(
+            RelationshipStarted(
+                citizen_id=citizen, org=opened.org, actor=opened.actor,
+                case_id=opened.data["case_id"], opened_at=opened.occurred_at,
+                recorded_at=opened.recorded_at,
+                disputed=(opened.org, opened.subject) in disputed_records(view.involvements),
+                relationship=has_relationship(view, opened.org),
+            )
+        )  # fmt: skip
+    await _log_reviewed(request, lead, alerts)
+    return RelationshipAlerts(org=lead.org, limit=limit, offset=offset, alerts=alerts)
+
+
+async def _log_reviewed(request: Request, lead: Caller, alerts: list[RelationshipStarted]) -> None:
+    """Record in each person's access log that an IG lead read the alerts about them."""
+    log: AccessLog = request.app.state.access_log
+    await log.record(
+        [
+            Access(
+                read_at=datetime.now(UTC), citizen_id=citizen, viewer_org=lead.org,
+                viewer_role=lead.role, key_id=lead.key_id, read_kind="relationship_alerts",
+                categories=["case.involvement"], purpose="audit", break_glass=False,
+                correlation_id=request.state.correlation_id,
+            )
+            for citizen in sorted({a.citizen_id for a in alerts})
+        ]
+    )  # fmt: skip
