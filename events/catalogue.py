@@ -32,6 +32,11 @@ authority it concerns), `category` (the kind of information, which sharing rules
 `correlation_id` and `causation_id` (the request it belongs to and the event that caused it),
 `actor` (who recorded it) and `data` (the payload). A case event's payload names its `case_id`.
 
+When an event is recorded, its free text (a reason, an outcome, a note, a name) must hold more
+than spaces (rule `not_blank`), and a date saying when something happened (`served_on`,
+`placed_on`) cannot be after the day of the event's `occurred_at` (rule `not_in_future`).
+Events read back are not checked again: one recorded before a rule existed still loads.
+
 Each organisation keeps its own words: a housing officer's "relief duty", a trust's "care
 coordinator", a day centre's "key work". They map onto the types below, and each meaning is
 written so a colleague in another organisation understands it. The JSON Schema of every type

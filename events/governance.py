@@ -6,14 +6,20 @@ replay); the IG leads of the reader's organisation and of every organisation hol
 person's records review them (`GET /v1/ig/break-glass`, `caseweave audit alerts`).
 """
 
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field
+from pydantic import AfterValidator, AwareDatetime, Field
 
 from events.envelope import OrgId
+from events.recording_rules import FreeText, SaysSomething
 from events.registry import EventPayload, event_type
 
 BREAK_GLASS_CATEGORY = "audit.break_glass"
+EmergencyReasonText = Annotated[
+    FreeText, Field(min_length=10), AfterValidator(SaysSomething(min_length=10))
+]
+"""Why a record was opened in an emergency: 10 to 500 characters besides surrounding spaces."""
 
 
 @event_type("access.break_glass_granted", category=BREAK_GLASS_CATEGORY)
@@ -22,13 +28,16 @@ class BreakGlassGranted(EventPayload):
 
     The person is one the worker's organisation does not work with. It is an alert for the
     information governance leads of that organisation and of every organisation holding the
-    person's records: the reason says why.
+    person's records: the reason says why. The reason is sealed under the grant's own key,
+    shredded when the person is erased (the alert stays, its reason reads as erased).
     """
+
+    personal_fields = frozenset({"reason"})
 
     grant_id: UUID
     citizen_id: UUID
     viewer_org: OrgId
     viewer_role: str = Field(max_length=40)
     key_id: str = Field(max_length=200, description="the key, or oidc:<subject>, granted")
-    reason: str = Field(min_length=10, max_length=500)
+    reason: EmergencyReasonText
     expires_at: AwareDatetime

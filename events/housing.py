@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from events.recording_rules import HappenedOn
 from events.registry import event_type
 from events.shared import CaseEvent
 
@@ -52,7 +53,7 @@ class EvictionNoticeServed(CaseEvent):
     """The landlord served notice seeking possession of the person's home."""
 
     notice: Literal["section_21", "section_8", "notice_to_quit", "other"]
-    served_on: date
+    served_on: HappenedOn
     possession_date: date | None = None
 
 
@@ -61,7 +62,7 @@ class TemporaryAccommodationPlaced(CaseEvent):
     """The council placed the person in temporary accommodation."""
 
     accommodation: Literal["hostel", "bed_and_breakfast", "self_contained", "refuge", "other"]
-    placed_on: date
+    placed_on: HappenedOn
 
 
 @event_type("housing.accommodation_secured", category="housing.accommodation")

@@ -1,4 +1,4 @@
-"""Validated identifiers shared by every organisation: NHS number, postcode, place code."""
+"""Validated identifiers shared by every organisation: NHS number, postcode, place code, names."""
 
 import re
 from datetime import date
@@ -6,6 +6,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
+
+from events.recording_rules import FreeText
 
 _NHS_WEIGHTS = range(10, 1, -1)
 _POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$")
@@ -64,12 +66,6 @@ def _check_place_code(value: str) -> str:
     return value
 
 
-def _check_not_blank(value: str) -> str:
-    if not value.strip():
-        raise PydanticCustomError("blank", "must contain more than spaces")
-    return value
-
-
 EARLIEST_DATE_OF_BIRTH = date(1880, 1, 1)
 
 
@@ -87,5 +83,5 @@ NhsNumber = Annotated[
 Postcode = Annotated[str, BeforeValidator(_normalise_postcode), AfterValidator(_check_postcode)]
 PlaceCode = Annotated[str, AfterValidator(_check_place_code)]
 DateOfBirth = Annotated[date, AfterValidator(_check_date_of_birth)]
-PersonName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_check_not_blank)]
-ShortText = Annotated[str, Field(min_length=1, max_length=500)]
+PersonName = Annotated[FreeText, Field(min_length=1, max_length=100)]
+ShortText = Annotated[FreeText, Field(min_length=1)]

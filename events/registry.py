@@ -11,6 +11,8 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from events.recording_rules import ALREADY_RECORDED
+
 
 class EventPayload(BaseModel):
     """Base of every event's typed payload: frozen, no behaviour, unknown fields rejected."""
@@ -77,7 +79,11 @@ def registered_types() -> list[type[EventPayload]]:
 
 
 def decode_payload(name: str, version: int, data: dict[str, Any]) -> EventPayload:
-    """Validate stored event data and upcast it to the current version of its type."""
+    """Validate stored event data and upcast it to the current version of its type.
+
+    Rules that apply when an event is recorded (`events.recording_rules`) are not applied
+    again: an event recorded before a rule existed still loads.
+    """
     if (name, version) not in _TYPES:
         raise UnknownEventType(f"{name} v{version}")
     while version < _LATEST[name]:
@@ -85,7 +91,7 @@ def decode_payload(name: str, version: int, data: dict[str, Any]) -> EventPayloa
         if upcast is None:
             raise UnknownEventType(f"{name} v{version} has no upcaster to v{version + 1}")
         data, version = upcast(data), version + 1
-    return _TYPES[(name, version)].model.model_validate(data)
+    return _TYPES[(name, version)].model.model_validate(data, context=ALREADY_RECORDED)
 
 
 def glossary_line(model: type[EventPayload]) -> str:

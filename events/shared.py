@@ -1,12 +1,13 @@
 """Event types every organisation uses: people, cases, flags and referrals."""
 
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from events.envelope import OrgId
 from events.identifiers import DateOfBirth, NhsNumber, PersonName, Postcode, ShortText
+from events.recording_rules import FreeText
 from events.registry import EventPayload, event_type
 
 FlagName = Literal[
@@ -26,8 +27,8 @@ class KeyWorker(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: PersonName
-    role: str | None = Field(default=None, max_length=100)
-    team: str | None = Field(default=None, max_length=100)
+    role: Annotated[FreeText, Field(max_length=100)] | None = None
+    team: Annotated[FreeText, Field(max_length=100)] | None = None
     phone: str | None = Field(default=None, max_length=40)
     email: EmailStr | None = None
 
@@ -89,7 +90,7 @@ class FlagRaised(CaseEvent):
     personal_fields = frozenset({"note"})
 
     flag: FlagName
-    note: str | None = Field(default=None, max_length=500)
+    note: FreeText | None = None
 
 
 @event_type("flag.lifted", category="safeguarding.risk")
@@ -99,7 +100,7 @@ class FlagLifted(CaseEvent):
     personal_fields = frozenset({"note"})
 
     flag: FlagName
-    note: str | None = Field(default=None, max_length=500)
+    note: FreeText | None = None
 
 
 @event_type("referral.made", category="referral")

@@ -6,6 +6,8 @@ event as its organisation recorded it, the data stewards' identity decisions nam
 person's records, every read of their data (the access log) and every break-glass grant
 that opened their record. Information governance reviews it (third parties' details, such
 as staff names or a break-glass reason, may need redacting) before it goes to the person.
+The export is a read like any other: it is in the person's access log (who ran it, when,
+purpose `subject_access_request`, the kinds of information exported) before it is written.
 """
 
 import json
@@ -16,7 +18,16 @@ from uuid import UUID
 
 import structlog
 
-from services.projection.access_log import Access, AccessLog, audit_schema_of
+from events.governance import BREAK_GLASS_CATEGORY
+from events.identity import IDENTITY_CATEGORY
+from services.projection.access_log import (
+    Access,
+    AccessLog,
+    audit_schema_of,
+    new_run,
+    operator_of,
+    operator_reads,
+)
 from services.projection.bootstrap import prepare_read_model
 from services.projection.break_glass import BreakGlass
 from services.projection.decision_store import DecisionStore, decisions_schema_of
@@ -36,9 +47,12 @@ async def export_subject_access(
     out: TextIO = sys.stdout,
     schema: str = "projection",
     keys: PersonKeys | None = None,
+    requested_by: str | None = None,
 ) -> dict[str, int] | None:
-    """Write everything held about the citizen to `out` as one JSON document; return how
-    many of each part were written, or None (writing nothing) for an unknown citizen."""
+    """Write everything held about the citizen to `out` as one JSON document, once the
+    export is in their access log (by `requested_by`, default the operating system user);
+    return how many of each part were written, or None (writing nothing) for an unknown
+    citizen."""
     pool = await create_pool(database_url, max_size=2)
     try:
         await prepare_read_model(pool, schema)
@@ -46,6 +60,8 @@ async def export_subject_access(
             async with pool.acquire() as conn:
                 await keys.verify(conn)
         document = await _everything_about(pool, schema, citizen_id, keys)
+        if document is not None:
+            await _log_the_export(pool, schema, citizen_id, document, operator_of(requested_by))
     finally:
         await pool.close()
     if document is None:
@@ -58,6 +74,20 @@ async def export_subject_access(
 
 
 _PARTS = ("timeline", "identity_decisions", "access_log", "break_glass")
+
+
+async def _log_the_export(
+    pool: Pool, schema: str, citizen_id: UUID, document: dict[str, Any], operator: str
+) -> None:
+    """Record the export in the person's access log, with the kinds of information in it."""
+    categories = {event["category"] for event in document["timeline"]} | {IDENTITY_CATEGORY}
+    if document["break_glass"]:
+        categories.add(BREAK_GLASS_CATEGORY)
+    reads = operator_reads(
+        [(citizen_id, sorted(categories))], operator=operator, kind="subject_access_request",
+        purpose="subject_access_request", run=new_run(),
+    )  # fmt: skip
+    await AccessLog(pool, schema=audit_schema_of(schema)).record(reads)
 
 
 async def _everything_about(
@@ -76,7 +106,9 @@ async def _everything_about(
     accesses: list[Access] = []
     while batch := await log.of_citizen(citizen_id, limit=PAGE, offset=len(accesses)):
         accesses += batch
-    glass = BreakGlass(pool, schema=audit_schema_of(schema), read_model=schema, lasts=timedelta(0))
+    glass = BreakGlass(
+        pool, schema=audit_schema_of(schema), read_model=schema, lasts=timedelta(0), keys=keys
+    )
     async with pool.acquire() as conn:
         records = await ReadModel(schema).records_of(conn, citizen_id)
         decisions = await DecisionStore(decisions_schema_of(schema)).naming(conn, records)

@@ -5,12 +5,20 @@ is recorded with who read it (organisation, role, key id), what kinds of informa
 back (event categories), why (the `X-Purpose-Of-Use` header), when, and the request's
 correlation id. The log lives in its own schema, `<projection schema>_audit`: a replay of
 the projection never empties it. Nothing personal is in it beyond the citizen id.
+
+Reads at the command line (`caseweave sar export`, `caseweave audit alerts`, `caseweave
+audit export`) are logged too, before their output is written: organisation `caseweave`
+(the platform's operators), role `ig_lead`, key id `cli:<operator>` (`--requested-by`, or
+the operating system user).
 """
 
-from collections.abc import Collection, Sequence
-from datetime import datetime
+import os
+import pwd
+import re
+from collections.abc import Collection, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Literal
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,7 +28,14 @@ from services.runtime.api_keys import Role
 from services.runtime.database import Pool
 from services.runtime.event_store_schema import checked_schema
 
-ReadKind = Literal["view", "timeline", "fhir", "search", "access_log"]
+ReadKind = Literal[
+    "view", "timeline", "fhir", "search", "access_log",
+    "subject_access_request", "break_glass_alerts", "access_log_export",
+    "relationship_alerts",
+]  # fmt: skip
+OPERATORS: Literal["caseweave"] = "caseweave"  # the organisation of command-line reads
+AccessPurpose = Purpose | Literal["subject_access_request"]
+OPERATOR_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
 
 def audit_schema_of(schema: str) -> str:
@@ -59,14 +74,17 @@ class Access(BaseModel):
 
     read_at: datetime
     citizen_id: UUID
-    viewer_org: OrgId
+    viewer_org: OrgId | Literal["caseweave"] = Field(
+        description="the reader's organisation; `caseweave`: an operator at the command line"
+    )
     viewer_role: Role
     key_id: str = Field(
-        description="the API key used (its id, never the key), or oidc:<subject> for a token"
+        description="the API key used (its id, never the key), oidc:<subject> for a token,"
+        " or cli:<operator> at the command line"
     )
     read_kind: ReadKind
     categories: list[str] = Field(description="the kinds of information returned")
-    purpose: Purpose
+    purpose: AccessPurpose
     break_glass: bool
     correlation_id: str
 
@@ -133,15 +151,70 @@ class AccessLog:
         )
         return [_access(row) for row in rows]
 
-    async def since(self, after_position: int, *, limit: int) -> list[tuple[int, Access]]:
-        """Return reads after a position in the log, oldest first (for an export)."""
+    async def since(
+        self, after_position: int, *, limit: int, upto: int | None = None
+    ) -> list[tuple[int, Access]]:
+        """Return reads after a position in the log (up to `upto`, if given), oldest first
+        (for an export)."""
         rows = await self._pool.fetch(
             f"SELECT * FROM {self.schema}.access_log WHERE position > $1"  # noqa: S608 - schema name is checked
-            " ORDER BY position LIMIT $2",
+            " AND ($3::bigint IS NULL OR position <= $3) ORDER BY position LIMIT $2",
             after_position,
             limit,
+            upto,
         )
         return [(row["position"], _access(row)) for row in rows]
+
+    async def last_position(self) -> int:
+        """Return the position of the latest read logged (0 for none)."""
+        last = await self._pool.fetchval(
+            f"SELECT coalesce(max(position), 0) FROM {self.schema}.access_log"  # noqa: S608 - schema name is checked
+        )
+        return int(last)
+
+
+def operator_of(requested_by: str | None) -> str:
+    """Return who runs a command: the name given, else the operating system user (raises
+    ValueError for a name that does not fit the log)."""
+    if requested_by is not None:
+        if not is_operator_name(requested_by):
+            raise ValueError("an operator's name is letters, digits and ._@- only, 1 to 64")
+        return requested_by
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # a container's user without a name
+        return f"uid-{os.getuid()}"
+
+
+def is_operator_name(name: str) -> bool:
+    """Tell whether an operator's name fits the log (letters, digits, `._@-`, up to 64)."""
+    return OPERATOR_NAME.fullmatch(name) is not None
+
+
+def operator_reads(
+    citizen_categories: Iterable[tuple[UUID, Sequence[str]]],
+    *,
+    operator: str,
+    kind: ReadKind,
+    purpose: AccessPurpose,
+    run: str,
+) -> list[Access]:
+    """Return the access log entries of a command-line read by `operator` in one run (its
+    correlation id: `new_run()`)."""
+    now = datetime.now(UTC)
+    return [
+        Access(
+            read_at=now, citizen_id=citizen, viewer_org=OPERATORS, viewer_role="ig_lead",
+            key_id=f"cli:{operator}", read_kind=kind, categories=list(categories),
+            purpose=purpose, break_glass=False, correlation_id=run,
+        )
+        for citizen, categories in citizen_categories
+    ]  # fmt: skip
+
+
+def new_run() -> str:
+    """Return a fresh correlation id for one command-line run."""
+    return str(uuid4())
 
 
 def _access(row: object) -> Access:

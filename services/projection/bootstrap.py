@@ -104,7 +104,9 @@ def create_projection_app(
                 schema=audit_schema_of(schema),
                 read_model=schema,
                 lasts=timedelta(minutes=break_glass_minutes),
+                keys=keys,
             )
+            app.state.relationship_starts = RelationshipStarts(pool, schema=schema)
             app.state.stewardship = IdentityStewardship(
                 pool, id_secret=id_secret, schema=schema, matching=matching, keys=keys
             )

@@ -12,9 +12,14 @@ before the erasure and writes what it read after it), then:
   row (NHS number, local id) too;
 - the access log and break-glass grants about them are kept (who read what stays
   answerable) under the erasure's id instead of the citizen id, which an NHS number would
-  give again to a later registration of the same person;
-- the erasure is listed in `caseweave_keys.erasures` with its records, so that it can be
-  applied again after a backup of the keys is restored (`caseweave erase --again`).
+  give again to a later registration of the same person; what callers wrote about them goes:
+  each grant's key (which seals its reason) gets a tombstone and the reason is erased in
+  place; a correlation id of a shape we no longer take (free text) is replaced, there and in
+  the records' events;
+- a steward's decision that also names other records stays (it still keeps them apart), its
+  reason erased in place;
+- the erasure is listed in `caseweave_keys.erasures` with its records and grants, so that
+  it can be applied again after a backup of the keys is restored (`caseweave erase --again`).
 
 What stays: the events themselves, everywhere they were copied (stores, Kafka topics,
 backups, the projection's timeline), with their personal values sealed under keys that no
@@ -33,16 +38,20 @@ from asyncpg import Record
 
 from events.envelope import OrgId
 from services.projection.access_log import audit_schema_of
+from services.projection.break_glass import grant_record
 from services.projection.consumer import DEFAULT_MATCHING, identity_resolution, refolded_views
 from services.projection.decision_store import decisions_schema_of
 from services.projection.domain.fold import fold
 from services.projection.read_model import ReadModel, key_columns
+from services.runtime.correlation import SAFE_CORRELATION_ID
 from services.runtime.database import Connection, Pool, transaction
 from services.runtime.event_store_schema import checked_schema
 from services.runtime.person_keys import PersonKeys
-from services.runtime.sealing import redacted
+from services.runtime.sealing import ERASED, redacted
 
 logger = structlog.get_logger(__name__)
+ERASED_CORRELATION_ID = "erased"  # replaces a free-text correlation id stored before its rule
+_UNSAFE = f"!~ '^{SAFE_CORRELATION_ID.pattern}$'"
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,7 @@ async def erase_citizen(
         await model.lock_citizens(conn, [citizen_id, *others])
         await keys.erase(conn, records)
         redacted = await _erase_unsealed_values(conn, schema, records, stores)
+        await _erase_unsafe_correlation_ids(conn, schema, records, stores)
         await _purge_projection(conn, schema, citizen_id, records)
         await _refold_without_them(conn, model, others, keys)
         for org, person_id in records:
@@ -85,7 +95,8 @@ async def erase_citizen(
                     person_id,
                 )
         erased = Erased(uuid4(), citizen_id, len(records))
-        await keys.record_erasure(conn, erased.erasure_id, sorted(records))
+        grants = await _shred_grant_reasons(conn, schema, citizen_id, keys)
+        await keys.record_erasure(conn, erased.erasure_id, sorted(records | grants))
         await _audit_under_erasure_id(conn, schema, citizen_id, erased.erasure_id)
     logger.warning(
         "citizen_erased", erasure_id=str(erased.erasure_id), records=len(records),
@@ -188,19 +199,65 @@ async def _refold_without_them(
     await model.save_views(conn, list(views.values()))
 
 
+async def _erase_unsafe_correlation_ids(
+    conn: Connection, schema: str, records: set[tuple[str, str]], stores: Mapping[str, str]
+) -> None:
+    """Replace, in the records' events, correlation ids a caller chose before only a safe
+    shape was taken (they may name the person)."""
+    orgs, people = key_columns(records)
+    named = "unnest($2::text[], $3::text[]) AS k(org, person_id)"
+    for org, store in stores.items():
+        await conn.execute(
+            f"UPDATE {store}.events e SET correlation_id = $1 FROM {named}"  # noqa: S608 - schema name is checked
+            " WHERE e.org = k.org AND e.subject = k.person_id AND e.org = $4"
+            f" AND e.correlation_id {_UNSAFE}",
+            ERASED_CORRELATION_ID, orgs, people, org,
+        )  # fmt: skip
+    await conn.execute(
+        f"UPDATE {checked_schema(schema)}.timeline t SET envelope = jsonb_set(t.envelope,"  # noqa: S608 - schema name is checked
+        f" '{{correlation_id}}', to_jsonb($1::text)) FROM {named}"
+        " WHERE t.org = k.org AND t.subject = k.person_id"
+        f" AND t.envelope->>'correlation_id' {_UNSAFE}",
+        ERASED_CORRELATION_ID, orgs, people,
+    )  # fmt: skip
+
+
+async def _shred_grant_reasons(
+    conn: Connection, schema: str, citizen_id: UUID, keys: PersonKeys
+) -> set[tuple[str, str]]:
+    """Tombstone the keys sealing the reasons of the break-glass grants that opened the
+    citizen, and erase those reasons in place (sealed or, from before sealing, in clear);
+    return the grants' key records."""
+    audit = audit_schema_of(schema)
+    rows = await conn.fetch(
+        f"UPDATE {audit}.break_glass SET reason = NULL, event = CASE WHEN event IS NULL"  # noqa: S608 - schema name is checked
+        " THEN NULL ELSE jsonb_set(event, '{data,reason}', $2::jsonb) END"
+        " WHERE citizen_id = $1 RETURNING grant_id",
+        citizen_id,
+        ERASED,
+    )
+    grants = {grant_record(row["grant_id"]) for row in rows}
+    await keys.erase(conn, grants)
+    return grants
+
+
 async def _audit_under_erasure_id(
     conn: Connection, schema: str, citizen_id: UUID, erasure_id: UUID
 ) -> None:
     audit = audit_schema_of(schema)
+    unsafe = f"CASE WHEN correlation_id {_UNSAFE} THEN $3 ELSE correlation_id END"
     for table in ("access_log", "break_glass"):
         await conn.execute(
-            f"UPDATE {audit}.{table} SET citizen_id = $2 WHERE citizen_id = $1",  # noqa: S608 - schema name is checked
+            f"UPDATE {audit}.{table} SET citizen_id = $2, correlation_id = {unsafe}"  # noqa: S608 - schema name is checked
+            " WHERE citizen_id = $1",
             citizen_id,
             erasure_id,
+            ERASED_CORRELATION_ID,
         )
-    await conn.execute(  # the alert events name the citizen too
-        f"UPDATE {audit}.break_glass SET event = jsonb_set(jsonb_set(event, '{{subject}}',"  # noqa: S608 - schema name is checked
-        " to_jsonb($1::text)), '{data,citizen_id}', to_jsonb($1::text))"
+    await conn.execute(  # the alert events name the citizen too, and hold the correlation id
+        f"UPDATE {audit}.break_glass SET event = jsonb_set(jsonb_set(jsonb_set(event,"  # noqa: S608 - schema name is checked
+        " '{subject}', to_jsonb($1::text)), '{data,citizen_id}', to_jsonb($1::text)),"
+        " '{correlation_id}', to_jsonb(correlation_id))"
         " WHERE citizen_id = $2::uuid AND event IS NOT NULL",
         str(erasure_id),
         erasure_id,
@@ -240,5 +297,11 @@ async def _purge_projection(
         f"""DELETE FROM {d}.decisions x WHERE x.event_id = ANY($1::uuid[])
         AND NOT EXISTS (SELECT 1 FROM {d}.decision_pairs p WHERE p.event_id = x.event_id)""",  # noqa: S608 - schema name is checked
         [row["event_id"] for row in decided],
+    )
+    await conn.execute(  # one that still keeps other records apart stays, without its reason
+        f"UPDATE {d}.decisions SET envelope = jsonb_set(envelope, '{{data,reason}}', $2::jsonb)"  # noqa: S608 - schema name is checked
+        " WHERE event_id = ANY($1::uuid[])",
+        [row["event_id"] for row in decided],
+        ERASED,
     )
     await conn.execute(f"DELETE FROM {s}.citizens WHERE citizen_id = $1", citizen_id)  # noqa: S608 - schema name is checked

@@ -6,8 +6,10 @@ from uuid import UUID
 
 import structlog
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
+from events.governance import BREAK_GLASS_CATEGORY, EmergencyReasonText
+from services.projection.access_log import Access, AccessLog
 from services.projection.break_glass import BreakGlass, BreakGlassAlerts, BreakGlassGrant
 from services.projection.domain.sharing import Viewer, has_relationship, may_find
 from services.projection.purpose_of_use import PurposeDep
@@ -29,7 +31,7 @@ class EmergencyReason(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=10, max_length=500)
+    reason: EmergencyReasonText
 
 
 def _break_glass(request: Request) -> BreakGlass:
@@ -105,7 +107,7 @@ async def break_glass_alerts(
 ) -> BreakGlassAlerts:
     """Return a page of the organisation's break-glass alerts: another organisation's grant
     is left out when the person's decisions withhold that organisation from this one (the
-    page may then be shorter than `limit`)."""
+    page may then be shorter than `limit`). Each person shown is a read in their access log."""
     grants = await glass.of_org(lead.org, limit=limit, offset=offset)
     queries: CitizenQueries = request.app.state.citizens
     views = await queries.citizen_views(list({g.citizen_id for g in grants}))
@@ -118,4 +120,21 @@ async def break_glass_alerts(
             g.citizen_id in views and g.viewer_org not in reader.about(views[g.citizen_id]).withheld
         )
     ]
+    await _log_reviewed(request, lead, shown)
     return BreakGlassAlerts(org=lead.org, limit=limit, offset=offset, grants=shown)
+
+
+async def _log_reviewed(request: Request, lead: Caller, grants: list[BreakGlassGrant]) -> None:
+    """Record in each person's access log that an IG lead read the alerts about them."""
+    log: AccessLog = request.app.state.access_log
+    await log.record(
+        [
+            Access(
+                read_at=datetime.now(UTC), citizen_id=citizen, viewer_org=lead.org,
+                viewer_role=lead.role, key_id=lead.key_id, read_kind="break_glass_alerts",
+                categories=[BREAK_GLASS_CATEGORY], purpose="audit", break_glass=False,
+                correlation_id=request.state.correlation_id,
+            )
+            for citizen in sorted({g.citizen_id for g in grants})
+        ]
+    )  # fmt: skip

@@ -26,10 +26,13 @@ from services.projection.stewardship import (
     CitizenTooLarge,
     DecisionOutcome,
     DecisionRequest,
+    DifferentNhsNumbers,
     IdentityStewardship,
     NotPartOfCitizen,
     NotYourRecords,
+    PartsOthersRecords,
     ReviewQueue,
+    SharesNhsNumber,
     UnknownCitizen,
     UnknownPair,
     UnknownRecord,
@@ -40,15 +43,22 @@ from services.runtime.http.errors import ApiError, FieldError, not_found
 _ERRORS: dict[int | str, dict[str, str]] = {
     401: {"description": "no API key, or an unknown or revoked one"},
     403: {"description": forbidden_roles_description("decide_identities")},
-    409: {"description": "the latest decision about the records already says the same"},
+    409: {
+        "description": "the latest decision about the records already says the same "
+        "(`already_decided`), a link would join two NHS numbers (`different_nhs_numbers`), "
+        "or the decision would part records sharing one (`shares_nhs_number`)"
+    },
     422: {"description": "the request breaks a rule; the body names the field and the rule"},
 }
 _DECIDED = (
     "Recorded as an event and applied: the answer lists each record's citizen now. A steward "
-    "decides only about pairs where one record is their own organisation's (403 otherwise); "
-    "another organisation's details show only where the sharing rules share its identity. "
-    "The same decision again (the pair's latest already says so) is 409 `already_decided` "
-    "and records nothing."
+    "decides only about pairs where one record is their own organisation's, and splits off "
+    "only their own organisation's records (403 otherwise); another organisation's details "
+    "show only where the sharing rules share its identity. The same decision again (the "
+    "pair's latest already says so) is 409 `already_decided`; a link of citizens holding "
+    "different NHS numbers is 409 `different_nhs_numbers`; keeping apart or splitting off "
+    "records that share an NHS number is 409 `shares_nhs_number`. A refused decision "
+    "records nothing."
 )
 router = APIRouter(tags=["identity"], responses=_ERRORS)
 
@@ -188,6 +198,18 @@ def _refusals_answered() -> Iterator[None]:
         raise ApiError(409, "already_decided", message) from None
     except UnknownCitizen:
         raise not_found("citizen") from None
+    except DifferentNhsNumbers:
+        message = "the records' citizens hold different NHS numbers: two people"
+        raise ApiError(409, "different_nhs_numbers", message) from None
+    except SharesNhsNumber:
+        message = "records sharing an NHS number are one person and are never parted"
+        raise ApiError(409, "shares_nhs_number", message) from None
+    except PartsOthersRecords:
+        message = (
+            "this would part other organisations' records from each other, yours staying "
+            "with some of them: their stewards decide that"
+        )
+        raise ApiError(403, "not_your_records", message) from None
     except NotYourRecords:
         raise _not_yours() from None
     except UnknownRecord as error:
@@ -210,7 +232,8 @@ def _not_yours() -> ApiError:
     return ApiError(
         403,
         "not_your_records",
-        "a steward decides only about records of which one is their own organisation's",
+        "a steward decides only about records of which one is their own organisation's, "
+        "and splits off only their own organisation's records",
     )
 
 

@@ -4,8 +4,10 @@ A `person.registered` event stores the record's latest details (`MatchStore`), s
 against the records sharing a blocking key or NHS number with it (never the whole
 population), and re-resolves every record connected to it (by scored pair, NHS number,
 shared citizen or human decision) with `linkage.resolve`. A data steward's decision
-re-resolves the records it names the same way. Each citizen's id comes from its anchor
-(`citizen_ids`), so the same records, scores and decisions give the same ids in any order.
+re-resolves the records it names the same way; a recorded decision that would break an
+NHS-number rule is skipped and logged (`identity_decisions_skipped`). Each citizen's id
+comes from its anchor (`citizen_ids`), so the same records, scores and decisions give the
+same ids in any order.
 
 Incremental folding is right for almost every batch; a citizen is folded afresh from the
 timeline instead when
@@ -38,7 +40,7 @@ from services.projection.domain.candidates import (
     scored_pair,
 )
 from services.projection.domain.citizen_ids import citizen_id_of_anchor
-from services.projection.domain.linkage import ScoredPair, resolve
+from services.projection.domain.linkage import ScoredPair, SkippedDecision, resolve
 from services.projection.domain.matching import MatchingConfig, PersonRecord
 from services.projection.match_store import MatchStore, Registration, StoredPair, pair_id_of
 from services.projection.read_model import PersonKey, ReadModel
@@ -166,6 +168,7 @@ class IdentityResolution:
             [self._scored(pair, held) for pair in among],
             decided,
         )
+        _log_skipped(resolution.skipped)
         review = [pair_id_of(p.a, p.b) for p in resolution.review]
         inside = {pair.pair_id for pair in among}
         crossing = [pair for pair in touching if pair.pair_id not in inside]
@@ -215,6 +218,17 @@ class IdentityResolution:
             self._matching, held[pair.a].record.place, held[pair.b].record.place
         )
         return scored_pair(pair.a, pair.b, pair.score, thresholds)
+
+
+def _log_skipped(skipped: Sequence[SkippedDecision]) -> None:
+    """Say which recorded decisions a resolution left out, by rule and when each was made
+    (no record keys: they would tie people to decisions in the logs)."""
+    if skipped:
+        logger.warning(
+            "identity_decisions_skipped",
+            rules=sorted({s.rule for s in skipped}),
+            decided_at=[s.decision.decided_at.isoformat() for s in skipped],
+        )
 
 
 def record_of(envelope: Envelope, registration: PersonRegistered) -> PersonRecord:

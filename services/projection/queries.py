@@ -104,13 +104,26 @@ _NAMING_NONE_OF = (
     " OR coalesce(t.envelope->'data'->'sources', '[]') ?| $9::text[]"
     " OR coalesce(t.envelope->'data'->'recipients', '[]') ?| $9::text[]))"
 )
+# The receipt of the viewer's own referral shows, whatever the rules and the person's
+# decisions hide of the receiver (every referral is received: its absence would say the
+# receiver holds a record kept from them); a registration the receiver made from it does
+# not (its presence would say the receiver held none before).
+_OWN_REFERRAL_RECEIVED = "(t.type = 'referral.received' AND t.envelope->'data'->>'from_org' = $10)"
+_NOT_FROM_OWN_REFERRAL = (
+    "($10::text IS NULL OR t.org = $10 OR t.type <> 'person.registered'"
+    " OR coalesce(t.envelope->>'causation_id', '') NOT IN ("
+    "  SELECT o.event_id::text FROM {s}.timeline o JOIN {s}.person_links ol"
+    "   ON ol.org = o.org AND ol.person_id = o.subject"
+    "  WHERE ol.citizen_id = $1 AND o.org = $10 AND o.type = 'referral.made'))"
+)
 _FILTERED = (  # one citizen's timeline rows that a `TimelineFilter` lets through ($1 to $10)
     "l.citizen_id = $1"
     " AND ($2::text IS NULL OR t.org = $2)"
     " AND ($3::text IS NULL OR t.category = $3)"
     " AND ($4::timestamptz IS NULL OR t.occurred_at >= $4)"
     " AND ($5::timestamptz IS NULL OR t.occurred_at < $5)"
-    f" AND {_VISIBLE} AND {_NAMING_NONE_OF}"
+    f" AND ({_VISIBLE} OR {_OWN_REFERRAL_RECEIVED}) AND {_NAMING_NONE_OF}"
+    f" AND {_NOT_FROM_OWN_REFERRAL}"
 )
 
 
@@ -267,7 +280,7 @@ class CitizenQueries:
             "SELECT t.envelope::text AS envelope"  # noqa: S608 - schema name is checked
             f" FROM {self.schema}.timeline t JOIN {self.schema}.person_links l"
             "  ON l.org = t.org AND l.person_id = t.subject"
-            f" WHERE {_FILTERED}"
+            f" WHERE {_FILTERED.format(s=self.schema)}"
             f" ORDER BY t.occurred_at{order}, t.recorded_at{order}, t.event_id{order}"
             " LIMIT $11 OFFSET $12",
             *_filter_arguments(citizen_id, only),
@@ -288,7 +301,7 @@ class CitizenQueries:
             "  max(t.occurred_at) AS last_contact_at"
             f" FROM {self.schema}.timeline t JOIN {self.schema}.person_links l"
             "  ON l.org = t.org AND l.person_id = t.subject"
-            f" WHERE {_FILTERED} AND t.envelope->'data' ? 'case_id'"
+            f" WHERE {_FILTERED.format(s=self.schema)} AND t.envelope->'data' ? 'case_id'"
             " GROUP BY 1",
             *_filter_arguments(citizen_id, only),
         )

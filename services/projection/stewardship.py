@@ -3,6 +3,10 @@
 Each decision is one transaction: record the `identity.*` event in the decision store,
 re-resolve every record connected to the ones it names, and refold the citizens whose
 records moved, so the single view is split or joined by the time the steward is answered.
+A decision is refused, recording nothing, unless it is the steward's to make (one of the
+pair is their organisation's; an unlink splits off only their own record; keeping records
+apart never parts other organisations' records from each other) and it keeps the NHS-number
+rules (one number is one citizen; a citizen holds at most one).
 """
 
 from collections.abc import Awaitable, Callable, Mapping
@@ -28,6 +32,10 @@ from services.projection.decision_store import DecisionStore, decisions_schema_o
 from services.projection.domain.fold import BatchFold, fold
 from services.projection.domain.identity_decisions import (
     IdentityDecision,
+    decides_about_own,
+    nhs_numbers_among,
+    parts_an_nhs_number,
+    parts_others_records,
     record_key,
     records_named,
 )
@@ -79,7 +87,21 @@ class NotPartOfCitizen(Exception):
 
 
 class NotYourRecords(Exception):
-    """A steward may decide only about pairs where one record is their own organisation's."""
+    """A steward may decide only about pairs where one record is their own organisation's,
+    and split off only their own organisation's records."""
+
+
+class PartsOthersRecords(NotYourRecords):
+    """A keep-apart decision would part other organisations' records from each other, the
+    steward's own record staying with some of them: their stewards decide that."""
+
+
+class DifferentNhsNumbers(Exception):
+    """A link would join citizens holding two different NHS numbers: two people."""
+
+
+class SharesNhsNumber(Exception):
+    """A decision would part records sharing an NHS number: one person."""
 
 
 class CitizenTooLarge(Exception):
@@ -225,6 +247,8 @@ class IdentityStewardship:
     async def _unlink(
         self, citizen_id: UUID, record: RecordRef, *, reason: str, by: DecisionRequest
     ) -> DecisionOutcome:
+        if record.org != by.caller.org:  # before the citizen is looked at: it tells nothing
+            raise NotYourRecords(by.caller.org)
         async with transaction(self._pool) as conn:
             await self._identities.hold_relinking(conn)
             members = await self._model.records_of(conn, citizen_id)
@@ -257,20 +281,23 @@ class IdentityStewardship:
         self, conn: Connection, decision: IdentityDecision, *, by: DecisionRequest
     ) -> DecisionOutcome:
         named = records_named(decision)
-        if not any(org == by.caller.org for org, _ in named):
+        if not decides_about_own(decision, by.caller.org):
             raise NotYourRecords(by.caller.org)
         first_named = {key for field, key in _named_fields(decision) if "." not in field}
         held = await self._matches.registrations(conn, named)
         for field, key in _named_fields(decision):
             if key not in held:
                 raise UnknownRecord(field, key)
-        if isinstance(decision, IdentityLinked | IdentityNotSamePerson):
-            await self._refuse_a_repeat(conn, decision)
+        await self._refuse_what_breaks_a_rule(conn, decision, held)
         first = held[min(named)]
         before = await self._model.links_of(conn, [first.key])
+        company = await self._company_of_own(conn, decision, org=by.caller.org)
         envelope = _decision_envelope(decision, by=by, subject=before.get(first.key), place=first)
         await self._decisions.append(conn, envelope, decision)
         relinked = await self._identities.relink(conn, named)
+        for mine, was_with in company.items():  # raising here undoes the decision
+            if parts_others_records(was_with, await self._company(conn, mine), org=by.caller.org):
+                raise PartsOthersRecords(by.caller.org)
         refold = relinked.refold()
         if refold:
             await self._model.lock_citizens(conn, refold)
@@ -288,6 +315,17 @@ class IdentityStewardship:
             citizens=[_review_record(held[key], links.get(key), viewers) for key in listed],
         )
 
+    async def _refuse_what_breaks_a_rule(
+        self, conn: Connection, decision: IdentityDecision, held: Mapping[PersonKey, Registration]
+    ) -> None:
+        """Raise if the decision repeats the latest, or would part one NHS number or join two."""
+        if isinstance(decision, IdentityLinked | IdentityNotSamePerson):
+            await self._refuse_a_repeat(conn, decision)
+        if parts_an_nhs_number(decision, {k: r.record.nhs_number for k, r in held.items()}):
+            raise SharesNhsNumber(decision.event_type)
+        if isinstance(decision, IdentityLinked):
+            await self._refuse_two_numbers(conn, decision)
+
     async def _refuse_a_repeat(
         self, conn: Connection, decision: IdentityLinked | IdentityNotSamePerson
     ) -> None:
@@ -300,6 +338,31 @@ class IdentityStewardship:
         latest = max(decided, key=lambda d: (d.decided_at, not d.same))  # as linkage breaks ties
         if latest.same == isinstance(decision, IdentityLinked):
             raise AlreadyDecided(latest.decided_at)
+
+    async def _company_of_own(
+        self, conn: Connection, decision: IdentityDecision, *, org: str
+    ) -> dict[PersonKey, set[PersonKey]]:
+        """Return the records each of the steward's own records in a keep-apart decision is
+        one citizen with (an unlink splits only the steward's record off: nothing to check)."""
+        if not isinstance(decision, IdentityNotSamePerson):
+            return {}
+        mine = [key for key in records_named(decision) if key[0] == org]
+        return {key: await self._company(conn, key) for key in mine}
+
+    async def _company(self, conn: Connection, record: PersonKey) -> set[PersonKey]:
+        citizen_id = (await self._model.links_of(conn, [record])).get(record)
+        return await self._model.records_of(conn, citizen_id) if citizen_id else {record}
+
+    async def _refuse_two_numbers(self, conn: Connection, decision: IdentityLinked) -> None:
+        """Raise DifferentNhsNumbers if the two records' citizens hold different NHS numbers
+        between them (whichever of their records holds each)."""
+        pair = [record_key(decision.a), record_key(decision.b)]
+        members = set(pair)
+        for citizen_id in set((await self._model.links_of(conn, pair)).values()):
+            members |= await self._model.records_of(conn, citizen_id)
+        held = await self._matches.registrations(conn, members)
+        if len(nhs_numbers_among({k: r.record.nhs_number for k, r in held.items()})) > 1:
+            raise DifferentNhsNumbers(decision.event_type)
 
     async def _pair(self, pair_id: UUID) -> tuple[RecordRef, RecordRef]:
         async with self._pool.acquire() as conn:

@@ -196,10 +196,17 @@ class PersonKeys:
     async def open(self, conn: Connection, envelopes: Sequence[Envelope]) -> list[Envelope | None]:
         """Return each event with its personal values opened, or None for an event about an
         erased record (sealed or not: nothing about an erased person is read)."""
-        keys = await self.for_reading(conn, {record_of(e) for e in envelopes})
+        return await self.open_under(conn, [(e, record_of(e)) for e in envelopes])
+
+    async def open_under(
+        self, conn: Connection, sealed: Sequence[tuple[Envelope, Record]]
+    ) -> list[Envelope | None]:
+        """Return each event opened with the key of the record named beside it (events the
+        projection seals under a key of their own, such as a break-glass grant's), or None
+        when that record is erased."""
+        keys = await self.for_reading(conn, {record for _, record in sealed})
         opened: list[Envelope | None] = []
-        for envelope in envelopes:
-            record = record_of(envelope)
+        for envelope, record in sealed:
             if record in keys and not keys[record]:  # erased, or its key is damaged
                 opened.append(None)
             elif is_sealed(envelope):

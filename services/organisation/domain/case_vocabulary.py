@@ -1,15 +1,17 @@
 """Which events an organisation records on its cases, and whether their data follows the rules."""
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from pydantic import ValidationError
 
-from events.envelope import OrgId
-from events.registry import latest_model, registered_types
+from events.envelope import Envelope, OrgId
+from events.recording_rules import ALREADY_RECORDED, recording_context
+from events.registry import decode_payload, latest_model, registered_types
 from events.shared import CaseEvent
-from services.organisation.domain.cases import CaseState, ensure_writable
+from services.organisation.domain.cases import CaseState, ensure_follows_history, ensure_writable
 from services.organisation.domain.commands import RecordCaseEvent
 from services.organisation.domain.errors import InvalidEventData, UnknownEventType, problem
 
@@ -31,26 +33,50 @@ def recordable_types(org: OrgId) -> tuple[str, ...]:
     return (*sorted(own), *SHARED_CASE_TYPES)
 
 
-def case_event(state: CaseState, command: RecordCaseEvent, *, org: OrgId) -> CaseEvent:
-    """Decide the typed payload of an event recorded on a case, validating its data."""
+def case_event(
+    state: CaseState, command: RecordCaseEvent, *, org: OrgId, now: datetime
+) -> CaseEvent:
+    """Decide the typed payload of an event recorded on a case (at `now` unless the command
+    says when it happened), validating its data against its type and the case's history."""
     payload = validated_case_event(
-        org=org, type_=command.type, data=command.data, case_id=state.case_id
+        org=org,
+        type_=command.type,
+        data=command.data,
+        case_id=state.case_id,
+        occurred_at=command.occurred_at or now,
     )
     ensure_writable(state, expected_version=command.expected_version)
+    ensure_follows_history(state, payload)
     return payload
 
 
+def is_retry_of(stored: Envelope, command: RecordCaseEvent) -> bool:
+    """Tell whether `command` asks again for the stored event: same type, data and (if the
+    command says) occurred_at."""
+    if command.type != stored.type or command.occurred_at not in (None, stored.occurred_at):
+        return False
+    recorded = decode_payload(stored.type, stored.schema_version, stored.data)
+    asked = {"case_id": stored.data.get("case_id"), **command.data}
+    try:
+        again = latest_model(command.type).model_validate(asked, context=ALREADY_RECORDED)
+    except ValidationError:
+        return False
+    return again.model_dump(mode="json") == recorded.model_dump(mode="json")
+
+
 def validated_case_event(
-    *, org: OrgId, type_: str, data: dict[str, Any], case_id: UUID
+    *, org: OrgId, type_: str, data: dict[str, Any], case_id: UUID, occurred_at: datetime
 ) -> CaseEvent:
-    """Return the typed payload of a `type_` event on a case, or say what is wrong with `data`."""
+    """Return the typed payload of a `type_` event on a case that happened at `occurred_at`,
+    or say what is wrong with `data`."""
     allowed = recordable_types(org)
     if type_ not in allowed:
         raise UnknownEventType(type_, allowed)
     model = latest_model(type_)
     problems = [_CASE_ID_FROM_PATH] if "case_id" in data else []
     try:
-        payload = model.model_validate({**data, "case_id": case_id})
+        context = recording_context(occurred_at=occurred_at)
+        payload = model.model_validate({**data, "case_id": case_id}, context=context)
     except ValidationError as error:
         problems += _problems(error.errors())
     if problems:

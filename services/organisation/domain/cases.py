@@ -7,12 +7,18 @@ from typing import Literal
 from uuid import UUID
 
 from events.envelope import Envelope
-from events.mental_health import CareCoordinatorAssigned
+from events.mental_health import CareCoordinatorAssigned, CrisisEpisodeEnded, CrisisEpisodeStarted
+from events.recording_rules import ALREADY_RECORDED
 from events.registry import EventPayload, decode_payload
 from events.shared import CaseClosed, CaseOpened, FlagLifted, FlagName, FlagRaised, KeyWorker
 from events.voluntary import KeyWorkerAssigned
 from services.organisation.domain.commands import CloseCase, OpenCase
-from services.organisation.domain.errors import CaseAlreadyClosed, VersionConflict
+from services.organisation.domain.errors import (
+    CaseAlreadyClosed,
+    CrisisEpisodeNotStarted,
+    FlagNotRaised,
+    VersionConflict,
+)
 from services.organisation.domain.people import PersonState
 
 CaseStatus = Literal["open", "closed"]
@@ -32,6 +38,7 @@ class CaseState:
     version: int = 0
     referral_id: UUID | None = None
     flags: frozenset[FlagName] = frozenset()
+    in_crisis: bool = False
     closed_at: datetime | None = None
     outcome: str | None = None
 
@@ -66,10 +73,12 @@ def _apply(state: CaseState, envelope: Envelope, payload: EventPayload) -> CaseS
         return replace(
             state, status="closed", closed_at=envelope.occurred_at, outcome=payload.outcome
         )
-    if isinstance(payload, FlagRaised):
-        return replace(state, flags=state.flags | {payload.flag})
-    if isinstance(payload, FlagLifted):
-        return replace(state, flags=state.flags - {payload.flag})
+    if isinstance(payload, FlagRaised | FlagLifted):
+        change = {payload.flag}
+        flags = state.flags | change if isinstance(payload, FlagRaised) else state.flags - change
+        return replace(state, flags=flags)
+    if isinstance(payload, CrisisEpisodeStarted | CrisisEpisodeEnded):
+        return replace(state, in_crisis=isinstance(payload, CrisisEpisodeStarted))
     if isinstance(payload, CareCoordinatorAssigned):
         return replace(state, key_worker=payload.coordinator)
     if isinstance(payload, KeyWorkerAssigned):
@@ -78,14 +87,19 @@ def _apply(state: CaseState, envelope: Envelope, payload: EventPayload) -> CaseS
 
 
 def open_case(person: PersonState, command: OpenCase, *, case_id: UUID) -> CaseOpened:
-    """Decide the event that opens a case for a registered person."""
-    return CaseOpened(
-        case_id=case_id,
-        person_id=person.person_id,
-        reason=command.reason,
-        key_worker=command.key_worker,
-        referral_id=command.referral_id,
-    )
+    """Decide the event that opens a case for a registered person.
+
+    A case opened on accepting a referral takes the referral's reason as it was recorded.
+    """
+    opened = {
+        "case_id": case_id,
+        "person_id": person.person_id,
+        "reason": command.reason,
+        "key_worker": command.key_worker,
+        "referral_id": command.referral_id,
+    }
+    context = ALREADY_RECORDED if command.referral_id is not None else None
+    return CaseOpened.model_validate(opened, context=context)
 
 
 def ensure_writable(state: CaseState, *, expected_version: int | None) -> None:
@@ -94,6 +108,14 @@ def ensure_writable(state: CaseState, *, expected_version: int | None) -> None:
         raise CaseAlreadyClosed(state.case_id)
     if expected_version is not None and expected_version != state.version:
         raise VersionConflict(expected=expected_version, actual=state.version)
+
+
+def ensure_follows_history(state: CaseState, payload: EventPayload) -> None:
+    """Refuse an event that lifts or ends what the case does not have (raised, or started)."""
+    if isinstance(payload, FlagLifted) and payload.flag not in state.flags:
+        raise FlagNotRaised(state.case_id, payload.flag)
+    if isinstance(payload, CrisisEpisodeEnded) and not state.in_crisis:
+        raise CrisisEpisodeNotStarted(state.case_id)
 
 
 def close_case(state: CaseState, command: CloseCase) -> CaseClosed:

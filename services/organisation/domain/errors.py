@@ -114,7 +114,28 @@ class EventIdTaken(Conflict):
     code = "event_id_reused"
 
     def __init__(self) -> None:
-        super().__init__("this event_id already belongs to another event")
+        message = "this event_id already belongs to another event; use a new id for a new event"
+        super().__init__(message, problems=[problem(["event_id"], self.code, message)])
+
+
+class FlagNotRaised(Conflict):
+    """Only a flag raised on the case, and not lifted since, can be lifted."""
+
+    code = "flag_not_raised"
+
+    def __init__(self, case_id: UUID, flag: str) -> None:
+        message = f"flag {flag} is not raised on case {case_id}: there is nothing to lift"
+        super().__init__(message, problems=[problem(["data", "flag"], self.code, message)])
+
+
+class CrisisEpisodeNotStarted(Conflict):
+    """A crisis episode ends only after one started on the case."""
+
+    code = "crisis_episode_not_started"
+
+    def __init__(self, case_id: UUID) -> None:
+        message = f"no crisis episode has started on case {case_id}, so none can end"
+        super().__init__(message, problems=[problem(["type"], self.code, message)])
 
 
 class UnknownEventType(Invalid):

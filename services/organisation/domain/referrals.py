@@ -7,6 +7,7 @@ from typing import Literal
 from uuid import UUID, uuid5
 
 from events.envelope import Envelope, OrgId
+from events.recording_rules import ALREADY_RECORDED
 from events.registry import EventPayload, decode_payload
 from events.shared import (
     ReferralAccepted,
@@ -101,14 +102,18 @@ def make_referral(
 
 
 def receive_referral(made: ReferralMade, *, from_org: OrgId, person_id: UUID) -> ReferralReceived:
-    """Decide the event that puts a referral in the receiver's inbox, for its own person."""
-    return ReferralReceived(
-        referral_id=made.referral_id,
-        person_id=person_id,
-        from_org=from_org,
-        reason=made.reason,
-        urgency=made.urgency,
-    )
+    """Decide the event that puts a referral in the receiver's inbox, for its own person.
+
+    The reason is the sender's, as the sender recorded it: it is not checked again.
+    """
+    received = {
+        "referral_id": made.referral_id,
+        "person_id": person_id,
+        "from_org": from_org,
+        "reason": made.reason,
+        "urgency": made.urgency,
+    }
+    return ReferralReceived.model_validate(received, context=ALREADY_RECORDED)
 
 
 def accept_referral(state: ReferralState, *, case_id: UUID | None) -> ReferralAccepted:

@@ -6,7 +6,7 @@ from uuid import UUID, uuid4
 
 from events.envelope import Envelope
 from services.organisation.domain import cases
-from services.organisation.domain.case_vocabulary import case_event
+from services.organisation.domain.case_vocabulary import case_event, is_retry_of
 from services.organisation.domain.cases import CaseState
 from services.organisation.domain.commands import CloseCase, OpenCase, RecordCaseEvent
 from services.organisation.domain.errors import CaseNotFound, EventIdTaken
@@ -86,7 +86,7 @@ async def _record_once(
     state = cases.case_from([s.envelope for s in stored])
     if state is None:
         raise CaseNotFound(command.case_id)
-    payload = case_event(state, command, org=stores.org)
+    payload = case_event(state, command, org=stores.org, now=recording.recorded_at)
     envelope = envelope_for(
         payload,
         recording=recording,
@@ -99,8 +99,12 @@ async def _record_once(
 
 
 def _earlier_answer(stored: Sequence[StoredEvent], command: RecordCaseEvent) -> CaseWritten | None:
+    """Return the answer a retry of an event already on the case gets (raises EventIdTaken
+    when its id names another event there)."""
     for event in stored:
         if event.envelope.event_id == command.event_id:
+            if not is_retry_of(event.envelope, command):
+                raise EventIdTaken()
             return CaseWritten(command.case_id, event.envelope.event_id, event.stream_version)
     return None
 

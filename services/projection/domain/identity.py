@@ -5,8 +5,9 @@ or punctuation; postcodes without spaces), so a single new registration cannot o
 what several organisations agree on; among values attested equally often, the most
 recently registered wins, so a later registration without a postcode does not hide an
 earlier one's, and a person who moved shows their new postcode once it is as well attested.
-The value shown is the most recent registration's spelling of it, with that registration as
-its source. Registrations that occurred at the same moment rank by organisation name, then
+The value shown is its first attester's spelling, with that registration as its source (a
+copy of one organisation's details, made from its referral, adds weight, not a new
+source). Registrations that occurred at the same moment rank by organisation name, then
 person id, the alphabetically first winning: the choice never depends on the order events
 arrived in. A disputed registration (`identity_conflicts`) gives no value.
 """
@@ -72,7 +73,9 @@ def _best(
     value_of: Callable[[Registration], V | None],
     key: Callable[[V], Hashable] = _identical,
 ) -> tuple[OrgId, datetime, V] | None:
-    """The most attested value, the most recent of equals (`ranked` is most recent first)."""
+    """The most attested value, the most recently attested of equals (`ranked` is most recent
+    first), as its first attester registered it: a later copy of what one organisation
+    said (a referral's receiver registering the person from it) does not become its source."""
     attested = [
         (org, registration.occurred_at, value)
         for org, registration in ranked
@@ -82,7 +85,8 @@ def _best(
         return None
     counts = Counter(key(value) for _, _, value in attested)
     most = max(counts.values())
-    return next(entry for entry in attested if counts[key(entry[2])] == most)
+    winner = next(key(value) for _, _, value in attested if counts[key(value)] == most)
+    return [entry for entry in attested if key(entry[2]) == winner][-1]
 
 
 def _text(

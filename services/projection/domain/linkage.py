@@ -5,22 +5,24 @@ decisions always give the same citizens, so a replay rebuilds exactly the view p
 
 The records are nodes; citizens are the connected groups once these edges are added, in this
 order of authority:
-1. a person's decision that two records are the same person (`identity.linked`), in the order
+1. the same valid NHS number on both records: one NHS number is always one citizen;
+2. a person's decision that two records are the same person (`identity.linked`), in the order
    the decisions were made;
-2. the same valid NHS number on both records;
 3. a match score at or above the place's link threshold, highest score first (ties by the
    records' keys).
-No edge may put two records a person said are different (`identity.not_same_person`, or an
-`identity.unlinked` that split them) into one citizen: a human decision always beats the
-algorithm. Nor may a score join two records with different NHS numbers. A pair whose score
-would link but is refused, or whose score is between the thresholds, goes to review unless a
-person has already decided it.
+No edge may put two records with different NHS numbers into one citizen: a citizen holds at
+most one. No edge may put two records a person said are different (`identity.not_same_person`,
+or an `identity.unlinked` that split them) into one citizen, except a person's later decision
+that joins their citizens: a human decision always beats the algorithm, and the latest beats
+the earlier. A pair whose score would link but is refused, or whose score is between the
+thresholds, goes to review unless a person has already decided it.
+
+A decision that would break an NHS-number rule (one recorded before the rules were enforced,
+or made true by a registration corrected since) is skipped and reported (`Resolution.skipped`).
 
 Each citizen is named by its anchor: the smallest key of its records, where a record with an
 NHS number has the key `nhs:<number>` (which sorts before `person:<org>:<id>`). A citizen
-known by an NHS number therefore keeps the id it had before any probabilistic link. When a
-person has kept apart records sharing an NHS number, the group holding the smallest record
-keeps `nhs:<number>` and the others add their smallest record to it.
+known by an NHS number therefore keeps the id it had before any probabilistic link.
 """
 
 from collections.abc import Iterable, Mapping
@@ -71,11 +73,22 @@ class HumanDecision:
 
 
 @dataclass(frozen=True)
+class SkippedDecision:
+    """A decision left out because it would break a rule: `different_nhs_numbers` (it would
+    join two NHS numbers) or `shares_nhs_number` (it would part records sharing one)."""
+
+    rule: str
+    decision: HumanDecision
+
+
+@dataclass(frozen=True)
 class Resolution:
-    """Each record's citizen anchor, and the pairs a person should review."""
+    """Each record's citizen anchor, the pairs a person should review, and the decisions
+    that were skipped."""
 
     anchor_of: dict[PersonKey, str]
     review: list[ScoredPair] = field(default_factory=list)
+    skipped: list[SkippedDecision] = field(default_factory=list)
 
     def members(self) -> dict[str, set[PersonKey]]:
         """Return the records of each citizen, by anchor."""
@@ -101,19 +114,24 @@ def resolve(
     """Group records into citizens (see the module's rules); return anchors and review pairs."""
     groups = _Groups(nhs_numbers)
     latest = _latest_decisions(decisions)
-    apart = {pair for pair, decision in latest.items() if not decision.same}
-    groups.forbid(apart)
-    for decision in sorted(
-        (d for d in latest.values() if d.same), key=lambda d: (d.decided_at, sorted(d.pair))
-    ):
-        groups.join(decision.a, decision.b)
-    by_number: dict[str, list[PersonKey]] = {}
+    skipped: list[SkippedDecision] = []
+    for decision in latest.values():
+        if not decision.same and groups.share_a_number(decision.a, decision.b):
+            skipped.append(SkippedDecision("shares_nhs_number", decision))
+        elif not decision.same:
+            groups.forbid(decision)
+    by_number: dict[str, PersonKey] = {}
     for person in sorted(nhs_numbers):
         number = nhs_numbers[person]
         if number:
-            for earlier in by_number.setdefault(number, []):  # every one, in case some are
-                groups.join(earlier, person)  # kept apart from this person and others not
-            by_number[number].append(person)
+            groups.join(by_number.setdefault(number, person), person)
+    for decision in sorted(
+        (d for d in latest.values() if d.same), key=lambda d: (d.decided_at, sorted(d.pair))
+    ):
+        if groups.numbers_clash(decision.a, decision.b):
+            skipped.append(SkippedDecision("different_nhs_numbers", decision))
+        else:
+            groups.join(decision.a, decision.b, kept_apart_since=decision.decided_at)
     review: list[ScoredPair] = []
     for candidate in sorted(_best_per_pair(scored), key=lambda s: (-s.score, s.a, s.b)):
         pair_link_at = link_at if candidate.link_at is None else candidate.link_at
@@ -125,7 +143,8 @@ def resolve(
         )
         if not joined and not groups.together(candidate.a, candidate.b):
             review.append(candidate)
-    return Resolution(groups.anchors(), review)
+    skipped.sort(key=lambda s: (s.decision.decided_at, sorted(s.decision.pair)))
+    return Resolution(groups.anchors(), review, skipped)
 
 
 def _best_per_pair(scored: Iterable[ScoredPair]) -> list[ScoredPair]:
@@ -155,14 +174,25 @@ class _Groups:
         self._numbers = nhs_numbers
         self._parent: dict[PersonKey, PersonKey] = {p: p for p in nhs_numbers}
         self._members: dict[PersonKey, set[PersonKey]] = {p: {p} for p in nhs_numbers}
-        self._apart: dict[PersonKey, set[PersonKey]] = {p: set() for p in nhs_numbers}
+        self._apart: dict[PersonKey, dict[PersonKey, datetime]] = {p: {} for p in nhs_numbers}
 
-    def forbid(self, pairs: Iterable[frozenset[PersonKey]]) -> None:
-        for pair in pairs:
-            a, b = sorted(pair)
-            if a in self._apart and b in self._apart:
-                self._apart[a].add(b)
-                self._apart[b].add(a)
+    def forbid(self, decision: HumanDecision) -> None:
+        """Keep the decision's two records apart (from when it was decided)."""
+        a, b = decision.a, decision.b
+        if a in self._apart and b in self._apart:
+            self._apart[a][b] = self._apart[b][a] = decision.decided_at
+
+    def share_a_number(self, a: PersonKey, b: PersonKey) -> bool:
+        """Tell whether both records hold the same NHS number."""
+        number = self._numbers.get(a)
+        return bool(number) and number == self._numbers.get(b)
+
+    def numbers_clash(self, a: PersonKey, b: PersonKey) -> bool:
+        """Tell whether joining the groups of a and b would give one group two NHS numbers."""
+        if a not in self._parent or b not in self._parent:
+            return False
+        numbers = self._numbers_in(self._members[self.root(a)])
+        return len(numbers | self._numbers_in(self._members[self.root(b)])) > 1
 
     def root(self, person: PersonKey) -> PersonKey:
         while self._parent[person] != person:
@@ -173,15 +203,26 @@ class _Groups:
     def together(self, a: PersonKey, b: PersonKey) -> bool:
         return a in self._parent and b in self._parent and self.root(a) == self.root(b)
 
-    def join(self, a: PersonKey, b: PersonKey, *, numbers_must_agree: bool = False) -> bool:
-        """Join the groups of a and b unless a constraint forbids it; return whether joined."""
+    def join(
+        self,
+        a: PersonKey,
+        b: PersonKey,
+        *,
+        numbers_must_agree: bool = False,
+        kept_apart_since: datetime | None = None,
+    ) -> bool:
+        """Join the groups of a and b unless a constraint forbids it; return whether joined.
+
+        With `kept_apart_since` (a person's decision, made then), only records kept apart
+        from then on forbid it: the later decision beats the earlier.
+        """
         if a not in self._parent or b not in self._parent:
             return False
         ra, rb = self.root(a), self.root(b)
         if ra == rb:
             return True
         left, right = self._members[ra], self._members[rb]
-        if any(self._apart[p] & right for p in left):
+        if self._kept_apart(left, right, since=kept_apart_since):
             return False
         if numbers_must_agree and len(self._numbers_in(left) | self._numbers_in(right)) > 1:
             return False
@@ -191,19 +232,22 @@ class _Groups:
         del self._members[gone]
         return True
 
+    def _kept_apart(
+        self, left: set[PersonKey], right: set[PersonKey], *, since: datetime | None
+    ) -> bool:
+        return any(
+            other in right and (since is None or decided_at >= since)
+            for person in left
+            for other, decided_at in self._apart[person].items()
+        )
+
     def _numbers_in(self, members: set[PersonKey]) -> set[str]:
         return {n for p in members if (n := self._numbers[p])}
 
     def anchors(self) -> dict[PersonKey, str]:
-        """Name each group by its smallest key; groups a person kept apart that would share
-        an NHS-number key are told apart by their smallest record (the first keeps it)."""
-        claims: dict[str, list[tuple[str, PersonKey]]] = {}
-        for root, members in self._members.items():
-            anchor = min(base_key(p, self._numbers[p]) for p in members)
-            first_record = min(base_key(p, None) for p in members)
-            claims.setdefault(anchor, []).append((first_record, root))
-        anchor_of_root: dict[PersonKey, str] = {}
-        for anchor, claimants in claims.items():
-            for n, (first_record, root) in enumerate(sorted(claimants)):
-                anchor_of_root[root] = anchor if n == 0 else f"{anchor}+{first_record}"
+        """Name each group by its smallest key (one NHS number is one group: unique)."""
+        anchor_of_root = {
+            root: min(base_key(p, self._numbers[p]) for p in members)
+            for root, members in self._members.items()
+        }
         return {person: anchor_of_root[self.root(person)] for person in self._parent}

@@ -43,6 +43,7 @@ from services.projection.domain.consent import withheld_sources
 from services.projection.domain.free_text import work_category
 from services.projection.domain.identity import best_known_identity
 from services.projection.domain.identity_conflicts import RecordKey, disputed_records
+from services.projection.domain.referrals import RANK
 from services.projection.domain.view import (
     CaseView,
     CitizenView,
@@ -288,6 +289,11 @@ def _contact(case: CaseView) -> CaseView:
 
 
 def _involvement(involvement: Involvement, viewer: Viewer) -> Involvement | None:
+    """Another organisation's involvement, as the rules share it, once it has a case: a
+    registration alone is no work with the person (and one a referral's receiver made from
+    the referral would tell its sender that the receiver held no record before)."""
+    if involvement.org != viewer.org and not involvement.cases:
+        return None
     if not viewer.may_see(involvement.org, INVOLVEMENT):
         return None
     identity_shared = viewer.may_see(involvement.org, IDENTITY)
@@ -381,18 +387,25 @@ def _may_see_flag(flag: Flag, viewer: Viewer, flag_categories: dict[str, str]) -
 
 def _referral_for(referral: Referral, viewer: Viewer) -> Referral:
     """The referral as the viewer may see it: one of theirs, with the other side's part left
-    out when the person's decisions withhold that organisation (its status, case, reasons:
-    saying it accepted would say the person is in its care)."""
+    out when the person's decisions withhold that organisation (its decision, case, reasons:
+    saying it accepted would say the person is in its care). Its receipt stays: every
+    referral is received, so a sender whose referral stayed "made" would learn that the
+    receiver holds a record of the person kept from them."""
     own = viewer.org
     other = referral.to_org if referral.from_org == own else referral.from_org
     if other not in viewer.withheld:
         return referral
-    history = tuple(change for change in referral.history if change.org == own)
     sent = referral.from_org == own
+    history = tuple(
+        change
+        for change in referral.history
+        if change.org == own or (sent and change.status == "received")
+    )
+    furthest = max(history, key=lambda change: RANK[change.status], default=None)
     return referral.model_copy(
         update={
             "history": history,
-            "status": history[-1].status if history else "made",
+            "status": furthest.status if furthest else "made",
             "reason": referral.reason if sent else None,
             "urgency": referral.urgency if sent else None,
             "made_at": referral.made_at if sent else None,

@@ -61,6 +61,9 @@ IN_TEN_MINUTES = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
 
 
 OTHER_RISK = at_risk(risk="other")
+PLACED_ON_2_MARCH = event(
+    "housing.temporary_accommodation_placed", accommodation="hostel", placed_on="2025-03-02"
+)
 
 
 @pytest.mark.parametrize(
@@ -124,6 +127,17 @@ OTHER_RISK = at_risk(risk="other")
             "body.data.note",
             "no_nul_character",
         ),
+        (event("flag.raised", flag="risk_to_staff", note=" \t "), "body.data.note", "not_blank"),
+        (
+            event("housing.eviction_notice_served", notice="section_21", served_on="2099-11-01"),
+            "body.data.served_on",
+            "not_in_future",
+        ),
+        (
+            with_fields(PLACED_ON_2_MARCH, occurred_at="2025-03-01T12:00:00Z"),
+            "body.data.placed_on",
+            "not_in_future",
+        ),
     ],
 )
 async def test_a_bad_case_event_names_the_field_and_rule_and_writes_nothing(
@@ -171,3 +185,60 @@ async def test_a_stale_expected_version_is_a_conflict_naming_the_current_version
     assert "current version is 2" in stale.json()["error"]["message"]
     assert closing.status_code == 409
     assert await housing.count_events(f"case-{case_id}") == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("cases", {"reason": "   ", "key_worker": KEY_WORKER}, "body.reason"),
+        ("cases", {"reason": "Arrears", "key_worker": {"name": "\u00a0"}}, "body.key_worker.name"),
+        (
+            "cases",
+            {"reason": "x", "key_worker": {**KEY_WORKER, "role": " "}},
+            "body.key_worker.role",
+        ),
+        ("close", {"outcome": " \n "}, "body.outcome"),
+    ],
+)
+async def test_blank_reasons_and_outcomes_are_refused_and_nothing_is_written(
+    housing: RunningService, path: str, body: dict[str, Any], field: str
+) -> None:
+    """A case opened or closed with only spaces for its reason or outcome: 422 not_blank."""
+    case_id = await open_case(housing)
+    case = await housing.get(f"/v1/cases/{case_id}")
+    target = f"/v1/people/{case.json()['person_id']}/cases" if path == "cases" else None
+    before = await housing.count_events()
+    response = await housing.post(target or f"/v1/cases/{case_id}/close", body)
+    assert response.status_code == 422, response.text
+    assert (field, "not_blank") in field_rules(response)
+    assert await housing.count_events() == before
+
+
+async def test_lifting_a_flag_never_raised_is_refused_and_nothing_is_written(
+    housing: RunningService,
+) -> None:
+    """A lift with nothing raised on this case is a 409 flag_not_raised naming the flag."""
+    case_id = await open_case(housing)
+    lifted = await housing.post(
+        f"/v1/cases/{case_id}/events", event("flag.lifted", flag="risk_to_staff")
+    )
+    assert (lifted.status_code, lifted.json()["error"]["code"]) == (409, "flag_not_raised")
+    assert ("body.data.flag", "flag_not_raised") in field_rules(lifted)
+    assert await housing.count_events(f"case-{case_id}") == 1
+
+
+async def test_ending_a_crisis_that_never_started_is_refused(
+    mental_health: RunningService,
+) -> None:
+    """mental_health.crisis_episode_ended needs a crisis episode started on the case."""
+    case_id = await open_case(mental_health)
+    ended = event("mental_health.crisis_episode_ended", outcome="resolved_at_home")
+    refused = await mental_health.post(f"/v1/cases/{case_id}/events", ended)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (
+        409,
+        "crisis_episode_not_started",
+    )
+    started = event("mental_health.crisis_episode_started", setting="home_treatment")
+    assert (await mental_health.post(f"/v1/cases/{case_id}/events", started)).status_code == 201
+    assert (await mental_health.post(f"/v1/cases/{case_id}/events", ended)).status_code == 201
+    assert await mental_health.count_events(f"case-{case_id}") == 3

@@ -4,7 +4,11 @@ import uuid
 
 from services.organisation.service_layer.streams import referral_stream
 from tests.integration.organisation.running_services import KEY_WORKER, RunningService
-from tests.integration.organisation.sample_requests import a_housing_referral, a_received_referral
+from tests.integration.organisation.sample_requests import (
+    a_housing_referral,
+    a_received_referral,
+    field_rules,
+)
 
 
 async def test_accepting_with_a_key_worker_opens_a_case_for_the_referral(
@@ -69,6 +73,23 @@ async def test_a_referral_is_decided_once(
     assert (again.status_code, declined.status_code) == (409, 409)
     assert again.json()["error"]["code"] == "referral_already_decided"
     assert await voluntary.count_events(referral_stream(uuid.UUID(referral_id))) == 2
+
+
+async def test_a_blank_referral_or_decline_reason_is_refused_and_nothing_is_written(
+    housing: RunningService, voluntary: RunningService
+) -> None:
+    """A referral made or declined with only spaces for a reason: 422 not_blank, no event."""
+    person_id, _ = await a_housing_referral(housing)
+    before = await housing.count_events()
+    made = await housing.post(
+        "/v1/referrals", {"person_id": person_id, "to_org": "voluntary", "reason": "  "}
+    )
+    assert (made.status_code, field_rules(made)) == (422, {("body.reason", "not_blank")})
+    assert await housing.count_events() == before
+    referral_id = (await a_received_referral(housing, voluntary))["referral_id"]
+    declined = await voluntary.post(f"/v1/referrals/{referral_id}/decline", {"reason": "\t"})
+    assert (declined.status_code, field_rules(declined)) == (422, {("body.reason", "not_blank")})
+    assert await voluntary.count_events(referral_stream(uuid.UUID(referral_id))) == 1
 
 
 async def test_the_sending_organisation_cannot_decide_its_referral(

@@ -10,7 +10,9 @@ from tests.integration.organisation.running_services import (
 from tests.integration.organisation.sample_requests import (
     a_person,
     event,
+    field_rules,
     open_case,
+    with_fields,
 )
 
 
@@ -62,6 +64,31 @@ async def test_a_client_chosen_event_id_is_recorded_once(housing: RunningService
     assert (first.status_code, retry.status_code) == (201, 201)
     assert retry.json() == first.json() == {"event_id": event["event_id"], "version": 2}
     assert await housing.count_events(f"case-{case_id}") == 3
+
+
+async def test_a_reused_event_id_with_another_body_is_refused_and_writes_nothing(
+    housing: RunningService,
+) -> None:
+    """An event id already naming one event on the case cannot name another: 409, not a no-op."""
+    case_id, event_id = await open_case(housing), str(uuid.uuid4())
+    first = with_fields(event("housing.tenancy_at_risk", risk="rent_arrears"), event_id=event_id)
+    assert (await housing.post(f"/v1/cases/{case_id}/events", first)).status_code == 201
+    others = [
+        with_fields(
+            event("housing.eviction_notice_served", notice="section_21", served_on="2025-03-01"),
+            event_id=event_id,
+        ),
+        with_fields(event("housing.tenancy_at_risk", risk="other"), event_id=event_id),
+        with_fields(first, occurred_at="2025-03-01T09:00:00Z"),
+    ]
+    answers = [await housing.post(f"/v1/cases/{case_id}/events", body) for body in others]
+    assert [(a.status_code, a.json()["error"]["code"]) for a in answers] == [
+        (409, "event_id_reused")
+    ] * 3
+    assert ("body.event_id", "event_id_reused") in field_rules(answers[0])
+    assert await housing.count_events(f"case-{case_id}") == 2
+    retry = await housing.post(f"/v1/cases/{case_id}/events", first)
+    assert (retry.status_code, retry.json()) == (201, {"event_id": event_id, "version": 2})
 
 
 async def test_concurrent_requests_with_one_idempotency_key_write_once(

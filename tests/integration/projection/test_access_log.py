@@ -126,7 +126,35 @@ async def test_ops_export_it_all_and_a_replay_keeps_it(
     assert [line["read_kind"] for line in lines] == ["search", "view"]
     rest = io.StringIO()
     after = lines[0]["position"]
-    assert await export_access_log(database_url, after=after, out=rest, schema=orgs.schema) == 1
+    assert await export_access_log(database_url, after=after, out=rest, schema=orgs.schema) == 2
+    kinds = [json.loads(line)["read_kind"] for line in rest.getvalue().splitlines()]
+    assert kinds == ["view", "access_log_export"]  # the first export was a read too
+
+
+async def test_exporting_the_access_log_is_in_the_log_of_each_person_it_names(
+    api: httpx.AsyncClient, orgs: Organisations, database_url: str
+) -> None:
+    """Ops export the log: each person it names has the export in their access log (who ran
+    it, when, why), which the next export carries, and which does not log again."""
+    housing, _ = await _key(orgs, "housing")
+    found = await api.get("/v1/citizens", params={"nhs_number": NHS_NUMBER}, headers=housing)
+    citizen = found.json()["citizens"][0]["citizen_id"]
+    first = io.StringIO()
+    await export_access_log(database_url, out=first, schema=orgs.schema, requested_by="ops.jo")
+    log = (await api.get(f"/v1/citizens/{citizen}/access-log", headers=housing)).json()
+    export = next(a for a in log["accesses"] if a["read_kind"] == "access_log_export")
+    assert (export["viewer_org"], export["viewer_role"], export["key_id"], export["purpose"]) == (
+        "caseweave", "ig_lead", "cli:ops.jo", "audit",
+    )  # fmt: skip
+    after = json.loads(first.getvalue().splitlines()[-1])["position"]
+    counts = []
+    for _ in range(3):
+        out = io.StringIO()
+        counts.append(
+            await export_access_log(database_url, after=after, out=out, schema=orgs.schema)
+        )
+        after = json.loads(out.getvalue().splitlines()[-1])["position"] if counts[-1] else after
+    assert counts == [2, 1, 0]  # export, access-log read; then the second export's; then none
 
 
 async def test_a_break_glass_grant_is_an_alert_event_ops_can_export(
@@ -151,3 +179,71 @@ async def test_a_break_glass_grant_is_an_alert_event_ops_can_export(
     assert alert["event_id"] == granted.json()["grant_id"]
     assert alert["data"]["citizen_id"] == citizen
     assert alert["data"]["reason"] == emergency["reason"]
+
+
+async def test_reading_break_glass_alerts_is_in_the_persons_access_log(
+    api: httpx.AsyncClient, orgs: Organisations, database_url: str
+) -> None:
+    """An IG lead reviews the alerts (by API), and ops export them: both read what was written
+    about the person, and both are in the person's access log before the answer."""
+    outsider = PersonAt("housing")
+    await orgs.record(
+        [outsider.registered(datetime(2026, 5, 4, tzinfo=UTC), details(nhs_number="4010232137"))]
+    )
+    await orgs.catch_up()
+    charity, _ = await _key(orgs, "voluntary")
+    found = await api.get("/v1/citizens", params={"nhs_number": "4010232137"}, headers=charity)
+    citizen = found.json()["citizens"][0]["citizen_id"]
+    emergency = {"reason": "unconscious in the day centre garden"}
+    await api.post(f"/v1/citizens/{citizen}/break-glass", json=emergency, headers=charity)
+    store = ApiKeyStore(orgs.pool)
+    lead = await store.issue(org="housing", role="ig_lead")
+    lead_caller = await store.authenticate(lead)
+    assert lead_caller is not None
+    alerts = await api.get("/v1/ig/break-glass", headers={"Authorization": f"Bearer {lead}"})
+    assert len(alerts.json()["grants"]) == 1
+    await export_alerts(database_url, out=io.StringIO(), schema=orgs.schema, requested_by="ig.al")
+
+    out = io.StringIO()
+    await export_access_log(database_url, out=out, schema=orgs.schema)
+    reads = [json.loads(line) for line in out.getvalue().splitlines()]
+    reviews = [
+        (r["citizen_id"], r["key_id"], r["purpose"], r["categories"])
+        for r in reads
+        if r["read_kind"] == "break_glass_alerts"
+    ]
+    assert reviews == [
+        (citizen, lead_caller.key_id, "audit", ["audit.break_glass"]),
+        (citizen, "cli:ig.al", "audit", ["audit.break_glass"]),
+    ]
+
+
+async def test_a_correlation_id_naming_someone_is_replaced_and_never_stored(
+    api: httpx.AsyncClient, orgs: Organisations, database_url: str
+) -> None:
+    """A partner app names its request after the person; the access log, the break-glass
+    alert and the answer carry a fresh id instead, which still ties them together."""
+    outsider = PersonAt("housing")
+    await orgs.record(
+        [outsider.registered(datetime(2026, 5, 4, tzinfo=UTC), details(nhs_number="4010232137"))]
+    )
+    await orgs.catch_up()
+    charity, _ = await _key(orgs, "voluntary")
+    found = await api.get("/v1/citizens", params={"nhs_number": "4010232137"}, headers=charity)
+    citizen = found.json()["citizens"][0]["citizen_id"]
+    named = {**charity, "X-Correlation-ID": "David Smith 943 476 5919"}
+    emergency = {"reason": "unconscious in the day centre garden"}
+    granted = await api.post(f"/v1/citizens/{citizen}/break-glass", json=emergency, headers=named)
+    read = await api.get(f"/v1/citizens/{citizen}", headers=named)
+    assert (granted.status_code, read.status_code) == (201, 200)
+    fresh = read.headers["X-Correlation-ID"]
+    assert "Smith" not in fresh
+    assert granted.json()["correlation_id"] == granted.headers["X-Correlation-ID"] != fresh
+    out = io.StringIO()
+    await export_access_log(database_url, out=out, schema=orgs.schema)
+    assert fresh in {json.loads(line)["correlation_id"] for line in out.getvalue().splitlines()}
+    stored = await orgs.pool.fetchval(
+        f"SELECT (SELECT string_agg(a::text, ' ') FROM {orgs.schema}_audit.access_log a)"  # noqa: S608
+        f" || (SELECT string_agg(b::text, ' ') FROM {orgs.schema}_audit.break_glass b)"
+    )
+    assert "Smith" not in stored

@@ -153,7 +153,7 @@ async def test_the_single_view_shows_every_organisation(client: httpx.AsyncClien
     assert [i["org"] for i in view["involvements"]] == ["housing", "mental_health", "voluntary"]
     assert view["identity"]["nhs_number"] == {
         "value": NHS_NUMBER,
-        "org": "voluntary",
+        "org": "housing",  # all three attest it; housing registered it first
         "as_of": view["identity"]["nhs_number"]["as_of"],
     }
     assert view["referrals"][0]["status"] == "accepted"

@@ -8,11 +8,13 @@ so it reads the full view, as the rules share it.
 
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from uuid import uuid4
 
 import httpx
 import pytest
 
+from events.consent import PURPOSES, ConsentWithdrawn
 from events.mental_health import CrisisEpisodeStarted
 from events.shared import CaseClosed, FlagRaised, ReferralDeclined, ReferralMade, ReferralReceived
 from tests.integration.projection.conftest import Organisations
@@ -333,3 +335,83 @@ async def test_a_new_relationship_to_someone_others_hold_is_an_alert_for_their_i
             f"/v1/citizens/{citizen}/access-log", headers=await key_of(orgs, "mental_health")
         )
         assert "relationship_alerts" in {a["read_kind"] for a in log.json()["accesses"]}
+
+
+async def _referred_to_mental_health(
+    orgs: Organisations, nhs_number: str, *, mental_health_holds_a_withheld_record: bool
+) -> str:
+    """Housing refers someone to mental health; its inbox records the receipt against the
+    record it holds (one the person objected to housing seeing), or registers them from
+    the referral. Return the citizen's NHS number."""
+    housing, health = PersonAt("housing"), PersonAt("mental_health")
+    person, referral_id = details(nhs_number=nhs_number), uuid4()
+    events = []
+    if mental_health_holds_a_withheld_record:
+        objection = ConsentWithdrawn(
+            person_id=health.person_id, sources=("mental_health",), recipients=("housing",),
+            purposes=PURPOSES,
+        )  # fmt: skip
+        events += [health.registered(AT, person), health.event(objection, AT)]
+    made = housing.event(
+        ReferralMade(
+            referral_id=referral_id, person_id=housing.person_id, to_org="mental_health",
+            reason="struggling since the bereavement", person=person,
+        ),
+        AT + timedelta(hours=1),
+    )  # fmt: skip
+    events += [
+        housing.registered(AT + timedelta(minutes=30), person),
+        housing.case_opened(AT + timedelta(minutes=40), uuid4(), reason="rent arrears"),
+        made,
+    ]
+    inbox = {"actor": "mental_health/referral_inbox", "causation_id": str(made.event_id)}
+    received_at = AT + timedelta(hours=2)
+    if not mental_health_holds_a_withheld_record:
+        events.append(health.registered(received_at, person, **inbox))
+    receipt = ReferralReceived(
+        referral_id=referral_id, person_id=health.person_id, from_org="housing",
+        reason="struggling since the bereavement", urgency="routine",
+    )  # fmt: skip
+    events.append(health.event(receipt, received_at, **inbox))
+    await orgs.record(events)
+    await orgs.catch_up()
+    return nhs_number
+
+
+def _shape(view: dict[str, Any], timeline: dict[str, Any]) -> dict[str, Any]:
+    """What a sender sees of the person, without the ids that differ between people."""
+    return {
+        "access": view["access"],
+        "involvements": [(i["org"], len(i["cases"])) for i in view["involvements"]],
+        "identity": {k: v and v["org"] for k, v in view["identity"].items() if k != "nhs_number"},
+        "referrals": [
+            (r["status"], [(c["status"], c["org"]) for c in r["history"]])
+            for r in view["referrals"]
+        ],
+        "timeline": [(e["org"], e["type"], sorted(e["data"])) for e in timeline["events"]],
+        "recent": [(e["org"], e["type"]) for e in view["recent"]],
+    }
+
+
+async def test_a_referral_does_not_tell_its_sender_that_the_receiver_holds_a_hidden_record(
+    orgs: Organisations, database_url: str
+) -> None:
+    """Whether mental health already held a record the person keeps from housing, or
+    registered them from housing's referral, housing sees the same: the referral received,
+    no mental health involvement, the same identity, the same timeline."""
+    hidden = await _referred_to_mental_health(
+        orgs, "9434765919", mental_health_holds_a_withheld_record=True
+    )
+    new = await _referred_to_mental_health(
+        orgs, "4010232137", mental_health_holds_a_withheld_record=False
+    )
+    async with projection_api(orgs, database_url) as api:
+        key = await key_of(orgs, "housing")
+        shapes = []
+        for nhs_number in (hidden, new):
+            citizen = await citizen_of(api, key, nhs_number)
+            view = (await api.get(f"/v1/citizens/{citizen}", headers=key)).json()
+            timeline = (await api.get(f"/v1/citizens/{citizen}/timeline", headers=key)).json()
+            shapes.append(_shape(view, timeline))
+    assert shapes[0] == shapes[1]
+    assert shapes[0]["referrals"][0][0] == "received"

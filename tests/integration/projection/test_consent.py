@@ -437,7 +437,8 @@ async def test_my_own_referral_does_not_tell_me_what_a_withheld_receiver_did(
 ) -> None:
     """Housing referred him to mental health, which accepted; he then objected to mental
     health's records reaching housing. Housing still sees its referral, not that mental health
-    accepted it and opened a case: that would say he is in its care. Full view, then contacts."""
+    accepted it and opened a case: that would say he is in its care (its receipt, which every
+    referral gets, says nothing). Full view, then contacts."""
     housing, health = PersonAt("housing"), PersonAt("mental_health")
     h_case, m_case, referral = uuid4(), uuid4(), uuid4()
     him = details(postcode="BS5 6XX")
@@ -471,6 +472,10 @@ async def test_my_own_referral_does_not_tell_me_what_a_withheld_receiver_did(
     for view in (full, contacts):
         assert "mental_health" not in {i["org"] for i in view["involvements"]}
         [shown] = view["referrals"]
-        assert (shown["status"], shown["case_id"]) == ("made", None)
-        assert [(h["status"], h["org"]) for h in shown["history"]] == [("made", "housing")]
+        # received, as every referral is; not what mental health decided
+        assert (shown["status"], shown["case_id"]) == ("received", None)
+        assert [(h["status"], h["org"]) for h in shown["history"]] == [
+            ("made", "housing"),
+            ("received", "mental_health"),
+        ]
         assert shown["reason"] == "low mood"  # housing's own words

@@ -6,20 +6,27 @@ projection; the events stay, unreadable, and a replay must not rebuild the perso
 the counts of what happened (statistics) stay exactly the same.
 """
 
+import io
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
 import pytest
 
-from events.identity import RecordRef
+from events.identity import IdentityLinked, RecordRef
+from services.audit_command import export_alerts
 from services.organisation.adapters.people_table import people_ddl
 from services.projection.bootstrap import rebuild_projection
 from services.projection.break_glass import BreakGlass
 from services.projection.erasure import Erased, erase_citizen
-from services.projection.stewardship import DecisionRequest, IdentityStewardship
+from services.projection.stewardship import (
+    DecisionRequest,
+    IdentityStewardship,
+    SharesNhsNumber,
+)
 from services.runtime.api_keys import Caller
 from services.runtime.database import Pool, apply_ddl
 from services.runtime.event_store import EventStore
@@ -31,7 +38,7 @@ from services.runtime.person_keys import (
     person_keys_ddl,
 )
 from tests.integration.projection.conftest import ID_SECRET, Organisations, new_organisations
-from tests.integration.projection.reading import story_order
+from tests.integration.projection.reading import key_of, projection_api, story_order
 from tests.unit.projection.factories import NHS_NUMBER, PersonAt, details, minutes
 from tests.unit.projection.stories import three_organisations_story
 
@@ -277,11 +284,11 @@ async def _held_in_clear(orgs: Organisations, text: str) -> int:
     return int(found)
 
 
-async def test_a_record_a_steward_kept_apart_is_erased_and_its_view_goes_too(
+async def test_a_record_holding_his_nhs_number_cannot_be_kept_apart_and_is_erased_with_him(
     sealed: Sealed,
 ) -> None:
-    """A steward split the charity's record of David off into a citizen of its own; it still
-    holds his NHS number, so erasing David erases it too, and its view with it."""
+    """A steward may not split the charity's record of David off while it holds his NHS
+    number (one number, one citizen), so erasing David erases it too."""
     orgs = sealed.orgs
     david = await _citizen(orgs)
     charity = next(p for p in sealed.david if p.org == "voluntary")
@@ -289,24 +296,180 @@ async def test_a_record_a_steward_kept_apart_is_erased_and_its_view_goes_too(
         orgs.pool, id_secret=ID_SECRET, schema=orgs.schema, keys=sealed.keys
     )
     steward = Caller(key_id="s1", org="voluntary", role="data_steward")
-    await stewardship.unlink(
-        david, RecordRef(org="voluntary", person_id=charity.person_id),
-        reason="a different Davey", by=DecisionRequest(caller=steward, correlation_id="c3"),
-    )  # fmt: skip
-    apart = await orgs.pool.fetchval(
-        f"SELECT citizen_id FROM {orgs.schema}.person_links"  # noqa: S608
-        " WHERE org = 'voluntary' AND person_id = $1",
-        charity.subject,
-    )
-    assert apart != david
-    assert await orgs.queries().citizen_view(apart) is not None
-    await orgs.pool.execute(  # as the charity's service keeps it
-        f"INSERT INTO {orgs.sources['voluntary']}.people (person_id, nhs_number)"  # noqa: S608
-        " VALUES ($1, $2)",
-        charity.person_id,
-        NHS_NUMBER,
-    )
+    with pytest.raises(SharesNhsNumber):
+        await stewardship.unlink(
+            david, RecordRef(org="voluntary", person_id=charity.person_id),
+            reason="a different Davey", by=DecisionRequest(caller=steward, correlation_id="c3"),
+        )  # fmt: skip
     erased = await _erase(sealed, david)
     assert erased is not None
     assert erased.records == 3
-    assert await orgs.queries().citizen_view(apart) is None
+    assert await orgs.queries().citizen_view(david) is None
+
+
+async def _replay(sealed: Sealed) -> None:
+    await rebuild_projection(
+        pool=sealed.orgs.pool, sources=sealed.orgs.sources, schema=sealed.orgs.schema,
+        id_secret=ID_SECRET, keys=sealed.keys,
+    )  # fmt: skip
+
+
+async def _audit_in_clear(orgs: Organisations, text: str) -> int:
+    found = await orgs.pool.fetchval(
+        f"SELECT (SELECT count(*) FROM {orgs.schema}_audit.break_glass b"  # noqa: S608
+        f"  WHERE b::text LIKE $1) + (SELECT count(*) FROM {orgs.schema}_audit.access_log a"
+        "  WHERE a::text LIKE $1)",
+        f"%{text}%",
+    )
+    return int(found)
+
+
+async def test_a_break_glass_reason_naming_the_person_goes_with_them_and_the_alert_stays(
+    sealed: Sealed, database_url: str
+) -> None:
+    """The charity breaks the glass on Ann with a reason naming her; once she is erased
+    (and the projection replayed) the IG leads' alerts, by API and by `caseweave audit
+    alerts`, still say who opened whose record and when, and nothing of what they wrote."""
+    orgs = sealed.orgs
+    async with projection_api(orgs, database_url, keys=sealed.keys) as api:
+        charity = await key_of(orgs, "voluntary")
+        lead = await key_of(orgs, "voluntary", "ig_lead")
+        found = await api.get(
+            "/v1/citizens", params={"nhs_number": OTHER_NHS_NUMBER}, headers=charity
+        )
+        citizen = found.json()["citizens"][0]["citizen_id"]
+        emergency = {"reason": "Ann Example fell at 4 Elm Road, needs her care plan"}
+        opened = await api.post(
+            f"/v1/citizens/{citizen}/break-glass", json=emergency, headers=charity
+        )
+        assert opened.status_code == 201
+        [before] = (await api.get("/v1/ig/break-glass", headers=lead)).json()["grants"]
+        assert (before["reason"], before["reason_erased"]) == (emergency["reason"], False)
+        assert await _audit_in_clear(orgs, "Elm Road") == 0  # sealed where it is kept
+
+        erased = await _erase(sealed, UUID(citizen))
+        assert erased is not None
+        await _replay(sealed)
+        answer = await api.get("/v1/ig/break-glass", headers=lead)
+    assert "Elm Road" not in answer.text
+    [after] = answer.json()["grants"]
+    assert after["grant_id"] == opened.json()["grant_id"]  # the alert itself stays
+    assert (after["viewer_org"], after["key_id"]) == ("voluntary", opened.json()["key_id"])
+    assert after["citizen_id"] == str(erased.erasure_id)
+    assert (after["reason"], after["reason_erased"]) == ("(erased with the person)", True)
+    out = io.StringIO()
+    assert await export_alerts(database_url, out=out, schema=orgs.schema, keys=sealed.keys) == 1
+    [alert] = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert alert["data"]["reason"] == {"$erased": True}
+    assert "Elm Road" not in out.getvalue()
+    async with orgs.pool.acquire() as conn:  # and a restored key would open nothing
+        [key] = (await sealed.keys.for_reading(conn, [("break_glass", after["grant_id"])])).values()
+    assert key is None
+
+
+async def _correlation_ids_in_clear(orgs: Organisations, text: str) -> int:
+    found = await orgs.pool.fetchval(
+        f"SELECT count(*) FROM {orgs.sources['housing']}.events WHERE correlation_id LIKE $1",  # noqa: S608
+        f"%{text}%",
+    )
+    found += await orgs.pool.fetchval(
+        f"SELECT count(*) FROM {orgs.schema}.timeline"  # noqa: S608
+        " WHERE envelope->>'correlation_id' LIKE $1",
+        f"%{text}%",
+    )
+    return int(found)
+
+
+async def test_a_reason_kept_in_clear_before_sealing_is_erased_in_place(sealed: Sealed) -> None:
+    """A grant recorded before reasons were sealed holds the reason in clear (its column and
+    its alert event), and correlation ids from before their shape was checked name Ann, until
+    she is erased, and nowhere after."""
+    orgs = sealed.orgs
+    audit = f"{orgs.schema}_audit"
+    citizen = await _citizen(orgs, OTHER_NHS_NUMBER)
+    unsealed = BreakGlass(orgs.pool, schema=audit, read_model=orgs.schema, lasts=timedelta(1))
+    charity = Caller(key_id="k2", org="voluntary", role="frontline")
+    await unsealed.grant(
+        citizen, caller=charity, reason="Ann Example collapsed at the library",
+        correlation_id="Ann Example 4010232137", now=datetime.now(UTC),
+    )  # fmt: skip
+    await orgs.pool.execute(  # as a grant from before sealing kept it
+        f"UPDATE {audit}.break_glass SET reason = event->'data'->>'reason'"  # noqa: S608
+    )
+    await orgs.pool.execute(
+        f"INSERT INTO {audit}.access_log (citizen_id, viewer_org, viewer_role, key_id,"  # noqa: S608
+        " read_kind, categories, purpose, correlation_id)"
+        " VALUES ($1, 'voluntary', 'frontline', 'k2', 'view', '{}', 'direct_care', $2)",
+        citizen,
+        "Ann Example 4010232137",
+    )
+    again = sealed.ann.registered(
+        minutes(55), details(nhs_number=OTHER_NHS_NUMBER, given_name="Ann"),
+        correlation_id="Ann Example 4010232137",
+    )  # fmt: skip
+    await orgs.record([again])
+    await orgs.catch_up()
+    assert await _audit_in_clear(orgs, "Ann Example") == 2
+    assert await _correlation_ids_in_clear(orgs, "Ann Example") == 2  # the store, the timeline
+
+    assert await _erase(sealed, citizen) is not None
+    assert await _audit_in_clear(orgs, "Ann Example") == 0
+    assert await _correlation_ids_in_clear(orgs, "Ann Example") == 0
+    [grant] = await unsealed.of_org("voluntary", limit=10, offset=0)
+    assert (grant.reason_erased, grant.key_id) == (True, "k2")
+
+
+async def test_a_stewards_decision_that_stays_loses_its_reason_about_the_erased(
+    sealed: Sealed,
+) -> None:
+    """Stewards joined Carl, Karl and Bea, then split Karl off saying why in words naming
+    Bea, then split Bea off. Erasing Bea keeps the decision that still keeps Karl apart from
+    Carl, but not its reason, also after a replay."""
+    orgs = sealed.orgs
+    carl, karl, bea = PersonAt("housing"), PersonAt("housing"), PersonAt("voluntary")
+    people = [
+        (carl, details(nhs_number=None, given_name="Carl", family_name="Ng")),
+        (karl, details(nhs_number=None, given_name="Karl", family_name="Nguyen",
+                       date_of_birth=date(1970, 2, 2))),
+        (bea, details(nhs_number=None, given_name="Bea", family_name="Quayle",
+                      date_of_birth=date(1990, 1, 1))),
+    ]  # fmt: skip
+    await orgs.record([person.registered(minutes(60), said) for person, said in people])
+    await orgs.catch_up()
+    stewardship = IdentityStewardship(
+        orgs.pool, id_secret=ID_SECRET, schema=orgs.schema, keys=sealed.keys
+    )
+    housing, charity = (
+        DecisionRequest(
+            caller=Caller(key_id="s1", org=org, role="data_steward"), correlation_id="c"
+        )
+        for org in ("housing", "voluntary")
+    )
+    ref = {p: RecordRef(org=p.org, person_id=p.person_id) for p in (carl, karl, bea)}
+
+    async def citizen_of(person: PersonAt) -> UUID:
+        found: UUID = await orgs.pool.fetchval(
+            f"SELECT citizen_id FROM {orgs.schema}.person_links WHERE person_id = $1",  # noqa: S608
+            person.subject,
+        )
+        return found
+
+    await stewardship.decide(IdentityLinked(a=ref[carl], b=ref[karl], reason="renamed"), by=housing)
+    await stewardship.decide(IdentityLinked(a=ref[carl], b=ref[bea], reason="mix-up"), by=housing)
+    await stewardship.unlink(
+        await citizen_of(carl), ref[karl],
+        reason="Karl is not Carl, Bea Quayle told us", by=housing,
+    )  # fmt: skip
+    await stewardship.unlink(
+        await citizen_of(bea), ref[bea], reason="Bea Quayle is not Carl", by=charity
+    )
+
+    assert await _erase(sealed, await citizen_of(bea)) is not None
+    await _replay(sealed)
+    left = await orgs.pool.fetch(
+        f"SELECT envelope FROM {orgs.schema}_decisions.decisions ORDER BY position"  # noqa: S608
+    )
+    reasons = [row["envelope"]["data"]["reason"] for row in left]
+    assert reasons == ["renamed", {"$erased": True}]  # the split of Karl still holds
+    assert "Quayle" not in str(left)
+    assert await citizen_of(karl) != await citizen_of(carl)

@@ -32,6 +32,9 @@ AT = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 STEWARD = DecisionRequest(
     caller=Caller(key_id="k1", org="housing", role="data_steward"), correlation_id="c-1"
 )
+CHARITY_STEWARD = DecisionRequest(  # a steward splits off only their own organisation's records
+    caller=Caller(key_id="k2", org="voluntary", role="data_steward"), correlation_id="c-2"
+)
 
 
 def _person(org: OrgId, at: datetime, **who: Any) -> tuple[PersonAt, list[Envelope]]:
@@ -131,7 +134,9 @@ async def test_confirming_joins_them_unlinking_splits_them_and_both_survive_a_re
     assert await orgs.snapshot() == joined
 
     charity_ref = RecordRef(org="voluntary", person_id=charity.person_id)
-    split = await service.unlink(citizen, charity_ref, reason="different person", by=STEWARD)
+    split = await service.unlink(
+        citizen, charity_ref, reason="different person", by=CHARITY_STEWARD
+    )
     apart = await _citizen_of(orgs, charity)
     assert apart is not None
     assert apart != citizen
@@ -151,7 +156,7 @@ async def test_confirming_joins_them_unlinking_splits_them_and_both_survive_a_re
     async with orgs.pool.acquire() as conn:
         decisions = await DecisionStore(decisions_schema_of(orgs.schema)).events(conn)
     assert [e.type for e in decisions] == ["identity.linked", "identity.unlinked"]
-    assert all(e.actor == "housing/data_steward/k1" for e in decisions)
+    assert [e.actor for e in decisions] == ["housing/data_steward/k1", "voluntary/data_steward/k2"]
 
 
 async def test_a_rejected_pair_is_never_joined_even_when_later_details_agree_fully(
@@ -253,8 +258,8 @@ async def api(orgs: Organisations, database_url: str) -> AsyncIterator[httpx.Asy
             yield client
 
 
-async def _key(orgs: Organisations, role: str) -> dict[str, str]:
-    key = await ApiKeyStore(orgs.pool).issue(org="housing", role=role)  # type: ignore[arg-type]
+async def _key(orgs: Organisations, role: str, org: str = "housing") -> dict[str, str]:
+    key = await ApiKeyStore(orgs.pool).issue(org=org, role=role)  # type: ignore[arg-type]
     return {"Authorization": f"Bearer {key}"}
 
 
@@ -282,6 +287,7 @@ async def test_the_review_api_end_to_end_with_precise_errors(
 ) -> None:
     housing, charity = await _david_and_dave(orgs)
     steward = await _key(orgs, "data_steward")
+    charity_steward = await _key(orgs, "data_steward", "voluntary")
 
     queue = (await api.get("/v1/identity/review", headers=steward)).json()
     assert queue["total"] == 1
@@ -325,7 +331,7 @@ async def test_the_review_api_end_to_end_with_precise_errors(
 
     not_member = await api.post(
         f"/v1/citizens/{citizen}/unlink",
-        headers=steward,
+        headers=charity_steward,
         json={**stranger, "reason": "wrongly joined"},
     )
     assert not_member.status_code == 422
@@ -335,9 +341,16 @@ async def test_the_review_api_end_to_end_with_precise_errors(
     )
     assert missing.status_code == 404
 
-    split = await api.post(
+    not_theirs = await api.post(  # housing's steward may not split the charity's record off
         f"/v1/citizens/{citizen}/unlink",
         headers=steward,
+        json={"org": "voluntary", "person_id": str(charity.person_id), "reason": "wrong"},
+    )
+    assert not_theirs.status_code == 403
+    assert not_theirs.json()["error"]["code"] == "not_your_records"
+    split = await api.post(
+        f"/v1/citizens/{citizen}/unlink",
+        headers=charity_steward,
         json={"org": "voluntary", "person_id": str(charity.person_id), "reason": "wrong"},
     )
     assert split.status_code == 200
@@ -434,7 +447,7 @@ async def test_an_unlink_too_large_for_one_event_is_refused_precisely(
     monkeypatch.setattr("services.projection.stewardship.MAX_RECORDS_SPLIT_FROM", 0)
     response = await api.post(
         f"/v1/citizens/{citizen}/unlink",
-        headers=await _key(orgs, "data_steward"),
+        headers=await _key(orgs, "data_steward", "voluntary"),
         json={"org": "voluntary", "person_id": str(charity.person_id), "reason": "wrong"},
     )
     assert response.status_code == 422

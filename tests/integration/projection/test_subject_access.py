@@ -2,9 +2,14 @@
 
 import io
 import json
+import os
+import pwd
 from uuid import UUID, uuid4
 
+import pytest
+
 from events.consent import ConsentWithdrawn
+from services.audit_command import export_access_log
 from services.sar_command import export_subject_access
 from tests.integration.projection.conftest import Organisations
 from tests.integration.projection.reading import (
@@ -53,3 +58,42 @@ async def test_an_unknown_citizen_exports_nothing(orgs: Organisations, database_
     out = io.StringIO()
     assert await export_subject_access(database_url, uuid4(), out=out, schema=orgs.schema) is None
     assert out.getvalue() == ""
+
+
+class _BrokenDisk(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError("disk full")
+
+
+async def test_the_export_is_in_the_persons_access_log_before_it_is_written(
+    orgs: Organisations, database_url: str
+) -> None:
+    """An IG officer exports everything about David: the export is a read of his data, in
+    his access log (who, when, why, what kinds of information) even if writing it fails."""
+    logs = three_organisations_story()
+    await orgs.record(sorted((e for log in logs.values() for e in log), key=story_order))
+    await orgs.catch_up()
+    async with projection_api(orgs, database_url) as api:
+        citizen = await citizen_of(api, await key_of(orgs, "housing"))
+
+    with pytest.raises(OSError, match="disk full"):
+        await export_subject_access(
+            database_url, UUID(citizen), out=_BrokenDisk(), schema=orgs.schema,
+            requested_by="ig.officer@trust",
+        )  # fmt: skip
+    await export_subject_access(database_url, UUID(citizen), out=io.StringIO(), schema=orgs.schema)
+    out = io.StringIO()
+    await export_access_log(database_url, out=out, schema=orgs.schema)
+    exports = [
+        read
+        for read in map(json.loads, out.getvalue().splitlines())
+        if read["read_kind"] == "subject_access_request"
+    ]
+    assert [(r["key_id"], r["citizen_id"]) for r in exports] == [
+        ("cli:ig.officer@trust", citizen),
+        (f"cli:{pwd.getpwuid(os.getuid()).pw_name}", citizen),  # by default, the OS user
+    ]
+    assert {(r["viewer_org"], r["viewer_role"], r["purpose"]) for r in exports} == {
+        ("caseweave", "ig_lead", "subject_access_request")
+    }
+    assert {"person.identity", "health.crisis", "referral"} <= set(exports[0]["categories"])

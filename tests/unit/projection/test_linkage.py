@@ -1,9 +1,16 @@
 """Grouping records into citizens: order-independent, and a person's decision always wins."""
 
+import itertools
 import random
 from datetime import UTC, datetime, timedelta
 
-from services.projection.domain.linkage import HumanDecision, PersonKey, ScoredPair, resolve
+from services.projection.domain.linkage import (
+    HumanDecision,
+    PersonKey,
+    ScoredPair,
+    SkippedDecision,
+    resolve,
+)
 
 LINK, REVIEW = 13.0, 6.0
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -32,20 +39,30 @@ def test_a_middling_score_goes_to_review_and_links_nothing() -> None:
     assert result.review == [ScoredPair(H, V, 10.5)]
 
 
-def test_a_score_never_joins_two_different_nhs_numbers_but_a_person_can() -> None:
+def test_neither_a_score_nor_a_person_joins_two_different_nhs_numbers() -> None:
+    """A link recorded before the rule (or made true by a corrected registration) is skipped."""
     numbers = {H: "9434765919", V: "4010232137"}
+    linked = HumanDecision(H, V, same=True, decided_at=at(1))
     by_score = resolve(numbers, [ScoredPair(H, V, 18.0)], [], link_at=LINK, review_at=REVIEW)
-    by_person = resolve(
-        numbers,
-        [],
-        [HumanDecision(H, V, same=True, decided_at=at(1))],
-        link_at=LINK,
-        review_at=REVIEW,
-    )
+    by_person = resolve(numbers, [], [linked], link_at=LINK, review_at=REVIEW)
 
     assert by_score.anchor_of[H] != by_score.anchor_of[V]
     assert by_score.review == [ScoredPair(H, V, 18.0)]
-    assert by_person.anchor_of[H] == by_person.anchor_of[V]
+    assert by_person.anchor_of[H] != by_person.anchor_of[V]
+    assert by_person.skipped == [SkippedDecision("different_nhs_numbers", linked)]
+
+
+def test_a_link_never_joins_a_citizen_holding_another_nhs_number() -> None:
+    """H has one number; V has none but is linked to M, who has another."""
+    numbers = {H: "9434765919", M: "4010232137", V: None}
+    decisions = [
+        HumanDecision(V, M, same=True, decided_at=at(1)),
+        HumanDecision(H, V, same=True, decided_at=at(2)),
+    ]
+    result = resolve(numbers, [], decisions, link_at=LINK, review_at=REVIEW)
+
+    assert result.anchor_of[V] == result.anchor_of[M] != result.anchor_of[H]
+    assert [s.rule for s in result.skipped] == ["different_nhs_numbers"]
 
 
 def test_an_unlink_splits_what_the_score_joined_and_removes_it_from_review() -> None:
@@ -58,17 +75,42 @@ def test_an_unlink_splits_what_the_score_joined_and_removes_it_from_review() -> 
     assert result.review == []
 
 
-def test_a_person_saying_not_the_same_beats_a_shared_nhs_number() -> None:
-    """An NHS number typed against the wrong person: the steward's decision keeps them apart."""
+def test_records_sharing_an_nhs_number_are_never_parted() -> None:
+    """An NHS number typed against the wrong person is put right by correcting the
+    registration; a decision keeping them apart (recorded before the rule) is skipped."""
+    apart = HumanDecision(H, V, same=False, decided_at=at(1))
     result = resolve(
-        {H: "9434765919", V: "9434765919"},
-        [],
-        [HumanDecision(H, V, same=False, decided_at=at(1))],
-        link_at=LINK,
-        review_at=REVIEW,
+        {H: "9434765919", V: "9434765919"}, [], [apart], link_at=LINK, review_at=REVIEW
     )
 
-    assert result.anchor_of[H] != result.anchor_of[V]
+    assert result.anchor_of[H] == result.anchor_of[V] == "nhs:9434765919"
+    assert result.skipped == [SkippedDecision("shares_nhs_number", apart)]
+
+
+def test_a_later_link_joins_again_what_an_earlier_unlink_split() -> None:
+    """H and M share a number; V was confirmed, split off, then confirmed again with H."""
+    decisions = [
+        HumanDecision(V, H, same=True, decided_at=at(1)),
+        HumanDecision(V, H, same=False, decided_at=at(2)),
+        HumanDecision(V, M, same=False, decided_at=at(2)),
+        HumanDecision(V, H, same=True, decided_at=at(3)),
+    ]
+    numbers = {H: "9434765919", M: "9434765919", V: None}
+    result = resolve(numbers, [], decisions, link_at=LINK, review_at=REVIEW)
+
+    assert set(result.anchor_of.values()) == {"nhs:9434765919"}
+    assert result.skipped == []
+
+
+def test_a_link_made_before_an_unlink_does_not_undo_it() -> None:
+    decisions = [
+        HumanDecision(V, M, same=False, decided_at=at(2)),
+        HumanDecision(V, H, same=True, decided_at=at(1)),
+    ]
+    numbers = {H: "9434765919", M: "9434765919", V: None}
+    result = resolve(numbers, [], decisions, link_at=LINK, review_at=REVIEW)
+
+    assert result.anchor_of[H] == result.anchor_of[M] != result.anchor_of[V]
 
 
 def test_the_latest_decision_about_a_pair_counts() -> None:
@@ -131,7 +173,8 @@ def test_the_result_never_depends_on_the_order_of_the_inputs() -> None:
             assert sorted(shuffled.review) == sorted(expected.review)
 
 
-def test_no_citizen_ever_holds_two_records_a_person_said_are_different() -> None:
+def test_no_citizen_holds_two_records_a_person_said_are_different_unless_later_joined() -> None:
+    """Unless they share an NHS number, or a person's later link joined their citizens."""
     for seed in range(200):
         numbers, scored, decisions = _random_case(seed)
         result = resolve(numbers, scored, decisions, link_at=LINK, review_at=REVIEW)
@@ -140,8 +183,51 @@ def test_no_citizen_ever_holds_two_records_a_person_said_are_different() -> None
             latest[d.pair] = d
         for pair, decision in latest.items():
             a, b = sorted(pair)
-            if not decision.same:
-                assert result.anchor_of[a] != result.anchor_of[b], seed
+            citizen = result.anchor_of[a]
+            if decision.same or citizen != result.anchor_of[b]:
+                continue
+            assert (numbers[a] and numbers[a] == numbers[b]) or any(
+                later.same and later.decided_at > decision.decided_at
+                for later in latest.values()
+                if {result.anchor_of[p] for p in later.pair} == {citizen}
+            ), seed
+
+
+def _broken_nhs_number_rules(
+    numbers: dict[PersonKey, str | None], anchor_of: dict[PersonKey, str]
+) -> list[str]:
+    citizens: dict[str, set[str]] = {}
+    held: dict[str, set[str]] = {}
+    for person, number in numbers.items():
+        if number:
+            citizens.setdefault(number, set()).add(anchor_of[person])
+            held.setdefault(anchor_of[person], set()).add(number)
+    return [f"{n} in {sorted(c)}" for n, c in citizens.items() if len(c) > 1] + [
+        f"{c} holds {sorted(n)}" for c, n in held.items() if len(n) > 1
+    ]
+
+
+def test_one_nhs_number_is_one_citizen_and_one_citizen_has_one_whatever_was_decided() -> None:
+    for seed in range(500):
+        numbers, scored, decisions = _random_case(seed)
+        result = resolve(numbers, scored, decisions, link_at=LINK, review_at=REVIEW)
+        assert _broken_nhs_number_rules(numbers, result.anchor_of) == [], seed
+
+
+def test_every_sequence_of_decisions_keeps_the_nhs_number_rules() -> None:
+    """Each sequence of three decisions (link or keep apart, any two of four records: two
+    sharing a number, one with another, one with none), applied one after another."""
+    x = ("housing", "x1")
+    numbers = {H: "9434765919", M: "9434765919", V: None, x: "4010232137"}
+    pairs = list(itertools.combinations(sorted(numbers), 2))
+    choices = [(a, b, same) for a, b in pairs for same in (True, False)]
+    scored = [ScoredPair(V, H, 14.0), ScoredPair(V, x, 16.0)]
+    for sequence in itertools.product(choices, repeat=3):
+        decisions: list[HumanDecision] = []
+        for n, (a, b, same) in enumerate(sequence):
+            decisions.append(HumanDecision(a, b, same=same, decided_at=at(n)))
+            result = resolve(numbers, scored, decisions, link_at=LINK, review_at=REVIEW)
+            assert _broken_nhs_number_rules(numbers, result.anchor_of) == [], sequence
 
 
 def test_every_citizen_has_its_own_anchor_and_decided_pairs_never_wait_for_review() -> None:
@@ -153,8 +239,8 @@ def test_every_citizen_has_its_own_anchor_and_decided_pairs_never_wait_for_revie
         assert all(pair.score >= REVIEW for pair in result.review)
 
 
-def test_records_sharing_an_nhs_number_stay_together_unless_a_person_parted_them() -> None:
-    """H1 was decided different from H2 and H3; nobody said H2 and H3 differ."""
+def test_records_sharing_an_nhs_number_stay_together_whatever_a_person_said() -> None:
+    """H1 was decided different from H2 and H3 (before the rule): the decisions are skipped."""
     h1, h2, h3 = ("housing", "1"), ("housing", "2"), ("housing", "3")
     apart = [
         HumanDecision(h1, h2, same=False, decided_at=at(1)),
@@ -164,7 +250,8 @@ def test_records_sharing_an_nhs_number_stay_together_unless_a_person_parted_them
         dict.fromkeys((h1, h2, h3), "9434765919"), [], apart, link_at=LINK, review_at=REVIEW
     )
 
-    assert result.anchor_of[h2] == result.anchor_of[h3] != result.anchor_of[h1]
+    assert result.anchor_of[h1] == result.anchor_of[h2] == result.anchor_of[h3]
+    assert [s.rule for s in result.skipped] == ["shares_nhs_number", "shares_nhs_number"]
 
 
 def test_a_pair_scored_twice_or_either_way_round_is_reviewed_once() -> None:
