@@ -24,15 +24,21 @@ def database_url(settings: Settings) -> str:
     """Return the configured PostgreSQL URL, starting the embedded server when none is set."""
     if settings.database_url:
         return settings.database_url
-    from services.runtime.database import start_embedded_postgres  # noqa: PLC0415 - only when embedded
+    from services.runtime.embedded_postgres import EmbeddedPostgres  # noqa: PLC0415 - only when embedded
 
-    return start_embedded_postgres(settings.data_dir)
+    return EmbeddedPostgres.start(settings.data_dir).url
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:
+    """Start everything; `up` watches the embedded PostgreSQL (if it started one) too."""
     from services.launcher import run_everything  # noqa: PLC0415 - only for this command
+    from services.runtime.embedded_postgres import EmbeddedPostgres  # noqa: PLC0415 - only here
 
-    return run_everything(settings, database_url(settings))
+    configure_logging(level=settings.log_level, fmt=settings.log_format, service="up")
+    if settings.database_url:
+        return run_everything(settings, settings.database_url)
+    embedded = EmbeddedPostgres.start(settings.data_dir)
+    return run_everything(settings, embedded.url, embedded=embedded)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -165,6 +171,21 @@ def _add_replay(commands: Commands) -> None:
     replay.set_defaults(handler=_replay)
 
 
+def _operator_name(text: str) -> str:
+    from services.projection.access_log import is_operator_name  # noqa: PLC0415 - only here
+
+    if not is_operator_name(text):
+        raise argparse.ArgumentTypeError("letters, digits and ._@- only, 1 to 64 characters")
+    return text
+
+
+def _add_requested_by(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--requested-by", type=_operator_name, default=None, metavar="NAME",
+        help="who runs this, for the access log (default: the operating system user)",
+    )  # fmt: skip
+
+
 def _add_audit(commands: Commands) -> None:
     audit = commands.add_parser("audit", help="export the log of who read which citizen's data")
     actions = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -184,17 +205,22 @@ def _add_audit(commands: Commands) -> None:
         help="only alerts after this time (ISO 8601 with a time zone: an earlier export's last"
         " `occurred_at`)",
     )  # fmt: skip
+    for action in (export, alerts):
+        _add_requested_by(action)
     audit.set_defaults(handler=_audit)
 
 
 def _audit(args: argparse.Namespace, settings: Settings) -> int:
     from services.audit_command import export_access_log, export_alerts  # noqa: PLC0415
+    from services.runtime.dev_secrets import person_keys  # noqa: PLC0415 - only here
 
+    url, by = database_url(settings), args.requested_by
     if args.action == "alerts":
-        alerts = asyncio.run(export_alerts(database_url(settings), after=args.after))
+        keys = person_keys(settings)
+        alerts = asyncio.run(export_alerts(url, after=args.after, keys=keys, requested_by=by))
         print(f"exported {alerts:,} alerts", file=sys.stderr)
         return 0
-    written = asyncio.run(export_access_log(database_url(settings), after=args.after))
+    written = asyncio.run(export_access_log(url, after=args.after, requested_by=by))
     print(f"exported {written:,} reads", file=sys.stderr)
     return 0
 
@@ -211,6 +237,7 @@ def _add_sar(commands: Commands) -> None:
     )
     export.add_argument("--citizen", required=True, type=UUID, metavar="CITIZEN_ID")
     export.add_argument("--output", type=Path, metavar="FILE", help="write here instead of stdout")
+    _add_requested_by(export)
     sar.set_defaults(handler=_sar)
 
 
@@ -218,9 +245,12 @@ def _sar(args: argparse.Namespace, settings: Settings) -> int:
     from services.runtime.dev_secrets import person_keys  # noqa: PLC0415 - only here
     from services.sar_command import export_subject_access  # noqa: PLC0415 - only here
 
-    url = database_url(settings)
+    url, by = database_url(settings), args.requested_by
     if args.output is None:
-        counts = asyncio.run(export_subject_access(url, args.citizen, keys=person_keys(settings)))
+        exported = export_subject_access(
+            url, args.citizen, keys=person_keys(settings), requested_by=by
+        )
+        counts = asyncio.run(exported)
     else:  # personal data: readable by its owner only, even when the file was there before
         descriptor = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(descriptor, 0o600)
@@ -228,7 +258,7 @@ def _sar(args: argparse.Namespace, settings: Settings) -> int:
         try:
             with open(descriptor, "w", encoding="utf-8") as out:
                 exported = export_subject_access(
-                    url, args.citizen, out=out, keys=person_keys(settings)
+                    url, args.citizen, out=out, keys=person_keys(settings), requested_by=by
                 )
                 counts = asyncio.run(exported)
         finally:

@@ -1,4 +1,10 @@
-"""`caseweave up`: every service on one machine, as child processes, stopped together."""
+"""`caseweave up`: every service on one machine, as child processes, kept running together.
+
+`up` is their supervisor: a service that dies is started again after a pause that doubles
+with each failure in a row (`services/runtime/backoff.py`), and so is the embedded PostgreSQL;
+each restart is a `service_restarting` log line naming what stopped, how, the attempt and
+the pause. Ctrl-C stops everything.
+"""
 
 import os
 import signal
@@ -6,11 +12,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, Protocol
 
 import httpx
+import structlog
 
 from events.envelope import ORGANISATIONS, OrgId
+from services.runtime.backoff import Backoff
+from services.runtime.embedded_postgres import EmbeddedPostgres
 from services.runtime.settings import Settings
 from services.service_runner import ServiceName
 
@@ -18,11 +27,118 @@ HTTP_SERVICES: tuple[OrgId | Literal["projection"], ...] = ("projection", *ORGAN
 UP_SERVICES: tuple[ServiceName, ...] = HTTP_SERVICES
 STOP_GRACE_SECONDS = 10.0
 READY_TIMEOUT_SECONDS = 60.0
+RESTARTS = Backoff(first=1.0, most=30.0, stable_after=60.0)
+log = structlog.get_logger("caseweave.up")
 
 
-def _spawn(name: ServiceName, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "services.cli", "run", name]
-    return subprocess.Popen(command, env=env)  # noqa: S603 - our own interpreter and arguments
+class Supervised(Protocol):
+    """Something `up` keeps running: a service's process, the embedded database."""
+
+    @property
+    def name(self) -> str:
+        """Return what log lines call it."""
+        ...
+
+    def running(self) -> bool:
+        """Return whether it is up."""
+        ...
+
+    def exit_code(self) -> int | None:
+        """Return how it ended, where that is known."""
+        ...
+
+    def restart(self) -> None:
+        """Start it again (raising if it cannot be started now)."""
+        ...
+
+
+class ServiceProcess:
+    """A service run as `caseweave run NAME` in a child process."""
+
+    def __init__(self, name: ServiceName, env: dict[str, str]) -> None:
+        self.name, self._env = name, env
+        self.process = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "services.cli", "run", self.name]
+        return subprocess.Popen(command, env=self._env)  # noqa: S603 - our own interpreter
+
+    def running(self) -> bool:
+        """Return whether the child process is still alive."""
+        return self.process.poll() is None
+
+    def exit_code(self) -> int | None:
+        """Return the child's exit status (negative: the signal that ended it)."""
+        return self.process.poll()
+
+    def restart(self) -> None:
+        """Start a new child process for the service."""
+        self.process = self._spawn()
+
+
+class EmbeddedDatabase:
+    """The embedded PostgreSQL as `up` supervises it."""
+
+    name = "postgres"
+
+    def __init__(self, server: EmbeddedPostgres) -> None:
+        self._server = server
+
+    def running(self) -> bool:
+        """Return whether the server process is alive."""
+        return self._server.running()
+
+    def exit_code(self) -> int | None:
+        """Return None: the server is not `up`'s child, so how it ended is not known here."""
+        return None
+
+    def restart(self) -> None:
+        """Start the server again on the same data directory."""
+        self._server.restart()
+
+
+class Restarter:
+    """Restarts one supervised thing whenever it stops, with backoff, saying so in the log."""
+
+    def __init__(self, unit: Supervised, policy: Backoff = RESTARTS) -> None:
+        self.unit, self._policy = unit, policy
+        self._attempts, self._started = 0, time.monotonic()
+        self._due: float | None = None
+
+    def check(self, now: float) -> None:
+        """Notice that the unit stopped, or restart it when its pause is over."""
+        if self._due is None:
+            if not self.unit.running():
+                self._schedule(now, exit_code=self.unit.exit_code())
+            return
+        if now < self._due:
+            return
+        self._due, self._started = None, now
+        try:
+            self.unit.restart()
+        except Exception as error:  # e.g. the database still refusing to start: try later
+            log.warning(
+                "restart_failed",
+                service=self.unit.name,
+                error_type=type(error).__name__,
+                reason=str(error),  # ours or pg_ctl's: no personal data
+            )
+            self._schedule(now, exit_code=None)
+            return
+        log.info("service_restarted", service=self.unit.name, attempt=self._attempts)
+
+    def _schedule(self, now: float, *, exit_code: int | None) -> None:
+        self._attempts, delay = self._policy.next_restart(
+            self._attempts, ran_for=now - self._started
+        )
+        self._due = now + delay
+        log.warning(
+            "service_restarting",
+            service=self.unit.name,
+            exit_code=exit_code,
+            attempt=self._attempts,
+            delay_s=delay,
+        )
 
 
 def _stop_all(children: Sequence[subprocess.Popen[bytes]]) -> None:
@@ -38,11 +154,11 @@ def _stop_all(children: Sequence[subprocess.Popen[bytes]]) -> None:
             child.wait()
 
 
-def _wait_until_ready(settings: Settings, children: Sequence[subprocess.Popen[bytes]]) -> bool:
+def _wait_until_ready(settings: Settings, services: Sequence[ServiceProcess]) -> bool:
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     pending = {name: settings.port_of(name) for name in HTTP_SERVICES}
     while pending and time.monotonic() < deadline:
-        if any(child.poll() is not None for child in children):
+        if not all(service.running() for service in services):
             return False
         for name, port in list(pending.items()):
             try:
@@ -69,10 +185,13 @@ def _banner(settings: Settings) -> str:
     return "\n".join(lines)
 
 
-def run_everything(settings: Settings, database_url: str) -> int:
-    """Start every service, wait for Ctrl-C, then stop them all; return an exit code."""
+def run_everything(
+    settings: Settings, database_url: str, *, embedded: EmbeddedPostgres | None = None
+) -> int:
+    """Start every service, keep them (and the `embedded` database) running until Ctrl-C,
+    then stop them all; return an exit code."""
     env = {**os.environ, "CASEWEAVE_DATABASE_URL": database_url}
-    children = [_spawn(name, env) for name in UP_SERVICES]
+    services = [ServiceProcess(name, env) for name in UP_SERVICES]
     stopping = False
 
     def request_stop(*_: object) -> None:
@@ -82,15 +201,17 @@ def run_everything(settings: Settings, database_url: str) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     try:
-        if not _wait_until_ready(settings, children):
+        if not _wait_until_ready(settings, services):
             print("A service failed to start; see its log lines above.", file=sys.stderr)
             return 1
         print(_banner(settings), file=sys.stderr)
+        supervised: list[Supervised] = [EmbeddedDatabase(embedded)] if embedded else []
+        supervised += services
+        restarters = [Restarter(unit) for unit in supervised]
         while not stopping:
-            if any(child.poll() is not None for child in children):
-                print("A service stopped unexpectedly; stopping the others.", file=sys.stderr)
-                return 1
+            for restarter in restarters:
+                restarter.check(time.monotonic())
             time.sleep(0.2)
         return 0
     finally:
-        _stop_all(children)
+        _stop_all([service.process for service in services])

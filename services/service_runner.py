@@ -51,15 +51,21 @@ class _Server(uvicorn.Server):
         yield
 
 
+def uvicorn_config(app: FastAPI, settings: Settings, port: int) -> uvicorn.Config:
+    """Return how uvicorn serves `app`: X-Forwarded-For and -Proto are believed only from
+    the proxies `forwarded_allow_ips` names (none by default: the client is the peer)."""
+    trusted = settings.forwarded_allow_ips.strip()
+    return uvicorn.Config(
+        app, host=settings.host, port=port, log_config=None, access_log=False, lifespan="on",
+        proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
+    )  # fmt: skip
+
+
 async def _serve(app: FastAPI, settings: Settings, port: int, stop: asyncio.Event) -> None:
     configure_http_limits(app, settings.http_limits())
     oidc = settings.oidc()
     app.state.bearer_tokens = BearerTokens(oidc) if oidc else None
-    config = uvicorn.Config(
-        app, host=settings.host, port=port, log_config=None, access_log=False, lifespan="on",
-        proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips,
-    )  # fmt: skip
-    server = _Server(config)
+    server = _Server(uvicorn_config(app, settings, port))
     serving = asyncio.create_task(server.serve())
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait([serving, stopping], return_when=asyncio.FIRST_COMPLETED)

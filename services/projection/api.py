@@ -21,7 +21,6 @@ from services.projection.domain.sharing import (
     SharedView,
     Viewer,
     categories_shown,
-    has_relationship,
     may_find,
     may_read_text_of,
     shared_view,
@@ -40,6 +39,7 @@ from services.projection.reading import (
     full_record_open,
     recorders_of,
     relationship_required,
+    works_with,
 )
 from services.projection.roles import allowed_to, forbidden_roles_description
 from services.runtime.http.errors import ApiError, FieldError, not_found
@@ -193,7 +193,7 @@ async def access_log(
 ) -> AccessLogPage:
     """Return a page of the citizen's access log."""
     view = await citizen_or_404(queries, citizen_id)
-    if not has_relationship(view, viewer.org):
+    if not await works_with(view, viewer.org, reads.confirmations):
         raise relationship_required() if may_find(view, viewer) else not_found("citizen")
     log: AccessLog = request.app.state.access_log
     viewer = viewer.about(view)

@@ -26,6 +26,7 @@ from services.projection.faust_worker import (
 )
 from services.projection.governance_api import router as governance_router
 from services.projection.identity_api import router as identity_router
+from services.projection.identity_confirmations import IdentityConfirmations
 from services.projection.kafka_projection import KafkaProjection
 from services.projection.match_store import MatchStore
 from services.projection.queries import CitizenQueries
@@ -107,6 +108,9 @@ def create_projection_app(
                 keys=keys,
             )
             app.state.relationship_starts = RelationshipStarts(pool, schema=schema)
+            app.state.identity_confirmations = IdentityConfirmations(
+                pool, decisions_schema=decisions_schema_of(schema)
+            )
             app.state.stewardship = IdentityStewardship(
                 pool, id_secret=id_secret, schema=schema, matching=matching, keys=keys
             )

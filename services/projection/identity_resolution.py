@@ -3,7 +3,9 @@
 A `person.registered` event stores the record's latest details (`MatchStore`), scores it
 against the records sharing a blocking key or NHS number with it (never the whole
 population), and re-resolves every record connected to it (by scored pair, NHS number,
-shared citizen or human decision) with `linkage.resolve`. A data steward's decision
+shared citizen or human decision) with `linkage.resolve`. Two records of one NHS
+number whose names or birth dates disagree are joined by the number and wait in the review
+queue (an identity conflict: `domain/identity_conflicts.py`). A data steward's decision
 re-resolves the records it names the same way; a recorded decision that would break an
 NHS-number rule is skipped and logged (`identity_decisions_skipped`). Each citizen's id
 comes from its anchor (`citizen_ids`), so the same records, scores and decisions give the
@@ -40,6 +42,7 @@ from services.projection.domain.candidates import (
     scored_pair,
 )
 from services.projection.domain.citizen_ids import citizen_id_of_anchor
+from services.projection.domain.identity_conflicts import agrees
 from services.projection.domain.linkage import ScoredPair, SkippedDecision, resolve
 from services.projection.domain.matching import MatchingConfig, PersonRecord
 from services.projection.match_store import MatchStore, Registration, StoredPair, pair_id_of
@@ -170,6 +173,12 @@ class IdentityResolution:
         )
         _log_skipped(resolution.skipped)
         review = [pair_id_of(p.a, p.b) for p in resolution.review]
+        decided_pairs = {decision.pair for decision in decided}
+        review += [
+            pair.pair_id
+            for pair in among
+            if frozenset((pair.a, pair.b)) not in decided_pairs and _in_conflict(pair, held)
+        ]
         inside = {pair.pair_id for pair in among}
         crossing = [pair for pair in touching if pair.pair_id not in inside]
         review += await self._reviewed_across(conn, crossing)
@@ -218,6 +227,13 @@ class IdentityResolution:
             self._matching, held[pair.a].record.place, held[pair.b].record.place
         )
         return scored_pair(pair.a, pair.b, pair.score, thresholds)
+
+
+def _in_conflict(pair: StoredPair, held: dict[PersonKey, Registration]) -> bool:
+    """Tell whether a pair's records claim one NHS number under names or birth dates that
+    disagree (`identity_conflicts`): joined by the number, reviewed by a data steward."""
+    a, b = held[pair.a].record, held[pair.b].record
+    return a.nhs_number is not None and a.nhs_number == b.nhs_number and not agrees(a, b)
 
 
 def _log_skipped(skipped: Sequence[SkippedDecision]) -> None:

@@ -312,12 +312,17 @@ class MatchStore:
     async def pairs_in_review(
         self, conn: Connection, *, org: str, limit: int
     ) -> list[tuple[StoredPair, Registration, Registration]]:
-        """Return the best `limit` pairs with a record of `org` that await review, best score
-        first, with both records' registrations."""
+        """Return the best `limit` pairs with a record of `org` that await review, identity
+        conflicts (one NHS number, two people's details) first, then best score first, with
+        both records' registrations."""
+        s = self.schema
         rows = await conn.fetch(
-            f"SELECT p.* FROM {self.schema}.match_pairs p"  # noqa: S608 - schema name is checked
+            f"SELECT p.* FROM {s}.match_pairs p"  # noqa: S608 - schema name is checked
+            f" LEFT JOIN {s}.registrations ra ON (ra.org, ra.person_id) = (p.a_org, p.a_person)"
+            f" LEFT JOIN {s}.registrations rb ON (rb.org, rb.person_id) = (p.b_org, p.b_person)"
             " WHERE p.in_review AND (p.a_org = $2 OR p.b_org = $2)"
-            " ORDER BY p.score DESC, p.pair_id LIMIT $1",
+            " ORDER BY coalesce(ra.nhs_number = rb.nhs_number, false) DESC,"
+            "  p.score DESC, p.pair_id LIMIT $1",
             limit,
             org,
         )

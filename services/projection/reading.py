@@ -15,8 +15,10 @@ from events.envelope import ORGANISATIONS, OrgId
 from events.registry import registered_types
 from services.projection.access_log import Access, AccessLog, ReadKind
 from services.projection.break_glass import BreakGlass
+from services.projection.domain.identity_conflicts import disputed_records
 from services.projection.domain.sharing import SharingPolicy, Viewer, has_relationship, may_find
 from services.projection.domain.view import CitizenView
+from services.projection.identity_confirmations import IdentityConfirmations
 from services.projection.purpose_of_use import PurposeDep
 from services.projection.queries import CitizenQueries
 from services.runtime.api_keys import Caller
@@ -70,10 +72,11 @@ class Reads:
     caller: Caller
     purpose: Purpose
     correlation_id: str
+    confirmations: IdentityConfirmations
 
     async def related(self, view: CitizenView) -> tuple[bool, bool]:
         """Tell whether the caller may open the full record, and whether only by break-glass."""
-        if has_relationship(view, self.caller.org):
+        if await works_with(view, self.caller.org, self.confirmations):
             return True, False
         now = datetime.now(UTC)
         glass = await self.glass.is_open(view.citizen_id, key_id=self.caller.key_id, now=now)
@@ -105,7 +108,8 @@ def reads_of(request: Request, caller: CallerDep, purpose: PurposeDep) -> Reads:
     """Return the access log recorder of this request."""
     log: AccessLog = request.app.state.access_log
     glass: BreakGlass = request.app.state.break_glass
-    return Reads(log, glass, caller, purpose, request.state.correlation_id)
+    confirmations: IdentityConfirmations = request.app.state.identity_confirmations
+    return Reads(log, glass, caller, purpose, request.state.correlation_id, confirmations)
 
 
 ReadsDep = Annotated[Reads, Depends(reads_of)]
@@ -135,6 +139,17 @@ async def full_record_open(view: CitizenView, viewer: Viewer, reads: Reads) -> b
     if not related:
         raise relationship_required() if may_find(view, viewer) else not_found("citizen")
     return glass
+
+
+async def works_with(view: CitizenView, org: OrgId, confirmations: IdentityConfirmations) -> bool:
+    """Tell whether `org` works with the person (`has_relationship`): a case on a disputed
+    record counts once a data steward of another organisation has confirmed the record."""
+    if has_relationship(view, org):
+        return True
+    disputed = {key for key in disputed_records(view.involvements) if key[0] == org}
+    if not disputed:
+        return False
+    return has_relationship(view, org, confirmed=await confirmations.confirmed(disputed))
 
 
 def relationship_required() -> ApiError:

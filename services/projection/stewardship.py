@@ -30,6 +30,7 @@ from events.identity import (
 from services.projection.consumer import DEFAULT_MATCHING, identity_resolution, refolded_views
 from services.projection.decision_store import DecisionStore, decisions_schema_of
 from services.projection.domain.fold import BatchFold, fold
+from services.projection.domain.identity_conflicts import agrees
 from services.projection.domain.identity_decisions import (
     IdentityDecision,
     decides_about_own,
@@ -96,6 +97,11 @@ class PartsOthersRecords(NotYourRecords):
     steward's own record staying with some of them: their stewards decide that."""
 
 
+class OwnClaimInConflict(NotYourRecords):
+    """A steward would confirm their own organisation's record that claims another's NHS
+    number under other details (an identity conflict): the earlier record's steward decides."""
+
+
 class DifferentNhsNumbers(Exception):
     """A link would join citizens holding two different NHS numbers: two people."""
 
@@ -140,6 +146,12 @@ class ReviewPair(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     pair_id: UUID
+    conflict: bool = Field(
+        default=False,
+        description="an identity conflict: both records claim one NHS number, under names or"
+        " birth dates that disagree; joined by the number, the later record gives its"
+        " organisation no relationship until a steward of the other organisation confirms it",
+    )
     score: float = Field(description="bits of evidence for one person over two")
     agreed_on: list[str]
     evidence: list[FieldComparison]
@@ -223,7 +235,9 @@ class IdentityStewardship:
         shown = [
             (pair, a, b)
             for pair, a, b in scanned
-            if not _withheld(a, links, viewers) and not _withheld(b, links, viewers)
+            if not _withheld(a, links, viewers)
+            and not _withheld(b, links, viewers)
+            and _claimed_from(a, b, org=by.caller.org) is not False
         ]
         pairs = [_review_pair(p, a, b, links, viewers) for p, a, b in shown[offset:][:limit]]
         return ReviewQueue(total=len(shown), limit=limit, offset=offset, pairs=pairs)
@@ -288,6 +302,8 @@ class IdentityStewardship:
         for field, key in _named_fields(decision):
             if key not in held:
                 raise UnknownRecord(field, key)
+        if _confirms_own_claim(decision, held, org=by.caller.org):
+            raise OwnClaimInConflict(by.caller.org)
         await self._refuse_what_breaks_a_rule(conn, decision, held)
         first = held[min(named)]
         before = await self._model.links_of(conn, [first.key])
@@ -453,6 +469,29 @@ def _review_record(
     )
 
 
+def _claimed_from(a: Registration, b: Registration, *, org: str) -> bool | None:
+    """For an identity conflict (one NHS number, details that disagree): whether `org` holds
+    the earlier record, whose details the later one claims (only its steward sees and
+    decides the pair: the claimant would learn the person's details, and confirm its own
+    claim). None for a pair that is no conflict."""
+    if not (a.record.nhs_number and a.record.nhs_number == b.record.nhs_number):
+        return None
+    if agrees(a.record, b.record):
+        return None
+    earlier, later = sorted((a, b), key=lambda r: (r.occurred_at, r.key))
+    return earlier.key[0] == org or later.key[0] != org
+
+
+def _confirms_own_claim(
+    decision: IdentityDecision, held: Mapping[PersonKey, Registration], *, org: str
+) -> bool:
+    """Tell whether a link would have a claimant confirm its own conflicting record."""
+    if not isinstance(decision, IdentityLinked):
+        return False
+    a, b = held[record_key(decision.a)], held[record_key(decision.b)]
+    return _claimed_from(a, b, org=org) is False
+
+
 def _review_pair(
     pair: StoredPair,
     a: Registration,
@@ -464,8 +503,11 @@ def _review_pair(
         FieldComparison(field=e.field, agreement=e.agreement, weight=e.weight)
         for e in pair.evidence
     ]
+    conflict = a.record.nhs_number is not None and a.record.nhs_number == b.record.nhs_number
+    conflict = conflict and not agrees(a.record, b.record)
     return ReviewPair(
         pair_id=pair.pair_id,
+        conflict=conflict,
         score=pair.score,
         agreed_on=[e.field for e in evidence if e.agreement in ("exact", "close", "similar")],
         evidence=evidence,

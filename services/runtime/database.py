@@ -1,11 +1,11 @@
-"""PostgreSQL connections: the configured server, or an embedded one for a laptop."""
+"""PostgreSQL connections: pools, transactions, DDL, and telling an outage from a bug."""
 
 import asyncio
 import json
-import warnings
+import os
+import traceback
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -16,27 +16,6 @@ log = structlog.get_logger(__name__)
 Pool = asyncpg.Pool
 # what a command works with: a plain connection, or one borrowed from a pool
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
-
-
-_embedded_servers: list[object] = []  # handles kept alive: the server stops when the last goes
-
-
-def start_embedded_postgres(data_dir: Path) -> str:
-    """Start (or join) the embedded PostgreSQL keeping its data under `data_dir`; return its URL.
-
-    The server stops when the last process that started or joined it exits.
-    """
-    pgdata = (data_dir / "pgdata").resolve()
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():  # pgserver warns when XDG_RUNTIME_DIR is unset; harmless
-        warnings.simplefilter("ignore")
-        from pgserver.postgres_server import get_server  # noqa: PLC0415 - only where it is wanted
-
-        server = get_server(pgdata, cleanup_mode="stop")
-    _embedded_servers.append(server)
-    uri: str = server.get_uri()
-    log.info("embedded_postgres_ready", pgdata=str(pgdata))
-    return uri
 
 
 _JSONB_VERSION = b"\x01"  # jsonb's binary format: a version byte, then the JSON text
@@ -114,6 +93,44 @@ async def apply_ddl(pool: Pool, *, lock_name: str, statements: Sequence[str]) ->
                 await conn.execute(statement)
         finally:
             await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", lock_name)
+
+
+# what asyncpg raises when the server is gone, going or not back yet (class 08 and the
+# shutdown states of class 57P); a refused or reset socket comes as an OSError
+_UNREACHABLE: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+    ConnectionError,
+)
+
+
+def is_database_unreachable(error: BaseException) -> bool:
+    """Return whether `error` (or one it was raised from or while handling) says the database
+    cannot be reached right now, rather than that a statement or our code is wrong."""
+    seen: set[int] = set()
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, _UNREACHABLE) or _socket_error_in_asyncpg(current):
+            return True
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return False
+
+
+def _socket_error_in_asyncpg(error: BaseException) -> bool:
+    """An OSError raised while asyncpg connected or talked: a socket file not there (yet),
+    a timeout connecting; not a file our own code failed to open."""
+    if not isinstance(error, OSError):
+        return False
+    frames = traceback.extract_tb(error.__traceback__)
+    return any(f"{os.sep}asyncpg{os.sep}" in frame.filename for frame in frames)
 
 
 def rows_as_dicts(rows: Sequence[asyncpg.Record]) -> list[dict[str, Any]]:

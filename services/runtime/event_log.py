@@ -84,6 +84,7 @@ class PostgresEventLog:
         self._listener: asyncpg.pool.PoolConnectionProxy | None = None
         # one callback object: asyncpg removes a listener by identity, not equality
         self._on_notify: Callable[..., None] = lambda *_: self._grew.set()
+        self._on_lost: Callable[..., None] = self._listener_lost
         self._horizon = HorizonWatch(
             pool, source=source, schema=self.schema, warn_after=warn_held_back_after
         )
@@ -135,12 +136,20 @@ class PostgresEventLog:
         """Stop listening for notifications."""
         if self._listener is not None:
             listener, self._listener = self._listener, None
+            listener.remove_termination_listener(self._on_lost)
             await listener.remove_listener(notify_channel(self.schema), self._on_notify)
             await self._pool.release(listener)
 
     async def _listen(self) -> None:
         self._listener = listener = await self._pool.acquire()
+        listener.add_termination_listener(self._on_lost)
         await listener.add_listener(notify_channel(self.schema), self._on_notify)
+
+    def _listener_lost(self, *_: object) -> None:
+        """The database ended the listening connection (asyncpg has already taken it back):
+        listen again on the next wait, and wake the consumer to read what it may have missed."""
+        self._listener = None
+        self._grew.set()
 
 
 async def read_all(

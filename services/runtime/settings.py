@@ -56,8 +56,9 @@ class Settings(BaseSettings):
         default=100, ge=1, description="requests per API key at once after a quiet spell (429)"
     )
     forwarded_allow_ips: str = Field(
-        default="127.0.0.1",
-        description="proxies whose X-Forwarded-For names the client (comma-separated, or *)",
+        default="",
+        description="proxies whose X-Forwarded-For names the client (comma-separated addresses"
+        " or networks, or *); none by default: the client is whoever connected",
     )
     auth_failures_per_minute: int = Field(
         default=30, ge=1, description="failed authentications a minute per client address (429)"

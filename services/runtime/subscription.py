@@ -2,17 +2,21 @@
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import structlog
 from pydantic import ValidationError
 
+from services.runtime.backoff import Backoff
+from services.runtime.database import is_database_unreachable
 from services.runtime.event_log import EventLog
 
 log = structlog.get_logger(__name__)
 
 IDLE_POLL_SECONDS = 0.5
+RESTART_MOST_SECONDS = 30.0
 
 
 class BatchConsumer(Protocol):
@@ -70,14 +74,28 @@ async def keep_running(
 ) -> None:
     """Run `consumer` until `stop` is set, starting it again after an unexpected failure.
 
-    Each failure is logged as `<name>_failed`; a validation error's text would quote the
-    event's personal data, so only its type is named.
+    Failures in a row wait `restart_delay` seconds, then twice as long each time (at most
+    RESTART_MOST_SECONDS; a run of a minute starts over), so a database that is down for a
+    while is asked less and less often. Each failure is logged as `<name>_failed` with the
+    wait; a validation error's text would quote the event's personal data, and an outage's
+    stack trace says nothing new each time, so for those only the error's type is named.
     """
+    backoff = Backoff(first=restart_delay, most=max(restart_delay, RESTART_MOST_SECONDS))
+    attempts = 0
     while not stop.is_set():
+        started = time.monotonic()
         try:
             await run_until_stopped(consumer, logs, stop)
         except Exception as error:
-            quiet = isinstance(error, ValidationError)
-            log.error(f"{name}_failed", error_type=type(error).__name__, exc_info=not quiet)
+            attempts, delay = backoff.next_restart(attempts, ran_for=time.monotonic() - started)
+            unreachable = is_database_unreachable(error)
+            log.error(
+                f"{name}_failed",
+                error_type=type(error).__name__,
+                database_unreachable=unreachable,
+                attempt=attempts,
+                retry_s=delay,
+                exc_info=not (unreachable or isinstance(error, ValidationError)),
+            )
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), restart_delay)
+                await asyncio.wait_for(stop.wait(), delay)

@@ -2,7 +2,9 @@
 
 Pure. A changed record is compared with every record that shares a blocking key with it
 (`matching.blocking_keys`), never with the whole population. Pairs whose NHS numbers already
-decide (the same number: one person; two different numbers: two people) are not scored.
+decide (the same number: one person; two different numbers: two people) are not scored,
+except two records of the same number whose names or birth dates disagree: an identity
+conflict (`identity_conflicts`), kept whatever it scores, for a data steward to review.
 
 A blocking key shared by more than `MAX_BLOCK` records (a placeholder birth date such as
 1900-01-01, thousands of test records alike) says too little to compare on: it is skipped,
@@ -12,6 +14,7 @@ and the caller logs it. Below that size, the pairs found never depend on arrival
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from services.projection.domain.identity_conflicts import agrees
 from services.projection.domain.linkage import PersonKey, ScoredPair
 from services.projection.domain.matching import (
     MatchingConfig,
@@ -73,10 +76,13 @@ def candidate_pairs(
         for key in blocking_keys(record) - common:
             for other in by_key[key].values():
                 a, b = sorted((key_of(record), key_of(other)))
-                if a == b or (a, b) in pairs or strong_identifiers(record, other) != "unknown":
+                if a == b or (a, b) in pairs:
+                    continue
+                verdict = strong_identifiers(record, other)
+                if verdict == "different" or (verdict == "same" and agrees(record, other)):
                     continue
                 match = score(record, other)
-                if match.total >= keep_from:
+                if match.total >= keep_from or verdict == "same":
                     pairs[a, b] = CandidatePair(a, b, match)
     return Candidates(list(pairs.values()), sorted({key.split(":")[0] for key in common}))
 

@@ -9,11 +9,14 @@ name or birth date disagrees with every such earlier one (beyond nicknames, typo
 sound-alikes, day and month swapped, one year digit wrong: `matching`'s "close" and
 "similar"), is *disputed*: it stays with the citizen (one NHS number, one citizen), but its
 organisation's cases give it no relationship to the person and its values do not change
-the best-known identity, until a data steward confirms it (`identity.linked`, naming it and
-an earlier record).
+the best-known identity, until a data steward of another organisation confirms it
+(`identity.linked`, naming it and an earlier record): such pairs wait in the stewards'
+review queue (`candidates`).
 """
 
 from collections.abc import Collection, Iterable
+from datetime import date
+from typing import Protocol
 
 from services.projection.domain.matching import (
     compare_dates_of_birth,
@@ -25,7 +28,18 @@ from services.projection.domain.view import Involvement, KnownAs
 RecordKey = tuple[str, str]  # (organisation, its person id)
 
 
-def agrees(a: KnownAs, b: KnownAs) -> bool:
+class NamedAndBorn(Protocol):
+    """What two registrations are compared on: names and birth date."""
+
+    @property
+    def given_name(self) -> str | None: ...
+    @property
+    def family_name(self) -> str | None: ...
+    @property
+    def date_of_birth(self) -> date | None: ...
+
+
+def agrees(a: NamedAndBorn, b: NamedAndBorn) -> bool:
     """Tell whether two registrations' names and birth dates could be one person's."""
     return (
         compare_family_names(a.family_name, b.family_name) != "disagree"

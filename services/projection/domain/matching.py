@@ -275,9 +275,12 @@ def blocking_keys(record: PersonRecord) -> frozenset[str]:
     Two records are compared only if they share a key, so matching a new record looks at a
     handful of candidates, not the whole population. The keys are chosen so that each tricky
     case above still shares one: the birth date (and its day/month swap), the family name's
-    sound with the birth year, and the postcode with the given name's initial.
+    sound with the birth year, and the postcode with the given name's initial; and the NHS
+    number, so that a registration claiming a known number under another name is compared.
     """
     keys: set[str] = set()
+    if record.nhs_number:  # the same number under names that disagree: a conflict to review
+        keys.add(f"nhs:{record.nhs_number}")
     born = record.date_of_birth
     if born is not None:
         keys.add(f"dob:{born.isoformat()}")

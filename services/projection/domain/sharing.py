@@ -186,8 +186,11 @@ def has_relationship(
     """Tell whether `org` works with the citizen: an open case, or a referral to it that it
     accepted (see `_accepted_referral`). A case on a disputed registration (one claiming the
     person's NHS number under another name or birth date: `identity_conflicts`) counts only
-    once a data steward has confirmed the record (`confirmed`)."""
+    once a data steward has confirmed the record (`confirmed`); so does a referral only
+    between organisations that each hold an undisputed record of the person (a claimant
+    cannot refer its claim on to an organisation that accepts it in good faith)."""
     disputed = disputed_records(view.involvements, confirmed=confirmed)
+    attested = {i.org for i in view.involvements if (i.org, i.person_id) not in disputed}
     cases = {
         case.case_id: case.status
         for involvement in view.involvements
@@ -195,7 +198,9 @@ def has_relationship(
         for case in involvement.cases
     }
     open_case = "open" in cases.values()
-    return open_case or any(_accepted_referral(r, org, cases) for r in view.referrals)
+    return open_case or any(
+        _accepted_referral(r, org, cases) for r in view.referrals if {r.from_org, org} <= attested
+    )
 
 
 def _accepted_referral(referral: Referral, org: OrgId, cases: Mapping[UUID, str]) -> bool:

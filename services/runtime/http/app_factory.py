@@ -1,7 +1,6 @@
 """Build a service's FastAPI app: request context, canonical log lines, errors, health."""
 
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 
@@ -9,8 +8,15 @@ import structlog
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.runtime.http.errors import install_error_handlers, unexpected_error_response
+from services.runtime.correlation import correlation_id_for
+from services.runtime.http.errors import (
+    DATABASE_RETRY_AFTER_SECONDS,
+    install_error_handlers,
+    unexpected_error_response,
+)
+from services.runtime.http.json_rules import refuse_repeated_keys
 from services.runtime.http.limits import RequestSizeLimit
+from services.runtime.http.media_types import require_json_body
 from services.runtime.http.text_rules import refuse_nul_characters
 from services.runtime.rate_limits import HttpLimits, RateLimits
 
@@ -20,8 +26,7 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 def _correlation_id(request: Request) -> str:
-    given = request.headers.get(CORRELATION_HEADER, "")
-    return given if 0 < len(given) <= 100 and given.isprintable() else str(uuid.uuid4())
+    return correlation_id_for(request.headers.get(CORRELATION_HEADER))  # stored in clear
 
 
 async def _request_context(
@@ -73,7 +78,11 @@ def create_service_app(
         description=description,
         version="1",
         lifespan=lifespan,
-        dependencies=[Depends(refuse_nul_characters)],
+        dependencies=[
+            Depends(require_json_body),
+            Depends(refuse_nul_characters),
+            Depends(refuse_repeated_keys),
+        ],
     )
     app.state.service_name = service_name
     configure_http_limits(app, HttpLimits())
@@ -90,9 +99,10 @@ def create_service_app(
     async def ready(request: Request) -> Response:
         try:
             await request.app.state.pool.fetchval("SELECT 1")
-        except Exception:
-            log.warning("not_ready", exc_info=True)
-            return JSONResponse({"status": "unavailable"}, 503)
+        except Exception as error:  # a probe a second: the error's type, not a trace each time
+            log.warning("not_ready", error_type=type(error).__name__)
+            retry = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
+            return JSONResponse({"status": "unavailable"}, 503, headers=retry)
         return JSONResponse({"status": "ok"})
 
     return app

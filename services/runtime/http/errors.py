@@ -16,6 +16,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.runtime.database import is_database_unreachable
+
 log = structlog.get_logger(__name__)
 
 
@@ -112,8 +114,22 @@ def _frames(exc: BaseException) -> list[str]:
     return [f"{f.filename}:{f.lineno} {f.name}" for f in traceback.extract_tb(exc.__traceback__)]
 
 
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable_response(request: Request) -> JSONResponse:
+    """Answer 503 `database_unavailable` with `Retry-After`: the database cannot be reached."""
+    message = "the database cannot be reached right now; retry shortly"
+    headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
+    return JSONResponse(_body(request, "database_unavailable", message), 503, headers=headers)
+
+
 def unexpected_error_response(request: Request, exc: Exception) -> JSONResponse:
-    """Log an unexpected error by type and frames only (its message may quote input); answer 500."""
+    """Log an unexpected error by type and frames only (its message may quote input); answer 500,
+    or 503 when it says the database cannot be reached (an outage, not a bug)."""
+    if is_database_unreachable(exc):
+        log.warning("database_unavailable", error_type=type(exc).__name__)
+        return database_unavailable_response(request)
     log.error("unhandled_error", error_type=type(exc).__name__, frames=_frames(exc))
     return JSONResponse(_body(request, "internal_error", "something went wrong on our side"), 500)
 

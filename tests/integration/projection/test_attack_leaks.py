@@ -16,7 +16,14 @@ import pytest
 
 from events.consent import PURPOSES, ConsentWithdrawn
 from events.mental_health import CrisisEpisodeStarted
-from events.shared import CaseClosed, FlagRaised, ReferralDeclined, ReferralMade, ReferralReceived
+from events.shared import (
+    CaseClosed,
+    FlagRaised,
+    ReferralAccepted,
+    ReferralDeclined,
+    ReferralMade,
+    ReferralReceived,
+)
 from tests.integration.projection.conftest import Organisations
 from tests.integration.projection.reading import (
     citizen_of,
@@ -415,3 +422,109 @@ async def test_a_referral_does_not_tell_its_sender_that_the_receiver_holds_a_hid
             shapes.append(_shape(view, timeline))
     assert shapes[0] == shapes[1]
     assert shapes[0]["referrals"][0][0] == "received"
+
+
+async def test_an_identity_conflict_waits_for_the_other_organisations_steward(
+    orgs: Organisations, database_url: str
+) -> None:
+    """The conflict is in mental health's review queue, first, not in housing's (whose
+    steward would learn Victoria's details and could confirm its own claim: 403); once
+    mental health's steward confirms it, housing's case is a relationship."""
+    health = await _known_only_to_mental_health(orgs)
+    housing = PersonAt("housing")
+    claim = details(
+        nhs_number="9850588624", given_name="Vic", family_name="Anything",
+        date_of_birth=date(2000, 1, 1),
+    )  # fmt: skip
+    later = AT + timedelta(days=1)
+    await orgs.record([housing.registered(later, claim), housing.case_opened(later, uuid4())])
+    await orgs.catch_up()
+    async with projection_api(orgs, database_url) as api:
+        own_steward = await key_of(orgs, "housing", "data_steward")
+        queue = await api.get("/v1/identity/review", headers=own_steward)
+        assert queue.json()["pairs"] == []
+        assert "Victoria" not in queue.text
+        pair = {
+            "a": {"org": "housing", "person_id": housing.subject},
+            "b": {"org": "mental_health", "person_id": health.subject},
+            "reason": "it is her, honestly",
+        }
+        refused = await api.post("/v1/identity/links", json=pair, headers=own_steward)
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "not_your_records"
+        steward = await key_of(orgs, "mental_health", "data_steward")
+        queue = (await api.get("/v1/identity/review", headers=steward)).json()
+        first = queue["pairs"][0]
+        assert first["conflict"] is True
+        assert {first["a"]["org"], first["b"]["org"]} == {"housing", "mental_health"}
+        frontline = await key_of(orgs, "housing")
+        citizen = await citizen_of(api, frontline, "9850588624")
+        before = (await api.get(f"/v1/citizens/{citizen}", headers=frontline)).json()
+        assert before["access"] == "contacts"
+        confirmed = await api.post(
+            f"/v1/identity/review/{first['pair_id']}/confirm",
+            json={"reason": "checked with her: she uses another name"},
+            headers=steward,
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        after = (await api.get(f"/v1/citizens/{citizen}", headers=frontline)).json()
+        assert after["access"] == "full"
+        again = (await api.get("/v1/identity/review", headers=steward)).json()
+        assert first["pair_id"] not in {p["pair_id"] for p in again["pairs"]}
+
+
+async def test_a_claim_referred_on_and_accepted_in_good_faith_opens_nothing(
+    orgs: Organisations, database_url: str
+) -> None:
+    """Housing's claim to Victoria's NHS number refers "Vic Anything" to the charity, which
+    registers him from the referral and accepts with a case: neither side of a referral
+    between disputed records works with Victoria."""
+    await _known_only_to_mental_health(orgs)
+    housing, charity = PersonAt("housing"), PersonAt("voluntary")
+    claim = details(
+        nhs_number="9850588624", given_name="Vic", family_name="Anything",
+        date_of_birth=date(2000, 1, 1),
+    )  # fmt: skip
+    later, referral_id, case = AT + timedelta(days=1), uuid4(), uuid4()
+    made = housing.event(
+        ReferralMade(
+            referral_id=referral_id, person_id=housing.person_id, to_org="voluntary",
+            reason="needs support", person=claim,
+        ),
+        later,
+    )  # fmt: skip
+    inbox = {"actor": "voluntary/referral_inbox", "causation_id": str(made.event_id)}
+    await orgs.record(
+        [
+            housing.registered(later, claim),
+            housing.case_opened(later, uuid4()),
+            made,
+            charity.registered(later + timedelta(hours=1), claim, **inbox),
+            charity.event(
+                ReferralReceived(
+                    referral_id=referral_id, person_id=charity.person_id, from_org="housing",
+                    reason="needs support", urgency="routine",
+                ),
+                later + timedelta(hours=1),
+                **inbox,
+            ),
+            charity.case_opened(later + timedelta(hours=2), case),
+            charity.event(
+                ReferralAccepted(
+                    referral_id=referral_id, person_id=charity.person_id, from_org="housing",
+                    case_id=case,
+                ),
+                later + timedelta(hours=2),
+            ),
+        ]
+    )  # fmt: skip
+    await orgs.catch_up()
+    async with projection_api(orgs, database_url) as api:
+        for org in ("voluntary", "housing"):
+            key = await key_of(orgs, org)
+            citizen = await citizen_of(api, key, "9850588624")
+            view = await api.get(f"/v1/citizens/{citizen}", headers=key)
+            assert view.json()["access"] == "contacts", org
+            assert "suicidal ideation" not in view.text
+            refused = await api.get(f"/v1/citizens/{citizen}/timeline", headers=key)
+            assert refused.status_code == 403

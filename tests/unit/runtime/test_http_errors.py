@@ -4,7 +4,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 import httpx
+import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
 from structlog.testing import capture_logs
@@ -33,6 +35,31 @@ def _app() -> FastAPI:
     @app.post("/notes")
     async def notes(note: Note) -> dict[str, str]:
         return {"text": note.text}
+
+    @app.post("/ping")
+    async def ping() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/database/refused")
+    async def refused() -> None:  # nothing listens on port 1
+        await asyncpg.connect("postgresql://caseweave@127.0.0.1:1/caseweave")
+
+    @app.get("/database/no-socket")
+    async def no_socket() -> None:  # the server's socket file is not there (yet)
+        pool = await asyncpg.create_pool("postgresql://caseweave@/db?host=/nonexistent", min_size=0)
+        async with pool.acquire():
+            pass
+
+    @app.get("/database/lost")
+    async def lost() -> None:
+        try:
+            raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle")
+        finally:  # what a transaction's rollback on the dead connection then raises
+            raise asyncpg.InterfaceError("cannot call Connection.execute(): connection is closed")
+
+    @app.get("/database/starting")
+    async def starting() -> None:
+        raise asyncpg.CannotConnectNowError("the database system is starting up")
 
     return app
 
@@ -78,3 +105,72 @@ async def test_a_nul_character_in_the_query_is_refused_too() -> None:
     response = await _call("GET", "/boom", params={"family_name": "a\u0000b"})
     assert response.status_code == 422
     assert response.json()["error"]["fields"][0]["field"] == "query.family_name"
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+async def test_a_json_body_sent_as_another_media_type_is_415_naming_the_header(
+    content_type: str | None,
+) -> None:
+    """A body labelled as anything but JSON (or not labelled) is a 415 on Content-Type, not a
+    422 that sends the client looking at a body that is fine."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = await _call("POST", "/notes", content=b'{"text": "hello"}', headers=headers)
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media_type"
+    assert response.json()["error"]["fields"] == [
+        {
+            "field": "header.content-type",
+            "rule": "json_media_type",
+            "message": "send Content-Type: application/json",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "application/json; charset=utf-8", "application/merge-patch+json"],
+)
+async def test_json_media_types_are_taken(content_type: str) -> None:
+    body = b'{"text": "hello"}'
+    response = await _call("POST", "/notes", content=body, headers={"Content-Type": content_type})
+    assert response.status_code == 200
+
+
+async def test_a_call_without_a_body_needs_no_content_type() -> None:
+    """Only a body is checked: a POST of nothing, or to a route that reads none, goes ahead."""
+    assert (await _call("POST", "/ping")).status_code == 200
+    empty = await _call("POST", "/notes", headers={"Content-Type": "text/plain"})
+    assert empty.status_code == 422  # no body: the route's own "body field required"
+
+
+@pytest.mark.parametrize(
+    "path", ["/database/refused", "/database/no-socket", "/database/lost", "/database/starting"]
+)
+async def test_a_database_that_cannot_be_reached_is_503_with_retry_after(path: str) -> None:
+    """An outage is no bug: 503 `database_unavailable` with Retry-After, and no stack trace."""
+    with capture_logs() as logs:
+        response = await _call("GET", path, headers={"X-Correlation-ID": "c-503"})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.json()["error"] == {
+        "code": "database_unavailable",
+        "message": "the database cannot be reached right now; retry shortly",
+        "correlation_id": "c-503",
+    }
+    assert not [line for line in logs if line["event"] == "unhandled_error"]
+
+
+async def test_a_key_given_twice_in_a_json_object_is_refused_naming_it() -> None:
+    """Parsers keep the last of repeated keys; another reader may keep the first: 422."""
+    body = b'{"text": "first", "text": "second"}'
+    response = await _call(
+        "POST", "/notes", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    [field] = response.json()["error"]["fields"]
+    assert (field["field"], field["rule"]) == ("body.text", "no_repeated_key")
+    nested = b'{"text": "x", "extra": [{"a": 1, "a": 2}]}'
+    response = await _call(
+        "POST", "/notes", content=nested, headers={"Content-Type": "application/json"}
+    )
+    assert response.json()["error"]["fields"][0]["field"] == "body.extra.0.a"
