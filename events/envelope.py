@@ -12,6 +12,20 @@ OrgId = Literal["housing", "mental_health", "voluntary"]
 ORGANISATIONS: tuple[OrgId, ...] = ("housing", "mental_health", "voluntary")
 
 
+REFERRAL_INBOX = "referral_inbox"
+
+
+def referral_inbox_actor(org: str) -> str:
+    """Return the actor of what an organisation's referral inbox records (a receipt, and a
+    registration made from the referral's copy of the sender's details)."""
+    return f"{org}/{REFERRAL_INBOX}"
+
+
+def recorded_by_referral_inbox(actor: str) -> bool:
+    """Tell whether an event was recorded by a referral inbox, not by a person."""
+    return actor.endswith(f"/{REFERRAL_INBOX}")
+
+
 def new_event_id() -> UUID:
     """Return a fresh time-ordered UUID (version 7, RFC 9562)."""
     millis = time.time_ns() // 1_000_000 & ((1 << 48) - 1)

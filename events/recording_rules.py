@@ -32,13 +32,24 @@ def _already_recorded(info: ValidationInfo) -> bool:
     return bool(info.context and info.context.get("already_recorded"))
 
 
+def _is_invisible(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char) in _INVISIBLE
+
+
 def _is_blank(value: str) -> bool:
-    return all(char.isspace() or unicodedata.category(char) in _INVISIBLE for char in value)
+    return all(map(_is_invisible, value))
+
+
+def _visible_length(value: str) -> int:
+    """Characters that show, spaces between words included (zero-width ones never count)."""
+    shown = "".join(char for char in value if unicodedata.category(char) not in {"Cc", "Cf"})
+    return len(shown.strip())
 
 
 @dataclass(frozen=True)
 class SaysSomething:
-    """Validator of free text: at least `min_length` characters besides the spaces around them."""
+    """Validator of free text: at least `min_length` characters that show, besides the spaces
+    around them (zero-width characters do not pad a reason to length)."""
 
     min_length: int = 1
 
@@ -48,7 +59,7 @@ class SaysSomething:
             return value
         if _is_blank(value):
             raise PydanticCustomError("not_blank", "must contain more than spaces")
-        if len(value.strip()) < self.min_length:
+        if _visible_length(value) < self.min_length:
             raise PydanticCustomError(
                 "string_too_short",
                 "should have at least {min_length} characters besides spaces",

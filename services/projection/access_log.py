@@ -137,17 +137,20 @@ class AccessLog:
         limit: int,
         offset: int,
         not_by: Collection[OrgId] = (),
+        read_since: datetime | None = None,
     ) -> list[Access]:
         """Return a page of the reads of one citizen's data, newest first, leaving out the
-        reads by organisations in `not_by`."""
+        reads by organisations in `not_by`, and those before `read_since`."""
         rows = await self._pool.fetch(
             f"SELECT * FROM {self.schema}.access_log WHERE citizen_id = $1"  # noqa: S608 - schema name is checked
             " AND viewer_org <> ALL($4::text[])"
+            " AND ($5::timestamptz IS NULL OR read_at >= $5)"
             " ORDER BY read_at DESC, position DESC LIMIT $2 OFFSET $3",
             citizen_id,
             limit,
             offset,
             list(not_by),
+            read_since,
         )
         return [_access(row) for row in rows]
 

@@ -4,6 +4,7 @@ Thin routes: parse, read through `CitizenQueries`, filter for the viewer with th
 sharing domain, log the read (`reading.Reads`), answer. Search is in `search_api.py`.
 """
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
@@ -27,7 +28,7 @@ from services.projection.domain.sharing import (
     visible_categories,
     with_last_contacts,
 )
-from services.projection.domain.view import RECENT_EVENTS, RecentEvent
+from services.projection.domain.view import RECENT_EVENTS, CitizenView, RecentEvent
 from services.projection.queries import CitizenQueries, Timeline, TimelineEvent, TimelineFilter
 from services.projection.reading import (
     EVENT_CATEGORIES,
@@ -157,8 +158,9 @@ async def timeline(
     page = await queries.timeline(citizen_id, limit=limit, offset=offset, only=only)
     if page is None:
         raise not_found("citizen")
+    senders = {str(r.referral_id): r.from_org for r in view.referrals}
     page = page.model_copy(
-        update={"events": [_without_hidden_details(e, viewer) for e in page.events]}
+        update={"events": [_without_hidden_details(e, viewer, senders) for e in page.events]}
     )
     categories = sorted({e.category for e in page.events})
     await reads.record("timeline", [(citizen_id, categories)], break_glass=glass)
@@ -200,11 +202,25 @@ async def access_log(
     accesses = [
         access.model_copy(update={"categories": _seen_by(viewer, access.categories)})
         for access in await log.of_citizen(
-            citizen_id, limit=limit, offset=offset, not_by=viewer.withheld
+            citizen_id,
+            limit=limit,
+            offset=offset,
+            not_by=viewer.withheld,
+            read_since=_first_registered(view, viewer.org),
         )
     ]
     await reads.record("access_log", [(citizen_id, [])])  # reading the log is logged too
     return AccessLogPage(citizen_id=citizen_id, limit=limit, offset=offset, accesses=accesses)
+
+
+def _first_registered(view: CitizenView, org: OrgId) -> datetime | None:
+    """When `org` first registered the person: reads before then were of other
+    organisations' records, which the person may since have kept from it (their existence
+    alone would say so)."""
+    return min(
+        (i.registration.occurred_at for i in view.involvements if i.org == org and i.registration),
+        default=None,
+    )
 
 
 def _in_utc(moment: datetime | None, name: str) -> datetime | None:
@@ -261,7 +277,9 @@ async def _recent(
     )
 
 
-def _without_hidden_details(event: TimelineEvent, viewer: Viewer) -> TimelineEvent:
+def _without_hidden_details(
+    event: TimelineEvent, viewer: Viewer, senders: Mapping[str, str]
+) -> TimelineEvent:
     """Drop what the event carries that the viewer may not see of it: a referral's copy of
     the person's details unless the rules share the sender's `person.identity` (a referral
     carries who the person is), the receiver's person id on another organisation's receipt,
@@ -279,7 +297,8 @@ def _without_hidden_details(event: TimelineEvent, viewer: Viewer) -> TimelineEve
         event.type,
         event.org,
         data,
-        may_read=lambda writer: may_read_text_of(viewer, writer),
+        may_read=lambda writer: writer == viewer.org or may_read_text_of(viewer, writer),
         party=party,
+        senders=senders,
     )
     return event if data == event.data else event.model_copy(update={"data": data})

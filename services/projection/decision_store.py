@@ -98,6 +98,29 @@ class DecisionStore:
         decided = [_decision(row) for row in rows]
         return [d for d in decided if d.b in among]
 
+    async def decided_by(
+        self, conn: Connection, records: Collection[PersonKey]
+    ) -> list[tuple[frozenset[PersonKey], bool, str]]:
+        """Return (pair, same person?, the deciding steward's organisation) of every decided
+        pair among `records`, in the order decided (a keep-apart last among equals)."""
+        rows = await conn.fetch(
+            "SELECT p.a_org, p.a_person, p.b_org, p.b_person, p.same,"  # noqa: S608 - schema name is checked
+            "  d.envelope->>'org' AS decided_by"
+            f" FROM {self.schema}.decision_pairs p JOIN {self.schema}.decisions d"
+            "  ON d.event_id = p.event_id"
+            " JOIN unnest($1::text[], $2::text[]) AS k(org, person_id)"
+            "  ON p.a_org = k.org AND p.a_person = k.person_id"
+            " ORDER BY p.decided_at, p.same DESC, d.position",
+            *key_columns(records),
+        )
+        among = set(records)
+        return [
+            (frozenset((a, b)), row["same"], row["decided_by"])
+            for row in rows
+            if (b := (row["b_org"], row["b_person"])) in among
+            for a in [(row["a_org"], row["a_person"])]
+        ]
+
     async def naming(self, conn: Connection, records: Collection[PersonKey]) -> list[Envelope]:
         """Return the decision events that name any of `records`, in the order recorded."""
         rows = await conn.fetch(

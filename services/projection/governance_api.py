@@ -11,9 +11,11 @@ from pydantic import BaseModel, ConfigDict
 from events.governance import BREAK_GLASS_CATEGORY, EmergencyReasonText
 from services.projection.access_log import Access, AccessLog
 from services.projection.break_glass import BreakGlass, BreakGlassAlerts, BreakGlassGrant
-from services.projection.domain.sharing import Viewer, has_relationship, may_find
+from services.projection.domain.sharing import Viewer, may_find
+from services.projection.identity_confirmations import IdentityConfirmations
 from services.projection.purpose_of_use import PurposeDep
 from services.projection.queries import CitizenQueries
+from services.projection.reading import holds_attested_record, works_with
 from services.projection.roles import allowed_to, forbidden_roles_description
 from services.runtime.api_keys import Caller
 from services.runtime.http.errors import ApiError, not_found
@@ -73,7 +75,8 @@ async def break_the_glass(
     viewer = Viewer(org=caller.org, role=caller.role, policy=policy, purpose=purpose)
     if view is None or not may_find(view, viewer):
         raise not_found("citizen")  # the same answer whether hidden or unknown
-    if has_relationship(view, caller.org):  # an alert for nothing would bury the real ones
+    confirmations: IdentityConfirmations = request.app.state.identity_confirmations
+    if await works_with(view, caller.org, confirmations):  # an alert for nothing buries others
         raise ApiError(
             409,
             "relationship_exists",
@@ -106,18 +109,25 @@ async def break_glass_alerts(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> BreakGlassAlerts:
     """Return a page of the organisation's break-glass alerts: another organisation's grant
-    is left out when the person's decisions withhold that organisation from this one (the
-    page may then be shorter than `limit`). Each person shown is a read in their access log."""
+    is left out when the person's decisions withhold that organisation from this one, or
+    when this one's only record of the person is disputed (the page may then be shorter
+    than `limit`). Each person shown is a read in their access log."""
     grants = await glass.of_org(lead.org, limit=limit, offset=offset)
     queries: CitizenQueries = request.app.state.citizens
     views = await queries.citizen_views(list({g.citizen_id for g in grants}))
     reader = Viewer(org=lead.org, role=lead.role, policy=request.app.state.sharing, purpose="audit")
+    confirmations: IdentityConfirmations = request.app.state.identity_confirmations
+    held = {
+        citizen: await holds_attested_record(view, lead.org, confirmations)
+        for citizen, view in views.items()
+    }
     shown = [
         g
         for g in grants
         if g.viewer_org == lead.org
         or (
-            g.citizen_id in views and g.viewer_org not in reader.about(views[g.citizen_id]).withheld
+            held.get(g.citizen_id, False)
+            and g.viewer_org not in reader.about(views[g.citizen_id]).withheld
         )
     ]
     await _log_reviewed(request, lead, shown)

@@ -30,7 +30,6 @@ from services.projection.stewardship import (
     IdentityStewardship,
     NotPartOfCitizen,
     NotYourRecords,
-    OwnClaimInConflict,
     PartsOthersRecords,
     ReviewQueue,
     SharesNhsNumber,
@@ -205,12 +204,6 @@ def _refusals_answered() -> Iterator[None]:
     except SharesNhsNumber:
         message = "records sharing an NHS number are one person and are never parted"
         raise ApiError(409, "shares_nhs_number", message) from None
-    except OwnClaimInConflict:
-        message = (
-            "your organisation's record claims this NHS number under other details: the "
-            "steward of the record it conflicts with decides whether they are one person"
-        )
-        raise ApiError(403, "not_your_records", message) from None
     except PartsOthersRecords:
         message = (
             "this would part other organisations' records from each other, yours staying "

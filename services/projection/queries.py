@@ -302,6 +302,7 @@ class CitizenQueries:
             f" FROM {self.schema}.timeline t JOIN {self.schema}.person_links l"
             "  ON l.org = t.org AND l.person_id = t.subject"
             f" WHERE {_FILTERED.format(s=self.schema)} AND t.envelope->'data' ? 'case_id'"
+            "  AND t.type NOT LIKE 'referral.%'"  # a referral's acceptance names the case it opened
             " GROUP BY 1",
             *_filter_arguments(citizen_id, only),
         )

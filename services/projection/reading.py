@@ -15,7 +15,7 @@ from events.envelope import ORGANISATIONS, OrgId
 from events.registry import registered_types
 from services.projection.access_log import Access, AccessLog, ReadKind
 from services.projection.break_glass import BreakGlass
-from services.projection.domain.identity_conflicts import disputed_records
+from services.projection.domain.identity_conflicts import StandingLinks, disputed_records
 from services.projection.domain.sharing import SharingPolicy, Viewer, has_relationship, may_find
 from services.projection.domain.view import CitizenView
 from services.projection.identity_confirmations import IdentityConfirmations
@@ -141,15 +141,29 @@ async def full_record_open(view: CitizenView, viewer: Viewer, reads: Reads) -> b
     return glass
 
 
+async def links_of(view: CitizenView, confirmations: IdentityConfirmations) -> StandingLinks:
+    """Return the stewards' standing links among the person's records that settle identity
+    conflicts (read only when the person has any: none otherwise)."""
+    if not disputed_records(view.involvements):
+        return {}
+    records = [(i.org, i.person_id) for i in view.involvements if i.registration is not None]
+    return await confirmations.links(records)
+
+
 async def works_with(view: CitizenView, org: OrgId, confirmations: IdentityConfirmations) -> bool:
-    """Tell whether `org` works with the person (`has_relationship`): a case on a disputed
-    record counts once a data steward of another organisation has confirmed the record."""
-    if has_relationship(view, org):
-        return True
-    disputed = {key for key in disputed_records(view.involvements) if key[0] == org}
-    if not disputed:
-        return False
-    return has_relationship(view, org, confirmed=await confirmations.confirmed(disputed))
+    """Tell whether `org` works with the person (`has_relationship`), identity conflicts
+    settled as the stewards' links say."""
+    return has_relationship(view, org, links=await links_of(view, confirmations))
+
+
+async def holds_attested_record(
+    view: CitizenView, org: OrgId, confirmations: IdentityConfirmations
+) -> bool:
+    """Tell whether `org` holds a record of the person that is not disputed (an organisation
+    whose only record claims the person's NHS number under other details is told nothing
+    of what happens with them: no alerts)."""
+    disputed = disputed_records(view.involvements, links=await links_of(view, confirmations))
+    return any(i.org == org and (i.org, i.person_id) not in disputed for i in view.involvements)
 
 
 def relationship_required() -> ApiError:

@@ -20,7 +20,9 @@ from events.envelope import Envelope, OrgId
 from services.projection.access_log import Access, AccessLog
 from services.projection.domain.identity_conflicts import disputed_records
 from services.projection.domain.sharing import Viewer, has_relationship
+from services.projection.identity_confirmations import IdentityConfirmations
 from services.projection.queries import CitizenQueries
+from services.projection.reading import links_of
 from services.projection.roles import allowed_to, forbidden_roles_description
 from services.runtime.api_keys import Caller
 from services.runtime.database import Pool
@@ -108,25 +110,33 @@ async def new_relationships(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> RelationshipAlerts:
     """Return a page of the organisation's new-relationship alerts. One opened by an
-    organisation the person's decisions withhold from the caller's is left out (the page
-    may then be shorter than `limit`). Each person shown is a read in their access log."""
+    organisation the person's decisions withhold from the caller's is left out, and so is
+    every one about a person the caller's organisation holds only a disputed record of (the
+    page may then be shorter than `limit`). Each person shown is a read in their access log."""
     starts: RelationshipStarts = request.app.state.relationship_starts
     queries: CitizenQueries = request.app.state.citizens
     found = await starts.seen_by(lead.org, limit=limit, offset=offset)
     views = await queries.citizen_views(list({citizen for citizen, _ in found}))
     reader = Viewer(org=lead.org, role=lead.role, policy=request.app.state.sharing, purpose="audit")
+    confirmations: IdentityConfirmations = request.app.state.identity_confirmations
     alerts = []
     for citizen, opened in found:
         view = views.get(citizen)
         if view is None or opened.org in reader.about(view).withheld:
             continue
+        links = await links_of(view, confirmations)
+        disputed = disputed_records(view.involvements, links=links)
+        if not any(
+            i.org == lead.org and (i.org, i.person_id) not in disputed for i in view.involvements
+        ):
+            continue  # a claimant to the person's NHS number is told nothing of them
         alerts.append(
             RelationshipStarted(
                 citizen_id=citizen, org=opened.org, actor=opened.actor,
                 case_id=opened.data["case_id"], opened_at=opened.occurred_at,
                 recorded_at=opened.recorded_at,
-                disputed=(opened.org, opened.subject) in disputed_records(view.involvements),
-                relationship=has_relationship(view, opened.org),
+                disputed=(opened.org, opened.subject) in disputed,
+                relationship=has_relationship(view, opened.org, links=links),
             )
         )  # fmt: skip
     await _log_reviewed(request, lead, alerts)

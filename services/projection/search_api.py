@@ -8,25 +8,27 @@ and the NHS number it searched by: a search never hands out an identifier (an NH
 register and claim a relationship with) that the caller did not already have.
 """
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import APIRouter, Query
 
 from events.envelope import ORGANISATIONS
 from events.identifiers import NhsNumber, PersonName
-from services.projection.domain.finding import Sought, find_in
+from services.projection.domain.finding import Found, Sought, find_in
 from services.projection.domain.identity import best_known_identity
 from services.projection.domain.sharing import (
     IDENTITY,
     Viewer,
-    has_relationship,
     identity_for,
     may_find,
 )
 from services.projection.domain.view import CitizenView, Identity, SourcedText
+from services.projection.identity_confirmations import IdentityConfirmations
 from services.projection.queries import SEARCH_LIMIT, CitizenList, CitizenQueries, CitizenSummary
-from services.projection.reading import READ_ERRORS, QueriesDep, ReadsDep, ViewerDep
+from services.projection.reading import READ_ERRORS, QueriesDep, ReadsDep, ViewerDep, works_with
 from services.runtime.http.errors import ApiError, FieldError
 
 # hits scored before the person's own decisions are applied; the best SEARCH_LIMIT are shown
@@ -58,40 +60,50 @@ async def find_citizens(
     elif family_name is None or date_of_birth is None:
         raise _missing_criteria(family_name=family_name, date_of_birth=date_of_birth)
     else:
-        found = await queries.by_name_and_birth(
-            family_name=family_name, date_of_birth=date_of_birth, given_name=given_name,
-            among=known, first=viewer.org, limit=SEARCH_CANDIDATES_SHOWN,
-        )  # fmt: skip
+        hits: dict[UUID, CitizenSummary] = {}
+        for given in dict.fromkeys((given_name, None)):  # unrelated hits ignore a given name
+            for hit in await queries.by_name_and_birth(
+                family_name=family_name, date_of_birth=date_of_birth, given_name=given,
+                among=known, first=viewer.org, limit=SEARCH_CANDIDATES_SHOWN,
+            ):  # fmt: skip
+                hits.setdefault(hit.citizen_id, hit)
+        found = list(hits.values())
     sought = Sought(
         nhs_number=nhs_number,
         family_name=family_name,
         date_of_birth=date_of_birth,
         given_name=given_name,
     )
-    shown = await _findable(queries, found, viewer, sought)
+    shown = await _findable(queries, found, viewer, sought, reads.confirmations)
     await reads.record("search", [(hit.citizen_id, [IDENTITY]) for hit in shown])
     return CitizenList(citizens=shown)
 
 
 async def _findable(
-    queries: CitizenQueries, found: list[CitizenSummary], viewer: Viewer, sought: Sought
+    queries: CitizenQueries,
+    found: list[CitizenSummary],
+    viewer: Viewer,
+    sought: Sought,
+    confirmations: IdentityConfirmations,
 ) -> list[CitizenSummary]:
-    """Keep the hits the search finds in what the viewer may see of them (`find_in`), each
-    with the identity values they may see and the score of what they may see."""
+    """Keep the hits the search finds in what the viewer may see of them (`find_in`). To an
+    organisation that works with the person, each shows the identity values the rules share
+    and the score of what they may see; to any other, only that the person is known
+    (`_supplied_or_own`), found by family name and birth date alone, with no score: neither
+    a given name nor a birth date can be guessed and confirmed by searching."""
     views = await queries.citizen_views([hit.citizen_id for hit in found])
     shown = []
     for hit in found:
         view = views.get(hit.citizen_id)
         if view is None or not may_find(view, viewer):
             continue
-        match = find_in(view, viewer, sought)
+        related = await works_with(view, viewer.org, confirmations)
+        match = find_in(view, viewer, sought if related else replace(sought, given_name=None))
         if match is None:
             continue
-        identity = (
-            identity_for(view, viewer)
-            if has_relationship(view, viewer.org)
-            else _supplied_or_own(view, viewer, sought)
-        )
+        identity = identity_for(view, viewer) if related else _supplied_or_own(view, viewer, sought)
+        if not related:
+            match = Found(score=None, matched_on=[])
         values = {
             "nhs_number": identity.nhs_number,
             "given_name": identity.given_name,

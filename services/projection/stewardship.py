@@ -19,7 +19,7 @@ import asyncpg
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
-from events.envelope import Envelope, OrgId, new_event_id
+from events.envelope import ORGANISATIONS, Envelope, OrgId, new_event_id
 from events.identity import (
     MAX_RECORDS_SPLIT_FROM,
     IdentityLinked,
@@ -30,7 +30,7 @@ from events.identity import (
 from services.projection.consumer import DEFAULT_MATCHING, identity_resolution, refolded_views
 from services.projection.decision_store import DecisionStore, decisions_schema_of
 from services.projection.domain.fold import BatchFold, fold
-from services.projection.domain.identity_conflicts import agrees
+from services.projection.domain.identity_conflicts import is_conflict, standing_links
 from services.projection.domain.identity_decisions import (
     IdentityDecision,
     decides_about_own,
@@ -97,11 +97,6 @@ class PartsOthersRecords(NotYourRecords):
     steward's own record staying with some of them: their stewards decide that."""
 
 
-class OwnClaimInConflict(NotYourRecords):
-    """A steward would confirm their own organisation's record that claims another's NHS
-    number under other details (an identity conflict): the earlier record's steward decides."""
-
-
 class DifferentNhsNumbers(Exception):
     """A link would join citizens holding two different NHS numbers: two people."""
 
@@ -149,8 +144,10 @@ class ReviewPair(BaseModel):
     conflict: bool = Field(
         default=False,
         description="an identity conflict: both records claim one NHS number, under names or"
-        " birth dates that disagree; joined by the number, the later record gives its"
-        " organisation no relationship until a steward of the other organisation confirms it",
+        " birth dates that disagree; joined by the number, the record of the version fewer"
+        " organisations attest (or of each, when none leads) gives its organisation no"
+        " relationship until both sides' stewards link them; neither side's details show to"
+        " the other",
     )
     score: float = Field(description="bits of evidence for one person over two")
     agreed_on: list[str]
@@ -235,11 +232,12 @@ class IdentityStewardship:
         shown = [
             (pair, a, b)
             for pair, a, b in scanned
-            if not _withheld(a, links, viewers)
-            and not _withheld(b, links, viewers)
-            and _claimed_from(a, b, org=by.caller.org) is not False
+            if not _withheld(a, links, viewers) and not _withheld(b, links, viewers)
         ]
-        pairs = [_review_pair(p, a, b, links, viewers) for p, a, b in shown[offset:][:limit]]
+        pairs = [
+            _review_pair(p, a, b, links, viewers, org=by.caller.org)
+            for p, a, b in shown[offset:][:limit]
+        ]
         return ReviewQueue(total=len(shown), limit=limit, offset=offset, pairs=pairs)
 
     async def confirm(self, pair_id: UUID, *, reason: str, by: DecisionRequest) -> DecisionOutcome:
@@ -302,9 +300,7 @@ class IdentityStewardship:
         for field, key in _named_fields(decision):
             if key not in held:
                 raise UnknownRecord(field, key)
-        if _confirms_own_claim(decision, held, org=by.caller.org):
-            raise OwnClaimInConflict(by.caller.org)
-        await self._refuse_what_breaks_a_rule(conn, decision, held)
+        await self._refuse_what_breaks_a_rule(conn, decision, held, org=by.caller.org)
         first = held[min(named)]
         before = await self._model.links_of(conn, [first.key])
         company = await self._company_of_own(conn, decision, org=by.caller.org)
@@ -332,28 +328,48 @@ class IdentityStewardship:
         )
 
     async def _refuse_what_breaks_a_rule(
-        self, conn: Connection, decision: IdentityDecision, held: Mapping[PersonKey, Registration]
+        self,
+        conn: Connection,
+        decision: IdentityDecision,
+        held: Mapping[PersonKey, Registration],
+        *,
+        org: str,
     ) -> None:
         """Raise if the decision repeats the latest, or would part one NHS number or join two."""
         if isinstance(decision, IdentityLinked | IdentityNotSamePerson):
-            await self._refuse_a_repeat(conn, decision)
+            a, b = held[record_key(decision.a)].record, held[record_key(decision.b)].record
+            conflict = is_conflict(a, b, a.nhs_number, b.nhs_number)
+            await self._refuse_a_repeat(conn, decision, conflict=conflict, org=org)
         if parts_an_nhs_number(decision, {k: r.record.nhs_number for k, r in held.items()}):
             raise SharesNhsNumber(decision.event_type)
         if isinstance(decision, IdentityLinked):
             await self._refuse_two_numbers(conn, decision)
 
     async def _refuse_a_repeat(
-        self, conn: Connection, decision: IdentityLinked | IdentityNotSamePerson
+        self,
+        conn: Connection,
+        decision: IdentityLinked | IdentityNotSamePerson,
+        *,
+        conflict: bool,
+        org: str,
     ) -> None:
         """Raise AlreadyDecided if the pair's latest decision already says what this one does
-        (a retried request, or a second steward: one event per decision, not one per click)."""
+        (a retried request, or a second steward: one event per decision, not one per click;
+        but an identity conflict's link needs a steward of each side, so the other side's
+        first link is no repeat)."""
         pair = {record_key(decision.a), record_key(decision.b)}
         decided = [d for d in await self._decisions.among(conn, pair) if d.pair == pair]
         if not decided:
             return
         latest = max(decided, key=lambda d: (d.decided_at, not d.same))  # as linkage breaks ties
-        if latest.same == isinstance(decision, IdentityLinked):
-            raise AlreadyDecided(latest.decided_at)
+        if latest.same != isinstance(decision, IdentityLinked):
+            return
+        if conflict and isinstance(decision, IdentityLinked):
+            # an identity conflict is settled by both sides' stewards: one may be the second
+            linked = standing_links(await self._decisions.decided_by(conn, pair))
+            if org not in linked.get(frozenset(pair), frozenset()):
+                return
+        raise AlreadyDecided(latest.decided_at)
 
     async def _company_of_own(
         self, conn: Connection, decision: IdentityDecision, *, org: str
@@ -469,27 +485,14 @@ def _review_record(
     )
 
 
-def _claimed_from(a: Registration, b: Registration, *, org: str) -> bool | None:
-    """For an identity conflict (one NHS number, details that disagree): whether `org` holds
-    the earlier record, whose details the later one claims (only its steward sees and
-    decides the pair: the claimant would learn the person's details, and confirm its own
-    claim). None for a pair that is no conflict."""
-    if not (a.record.nhs_number and a.record.nhs_number == b.record.nhs_number):
-        return None
-    if agrees(a.record, b.record):
-        return None
-    earlier, later = sorted((a, b), key=lambda r: (r.occurred_at, r.key))
-    return earlier.key[0] == org or later.key[0] != org
-
-
-def _confirms_own_claim(
-    decision: IdentityDecision, held: Mapping[PersonKey, Registration], *, org: str
-) -> bool:
-    """Tell whether a link would have a claimant confirm its own conflicting record."""
-    if not isinstance(decision, IdentityLinked):
-        return False
-    a, b = held[record_key(decision.a)], held[record_key(decision.b)]
-    return _claimed_from(a, b, org=org) is False
+def _only_own(
+    viewers: Callable[[UUID | None], Viewer], org: str
+) -> Callable[[UUID | None], Viewer]:
+    """Return viewers who see no other organisation's identity (the details of one side of
+    an identity conflict are the other side's to know)."""
+    return lambda citizen_id: viewers(citizen_id).model_copy(
+        update={"withheld": frozenset(o for o in ORGANISATIONS if o != org)}
+    )
 
 
 def _review_pair(
@@ -498,13 +501,16 @@ def _review_pair(
     b: Registration,
     links: dict[PersonKey, UUID],
     viewers: Callable[[UUID | None], Viewer],
+    *,
+    org: str,
 ) -> ReviewPair:
     evidence = [
         FieldComparison(field=e.field, agreement=e.agreement, weight=e.weight)
         for e in pair.evidence
     ]
-    conflict = a.record.nhs_number is not None and a.record.nhs_number == b.record.nhs_number
-    conflict = conflict and not agrees(a.record, b.record)
+    conflict = is_conflict(a.record, b.record, a.record.nhs_number, b.record.nhs_number)
+    if conflict:  # neither side learns the other's version of the person: only how it compares
+        viewers = _only_own(viewers, org)
     return ReviewPair(
         pair_id=pair.pair_id,
         conflict=conflict,

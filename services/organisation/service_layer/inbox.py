@@ -7,7 +7,7 @@ from datetime import datetime
 
 import structlog
 
-from events.envelope import Envelope
+from events.envelope import Envelope, referral_inbox_actor
 from events.registry import decode_payload
 from events.shared import ReferralMade
 from services.organisation.domain import referrals
@@ -56,7 +56,7 @@ async def _receive(
     made = _referral_made(source)
     recording = Recording(
         org=stores.org,
-        actor=f"{stores.org}/referral_inbox",
+        actor=referral_inbox_actor(stores.org),
         correlation_id=source.correlation_id,
         causation_id=str(source.event_id),
         recorded_at=received_at,

@@ -42,12 +42,22 @@ def work_category(org: str) -> str:
     return WORK_CATEGORY.get(org, _STRICTEST)
 
 
-def text_writer(event_type: str, org: OrgId, data: Mapping[str, Any]) -> str:
-    """Return whose words an event's free text is: the receiver's copy of a referral
-    carries the sender's reason."""
+def text_writers(
+    event_type: str, org: OrgId, data: Mapping[str, Any], senders: Mapping[str, str]
+) -> frozenset[str]:
+    """Return whose words an event's free text is: the receiver's copy of a referral carries
+    the sender's reason, and so does a case opened by accepting it (`senders`: each known
+    referral's sender, by referral id; a referral not known is nobody's: its text is
+    hidden from all but the recorder)."""
     if event_type == "referral.received":
-        return str(data.get("from_org", org))
-    return org
+        return frozenset({str(data.get("from_org", org))})
+    referral = data.get("referral_id")
+    if event_type == "case.opened" and referral is not None:
+        return frozenset({org, senders.get(str(referral), _UNKNOWN)})
+    return frozenset({org})
+
+
+_UNKNOWN = "(unknown sender)"
 
 
 def without_hidden_text(
@@ -57,6 +67,7 @@ def without_hidden_text(
     *,
     may_read: Callable[[str], bool],
     party: bool,
+    senders: Mapping[str, str],
 ) -> dict[str, Any]:
     """Return the event's data without the free text the viewer may not read.
 
@@ -64,6 +75,8 @@ def without_hidden_text(
     organisation is one of the event's two sides (a referral's), and reads it whole.
     """
     fields = FREE_TEXT_FIELDS.get(event_type, frozenset())
-    if party or not fields & data.keys() or may_read(text_writer(event_type, org, data)):
+    if party or not fields & data.keys():
+        return dict(data)
+    if all(may_read(writer) for writer in text_writers(event_type, org, data, senders)):
         return dict(data)
     return {key: value for key, value in data.items() if key not in fields}

@@ -1,13 +1,13 @@
 """The best-known identity of a citizen, chosen from every organisation's registration.
 
-Each value is the one the most registrations attest (names compared without case, accents
-or punctuation; postcodes without spaces), so a single new registration cannot overwrite
-what several organisations agree on; among values attested equally often, the most
+Each value is the one the most organisations' registrations attest (names compared without
+case, accents or punctuation; postcodes without spaces), so a single new registration cannot
+overwrite what several organisations agree on; among values attested equally often, the most
 recently registered wins, so a later registration without a postcode does not hide an
 earlier one's, and a person who moved shows their new postcode once it is as well attested.
 The value shown is its first attester's spelling, with that registration as its source (a
-copy of one organisation's details, made from its referral, adds weight, not a new
-source). Registrations that occurred at the same moment rank by organisation name, then
+copy of one organisation's details, made by a referral inbox from its referral, adds no
+weight). Registrations that occurred at the same moment rank by organisation name, then
 person id, the alphabetically first winning: the choice never depends on the order events
 arrived in. A disputed registration (`identity_conflicts`) gives no value.
 """
@@ -73,20 +73,25 @@ def _best(
     value_of: Callable[[Registration], V | None],
     key: Callable[[V], Hashable] = _identical,
 ) -> tuple[OrgId, datetime, V] | None:
-    """The most attested value, the most recently attested of equals (`ranked` is most recent
-    first), as its first attester registered it: a later copy of what one organisation
-    said (a referral's receiver registering the person from it) does not become its source."""
+    """The value most organisations attest, the most recently attested of equals (`ranked` is
+    most recent first), as its first attester registered it: a copy of what one organisation
+    said (a referral's receiver registering the person from it) neither counts nor becomes
+    its source."""
     attested = [
-        (org, registration.occurred_at, value)
+        (org, registration, value)
         for org, registration in ranked
         if (value := value_of(registration)) is not None
     ]
     if not attested:
         return None
-    counts = Counter(key(value) for _, _, value in attested)
-    most = max(counts.values())
-    winner = next(key(value) for _, _, value in attested if counts[key(value)] == most)
-    return [entry for entry in attested if key(entry[2]) == winner][-1]
+    by_org = {
+        (org, key(value)) for org, registration, value in attested if not registration.from_referral
+    }
+    weight = Counter(value_key for _, value_key in by_org)  # a value only copies hold: 0
+    most = max(weight[key(value)] for _, _, value in attested)
+    winner = next(key(value) for _, _, value in attested if weight[key(value)] == most)
+    org, registration, value = [entry for entry in attested if key(entry[2]) == winner][-1]
+    return org, registration.occurred_at, value
 
 
 def _text(

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from events.envelope import Envelope
+from events.envelope import Envelope, recorded_by_referral_inbox
 from events.mental_health import CareCoordinatorAssigned
 from events.registry import EventPayload
 from events.shared import CaseClosed, CaseEvent, CaseOpened, KeyWorker, PersonRegistered
@@ -104,7 +104,12 @@ def apply_to_involvements(
 
 def _registration(envelope: Envelope, payload: PersonRegistered) -> Registration:
     known_as = KnownAs(**payload.details.__dict__)
-    return Registration(occurred_at=envelope.occurred_at, place=envelope.place, known_as=known_as)
+    return Registration(
+        occurred_at=envelope.occurred_at,
+        place=envelope.place,
+        known_as=known_as,
+        from_referral=recorded_by_referral_inbox(envelope.actor),
+    )
 
 
 def _apply_to_case(involvement: WorkingInvolvement, at: datetime, payload: CaseEvent) -> None:

@@ -30,7 +30,7 @@ from them, for the purpose they read for; every check below then treats those
 organisations as if no grant named them, down to not saying they are involved.
 """
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -42,7 +42,7 @@ from events.envelope import ORGANISATIONS, OrgId
 from services.projection.domain.consent import withheld_sources
 from services.projection.domain.free_text import work_category
 from services.projection.domain.identity import best_known_identity
-from services.projection.domain.identity_conflicts import RecordKey, disputed_records
+from services.projection.domain.identity_conflicts import StandingLinks, disputed_records
 from services.projection.domain.referrals import RANK
 from services.projection.domain.view import (
     CaseView,
@@ -180,16 +180,14 @@ class SharedView(CitizenView):
     )
 
 
-def has_relationship(
-    view: CitizenView, org: OrgId, *, confirmed: Collection[RecordKey] = ()
-) -> bool:
+def has_relationship(view: CitizenView, org: OrgId, *, links: StandingLinks | None = None) -> bool:
     """Tell whether `org` works with the citizen: an open case, or a referral to it that it
     accepted (see `_accepted_referral`). A case on a disputed registration (one claiming the
-    person's NHS number under another name or birth date: `identity_conflicts`) counts only
-    once a data steward has confirmed the record (`confirmed`); so does a referral only
-    between organisations that each hold an undisputed record of the person (a claimant
-    cannot refer its claim on to an organisation that accepts it in good faith)."""
-    disputed = disputed_records(view.involvements, confirmed=confirmed)
+    person's NHS number under details fewer organisations attest: `identity_conflicts`)
+    does not count, nor does a referral unless both its organisations hold an undisputed
+    record (a claimant cannot refer its claim on to an organisation that accepts it in good
+    faith); `links`: the stewards' standing links, which settle conflicts."""
+    disputed = disputed_records(view.involvements, links=links)
     attested = {i.org for i in view.involvements if (i.org, i.person_id) not in disputed}
     cases = {
         case.case_id: case.status
@@ -227,10 +225,11 @@ def shared_view(
     viewer = viewer.about(view)
     if not related:
         return _contacts_only(view, viewer), "contacts"
+    senders = {r.case_id: r.from_org for r in view.referrals if r.case_id is not None}
     involvements = tuple(
         kept
         for involvement in view.involvements
-        if (kept := _involvement(involvement, viewer)) is not None
+        if (kept := _involvement(involvement, viewer, senders)) is not None
     )
     return (
         CitizenView(
@@ -293,10 +292,13 @@ def _contact(case: CaseView) -> CaseView:
     return CaseView(case_id=case.case_id, status=case.status, key_worker=case.key_worker)
 
 
-def _involvement(involvement: Involvement, viewer: Viewer) -> Involvement | None:
+def _involvement(
+    involvement: Involvement, viewer: Viewer, senders: Mapping[UUID, OrgId]
+) -> Involvement | None:
     """Another organisation's involvement, as the rules share it, once it has a case: a
     registration alone is no work with the person (and one a referral's receiver made from
-    the referral would tell its sender that the receiver held no record before)."""
+    the referral would tell its sender that the receiver held no record before).
+    `senders`: the organisation that made the referral each case was opened for."""
     if involvement.org != viewer.org and not involvement.cases:
         return None
     if not viewer.may_see(involvement.org, INVOLVEMENT):
@@ -306,12 +308,24 @@ def _involvement(involvement: Involvement, viewer: Viewer) -> Involvement | None
         org=involvement.org,
         person_id=involvement.person_id if identity_shared else "",
         registration=involvement.registration if identity_shared else None,
-        cases=involvement.cases
-        if may_read_text_of(viewer, involvement.org)
-        else tuple(
-            case.model_copy(update={"reason": None, "outcome": None}) for case in involvement.cases
+        cases=tuple(
+            _case_for(case, involvement.org, viewer, senders) for case in involvement.cases
         ),
     )
+
+
+def _case_for(
+    case: CaseView, org: OrgId, viewer: Viewer, senders: Mapping[UUID, OrgId]
+) -> CaseView:
+    """The case with the free text the viewer may read: its outcome is `org`'s words; its
+    reason too, and, for a case opened by accepting a referral, the sender's (it is the
+    referral's reason, copied)."""
+    own_words = may_read_text_of(viewer, org)
+    sender = senders.get(case.case_id)
+    reason_readable = own_words and (sender is None or may_read_text_of(viewer, sender))
+    update = {"reason": None} if not reason_readable else {}
+    update |= {"outcome": None} if not own_words else {}
+    return case.model_copy(update=update) if update else case
 
 
 def may_read_text_of(viewer: Viewer, writer: str) -> bool:

@@ -71,6 +71,11 @@ class Registration(ViewModel):
     occurred_at: datetime
     place: str
     known_as: KnownAs
+    from_referral: bool = Field(
+        default=False,
+        description="made by the organisation's referral inbox from a referral's copy of the"
+        " sender's details: it attests nothing of its own",
+    )
 
 
 class KeyWorkerContact(ViewModel):

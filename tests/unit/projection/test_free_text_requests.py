@@ -38,3 +38,11 @@ def test_a_real_reason_is_kept_as_written() -> None:
     """A reason with words passes untouched."""
     reason = "Found unconscious; need allergies"
     assert EmergencyReason.model_validate({"reason": reason}).reason == reason
+
+
+def test_a_break_glass_reason_padded_with_zero_width_characters_is_too_short() -> None:
+    """Characters that do not show do not count towards the ten."""
+    with pytest.raises(ValidationError) as refused:
+        EmergencyReason.model_validate({"reason": "a" + "\u200b" * 12})
+    assert [e["type"] for e in refused.value.errors()] == ["string_too_short"]
+    assert EmergencyReason.model_validate({"reason": "need his GP now"}).reason
