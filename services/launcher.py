@@ -100,9 +100,12 @@ class EmbeddedDatabase:
 class Restarter:
     """Restarts one supervised thing whenever it stops, with backoff, saying so in the log."""
 
-    def __init__(self, unit: Supervised, policy: Backoff = RESTARTS) -> None:
+    def __init__(
+        self, unit: Supervised, policy: Backoff = RESTARTS, *, started_at: float | None = None
+    ) -> None:
         self.unit, self._policy = unit, policy
-        self._attempts, self._started = 0, time.monotonic()
+        self._attempts = 0
+        self._started = time.monotonic() if started_at is None else started_at
         self._due: float | None = None
 
     def check(self, now: float) -> None:
