@@ -9,6 +9,10 @@ import pytest
 
 from tests.e2e.system import System, running, wait_for
 
+STORY_CORRELATION = (
+    "57021000-0000-4000-8000-000000000001"  # the partner app's id for the story's requests
+)
+
 NHS_NUMBER = "9434765919"
 PERSON = {
     "nhs_number": "943 476 5919",
@@ -71,7 +75,7 @@ def record_the_story(housing: Worker, health: Worker, charity: Worker) -> str:
             housing_case,
             "housing.tenancy_at_risk",
             {"risk": "rent_arrears"},
-            **{"X-Correlation-ID": "story-1"},
+            **{"X-Correlation-ID": STORY_CORRELATION},
         ).status_code
         == 201
     )
@@ -128,8 +132,8 @@ def assert_logs_trace_the_request_without_personal_data(log: Path) -> None:
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     requests = [e for e in lines if e.get("message") == "request" and e.get("service") == "housing"]
     batches = [e for e in lines if e.get("message") == "projection_batch"]
-    assert any(e.get("correlation_id") == "story-1" for e in requests)
-    assert any("story-1" in e.get("correlation_ids", []) for e in batches)
+    assert any(e.get("correlation_id") == STORY_CORRELATION for e in requests)
+    assert any(STORY_CORRELATION in e.get("correlation_ids", []) for e in batches)
     for personal in ("Smith", "David", NHS_NUMBER, "943 476 5919", "1979-03-12", "BS5 6XX"):
         assert personal not in text
 
@@ -165,7 +169,7 @@ def test_three_organisations_one_citizen_from_up_to_replay_and_restart(
         assert {e["org"] for e in timeline} == {"housing", "mental_health", "voluntary"}
         assert [e["occurred_at"] for e in timeline] == sorted(e["occurred_at"] for e in timeline)
         assert any(
-            e["correlation_id"] == "story-1" and e["type"] == "housing.tenancy_at_risk"
+            e["correlation_id"] == STORY_CORRELATION and e["type"] == "housing.tenancy_at_risk"
             for e in timeline
         )
 

@@ -91,7 +91,7 @@ async def a_housing_referral(
         "urgency": "urgent",
     }
     return person_id, await housing.post(
-        "/v1/referrals", referral, **{"X-Correlation-ID": "ref-42"}
+        "/v1/referrals", referral, **{"X-Correlation-ID": "4242a0b1-0000-4000-8000-000000000042"}
     )
 
 

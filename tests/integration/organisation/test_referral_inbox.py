@@ -60,7 +60,7 @@ async def test_received_events_name_the_referral_as_their_cause(
         str(source),
     )
     assert [r["type"] for r in rows] == ["person.registered", "referral.received"]
-    assert {r["correlation_id"] for r in rows} == {"ref-42"}
+    assert {r["correlation_id"] for r in rows} == {"4242a0b1-0000-4000-8000-000000000042"}
     assert {r["actor"] for r in rows} == {"voluntary/referral_inbox"}
 
 

@@ -13,6 +13,9 @@ from structlog.testing import capture_logs
 
 from services.runtime.http.app_factory import create_service_app
 
+BUG_CORRELATION = "c5000000-0000-4000-8000-000000000500"
+OUTAGE_CORRELATION = "c5030000-0000-4000-8000-000000000503"
+
 
 @asynccontextmanager
 async def _no_resources(app: FastAPI) -> AsyncIterator[None]:
@@ -73,14 +76,14 @@ async def _call(method: str, path: str, **kwargs: Any) -> httpx.Response:
 async def test_an_unexpected_error_is_a_plain_500_and_its_message_is_never_logged() -> None:
     """A bug answers 500 with a correlation id; the log names the error type and where, not what."""
     with capture_logs() as logs:
-        response = await _call("GET", "/boom", headers={"X-Correlation-ID": "c-500"})
+        response = await _call("GET", "/boom", headers={"X-Correlation-ID": BUG_CORRELATION})
     assert response.status_code == 500
     assert response.json()["error"] == {
         "code": "internal_error",
         "message": "something went wrong on our side",
-        "correlation_id": "c-500",
+        "correlation_id": BUG_CORRELATION,
     }
-    assert response.headers["X-Correlation-ID"] == "c-500"
+    assert response.headers["X-Correlation-ID"] == BUG_CORRELATION
     [error] = [line for line in logs if line["event"] == "unhandled_error"]
     assert error["error_type"] == "RuntimeError"
     assert "9434765919" not in repr(logs)
@@ -149,13 +152,13 @@ async def test_a_call_without_a_body_needs_no_content_type() -> None:
 async def test_a_database_that_cannot_be_reached_is_503_with_retry_after(path: str) -> None:
     """An outage is no bug: 503 `database_unavailable` with Retry-After, and no stack trace."""
     with capture_logs() as logs:
-        response = await _call("GET", path, headers={"X-Correlation-ID": "c-503"})
+        response = await _call("GET", path, headers={"X-Correlation-ID": OUTAGE_CORRELATION})
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
     assert response.json()["error"] == {
         "code": "database_unavailable",
         "message": "the database cannot be reached right now; retry shortly",
-        "correlation_id": "c-503",
+        "correlation_id": OUTAGE_CORRELATION,
     }
     assert not [line for line in logs if line["event"] == "unhandled_error"]
 
