@@ -90,12 +90,21 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _json_error(error: Any) -> str:
+    """What the JSON parser said and where (never the input itself)."""
+    said = str((error.get("ctx") or {}).get("error", "not JSON"))
+    at = [part for part in error.get("loc", ())[1:] if isinstance(part, int)]
+    return f"{said} at character {at[0]}" if at else said
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
-    if any(e["type"] == "json_invalid" for e in errors):
+    invalid = [e for e in errors if e["type"] == "json_invalid"]
+    if invalid:
+        fields = [FieldError(field="body", rule="json", message=_json_error(invalid[0]))]
         return JSONResponse(
-            _body(request, "malformed_json", "the request body is not valid JSON"), 400
+            _body(request, "malformed_json", "the request body is not valid JSON", fields), 400
         )
     fields = field_errors_from_pydantic(errors)
     return JSONResponse(
@@ -103,8 +112,19 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+_UNPARSABLE_BODY = "There was an error parsing the body"  # FastAPI's, for what json.loads refuses
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+        rule = FieldError(
+            field="body",
+            rule="utf8_json",
+            message="JSON encoded as UTF-8, with numbers of at most 4,300 digits",
+        )
+        message = "the request body is not valid JSON"
+        return JSONResponse(_body(request, "malformed_json", message, [rule]), 400)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return JSONResponse(_body(request, code, str(exc.detail)), exc.status_code, headers=exc.headers)
 

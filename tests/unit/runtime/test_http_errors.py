@@ -177,3 +177,32 @@ async def test_a_key_given_twice_in_a_json_object_is_refused_naming_it() -> None
         "POST", "/notes", content=nested, headers={"Content-Type": "application/json"}
     )
     assert response.json()["error"]["fields"][0]["field"] == "body.extra.0.a"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"text": "\xff"}',  # not UTF-8
+        '{"text": "Zo\u00eb"}'.encode("latin-1"),
+        b'{"text": ' + b"9" * 5000 + b"}",  # more digits than Python reads as a number
+    ],
+)
+async def test_a_body_json_cannot_read_is_a_400_naming_the_rule(body: bytes) -> None:
+    """Not a bare "error parsing the body": the body's rule, with our error shape."""
+    response = await _call(
+        "POST", "/notes", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "malformed_json"
+    assert [(f["field"], f["rule"]) for f in error["fields"]] == [("body", "utf8_json")]
+
+
+async def test_malformed_json_says_where_without_quoting_it() -> None:
+    response = await _call(
+        "POST", "/notes", content=b'{"text": ', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    [field] = response.json()["error"]["fields"]
+    assert (field["field"], field["rule"]) == ("body", "json")
+    assert "character 9" in field["message"]
