@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import timedelta
 
@@ -37,6 +38,7 @@ from services.projection.search_api import router as search_router
 from services.projection.sharing_config import load_sharing_policy
 from services.projection.stewardship import IdentityStewardship
 from services.runtime.api_keys import AUTH_SCHEMA, ApiKeyStore, auth_ddl
+from services.runtime.backoff import Backoff
 from services.runtime.checkpoints import Checkpoints
 from services.runtime.database import Pool, apply_ddl, close_pool, create_pool, transaction
 from services.runtime.event_log import PostgresEventLog
@@ -156,17 +158,20 @@ async def run_projection_worker(
         consumer = ProjectionConsumer(
             pool, schema=schema, id_secret=id_secret, matching=matching, keys=keys
         )
-        delay = RETRY_FIRST_SECONDS
+        backoff = Backoff(first=RETRY_FIRST_SECONDS, most=RETRY_MOST_SECONDS)
+        attempts = 0
         while not stop.is_set():
+            started = time.monotonic()
             try:
                 await _follow_logs(pool, consumer, sources, stop)
             except Exception as error:  # a lost connection or a deadlock must not end the worker
+                ran_for = time.monotonic() - started  # a good long run starts the pauses over
+                attempts, delay = backoff.next_restart(attempts, ran_for=ran_for)
                 failures = error.exceptions if isinstance(error, ExceptionGroup) else (error,)
                 errors = sorted({type(failure).__name__ for failure in failures})
                 logger.error("projection_worker_failed", errors=errors, retry_s=delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
-                delay = min(delay * 2, RETRY_MOST_SECONDS)
     finally:
         await pool.close()
 

@@ -12,6 +12,7 @@ batch that did not commit is read again.
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
@@ -23,6 +24,7 @@ from events.envelope import ORGANISATIONS, OrgId
 from services.organisation.service_layer.inbox import receive_referral
 from services.organisation.service_layer.referral_messages import referral_in
 from services.organisation.service_layer.streams import Stores
+from services.runtime.backoff import Backoff
 from services.runtime.database import Pool, transaction
 from services.runtime.kafka.consumed import ConsumedMessage, PoisonMessage, consumed_message
 from services.runtime.kafka.dead_letters import DeadLetterRecord, dead_letter_message
@@ -198,10 +200,21 @@ async def kafka_referral_inbox_running(
 
 
 async def _keep_running(inbox: KafkaReferralInbox, stop: asyncio.Event) -> None:
+    """Run the inbox until `stop`, starting it again after a failure with a growing pause."""
+    backoff = Backoff(first=RESTART_DELAY_SECONDS, most=max(RESTART_DELAY_SECONDS, 30.0))
+    attempts = 0
     while not stop.is_set():
+        started = time.monotonic()
         try:
             await inbox.run(stop)
         except Exception as error:
-            logger.error("kafka_referral_inbox_failed", error_type=type(error).__name__)
+            ran_for = time.monotonic() - started
+            attempts, delay = backoff.next_restart(attempts, ran_for=ran_for)
+            logger.error(
+                "kafka_referral_inbox_failed",
+                error_type=type(error).__name__,
+                attempt=attempts,
+                retry_s=delay,
+            )
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), RESTART_DELAY_SECONDS)
+                await asyncio.wait_for(stop.wait(), delay)
