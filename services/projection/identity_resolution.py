@@ -42,7 +42,7 @@ from services.projection.domain.candidates import (
     scored_pair,
 )
 from services.projection.domain.citizen_ids import citizen_id_of_anchor
-from services.projection.domain.identity_conflicts import agrees
+from services.projection.domain.identity_conflicts import agrees, linked_by_both, standing_links
 from services.projection.domain.linkage import ScoredPair, SkippedDecision, resolve
 from services.projection.domain.matching import MatchingConfig, PersonRecord
 from services.projection.match_store import MatchStore, Registration, StoredPair, pair_id_of
@@ -173,12 +173,7 @@ class IdentityResolution:
         )
         _log_skipped(resolution.skipped)
         review = [pair_id_of(p.a, p.b) for p in resolution.review]
-        decided_pairs = {decision.pair for decision in decided}
-        review += [
-            pair.pair_id
-            for pair in among
-            if frozenset((pair.a, pair.b)) not in decided_pairs and _in_conflict(pair, held)
-        ]
+        review += await self._conflicts_unsettled(conn, among, held)
         inside = {pair.pair_id for pair in among}
         crossing = [pair for pair in touching if pair.pair_id not in inside]
         review += await self._reviewed_across(conn, crossing)
@@ -192,6 +187,26 @@ class IdentityResolution:
             await self._model.save_links(conn, moved_to)
         await self._matches.mark_review(conn, [p.pair_id for p in touching], review)
         return Relinked(moved_to, {key: existing[key] for key in moved_to if key in existing})
+
+    async def _conflicts_unsettled(
+        self,
+        conn: Connection,
+        among: Sequence[StoredPair],
+        held: dict[PersonKey, Registration],
+    ) -> list[UUID]:
+        """Return the identity conflicts among these pairs that await review: every one not
+        yet linked by the stewards of both its organisations (one side's link is not enough,
+        so the pair stays in the other steward's queue)."""
+        conflicts = [pair for pair in among if _in_conflict(pair, held)]
+        if not conflicts:
+            return []
+        records = {key for pair in conflicts for key in (pair.a, pair.b)}
+        links = standing_links(await self._decisions.decided_by(conn, records))
+        return [
+            pair.pair_id
+            for pair in conflicts
+            if not linked_by_both(frozenset((pair.a, pair.b)), links)
+        ]
 
     async def _reviewed_across(
         self, conn: Connection, crossing: Sequence[StoredPair]

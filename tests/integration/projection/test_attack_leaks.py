@@ -477,6 +477,8 @@ async def test_an_identity_conflict_is_settled_only_by_both_sides_stewards(
         assert await access(frontline) == "contacts"  # one side's word is not enough
         again = await api.post("/v1/identity/links", json=pair, headers=stewards["housing"])
         assert again.json()["error"]["code"] == "already_decided"
+        waiting = await api.get("/v1/identity/review", headers=stewards["mental_health"])
+        assert firsts["mental_health"]["pair_id"] in {p["pair_id"] for p in waiting.json()["pairs"]}
         confirmed = await api.post(
             f"/v1/identity/review/{firsts['mental_health']['pair_id']}/confirm",
             json={"reason": "checked with her: she uses another name"},
