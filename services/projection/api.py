@@ -4,7 +4,7 @@ Thin routes: parse, read through `CitizenQueries`, filter for the viewer with th
 sharing domain, log the read (`reading.Reads`), answer. Search is in `search_api.py`.
 """
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
@@ -17,6 +17,7 @@ from events.envelope import ORGANISATIONS, OrgId
 from services.projection.access_log import AccessLog, AccessLogPage
 from services.projection.domain.fhir_bundle import citizen_bundle
 from services.projection.domain.free_text import without_hidden_text
+from services.projection.domain.identity_conflicts import RecordKey
 from services.projection.domain.sharing import (
     IDENTITY,
     SharedView,
@@ -68,10 +69,13 @@ async def single_view(
     related, glass = await reads.related(view)
     if not related and not may_find(view, viewer):
         raise not_found("citizen")
-    shared, access = shared_view(view, viewer, flag_categories=EVENT_CATEGORIES, related=related)
+    hidden = await reads.hidden(view)
+    shared, access = shared_view(
+        view, viewer, flag_categories=EVENT_CATEGORIES, related=related, hidden=hidden
+    )
     recent: tuple[RecentEvent, ...] = ()
     if access == "full":
-        only = _visible_to(viewer.about(view))
+        only = _visible_to(viewer.about(view), hidden)
         recent = await _recent(queries, citizen_id, only)
         shared = with_last_contacts(shared, await queries.last_contacts(citizen_id, only=only))
     answer = SharedView(**{**dict(shared), "recent": recent}, access=access)
@@ -101,7 +105,10 @@ async def single_view_as_fhir(
     """Return the citizen's single view as a FHIR Bundle."""
     view = await citizen_or_404(queries, citizen_id)
     glass = await full_record_open(view, viewer, reads)
-    shared, _ = shared_view(view, viewer, flag_categories=EVENT_CATEGORIES, related=True)
+    hidden = await reads.hidden(view)
+    shared, _ = shared_view(
+        view, viewer, flag_categories=EVENT_CATEGORIES, related=True, hidden=hidden
+    )
     bundle = citizen_bundle(shared, generated_at=datetime.now(UTC))
     await reads.record(
         "fhir",
@@ -146,14 +153,13 @@ async def timeline(
     view = await citizen_or_404(queries, citizen_id)
     glass = await full_record_open(view, viewer, reads)
     viewer = viewer.about(view)
-    only = TimelineFilter(
-        org=org,
-        category=category,
-        occurred_from=occurred_from,
-        occurred_before=occurred_before,
-        visible=tuple(visible_categories(viewer, ORGANISATIONS)),
-        naming_none_of=tuple(viewer.withheld),
-        own_org=viewer.org,
+    only = _visible_to(viewer, await reads.hidden(view)).model_copy(
+        update={
+            "org": org,
+            "category": category,
+            "occurred_from": occurred_from,
+            "occurred_before": occurred_before,
+        }
     )
     page = await queries.timeline(citizen_id, limit=limit, offset=offset, only=only)
     if page is None:
@@ -248,12 +254,14 @@ def _seen_by(viewer: Viewer, categories: list[str]) -> list[str]:
     ]
 
 
-def _visible_to(viewer: Viewer) -> TimelineFilter:
-    """Return the timeline filter of what the viewer (narrowed to one person) may see."""
+def _visible_to(viewer: Viewer, hidden: Collection[RecordKey]) -> TimelineFilter:
+    """Return the timeline filter of what the viewer (narrowed to one person) may see,
+    without the events of `hidden` records."""
     return TimelineFilter(
         visible=tuple(visible_categories(viewer, ORGANISATIONS)),
         naming_none_of=tuple(viewer.withheld),
         own_org=viewer.org,
+        hidden_records=tuple(sorted(hidden)),
     )
 
 

@@ -92,6 +92,11 @@ class TimelineFilter(BaseModel):
     own_org: OrgId | None = Field(
         default=None, description="whose events `naming_none_of` never leaves out"
     )
+    hidden_records: tuple[tuple[str, str], ...] = Field(
+        default=(),
+        description="(organisation, person id) of records whose events are left out (those"
+        " in an identity conflict, for other organisations)",
+    )
 
 
 _VISIBLE = (
@@ -116,19 +121,21 @@ _NOT_FROM_OWN_REFERRAL = (
     "   ON ol.org = o.org AND ol.person_id = o.subject"
     "  WHERE ol.citizen_id = $1 AND o.org = $10 AND o.type = 'referral.made'))"
 )
-_FILTERED = (  # one citizen's timeline rows that a `TimelineFilter` lets through ($1 to $10)
-    "l.citizen_id = $1"
+_FILTERED = (  # one citizen's timeline rows that a `TimelineFilter` lets through ($1 to $12)
+    "l.citizen_id = $1"  # noqa: S608 - constant fragments; values are parameters
     " AND ($2::text IS NULL OR t.org = $2)"
     " AND ($3::text IS NULL OR t.category = $3)"
     " AND ($4::timestamptz IS NULL OR t.occurred_at >= $4)"
     " AND ($5::timestamptz IS NULL OR t.occurred_at < $5)"
     f" AND ({_VISIBLE} OR {_OWN_REFERRAL_RECEIVED}) AND {_NAMING_NONE_OF}"
     f" AND {_NOT_FROM_OWN_REFERRAL}"
+    " AND NOT EXISTS (SELECT 1 FROM unnest($11::text[], $12::text[]) AS h(org, person_id)"
+    "  WHERE h.org = t.org AND h.person_id = t.subject)"
 )
 
 
 def _filter_arguments(citizen_id: UUID, only: "TimelineFilter") -> list[Any]:
-    """Return the arguments $1 to $10 of `_FILTERED`."""
+    """Return the arguments $1 to $12 of `_FILTERED`."""
     return [
         citizen_id,
         only.org,
@@ -140,6 +147,8 @@ def _filter_arguments(citizen_id: UUID, only: "TimelineFilter") -> list[Any]:
         [_like(pattern) for _, pattern in only.visible or ()],
         list(only.naming_none_of),
         only.own_org,
+        [org for org, _ in only.hidden_records],
+        [person_id for _, person_id in only.hidden_records],
     ]
 
 
@@ -282,7 +291,7 @@ class CitizenQueries:
             "  ON l.org = t.org AND l.person_id = t.subject"
             f" WHERE {_FILTERED.format(s=self.schema)}"
             f" ORDER BY t.occurred_at{order}, t.recorded_at{order}, t.event_id{order}"
-            " LIMIT $11 OFFSET $12",
+            " LIMIT $13 OFFSET $14",
             *_filter_arguments(citizen_id, only),
             limit,
             offset,

@@ -15,7 +15,11 @@ from events.envelope import ORGANISATIONS, OrgId
 from events.registry import registered_types
 from services.projection.access_log import Access, AccessLog, ReadKind
 from services.projection.break_glass import BreakGlass
-from services.projection.domain.identity_conflicts import StandingLinks, disputed_records
+from services.projection.domain.identity_conflicts import (
+    RecordKey,
+    StandingLinks,
+    disputed_records,
+)
 from services.projection.domain.sharing import SharingPolicy, Viewer, has_relationship, may_find
 from services.projection.domain.view import CitizenView
 from services.projection.identity_confirmations import IdentityConfirmations
@@ -81,6 +85,13 @@ class Reads:
         now = datetime.now(UTC)
         glass = await self.glass.is_open(view.citizen_id, key_id=self.caller.key_id, now=now)
         return glass, glass
+
+    async def hidden(self, view: CitizenView) -> frozenset[RecordKey]:
+        """Return the records in an identity conflict that are not the caller's own
+        organisation's: their data shows to nobody else (`identity_conflicts`)."""
+        links = await links_of(view, self.confirmations)
+        disputed = disputed_records(view.involvements, links=links)
+        return frozenset(key for key in disputed if key[0] != self.caller.org)
 
     async def record(
         self,

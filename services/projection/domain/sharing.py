@@ -30,7 +30,7 @@ from them, for the purpose they read for; every check below then treats those
 organisations as if no grant named them, down to not saying they are involved.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -42,7 +42,11 @@ from events.envelope import ORGANISATIONS, OrgId
 from services.projection.domain.consent import withheld_sources
 from services.projection.domain.free_text import work_category
 from services.projection.domain.identity import best_known_identity
-from services.projection.domain.identity_conflicts import StandingLinks, disputed_records
+from services.projection.domain.identity_conflicts import (
+    RecordKey,
+    StandingLinks,
+    disputed_records,
+)
 from services.projection.domain.referrals import RANK
 from services.projection.domain.view import (
     CaseView,
@@ -213,16 +217,23 @@ def _accepted_referral(referral: Referral, org: OrgId, cases: Mapping[UUID, str]
 
 
 def shared_view(
-    view: CitizenView, viewer: Viewer, *, flag_categories: dict[str, str], related: bool
+    view: CitizenView,
+    viewer: Viewer,
+    *,
+    flag_categories: dict[str, str],
+    related: bool,
+    hidden: Collection[RecordKey] = (),
 ) -> tuple[CitizenView, Access]:
     """Return the part of `view` the viewer may see, and whether it is the full view.
 
     `related`: the viewer has a relationship to the person (`has_relationship`) or a
     break-glass grant. `flag_categories` maps the event type that raised a flag to its
-    category. Recent events are left out: the caller reads them from the timeline, filtered
-    the same way.
+    category. `hidden`: records whose data no other organisation sees (those in an identity
+    conflict: `identity_conflicts`). Recent events are left out: the caller reads them from
+    the timeline, filtered the same way.
     """
     viewer = viewer.about(view)
+    view = _without_others_records(view, hidden, own=viewer.org)
     if not related:
         return _contacts_only(view, viewer), "contacts"
     senders = {r.case_id: r.from_org for r in view.referrals if r.case_id is not None}
@@ -251,6 +262,23 @@ def shared_view(
             consents=tuple(c for c in view.consents if _may_see_consent(c, viewer)),
         ),
         "full",
+    )
+
+
+def _without_others_records(
+    view: CitizenView, records: Collection[RecordKey], *, own: OrgId
+) -> CitizenView:
+    """The view without other organisations' `records`: their registrations, cases and the
+    flags raised on those cases."""
+    gone = [i for i in view.involvements if (i.org, i.person_id) in records and i.org != own]
+    if not gone:
+        return view
+    cases = {case.case_id for involvement in gone for case in involvement.cases}
+    return view.model_copy(
+        update={
+            "involvements": tuple(i for i in view.involvements if i not in gone),
+            "flags": tuple(f for f in view.flags if f.case_id not in cases or f.org == own),
+        }
     )
 
 

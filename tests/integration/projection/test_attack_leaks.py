@@ -694,3 +694,33 @@ async def test_the_access_log_shows_no_read_from_before_the_reader_held_a_record
         assert "voluntary" not in {a["viewer_org"] for a in log["accesses"]}
         own = (await api.get(f"/v1/citizens/{citizen}/access-log", headers=health)).json()
         assert "voluntary" in {a["viewer_org"] for a in own["accesses"]}
+
+
+async def test_two_organisations_colluding_on_a_claim_still_read_nothing_of_the_person(
+    orgs: Organisations, database_url: str
+) -> None:
+    """Housing and the charity both register Victoria's NHS number as "Vic Anything": their
+    version outnumbers mental health's, so theirs is the person, but mental health's record,
+    in conflict with it, shows to neither: no involvement, no flag, no event."""
+    health = await _known_only_to_mental_health(orgs)
+    claim = details(
+        nhs_number="9850588624", given_name="Vic", family_name="Anything",
+        date_of_birth=date(2000, 1, 1),
+    )  # fmt: skip
+    later = AT + timedelta(days=1)
+    for record in (PersonAt("housing"), PersonAt("voluntary")):
+        await orgs.record([record.registered(later, claim), record.case_opened(later, uuid4())])
+    await orgs.catch_up()
+    async with projection_api(orgs, database_url) as api:
+        key = await key_of(orgs, "housing")
+        citizen = await citizen_of(api, key, "9850588624")
+        view = (await api.get(f"/v1/citizens/{citizen}", headers=key)).json()
+        assert view["access"] == "full"
+        assert "mental_health" not in {i["org"] for i in view["involvements"]}
+        assert "risk_to_self" not in {f["flag"] for f in view["flags"]}
+        everything = await everything_of(api, citizen, key)
+        assert health.subject not in everything
+        assert '"org":"mental_health"' not in everything.replace(" ", "")
+        own = await key_of(orgs, "mental_health")
+        mine = (await api.get(f"/v1/citizens/{citizen}", headers=own)).json()
+        assert "mental_health" in {i["org"] for i in mine["involvements"]}  # its own, always
