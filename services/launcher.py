@@ -208,6 +208,7 @@ def run_everything(
             print("A service failed to start; see its log lines above.", file=sys.stderr)
             return 1
         print(_banner(settings), file=sys.stderr)
+        log.info("up_ready", services=list(HTTP_SERVICES))  # from now on, what dies restarts
         supervised: list[Supervised] = [EmbeddedDatabase(embedded)] if embedded else []
         supervised += services
         restarters = [Restarter(unit) for unit in supervised]

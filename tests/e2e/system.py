@@ -75,6 +75,9 @@ class System:
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         wait_for(self._all_ready, timeout=90, what="every service to be ready")
+        # `up` itself has seen them ready (it supervises from then on): a test that kills a
+        # service earlier would find `up` still starting, which stops everything instead
+        wait_for(lambda: b"up_ready" in log_path.read_bytes(), timeout=90, what="up to be ready")
 
     def stop(self, timeout: float = 30) -> int:
         """Press Ctrl-C on `caseweave up` and return its exit code."""
