@@ -42,7 +42,11 @@ from services.projection.domain.candidates import (
     scored_pair,
 )
 from services.projection.domain.citizen_ids import citizen_id_of_anchor
-from services.projection.domain.identity_conflicts import agrees, linked_by_both, standing_links
+from services.projection.domain.identity_conflicts import (
+    is_conflict,
+    linked_by_both,
+    standing_links,
+)
 from services.projection.domain.linkage import ScoredPair, SkippedDecision, resolve
 from services.projection.domain.matching import MatchingConfig, PersonRecord
 from services.projection.match_store import MatchStore, Registration, StoredPair, pair_id_of
@@ -248,7 +252,7 @@ def _in_conflict(pair: StoredPair, held: dict[PersonKey, Registration]) -> bool:
     """Tell whether a pair's records claim one NHS number under names or birth dates that
     disagree (`identity_conflicts`): joined by the number, reviewed by a data steward."""
     a, b = held[pair.a].record, held[pair.b].record
-    return a.nhs_number is not None and a.nhs_number == b.nhs_number and not agrees(a, b)
+    return is_conflict(a, b, a.nhs_number, b.nhs_number)
 
 
 def _log_skipped(skipped: Sequence[SkippedDecision]) -> None:
