@@ -11,6 +11,7 @@ from typing import TypeAlias
 from uuid import UUID
 
 from events.envelope import ORGANISATIONS
+from services.kafka_local_command import add_local
 from services.runtime.api_keys import ROLES
 from services.runtime.logs import configure_logging
 from services.runtime.person_keys import MasterKeyWrong
@@ -80,6 +81,10 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _kafka(args: argparse.Namespace, settings: Settings) -> int:
+    if args.group == "local":
+        from services.kafka_local_command import run_local  # noqa: PLC0415 - only here
+
+        return run_local(args, settings)
     from services import kafka_commands  # noqa: PLC0415 - only for this command
 
     return asyncio.run(kafka_commands.run(args, settings))
@@ -308,7 +313,9 @@ def _add_schemas(commands: Commands) -> None:
 
 
 def _add_kafka(commands: Commands) -> None:
-    kafka = commands.add_parser("kafka", help="manage the Kafka topics of the kafka transport")
+    kafka = commands.add_parser(
+        "kafka", help="run Kafka locally, and manage the topics of the kafka transport"
+    )
     kafka_groups = kafka.add_subparsers(dest="group", required=True, metavar="GROUP")
     topics = kafka_groups.add_parser(
         "topics",
@@ -323,6 +330,7 @@ def _add_kafka(commands: Commands) -> None:
     topic_actions.add_parser(
         "check", help="report missing or mis-sized topics; exit 1 if there are any"
     )
+    add_local(kafka_groups)
     kafka.set_defaults(handler=_kafka)
 
 

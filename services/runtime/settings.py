@@ -104,6 +104,10 @@ class Settings(BaseSettings):
         default=2, ge=1, description="replicas that must have a write before acks=all succeeds"
     )
 
+    kafka_dist_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".cache" / "caseweave" / "kafka",
+        description="where `caseweave kafka local` keeps Kafka's jars (fetched once)",
+    )
     kafka_session_timeout_ms: int = Field(
         default=45_000,
         ge=1_000,

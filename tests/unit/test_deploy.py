@@ -257,7 +257,7 @@ def test_compose_kafka_is_kraft_without_auto_created_topics() -> None:
     """Kafka runs in KRaft mode and never creates a topic because a client named it."""
     kafka = compose()["services"]["kafka"]
     env = kafka["environment"]
-    assert kafka["image"] == "apache/kafka:3.8.0"
+    assert kafka["image"] == "apache/kafka:4.1.1"
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     assert "kafka-topics.sh --bootstrap-server localhost:9092 --list" in " ".join(

@@ -1,0 +1,90 @@
+"""`caseweave kafka local`: a real Apache Kafka cluster on this machine, until Ctrl-C."""
+
+import argparse
+import signal
+import sys
+import time
+
+from services.runtime.kafka.local.cluster import KafkaNodeFailed, LocalKafkaCluster
+from services.runtime.kafka.local.distribution import (
+    KAFKA_VERSION,
+    KafkaSetupError,
+    check_java,
+    ensure_jars,
+    jars_fetched,
+)
+from services.runtime.settings import Settings
+
+
+def run_local(args: argparse.Namespace, settings: Settings) -> int:
+    """Start the cluster, say where it is, keep it until Ctrl-C, stop it; return an exit code."""
+    try:
+        java = check_java()
+        if not jars_fetched(settings.kafka_dist_dir):
+            print(f"Fetching Apache Kafka {KAFKA_VERSION}'s jars (once)…", file=sys.stderr)
+        libs = ensure_jars(settings.kafka_dist_dir)
+    except KafkaSetupError as error:
+        print(f"caseweave kafka local: {error}", file=sys.stderr)
+        return 2
+    cluster = LocalKafkaCluster(
+        java=java,
+        libs=libs,
+        directory=settings.data_dir / f"kafka-{args.brokers}",
+        nodes=args.brokers,
+        port=args.port,
+    )
+    stopping = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        cluster.start()
+        print(_banner(cluster), flush=True)
+        while not stopping:
+            failed = cluster.failed_node()
+            if failed is not None:
+                print(
+                    f"node {failed.node_id} stopped; see {cluster.log_of(failed)}", file=sys.stderr
+                )
+                return 1
+            time.sleep(0.5)
+        return 0
+    except KafkaNodeFailed as error:
+        print(f"caseweave kafka local: {error}", file=sys.stderr)
+        return 1
+    finally:
+        cluster.stop()
+        print("Kafka stopped.", file=sys.stderr)
+
+
+def _banner(cluster: LocalKafkaCluster) -> str:
+    nodes = len(cluster.nodes)
+    return "\n".join(
+        [
+            f"Apache Kafka {KAFKA_VERSION} (KRaft, {nodes} node{'s' * (nodes > 1)}) is up; data in"
+            f" {cluster.directory}",
+            f"KAFKA_BOOTSTRAP_SERVERS={cluster.bootstrap_servers}",
+            "Stop with Ctrl-C.",
+        ]
+    )
+
+
+def add_local(groups: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add `kafka local` to the `kafka` command's groups."""
+    local = groups.add_parser(
+        "local",
+        help="run a real Apache Kafka cluster on this machine until Ctrl-C",
+        description=f"Apache Kafka {KAFKA_VERSION} in KRaft mode, each node a broker and a "
+        "controller, with deploy/compose.yaml's settings; its jars are fetched once from Maven "
+        "Central (needs Java 17+ and Maven) into CASEWEAVE_KAFKA_DIST_DIR; its data stays in "
+        "CASEWEAVE_DATA_DIR/kafka-N between runs.",
+    )
+    local.add_argument("--brokers", type=int, choices=[1, 3], default=1, help="nodes (default 1)")
+    local.add_argument(
+        "--port", type=int, default=9092, help="the first node's client port (default 9092); "
+        "nodes take the next ones, their controllers the same plus 100",
+    )  # fmt: skip
