@@ -1,7 +1,6 @@
 """`caseweave kafka local`: a real Apache Kafka cluster on this machine, until Ctrl-C."""
 
 import argparse
-import signal
 import sys
 import time
 
@@ -14,6 +13,7 @@ from services.runtime.kafka.local.distribution import (
     jars_fetched,
 )
 from services.runtime.settings import Settings
+from services.runtime.stop_signals import StopRequest
 
 
 def run_local(args: argparse.Namespace, settings: Settings) -> int:
@@ -33,18 +33,11 @@ def run_local(args: argparse.Namespace, settings: Settings) -> int:
         nodes=args.brokers,
         port=args.port,
     )
-    stopping = False
-
-    def request_stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    stop = StopRequest()
     try:
         cluster.start()
         print(_banner(cluster), flush=True)
-        while not stopping:
+        while not stop.requested:
             failed = cluster.failed_node()
             if failed is not None:
                 print(

@@ -21,6 +21,7 @@ from events.envelope import ORGANISATIONS, OrgId
 from services.runtime.backoff import Backoff
 from services.runtime.embedded_postgres import EmbeddedPostgres
 from services.runtime.settings import Settings
+from services.runtime.stop_signals import StopRequest
 from services.service_runner import ServiceName
 
 HTTP_SERVICES: tuple[OrgId | Literal["projection"], ...] = ("projection", *ORGANISATIONS)
@@ -195,14 +196,7 @@ def run_everything(
     then stop them all; return an exit code."""
     env = {**os.environ, "CASEWEAVE_DATABASE_URL": database_url}
     services = [ServiceProcess(name, env) for name in UP_SERVICES]
-    stopping = False
-
-    def request_stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    stop = StopRequest()
     try:
         if not _wait_until_ready(settings, services):
             print("A service failed to start; see its log lines above.", file=sys.stderr)
@@ -212,7 +206,7 @@ def run_everything(
         supervised: list[Supervised] = [EmbeddedDatabase(embedded)] if embedded else []
         supervised += services
         restarters = [Restarter(unit) for unit in supervised]
-        while not stopping:
+        while not stop.requested:
             for restarter in restarters:
                 restarter.check(time.monotonic())
             time.sleep(0.2)

@@ -1,5 +1,6 @@
 """Break-glass over HTTP: open a record in an emergency, and the alerts IG leads review."""
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict
 
 from events.governance import BREAK_GLASS_CATEGORY, EmergencyReasonText
-from services.projection.access_log import Access, AccessLog
+from services.projection.access_log import Access, AccessLog, ReadKind
 from services.projection.break_glass import BreakGlass, BreakGlassAlerts, BreakGlassGrant
 from services.projection.domain.sharing import Viewer, may_find
 from services.projection.identity_confirmations import IdentityConfirmations
@@ -130,21 +131,34 @@ async def break_glass_alerts(
             and g.viewer_org not in reader.about(views[g.citizen_id]).withheld
         )
     ]
-    await _log_reviewed(request, lead, shown)
+    await log_alert_review(
+        request,
+        lead,
+        (g.citizen_id for g in shown),
+        kind="break_glass_alerts",
+        categories=[BREAK_GLASS_CATEGORY],
+    )
     return BreakGlassAlerts(org=lead.org, limit=limit, offset=offset, grants=shown)
 
 
-async def _log_reviewed(request: Request, lead: Caller, grants: list[BreakGlassGrant]) -> None:
-    """Record in each person's access log that an IG lead read the alerts about them."""
+async def log_alert_review(
+    request: Request,
+    lead: Caller,
+    citizens: Iterable[UUID],
+    *,
+    kind: ReadKind,
+    categories: list[str],
+) -> None:
+    """Record in each person's access log that an IG lead read alerts about them."""
     log: AccessLog = request.app.state.access_log
     await log.record(
         [
             Access(
                 read_at=datetime.now(UTC), citizen_id=citizen, viewer_org=lead.org,
-                viewer_role=lead.role, key_id=lead.key_id, read_kind="break_glass_alerts",
-                categories=[BREAK_GLASS_CATEGORY], purpose="audit", break_glass=False,
+                viewer_role=lead.role, key_id=lead.key_id, read_kind=kind,
+                categories=categories, purpose="audit", break_glass=False,
                 correlation_id=request.state.correlation_id,
             )
-            for citizen in sorted({g.citizen_id for g in grants})
+            for citizen in sorted(set(citizens))
         ]
     )  # fmt: skip

@@ -9,7 +9,7 @@ disputed: `domain/identity_conflicts.py`). Derived from the events (the timeline
 replay rebuilds the alerts with the view. Nothing personal: no reason, no names.
 """
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -17,9 +17,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from events.envelope import Envelope, OrgId
-from services.projection.access_log import Access, AccessLog
 from services.projection.domain.identity_conflicts import disputed_records
 from services.projection.domain.sharing import Viewer, has_relationship
+from services.projection.governance_api import log_alert_review
 from services.projection.identity_confirmations import IdentityConfirmations
 from services.projection.queries import CitizenQueries
 from services.projection.reading import links_of
@@ -139,21 +139,8 @@ async def new_relationships(
                 relationship=has_relationship(view, opened.org, links=links),
             )
         )  # fmt: skip
-    await _log_reviewed(request, lead, alerts)
+    citizens = (a.citizen_id for a in alerts)
+    await log_alert_review(
+        request, lead, citizens, kind="relationship_alerts", categories=["case.involvement"]
+    )
     return RelationshipAlerts(org=lead.org, limit=limit, offset=offset, alerts=alerts)
-
-
-async def _log_reviewed(request: Request, lead: Caller, alerts: list[RelationshipStarted]) -> None:
-    """Record in each person's access log that an IG lead read the alerts about them."""
-    log: AccessLog = request.app.state.access_log
-    await log.record(
-        [
-            Access(
-                read_at=datetime.now(UTC), citizen_id=citizen, viewer_org=lead.org,
-                viewer_role=lead.role, key_id=lead.key_id, read_kind="relationship_alerts",
-                categories=["case.involvement"], purpose="audit", break_glass=False,
-                correlation_id=request.state.correlation_id,
-            )
-            for citizen in sorted({a.citizen_id for a in alerts})
-        ]
-    )  # fmt: skip
