@@ -11,44 +11,28 @@ from events.housing import EvictionNoticeServed
 from events.mental_health import CrisisEpisodeEnded, CrisisEpisodeStarted
 from events.shared import FlagLifted, FlagRaised
 from services.organisation.domain.case_vocabulary import case_event, is_retry_of
-from services.organisation.domain.cases import CaseState, case_from, open_case
-from services.organisation.domain.commands import OpenCase, RecordCaseEvent
 from services.organisation.domain.errors import (
     CrisisEpisodeNotStarted,
     FlagNotRaised,
     InvalidEventData,
 )
-from services.organisation.domain.people import PersonState
 from services.organisation.domain.recording import envelope_for
 from tests.unit.organisation.domain_examples import (
-    DETAILS,
-    KEY_WORKER,
+    CASE_ID,
     NOW,
+    PERSON,
     PLACE,
+    a_case,
     a_recording,
-    recorded,
+    case_command,
 )
-
-CASE_ID = uuid4()
-PERSON = PersonState(uuid4(), DETAILS, PLACE, NOW, 1)
-OPENED = open_case(PERSON, OpenCase(PERSON.person_id, "Rent arrears", KEY_WORKER), case_id=CASE_ID)
-
-
-def _case(*later: Any) -> CaseState:
-    state = case_from(recorded(OPENED, *later))
-    assert state is not None
-    return state
-
-
-def _record(type_: str, data: dict[str, Any], **fields: Any) -> RecordCaseEvent:
-    return RecordCaseEvent(CASE_ID, type_, data, **fields)
 
 
 def test_lifting_a_flag_never_raised_is_refused_naming_the_flag() -> None:
     """A lift with nothing to lift would hide another case's flag downstream: refused."""
-    command = _record("flag.lifted", {"flag": "risk_to_staff"})
+    command = case_command("flag.lifted", {"flag": "risk_to_staff"})
     with pytest.raises(FlagNotRaised) as refused:
-        case_event(_case(), command, org="housing", now=NOW)
+        case_event(a_case(), command, org="housing", now=NOW)
     assert refused.value.code == "flag_not_raised"
     assert [(p["loc"], p["type"]) for p in refused.value.problems] == [
         (("data", "flag"), "flag_not_raised")
@@ -58,10 +42,10 @@ def test_lifting_a_flag_never_raised_is_refused_naming_the_flag() -> None:
 
 def test_a_raised_flag_is_lifted_once() -> None:
     """Lifting a raised flag is fine; lifting it again, once it is down, is refused."""
-    raised = _case(FlagRaised(case_id=CASE_ID, flag="risk_to_staff"))
-    command = _record("flag.lifted", {"flag": "risk_to_staff"})
+    raised = a_case(FlagRaised(case_id=CASE_ID, flag="risk_to_staff"))
+    command = case_command("flag.lifted", {"flag": "risk_to_staff"})
     assert isinstance(case_event(raised, command, org="housing", now=NOW), FlagLifted)
-    lifted = _case(
+    lifted = a_case(
         FlagRaised(case_id=CASE_ID, flag="risk_to_staff"),
         FlagLifted(case_id=CASE_ID, flag="risk_to_staff"),
     )
@@ -71,14 +55,14 @@ def test_a_raised_flag_is_lifted_once() -> None:
 
 def test_a_crisis_episode_ends_only_after_it_started() -> None:
     """Ending a crisis that never started is refused; ending a started one is recorded."""
-    command = _record("mental_health.crisis_episode_ended", {"outcome": "resolved_at_home"})
+    command = case_command("mental_health.crisis_episode_ended", {"outcome": "resolved_at_home"})
     with pytest.raises(CrisisEpisodeNotStarted) as refused:
-        case_event(_case(), command, org="mental_health", now=NOW)
+        case_event(a_case(), command, org="mental_health", now=NOW)
     assert refused.value.code == "crisis_episode_not_started"
-    in_crisis = _case(CrisisEpisodeStarted(case_id=CASE_ID, setting="home_treatment"))
+    in_crisis = a_case(CrisisEpisodeStarted(case_id=CASE_ID, setting="home_treatment"))
     ended = case_event(in_crisis, command, org="mental_health", now=NOW)
     assert isinstance(ended, CrisisEpisodeEnded)
-    over = _case(
+    over = a_case(
         CrisisEpisodeStarted(case_id=CASE_ID, setting="home_treatment"),
         CrisisEpisodeEnded(case_id=CASE_ID, outcome="resolved_at_home"),
     )
@@ -98,9 +82,9 @@ def test_a_date_something_happened_is_not_after_the_event(
 ) -> None:
     """A notice served (or a placement made) after the event recording it is refused."""
     later = (NOW + timedelta(days=2)).date().isoformat()
-    command = _record(type_, {**data, field: later})
+    command = case_command(type_, {**data, field: later})
     with pytest.raises(InvalidEventData) as refused:
-        case_event(_case(), command, org="housing", now=NOW)
+        case_event(a_case(), command, org="housing", now=NOW)
     assert [(p["loc"], p["type"]) for p in refused.value.problems] == [
         (("data", field), "not_in_future")
     ]
@@ -110,13 +94,13 @@ def test_the_date_is_checked_against_the_events_occurred_at_when_given() -> None
     """served_on may be the day the event happened, but not a day after its occurred_at."""
     occurred_at = NOW - timedelta(days=30)
     data = {"notice": "section_21", "served_on": occurred_at.date().isoformat()}
-    command = _record("housing.eviction_notice_served", data, occurred_at=occurred_at)
-    assert case_event(_case(), command, org="housing", now=NOW)
+    command = case_command("housing.eviction_notice_served", data, occurred_at=occurred_at)
+    assert case_event(a_case(), command, org="housing", now=NOW)
     next_day = {**data, "served_on": (occurred_at + timedelta(days=1)).date().isoformat()}
     with pytest.raises(InvalidEventData):
         case_event(
-            _case(),
-            _record("housing.eviction_notice_served", next_day, occurred_at=occurred_at),
+            a_case(),
+            case_command("housing.eviction_notice_served", next_day, occurred_at=occurred_at),
             org="housing",
             now=NOW,
         )
@@ -127,27 +111,27 @@ def test_a_stored_event_with_a_later_date_still_loads() -> None:
     served = EvictionNoticeServed(
         case_id=CASE_ID, notice="section_21", served_on=(NOW + timedelta(days=400)).date()
     )
-    assert _case(served).version == 2
+    assert a_case(served).version == 2
 
 
 def test_the_same_event_id_with_the_same_body_is_a_retry_and_another_body_is_not() -> None:
     """A retry repeats type, data and (if given) occurred_at; anything else is another event."""
     event_id = uuid4()
-    first = _record("housing.tenancy_at_risk", {"risk": "rent_arrears"}, event_id=event_id)
-    payload = case_event(_case(), first, org="housing", now=NOW)
+    first = case_command("housing.tenancy_at_risk", {"risk": "rent_arrears"}, event_id=event_id)
+    payload = case_event(a_case(), first, org="housing", now=NOW)
     stored = envelope_for(
         payload, recording=a_recording(), subject=PERSON.person_id, place=PLACE, event_id=event_id
     )
     assert is_retry_of(stored, first)
-    assert is_retry_of(stored, _record("housing.tenancy_at_risk", {"risk": "rent_arrears"}))
+    assert is_retry_of(stored, case_command("housing.tenancy_at_risk", {"risk": "rent_arrears"}))
     yesterday = NOW - timedelta(days=1)
     others = [
-        _record(
+        case_command(
             "housing.eviction_notice_served", {"notice": "section_8", "served_on": "2025-03-01"}
         ),
-        _record("housing.tenancy_at_risk", {"risk": "other"}),
-        _record("housing.tenancy_at_risk", {"risk": "rent_arrears", "arrears_amount": "10"}),
-        _record("housing.tenancy_at_risk", {"risk": "nonsense"}),
-        _record("housing.tenancy_at_risk", {"risk": "rent_arrears"}, occurred_at=yesterday),
+        case_command("housing.tenancy_at_risk", {"risk": "other"}),
+        case_command("housing.tenancy_at_risk", {"risk": "rent_arrears", "arrears_amount": "10"}),
+        case_command("housing.tenancy_at_risk", {"risk": "nonsense"}),
+        case_command("housing.tenancy_at_risk", {"risk": "rent_arrears"}, occurred_at=yesterday),
     ]
     assert [is_retry_of(stored, other) for other in others] == [False] * len(others)

@@ -1,7 +1,6 @@
 """Cases fold from their streams, and decide what may be recorded on them."""
 
 from datetime import date
-from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -10,35 +9,28 @@ from events.housing import TenancyAtRisk
 from events.mental_health import CareCoordinatorAssigned
 from events.shared import CaseClosed, CaseOpened, FlagLifted, FlagRaised, KeyWorker
 from services.organisation.domain.case_vocabulary import case_event, recordable_types
-from services.organisation.domain.cases import CaseState, case_from, close_case, open_case
-from services.organisation.domain.commands import CloseCase, OpenCase, RecordCaseEvent
+from services.organisation.domain.cases import close_case, open_case
+from services.organisation.domain.commands import CloseCase, OpenCase
 from services.organisation.domain.errors import (
     CaseAlreadyClosed,
     InvalidEventData,
     UnknownEventType,
     VersionConflict,
 )
-from services.organisation.domain.people import PersonState
-from tests.unit.organisation.domain_examples import DETAILS, KEY_WORKER, NOW, PLACE, recorded
-
-CASE_ID = uuid4()
-PERSON = PersonState(uuid4(), DETAILS, PLACE, NOW, 1)
-OPENED = open_case(PERSON, OpenCase(PERSON.person_id, "Rent arrears", KEY_WORKER), case_id=CASE_ID)
-
-
-def _case(*later: Any) -> CaseState:
-    state = case_from(recorded(OPENED, *later))
-    assert state is not None
-    return state
-
-
-def _record(type_: str, data: dict[str, Any], **fields: Any) -> RecordCaseEvent:
-    return RecordCaseEvent(CASE_ID, type_, data, **fields)
+from tests.unit.organisation.domain_examples import (
+    CASE_ID,
+    KEY_WORKER,
+    NOW,
+    PERSON,
+    PLACE,
+    a_case,
+    case_command,
+)
 
 
 def test_an_opened_case_is_open_for_its_person_with_its_key_worker() -> None:
     """case.opened starts the case: open, version 1, the key worker and place as recorded."""
-    state = _case()
+    state = a_case()
     assert (state.case_id, state.person_id, state.status, state.version) == (
         CASE_ID,
         PERSON.person_id,
@@ -50,7 +42,7 @@ def test_an_opened_case_is_open_for_its_person_with_its_key_worker() -> None:
 
 def test_events_on_a_case_move_its_version_and_flags() -> None:
     """Each event adds one to the version; flags stay raised until lifted."""
-    state = _case(
+    state = a_case(
         TenancyAtRisk(case_id=CASE_ID, risk="rent_arrears"),
         FlagRaised(case_id=CASE_ID, flag="risk_to_staff"),
         FlagRaised(case_id=CASE_ID, flag="interpreter_needed"),
@@ -63,31 +55,34 @@ def test_events_on_a_case_move_its_version_and_flags() -> None:
 def test_a_new_care_coordinator_becomes_the_cases_key_worker() -> None:
     """Whoever was last assigned to lead the person's care is who colleagues should call."""
     coordinator = KeyWorker(name="Dr Priya Shah", team="Eastside CMHT")
-    state = _case(CareCoordinatorAssigned(case_id=CASE_ID, coordinator=coordinator))
+    state = a_case(CareCoordinatorAssigned(case_id=CASE_ID, coordinator=coordinator))
     assert state.key_worker == coordinator
 
 
 def test_a_closed_case_says_when_and_how_it_ended() -> None:
     """case.closed closes the case with its outcome and the time it happened."""
-    state = _case(CaseClosed(case_id=CASE_ID, outcome="Tenancy sustained"))
+    state = a_case(CaseClosed(case_id=CASE_ID, outcome="Tenancy sustained"))
     assert (state.status, state.outcome, state.version) == ("closed", "Tenancy sustained", 2)
     assert state.closed_at is not None
 
 
 def test_a_closed_case_cannot_be_closed_or_written_again() -> None:
     """Nothing is recorded on a closed case: closing or recording is a conflict."""
-    state = _case(CaseClosed(case_id=CASE_ID, outcome="Done"))
+    state = a_case(CaseClosed(case_id=CASE_ID, outcome="Done"))
     with pytest.raises(CaseAlreadyClosed):
         close_case(state, CloseCase(CASE_ID, "Again"))
     with pytest.raises(CaseAlreadyClosed):
         case_event(
-            state, _record("housing.tenancy_at_risk", {"risk": "other"}), org="housing", now=NOW
+            state,
+            case_command("housing.tenancy_at_risk", {"risk": "other"}),
+            org="housing",
+            now=NOW,
         )
 
 
 def test_writing_at_a_stale_version_is_a_conflict_naming_the_current_one() -> None:
     """A client who read version 1 of a case now at version 2 is told it is at 2."""
-    state = _case(TenancyAtRisk(case_id=CASE_ID, risk="other"))
+    state = a_case(TenancyAtRisk(case_id=CASE_ID, risk="other"))
     with pytest.raises(VersionConflict) as conflict:
         close_case(state, CloseCase(CASE_ID, "Done", expected_version=1))
     assert (conflict.value.expected, conflict.value.actual) == (1, 2)
@@ -96,8 +91,8 @@ def test_writing_at_a_stale_version_is_a_conflict_naming_the_current_one() -> No
 
 def test_a_case_event_is_typed_and_names_its_case() -> None:
     """Valid data becomes the type's payload, with the case id from the case itself."""
-    command = _record("housing.prevention_duty_accepted", {"duty_start": "2025-03-01"})
-    payload = case_event(_case(), command, org="housing", now=NOW)
+    command = case_command("housing.prevention_duty_accepted", {"duty_start": "2025-03-01"})
+    payload = case_event(a_case(), command, org="housing", now=NOW)
     assert payload.model_dump() == {"case_id": CASE_ID, "duty_start": date(2025, 3, 1)}
 
 
@@ -114,7 +109,7 @@ def test_an_organisation_records_its_own_types_and_flags_only() -> None:
 def test_an_event_type_outside_the_vocabulary_is_refused_listing_the_allowed(type_: str) -> None:
     """The error names the rule and lists every type the organisation may record."""
     with pytest.raises(UnknownEventType) as refused:
-        case_event(_case(), _record(type_, {}), org="housing", now=NOW)
+        case_event(a_case(), case_command(type_, {}), org="housing", now=NOW)
     assert refused.value.problems[0]["loc"] == ("type",)
     assert refused.value.problems[0]["type"] == "unknown_event_type"
     assert "housing.tenancy_at_risk" in refused.value.message
@@ -124,7 +119,9 @@ def test_every_broken_data_rule_is_reported_at_its_place_in_data() -> None:
     """A case id in data, a wrong type and a missing field are all reported, under `data`."""
     data = {"case_id": str(uuid4()), "notice": "section_21", "served_on": "soon"}
     with pytest.raises(InvalidEventData) as refused:
-        case_event(_case(), _record("housing.eviction_notice_served", data), org="housing", now=NOW)
+        case_event(
+            a_case(), case_command("housing.eviction_notice_served", data), org="housing", now=NOW
+        )
     found = {(problem["loc"], problem["type"]) for problem in refused.value.problems}
     assert found == {
         (("data", "case_id"), "case_id_from_path"),
@@ -135,7 +132,9 @@ def test_every_broken_data_rule_is_reported_at_its_place_in_data() -> None:
 def test_a_missing_field_is_named() -> None:
     """Leaving out a required field names that field."""
     with pytest.raises(InvalidEventData) as refused:
-        case_event(_case(), _record("housing.relief_duty_accepted", {}), org="housing", now=NOW)
+        case_event(
+            a_case(), case_command("housing.relief_duty_accepted", {}), org="housing", now=NOW
+        )
     assert [(p["loc"], p["type"]) for p in refused.value.problems] == [
         (("data", "duty_start"), "missing")
     ]

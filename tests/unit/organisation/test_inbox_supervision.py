@@ -6,21 +6,8 @@ from pydantic import BaseModel, ValidationError
 from structlog.testing import capture_logs
 
 from services.organisation.entrypoints.referral_inbox import keep_inbox_running
-from services.runtime.event_log import EventLog, LoggedEvent, LogPosition
-
-
-class QuietLog:
-    """A log with nothing new in it (the in-memory stand-in for another organisation's log)."""
-
-    source = "housing"
-
-    async def read_after(self, after: LogPosition, *, limit: int) -> list[LoggedEvent]:
-        """Return nothing: the log is empty."""
-        return []
-
-    async def wait_for_new(self, timeout: float) -> None:  # noqa: ASYNC109 - the port's contract
-        """Return at once, as if woken."""
-        await asyncio.sleep(0)
+from services.runtime.event_log import EventLog
+from tests.fake_logs import QuietLog
 
 
 class FailingThenCountingInbox:

@@ -4,22 +4,9 @@ import asyncio
 
 from structlog.testing import capture_logs
 
-from services.runtime.event_log import EventLog, LoggedEvent, LogPosition
+from services.runtime.event_log import EventLog
 from services.runtime.subscription import keep_running
-
-
-class QuietLog:
-    """A log with nothing new in it."""
-
-    source = "housing"
-
-    async def read_after(self, after: LogPosition, *, limit: int) -> list[LoggedEvent]:
-        """Return nothing: the log is empty."""
-        return []
-
-    async def wait_for_new(self, timeout: float) -> None:  # noqa: ASYNC109 - the port's contract
-        """Return at once, as if woken."""
-        await asyncio.sleep(0)
+from tests.fake_logs import QuietLog
 
 
 class UnreachableThenCountingConsumer:
