@@ -17,6 +17,17 @@ import httpx
 SERVICES = ("projection", "housing", "mental_health", "voluntary")
 
 
+# the story's person, as a housing officer registers him over HTTP
+PERSON = {
+    "nhs_number": "943 476 5919",
+    "given_name": "David",
+    "family_name": "Smith",
+    "date_of_birth": "1979-03-12",
+    "postcode": "BS5 6XX",
+    "place": "E05001234",
+}
+
+
 def free_port() -> int:
     """Return a TCP port nobody is listening on right now."""
     with socket.socket() as sock:

@@ -7,21 +7,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.system import System, running, wait_for
+from tests.e2e.system import PERSON, System, running, wait_for
 
 STORY_CORRELATION = (
     "57021000-0000-4000-8000-000000000001"  # the partner app's id for the story's requests
 )
 
 NHS_NUMBER = "9434765919"
-PERSON = {
-    "nhs_number": "943 476 5919",
-    "given_name": "David",
-    "family_name": "Smith",
-    "date_of_birth": "1979-03-12",
-    "postcode": "BS5 6XX",
-    "place": "E05001234",
-}
 KEY_WORKER = {"name": "Sam Okafor", "role": "Housing officer", "phone": "0117 000 0000"}
 
 

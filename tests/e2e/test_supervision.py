@@ -13,16 +13,7 @@ from typing import Any
 import httpx
 import psutil
 
-from tests.e2e.system import System, running, wait_for
-
-PERSON = {
-    "nhs_number": "943 476 5919",
-    "given_name": "David",
-    "family_name": "Smith",
-    "date_of_birth": "1979-03-12",
-    "postcode": "BS5 6XX",
-    "place": "E05001234",
-}
+from tests.e2e.system import PERSON, System, running, wait_for
 
 
 def _log_lines(path: Path, message: str) -> list[dict[str, Any]]:

@@ -162,13 +162,7 @@ async def test_a_break_glass_grant_is_an_alert_event_ops_can_export(
 ) -> None:
     """The charity breaks the glass on someone only housing knows: the grant is recorded as
     an `access.break_glass_granted` event, which `caseweave audit alerts` writes out."""
-    outsider = PersonAt("housing")
-    at = datetime(2026, 5, 4, tzinfo=UTC)
-    await orgs.record([outsider.registered(at, details(nhs_number="4010232137"))])
-    await orgs.catch_up()
-    charity, _ = await _key(orgs, "voluntary")
-    found = await api.get("/v1/citizens", params={"nhs_number": "4010232137"}, headers=charity)
-    citizen = found.json()["citizens"][0]["citizen_id"]
+    citizen, charity = await _known_only_to_housing(api, orgs)
     emergency = {"reason": "unconscious in the day centre garden"}
     granted = await api.post(f"/v1/citizens/{citizen}/break-glass", json=emergency, headers=charity)
     assert granted.status_code == 201
@@ -186,14 +180,7 @@ async def test_reading_break_glass_alerts_is_in_the_persons_access_log(
 ) -> None:
     """An IG lead reviews the alerts (by API), and ops export them: both read what was written
     about the person, and both are in the person's access log before the answer."""
-    outsider = PersonAt("housing")
-    await orgs.record(
-        [outsider.registered(datetime(2026, 5, 4, tzinfo=UTC), details(nhs_number="4010232137"))]
-    )
-    await orgs.catch_up()
-    charity, _ = await _key(orgs, "voluntary")
-    found = await api.get("/v1/citizens", params={"nhs_number": "4010232137"}, headers=charity)
-    citizen = found.json()["citizens"][0]["citizen_id"]
+    citizen, charity = await _known_only_to_housing(api, orgs)
     emergency = {"reason": "unconscious in the day centre garden"}
     await api.post(f"/v1/citizens/{citizen}/break-glass", json=emergency, headers=charity)
     store = ApiKeyStore(orgs.pool)
@@ -223,14 +210,7 @@ async def test_a_correlation_id_naming_someone_is_replaced_and_never_stored(
 ) -> None:
     """A partner app names its request after the person; the access log, the break-glass
     alert and the answer carry a fresh id instead, which still ties them together."""
-    outsider = PersonAt("housing")
-    await orgs.record(
-        [outsider.registered(datetime(2026, 5, 4, tzinfo=UTC), details(nhs_number="4010232137"))]
-    )
-    await orgs.catch_up()
-    charity, _ = await _key(orgs, "voluntary")
-    found = await api.get("/v1/citizens", params={"nhs_number": "4010232137"}, headers=charity)
-    citizen = found.json()["citizens"][0]["citizen_id"]
+    citizen, charity = await _known_only_to_housing(api, orgs)
     named = {**charity, "X-Correlation-ID": "David Smith 943 476 5919"}
     emergency = {"reason": "unconscious in the day centre garden"}
     granted = await api.post(f"/v1/citizens/{citizen}/break-glass", json=emergency, headers=named)
@@ -247,3 +227,18 @@ async def test_a_correlation_id_naming_someone_is_replaced_and_never_stored(
         f" || (SELECT string_agg(b::text, ' ') FROM {orgs.schema}_audit.break_glass b)"
     )
     assert "Smith" not in stored
+
+
+async def _known_only_to_housing(
+    api: httpx.AsyncClient, orgs: Organisations
+) -> tuple[str, dict[str, str]]:
+    """Record someone only housing knows; return their citizen id, found by a charity key,
+    and that key's headers (the charity has no relationship: break-glass is its way in)."""
+    outsider = PersonAt("housing")
+    at = datetime(2026, 5, 4, tzinfo=UTC)
+    await orgs.record([outsider.registered(at, details(nhs_number="4010232137"))])
+    await orgs.catch_up()
+    charity, _ = await _key(orgs, "voluntary")
+    found = await api.get("/v1/citizens", params={"nhs_number": "4010232137"}, headers=charity)
+    citizen: str = found.json()["citizens"][0]["citizen_id"]
+    return citizen, charity

@@ -9,7 +9,7 @@ so it reads the full view, as the rules share it.
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
@@ -195,6 +195,20 @@ VICTORIA = details(nhs_number="9850588624", given_name="Victoria", family_name="
                    date_of_birth=date(1990, 2, 3))  # fmt: skip
 
 
+CLAIM = details(
+    nhs_number="9850588624", given_name="Vic", family_name="Anything",
+    date_of_birth=date(2000, 1, 1),
+)  # fmt: skip
+"""Victoria's NHS number under made-up details: what an organisation claiming her registers."""
+CLAIMED_AT = AT + timedelta(days=1)
+
+
+async def _claimed_by(orgs: Organisations, record: PersonAt, case: UUID | None = None) -> None:
+    """Record `record`'s organisation registering the claim and opening a case on it."""
+    opened = record.case_opened(CLAIMED_AT, case or uuid4())
+    await orgs.record([record.registered(CLAIMED_AT, CLAIM), opened])
+
+
 async def _known_only_to_mental_health(orgs: Organisations) -> PersonAt:
     health = PersonAt("mental_health")
     case = uuid4()
@@ -245,12 +259,7 @@ async def test_registering_a_known_nhs_number_under_another_name_opens_nothing(
     timeline, no FHIR) and does not change who everyone else sees."""
     await _known_only_to_mental_health(orgs)
     housing = PersonAt("housing")
-    impostor = details(
-        nhs_number="9850588624", given_name="Vic", family_name="Anything",
-        date_of_birth=date(2000, 1, 1),
-    )  # fmt: skip
-    later = AT + timedelta(days=1)
-    await orgs.record([housing.registered(later, impostor), housing.case_opened(later, uuid4())])
+    await _claimed_by(orgs, housing)
     await orgs.catch_up()
     async with projection_api(orgs, database_url) as api:
         key = await key_of(orgs, "housing")
@@ -308,12 +317,8 @@ async def test_a_new_relationship_to_someone_others_hold_is_an_alert_for_their_i
     relationship); housing's own IG lead and a frontline key see no such alert list."""
     await _known_only_to_mental_health(orgs)
     housing, charity = PersonAt("housing"), PersonAt("voluntary")
-    impostor = details(
-        nhs_number="9850588624", given_name="Vic", family_name="Anything",
-        date_of_birth=date(2000, 1, 1),
-    )  # fmt: skip
-    case, later = uuid4(), AT + timedelta(days=1)
-    await orgs.record([housing.registered(later, impostor), housing.case_opened(later, case)])
+    case, later = uuid4(), CLAIMED_AT
+    await _claimed_by(orgs, housing, case)
     await orgs.record([charity.registered(later, VICTORIA), charity.case_opened(later, uuid4())])
     await orgs.catch_up()
     async with projection_api(orgs, database_url) as api:
@@ -435,12 +440,7 @@ async def test_an_identity_conflict_is_settled_only_by_both_sides_stewards(
     alone settles nothing; once mental health's steward links it too, both cases count."""
     health = await _known_only_to_mental_health(orgs)
     housing = PersonAt("housing")
-    claim = details(
-        nhs_number="9850588624", given_name="Vic", family_name="Anything",
-        date_of_birth=date(2000, 1, 1),
-    )  # fmt: skip
-    later = AT + timedelta(days=1)
-    await orgs.record([housing.registered(later, claim), housing.case_opened(later, uuid4())])
+    await _claimed_by(orgs, housing)
     await orgs.catch_up()
     async with projection_api(orgs, database_url) as api:
         stewards = {
@@ -548,25 +548,21 @@ async def test_a_claim_referred_on_and_accepted_in_good_faith_opens_nothing(
     between disputed records works with Victoria."""
     await _known_only_to_mental_health(orgs)
     housing, charity = PersonAt("housing"), PersonAt("voluntary")
-    claim = details(
-        nhs_number="9850588624", given_name="Vic", family_name="Anything",
-        date_of_birth=date(2000, 1, 1),
-    )  # fmt: skip
-    later, referral_id, case = AT + timedelta(days=1), uuid4(), uuid4()
+    later, referral_id, case = CLAIMED_AT, uuid4(), uuid4()
     made = housing.event(
         ReferralMade(
             referral_id=referral_id, person_id=housing.person_id, to_org="voluntary",
-            reason="needs support", person=claim,
+            reason="needs support", person=CLAIM,
         ),
         later,
     )  # fmt: skip
     inbox = {"actor": "voluntary/referral_inbox", "causation_id": str(made.event_id)}
     await orgs.record(
         [
-            housing.registered(later, claim),
+            housing.registered(later, CLAIM),
             housing.case_opened(later, uuid4()),
             made,
-            charity.registered(later + timedelta(hours=1), claim, **inbox),
+            charity.registered(later + timedelta(hours=1), CLAIM, **inbox),
             charity.event(
                 ReferralReceived(
                     referral_id=referral_id, person_id=charity.person_id, from_org="housing",
@@ -703,13 +699,8 @@ async def test_two_organisations_colluding_on_a_claim_still_read_nothing_of_the_
     version outnumbers mental health's, so theirs is the person, but mental health's record,
     in conflict with it, shows to neither: no involvement, no flag, no event."""
     health = await _known_only_to_mental_health(orgs)
-    claim = details(
-        nhs_number="9850588624", given_name="Vic", family_name="Anything",
-        date_of_birth=date(2000, 1, 1),
-    )  # fmt: skip
-    later = AT + timedelta(days=1)
     for record in (PersonAt("housing"), PersonAt("voluntary")):
-        await orgs.record([record.registered(later, claim), record.case_opened(later, uuid4())])
+        await _claimed_by(orgs, record)
     await orgs.catch_up()
     async with projection_api(orgs, database_url) as api:
         key = await key_of(orgs, "housing")
