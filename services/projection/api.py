@@ -41,7 +41,6 @@ from services.projection.reading import (
     full_record_open,
     recorders_of,
     relationship_required,
-    works_with,
 )
 from services.projection.roles import allowed_to, forbidden_roles_description
 from services.runtime.http.errors import ApiError, FieldError, not_found
@@ -201,7 +200,7 @@ async def access_log(
 ) -> AccessLogPage:
     """Return a page of the citizen's access log."""
     view = await citizen_or_404(queries, citizen_id)
-    if not await works_with(view, viewer.org, reads.confirmations):
+    if not await reads.works_with(view):
         raise relationship_required() if may_find(view, viewer) else not_found("citizen")
     log: AccessLog = request.app.state.access_log
     viewer = viewer.about(view)

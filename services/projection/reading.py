@@ -3,7 +3,7 @@ written before the answer, the read model, and the refusals (404, 403) that say 
 about whether the person exists."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
@@ -77,10 +77,22 @@ class Reads:
     purpose: Purpose
     correlation_id: str
     confirmations: IdentityConfirmations
+    _links: dict[UUID, StandingLinks] = field(default_factory=dict, compare=False)
+
+    async def links(self, view: CitizenView) -> StandingLinks:
+        """Return the stewards' links that settle the person's identity conflicts (read from
+        the decision store once per request, and only for a person who has any)."""
+        if view.citizen_id not in self._links:
+            self._links[view.citizen_id] = await links_of(view, self.confirmations)
+        return self._links[view.citizen_id]
+
+    async def works_with(self, view: CitizenView) -> bool:
+        """Tell whether the caller's organisation works with the person (`has_relationship`)."""
+        return has_relationship(view, self.caller.org, links=await self.links(view))
 
     async def related(self, view: CitizenView) -> tuple[bool, bool]:
         """Tell whether the caller may open the full record, and whether only by break-glass."""
-        if await works_with(view, self.caller.org, self.confirmations):
+        if await self.works_with(view):
             return True, False
         now = datetime.now(UTC)
         glass = await self.glass.is_open(view.citizen_id, key_id=self.caller.key_id, now=now)
@@ -89,8 +101,7 @@ class Reads:
     async def hidden(self, view: CitizenView) -> frozenset[RecordKey]:
         """Return the records in an identity conflict that are not the caller's own
         organisation's: their data shows to nobody else (`identity_conflicts`)."""
-        links = await links_of(view, self.confirmations)
-        disputed = disputed_records(view.involvements, links=links)
+        disputed = disputed_records(view.involvements, links=await self.links(view))
         return frozenset(key for key in disputed if key[0] != self.caller.org)
 
     async def record(

@@ -26,9 +26,14 @@ from services.projection.domain.sharing import (
     may_find,
 )
 from services.projection.domain.view import CitizenView, Identity, SourcedText
-from services.projection.identity_confirmations import IdentityConfirmations
 from services.projection.queries import SEARCH_LIMIT, CitizenList, CitizenQueries, CitizenSummary
-from services.projection.reading import READ_ERRORS, QueriesDep, ReadsDep, ViewerDep, works_with
+from services.projection.reading import (
+    READ_ERRORS,
+    QueriesDep,
+    Reads,
+    ReadsDep,
+    ViewerDep,
+)
 from services.runtime.http.errors import ApiError, FieldError
 
 # hits scored before the person's own decisions are applied; the best SEARCH_LIMIT are shown
@@ -74,7 +79,7 @@ async def find_citizens(
         date_of_birth=date_of_birth,
         given_name=given_name,
     )
-    shown = await _findable(queries, found, viewer, sought, reads.confirmations)
+    shown = await _findable(queries, found, viewer, sought, reads)
     await reads.record("search", [(hit.citizen_id, [IDENTITY]) for hit in shown])
     return CitizenList(citizens=shown)
 
@@ -84,7 +89,7 @@ async def _findable(
     found: list[CitizenSummary],
     viewer: Viewer,
     sought: Sought,
-    confirmations: IdentityConfirmations,
+    reads: Reads,
 ) -> list[CitizenSummary]:
     """Keep the hits the search finds in what the viewer may see of them (`find_in`). To an
     organisation that works with the person, each shows the identity values the rules share
@@ -97,7 +102,7 @@ async def _findable(
         view = views.get(hit.citizen_id)
         if view is None or not may_find(view, viewer):
             continue
-        related = await works_with(view, viewer.org, confirmations)
+        related = await reads.works_with(view)
         match = find_in(view, viewer, sought if related else replace(sought, given_name=None))
         if match is None:
             continue

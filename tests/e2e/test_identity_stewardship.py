@@ -7,16 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.system import System, running, wait_for
+from tests.e2e.system import PERSON, System, running, wait_for
 
-DAVID = {
-    "nhs_number": "943 476 5919",
-    "given_name": "David",
-    "family_name": "Smith",
-    "date_of_birth": "1979-03-12",
-    "postcode": "BS5 6XX",
-    "place": "E05001234",
-}
+DAVID = PERSON  # housing's David
 DAVE = {  # the charity: no NHS number, no postcode, a nickname
     "given_name": "Dave",
     "family_name": "Smith",

@@ -104,6 +104,23 @@ async def _objection_on_housings_record(orgs: Organisations) -> tuple[PersonAt, 
     return housing, charity, citizen
 
 
+async def _refused_and_nothing_changed(
+    answer: httpx.Response,
+    orgs: Organisations,
+    api: httpx.AsyncClient,
+    *,
+    housing: PersonAt,
+    citizen: str,
+) -> None:
+    """The decision was refused as not the steward's to make, and changed nothing: nothing
+    recorded, housing's record where it was, the objection still hiding what it hid."""
+    assert answer.status_code == 403, answer.text
+    assert answer.json()["error"]["code"] == "not_your_records"
+    assert await _decisions_recorded(orgs) == 0
+    assert await _citizen_of(orgs, housing) == citizen
+    await _still_hidden_from_the_charity(orgs, api, citizen)
+
+
 async def _still_hidden_from_the_charity(
     orgs: Organisations, api: httpx.AsyncClient, citizen: str
 ) -> None:
@@ -127,11 +144,7 @@ async def test_a_steward_cannot_split_another_organisations_record_off_with_its_
         json={**_ref(housing), "reason": "not the same man"},
     )
 
-    assert split.status_code == 403, split.text
-    assert split.json()["error"]["code"] == "not_your_records"
-    assert await _decisions_recorded(orgs) == 0
-    assert await _citizen_of(orgs, housing) == citizen
-    await _still_hidden_from_the_charity(orgs, api, citizen)
+    await _refused_and_nothing_changed(split, orgs, api, housing=housing, citizen=citizen)
 
 
 async def test_a_steward_cannot_part_other_organisations_records_by_keeping_their_own_apart(
@@ -149,11 +162,7 @@ async def test_a_steward_cannot_part_other_organisations_records_by_keeping_thei
         json={"a": _ref(charity), "b": _ref(housing), "reason": "not the same man"},
     )
 
-    assert apart.status_code == 403, apart.text
-    assert apart.json()["error"]["code"] == "not_your_records"
-    assert await _decisions_recorded(orgs) == 0
-    assert await _citizen_of(orgs, housing) == citizen
-    await _still_hidden_from_the_charity(orgs, api, citizen)
+    await _refused_and_nothing_changed(apart, orgs, api, housing=housing, citizen=citizen)
 
 
 async def test_a_steward_cannot_merge_two_people_with_different_nhs_numbers(
