@@ -19,7 +19,7 @@ import asyncpg
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
-from events.envelope import ORGANISATIONS, Envelope, OrgId, new_event_id
+from events.envelope import Envelope, OrgId, new_event_id
 from events.identity import (
     MAX_RECORDS_SPLIT_FROM,
     IdentityLinked,
@@ -114,8 +114,11 @@ class ReviewRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    org: OrgId
-    person_id: UUID
+    org: OrgId | None = Field(
+        description="null for the other side of an identity conflict (whose record it is is"
+        " that organisation's to say)"
+    )
+    person_id: UUID | None
     citizen_id: UUID | None = Field(description="the citizen the record is part of now")
     nhs_number: str | None
     given_name: str | None
@@ -318,6 +321,8 @@ class IdentityStewardship:
         links = await self._model.links_of(conn, named)
         viewers = _viewers(by.viewer, await self._model.load_views(conn, set(links.values())))
         hidden = {key for key in named if key in held and _withheld(held[key], links, viewers)}
+        if _settles_a_conflict(decision, held):  # the other side's record stays unsaid
+            hidden |= {key for key in named if key[0] != by.caller.org}
         knowable = sorted(named - hidden, key=lambda key: (key not in first_named, key))
         listed = knowable[:LISTED_RECORDS]
         return DecisionOutcome(
@@ -485,16 +490,6 @@ def _review_record(
     )
 
 
-def _only_own(
-    viewers: Callable[[UUID | None], Viewer], org: str
-) -> Callable[[UUID | None], Viewer]:
-    """Return viewers who see no other organisation's identity (the details of one side of
-    an identity conflict are the other side's to know)."""
-    return lambda citizen_id: viewers(citizen_id).model_copy(
-        update={"withheld": frozenset(o for o in ORGANISATIONS if o != org)}
-    )
-
-
 def _review_pair(
     pair: StoredPair,
     a: Registration,
@@ -509,14 +504,33 @@ def _review_pair(
         for e in pair.evidence
     ]
     conflict = is_conflict(a.record, b.record, a.record.nhs_number, b.record.nhs_number)
-    if conflict:  # neither side learns the other's version of the person: only how it compares
-        viewers = _only_own(viewers, org)
+    sides = [_review_record(r, links.get(r.key), viewers) for r in (a, b)]
+    if conflict:  # neither side learns the other's version of the person, nor whose it is
+        sides = [side if side.org == org else _unnamed(side) for side in sides]
     return ReviewPair(
         pair_id=pair.pair_id,
         conflict=conflict,
         score=pair.score,
         agreed_on=[e.field for e in evidence if e.agreement in ("exact", "close", "similar")],
         evidence=evidence,
-        a=_review_record(a, links.get(a.key), viewers),
-        b=_review_record(b, links.get(b.key), viewers),
+        a=sides[0],
+        b=sides[1],
     )
+
+
+def _unnamed(record: "ReviewRecord") -> "ReviewRecord":
+    """The other side of an identity conflict: only that it exists (and how it compares)."""
+    return ReviewRecord(org=None, person_id=None, citizen_id=record.citizen_id, **_NO_DETAILS)
+
+
+_NO_DETAILS: dict[str, None] = dict.fromkeys(
+    ("nhs_number", "given_name", "family_name", "date_of_birth", "postcode", "place")
+)
+
+
+def _settles_a_conflict(decision: IdentityDecision, held: Mapping[PersonKey, Registration]) -> bool:
+    """Tell whether a decision links the two records of an identity conflict."""
+    if not isinstance(decision, IdentityLinked):
+        return False
+    a, b = held[record_key(decision.a)].record, held[record_key(decision.b)].record
+    return is_conflict(a, b, a.nhs_number, b.nhs_number)

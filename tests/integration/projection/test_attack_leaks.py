@@ -455,6 +455,7 @@ async def test_an_identity_conflict_is_settled_only_by_both_sides_stewards(
             assert (other["given_name"], other["date_of_birth"], other["nhs_number"]) == (
                 None, None, None,
             )  # fmt: skip
+            assert (other["org"], other["person_id"]) == (None, None)  # not even whose
             firsts[org] = first
         assert "Victoria" not in str(firsts["housing"])
         frontline = await key_of(orgs, "housing")
@@ -474,6 +475,8 @@ async def test_an_identity_conflict_is_settled_only_by_both_sides_stewards(
         }
         linked = await api.post("/v1/identity/links", json=pair, headers=stewards["housing"])
         assert linked.status_code == 200, linked.text
+        for theirs in ("Victoria", "1990-02-03", health.subject):  # nor does the answer say
+            assert theirs not in linked.text
         assert await access(frontline) == "contacts"  # one side's word is not enough
         again = await api.post("/v1/identity/links", json=pair, headers=stewards["housing"])
         assert again.json()["error"]["code"] == "already_decided"
