@@ -36,10 +36,24 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     from services.runtime.embedded_postgres import EmbeddedPostgres  # noqa: PLC0415 - only here
 
     configure_logging(level=settings.log_level, fmt=settings.log_format, service="up")
-    if settings.database_url:
-        return run_everything(settings, settings.database_url)
-    embedded = EmbeddedPostgres.start(settings.data_dir)
-    return run_everything(settings, embedded.url, embedded=embedded)
+    transport = args.transport or settings.transport
+    kafka = None
+    if transport == "kafka":
+        from services.kafka_up import KafkaNotReady, prepare_kafka  # noqa: PLC0415 - only here
+
+        try:
+            kafka = prepare_kafka(settings, port=args.kafka_port)
+        except KafkaNotReady as error:
+            print(f"caseweave up: {error}", file=sys.stderr)
+            return 2
+    try:
+        if settings.database_url:
+            return run_everything(settings, settings.database_url, kafka=kafka)
+        embedded = EmbeddedPostgres.start(settings.data_dir)
+        return run_everything(settings, embedded.url, embedded=embedded, kafka=kafka)
+    finally:
+        if kafka is not None:
+            kafka.stop()
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -127,7 +141,25 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_running(commands: Commands) -> None:
-    up = commands.add_parser("up", help="start every service and the projection on this machine")
+    up = commands.add_parser(
+        "up",
+        help="start every service and the projection on this machine",
+        description="Start the three organisation services and the projection, with an embedded "
+        "PostgreSQL unless CASEWEAVE_DATABASE_URL is set; Ctrl-C stops everything. With "
+        "--transport kafka (the production shape) events travel through Kafka: the cluster "
+        "KAFKA_BOOTSTRAP_SERVERS names, or else a one-node Apache Kafka started here (Java 17+ "
+        "and Maven needed; data in CASEWEAVE_DATA_DIR/kafka-1); topics are created first.",
+    )
+    up.add_argument(
+        "--transport", choices=["postgres", "kafka"], default=None,
+        help="how events travel: postgres (embedded, the default) or kafka;"
+        " default CASEWEAVE_TRANSPORT",
+    )  # fmt: skip
+    up.add_argument(
+        "--kafka-port", type=int, default=9092,
+        help="the local Kafka's client port when up starts one (default 9092; its controller"
+        " takes the same plus 100)",
+    )  # fmt: skip
     up.set_defaults(handler=_up)
     run = commands.add_parser("run", help="run one service in the foreground (what `up` starts)")
     run.add_argument("service", choices=SERVICE_NAMES)

@@ -18,8 +18,10 @@ import httpx
 import structlog
 
 from events.envelope import ORGANISATIONS, OrgId
+from services.kafka_up import KafkaForUp
 from services.runtime.backoff import Backoff
 from services.runtime.embedded_postgres import EmbeddedPostgres
+from services.runtime.kafka.local.cluster import LocalKafkaCluster
 from services.runtime.settings import Settings
 from services.runtime.stop_signals import StopRequest
 from services.service_runner import ServiceName
@@ -98,6 +100,27 @@ class EmbeddedDatabase:
         self._server.restart()
 
 
+class LocalKafkaNode:
+    """The one-node Kafka `up --transport kafka` started, as `up` supervises it."""
+
+    name = "kafka"
+
+    def __init__(self, cluster: LocalKafkaCluster) -> None:
+        self._cluster = cluster
+
+    def running(self) -> bool:
+        """Return whether the node's process is alive."""
+        return self._cluster.failed_node() is None
+
+    def exit_code(self) -> int | None:
+        """Return None: how the node ended is in its own log."""
+        return None
+
+    def restart(self) -> None:
+        """Start the node again on the same data (raising if it does not come up)."""
+        self._cluster.start_node(self._cluster.nodes[0].node_id)
+
+
 class Restarter:
     """Restarts one supervised thing whenever it stops, with backoff, saying so in the log."""
 
@@ -174,12 +197,19 @@ def _wait_until_ready(settings: Settings, services: Sequence[ServiceProcess]) ->
     return not pending
 
 
-def _banner(settings: Settings) -> str:
+def _banner(settings: Settings, kafka: KafkaForUp | None) -> str:
     lines = ["", "Caseweave is up:"]
     lines += [
         f"  {name:<14} http://{settings.host}:{settings.port_of(name)}/docs"
         for name in HTTP_SERVICES
     ]
+    if kafka is not None:
+        where = "started here" if kafka.local is not None else "KAFKA_BOOTSTRAP_SERVERS"
+        lines += [
+            f"  {'kafka':<14} {kafka.bootstrap_servers} ({where})",
+            "Commands in another terminal reach it with:",
+            "  export " + " ".join(f"{name}={value}" for name, value in sorted(kafka.env.items())),
+        ]
     lines += [
         "Create an API key in another terminal:",
         "  .venv/bin/caseweave keys create --org housing --role frontline",
@@ -190,20 +220,26 @@ def _banner(settings: Settings) -> str:
 
 
 def run_everything(
-    settings: Settings, database_url: str, *, embedded: EmbeddedPostgres | None = None
+    settings: Settings,
+    database_url: str,
+    *,
+    embedded: EmbeddedPostgres | None = None,
+    kafka: KafkaForUp | None = None,
 ) -> int:
-    """Start every service, keep them (and the `embedded` database) running until Ctrl-C,
-    then stop them all; return an exit code."""
-    env = {**os.environ, "CASEWEAVE_DATABASE_URL": database_url}
+    """Start every service, keep them (and the `embedded` database, and the local Kafka) running
+    until Ctrl-C, then stop them all; return an exit code."""
+    env = {**os.environ, "CASEWEAVE_DATABASE_URL": database_url, **(kafka.env if kafka else {})}
     services = [ServiceProcess(name, env) for name in UP_SERVICES]
     stop = StopRequest()
     try:
         if not _wait_until_ready(settings, services):
             print("A service failed to start; see its log lines above.", file=sys.stderr)
             return 1
-        print(_banner(settings), file=sys.stderr)
+        print(_banner(settings, kafka), file=sys.stderr)
         log.info("up_ready", services=list(HTTP_SERVICES))  # from now on, what dies restarts
         supervised: list[Supervised] = [EmbeddedDatabase(embedded)] if embedded else []
+        if kafka is not None and kafka.local is not None:
+            supervised.append(LocalKafkaNode(kafka.local))
         supervised += services
         restarters = [Restarter(unit) for unit in supervised]
         while not stop.requested:

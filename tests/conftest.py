@@ -1,6 +1,7 @@
 """Fixtures shared by every test level: a real PostgreSQL and fresh schemas in it."""
 
 import os
+import shutil
 import sys
 import threading
 import uuid
@@ -9,8 +10,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 
 from services.runtime.database import Pool, create_pool
-from tests.kafka_mock import MockKafka, mock_kafka
 from tests.postgres import create_database, postgres_server_url
+from tests.real_kafka import RUN_DIRECTORY, RealKafka, kill_leftover_brokers, real_kafka
 
 
 @pytest.fixture(scope="session")
@@ -35,9 +36,10 @@ async def pool(database_url: str) -> AsyncIterator[Pool]:
 
 
 @pytest.fixture(scope="session")
-def kafka() -> Iterator[MockKafka]:
-    """A Kafka-protocol broker on localhost (librdkafka's mock cluster) for the whole run."""
-    with mock_kafka() as cluster:
+def kafka() -> Iterator[RealKafka]:
+    """A real Apache Kafka (one node, KRaft) on localhost for the whole run; tests share it,
+    each with topics of its own."""
+    with real_kafka() as cluster:
         yield cluster
 
 
@@ -70,6 +72,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     ]
     for thread in left:
         thread.join(timeout=5)
+    killed = kill_leftover_brokers()
+    if killed:
+        print(f"\nkilled Kafka nodes left running: {killed}", file=sys.stderr, flush=True)
+    shutil.rmtree(RUN_DIRECTORY, ignore_errors=True)
     still_running = [thread.name for thread in left if thread.is_alive()]
     if still_running:
         print(

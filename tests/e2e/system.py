@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 
 SERVICES = ("projection", "housing", "mental_health", "voluntary")
+# each a CASEWEAVE_<NAME>_PORT: the services' and the lone projection worker's /metrics
+PORTS = (*SERVICES, "worker_metrics")
 
 
 # the story's person, as a housing officer registers him over HTTP
@@ -42,9 +44,12 @@ class System:
 
     database_url: str
     data_dir: Path
-    ports: dict[str, int] = field(default_factory=lambda: {name: free_port() for name in SERVICES})
+    ports: dict[str, int] = field(default_factory=lambda: {name: free_port() for name in PORTS})
     process: subprocess.Popen[bytes] | None = None
     kafka_bootstrap_servers: str | None = None  # set: the Kafka transport, else the embedded one
+    # set: `up --transport kafka` starts a one-node Kafka on this port (kafka_bootstrap_servers
+    # names it for the other commands); unset with kafka_bootstrap_servers: an external cluster
+    kafka_port: int | None = None
     settings: dict[str, str] = field(default_factory=dict)  # more CASEWEAVE_* variables
 
     @property
@@ -58,8 +63,8 @@ class System:
         if self.kafka_bootstrap_servers:
             env["CASEWEAVE_TRANSPORT"] = "kafka"
             env["KAFKA_BOOTSTRAP_SERVERS"] = self.kafka_bootstrap_servers
-            # the mock broker ignores LeaveGroup: a restarted worker waits out the old session
-            env["CASEWEAVE_KAFKA_SESSION_TIMEOUT_MS"] = "3000"
+            # a killed worker's partitions wait this long for it: the broker's least
+            env["CASEWEAVE_KAFKA_SESSION_TIMEOUT_MS"] = "6000"
         env.update(self.settings)
         return env
 
@@ -81,9 +86,12 @@ class System:
     def start(self, log_path: Path) -> None:
         """Start `caseweave up` and wait until every service is ready."""
         log = log_path.open("ab")
+        command, env = [sys.executable, "-m", "services.cli", "up"], self.env
+        if self.kafka_port is not None:  # as a user runs `./up --kafka`
+            command += ["--transport", "kafka", "--kafka-port", str(self.kafka_port)]
+            del env["KAFKA_BOOTSTRAP_SERVERS"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "up"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         wait_for(self._all_ready, timeout=90, what="every service to be ready")
         # `up` itself has seen them ready (it supervises from then on): a test that kills a

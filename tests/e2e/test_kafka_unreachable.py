@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from tests.e2e.system import System
-from tests.kafka_mock import mock_kafka
+from tests.real_kafka import RealKafka
 
 
 def _run_worker(system: System, bootstrap_servers: str) -> subprocess.CompletedProcess[str]:
@@ -27,9 +27,11 @@ def test_an_unreachable_cluster_is_one_line_and_exit_1(system: System) -> None:
     assert "Traceback" not in finished.stderr + finished.stdout
 
 
-def test_missing_topics_are_named_with_the_command_that_creates_them(system: System) -> None:
-    with mock_kafka() as kafka:
-        finished = _run_worker(system, kafka.bootstrap_servers)
+def test_missing_topics_are_named_with_the_command_that_creates_them(
+    system: System, kafka: RealKafka
+) -> None:
+    # the run's shared cluster holds no topic of the production names
+    finished = _run_worker(system, kafka.bootstrap_servers)
 
     assert finished.returncode == 1
     assert "caseweave kafka topics create" in finished.stderr

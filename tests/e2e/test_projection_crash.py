@@ -90,7 +90,7 @@ async def _views(pool: Pool) -> dict[Any, Any]:
     return {row["citizen_id"]: row["view"] for row in rows}
 
 
-@pytest.mark.parametrize("system", ["postgres", "kafka"], indirect=True)
+@pytest.mark.parametrize("system", ["postgres", "kafka_cluster"], indirect=True)
 async def test_a_worker_killed_mid_stream_resumes_without_loss_or_duplicates(
     system: System, seeded: tuple[Pool, int]
 ) -> None:

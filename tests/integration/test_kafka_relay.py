@@ -1,6 +1,6 @@
 """The outbox relay publishes an organisation's log to Kafka: nothing lost, order per person.
 
-Runs over a real Kafka-protocol connection to librdkafka's mock broker and a real PostgreSQL.
+Runs over a real Apache Kafka (the run's one-node cluster) and a real PostgreSQL.
 The topic name is fixed per organisation, so each test gives the relay its own topic.
 """
 
@@ -25,7 +25,7 @@ from services.runtime.kafka.publisher import KafkaPublisher, TopicMissing
 from services.runtime.kafka.relay import OutboxRelay
 from services.runtime.subscription import run_until_stopped
 from tests.factories import an_envelope
-from tests.kafka_mock import MockKafka
+from tests.real_kafka import RealKafka
 
 DEADLINE_SECONDS = 10.0
 
@@ -64,14 +64,14 @@ async def schema(pool: Pool, unique_schema: Callable[[str], str]) -> str:
 
 
 @pytest.fixture
-def topic(kafka: MockKafka) -> str:
+def topic(kafka: RealKafka) -> str:
     name = f"caseweave.test-{uuid.uuid4().hex[:10]}.events.v1"
     kafka.create_topic(name, partitions=3)
     return name
 
 
 @pytest.fixture
-async def publisher(kafka: MockKafka) -> AsyncIterator[KafkaPublisher]:
+async def publisher(kafka: RealKafka) -> AsyncIterator[KafkaPublisher]:
     publisher = KafkaPublisher(kafka.bootstrap_servers)
     await publisher.start()
     yield publisher
@@ -99,7 +99,7 @@ async def append_interleaved(
     return appended
 
 
-async def consume(kafka: MockKafka, topic: str, *, at_least: int) -> list[Any]:
+async def consume(kafka: RealKafka, topic: str, *, at_least: int) -> list[Any]:
     """Read the topic from the start, in a new group, until `at_least` records or the deadline."""
     consumer = AIOKafkaConsumer(
         topic,
@@ -127,7 +127,7 @@ def event_ids_by_key(records: Sequence[Any]) -> dict[bytes, list[uuid.UUID]]:
 
 
 async def test_every_event_arrives_once_in_order_per_person_with_headers(
-    pool: Pool, schema: str, topic: str, publisher: KafkaPublisher, kafka: MockKafka
+    pool: Pool, schema: str, topic: str, publisher: KafkaPublisher, kafka: RealKafka
 ) -> None:
     """Each appended event is published once, keyed by person, in that person's order."""
     appended = await append_interleaved(pool, schema, people=4, events_each=5)
@@ -162,7 +162,7 @@ async def test_every_event_arrives_once_in_order_per_person_with_headers(
 
 
 async def test_a_relay_that_dies_before_its_checkpoint_loses_nothing_on_restart(
-    pool: Pool, schema: str, topic: str, publisher: KafkaPublisher, kafka: MockKafka
+    pool: Pool, schema: str, topic: str, publisher: KafkaPublisher, kafka: RealKafka
 ) -> None:
     """Killed between the broker's acknowledgement and the checkpoint: the batch is re-sent."""
     appended = await append_interleaved(pool, schema, people=2, events_each=5)
@@ -201,7 +201,7 @@ async def test_the_relay_refuses_to_start_when_its_topic_is_missing(
 
 
 async def test_events_appended_while_the_relay_runs_are_published(
-    pool: Pool, schema: str, topic: str, publisher: KafkaPublisher, kafka: MockKafka
+    pool: Pool, schema: str, topic: str, publisher: KafkaPublisher, kafka: RealKafka
 ) -> None:
     """A running relay wakes on new events and publishes them without being restarted."""
     log = PostgresEventLog(pool, source="housing", schema=schema)

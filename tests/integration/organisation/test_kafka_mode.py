@@ -16,7 +16,7 @@ from services.runtime.kafka.topics import events_topic, wanted_topics
 from services.runtime.settings import Settings
 from tests.integration.organisation.running_services import unique_schemas
 from tests.integration.organisation.sample_requests import a_person
-from tests.kafka_mock import mock_kafka
+from tests.real_kafka import RealKafka, real_kafka
 
 
 async def _first_message_keyed(
@@ -41,7 +41,7 @@ async def test_a_registration_reaches_the_organisations_topic_keyed_by_person(
     database_url: str, pool: Pool
 ) -> None:
     """POST /v1/people in Kafka mode: person.registered is published, keyed by the person id."""
-    with mock_kafka() as kafka:
+    with real_kafka() as kafka:
         for topic in wanted_topics(Settings(kafka_partitions=3)):
             kafka.create_topic(topic.name, partitions=topic.partitions)
         app = create_organisation_app(
@@ -71,16 +71,18 @@ async def test_a_registration_reaches_the_organisations_topic_keyed_by_person(
     assert ("event_type", b"person.registered") in headers
 
 
-async def test_a_service_in_kafka_mode_will_not_start_without_its_topic(database_url: str) -> None:
-    """Topics are never created by producing: the service refuses to start and says why."""
-    with mock_kafka() as kafka:
-        app = create_organisation_app(
-            org="voluntary",
-            database_url=database_url,
-            schemas=unique_schemas(),
-            pool_size=6,
-            kafka_bootstrap_servers=kafka.bootstrap_servers,
-        )
-        with pytest.raises(TopicMissing, match="caseweave kafka topics create"):
-            async with app.router.lifespan_context(app):
-                pass
+async def test_a_service_in_kafka_mode_will_not_start_without_its_topic(
+    database_url: str, kafka: RealKafka
+) -> None:
+    """Topics are never created by producing: the service refuses to start and says why (the
+    run's shared cluster holds no topic of the production names)."""
+    app = create_organisation_app(
+        org="voluntary",
+        database_url=database_url,
+        schemas=unique_schemas(),
+        pool_size=6,
+        kafka_bootstrap_servers=kafka.bootstrap_servers,
+    )
+    with pytest.raises(TopicMissing, match="caseweave kafka topics create"):
+        async with app.router.lifespan_context(app):
+            pass

@@ -1,8 +1,9 @@
 """In Kafka mode a referral travels on the sender's topic to the receiver's inbox.
 
-Every organisation service runs in Kafka mode against its own mock broker: housing's relay
-publishes `referral.made` to `caseweave.housing.events.v1`, and the voluntary service's inbox
-(a consumer group of its own) receives it from there, never from housing's tables.
+Every organisation service runs in Kafka mode against a real Kafka of the test's own:
+housing's relay publishes `referral.made` to `caseweave.housing.events.v1`, and the voluntary
+service's inbox (a consumer group of its own) receives it from there, never from housing's
+tables.
 """
 
 import uuid
@@ -30,12 +31,12 @@ from tests.integration.organisation.sample_requests import (
     a_received_referral,
     received_by,
 )
-from tests.kafka_mock import MockKafka, mock_kafka
+from tests.real_kafka import RealKafka, real_kafka
 
 
 @pytest.fixture
-def broker() -> Iterator[MockKafka]:
-    with mock_kafka() as kafka:
+def broker() -> Iterator[RealKafka]:
+    with real_kafka() as kafka:
         for topic in wanted_topics(Settings(kafka_partitions=3)):
             kafka.create_topic(topic.name, partitions=topic.partitions)
         yield kafka
@@ -43,7 +44,7 @@ def broker() -> Iterator[MockKafka]:
 
 @pytest.fixture
 async def kafka_services(
-    database_url: str, pool: Pool, broker: MockKafka
+    database_url: str, pool: Pool, broker: RealKafka
 ) -> AsyncIterator[dict[OrgId, RunningService]]:
     async with running_services(
         database_url, pool, kafka_bootstrap_servers=broker.bootstrap_servers
@@ -51,7 +52,7 @@ async def kafka_services(
         yield services
 
 
-async def topic_messages(broker: MockKafka, topic: str) -> list[ConsumedMessage]:
+async def topic_messages(broker: RealKafka, topic: str) -> list[ConsumedMessage]:
     """Read every message on `topic` so far."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=broker.bootstrap_servers, auto_offset_reset="earliest",
@@ -87,7 +88,7 @@ async def test_a_referral_reaches_the_receiver_through_the_senders_topic(
 
 
 async def test_redelivered_referrals_write_nothing_new(
-    kafka_services: dict[OrgId, RunningService], broker: MockKafka
+    kafka_services: dict[OrgId, RunningService], broker: RealKafka
 ) -> None:
     """Every message of housing's topic handled again, even with the saved offsets lost."""
     housing, voluntary = kafka_services["housing"], kafka_services["voluntary"]
@@ -104,7 +105,7 @@ async def test_redelivered_referrals_write_nothing_new(
 
 
 async def test_a_referral_the_inbox_cannot_read_goes_to_the_dead_letter_topic(
-    kafka_services: dict[OrgId, RunningService], broker: MockKafka
+    kafka_services: dict[OrgId, RunningService], broker: RealKafka
 ) -> None:
     """A broken referral.made is set aside with its reason; the next referral still arrives."""
     housing, voluntary = kafka_services["housing"], kafka_services["voluntary"]

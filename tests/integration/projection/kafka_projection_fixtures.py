@@ -1,4 +1,4 @@
-"""Organisation topics on the mock broker, and the Faust projection worker running over them.
+"""Organisation topics on the run's Kafka broker, and the Faust projection worker running over them.
 
 Topic names are fixed per organisation in production; each test gets its own set (and its
 own dead-letter topic and consumer group) so tests share one broker without seeing each
@@ -21,23 +21,23 @@ from services.runtime.database import POOL_CLOSE_SECONDS
 from services.runtime.kafka.messages import KafkaMessage, message_from_envelope
 from services.runtime.kafka.publisher import KafkaPublisher
 from tests.integration.projection.conftest import ID_SECRET, Organisations
-from tests.kafka_mock import MockKafka
+from tests.real_kafka import RealKafka
 
 PARTITIONS = 3
-# Faust's own stop is bounded (STOP_TIMEOUT_SECONDS, 20 s: a stop during a rebalance on the
-# mock broker can use it all, then its consumer thread is ended: up to 10 s more); then the
-# worker closes its producer and pool (at most POOL_CLOSE_SECONDS)
+# Faust's own stop is bounded (STOP_TIMEOUT_SECONDS, 20 s, then its consumer thread is
+# ended: up to 10 s more); then the worker closes its producer and pool (at most
+# POOL_CLOSE_SECONDS)
 WORKER_STOP_SECONDS = STOP_TIMEOUT_SECONDS + 10.0 + POOL_CLOSE_SECONDS + 10.0
-# The mock broker does not rebalance on a member's LeaveGroup: a restarted worker waits for
-# the old member's session to expire (measured: Faust's 60 s default; aiokafka's 10 s).
-SESSION_TIMEOUT_SECONDS = 3.0
+# How long a worker that vanished without leaving its group (killed) holds its partitions:
+# the broker's least (group.min.session.timeout.ms, 6 s by default)
+SESSION_TIMEOUT_SECONDS = 6.0
 
 
 @dataclass
 class KafkaTopics:
     """One test's organisation topics and dead-letter topic, and a producer to fill them."""
 
-    kafka: MockKafka
+    kafka: RealKafka
     publisher: KafkaPublisher
     topic_of: dict[OrgId, str]
     dead_letter_topic: str
@@ -119,8 +119,8 @@ class KafkaTopics:
 
 
 @contextlib.asynccontextmanager
-async def kafka_topics(kafka: MockKafka) -> AsyncIterator[KafkaTopics]:
-    """Fresh organisation topics (3 partitions each) and dead-letter topic on the mock broker."""
+async def kafka_topics(kafka: RealKafka) -> AsyncIterator[KafkaTopics]:
+    """Fresh organisation topics (3 partitions each) and dead-letter topic on the broker."""
     run = uuid.uuid4().hex[:10]
     topic_of: dict[OrgId, str] = {org: f"caseweave.t{run}.{org}.events.v1" for org in ORGANISATIONS}
     dead_letter_topic = f"caseweave.t{run}.dead_letter.v1"

@@ -1,6 +1,6 @@
 """The Faust projection worker builds the same single view from Kafka as from the logs.
 
-Over a real Kafka-protocol connection (librdkafka's mock broker) and a real PostgreSQL: the
+Over a real Apache Kafka (the run's one-node cluster) and a real PostgreSQL: the
 organisations' events are published to their topics as the outbox relay would, and the
 worker's view is compared with one built by the embedded mode from the same events.
 """
@@ -31,8 +31,12 @@ from services.runtime.kafka.offsets import KafkaOffsets, TopicPartition
 from services.runtime.kafka.publisher import TopicMissing
 from tests.factories import an_envelope
 from tests.integration.projection.conftest import ID_SECRET, Organisations, eventually
-from tests.integration.projection.kafka_projection_fixtures import KafkaTopics, kafka_topics
-from tests.kafka_mock import MockKafka
+from tests.integration.projection.kafka_projection_fixtures import (
+    SESSION_TIMEOUT_SECONDS,
+    KafkaTopics,
+    kafka_topics,
+)
+from tests.real_kafka import RealKafka
 from tests.unit.projection.stories import crowd, three_organisations_story
 
 Logs = Mapping[OrgId, Sequence[Envelope]]
@@ -41,7 +45,7 @@ Targets = Iterable[tuple[UUID, Envelope, EventPayload]]
 
 
 @pytest.fixture
-async def topics(kafka: MockKafka) -> AsyncIterator[KafkaTopics]:
+async def topics(kafka: RealKafka) -> AsyncIterator[KafkaTopics]:
     async with kafka_topics(kafka) as found:
         yield found
 
@@ -416,7 +420,7 @@ async def test_a_rewind_makes_faust_deliver_the_skipped_messages_again(
         topics=projection.topics,
         handle_batch=lose_some_of_the_first_batch,
         group_id=topics.group_id,
-        session_timeout=3.0,
+        session_timeout=SESSION_TIMEOUT_SECONDS,
     )
     projection.attach(FaustPartitions(app))
     stop = asyncio.Event()
@@ -484,7 +488,7 @@ async def test_a_worker_whose_consumer_thread_is_stuck_still_stops_and_leaves_no
         topics=list(topics.topic_of.values()),
         handle_batch=lambda messages: asyncio.sleep(0),
         group_id=topics.group_id,
-        session_timeout=3.0,
+        session_timeout=SESSION_TIMEOUT_SECONDS,
     )
 
     async def stuck() -> None:  # as when a rebalance or a vanished broker holds the thread up

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 import yaml
 
+from services.runtime.kafka.local import cluster
 from services.runtime.kafka.local.cluster import LocalKafkaCluster
 from services.runtime.kafka.local.distribution import (
     KAFKA_VERSION,
@@ -62,3 +63,8 @@ def test_without_java_the_command_says_so_in_one_line(tmp_path: Path, monkeypatc
     with pytest.raises(KafkaSetupError) as missing:
         check_java()
     assert str(missing.value) == "Kafka needs Java 17 or newer: no `java` on PATH"
+
+
+def test_a_new_cluster_id_never_starts_with_a_dash_the_storage_tool_reads_as_an_option() -> None:
+    ids = [cluster._new_cluster_id() for _ in range(2000)]
+    assert all(len(found) == 22 and not found.startswith("-") for found in ids)

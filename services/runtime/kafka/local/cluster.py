@@ -10,6 +10,7 @@ cluster's directory between runs; storage is formatted once.
 import base64
 import contextlib
 import ctypes
+import functools
 import signal
 import socket
 import subprocess
@@ -81,10 +82,22 @@ class KafkaNodeFailed(Exception):
 class LocalKafkaCluster:
     """One or three Kafka nodes on localhost, their data under `directory`."""
 
-    def __init__(self, *, java: str, libs: Path, directory: Path, nodes: int, port: int) -> None:
+    def __init__(
+        self,
+        *,
+        java: str,
+        libs: Path,
+        directory: Path,
+        nodes: int,
+        port: int,
+        orphan_signal: signal.Signals = signal.SIGTERM,
+    ) -> None:
+        """`orphan_signal` is what a node gets when the process that started it dies (tests
+        use SIGKILL: nothing to keep, and no wait for a quorum that is gone)."""
         if nodes not in (1, 3):
             raise ValueError("a local cluster has 1 or 3 nodes")
         self._java, self._libs, self.directory = java, libs, directory
+        self._orphan_signal = orphan_signal
         self.nodes = [
             Node(n, port + n - 1, port + 100 + n - 1, directory / f"node-{n}")
             for n in range(1, nodes + 1)
@@ -106,11 +119,37 @@ class LocalKafkaCluster:
         for node in self.nodes:
             self._configure(node, voters=voters)
             self._format(node, cluster_id)
+        logged = {node.node_id: _size(self.log_of(node)) for node in self.nodes}
         for node in self.nodes:
             self._processes[node.node_id] = self._spawn(node)
         deadline = time.monotonic() + timeout
         for node in self.nodes:
-            self._wait_until_serving(node, deadline)
+            self._wait_until_serving(node, deadline, log_from=logged[node.node_id])
+
+    def kill_node(self, node_id: int) -> None:
+        """Kill one node at once (SIGKILL: no clean shutdown), as a crash would."""
+        process = self._processes[node_id]
+        process.kill()
+        process.wait()
+
+    def start_node(self, node_id: int, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        """Start a node that was killed or stopped again, and wait until it serves clients."""
+        node = next(n for n in self.nodes if n.node_id == node_id)
+        if self._processes[node_id].poll() is None:
+            raise KafkaNodeFailed(f"node {node_id} is still running")
+        logged = _size(self.log_of(node))  # "started" after this is this start's
+        self._processes[node_id] = self._spawn(node)
+        self._wait_until_serving(node, time.monotonic() + timeout, log_from=logged)
+
+    def stop_node(self, node_id: int, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Stop one node cleanly (SIGTERM), killing it after `grace` seconds."""
+        process = self._processes[node_id]
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
     def failed_node(self) -> Node | None:
         """Return a node whose process has ended, if any."""
@@ -138,7 +177,7 @@ class LocalKafkaCluster:
         stored = self.directory / "cluster-id"
         if not stored.exists():
             self.directory.mkdir(parents=True, exist_ok=True)
-            stored.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode())
+            stored.write_text(_new_cluster_id())
         return stored.read_text().strip()
 
     def _configure(self, node: Node, *, voters: str) -> None:
@@ -167,7 +206,7 @@ class LocalKafkaCluster:
         with (node.directory / "stdout.log").open("ab") as out:
             return subprocess.Popen(  # noqa: S603 - our java, our arguments
                 command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                preexec_fn=_stop_with_parent,  # noqa: PLW1509 - only sets a signal, no locks
+                preexec_fn=functools.partial(_stop_with_parent, self._orphan_signal),  # noqa: PLW1509 - only sets a signal
             )  # fmt: skip
 
     def _command(self, node: Node, main: str) -> list[str]:
@@ -178,14 +217,14 @@ class LocalKafkaCluster:
             "-cp", f"{self._libs}/*", main,
         ]  # fmt: skip
 
-    def _wait_until_serving(self, node: Node, deadline: float) -> None:
+    def _wait_until_serving(self, node: Node, deadline: float, *, log_from: int) -> None:
         process = self._processes[node.node_id]
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise KafkaNodeFailed(
                     f"node {node.node_id} stopped while starting; see {self.log_of(node)}"
                 )
-            if _in_use(node.port) and _says_started(self.log_of(node)):
+            if _in_use(node.port) and _says_started(self.log_of(node), log_from):
                 return
             time.sleep(0.2)
         raise KafkaNodeFailed(f"node {node.node_id} did not start in time; see {self.log_of(node)}")
@@ -207,15 +246,33 @@ def _in_use(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _says_started(log: Path) -> bool:
-    with contextlib.suppress(OSError):
-        return b"Kafka Server started" in log.read_bytes()
+def _new_cluster_id() -> str:
+    """Return a random cluster id as Kafka writes them (22 characters of URL-safe base64),
+    never starting with "-", which the storage tool would read as an option (as Kafka's own
+    Uuid.randomUuid avoids)."""
+    while True:
+        found = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not found.startswith("-"):
+            return found
+
+
+def _size(log: Path) -> int:
+    try:
+        return log.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _says_started(log: Path, after: int) -> bool:
+    with contextlib.suppress(OSError), log.open("rb") as lines:
+        lines.seek(after)
+        return b"Kafka Server started" in lines.read()
     return False
 
 
-def _stop_with_parent() -> None:
-    """In the child, before Kafka starts: SIGTERM when the process that started it dies
+def _stop_with_parent(signum: signal.Signals) -> None:
+    """In the child, before Kafka starts: `signum` when the process that started it dies
     (Linux; elsewhere the cluster's own stop is all there is)."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signum))
