@@ -1,7 +1,8 @@
 """The projection in Kafka mode: the Faust worker consuming three organisations' topics.
 
 The same crowd the `projection` part folds from the PostgreSQL logs is published to three
-new topics on librdkafka's mock cluster (untimed, as the relays would), then
+new topics on a real Apache Kafka (untimed, as the relays would; one node, then three with
+every partition on all three), then
 `run_kafka_projection_worker` (the Faust app, one worker) is started on an empty read model
 and timed until its saved offsets cover every message. Start-up (joining the consumer group,
 the first assignment) is inside the time, as it is for a worker an operator starts. The read
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from bench import crowd
 from bench.figures import Run
+from bench.kafka_cluster import KAFKA_BROKERS, cluster_name, real_kafka
 from bench.part import BenchContext, Measurement, SizeOption
 from bench.read_model import (
     ID_SECRET,
@@ -35,17 +37,21 @@ from services.runtime.kafka.publisher import KafkaPublisher
 from services.runtime.sealing import needs_sealing, record_of, seal
 
 if TYPE_CHECKING:
-    from tests.kafka_mock import MockKafka
+    from tests.real_kafka import RealKafka
 
 KAFKA_PROJECTION_EVENTS = SizeOption(
     "kafka_projection_events",
     100_000,
     "events on the three organisations' topics the Faust worker consumes (whole people)",
 )
-# the mock keeps 5 MB per partition: 16 keep every message of 100,000 events (~900 B each,
-# more with personal values sealed)
-_PARTITIONS = 16
-_READ_MODEL = "kafka_projection"
+_PARTITIONS = 16  # as many as the mock-broker figures before it had, to compare with them
+
+
+def _read_model(brokers: int) -> str:
+    """Return the read model's schema for a run on `brokers` nodes (each starts empty)."""
+    return f"kafka_projection_{brokers}b"
+
+
 _DONE_TIMEOUT_SECONDS = 600.0
 
 
@@ -53,28 +59,32 @@ async def run(ctx: BenchContext) -> list[Measurement]:
     """Measure the Faust worker consuming a crowd's topics into an empty read model."""
     logs, people = crowd.crowd_of_events(ctx.size(KAFKA_PROJECTION_EVENTS.name))
     seeded = Seeded(crowd.event_count(logs), crowd.citizens_in(people))
-    from tests.kafka_mock import mock_kafka  # noqa: PLC0415 - the test suite's mock cluster
-
-    with quiet_logs(), mock_kafka() as kafka:
-        pool = await create_pool(ctx.ours_url, max_size=2)
-        try:
-            await prepare_read_model(pool, _READ_MODEL)
-            topics = await _publish(pool, kafka, logs)
-            with as_projection_process():
-                consumed = await _consume(ctx.ours_url, pool, kafka, topics, seeded)
-            await check_read_model(pool, _READ_MODEL, seeded)
-        finally:
-            await pool.close()
+    consumed: dict[int, Run] = {}
+    for brokers in KAFKA_BROKERS:
+        with quiet_logs(), real_kafka(brokers=brokers) as kafka:
+            pool = await create_pool(ctx.ours_url, max_size=2)
+            try:
+                await prepare_read_model(pool, _read_model(brokers))
+                topics = await _publish(pool, kafka, logs)
+                with as_projection_process():
+                    consumed[brokers] = await _consume(
+                        ctx.ours_url, pool, kafka, topics, seeded, schema=_read_model(brokers)
+                    )
+                await check_read_model(pool, _read_model(brokers), seeded)
+            finally:
+                await pool.close()
     return [
         Measurement(
-            "kafka_projection.consume", "projection consume from Kafka (Faust worker, mock)",
-            "events/s", "ours", per_second(consumed.count, consumed.seconds),
-        ),
+            f"kafka_projection.{brokers}b.consume",
+            f"projection consume from Kafka ({cluster_name(brokers)}; Faust worker)",
+            "events/s", "ours", per_second(run.count, run.seconds),
+        )
+        for brokers, run in consumed.items()
     ]  # fmt: skip
 
 
 async def _publish(
-    pool: Pool, kafka: "MockKafka", logs: crowd.Logs
+    pool: Pool, kafka: "RealKafka", logs: crowd.Logs
 ) -> tuple[dict[str, OrgId], str]:
     """Publish each organisation's log, sealed as its relay would, to a new topic of its
     own; return whose each topic is, and a new dead-letter topic."""
@@ -104,7 +114,13 @@ async def _sealed(pool: Pool, envelopes: list[Envelope]) -> list[Envelope]:
 
 
 async def _consume(
-    url: str, pool: Pool, kafka: "MockKafka", topics: tuple[dict[str, OrgId], str], seeded: Seeded
+    url: str,
+    pool: Pool,
+    kafka: "RealKafka",
+    topics: tuple[dict[str, OrgId], str],
+    seeded: Seeded,
+    *,
+    schema: str,
 ) -> Run:
     topic_orgs, dead_letters = topics
     stop = asyncio.Event()
@@ -116,7 +132,7 @@ async def _consume(
             bootstrap_servers=kafka.bootstrap_servers,
             id_secret=ID_SECRET,
             stop=stop,
-            schema=_READ_MODEL,
+            schema=schema,
             topic_orgs=topic_orgs,
             dead_letter_topic=dead_letters,
             group_id=f"caseweave-bench-{uuid.uuid4().hex[:10]}",
@@ -124,7 +140,9 @@ async def _consume(
         )
     )
     try:
-        await asyncio.wait_for(_until_applied(pool, seeded.events, worker), _DONE_TIMEOUT_SECONDS)
+        await asyncio.wait_for(
+            _until_applied(pool, seeded.events, worker, schema=schema), _DONE_TIMEOUT_SECONDS
+        )
         seconds = time.perf_counter() - start
     finally:
         stop.set()
@@ -132,8 +150,10 @@ async def _consume(
     return Run(seeded.events, seconds)
 
 
-async def _until_applied(pool: Pool, events: int, worker: "asyncio.Task[None]") -> None:
-    offsets = KafkaOffsets(_READ_MODEL, consumer=CONSUMER)
+async def _until_applied(
+    pool: Pool, events: int, worker: "asyncio.Task[None]", *, schema: str
+) -> None:
+    offsets = KafkaOffsets(schema, consumer=CONSUMER)
     while True:
         if worker.done():
             worker.result()  # raises the worker's failure

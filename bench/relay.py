@@ -1,11 +1,12 @@
 """The outbox relay in Kafka mode: publish one organisation's whole log to a topic.
 
 `catch_up(OutboxRelay, [PostgresEventLog])` with a started `KafkaPublisher` (idempotent,
-acks=all), against librdkafka's mock cluster on localhost, as the relay process does after a
-fresh start: read a batch, send it, wait for every acknowledgement, move the checkpoint.
-Run once with the relay's default batch size and once with a larger one; each run publishes
-to its own new topic of 6 partitions from an empty checkpoint, and is checked afterwards by
-summing the topic's end offsets.
+acks=all), against a real Apache Kafka on localhost (`caseweave kafka local`'s cluster: one
+node, then three with every partition on all three and 2 in sync required), as the relay
+process does after a fresh start: read a batch, send it, wait for every acknowledgement, move
+the checkpoint. Run with the relay's default batch size and with a larger one; each run
+publishes to its own new topic of 6 partitions from an empty checkpoint, and is checked
+afterwards by summing the topic's end offsets.
 """
 
 import time
@@ -17,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from bench import payloads
 from bench.event_store import append_batched, until_readable
 from bench.figures import Run
+from bench.kafka_cluster import KAFKA_BROKERS, cluster_name, real_kafka
 from bench.part import BenchContext, Measurement, SizeOption
 from bench.read_model import quiet_logs
 from bench.sizes import EVENTS_PER_STREAM
@@ -30,7 +32,7 @@ from services.runtime.kafka.relay import BATCH_SIZE, OutboxRelay
 from services.runtime.subscription import catch_up
 
 if TYPE_CHECKING:
-    from tests.kafka_mock import MockKafka
+    from tests.real_kafka import RealKafka
 
 RELAY_EVENTS = SizeOption("relay_events", 100_000, "events the relay part publishes to Kafka")
 RELAY_BATCH = SizeOption(
@@ -50,20 +52,21 @@ async def run(ctx: BenchContext) -> list[Measurement]:
             seeded = await _seed(
                 pool, ctx.size(RELAY_EVENTS.name), ctx.size(EVENTS_PER_STREAM.name)
             )
-            # the test suite's mock cluster; confluent-kafka (test extra) only loads here
-            from tests.kafka_mock import mock_kafka  # noqa: PLC0415
-
-            with mock_kafka() as kafka:
-                runs = {batch: await _publish(pool, kafka, seeded, batch) for batch in batches}
+            runs: dict[tuple[int, int], Run] = {}
+            for brokers in KAFKA_BROKERS:
+                with real_kafka(brokers=brokers) as kafka:
+                    for batch in batches:
+                        runs[brokers, batch] = await _publish(pool, kafka, seeded, batch)
         finally:
             await pool.close()
     return [
         Measurement(
-            "relay.default_batch" if batch == BATCH_SIZE else "relay.other_batch",
-            f"relay to Kafka (mock), batch {batch:,}{' (default)' if batch == BATCH_SIZE else ''}",
+            f"relay.{brokers}b.{'default_batch' if batch == BATCH_SIZE else 'other_batch'}",
+            f"relay to Kafka ({cluster_name(brokers)}), batch {batch:,}"
+            f"{' (default)' if batch == BATCH_SIZE else ''}",
             "events/s", "ours", per_second(run.count, run.seconds),
         )
-        for batch, run in runs.items()
+        for (brokers, batch), run in runs.items()
     ]  # fmt: skip
 
 
@@ -77,7 +80,7 @@ async def _seed(pool: Pool, events: int, per_stream: int) -> int:
     return stored.count
 
 
-async def _publish(pool: Pool, kafka: "MockKafka", seeded: int, batch: int) -> Run:
+async def _publish(pool: Pool, kafka: "RealKafka", seeded: int, batch: int) -> Run:
     """Time one relay catch-up from an empty checkpoint to a new topic; check the topic."""
     topic = f"caseweave.bench-{uuid.uuid4().hex[:10]}.events.v1"
     kafka.create_topic(topic, partitions=_PARTITIONS)
@@ -105,7 +108,7 @@ async def _publish(pool: Pool, kafka: "MockKafka", seeded: int, batch: int) -> R
     return Run(published, seconds)
 
 
-async def _messages_on(kafka: "MockKafka", topic: str) -> int:
+async def _messages_on(kafka: "RealKafka", topic: str) -> int:
     """Return the messages on `topic`: the sum of its partitions' end offsets."""
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers)
     await consumer.start()

@@ -19,8 +19,10 @@ FIGURES_WITH_A_PEER = {
 }  # fmt: skip
 FIGURES_OF_OURS_ONLY = {
     "projection.catch_up", "projection.rebuild", "view.rate", "view.p50", "view.p99",
-    "timeline.rate", "timeline.p50", "timeline.p99", "relay.default_batch", "relay.other_batch",
-    "kafka_projection.consume", "matching.one", "matching.batch", "matching.p50", "matching.p99",
+    "timeline.rate", "timeline.p50", "timeline.p99", "relay.1b.default_batch",
+    "relay.1b.other_batch", "relay.3b.default_batch", "relay.3b.other_batch",
+    "kafka_projection.1b.consume", "kafka_projection.3b.consume", "matching.one",
+    "matching.batch", "matching.p50", "matching.p99",
 }  # fmt: skip
 
 
