@@ -11,6 +11,7 @@ from typing import TypeAlias
 from uuid import UUID
 
 from events.envelope import ORGANISATIONS
+from services.dead_letters_command import add_dead_letters
 from services.kafka_local_command import add_local
 from services.runtime.api_keys import ROLES
 from services.runtime.logs import configure_logging
@@ -94,6 +95,12 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(replay_command.replay_projection(settings, database_url(settings)))
 
 
+def _dead_letters(args: argparse.Namespace, settings: Settings) -> int:
+    from services import dead_letters_command  # noqa: PLC0415 - only for this command
+
+    return asyncio.run(dead_letters_command.run(args, settings, database_url))
+
+
 def _kafka(args: argparse.Namespace, settings: Settings) -> int:
     if args.group == "local":
         from services.kafka_local_command import run_local  # noqa: PLC0415 - only here
@@ -134,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (
         _add_running, _add_keys, _add_replay, _add_audit, _add_sar, _add_erase, _add_schemas,
-        _add_kafka,
+        _add_kafka, _add_dead_letters,
     ):  # fmt: skip
         add(commands)
     return parser
@@ -206,6 +213,10 @@ def _add_replay(commands: Commands) -> None:
     replay = commands.add_parser("replay", help="rebuild a read model from the event streams")
     replay.add_argument("read_model", choices=["projection"])
     replay.set_defaults(handler=_replay)
+
+
+def _add_dead_letters(commands: Commands) -> None:
+    add_dead_letters(commands).set_defaults(handler=_dead_letters)
 
 
 def _operator_name(text: str) -> str:
@@ -346,7 +357,8 @@ def _add_schemas(commands: Commands) -> None:
 
 def _add_kafka(commands: Commands) -> None:
     kafka = commands.add_parser(
-        "kafka", help="run Kafka locally, and manage the topics of the kafka transport"
+        "kafka",
+        help="run Kafka locally, manage the topics of the kafka transport, see consumer lag",
     )
     kafka_groups = kafka.add_subparsers(dest="group", required=True, metavar="GROUP")
     topics = kafka_groups.add_parser(
@@ -360,10 +372,26 @@ def _add_kafka(commands: Commands) -> None:
         "create", help="create the missing topics; existing ones are never changed"
     )
     topic_actions.add_parser(
-        "check", help="report missing or mis-sized topics; exit 1 if there are any"
+        "check",
+        help="report missing, mis-sized, under-replicated or offline topics; exit 1 if any",
     )
+    _add_kafka_lag(kafka_groups)
     add_local(kafka_groups)
     kafka.set_defaults(handler=_kafka)
+
+
+def _add_kafka_lag(kafka_groups: Commands) -> None:
+    lag = kafka_groups.add_parser(
+        "lag",
+        help="how far the projection and the referral inboxes are behind their topics",
+        description="Per topic and partition: the end offset, the offset the consumer group "
+        "committed in Kafka and the lag (messages still to read), for the projection worker's "
+        "group and each referral inbox's, with a total per group. A group that committed "
+        "nothing yet has the whole of its topics to read. The cluster is "
+        "KAFKA_BOOTSTRAP_SERVERS. Kafka's committed offsets can trail what the consumers have "
+        "applied: they save their offsets in PostgreSQL and commit to Kafka afterwards.",
+    )
+    lag.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

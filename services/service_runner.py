@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import importlib
 import signal
+import socket
 from collections.abc import Iterator
 from typing import Literal, get_args
 
@@ -18,6 +19,7 @@ from services.runtime.bearer_tokens import BearerTokens
 from services.runtime.database import apply_ddl, create_pool
 from services.runtime.dev_secrets import citizen_id_secret, person_keys
 from services.runtime.http.app_factory import configure_http_limits
+from services.runtime.http.metrics_endpoint import metrics_only_app
 from services.runtime.person_keys import KEYS_SCHEMA, person_keys_ddl
 from services.runtime.process_tuning import collect_garbage_less_often
 from services.runtime.settings import Settings
@@ -65,13 +67,43 @@ async def _serve(app: FastAPI, settings: Settings, port: int, stop: asyncio.Even
     configure_http_limits(app, settings.http_limits())
     oidc = settings.oidc()
     app.state.bearer_tokens = BearerTokens(oidc) if oidc else None
-    server = _Server(uvicorn_config(app, settings, port))
-    serving = asyncio.create_task(server.serve())
+    await _serve_until(_Server(uvicorn_config(app, settings, port)), stop)
+
+
+async def _serve_until(
+    server: uvicorn.Server, stop: asyncio.Event, sockets: list[socket.socket] | None = None
+) -> None:
+    serving = asyncio.create_task(server.serve(sockets))
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait([serving, stopping], return_when=asyncio.FIRST_COMPLETED)
     server.should_exit = True
     stopping.cancel()
     await serving
+
+
+async def _serve_metrics(settings: Settings, stop: asyncio.Event) -> None:
+    """Serve /metrics on the worker's own port until `stop`; a port that cannot be had is
+    logged, and the worker goes on without it."""
+    port = settings.worker_metrics_port
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    try:  # bound here: uvicorn would end the whole process when it cannot listen
+        listening = socket.create_server((settings.host, port), family=family)
+    except OSError as error:
+        log.error("metrics_port_unavailable", port=port, reason=error.strerror)
+        return
+    with listening:
+        server = _Server(uvicorn_config(metrics_only_app(), settings, port))
+        await _serve_until(server, stop, [listening])
+
+
+async def _run_worker_alone(settings: Settings, stop: asyncio.Event) -> None:
+    """Run the projection worker, with /metrics on a port of its own."""
+    metrics = asyncio.create_task(_serve_metrics(settings, stop))
+    try:
+        await _run_worker(settings, stop)
+    finally:
+        stop.set()
+        await metrics
 
 
 async def _run_worker(settings: Settings, stop: asyncio.Event) -> None:
@@ -158,7 +190,7 @@ async def run_service(name: ServiceName, settings: Settings) -> None:
     if name == "projection":
         await _run_projection(settings, stop)
     elif name == "projection-worker":
-        await _run_worker(settings, stop)
+        await _run_worker_alone(settings, stop)
     else:
         await _serve(organisation_app(name, settings), settings, settings.port_of(name), stop)
     log.info("service_stopped", service=name)

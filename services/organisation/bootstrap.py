@@ -21,8 +21,9 @@ from services.runtime.event_log import EventLog
 from services.runtime.event_store_schema import event_store_ddl
 from services.runtime.http.app_factory import Lifespan, create_service_app
 from services.runtime.idempotency import IdempotencyKeys
-from services.runtime.kafka.dead_letters import dead_letters_ddl
+from services.runtime.kafka.dead_letters import dead_letter_dispositions_ddl, dead_letters_ddl
 from services.runtime.kafka.offsets import kafka_offsets_ddl
+from services.runtime.parked_events import parked_events_ddl
 from services.runtime.person_keys import KEYS_SCHEMA, PersonKeys, person_keys_ddl
 from services.runtime.settings import Settings
 
@@ -136,6 +137,8 @@ async def prepare_database(pool: Pool, *, schema: str) -> None:
         checkpoints_ddl(schema),
         kafka_offsets_ddl(schema),  # the Kafka-mode referral inbox's offsets and dead letters
         dead_letters_ddl(schema),
+        dead_letter_dispositions_ddl(schema),
+        parked_events_ddl(schema),  # the embedded inbox's referrals this release cannot read
         *people_ddl(schema),
     ]
     await apply_ddl(pool, lock_name=f"caseweave_{schema}", statements=statements)

@@ -40,11 +40,14 @@ from services.projection.stewardship import IdentityStewardship
 from services.runtime.api_keys import AUTH_SCHEMA, ApiKeyStore, auth_ddl
 from services.runtime.backoff import Backoff
 from services.runtime.checkpoints import Checkpoints
+from services.runtime.consumer_lag import LogLag, PartitionLag, log_lag_sampler
 from services.runtime.database import Pool, apply_ddl, close_pool, create_pool, transaction
 from services.runtime.event_log import PostgresEventLog
 from services.runtime.http.app_factory import create_service_app
+from services.runtime.kafka.offsets import KafkaOffsets
 from services.runtime.kafka.publisher import KafkaPublisher
 from services.runtime.kafka.topics import DEAD_LETTER_TOPIC
+from services.runtime.metrics import sampled_on_scrape, set_consumer_lag
 from services.runtime.person_keys import KEYS_SCHEMA, PersonKeys, person_keys_ddl
 from services.runtime.subscription import catch_up, run_until_stopped
 
@@ -150,30 +153,44 @@ async def run_projection_worker(
     A failure (a lost connection, a deadlock) is logged and the worker starts again after a
     growing pause: the checkpoint makes the retried batch safe.
     """
-    # per log: a listener, a batch's transaction and the log read it makes meanwhile
-    pool = await create_pool(database_url, max_size=3 * len(sources) + 1)
+    # per log: a listener, a batch's transaction and the log read it makes meanwhile; and
+    # one for the lag sampled when /metrics is scraped
+    pool = await create_pool(database_url, max_size=3 * len(sources) + 2)
+    lag = LogLag(pool, schema=schema, consumer=CONSUMER, logs=sources)
+    sampler = log_lag_sampler(lag, lambda source, n: set_consumer_lag(CONSUMER, source, n))
     try:
         await prepare_read_model(pool, schema)
         await warn_if_built_before_matching(pool, schema)
         consumer = ProjectionConsumer(
             pool, schema=schema, id_secret=id_secret, matching=matching, keys=keys
         )
-        backoff = Backoff(first=RETRY_FIRST_SECONDS, most=RETRY_MOST_SECONDS)
-        attempts = 0
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                await _follow_logs(pool, consumer, sources, stop)
-            except Exception as error:  # a lost connection or a deadlock must not end the worker
-                ran_for = time.monotonic() - started  # a good long run starts the pauses over
-                attempts, delay = backoff.next_restart(attempts, ran_for=ran_for)
-                failures = error.exceptions if isinstance(error, ExceptionGroup) else (error,)
-                errors = sorted({type(failure).__name__ for failure in failures})
-                logger.error("projection_worker_failed", errors=errors, retry_s=delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+        with sampled_on_scrape(sampler):
+            await _keep_following_logs(pool, consumer, sources, stop)
     finally:
         await pool.close()
+
+
+async def _keep_following_logs(
+    pool: Pool,
+    consumer: ProjectionConsumer,
+    sources: Mapping[OrgId, str],
+    stop: asyncio.Event,
+) -> None:
+    """Follow the logs until `stop`, starting again after a failure with a growing pause."""
+    backoff = Backoff(first=RETRY_FIRST_SECONDS, most=RETRY_MOST_SECONDS)
+    attempts = 0
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            await _follow_logs(pool, consumer, sources, stop)
+        except Exception as error:  # a lost connection or a deadlock must not end the worker
+            ran_for = time.monotonic() - started  # a good long run starts the pauses over
+            attempts, delay = backoff.next_restart(attempts, ran_for=ran_for)
+            failures = error.exceptions if isinstance(error, ExceptionGroup) else (error,)
+            errors = sorted({type(failure).__name__ for failure in failures})
+            logger.error("projection_worker_failed", errors=errors, retry_s=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
 
 
 async def run_kafka_projection_worker(
@@ -195,7 +212,7 @@ async def run_kafka_projection_worker(
 
     Refuses to start (TopicMissing) unless every topic it reads or writes exists.
     """
-    pool = await create_pool(database_url, max_size=2)
+    pool = await create_pool(database_url, max_size=3)  # one more for the lag metric
     dead_letters = KafkaPublisher(bootstrap_servers, client_id=f"{group_id}-dead-letters")
     try:
         await prepare_read_model(pool, schema)
@@ -220,10 +237,16 @@ async def run_kafka_projection_worker(
             group_id=group_id,
             session_timeout=session_timeout,
         )
-        projection.attach(FaustPartitions(app))
+        partitions = FaustPartitions(app)
+        projection.attach(partitions)
+        lag = PartitionLag(
+            pool, KafkaOffsets(schema, consumer=CONSUMER), consumer=CONSUMER,
+            held=partitions.held, end_offsets=partitions.end_offsets,
+        )  # fmt: skip
         rewinding = asyncio.create_task(projection.keep_rewinding_open_gaps(stop))
         try:
-            await run_faust_app(app, stop)
+            with sampled_on_scrape(lag):
+                await run_faust_app(app, stop)
         finally:
             stop.set()
             await rewinding

@@ -35,6 +35,8 @@ from services.projection.read_model_schema import CONSUMER
 from services.runtime.checkpoints import Checkpoints
 from services.runtime.database import Connection, Pool, transaction
 from services.runtime.event_log import EventLog, LoggedEvent, LogPosition
+from services.runtime.metrics import observe_projection_batch
+from services.runtime.parked_events import ParkedEvents, split_readable
 from services.runtime.person_keys import PersonKeys
 
 logger = structlog.get_logger(__name__)
@@ -69,6 +71,7 @@ class ProjectionConsumer:
         self._keys = keys
         self._model = ReadModel(schema)
         self._checkpoints = Checkpoints(schema, consumer=CONSUMER)
+        self._parked = ParkedEvents(schema, consumer=CONSUMER)
         self._identities = identity_resolution(self._model, id_secret=id_secret, matching=matching)
         self._batch_size = batch_size
         self._fold = fold_batch
@@ -83,13 +86,15 @@ class ProjectionConsumer:
                     return 0
                 outcome = await self.project(conn, [(event.envelope, None) for event in batch])
                 await self._checkpoints.save(conn, log.source, batch[-1].position)
+            seconds = time.perf_counter() - started
+            observe_projection_batch("postgres", seconds)
             logger.info(
                 "projection_batch",
                 events=len(batch),
                 correlation_ids=_correlation_ids(batch),
                 new_events=outcome.new_events,
                 citizens=outcome.citizens,
-                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                duration_ms=round(seconds * 1000, 1),
             )
         return len(batch)
 
@@ -107,7 +112,8 @@ class ProjectionConsumer:
     ) -> BatchOutcome:
         """Apply a batch in the caller's transaction: timeline, links, views; once per event.
 
-        A payload given as None is decoded here (and skipped, logged, if it cannot be). The
+        A payload given as None is decoded here (one that cannot be is parked: kept in the
+        timeline, not folded, until `caseweave dead-letters redrive`). The
         timeline keeps each event as it came, personal values sealed; they are opened with
         `keys` for identity and the view, and an erased person's events are kept out of both
         (they still count in the timeline, unlinked: non-personal facts stay). An
@@ -123,11 +129,10 @@ class ProjectionConsumer:
         registering = any(e.type == PersonRegistered.event_type for e, _ in arrived)
         await self._identities.hold_links(conn, registering=registering)
         opened = await open_envelopes(conn, self._keys, [e for e, _ in arrived])
-        events = [
-            (o, p)
-            for (_, given), o in zip(arrived, opened, strict=True)
-            if o is not None and (p := given or _decoded(o)) is not None
-        ]
+        events, unreadable = split_readable(
+            [(o, given) for (_, given), o in zip(arrived, opened, strict=True) if o is not None]
+        )
+        await self._parked.park(conn, unreadable)  # in the timeline, folded once redriven
         # the links hold still from here to commit: `resolve` keeps re-linking out
         links = await self._identities.resolve(conn, events, batch_arrival=min(new.values()))
         targets = _targets(events, links)

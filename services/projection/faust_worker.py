@@ -103,6 +103,21 @@ class FaustPartitions:
         """Make the consumer fetch `partition` again from `offset`."""
         await self._app.consumer.seek(TP(*partition), offset)
 
+    def held(self) -> set[TopicPartition]:
+        """Return the partitions assigned to this worker (none before it has joined)."""
+        try:
+            assigned = self._app.consumer.assignment()
+        except Exception:  # Faust's consumer not started yet (or stopped): it holds nothing
+            return set()
+        return {TopicPartition(tp.topic, tp.partition) for tp in assigned}
+
+    async def end_offsets(
+        self, partitions: Collection[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        """Return the broker's end offset (the next offset to be written) of each partition."""
+        found = await self._app.consumer.highwaters(*(TP(*tp) for tp in partitions))
+        return {TopicPartition(tp.topic, tp.partition): offset for tp, offset in found.items()}
+
 
 async def finish_even_if_cancelled(work: Awaitable[object]) -> None:
     """Await `work`; if cancelled meanwhile, let `work` finish first, then re-raise.

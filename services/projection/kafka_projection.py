@@ -42,6 +42,7 @@ from services.runtime.kafka.messages import CORRELATION_ID
 from services.runtime.kafka.offsets import KafkaOffsets, TopicPartition
 from services.runtime.kafka.publisher import Publisher
 from services.runtime.kafka.topics import DEAD_LETTER_TOPIC, events_topic
+from services.runtime.metrics import count_dead_letters, observe_projection_batch
 from services.runtime.person_keys import PersonKeys
 
 logger = structlog.get_logger("caseweave.projection.kafka")
@@ -184,6 +185,7 @@ class KafkaProjection:
         instead of projected.
         """
         started = time.perf_counter()
+        set_aside: Sequence[PoisonMessage] = ()
         async with transaction(self._pool) as conn:
             saved = await self._offsets.lock(conn, {m.topic_partition for m in messages})
             plan = self._plan(messages, saved)
@@ -194,9 +196,13 @@ class KafkaProjection:
             if unstorable is not None:
                 plan = _all_poison(plan, messages, unstorable)
             if plan.poison:
-                await self._set_aside(await self._record.add(conn, plan.poison))
+                set_aside = await self._record.add(conn, plan.poison)
+                await self._set_aside(set_aside)
             outcome = await self._consumer.project(conn, plan.events)
             await self._offsets.save(conn, plan.next_offsets)
+        for poison in set_aside:  # counted once committed
+            count_dead_letters(CONSUMER, poison.reason)
+        observe_projection_batch("kafka", time.perf_counter() - started)
         report = KafkaBatchReport(
             len(messages), outcome, len(plan.poison), plan.redelivered, plan.rewind,
             plan.next_offsets,

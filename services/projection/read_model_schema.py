@@ -16,7 +16,10 @@
   never emptied by a rebuild (`decision_store`); `<schema>_audit`: who read which citizen's
   data (`access_log`), never emptied either.
 - `kafka_offsets`, `dead_letters`: in Kafka mode, the next unapplied offset of each topic
-  partition and the poison messages set aside, written in the batch's transaction too.
+  partition and the poison messages set aside, written in the batch's transaction too;
+  `dead_letter_dispositions`: what operators did with those (`caseweave dead-letters`).
+- `parked_events`: events in the timeline that this release could not read, so not folded
+  (`services/runtime/parked_events.py`); never emptied by a rebuild, like the two above.
 """
 
 from services.projection.access_log import access_log_ddl, audit_schema_of
@@ -26,8 +29,9 @@ from services.projection.match_store import match_store_ddl
 from services.projection.relationship_alerts import relationship_starts_index
 from services.runtime.checkpoints import checkpoints_ddl
 from services.runtime.event_store_schema import checked_schema
-from services.runtime.kafka.dead_letters import dead_letters_ddl
+from services.runtime.kafka.dead_letters import dead_letter_dispositions_ddl, dead_letters_ddl
 from services.runtime.kafka.offsets import kafka_offsets_ddl
+from services.runtime.parked_events import parked_events_ddl
 
 CONSUMER = "projection"
 
@@ -81,6 +85,8 @@ def read_model_ddl(schema: str) -> list[str]:
         checkpoints_ddl(s),
         kafka_offsets_ddl(s),
         dead_letters_ddl(s),
+        dead_letter_dispositions_ddl(s),
+        parked_events_ddl(s),
         *decision_store_ddl(decisions_schema_of(s)),
         *access_log_ddl(audit_schema_of(s)),
         *break_glass_ddl(audit_schema_of(s)),

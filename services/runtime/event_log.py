@@ -23,6 +23,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
+from uuid import UUID
 
 import asyncpg
 
@@ -41,6 +42,10 @@ class LogPosition(NamedTuple):
 
 
 LOG_START = LogPosition(0, 0)
+_ENVELOPE_COLUMNS = (
+    "event_id, type, schema_version, occurred_at, recorded_at, org, subject, place, category,"
+    " correlation_id, causation_id, actor, data"
+)
 
 
 @dataclass(frozen=True)
@@ -111,11 +116,17 @@ class PostgresEventLog:
             for row in rows
         ]
 
+    async def event(self, event_id: UUID) -> Envelope | None:
+        """Return the log's event `event_id` (one a consumer parked), or None."""
+        row = await self._pool.fetchrow(
+            f"SELECT {_ENVELOPE_COLUMNS} FROM {self.schema}.events WHERE event_id = $1",  # noqa: S608 - schema name is checked
+            event_id,
+        )
+        return envelope_from_row(row) if row is not None else None
+
     async def _fetch(self, after: LogPosition, limit: int) -> list[asyncpg.Record]:
         return await self._pool.fetch(
-            "SELECT transaction_id, position, event_id, type, schema_version, occurred_at,"  # noqa: S608 - schema name is checked
-            " recorded_at, org, subject, place, category, correlation_id, causation_id, actor, data"
-            f" FROM {self.schema}.events"
+            f"SELECT transaction_id, position, {_ENVELOPE_COLUMNS} FROM {self.schema}.events"  # noqa: S608 - schema name is checked
             " WHERE (transaction_id, position) > ($1, $2)"
             "   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
             " ORDER BY transaction_id, position LIMIT $3",

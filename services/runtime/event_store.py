@@ -14,6 +14,7 @@ import asyncpg
 from events.envelope import Envelope
 from services.runtime.database import Connection
 from services.runtime.event_store_schema import checked_schema
+from services.runtime.metrics import count_events_appended
 from services.runtime.person_keys import PersonKeys
 from services.runtime.sealing import needs_sealing, record_of, seal
 
@@ -142,6 +143,7 @@ class EventStore:
         except asyncpg.UniqueViolationError:
             inserted = 0  # a concurrent writer took these versions or ids first
         if inserted == len(events):
+            _count_appended(events)
             return expected_version + len(events)
         if await self._already_appended(conn, stream_id, events):
             return await self.stream_version(conn, stream_id)
@@ -168,6 +170,7 @@ class EventStore:
             await conn.copy_records_to_table(
                 "events", schema_name=self.schema, columns=_COPY_COLUMNS, records=rows
             )
+            _count_appended([e for _, _, events in streams for e in events])
 
     async def _insert_if_at(
         self, conn: Connection, rows: list[tuple[Any, ...]], stream_id: str, version: int
@@ -228,6 +231,13 @@ def _insert_statement(schema: str) -> str:
         " $11::text[], $12::text[], $13::text[], $14::text[], $15::text[])"
         f" AS t(stream_id, stream_version, {_COLUMNS})"
     )
+
+
+def _count_appended(events: Sequence[Envelope]) -> None:
+    """Count appended events per organisation (a transaction that then rolls back, rarely,
+    still counts: the metric is a rate, not the store's size)."""
+    for org in {e.org for e in events}:
+        count_events_appended(org, sum(1 for e in events if e.org == org))
 
 
 def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:

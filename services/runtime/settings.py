@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     housing_port: int = 8001
     mental_health_port: int = 8002
     voluntary_port: int = 8003
+    worker_metrics_port: int = Field(
+        default=8010,
+        ge=1,
+        le=65535,
+        description="port of GET /metrics of a process without an HTTP API (`caseweave run"
+        " projection-worker`); the services serve /metrics on their own port",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
     id_secret: str | None = Field(

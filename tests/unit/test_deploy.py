@@ -177,6 +177,22 @@ def test_each_deployment_probes_its_health_endpoints_on_the_settings_default_por
     assert [p["port"] for p in svc["spec"]["ports"]] == [default_port(service)]
 
 
+@pytest.mark.parametrize("service", HTTP_SERVICES)
+def test_each_deployment_asks_to_be_scraped_on_its_port(service: str) -> None:
+    """The prometheus.io annotations name /metrics on the service's own port."""
+    (deployment,) = [
+        d
+        for d in of_kind("Deployment")
+        if d["spec"]["template"]["spec"]["containers"][0]["args"] == ["run", service]
+    ]
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(default_port(service)),
+        "prometheus.io/path": "/metrics",
+    }
+
+
 def test_every_caseweave_workload_runs_as_non_root_with_resources_and_settings() -> None:
     """Pods run as non-root, set requests and limits, and read the ConfigMap (and Secret)."""
     for workload in of_kind("Deployment") + of_kind("Job"):

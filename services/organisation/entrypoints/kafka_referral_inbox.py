@@ -13,24 +13,26 @@ batch that did not commit is read again.
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka import TopicPartition as KafkaTP
 
-from events.envelope import ORGANISATIONS, OrgId
+from events.envelope import ORGANISATIONS, Envelope, OrgId
 from services.organisation.service_layer.inbox import receive_referral
 from services.organisation.service_layer.referral_messages import referral_in
 from services.organisation.service_layer.streams import Stores
 from services.runtime.backoff import Backoff
-from services.runtime.database import Pool, transaction
+from services.runtime.consumer_lag import PartitionLag
+from services.runtime.database import Connection, Pool, transaction
 from services.runtime.kafka.consumed import ConsumedMessage, PoisonMessage, consumed_message
 from services.runtime.kafka.dead_letters import DeadLetterRecord, dead_letter_message
 from services.runtime.kafka.offsets import KafkaOffsets, TopicPartition
 from services.runtime.kafka.publisher import KafkaPublisher
 from services.runtime.kafka.topics import DEAD_LETTER_TOPIC, events_topic
+from services.runtime.metrics import count_dead_letters, sampled_on_scrape
 
 logger = structlog.get_logger("caseweave.organisation.kafka_referral_inbox")
 CONSUMER = "referral_inbox"
@@ -64,6 +66,7 @@ class KafkaReferralInbox:
         self._bootstrap_servers = bootstrap_servers
         self.offsets = KafkaOffsets(schema, consumer=CONSUMER)
         self._record = DeadLetterRecord(schema, consumer=f"{stores.org}_{CONSUMER}")
+        self._consumer: AIOKafkaConsumer | None = None  # while running: for the lag metric
 
     async def check_topics(self) -> None:
         """Refuse to run (TopicMissing) unless every topic read or written exists."""
@@ -81,6 +84,7 @@ class KafkaReferralInbox:
         listener = _SeekToSaved(consumer, self._pool, self.offsets)
         consumer.subscribe(self.topics, listener=listener)
         await consumer.start()
+        self._consumer = consumer
         try:
             while not stop.is_set():
                 if listener.failure is not None:  # aiokafka only logs a listener's failure
@@ -91,7 +95,22 @@ class KafkaReferralInbox:
                     next_offsets = await self.handle(messages)
                     await _commit_hint(consumer, next_offsets)
         finally:
+            self._consumer = None
             await consumer.stop()
+
+    def held(self) -> set[TopicPartition]:
+        """Return the partitions this inbox holds right now (none while it restarts)."""
+        assigned = self._consumer.assignment() if self._consumer is not None else set()
+        return {TopicPartition(tp.topic, tp.partition) for tp in assigned}
+
+    async def end_offsets(
+        self, partitions: Collection[TopicPartition]
+    ) -> Mapping[TopicPartition, int]:
+        """Return the broker's end offset of each of `partitions`."""
+        if self._consumer is None:
+            return {}
+        ends = await self._consumer.end_offsets([KafkaTP(*tp) for tp in partitions])
+        return {TopicPartition(tp.topic, tp.partition): offset for tp, offset in ends.items()}
 
     async def handle(self, messages: Sequence[ConsumedMessage]) -> dict[TopicPartition, int]:
         """Apply a batch in one transaction; return the next offset of each partition."""
@@ -99,31 +118,44 @@ class KafkaReferralInbox:
             saved = await self.offsets.lock(conn, {m.topic_partition for m in messages})
             next_offsets: dict[TopicPartition, int] = {}
             poison: list[PoisonMessage] = []
+            set_aside: list[PoisonMessage] = []  # poison not seen before (a redelivery is not)
             for message in messages:
                 tp = message.topic_partition
                 if message.offset < saved.get(tp, 0):
                     continue  # applied already: a redelivery
                 outcome = referral_in(message, self.org)
+                if isinstance(outcome, Envelope):  # sealed: it may be poison once opened
+                    outcome = await self._receive(conn, message, outcome)
                 if isinstance(outcome, PoisonMessage):
                     poison.append(outcome)
-                elif outcome is not None:
-                    now = datetime.now(UTC)
-                    await receive_referral(conn, self._stores, source=outcome, received_at=now)
-                    _log_received(self.org, message, outcome.event_id)
                 next_offsets[tp] = message.offset + 1
             if poison:
                 await self._dead_letters.publish(
                     self._dead_letter_topic,
                     [dead_letter_message(p, consumer=self._record.consumer) for p in poison],
                 )
-                await self._record.add(conn, poison)
+                set_aside = await self._record.add(conn, poison)
                 for p in poison:
                     logger.warning(
                         "referral_dead_lettered", reason=p.reason, detail=p.detail,
                         topic=p.message.topic, offset=p.message.offset, event_id=p.event_id,
                     )  # fmt: skip
             await self.offsets.save(conn, next_offsets)
+        for p in set_aside:  # counted once committed
+            count_dead_letters(self._record.consumer, p.reason)
         return next_offsets
+
+    async def _receive(
+        self, conn: Connection, message: ConsumedMessage, source: Envelope
+    ) -> PoisonMessage | None:
+        """Receive a referral; return it as poison if this release cannot read it."""
+        now = datetime.now(UTC)
+        why = await receive_referral(conn, self._stores, source=source, received_at=now)
+        if why is None:
+            _log_received(self.org, message, source.event_id)
+            return None
+        ids = {"event_type": source.type, "event_id": str(source.event_id)}
+        return PoisonMessage(message, why.reason, why.detail, **ids)
 
 
 class _SeekToSaved(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped here
@@ -189,8 +221,13 @@ async def kafka_referral_inbox_running(
         await inbox.check_topics()
         stop = asyncio.Event()
         task = asyncio.create_task(_keep_running(inbox, stop), name=f"{stores.org}-kafka-inbox")
+        lag = PartitionLag(
+            pool, inbox.offsets, consumer=f"{stores.org}_{CONSUMER}", held=inbox.held,
+            end_offsets=inbox.end_offsets,
+        )  # fmt: skip
         try:
-            yield inbox
+            with sampled_on_scrape(lag):
+                yield inbox
         finally:
             stop.set()
             with contextlib.suppress(TimeoutError):  # an unfinished batch is read again

@@ -5,10 +5,12 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from events.envelope import OrgId
+from services.runtime.consumer_lag import LogLag, log_lag_sampler
 from services.runtime.database import Pool
 from services.runtime.event_log import PostgresEventLog
 from services.runtime.kafka.publisher import KafkaPublisher
-from services.runtime.kafka.relay import OutboxRelay
+from services.runtime.kafka.relay import CONSUMER, OutboxRelay
+from services.runtime.metrics import sampled_on_scrape, set_relay_lag
 from services.runtime.subscription import keep_running
 
 RESTART_DELAY_SECONDS = 5.0  # a broker that is down is retried at this pace
@@ -32,8 +34,10 @@ async def kafka_relay_running(
     task = asyncio.create_task(
         keep_running(relay, [log], stop, name="kafka_relay", restart_delay=RESTART_DELAY_SECONDS)
     )
+    lag = LogLag(pool, schema=schema, consumer=CONSUMER, logs={org: schema})
     try:
-        yield relay
+        with sampled_on_scrape(log_lag_sampler(lag, lambda _, n: set_relay_lag(org, n))):
+            yield relay
     finally:
         stop.set()
         with contextlib.suppress(TimeoutError):  # an unfinished batch is re-sent next time

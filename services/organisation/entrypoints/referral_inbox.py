@@ -1,7 +1,8 @@
 """The referral inbox: a consumer of the other organisations' logs, running beside the HTTP API.
 
 Per batch, one transaction: lock this consumer's checkpoint in the source log, read the events
-after it, receive each referral made to this organisation, save the checkpoint, commit.
+after it, receive each referral made to this organisation (one this release cannot read is
+parked in `parked_events`, for `caseweave dead-letters`), save the checkpoint, commit.
 """
 
 import asyncio
@@ -16,8 +17,11 @@ from events.envelope import Envelope, OrgId
 from services.organisation.service_layer.inbox import is_referral_to, receive_referral
 from services.organisation.service_layer.streams import Stores
 from services.runtime.checkpoints import Checkpoints
+from services.runtime.consumer_lag import LogLag, log_lag_sampler
 from services.runtime.database import Connection, Pool, transaction
 from services.runtime.event_log import EventLog, PostgresEventLog
+from services.runtime.metrics import Sampler, sampled_on_scrape, set_consumer_lag
+from services.runtime.parked_events import ParkedEvents
 from services.runtime.subscription import BatchConsumer, keep_running
 
 logger = structlog.get_logger("caseweave.organisation.referral_inbox")
@@ -42,6 +46,7 @@ class ReferralInbox:
         self._stores = stores
         self._batch_size = batch_size
         self.checkpoints = Checkpoints(schema, consumer=consumer)
+        self.parked = ParkedEvents(schema, consumer=f"{stores.org}_{consumer}")
 
     async def handle_next_batch(self, log: EventLog) -> int:
         """Receive the referrals after the checkpoint in `log`; return how many events it read."""
@@ -55,7 +60,7 @@ class ReferralInbox:
             ]
             if batch:
                 await self.checkpoints.save(conn, log.source, batch[-1].position)
-        for source_event_id in received:
+        for source_event_id in filter(None, received):
             logger.info(
                 "referral_received",
                 org=self._stores.org,
@@ -64,9 +69,13 @@ class ReferralInbox:
             )
         return len(batch)
 
-    async def _receive(self, conn: Connection, source: Envelope) -> UUID:
+    async def _receive(self, conn: Connection, source: Envelope) -> UUID | None:
+        """Receive a referral; park one this release cannot read (the log goes on)."""
         now = datetime.now(UTC)
-        await receive_referral(conn, self._stores, source=source, received_at=now)
+        why = await receive_referral(conn, self._stores, source=source, received_at=now)
+        if why is not None:
+            await self.parked.park(conn, [(source, why)])
+            return None
         return source.event_id
 
 
@@ -96,7 +105,8 @@ async def referral_inbox_running(
     stop = asyncio.Event()
     task = asyncio.create_task(keep_inbox_running(inbox, logs, stop), name=f"{stores.org}-inbox")
     try:
-        yield inbox, logs
+        with sampled_on_scrape(_lag_sampler(pool, inbox, stores.org, schemas)):
+            yield inbox, logs
     finally:
         stop.set()
         with contextlib.suppress(
@@ -105,3 +115,17 @@ async def referral_inbox_running(
             await asyncio.wait_for(task, STOP_GRACE_SECONDS)
         for source in sources:
             await source.close()
+
+
+def _lag_sampler(
+    pool: Pool, inbox: ReferralInbox, org: OrgId, schemas: Mapping[OrgId, str]
+) -> Sampler:
+    """Return the sampler of the inbox's lag in each other organisation's log."""
+    consumer = inbox.checkpoints.consumer
+    lag = LogLag(
+        pool,
+        schema=schemas[org],
+        consumer=consumer,
+        logs={source: schema for source, schema in schemas.items() if source != org},
+    )
+    return log_lag_sampler(lag, lambda source, n: set_consumer_lag(f"{org}_{consumer}", source, n))

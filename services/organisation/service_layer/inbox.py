@@ -8,7 +8,6 @@ from datetime import datetime
 import structlog
 
 from events.envelope import Envelope, referral_inbox_actor
-from events.registry import decode_payload
 from events.shared import ReferralMade
 from services.organisation.domain import referrals
 from services.organisation.domain.people import PersonState, details_from_referral
@@ -17,6 +16,7 @@ from services.organisation.domain.referrals import derived_event_id, referred_pe
 from services.organisation.service_layer.people import record_registration
 from services.organisation.service_layer.streams import Stores, load_person, referral_stream
 from services.runtime.database import Connection
+from services.runtime.parked_events import Unreadable, decoded_or_unreadable
 from services.runtime.person_keys import RecordErased
 
 REFERRAL_MADE = ReferralMade.event_type
@@ -33,27 +33,31 @@ def is_referral_to(source: Envelope, stores: Stores) -> bool:
 
 async def receive_referral(
     conn: Connection, stores: Stores, *, source: Envelope, received_at: datetime
-) -> None:
-    """Put a referral in this organisation's inbox, against its own record of the person.
+) -> Unreadable | None:
+    """Put a referral in this organisation's inbox, against its own record of the person;
+    return why this release cannot read it (nothing is written then: the caller parks it).
 
     A referral about a person the sender has since erased is dropped: nothing is left of it.
     """
     opened = await _opened(conn, stores, source)
     if opened is None:
         logger.info("referral_of_erased_person_dropped", event_id=str(source.event_id))
-        return
-    source = opened
+        return None
+    made = decoded_or_unreadable(opened)  # known only once opened: its values are sealed
+    if isinstance(made, Unreadable):
+        return made
+    assert isinstance(made, ReferralMade)  # callers pass referral.made events only
     try:
         async with conn.transaction():  # a savepoint: nothing of a refused referral stays
-            await _receive(conn, stores, source, received_at)
+            await _receive(conn, stores, opened, made, received_at)
     except RecordErased:  # the receiver's own record of the person was erased meanwhile
         logger.info("referral_of_erased_person_dropped", event_id=str(source.event_id))
+    return None
 
 
 async def _receive(
-    conn: Connection, stores: Stores, source: Envelope, received_at: datetime
+    conn: Connection, stores: Stores, source: Envelope, made: ReferralMade, received_at: datetime
 ) -> None:
-    made = _referral_made(source)
     recording = Recording(
         org=stores.org,
         actor=referral_inbox_actor(stores.org),
@@ -106,9 +110,3 @@ async def _opened(conn: Connection, stores: Stores, source: Envelope) -> Envelop
         return source
     [opened] = await keys.open(conn, [source])
     return opened
-
-
-def _referral_made(source: Envelope) -> ReferralMade:
-    payload = decode_payload(source.type, source.schema_version, source.data)
-    assert isinstance(payload, ReferralMade)  # callers pass referral.made events only
-    return payload

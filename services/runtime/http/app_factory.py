@@ -1,4 +1,5 @@
-"""Build a service's FastAPI app: request context, canonical log lines, errors, health."""
+"""Build a service's FastAPI app: request context, canonical log lines and metrics, errors,
+health."""
 
 import time
 from collections.abc import Awaitable, Callable
@@ -17,7 +18,10 @@ from services.runtime.http.errors import (
 from services.runtime.http.json_rules import refuse_repeated_keys
 from services.runtime.http.limits import RequestSizeLimit
 from services.runtime.http.media_types import require_json_body
+from services.runtime.http.metrics_endpoint import add_metrics_route
+from services.runtime.http.route_labels import method_label, route_template
 from services.runtime.http.text_rules import refuse_nul_characters
+from services.runtime.metrics import observe_http_request
 from services.runtime.rate_limits import HttpLimits, RateLimits
 
 log = structlog.get_logger("caseweave.http")
@@ -45,17 +49,22 @@ async def _request_context(
     except Exception as error:
         response = unexpected_error_response(request, error)
     response.headers[CORRELATION_HEADER] = correlation_id
-    route = request.scope.get("route")
+    seconds = time.perf_counter() - started
+    route = route_template(request.scope, request.app.router.routes)
     caller = getattr(request.state, "caller", None)
     log.info(
         "request",
         caller_org=getattr(caller, "org", None),
         key_id=getattr(caller, "key_id", None),
         method=request.method,
-        route=getattr(route, "path", "unmatched"),
+        route=route,
         status=response.status_code,
-        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        duration_ms=round(seconds * 1000, 2),
     )
+    observe_http_request(
+        service=request.app.state.service_name, method=method_label(request.method),
+        route=route, status=response.status_code, seconds=seconds,
+    )  # fmt: skip
     return response
 
 
@@ -72,7 +81,8 @@ def configure_http_limits(app: FastAPI, limits: HttpLimits) -> None:
 def create_service_app(
     *, title: str, service_name: str, description: str, lifespan: Lifespan
 ) -> FastAPI:
-    """Return an app with Caseweave's error shape, request logging and health endpoints."""
+    """Return an app with Caseweave's error shape, request logging and metrics, health
+    endpoints and /metrics."""
     app = FastAPI(
         title=title,
         description=description,
@@ -105,4 +115,5 @@ def create_service_app(
             return JSONResponse({"status": "unavailable"}, 503, headers=retry)
         return JSONResponse({"status": "ok"})
 
+    add_metrics_route(app)
     return app

@@ -101,3 +101,26 @@ class DeadLetterRecord:
             self.consumer,
         )
         return {row["reason"]: row["n"] for row in rows}
+
+
+def dead_letter_dispositions_ddl(schema: str) -> str:
+    """Return the idempotent DDL of what operators did with a consumer's dead letters.
+
+    Keyed like `dead_letters` (the source message's position): a dead letter copied twice
+    to the dead-letter topic is one dead letter. A row is written by `caseweave dead-letters`
+    in the same transaction as the redriven message's effects; no row means still parked.
+    """
+    return f"""
+        CREATE TABLE IF NOT EXISTS {checked_schema(schema)}.dead_letter_dispositions (
+            consumer text NOT NULL,
+            topic text NOT NULL,
+            partition integer NOT NULL,
+            "offset" bigint NOT NULL,
+            status text NOT NULL DEFAULT 'parked'
+                CHECK (status IN ('parked', 'redriven', 'discarded')),
+            settled_at timestamptz,
+            attempts integer NOT NULL DEFAULT 0,
+            last_reason text,
+            last_detail text,
+            PRIMARY KEY (consumer, topic, partition, "offset")
+        )"""

@@ -6,8 +6,13 @@ short transaction). No transaction stays open while Kafka is waited on. A crash 
 acknowledgements and the checkpoint sends the batch again on restart, with the same event ids:
 consumers dedupe by `event_id`. Order per person holds because the log keeps each stream in
 order and every event of a person is keyed by the same `subject`.
+
+While the acknowledgements do not come (fewer copies in sync than `min.insync.replicas`, no
+leader), the producer retries for as long as it takes and the relay makes no progress: it
+says so with a `kafka_relay_waiting_for_acks` warning every WAIT_WARNING_SECONDS.
 """
 
+import asyncio
 import time
 
 import structlog
@@ -19,10 +24,12 @@ from services.runtime.event_log import EventLog, LoggedEvent, LogPosition
 from services.runtime.kafka.messages import message_from_envelope
 from services.runtime.kafka.publisher import Publisher, TopicMissing
 from services.runtime.kafka.topics import events_topic
+from services.runtime.metrics import count_relay_published
 
 logger = structlog.get_logger("caseweave.kafka.relay")
 CONSUMER = "kafka_relay"
 BATCH_SIZE = 500
+WAIT_WARNING_SECONDS = 10.0
 
 
 class OutboxRelay:
@@ -37,6 +44,7 @@ class OutboxRelay:
         schema: str,
         topic: str | None = None,
         batch_size: int = BATCH_SIZE,
+        wait_warning_seconds: float = WAIT_WARNING_SECONDS,
     ) -> None:
         self.org = org
         self.topic = topic or events_topic(org)
@@ -44,6 +52,7 @@ class OutboxRelay:
         self._publisher = publisher
         self._checkpoints = Checkpoints(schema, consumer=CONSUMER)
         self._batch_size = batch_size
+        self._wait_warning_seconds = wait_warning_seconds
         self._topic_checked = False
 
     async def start(self) -> None:
@@ -61,13 +70,31 @@ class OutboxRelay:
         batch = await log.read_after(after, limit=self._batch_size)
         if not batch:
             return 0
-        await self._publisher.publish(
-            self.topic, [message_from_envelope(event.envelope) for event in batch]
-        )
+        await self._publish(batch)
         async with transaction(self._pool) as conn:
             await self._checkpoints.save(conn, log.source, batch[-1].position)
+        count_relay_published(self.org, len(batch))
         self._log_batch(log.source, after, batch, started)
         return len(batch)
+
+    async def _publish(self, batch: list[LoggedEvent]) -> None:
+        """Send `batch` and wait until every event is acknowledged, warning while it is not."""
+        sending = asyncio.ensure_future(
+            self._publisher.publish(self.topic, [message_from_envelope(e.envelope) for e in batch])
+        )
+        started = time.monotonic()
+        try:
+            while not (await asyncio.wait({sending}, timeout=self._wait_warning_seconds))[0]:
+                logger.warning(
+                    "kafka_relay_waiting_for_acks",
+                    org=self.org,
+                    topic=self.topic,
+                    events=len(batch),
+                    waited_s=round(time.monotonic() - started, 1),
+                )
+        finally:
+            sending.cancel()  # a no-op once done; else the relay itself is being cancelled
+        sending.result()
 
     async def _checkpoint(self, source: str) -> LogPosition:
         async with transaction(self._pool) as conn:

@@ -9,6 +9,7 @@ from services.runtime.settings import Settings
 
 TOPIC_VERSION = 1
 DEAD_LETTER_TOPIC = f"caseweave.dead_letter.v{TOPIC_VERSION}"
+NO_LEADER = -1
 
 
 def events_topic(org: OrgId) -> str:
@@ -27,15 +28,44 @@ class TopicSpec:
 
 
 @dataclass(frozen=True)
+class PartitionReplicas:
+    """Where one partition's copies are, as the cluster reports them (node ids)."""
+
+    partition: int
+    leader: int
+    replicas: tuple[int, ...]
+    in_sync: tuple[int, ...]
+    offline: tuple[int, ...] = ()
+
+    @property
+    def is_offline(self) -> bool:
+        """Whether no node leads the partition, so it can be neither written nor read."""
+        return self.leader == NO_LEADER
+
+    @property
+    def lagging_nodes(self) -> list[int]:
+        """Return the nodes that hold a copy but are offline or not in sync with the leader."""
+        return sorted(
+            node for node in self.replicas if node not in self.in_sync or node in self.offline
+        )
+
+
+@dataclass(frozen=True)
 class FoundTopic:
-    """A topic as the cluster describes it; `configs` is None when the broker will not say."""
+    """A topic as the cluster describes it: its partitions' replicas and its configs."""
 
-    partitions: int
-    replication_factor: int
-    configs: Mapping[str, str] | None
+    partitions: Sequence[PartitionReplicas]
+    configs: Mapping[str, str]
+
+    @property
+    def replication_factor(self) -> int:
+        """Return the fewest copies any partition has."""
+        return min((len(p.replicas) for p in self.partitions), default=0)
 
 
-ProblemKind = Literal["missing", "partitions", "replication", "config", "not_checked"]
+ProblemKind = Literal[
+    "missing", "partitions", "replication", "config", "under_replicated", "offline"
+]
 
 
 @dataclass(frozen=True)
@@ -45,11 +75,6 @@ class TopicProblem:
     topic: str
     kind: ProblemKind
     detail: str
-
-    @property
-    def fails(self) -> bool:
-        """Whether the problem makes the topics unfit (what could not be read does not)."""
-        return self.kind != "not_checked"
 
 
 def wanted_topics(settings: Settings) -> list[TopicSpec]:
@@ -79,27 +104,47 @@ def compare(wanted: Sequence[TopicSpec], found: Mapping[str, FoundTopic]) -> lis
             problems.append(TopicProblem(spec.name, "missing", "missing"))
         else:
             problems.extend(_differences(spec, topic))
+            problems.extend(_health(spec.name, topic))
     return problems
 
 
 def _differences(spec: TopicSpec, topic: FoundTopic) -> list[TopicProblem]:
     problems = []
-    if topic.partitions != spec.partitions:
-        detail = f"{topic.partitions} partitions, wanted {spec.partitions}"
+    if len(topic.partitions) != spec.partitions:
+        detail = f"{len(topic.partitions)} partitions, wanted {spec.partitions}"
         problems.append(TopicProblem(spec.name, "partitions", detail))
     if topic.replication_factor != spec.replication_factor:
         detail = f"replication factor {topic.replication_factor}, wanted {spec.replication_factor}"
         problems.append(TopicProblem(spec.name, "replication", detail))
-    if topic.configs is None:
-        detail = f"{', '.join(sorted(spec.configs))} not checked (the broker does not say)"
-        return (
-            [*problems, TopicProblem(spec.name, "not_checked", detail)]
-            if spec.configs
-            else problems
-        )
     for key, value in sorted(spec.configs.items()):
         actual = topic.configs.get(key)
         if actual != value:
             detail = f"{key} is {actual if actual is not None else 'unset'}, wanted {value}"
             problems.append(TopicProblem(spec.name, "config", detail))
     return problems
+
+
+def _health(name: str, topic: FoundTopic) -> list[TopicProblem]:
+    partitions = sorted(topic.partitions, key=lambda p: p.partition)
+    offline = [p for p in partitions if p.is_offline]
+    lagging = [p for p in partitions if not p.is_offline and p.lagging_nodes]
+    problems = []
+    if offline:
+        detail = f"{_numbered('partition', offline)} offline (no leader)"
+        problems.append(TopicProblem(name, "offline", detail))
+    if lagging:
+        nodes = sorted({node for p in lagging for node in p.lagging_nodes})
+        detail = (
+            f"{_numbered('partition', lagging)} under-replicated "
+            f"({_listed('node', nodes)} out of sync)"
+        )
+        problems.append(TopicProblem(name, "under_replicated", detail))
+    return problems
+
+
+def _numbered(noun: str, partitions: Sequence[PartitionReplicas]) -> str:
+    return _listed(noun, [p.partition for p in partitions])
+
+
+def _listed(noun: str, numbers: Sequence[int]) -> str:
+    return f"{noun}{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"

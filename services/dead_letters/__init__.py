@@ -1,0 +1,1 @@
+"""Dead letters: what consumers set aside, listed, shown, redriven and discarded by ops."""

@@ -1,0 +1,1 @@
+"""Where dead letters are kept, and the consumers that apply them again."""

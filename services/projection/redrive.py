@@ -1,0 +1,122 @@
+"""The projection applying a dead letter again, as its worker would have, once it can read it.
+
+Two kinds: a poison message from the dead-letter topic (never in the timeline: it is projected
+now, and the timeline's key, organisation and `event_id`, makes a second time a no-op), and an
+event parked in the timeline (stored, not folded: its person's registration is matched if it
+is one, and the citizen it belongs to is folded afresh from the timeline, which gives the same
+view however often it is done). Either way in the caller's transaction, which records the
+redrive, so it commits with it or not at all.
+"""
+
+from collections.abc import Mapping
+from uuid import UUID
+
+import asyncpg
+
+from events.envelope import Envelope, OrgId
+from events.shared import PersonRegistered
+from services.projection.consumer import (
+    DEFAULT_MATCHING,
+    ProjectionConsumer,
+    identity_resolution,
+    open_envelopes,
+    refolded_views,
+)
+from services.projection.domain.fold import BatchFold, fold
+from services.projection.domain.matching import MatchingConfig
+from services.projection.kafka_batch import understand
+from services.projection.kafka_projection import organisation_topics
+from services.projection.read_model import ReadModel
+from services.runtime.database import Connection, Pool
+from services.runtime.event_store_schema import checked_schema
+from services.runtime.kafka.consumed import ConsumedMessage, PoisonMessage
+from services.runtime.parked_events import Unreadable, decoded_or_unreadable
+from services.runtime.person_keys import PersonKeys
+
+
+class ProjectionRedrive:
+    """Applies the projection's dead letters, in the projection's schema."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        *,
+        schema: str,
+        id_secret: bytes,
+        matching: MatchingConfig = DEFAULT_MATCHING,
+        keys: PersonKeys | None = None,
+        topic_orgs: Mapping[str, OrgId] | None = None,
+        fold_batch: BatchFold = fold,
+    ) -> None:
+        self.schema = checked_schema(schema)
+        self._pool = pool
+        self._consumer = ProjectionConsumer(
+            pool, id_secret=id_secret, schema=schema, fold_batch=fold_batch, matching=matching,
+            keys=keys,
+        )  # fmt: skip
+        self._model = ReadModel(schema)
+        self._identities = identity_resolution(self._model, id_secret=id_secret, matching=matching)
+        self._keys = keys
+        self._fold = fold_batch
+        self._topic_orgs = dict(topic_orgs or organisation_topics())
+
+    async def apply_message(self, conn: Connection, message: ConsumedMessage) -> Unreadable | None:
+        """Project a message from the dead-letter topic; return why it still cannot be."""
+        understood = understand(message, self._topic_orgs)
+        if isinstance(understood, PoisonMessage):
+            return Unreadable(understood.reason, understood.detail)
+        envelope, payload = understood
+        if payload is None:  # sealed: readable or not only once opened (not parked from here)
+            [opened] = await open_envelopes(conn, self._keys, [envelope])
+            why = decoded_or_unreadable(opened) if opened is not None else None
+            if isinstance(why, Unreadable):
+                return why
+        try:
+            async with conn.transaction():  # a savepoint: a refused value leaves conn usable
+                await self._consumer.project(conn, [(envelope, payload)])
+        except asyncpg.DataError as error:
+            refused = f"(value): PostgreSQL refused it ({type(error).__name__})"
+            return Unreadable("unstorable", refused)
+        return None
+
+    async def apply_parked(self, conn: Connection, org: str, event_id: str) -> Unreadable | None:
+        """Fold a parked event of the timeline into its citizen's view; return why it cannot be."""
+        found = await self._timeline_event(conn, org, event_id)
+        if found is None:
+            return Unreadable("not_in_timeline", "(event): not in the timeline (being rebuilt?)")
+        envelope, arrival = found
+        registering = envelope.type == PersonRegistered.event_type
+        await self._identities.hold_links(conn, registering=registering)  # before keys are read
+        [opened] = await open_envelopes(conn, self._keys, [envelope])
+        if opened is None:
+            return None  # about a person since erased: nothing of it is to be shown
+        payload = decoded_or_unreadable(opened)
+        if isinstance(payload, Unreadable):
+            return payload
+        links = await self._identities.resolve(conn, [(opened, payload)], batch_arrival=arrival)
+        citizen = links.citizen_of.get((opened.org, opened.subject))
+        citizens = set(links.refold) | ({citizen} if citizen is not None else set())
+        if citizens:  # none: its person is not linked yet; their registration will fold it
+            await self._model.lock_citizens(conn, citizens)
+            views = await refolded_views(conn, self._model, citizens, self._fold, self._keys)
+            await self._model.save_views(conn, list(views.values()))
+        return None
+
+    async def parked_event(self, org: str, event_id: str) -> Envelope | None:
+        """Return a parked event as the timeline keeps it (personal values sealed)."""
+        async with self._pool.acquire() as conn:
+            found = await self._timeline_event(conn, org, event_id)
+        return found[0] if found else None
+
+    async def _timeline_event(
+        self, conn: Connection, org: str, event_id: str
+    ) -> tuple[Envelope, int] | None:
+        row = await conn.fetchrow(
+            f"SELECT envelope::text AS envelope, arrival FROM {self._model.schema}.timeline"  # noqa: S608 - schema name is checked
+            " WHERE org = $1 AND event_id = $2",
+            org,
+            UUID(event_id),
+        )
+        if row is None:
+            return None
+        return Envelope.model_validate_json(row["envelope"]), row["arrival"]
