@@ -8,9 +8,7 @@ from services.runtime.kafka.local.cluster import KafkaNodeFailed, LocalKafkaClus
 from services.runtime.kafka.local.distribution import (
     KAFKA_VERSION,
     KafkaSetupError,
-    check_java,
-    ensure_jars,
-    jars_fetched,
+    java_and_jars,
 )
 from services.runtime.settings import Settings
 from services.runtime.stop_signals import StopRequest
@@ -19,10 +17,7 @@ from services.runtime.stop_signals import StopRequest
 def run_local(args: argparse.Namespace, settings: Settings) -> int:
     """Start the cluster, say where it is, keep it until Ctrl-C, stop it; return an exit code."""
     try:
-        java = check_java()
-        if not jars_fetched(settings.kafka_dist_dir):
-            print(f"Fetching Apache Kafka {KAFKA_VERSION}'s jars (once)…", file=sys.stderr)
-        libs = ensure_jars(settings.kafka_dist_dir)
+        java, libs = java_and_jars(settings.kafka_dist_dir)
     except KafkaSetupError as error:
         print(f"caseweave kafka local: {error}", file=sys.stderr)
         return 2

@@ -11,9 +11,7 @@ from services.runtime.kafka.local.cluster import KafkaNodeFailed, LocalKafkaClus
 from services.runtime.kafka.local.distribution import (
     KAFKA_VERSION,
     KafkaSetupError,
-    check_java,
-    ensure_jars,
-    jars_fetched,
+    java_and_jars,
 )
 from services.runtime.kafka.topics import wanted_topics
 from services.runtime.settings import Settings
@@ -65,10 +63,7 @@ def prepare_kafka(settings: Settings, *, port: int) -> KafkaForUp:
 
 def _start_local(settings: Settings, port: int) -> KafkaForUp:
     try:
-        java = check_java()
-        if not jars_fetched(settings.kafka_dist_dir):
-            print(f"Fetching Apache Kafka {KAFKA_VERSION}'s jars (once)…", file=sys.stderr)
-        libs = ensure_jars(settings.kafka_dist_dir)
+        java, libs = java_and_jars(settings.kafka_dist_dir)
     except KafkaSetupError as error:
         raise KafkaNotReady(
             f"{error} (or set KAFKA_BOOTSTRAP_SERVERS to use a Kafka running elsewhere)"

@@ -25,7 +25,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from services.runtime.kafka.local.cluster import LocalKafkaCluster
-from services.runtime.kafka.local.distribution import KafkaSetupError, check_java, ensure_jars
+from services.runtime.kafka.local.distribution import KafkaSetupError, java_and_jars
 from services.runtime.settings import Settings
 
 # every cluster of this run keeps its data under here, which is how leftovers are found
@@ -36,7 +36,7 @@ def kafka_or_skip() -> tuple[str, Path]:
     """Return (java, jars directory), skipping the test (failing it under CI=true) if Kafka
     cannot run here."""
     try:
-        return check_java(), ensure_jars(Settings().kafka_dist_dir)
+        return java_and_jars(Settings().kafka_dist_dir)
     except KafkaSetupError as error:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true needs a real Kafka: {error}")

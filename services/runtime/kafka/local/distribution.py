@@ -9,6 +9,7 @@ log4j 2 SLF4J 1.7 binding is fetched beside it (without it the broker logs nothi
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 KAFKA_VERSION = "4.1.1"  # the version deploy/compose.yaml runs: keep them together
@@ -89,3 +90,12 @@ def ensure_jars(cache: Path, *, version: str = KAFKA_VERSION) -> Path:
     fetching.rename(libs)
     (libs / _COMPLETE).touch()
     return libs
+
+
+def java_and_jars(cache: Path) -> tuple[str, Path]:
+    """Return (java, jars directory) to run Kafka with, fetching the jars the first time (and
+    saying so on stderr); raise KafkaSetupError saying what is missing."""
+    java = check_java()
+    if not jars_fetched(cache):
+        print(f"Fetching Apache Kafka {KAFKA_VERSION}'s jars (once)…", file=sys.stderr)
+    return java, ensure_jars(cache)
