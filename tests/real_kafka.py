@@ -117,12 +117,19 @@ def _free(port: int) -> bool:
         return True
 
 
+def kafka_nodes_under(directory: Path) -> list[psutil.Process]:
+    """The running Kafka nodes whose data is under `directory`."""
+    return [
+        process
+        for process in psutil.process_iter(["cmdline"])
+        if "kafka.Kafka" in (command := " ".join(process.info["cmdline"] or []))
+        and str(directory) in command
+    ]
+
+
 def kill_leftover_brokers() -> list[int]:
     """Kill any Kafka node this run started that is still alive; return their pids."""
-    killed = []
-    for process in psutil.process_iter(["cmdline"]):
-        command = " ".join(process.info["cmdline"] or [])
-        if "kafka.Kafka" in command and str(RUN_DIRECTORY) in command:
-            process.kill()
-            killed.append(process.pid)
-    return killed
+    leftovers = kafka_nodes_under(RUN_DIRECTORY)
+    for process in leftovers:
+        process.kill()
+    return [process.pid for process in leftovers]

@@ -20,6 +20,7 @@ from events.registry import EventPayload, UnknownEventType, decode_payload
 from services.runtime.database import Connection
 from services.runtime.event_store_schema import checked_schema
 from services.runtime.kafka.consumed import validation_detail
+from services.runtime.metrics import count_dead_letters
 
 logger = structlog.get_logger(__name__)
 
@@ -99,6 +100,7 @@ class ParkedEvents:
             )  # fmt: skip
             if inserted:
                 parked += 1
+                count_dead_letters(self.consumer, why.reason)
                 logger.warning(
                     "event_parked", consumer=self.consumer, reason=why.reason, detail=why.detail,
                     org=envelope.org, event_id=str(envelope.event_id), event_type=envelope.type,

@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
+
+from tests.real_kafka import kafka_nodes_under
 
 SERVICES = ("projection", "housing", "mental_health", "voluntary")
 # each a CASEWEAVE_<NAME>_PORT: the services' and the lone projection worker's /metrics
@@ -107,11 +110,21 @@ class System:
         return code
 
     def kill(self) -> None:
-        """Kill everything `caseweave up` started (for cleanup after a failure)."""
+        """Kill everything `caseweave up` started (for cleanup after a failure).
+
+        The Kafka node `up --transport kafka` started runs in its own session, out of reach
+        of the group kill; its parent-death signal would stop it gracefully, in seconds, so it
+        is killed here too, and waited for: no test leaves it behind for the next.
+        """
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
         self.process = None
+        if self.kafka_port is not None:
+            nodes = kafka_nodes_under(self.data_dir)
+            for node in nodes:
+                node.kill()
+            psutil.wait_procs(nodes, timeout=30)
 
     def _all_ready(self) -> bool:
         if self.process is not None and self.process.poll() is not None:

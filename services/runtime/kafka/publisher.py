@@ -20,6 +20,12 @@ from aiokafka import AIOKafkaProducer
 from services.runtime.kafka.messages import KafkaMessage
 
 
+# A relay batch (500 events of ~700 B over 6 partitions) fits in one record batch per
+# partition, so it goes out in one produce request per broker instead of aiokafka's default
+# 16 KiB batches, each waiting for its own round of replication (acks=all).
+MAX_BATCH_BYTES = 512 * 1024
+
+
 class TopicMissing(Exception):
     """The topic the relay publishes to does not exist, and the relay will not create it."""
 
@@ -52,6 +58,7 @@ class KafkaPublisher:
             client_id=client_id,
             enable_idempotence=True,
             acks="all",
+            max_batch_size=MAX_BATCH_BYTES,
         )
 
     async def start(self) -> None:
