@@ -28,8 +28,8 @@ from bench.read_model import (
 )
 from bench.timing import per_second, settle
 from events.envelope import Envelope, OrgId
-from services.projection.bootstrap import prepare_read_model, run_kafka_projection_worker
-from services.projection.read_model_schema import CONSUMER
+from services.projection.adapters.read_model_schema import CONSUMER, prepare_read_model
+from services.projection.bootstrap import run_kafka_projection_worker
 from services.runtime.database import Pool, create_pool
 from services.runtime.kafka.messages import message_from_envelope
 from services.runtime.kafka.offsets import KafkaOffsets

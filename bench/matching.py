@@ -24,8 +24,8 @@ from events.identifiers import nhs_number_check_digit
 from events.registry import EventPayload
 from events.shared import PersonDetails, PersonRegistered
 from services.organisation.domain.recording import Recording, envelope_for
-from services.projection.bootstrap import prepare_read_model
-from services.projection.consumer import ProjectionConsumer
+from services.projection.adapters.read_model_schema import prepare_read_model
+from services.projection.service_layer.log_projection import ProjectionConsumer
 from services.runtime.database import Pool, create_pool, transaction
 
 MATCHING_CITIZENS = SizeOption(

@@ -22,12 +22,12 @@ from bench.read_model import (
 )
 from bench.timing import per_second, settle
 from events.envelope import ORGANISATIONS, OrgId
+from services.projection.adapters.read_model_schema import prepare_read_model
 from services.projection.bootstrap import (
     catch_up_concurrently,
-    prepare_read_model,
     rebuild_projection,
 )
-from services.projection.consumer import ProjectionConsumer
+from services.projection.service_layer.log_projection import ProjectionConsumer
 from services.runtime.database import create_pool
 from services.runtime.event_log import PostgresEventLog
 

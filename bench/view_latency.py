@@ -20,10 +20,10 @@ from bench.part import BenchContext, Measurement, SizeOption
 from bench.projection_service import projection_service
 from bench.read_model import ID_SECRET, KEYS, check_read_model, quiet_logs, seed_people
 from bench.timing import latency, per_second, settle
+from services.cli.service_runner import projection_sources
 from services.projection.bootstrap import rebuild_projection
 from services.runtime.api_keys import ApiKeyStore
 from services.runtime.database import Pool, create_pool
-from services.service_runner import projection_sources
 
 CITIZENS = SizeOption("citizens", 10_000, "citizens in the read model the view part reads")
 VIEW_REQUESTS = SizeOption(

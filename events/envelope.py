@@ -1,6 +1,6 @@
 """The envelope every event travels in, whatever the transport."""
 
-import os
+import secrets
 import time
 from datetime import datetime
 from typing import Any, Literal
@@ -29,8 +29,8 @@ def recorded_by_referral_inbox(actor: str) -> bool:
 def new_event_id() -> UUID:
     """Return a fresh time-ordered UUID (version 7, RFC 9562)."""
     millis = time.time_ns() // 1_000_000 & ((1 << 48) - 1)
-    rand_a = int.from_bytes(os.urandom(2), "big") & 0xFFF
-    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    rand_a = int.from_bytes(secrets.token_bytes(2), "big") & 0xFFF
+    rand_b = int.from_bytes(secrets.token_bytes(8), "big") & ((1 << 62) - 1)
     return UUID(int=millis << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b)
 
 

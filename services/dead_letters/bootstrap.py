@@ -11,12 +11,12 @@ from services.dead_letters.service_layer import DeadLetterStore
 from services.organisation.entrypoints.referral_inbox import CONSUMER as INBOX
 from services.organisation.service_layer.inbox_redrive import InboxRedrive
 from services.organisation.service_layer.streams import Stores
-from services.projection.consumer import DEFAULT_MATCHING
+from services.projection.adapters.matching_config import load_matching_config
+from services.projection.adapters.read_model_schema import CONSUMER as PROJECTION
 from services.projection.domain.fold import BatchFold, fold
 from services.projection.domain.matching import MatchingConfig
-from services.projection.matching_config import load_matching_config
-from services.projection.read_model_schema import CONSUMER as PROJECTION
-from services.projection.redrive import ProjectionRedrive
+from services.projection.service_layer.log_projection import DEFAULT_MATCHING
+from services.projection.service_layer.redrive import ProjectionRedrive
 from services.runtime.database import Pool, apply_ddl, create_pool
 from services.runtime.dev_secrets import citizen_id_secret, person_keys
 from services.runtime.kafka.topics import DEAD_LETTER_TOPIC

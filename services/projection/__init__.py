@@ -1,7 +1,8 @@
 """The projection service: every organisation's log folded into the single view of each citizen.
 
-`domain` is the pure fold, `read_model_schema` and `read_model` the PostgreSQL tables,
-`identity_resolution` links people to citizens, `consumer` folds batches of events,
-`queries` and `api` are the read side, and `bootstrap` wires the app, the worker and the
-rebuild.
+Four rooms, as in every service: `domain` (the pure fold, identity matching, the sharing
+rules and who may do what), `service_layer` (projecting a batch from the logs or the topics,
+identity resolution, stewardship, erasure, redrive), `adapters` (the PostgreSQL stores and
+the place's TOML rules) and `entrypoints` (the HTTP routers, the Faust worker, the replay
+from topics); `bootstrap` wires them.
 """

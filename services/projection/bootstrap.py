@@ -10,56 +10,55 @@ import structlog
 from fastapi import FastAPI
 
 from events.envelope import OrgId
-from services.projection.access_log import AccessLog, audit_schema_of
-from services.projection.api import router
-from services.projection.break_glass import BreakGlass
-from services.projection.consumer import DEFAULT_MATCHING, ProjectionConsumer
-from services.projection.decision_store import decisions_schema_of
+from services.projection.adapters.access_log import AccessLog, audit_schema_of
+from services.projection.adapters.break_glass import BreakGlass
+from services.projection.adapters.decision_store import decisions_schema_of
+from services.projection.adapters.identity_confirmations import IdentityConfirmations
+from services.projection.adapters.match_store import MatchStore
+from services.projection.adapters.queries import CitizenQueries
+from services.projection.adapters.read_model_schema import (
+    CONSUMER,
+    clear_statements,
+    prepare_read_model,
+)
+from services.projection.adapters.relationship_starts import RelationshipStarts
+from services.projection.adapters.sharing_config import load_sharing_policy
 from services.projection.domain.fold import BatchFold, fold
 from services.projection.domain.matching import MatchingConfig
 from services.projection.domain.sharing import SharingPolicy
-from services.projection.faust_worker import (
+from services.projection.entrypoints.faust_worker import (
     GROUP_ID,
     SESSION_TIMEOUT_SECONDS,
     FaustPartitions,
     create_faust_app,
     run_faust_app,
 )
-from services.projection.governance_api import router as governance_router
-from services.projection.identity_api import router as identity_router
-from services.projection.identity_confirmations import IdentityConfirmations
-from services.projection.kafka_projection import KafkaProjection
-from services.projection.match_store import MatchStore
-from services.projection.queries import CitizenQueries
-from services.projection.read_model_schema import CONSUMER, clear_statements, read_model_ddl
-from services.projection.relationship_alerts import RelationshipStarts
-from services.projection.relationship_alerts import router as relationship_alerts_router
-from services.projection.search_api import router as search_router
-from services.projection.sharing_config import load_sharing_policy
-from services.projection.stewardship import IdentityStewardship
-from services.runtime.api_keys import AUTH_SCHEMA, ApiKeyStore, auth_ddl
+from services.projection.entrypoints.http.citizens import router
+from services.projection.entrypoints.http.governance import router as governance_router
+from services.projection.entrypoints.http.identity import router as identity_router
+from services.projection.entrypoints.http.relationship_alerts import (
+    router as relationship_alerts_router,
+)
+from services.projection.entrypoints.http.search import router as search_router
+from services.projection.service_layer.kafka_projection import KafkaProjection
+from services.projection.service_layer.log_projection import DEFAULT_MATCHING, ProjectionConsumer
+from services.projection.service_layer.stewardship import IdentityStewardship
+from services.runtime.api_keys import ApiKeyStore
 from services.runtime.backoff import Backoff
 from services.runtime.checkpoints import Checkpoints
 from services.runtime.consumer_lag import LogLag, PartitionLag, log_lag_sampler
-from services.runtime.database import Pool, apply_ddl, close_pool, create_pool, transaction
+from services.runtime.database import Pool, close_pool, create_pool, transaction
 from services.runtime.event_log import PostgresEventLog
 from services.runtime.http.app_factory import create_service_app
 from services.runtime.kafka.offsets import KafkaOffsets
 from services.runtime.kafka.publisher import KafkaPublisher
 from services.runtime.kafka.topics import DEAD_LETTER_TOPIC
 from services.runtime.metrics import sampled_on_scrape, set_consumer_lag
-from services.runtime.person_keys import KEYS_SCHEMA, PersonKeys, person_keys_ddl
+from services.runtime.person_keys import PersonKeys
 from services.runtime.subscription import catch_up, run_until_stopped
 
 logger = structlog.get_logger(__name__)
 RETRY_FIRST_SECONDS, RETRY_MOST_SECONDS = 0.5, 30.0
-
-
-async def prepare_read_model(pool: Pool, schema: str) -> None:
-    """Create the projection's tables (and the API key and person key tables) if missing."""
-    await apply_ddl(pool, lock_name=AUTH_SCHEMA, statements=auth_ddl())
-    await apply_ddl(pool, lock_name=KEYS_SCHEMA, statements=person_keys_ddl())
-    await apply_ddl(pool, lock_name=f"projection:{schema}", statements=read_model_ddl(schema))
 
 
 async def warn_if_built_before_matching(pool: Pool, schema: str) -> None:

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import REGISTRY
 
 from events.envelope import Envelope, OrgId
-from services.projection.bootstrap import prepare_read_model
+from services.projection.adapters.read_model_schema import prepare_read_model
 from services.runtime.consumer_lag import LogLag, log_lag_sampler
 from services.runtime.database import Pool
 from services.runtime.event_log import PostgresEventLog

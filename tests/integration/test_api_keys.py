@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from services import key_commands
+from services.cli import keys as key_commands
 from services.runtime.api_keys import ApiKeyStore, auth_ddl, split_key
 from services.runtime.database import Pool, apply_ddl
 

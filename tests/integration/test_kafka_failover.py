@@ -20,7 +20,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from events.envelope import ORGANISATIONS, Envelope, OrgId
-from services.projection.faust_worker import GROUP_ID
+from services.projection.entrypoints.faust_worker import GROUP_ID
 from services.runtime.checkpoints import checkpoints_ddl
 from services.runtime.database import Pool, apply_ddl, create_pool
 from services.runtime.event_store_schema import event_store_ddl

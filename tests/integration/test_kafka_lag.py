@@ -15,7 +15,7 @@ from kafka.admin import KafkaAdminClient
 from kafka.errors import NoError
 from kafka.structs import OffsetAndMetadata
 
-from services.projection.faust_worker import GROUP_ID
+from services.projection.entrypoints.faust_worker import GROUP_ID
 from services.runtime.kafka.admin import retried
 from services.runtime.kafka.topics import events_topic
 from tests.caseweave_command import Run, caseweave

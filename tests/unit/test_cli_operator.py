@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.cli import main
+from services.cli.main import main
 
 
 @pytest.mark.parametrize("name", ["Jo Bloggs", "jo/bloggs", "x" * 65])

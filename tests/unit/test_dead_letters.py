@@ -5,7 +5,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from services.cli import main
+from services.cli.main import main
 from services.dead_letters import domain, rendering, service_layer
 from services.dead_letters.domain import (
     DeadLetter,

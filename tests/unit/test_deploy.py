@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from services.cli import _parser
+from services.cli.main import _parser
 from services.runtime.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -2,7 +2,7 @@
 
 from structlog.testing import capture_logs
 
-from services.launcher import Restarter
+from services.cli.launcher import Restarter
 from services.runtime.backoff import Backoff
 
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from events.envelope import ORGANISATIONS, Envelope, OrgId
-from services.projection.bootstrap import prepare_read_model, run_projection_worker
-from services.projection.consumer import ProjectionConsumer
-from services.projection.queries import CitizenQueries
-from services.projection.read_model_schema import CONSUMER
+from services.projection.adapters.queries import CitizenQueries
+from services.projection.adapters.read_model_schema import CONSUMER, prepare_read_model
+from services.projection.bootstrap import run_projection_worker
+from services.projection.service_layer.log_projection import ProjectionConsumer
 from services.runtime.checkpoints import Checkpoints
 from services.runtime.database import Pool, apply_ddl, transaction
 from services.runtime.event_log import PostgresEventLog

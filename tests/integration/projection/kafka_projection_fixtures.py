@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer
 from events.envelope import ORGANISATIONS, Envelope, OrgId
 from services.projection.bootstrap import run_kafka_projection_worker
 from services.projection.domain.fold import BatchFold, fold
-from services.projection.faust_worker import STOP_TIMEOUT_SECONDS
+from services.projection.entrypoints.faust_worker import STOP_TIMEOUT_SECONDS
 from services.runtime.database import POOL_CLOSE_SECONDS
 from services.runtime.kafka.messages import KafkaMessage, message_from_envelope
 from services.runtime.kafka.publisher import KafkaPublisher

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from events.envelope import Envelope
-from services.audit_command import export_access_log, export_alerts
+from services.cli.audit import export_access_log, export_alerts
 from services.projection.bootstrap import create_projection_app, rebuild_projection
 from services.runtime.api_keys import ApiKeyStore
 from tests.integration.projection.conftest import ID_SECRET, Organisations

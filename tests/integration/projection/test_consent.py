@@ -17,8 +17,8 @@ import pytest
 from events.consent import PURPOSES, ConsentGiven, ConsentWithdrawn
 from events.envelope import Envelope, OrgId
 from events.shared import CaseClosed, ReferralAccepted, ReferralMade, ReferralReceived
+from services.projection.adapters.sharing_config import load_sharing_policy
 from services.projection.domain.sharing import ConsentRules
-from services.projection.sharing_config import load_sharing_policy
 from tests.integration.projection.conftest import Organisations
 from tests.integration.projection.reading import (
     citizen_of,

@@ -10,9 +10,9 @@ from structlog.testing import capture_logs
 
 from events.envelope import Envelope
 from events.shared import FlagRaised
-from services.projection.consumer import Target
 from services.projection.domain.fold import fold
 from services.projection.domain.view import CitizenView
+from services.projection.service_layer.log_projection import Target
 from tests.factories import an_envelope
 from tests.integration.projection.conftest import Organisations
 from tests.unit.projection.factories import NHS_NUMBER, PersonAt, details, minutes

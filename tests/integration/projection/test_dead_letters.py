@@ -11,10 +11,10 @@ from collections.abc import Callable
 import pytest
 from structlog.testing import capture_logs
 
+from services.cli.dead_letters import act, add_dead_letters
 from services.dead_letters.bootstrap import consumers, dead_letter_stores
 from services.dead_letters.domain import Selection
 from services.dead_letters.service_layer import DeadLetterStore, list_dead_letters, redrive
-from services.dead_letters_command import act, add_dead_letters
 from tests.integration.dead_letter_support import (
     SUPPORT_PLAN,
     CountingFold,

@@ -17,12 +17,12 @@ from uuid import UUID
 import pytest
 
 from events.identity import IdentityLinked, RecordRef
-from services.audit_command import export_alerts
+from services.cli.audit import export_alerts
 from services.organisation.adapters.people_table import people_ddl
+from services.projection.adapters.break_glass import BreakGlass
 from services.projection.bootstrap import rebuild_projection
-from services.projection.break_glass import BreakGlass
-from services.projection.erasure import Erased, erase_citizen
-from services.projection.stewardship import (
+from services.projection.service_layer.erasure import Erased, erase_citizen
+from services.projection.service_layer.stewardship import (
     DecisionRequest,
     IdentityStewardship,
     SharesNhsNumber,

@@ -13,15 +13,15 @@ import structlog.testing
 
 from events.envelope import Envelope, OrgId
 from events.identity import IdentityLinked, RecordRef
+from services.projection.adapters.decision_store import DecisionStore, decisions_schema_of
+from services.projection.adapters.read_model_schema import prepare_read_model
 from services.projection.bootstrap import (
     create_projection_app,
-    prepare_read_model,
     rebuild_projection,
     warn_if_built_before_matching,
 )
-from services.projection.decision_store import DecisionStore, decisions_schema_of
 from services.projection.domain.matching import MatchingConfig, Thresholds
-from services.projection.stewardship import DecisionRequest, IdentityStewardship
+from services.projection.service_layer.stewardship import DecisionRequest, IdentityStewardship
 from services.runtime.api_keys import ApiKeyStore, Caller
 from services.runtime.database import create_pool
 from services.runtime.subscription import catch_up
@@ -444,7 +444,7 @@ async def test_an_unlink_too_large_for_one_event_is_refused_precisely(
 ) -> None:
     housing, charity = await _david_and_dave(orgs, postcode="BS5 6XX")
     citizen = await _citizen_of(orgs, housing)
-    monkeypatch.setattr("services.projection.stewardship.MAX_RECORDS_SPLIT_FROM", 0)
+    monkeypatch.setattr("services.projection.service_layer.stewardship.MAX_RECORDS_SPLIT_FROM", 0)
     response = await api.post(
         f"/v1/citizens/{citizen}/unlink",
         headers=await _key(orgs, "data_steward", "voluntary"),

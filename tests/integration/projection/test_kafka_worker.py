@@ -18,12 +18,16 @@ from structlog.testing import capture_logs
 
 from events.envelope import Envelope, OrgId
 from events.registry import EventPayload
+from services.projection.adapters.read_model_schema import CONSUMER
 from services.projection.domain.fold import fold
 from services.projection.domain.view import CitizenView
-from services.projection.faust_worker import FaustPartitions, create_faust_app, run_faust_app
-from services.projection.kafka_projection import KafkaProjection
-from services.projection.kafka_replay import rebuild_projection_from_topics
-from services.projection.read_model_schema import CONSUMER
+from services.projection.entrypoints.faust_worker import (
+    FaustPartitions,
+    create_faust_app,
+    run_faust_app,
+)
+from services.projection.entrypoints.kafka_replay import rebuild_projection_from_topics
+from services.projection.service_layer.kafka_projection import KafkaProjection
 from services.runtime.kafka.consumed import ConsumedMessage
 from services.runtime.kafka.dead_letters import DeadLetterRecord
 from services.runtime.kafka.messages import KafkaMessage, message_from_envelope

@@ -1,17 +1,18 @@
 """The projection's metrics: its lag in each log, its batch time, reads by route template."""
 
 from events.envelope import ORGANISATIONS, Envelope
-from services.projection.kafka_projection import KafkaProjection
-from services.projection.read_model_schema import CONSUMER
+from services.projection.adapters.read_model_schema import CONSUMER
+from services.projection.service_layer.kafka_projection import KafkaProjection
 from services.runtime.consumer_lag import LogLag
 from services.runtime.kafka.consumed import ConsumedMessage
 from services.runtime.kafka.topics import events_topic
 from services.runtime.metrics import exposition
+from tests.factories import an_envelope
 from tests.fake_publisher import PublishedInMemory
 from tests.integration.projection.conftest import ID_SECRET, Organisations
 from tests.integration.projection.reading import citizen_of, key_of, projection_api
 from tests.scraped_metrics import sample
-from tests.unit.projection.factories import NHS_NUMBER
+from tests.unit.projection.factories import NHS_NUMBER, PersonAt, details, minutes
 from tests.unit.projection.stories import three_organisations_story
 
 DEAD_LETTERS = "caseweave_dead_letters_total"
@@ -82,3 +83,18 @@ async def test_a_poison_message_counts_once_as_a_dead_letter_with_its_reason(
     assert sample(page, DEAD_LETTERS, **labels) == before[0] + 1
     assert len(dead_letters.sent) == 1
     assert sample(page, BATCHES, **batches) == before[1] + 2
+
+
+async def test_an_event_parked_in_embedded_mode_counts_as_a_dead_letter(
+    orgs: Organisations,
+) -> None:
+    """Parked beside the PostgreSQL logs: counted by consumer and reason, like Kafka's."""
+    housing = PersonAt("housing")
+    unknown = an_envelope(org="housing", subject=housing.subject, type_="housing.from_the_future")
+    labels = {"consumer": "projection", "reason": "unknown_event_type"}
+    before = sample(await _scraped(), DEAD_LETTERS, **labels) or 0.0
+
+    await orgs.record([housing.registered(minutes(0), details()), unknown])
+    await orgs.catch_up()
+
+    assert sample(await _scraped(), DEAD_LETTERS, **labels) == before + 1

@@ -8,7 +8,7 @@ import asyncio
 import uuid
 from collections.abc import Callable
 
-from services.projection.bootstrap import prepare_read_model
+from services.projection.adapters.read_model_schema import prepare_read_model
 from services.runtime.database import Pool
 
 

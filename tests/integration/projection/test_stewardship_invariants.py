@@ -15,8 +15,8 @@ import structlog.testing
 from events.consent import ConsentWithdrawn
 from events.envelope import OrgId
 from events.identity import IdentityLinked, IdentityNotSamePerson, RecordRef
+from services.projection.adapters.decision_store import DecisionStore, decisions_schema_of
 from services.projection.bootstrap import rebuild_projection
-from services.projection.decision_store import DecisionStore, decisions_schema_of
 from services.projection.domain.identity_decisions import IdentityDecision
 from tests.factories import an_envelope
 from tests.integration.projection.conftest import ID_SECRET, Organisations

@@ -9,8 +9,8 @@ from uuid import UUID, uuid4
 import pytest
 
 from events.consent import ConsentWithdrawn
-from services.audit_command import export_access_log
-from services.sar_command import export_subject_access
+from services.cli.audit import export_access_log
+from services.cli.sar import export_subject_access
 from tests.integration.projection.conftest import Organisations
 from tests.integration.projection.reading import (
     citizen_of,

@@ -11,11 +11,11 @@ from pydantic import ValidationError
 from events.consent import ConsentGiven, ConsentWithdrawn
 from events.envelope import Envelope, OrgId
 from events.registry import registered_types
+from services.projection.adapters.sharing_config import load_sharing_policy
 from services.projection.domain.consent import shares, withheld_sources
 from services.projection.domain.finding import Sought, find_in, visible_records
 from services.projection.domain.sharing import ConsentRules, Viewer, shared_view
 from services.projection.domain.view import CitizenView
-from services.projection.sharing_config import load_sharing_policy
 from tests.unit.projection.factories import NHS_NUMBER, PersonAt, folded, minutes
 from tests.unit.projection.stories import three_organisations_story
 

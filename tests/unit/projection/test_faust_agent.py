@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from services.projection.faust_worker import create_faust_app, finish_even_if_cancelled
+from services.projection.entrypoints.faust_worker import create_faust_app, finish_even_if_cancelled
 from services.runtime.kafka.consumed import ConsumedMessage
 
 NO_BROKER = "localhost:1"

@@ -6,8 +6,8 @@ from uuid import uuid4
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from services.projection.governance_api import EmergencyReason
-from services.projection.identity_api import Reason, Unlink
+from services.projection.entrypoints.http.governance import EmergencyReason
+from services.projection.entrypoints.http.identity import Reason, Unlink
 
 REQUESTS: list[tuple[type[BaseModel], dict[str, Any]]] = [
     (EmergencyReason, {}),

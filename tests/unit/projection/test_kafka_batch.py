@@ -1,7 +1,7 @@
 """How the projection sorts a batch of Kafka messages: apply, skip, set aside or read again."""
 
 from events.envelope import OrgId
-from services.projection.kafka_batch import plan_batch
+from services.projection.service_layer.kafka_batch import plan_batch
 from services.runtime.kafka.consumed import ConsumedMessage
 from services.runtime.kafka.dead_letters import dead_letter_message
 from services.runtime.kafka.messages import message_from_envelope

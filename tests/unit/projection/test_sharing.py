@@ -7,8 +7,8 @@ import pytest
 
 from events.envelope import Envelope
 from events.shared import CaseClosed, ReferralAccepted, ReferralMade
+from services.projection.adapters.sharing_config import load_sharing_policy
 from services.projection.domain.sharing import SharingPolicy, Viewer, has_relationship
-from services.projection.sharing_config import load_sharing_policy
 from services.runtime.toml_config import ConfigFileInvalid
 from tests.unit.projection.factories import PersonAt, details, folded, minutes
 from tests.unit.projection.stories import three_organisations_story

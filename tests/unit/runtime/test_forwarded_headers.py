@@ -2,8 +2,8 @@
 
 from fastapi import FastAPI
 
+from services.cli.service_runner import uvicorn_config
 from services.runtime.settings import Settings
-from services.service_runner import uvicorn_config
 
 
 def test_by_default_no_forwarding_header_is_believed() -> None:

@@ -4,12 +4,12 @@ import json
 from typing import cast
 
 from events.envelope import ORGANISATIONS
-from services.kafka_commands import consumer_groups
-from services.kafka_lag_report import lag_json, lag_table
+from services.cli.kafka import consumer_groups
+from services.cli.kafka_lag_report import lag_json, lag_table
 from services.organisation.entrypoints.kafka_referral_inbox import KafkaReferralInbox
 from services.organisation.service_layer.streams import Stores
-from services.projection.faust_worker import GROUP_ID
-from services.projection.kafka_projection import organisation_topics
+from services.projection.entrypoints.faust_worker import GROUP_ID
+from services.projection.service_layer.kafka_projection import organisation_topics
 from services.runtime.database import Pool
 from services.runtime.kafka.group_lag import ClusterOffsets, ConsumerGroup, group_lag, groups_lag
 from services.runtime.kafka.offsets import TopicPartition as TP

@@ -24,14 +24,14 @@ from pydantic import ValidationError
 from events.envelope import Envelope
 from events.registry import EventPayload, UnknownEventType, decode_payload
 from events.shared import PersonRegistered
-from services.projection.decision_store import DecisionStore, decisions_schema_of
+from services.projection.adapters.decision_store import DecisionStore, decisions_schema_of
+from services.projection.adapters.match_store import MatchStore
+from services.projection.adapters.read_model import ReadModel
+from services.projection.adapters.read_model_schema import CONSUMER
 from services.projection.domain.fold import BatchFold, fold, new_view
 from services.projection.domain.matching import MatchingConfig
 from services.projection.domain.view import CitizenView
-from services.projection.identity_resolution import IdentityResolution, Links
-from services.projection.match_store import MatchStore
-from services.projection.read_model import ReadModel
-from services.projection.read_model_schema import CONSUMER
+from services.projection.service_layer.identity_resolution import IdentityResolution, Links
 from services.runtime.checkpoints import Checkpoints
 from services.runtime.database import Connection, Pool, transaction
 from services.runtime.event_log import EventLog, LoggedEvent, LogPosition

@@ -8,7 +8,7 @@ erasure may have removed) when a caller's cases rest on a disputed record.
 
 from collections.abc import Collection
 
-from services.projection.decision_store import DecisionStore
+from services.projection.adapters.decision_store import DecisionStore
 from services.projection.domain.identity_conflicts import Pair, standing_links
 from services.projection.domain.linkage import PersonKey
 from services.runtime.database import Pool

@@ -20,7 +20,7 @@ import structlog
 
 from events.governance import BREAK_GLASS_CATEGORY
 from events.identity import IDENTITY_CATEGORY
-from services.projection.access_log import (
+from services.projection.adapters.access_log import (
     Access,
     AccessLog,
     audit_schema_of,
@@ -28,11 +28,11 @@ from services.projection.access_log import (
     operator_of,
     operator_reads,
 )
-from services.projection.bootstrap import prepare_read_model
-from services.projection.break_glass import BreakGlass
-from services.projection.decision_store import DecisionStore, decisions_schema_of
-from services.projection.queries import CitizenQueries, TimelineEvent
-from services.projection.read_model import ReadModel
+from services.projection.adapters.break_glass import BreakGlass
+from services.projection.adapters.decision_store import DecisionStore, decisions_schema_of
+from services.projection.adapters.queries import CitizenQueries, TimelineEvent
+from services.projection.adapters.read_model import ReadModel
+from services.projection.adapters.read_model_schema import prepare_read_model
 from services.runtime.database import Pool, create_pool
 from services.runtime.person_keys import PersonKeys
 

@@ -22,18 +22,28 @@
   (`services/runtime/parked_events.py`); never emptied by a rebuild, like the two above.
 """
 
-from services.projection.access_log import access_log_ddl, audit_schema_of
-from services.projection.break_glass import break_glass_ddl
-from services.projection.decision_store import decision_store_ddl, decisions_schema_of
-from services.projection.match_store import match_store_ddl
-from services.projection.relationship_alerts import relationship_starts_index
+from services.projection.adapters.access_log import access_log_ddl, audit_schema_of
+from services.projection.adapters.break_glass import break_glass_ddl
+from services.projection.adapters.decision_store import decision_store_ddl, decisions_schema_of
+from services.projection.adapters.match_store import match_store_ddl
+from services.projection.adapters.relationship_starts import relationship_starts_index
+from services.runtime.api_keys import AUTH_SCHEMA, auth_ddl
 from services.runtime.checkpoints import checkpoints_ddl
+from services.runtime.database import Pool, apply_ddl
 from services.runtime.event_store_schema import checked_schema
 from services.runtime.kafka.dead_letters import dead_letter_dispositions_ddl, dead_letters_ddl
 from services.runtime.kafka.offsets import kafka_offsets_ddl
 from services.runtime.parked_events import parked_events_ddl
+from services.runtime.person_keys import KEYS_SCHEMA, person_keys_ddl
 
 CONSUMER = "projection"
+
+
+async def prepare_read_model(pool: Pool, schema: str) -> None:
+    """Create the projection's tables (and the API key and person key tables) if missing."""
+    await apply_ddl(pool, lock_name=AUTH_SCHEMA, statements=auth_ddl())
+    await apply_ddl(pool, lock_name=KEYS_SCHEMA, statements=person_keys_ddl())
+    await apply_ddl(pool, lock_name=f"projection:{schema}", statements=read_model_ddl(schema))
 
 
 def read_model_ddl(schema: str) -> list[str]:

@@ -19,15 +19,15 @@ from typing import TextIO
 from uuid import UUID
 
 from events.governance import BREAK_GLASS_CATEGORY
-from services.projection.access_log import (
+from services.projection.adapters.access_log import (
     AccessLog,
     audit_schema_of,
     new_run,
     operator_of,
     operator_reads,
 )
-from services.projection.bootstrap import prepare_read_model
-from services.projection.break_glass import BreakGlass
+from services.projection.adapters.break_glass import BreakGlass
+from services.projection.adapters.read_model_schema import prepare_read_model
 from services.runtime.database import create_pool
 from services.runtime.person_keys import PersonKeys
 

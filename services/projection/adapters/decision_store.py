@@ -11,9 +11,9 @@ from collections.abc import Collection
 from typing import Any
 
 from events.envelope import Envelope
+from services.projection.adapters.read_model import key_columns
 from services.projection.domain.identity_decisions import IdentityDecision, pairwise
 from services.projection.domain.linkage import HumanDecision, PersonKey
-from services.projection.read_model import key_columns
 from services.runtime.database import Connection
 from services.runtime.event_store_schema import checked_schema
 

@@ -6,13 +6,13 @@ The streams are the organisations' PostgreSQL logs in embedded mode, their topic
 import sys
 import time
 
-from services.projection.matching_config import MatchingConfigInvalid, load_matching_config
+from services.cli.service_runner import projection_sources
+from services.projection.adapters.matching_config import MatchingConfigInvalid, load_matching_config
 from services.runtime.database import apply_ddl, create_pool
 from services.runtime.dev_secrets import citizen_id_secret, person_keys
 from services.runtime.person_keys import KEYS_SCHEMA, person_keys_ddl
 from services.runtime.process_tuning import collect_garbage_less_often
 from services.runtime.settings import Settings
-from services.service_runner import projection_sources
 
 LOG_PROGRESS_EVERY_SECONDS = 5.0  # progress lines when stderr is not a terminal
 
@@ -20,7 +20,7 @@ LOG_PROGRESS_EVERY_SECONDS = 5.0  # progress lines when stderr is not a terminal
 async def replay_projection(settings: Settings, database_url: str) -> int:
     """Drop and rebuild the projection's read model, showing progress; return an exit code."""
     from services.projection.bootstrap import rebuild_projection  # noqa: PLC0415 - heavy
-    from services.projection.kafka_replay import (  # noqa: PLC0415 - heavy
+    from services.projection.entrypoints.kafka_replay import (  # noqa: PLC0415 - heavy
         rebuild_projection_from_topics,
     )
 

@@ -1,18 +1,18 @@
 """`caseweave erase --citizen ID --yes`: the right to erasure, by crypto-shredding; and
 `caseweave erase --again --yes` after restoring a backup of the keys.
 
-See `services/projection/erasure.py` for what goes and what stays.
+See `services/projection/service_layer/erasure.py` for what goes and what stays.
 """
 
 import sys
 from uuid import UUID
 
-from services.projection.bootstrap import prepare_read_model
-from services.projection.erasure import erase_citizen
+from services.cli.service_runner import projection_sources
+from services.projection.adapters.read_model_schema import prepare_read_model
+from services.projection.service_layer.erasure import erase_citizen
 from services.runtime.database import create_pool
 from services.runtime.dev_secrets import person_keys
 from services.runtime.settings import Settings
-from services.service_runner import projection_sources
 
 
 async def erase(settings: Settings, database_url: str, citizen_id: UUID | None) -> int:

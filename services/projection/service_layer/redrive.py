@@ -15,18 +15,18 @@ import asyncpg
 
 from events.envelope import Envelope, OrgId
 from events.shared import PersonRegistered
-from services.projection.consumer import (
+from services.projection.adapters.read_model import ReadModel
+from services.projection.domain.fold import BatchFold, fold
+from services.projection.domain.matching import MatchingConfig
+from services.projection.service_layer.kafka_batch import understand
+from services.projection.service_layer.kafka_projection import organisation_topics
+from services.projection.service_layer.log_projection import (
     DEFAULT_MATCHING,
     ProjectionConsumer,
     identity_resolution,
     open_envelopes,
     refolded_views,
 )
-from services.projection.domain.fold import BatchFold, fold
-from services.projection.domain.matching import MatchingConfig
-from services.projection.kafka_batch import understand
-from services.projection.kafka_projection import organisation_topics
-from services.projection.read_model import ReadModel
 from services.runtime.database import Connection, Pool
 from services.runtime.event_store_schema import checked_schema
 from services.runtime.kafka.consumed import ConsumedMessage, PoisonMessage

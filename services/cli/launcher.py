@@ -18,13 +18,13 @@ import httpx
 import structlog
 
 from events.envelope import ORGANISATIONS, OrgId
-from services.kafka_up import KafkaForUp
+from services.cli.kafka_up import KafkaForUp
+from services.cli.service_runner import ServiceName
 from services.runtime.backoff import Backoff
 from services.runtime.embedded_postgres import EmbeddedPostgres
 from services.runtime.kafka.local.cluster import LocalKafkaCluster
 from services.runtime.settings import Settings
 from services.runtime.stop_signals import StopRequest
-from services.service_runner import ServiceName
 
 HTTP_SERVICES: tuple[OrgId | Literal["projection"], ...] = ("projection", *ORGANISATIONS)
 UP_SERVICES: tuple[ServiceName, ...] = HTTP_SERVICES

@@ -11,13 +11,13 @@ from typing import TypeAlias
 from uuid import UUID
 
 from events.envelope import ORGANISATIONS
-from services.dead_letters_command import add_dead_letters
-from services.kafka_local_command import add_local
+from services.cli.dead_letters import add_dead_letters
+from services.cli.kafka_local import add_local
+from services.cli.service_runner import SERVICE_NAMES
 from services.runtime.api_keys import ROLES
 from services.runtime.logs import configure_logging
 from services.runtime.person_keys import MasterKeyWrong
 from services.runtime.settings import Settings, get_settings
-from services.service_runner import SERVICE_NAMES
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -33,14 +33,14 @@ def database_url(settings: Settings) -> str:
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:
     """Start everything; `up` watches the embedded PostgreSQL (if it started one) too."""
-    from services.launcher import run_everything  # noqa: PLC0415 - only for this command
+    from services.cli.launcher import run_everything  # noqa: PLC0415 - only for this command
     from services.runtime.embedded_postgres import EmbeddedPostgres  # noqa: PLC0415 - only here
 
     configure_logging(level=settings.log_level, fmt=settings.log_format, service="up")
     transport = args.transport or settings.transport
     kafka = None
     if transport == "kafka":
-        from services.kafka_up import KafkaNotReady, prepare_kafka  # noqa: PLC0415 - only here
+        from services.cli.kafka_up import KafkaNotReady, prepare_kafka  # noqa: PLC0415 - only here
 
         try:
             kafka = prepare_kafka(settings, port=args.kafka_port)
@@ -60,11 +60,11 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from aiokafka.errors import KafkaConnectionError  # noqa: PLC0415 - only here
 
-    from services.projection.matching_config import (  # noqa: PLC0415 - only here
+    from services.cli.service_runner import run_service  # noqa: PLC0415 - only for this command
+    from services.projection.adapters.matching_config import (  # noqa: PLC0415 - only here
         MatchingConfigInvalid,
     )
     from services.runtime.kafka.publisher import TopicMissing  # noqa: PLC0415 - only here
-    from services.service_runner import run_service  # noqa: PLC0415 - only for this command
 
     configure_logging(level=settings.log_level, fmt=settings.log_format, service=args.service)
     settings = settings.model_copy(update={"database_url": database_url(settings)})
@@ -84,29 +84,29 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _keys(args: argparse.Namespace, settings: Settings) -> int:
-    from services import key_commands  # noqa: PLC0415 - only for this command
+    from services.cli import keys as key_commands  # noqa: PLC0415 - only for this command
 
     return asyncio.run(key_commands.run(args, database_url(settings)))
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from services import replay_command  # noqa: PLC0415 - only for this command
+    from services.cli import replay as replay_command  # noqa: PLC0415 - only for this command
 
     return asyncio.run(replay_command.replay_projection(settings, database_url(settings)))
 
 
 def _dead_letters(args: argparse.Namespace, settings: Settings) -> int:
-    from services import dead_letters_command  # noqa: PLC0415 - only for this command
+    from services.cli import dead_letters as dead_letters_command  # noqa: PLC0415 - only for this command
 
     return asyncio.run(dead_letters_command.run(args, settings, database_url))
 
 
 def _kafka(args: argparse.Namespace, settings: Settings) -> int:
     if args.group == "local":
-        from services.kafka_local_command import run_local  # noqa: PLC0415 - only here
+        from services.cli.kafka_local import run_local  # noqa: PLC0415 - only here
 
         return run_local(args, settings)
-    from services import kafka_commands  # noqa: PLC0415 - only for this command
+    from services.cli import kafka as kafka_commands  # noqa: PLC0415 - only for this command
 
     return asyncio.run(kafka_commands.run(args, settings))
 
@@ -220,7 +220,7 @@ def _add_dead_letters(commands: Commands) -> None:
 
 
 def _operator_name(text: str) -> str:
-    from services.projection.access_log import is_operator_name  # noqa: PLC0415 - only here
+    from services.projection.adapters.access_log import is_operator_name  # noqa: PLC0415 - only here
 
     if not is_operator_name(text):
         raise argparse.ArgumentTypeError("letters, digits and ._@- only, 1 to 64 characters")
@@ -259,7 +259,7 @@ def _add_audit(commands: Commands) -> None:
 
 
 def _audit(args: argparse.Namespace, settings: Settings) -> int:
-    from services.audit_command import export_access_log, export_alerts  # noqa: PLC0415
+    from services.cli.audit import export_access_log, export_alerts  # noqa: PLC0415
     from services.runtime.dev_secrets import person_keys  # noqa: PLC0415 - only here
 
     url, by = database_url(settings), args.requested_by
@@ -290,8 +290,8 @@ def _add_sar(commands: Commands) -> None:
 
 
 def _sar(args: argparse.Namespace, settings: Settings) -> int:
+    from services.cli.sar import export_subject_access  # noqa: PLC0415 - only here
     from services.runtime.dev_secrets import person_keys  # noqa: PLC0415 - only here
-    from services.sar_command import export_subject_access  # noqa: PLC0415 - only here
 
     url, by = database_url(settings), args.requested_by
     if args.output is None:
@@ -342,7 +342,7 @@ def _erase(args: argparse.Namespace, settings: Settings) -> int:
     if not args.yes:
         print("caseweave erase: this cannot be undone; add --yes to erase", file=sys.stderr)
         return 2
-    from services.erase_command import erase  # noqa: PLC0415 - only here
+    from services.cli.erase import erase  # noqa: PLC0415 - only here
 
     return asyncio.run(erase(settings, database_url(settings), args.citizen))  # None: --again
 

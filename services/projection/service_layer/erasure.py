@@ -37,12 +37,16 @@ import structlog
 from asyncpg import Record
 
 from events.envelope import OrgId
-from services.projection.access_log import audit_schema_of
-from services.projection.break_glass import grant_record
-from services.projection.consumer import DEFAULT_MATCHING, identity_resolution, refolded_views
-from services.projection.decision_store import decisions_schema_of
+from services.projection.adapters.access_log import audit_schema_of
+from services.projection.adapters.break_glass import grant_record
+from services.projection.adapters.decision_store import decisions_schema_of
+from services.projection.adapters.read_model import ReadModel, key_columns
 from services.projection.domain.fold import fold
-from services.projection.read_model import ReadModel, key_columns
+from services.projection.service_layer.log_projection import (
+    DEFAULT_MATCHING,
+    identity_resolution,
+    refolded_views,
+)
 from services.runtime.correlation import SAFE_CORRELATION_ID
 from services.runtime.database import Connection, Pool, transaction
 from services.runtime.event_store_schema import checked_schema

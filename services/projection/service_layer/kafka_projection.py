@@ -30,11 +30,15 @@ import asyncpg
 import structlog
 
 from events.envelope import ORGANISATIONS, OrgId
-from services.projection.consumer import DEFAULT_MATCHING, BatchOutcome, ProjectionConsumer
+from services.projection.adapters.read_model_schema import CONSUMER
 from services.projection.domain.fold import BatchFold, fold
 from services.projection.domain.matching import MatchingConfig
-from services.projection.kafka_batch import BatchPlan, plan_batch
-from services.projection.read_model_schema import CONSUMER
+from services.projection.service_layer.kafka_batch import BatchPlan, plan_batch
+from services.projection.service_layer.log_projection import (
+    DEFAULT_MATCHING,
+    BatchOutcome,
+    ProjectionConsumer,
+)
 from services.runtime.database import Pool, transaction
 from services.runtime.kafka.consumed import ConsumedMessage, PoisonMessage
 from services.runtime.kafka.dead_letters import DeadLetterRecord, dead_letter_message

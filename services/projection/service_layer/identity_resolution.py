@@ -33,7 +33,14 @@ import structlog
 from events.envelope import Envelope
 from events.registry import EventPayload
 from events.shared import PersonRegistered
-from services.projection.decision_store import DecisionStore
+from services.projection.adapters.decision_store import DecisionStore
+from services.projection.adapters.match_store import (
+    MatchStore,
+    Registration,
+    StoredPair,
+    pair_id_of,
+)
+from services.projection.adapters.read_model import PersonKey, ReadModel
 from services.projection.domain.candidates import (
     candidate_pairs,
     lowest_link,
@@ -49,8 +56,6 @@ from services.projection.domain.identity_conflicts import (
 )
 from services.projection.domain.linkage import ScoredPair, SkippedDecision, resolve
 from services.projection.domain.matching import MatchingConfig, PersonRecord
-from services.projection.match_store import MatchStore, Registration, StoredPair, pair_id_of
-from services.projection.read_model import PersonKey, ReadModel
 from services.runtime.database import Connection
 
 logger = structlog.get_logger(__name__)

@@ -16,17 +16,16 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from events.envelope import Envelope, OrgId
+from events.envelope import OrgId
+from services.projection.adapters.identity_confirmations import IdentityConfirmations
+from services.projection.adapters.queries import CitizenQueries
+from services.projection.adapters.relationship_starts import RelationshipStarts
 from services.projection.domain.identity_conflicts import disputed_records
 from services.projection.domain.sharing import Viewer, has_relationship
-from services.projection.governance_api import log_alert_review
-from services.projection.identity_confirmations import IdentityConfirmations
-from services.projection.queries import CitizenQueries
-from services.projection.reading import links_of
-from services.projection.roles import allowed_to, forbidden_roles_description
+from services.projection.entrypoints.http.governance import log_alert_review
+from services.projection.entrypoints.http.reading import links_of
+from services.projection.entrypoints.http.roles import allowed_to, forbidden_roles_description
 from services.runtime.api_keys import Caller
-from services.runtime.database import Pool
-from services.runtime.event_store_schema import checked_schema
 
 router = APIRouter(tags=["governance"])
 
@@ -59,42 +58,6 @@ class RelationshipAlerts(BaseModel):
     limit: int
     offset: int
     alerts: list[RelationshipStarted]
-
-
-class RelationshipStarts:
-    """Finds the cases other organisations opened on the people an organisation holds."""
-
-    def __init__(self, pool: Pool, *, schema: str) -> None:
-        self._pool = pool
-        self.schema = checked_schema(schema)
-
-    async def seen_by(self, org: OrgId, *, limit: int, offset: int) -> list[tuple[UUID, Envelope]]:
-        """Return (citizen, `case.opened` event) of cases another organisation opened,
-        without a referral, on a person `org` had registered before; newest first."""
-        s = self.schema
-        rows = await self._pool.fetch(
-            "SELECT l.citizen_id, t.envelope::text AS envelope"  # noqa: S608 - schema name is checked
-            f" FROM {s}.timeline t JOIN {s}.person_links l"
-            "  ON l.org = t.org AND l.person_id = t.subject"
-            " WHERE t.type = 'case.opened' AND t.org <> $1"
-            "  AND t.envelope->'data'->>'referral_id' IS NULL"
-            f"  AND EXISTS (SELECT 1 FROM {s}.person_links mine JOIN {s}.timeline held"
-            "   ON held.org = mine.org AND held.subject = mine.person_id"
-            "   WHERE mine.citizen_id = l.citizen_id AND mine.org = $1"
-            "    AND held.type = 'person.registered' AND held.recorded_at <= t.recorded_at)"
-            " ORDER BY t.recorded_at DESC, t.event_id DESC LIMIT $2 OFFSET $3",
-            org,
-            limit,
-            offset,
-        )
-        return [(row["citizen_id"], Envelope.model_validate_json(row["envelope"])) for row in rows]
-
-
-def relationship_starts_index(schema: str) -> str:
-    """Return the DDL of the index the alerts are found by (cases opened, newest first)."""
-    s = checked_schema(schema)
-    return f"""CREATE INDEX IF NOT EXISTS timeline_cases_opened
-        ON {s}.timeline (recorded_at DESC) WHERE type = 'case.opened'"""
 
 
 @router.get(

@@ -17,6 +17,12 @@ from fastapi import APIRouter, Query
 
 from events.envelope import ORGANISATIONS
 from events.identifiers import NhsNumber, PersonName
+from services.projection.adapters.queries import (
+    SEARCH_LIMIT,
+    CitizenList,
+    CitizenQueries,
+    CitizenSummary,
+)
 from services.projection.domain.finding import Found, Sought, find_in
 from services.projection.domain.identity import best_known_identity
 from services.projection.domain.sharing import (
@@ -26,8 +32,7 @@ from services.projection.domain.sharing import (
     may_find,
 )
 from services.projection.domain.view import CitizenView, Identity, SourcedText
-from services.projection.queries import SEARCH_LIMIT, CitizenList, CitizenQueries, CitizenSummary
-from services.projection.reading import (
+from services.projection.entrypoints.http.reading import (
     READ_ERRORS,
     QueriesDep,
     Reads,

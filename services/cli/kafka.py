@@ -5,7 +5,7 @@ import logging
 import sys
 
 from events.envelope import ORGANISATIONS, OrgId
-from services.kafka_lag_report import lag_json, lag_table
+from services.cli.kafka_lag_report import lag_json, lag_table
 from services.runtime.kafka.admin import KafkaAdminError, create_missing, describe
 from services.runtime.kafka.group_lag import ConsumerGroup, groups_lag
 from services.runtime.kafka.group_offsets import read_offsets
@@ -67,7 +67,7 @@ def _line(name: str, problems: list[TopicProblem]) -> str:
 
 def consumer_groups() -> list[ConsumerGroup]:
     """Return Caseweave's consumer groups: the projection worker's, then each referral inbox's."""
-    from services.projection.faust_worker import GROUP_ID  # noqa: PLC0415 - loads Faust
+    from services.projection.entrypoints.faust_worker import GROUP_ID  # noqa: PLC0415 - loads Faust
 
     every_topic = tuple(events_topic(org) for org in ORGANISATIONS)
     inboxes = [

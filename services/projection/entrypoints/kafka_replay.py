@@ -15,11 +15,14 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka import TopicPartition as KafkaTP
 
 from events.envelope import OrgId
-from services.projection.bootstrap import prepare_read_model
-from services.projection.consumer import DEFAULT_MATCHING
+from services.projection.adapters.read_model_schema import (
+    CONSUMER,
+    clear_statements,
+    prepare_read_model,
+)
 from services.projection.domain.matching import MatchingConfig
-from services.projection.kafka_projection import KafkaProjection
-from services.projection.read_model_schema import CONSUMER, clear_statements
+from services.projection.service_layer.kafka_projection import KafkaProjection
+from services.projection.service_layer.log_projection import DEFAULT_MATCHING
 from services.runtime.checkpoints import Checkpoints
 from services.runtime.database import Pool, transaction
 from services.runtime.kafka.consumed import consumed_message

@@ -13,8 +13,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from events.envelope import ORGANISATIONS, OrgId
-from services.projection.matching_config import load_matching_config
-from services.projection.sharing_config import load_sharing_policy
+from services.projection.adapters.matching_config import load_matching_config
+from services.projection.adapters.sharing_config import load_sharing_policy
 from services.runtime.bearer_tokens import BearerTokens
 from services.runtime.database import apply_ddl, create_pool
 from services.runtime.dev_secrets import citizen_id_secret, person_keys

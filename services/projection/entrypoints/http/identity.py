@@ -20,8 +20,8 @@ from events.identity import (
     IdentityNotSamePerson,
     RecordRef,
 )
-from services.projection.roles import allowed_to, forbidden_roles_description
-from services.projection.stewardship import (
+from services.projection.entrypoints.http.roles import allowed_to, forbidden_roles_description
+from services.projection.service_layer.stewardship import (
     AlreadyDecided,
     CitizenTooLarge,
     DecisionOutcome,

@@ -27,8 +27,10 @@ from events.identity import (
     IdentityUnlinked,
     RecordRef,
 )
-from services.projection.consumer import DEFAULT_MATCHING, identity_resolution, refolded_views
-from services.projection.decision_store import DecisionStore, decisions_schema_of
+from services.projection.adapters.decision_store import DecisionStore, decisions_schema_of
+from services.projection.adapters.match_store import MatchStore, Registration, StoredPair
+from services.projection.adapters.read_model import ReadModel
+from services.projection.adapters.sharing_config import load_sharing_policy
 from services.projection.domain.fold import BatchFold, fold
 from services.projection.domain.identity_conflicts import is_conflict, standing_links
 from services.projection.domain.identity_decisions import (
@@ -44,9 +46,11 @@ from services.projection.domain.linkage import PersonKey
 from services.projection.domain.matching import MatchingConfig
 from services.projection.domain.sharing import IDENTITY, SharingPolicy, Viewer
 from services.projection.domain.view import CitizenView
-from services.projection.match_store import MatchStore, Registration, StoredPair
-from services.projection.read_model import ReadModel
-from services.projection.sharing_config import load_sharing_policy
+from services.projection.service_layer.log_projection import (
+    DEFAULT_MATCHING,
+    identity_resolution,
+    refolded_views,
+)
 from services.runtime.api_keys import Caller
 from services.runtime.database import Connection, Pool, transaction
 from services.runtime.person_keys import PersonKeys

@@ -1,7 +1,7 @@
 """The projection's HTTP API for one citizen: single view (also as FHIR), timeline, access log.
 
 Thin routes: parse, read through `CitizenQueries`, filter for the viewer with the pure
-sharing domain, log the read (`reading.Reads`), answer. Search is in `search_api.py`.
+sharing domain, log the read (`reading.Reads`), answer. Search is in `search.py`.
 """
 
 from collections.abc import Collection, Mapping
@@ -14,7 +14,13 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
 from events.envelope import ORGANISATIONS, OrgId
-from services.projection.access_log import AccessLog, AccessLogPage
+from services.projection.adapters.access_log import AccessLog, AccessLogPage
+from services.projection.adapters.queries import (
+    CitizenQueries,
+    Timeline,
+    TimelineEvent,
+    TimelineFilter,
+)
 from services.projection.domain.fhir_bundle import citizen_bundle
 from services.projection.domain.free_text import without_hidden_text
 from services.projection.domain.identity_conflicts import RecordKey
@@ -30,8 +36,7 @@ from services.projection.domain.sharing import (
     with_last_contacts,
 )
 from services.projection.domain.view import RECENT_EVENTS, CitizenView, RecentEvent
-from services.projection.queries import CitizenQueries, Timeline, TimelineEvent, TimelineFilter
-from services.projection.reading import (
+from services.projection.entrypoints.http.reading import (
     EVENT_CATEGORIES,
     READ_ERRORS,
     QueriesDep,
@@ -42,7 +47,7 @@ from services.projection.reading import (
     recorders_of,
     relationship_required,
 )
-from services.projection.roles import allowed_to, forbidden_roles_description
+from services.projection.entrypoints.http.roles import allowed_to, forbidden_roles_description
 from services.runtime.http.errors import ApiError, FieldError, not_found
 
 FHIR_JSON = "application/fhir+json"

@@ -13,8 +13,10 @@ from fastapi import Depends, Request
 from events.consent import Purpose
 from events.envelope import ORGANISATIONS, OrgId
 from events.registry import registered_types
-from services.projection.access_log import Access, AccessLog, ReadKind
-from services.projection.break_glass import BreakGlass
+from services.projection.adapters.access_log import Access, AccessLog, ReadKind
+from services.projection.adapters.break_glass import BreakGlass
+from services.projection.adapters.identity_confirmations import IdentityConfirmations
+from services.projection.adapters.queries import CitizenQueries
 from services.projection.domain.identity_conflicts import (
     RecordKey,
     StandingLinks,
@@ -22,9 +24,7 @@ from services.projection.domain.identity_conflicts import (
 )
 from services.projection.domain.sharing import SharingPolicy, Viewer, has_relationship, may_find
 from services.projection.domain.view import CitizenView
-from services.projection.identity_confirmations import IdentityConfirmations
-from services.projection.purpose_of_use import PurposeDep
-from services.projection.queries import CitizenQueries
+from services.projection.entrypoints.http.purpose_of_use import PurposeDep
 from services.runtime.api_keys import Caller
 from services.runtime.http.auth import CallerDep
 from services.runtime.http.errors import ApiError, not_found

@@ -19,9 +19,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from services.projection.adapters.read_model import key_columns
 from services.projection.domain.linkage import PersonKey
 from services.projection.domain.matching import FieldEvidence, PersonRecord, blocking_keys
-from services.projection.read_model import key_columns
 from services.runtime.database import Connection
 from services.runtime.event_store_schema import checked_schema
 

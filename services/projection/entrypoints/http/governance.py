@@ -10,14 +10,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict
 
 from events.governance import BREAK_GLASS_CATEGORY, EmergencyReasonText
-from services.projection.access_log import Access, AccessLog, ReadKind
-from services.projection.break_glass import BreakGlass, BreakGlassAlerts, BreakGlassGrant
+from services.projection.adapters.access_log import Access, AccessLog, ReadKind
+from services.projection.adapters.break_glass import BreakGlass, BreakGlassAlerts, BreakGlassGrant
+from services.projection.adapters.identity_confirmations import IdentityConfirmations
+from services.projection.adapters.queries import CitizenQueries
 from services.projection.domain.sharing import Viewer, may_find
-from services.projection.identity_confirmations import IdentityConfirmations
-from services.projection.purpose_of_use import PurposeDep
-from services.projection.queries import CitizenQueries
-from services.projection.reading import holds_attested_record, works_with
-from services.projection.roles import allowed_to, forbidden_roles_description
+from services.projection.entrypoints.http.purpose_of_use import PurposeDep
+from services.projection.entrypoints.http.reading import holds_attested_record, works_with
+from services.projection.entrypoints.http.roles import allowed_to, forbidden_roles_description
 from services.runtime.api_keys import Caller
 from services.runtime.http.errors import ApiError, not_found
 

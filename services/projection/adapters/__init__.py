@@ -1,0 +1,1 @@
+"""The projection's stores and configuration files: PostgreSQL tables, TOML rules."""
