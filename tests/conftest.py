@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
+import structlog
 
 from services.runtime.database import Pool, create_pool
 from tests.postgres import create_database, postgres_server_url
@@ -86,3 +87,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         )
         sys.stdout.flush()
         os._exit(config.stash.get(_TESTS_EXIT_STATUS, 1))
+
+
+@pytest.fixture(autouse=True)
+def _logging_configuration_restored() -> Iterator[None]:
+    """A test that runs the CLI's `main` configures structlog for the whole process (caching
+    loggers on first use, which `capture_logs` cannot reach): give the next test the
+    configuration it would have had."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)

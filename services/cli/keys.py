@@ -3,15 +3,16 @@
 import argparse
 from datetime import UTC, datetime, timedelta
 
-from services.runtime.api_keys import ApiKeyStore, IssuedKey, auth_ddl
-from services.runtime.database import apply_ddl, create_pool
+from services.runtime.api_keys import ApiKeyStore, IssuedKey, auth_migrations
+from services.runtime.database import create_pool
+from services.runtime.migrations import apply_migrations
 
 
 async def run(args: argparse.Namespace, database_url: str) -> int:
     """Carry out a keys action against the database; return an exit code."""
     pool = await create_pool(database_url, max_size=2)
     try:
-        await apply_ddl(pool, lock_name="caseweave_auth", statements=auth_ddl())
+        await apply_migrations(pool, auth_migrations())
         store = ApiKeyStore(pool)
         if args.action == "create":
             key = await store.issue(org=args.org, role=args.role)

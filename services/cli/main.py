@@ -16,6 +16,7 @@ from services.cli.kafka_local import add_local
 from services.cli.service_runner import SERVICE_NAMES
 from services.runtime.api_keys import ROLES
 from services.runtime.logs import configure_logging
+from services.runtime.migrations import SchemaAhead
 from services.runtime.person_keys import MasterKeyWrong
 from services.runtime.settings import Settings, get_settings
 
@@ -70,7 +71,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.model_copy(update={"database_url": database_url(settings)})
     try:
         asyncio.run(run_service(args.service, settings))
-    except (TopicMissing, MatchingConfigInvalid, MasterKeyWrong) as error:
+    except (TopicMissing, MatchingConfigInvalid, MasterKeyWrong, SchemaAhead) as error:
         print(f"caseweave run {args.service}: {error}", file=sys.stderr)
         return 1
     except KafkaConnectionError:
@@ -93,6 +94,12 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from services.cli import replay as replay_command  # noqa: PLC0415 - only for this command
 
     return asyncio.run(replay_command.replay_projection(settings, database_url(settings)))
+
+
+def _migrations(args: argparse.Namespace, settings: Settings) -> int:
+    from services.cli import migrations as migrations_command  # noqa: PLC0415 - only here
+
+    return asyncio.run(migrations_command.run(database_url(settings)))
 
 
 def _dead_letters(args: argparse.Namespace, settings: Settings) -> int:
@@ -141,7 +148,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (
         _add_running, _add_keys, _add_replay, _add_audit, _add_sar, _add_erase, _add_schemas,
-        _add_kafka, _add_dead_letters,
+        _add_kafka, _add_dead_letters, _add_migrations,
     ):  # fmt: skip
         add(commands)
     return parser
@@ -213,6 +220,18 @@ def _add_replay(commands: Commands) -> None:
     replay = commands.add_parser("replay", help="rebuild a read model from the event streams")
     replay.add_argument("read_model", choices=["projection"])
     replay.set_defaults(handler=_replay)
+
+
+def _add_migrations(commands: Commands) -> None:
+    migrations = commands.add_parser(
+        "migrations",
+        help="the database schema's migrations: which are applied, which this release adds",
+        description="Every process applies its tables' pending migrations as it starts; this "
+        "only reports. Per schema set: the last migration the database has, the last one this "
+        "release knows, and the pending ones. Exit 0 if every set is at this release's.",
+    )
+    migrations.add_argument("action", choices=["status"])
+    migrations.set_defaults(handler=_migrations)
 
 
 def _add_dead_letters(commands: Commands) -> None:
@@ -405,6 +424,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args, settings)
     except MasterKeyWrong as error:  # a replay, export or erasure with another master key
         print(f"caseweave {args.command}: {error} (CASEWEAVE_MASTER_KEY)", file=sys.stderr)
+        return 1
+    except SchemaAhead as error:  # this release is older than the database it was pointed at
+        print(f"caseweave {args.command}: {error}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `caseweave keys list | head`: the reader has all it wanted
         if args.command in ("run", "up"):  # a service's own socket, not our output

@@ -8,9 +8,10 @@ import time
 
 from services.cli.service_runner import projection_sources
 from services.projection.adapters.matching_config import MatchingConfigInvalid, load_matching_config
-from services.runtime.database import apply_ddl, create_pool
+from services.runtime.database import create_pool
 from services.runtime.dev_secrets import citizen_id_secret, person_keys
-from services.runtime.person_keys import KEYS_SCHEMA, person_keys_ddl
+from services.runtime.migrations import apply_migrations
+from services.runtime.person_keys import person_keys_migrations
 from services.runtime.process_tuning import collect_garbage_less_often
 from services.runtime.settings import Settings
 
@@ -51,7 +52,7 @@ async def replay_projection(settings: Settings, database_url: str) -> int:
         return 1
     pool = await create_pool(database_url, max_size=4)
     try:
-        await apply_ddl(pool, lock_name=KEYS_SCHEMA, statements=person_keys_ddl())
+        await apply_migrations(pool, person_keys_migrations())
         async with pool.acquire() as conn:  # another master key would rebuild nobody
             await person_keys(settings).verify(conn)
         if kafka is not None:

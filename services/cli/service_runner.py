@@ -16,11 +16,10 @@ from events.envelope import ORGANISATIONS, OrgId
 from services.projection.adapters.matching_config import load_matching_config
 from services.projection.adapters.sharing_config import load_sharing_policy
 from services.runtime.bearer_tokens import BearerTokens
-from services.runtime.database import apply_ddl, create_pool
+from services.runtime.database import Pool, create_pool
 from services.runtime.dev_secrets import citizen_id_secret, person_keys
 from services.runtime.http.app_factory import configure_http_limits
 from services.runtime.http.metrics_endpoint import metrics_only_app
-from services.runtime.person_keys import KEYS_SCHEMA, person_keys_ddl
 from services.runtime.process_tuning import collect_garbage_less_often
 from services.runtime.settings import Settings
 
@@ -167,23 +166,41 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def _check_master_key(settings: Settings) -> None:
-    """Stop before serving if this process's master key is not the one the keys were made
-    with (MasterKeyWrong): it would read no one's details and write unreadable ones."""
+async def _prepare_database(name: ServiceName, settings: Settings) -> None:
+    """Bring the service's tables to this release's migrations, then check the master key.
+
+    Stops the service before it serves if the database is newer than this release
+    (SchemaAhead), or if this process's master key is not the one the keys were made with
+    (MasterKeyWrong): it would read no one's details and write unreadable ones.
+    """
     assert settings.database_url is not None
     pool = await create_pool(settings.database_url, max_size=1)
     try:
-        await apply_ddl(pool, lock_name=KEYS_SCHEMA, statements=person_keys_ddl())
+        await _migrate(pool, name)
         async with pool.acquire() as conn:
             await person_keys(settings).verify(conn)
     finally:
         await pool.close()
 
 
+async def _migrate(pool: Pool, name: ServiceName) -> None:
+    """Apply the migrations the service would apply as it starts (the same call)."""
+    if name in ("projection", "projection-worker"):
+        from services.projection.adapters.read_model_schema import (  # noqa: PLC0415 - heavy
+            prepare_read_model,
+        )
+
+        await prepare_read_model(pool, "projection")
+        return
+    from services.organisation.bootstrap import prepare_database  # noqa: PLC0415 - heavy
+
+    await prepare_database(pool, schema=name)
+
+
 async def run_service(name: ServiceName, settings: Settings) -> None:
     """Run service `name` until SIGINT or SIGTERM, then shut it down cleanly."""
     log.info("service_starting", service=name)
-    await _check_master_key(settings)
+    await _prepare_database(name, settings)
     stop = _stop_on_signals()
     if name in ("projection", "projection-worker"):
         collect_garbage_less_often()

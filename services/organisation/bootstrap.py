@@ -2,29 +2,25 @@
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 
 from events.envelope import ORGANISATIONS, OrgId
-from services.organisation.adapters.people_table import people_ddl
+from services.organisation.adapters.postgres_unit_of_work import PostgresUnitOfWork, Stores
+from services.organisation.adapters.schema_migrations import organisation_migrations
 from services.organisation.domain.case_vocabulary import recordable_types
 from services.organisation.entrypoints.http import cases, consent, people, referrals
 from services.organisation.entrypoints.kafka_referral_inbox import kafka_referral_inbox_running
 from services.organisation.entrypoints.kafka_relay import kafka_relay_running
 from services.organisation.entrypoints.referral_inbox import referral_inbox_running
-from services.organisation.service_layer.streams import Stores
-from services.runtime.api_keys import AUTH_SCHEMA, ApiKeyStore, auth_ddl
-from services.runtime.checkpoints import checkpoints_ddl
-from services.runtime.database import Pool, apply_ddl, create_pool
+from services.runtime.api_keys import ApiKeyStore, auth_migrations
+from services.runtime.database import Pool, create_pool
 from services.runtime.dev_secrets import person_keys
 from services.runtime.event_log import EventLog
-from services.runtime.event_store_schema import event_store_ddl
 from services.runtime.http.app_factory import Lifespan, create_service_app
-from services.runtime.idempotency import IdempotencyKeys
-from services.runtime.kafka.dead_letters import dead_letter_dispositions_ddl, dead_letters_ddl
-from services.runtime.kafka.offsets import kafka_offsets_ddl
-from services.runtime.parked_events import parked_events_ddl
-from services.runtime.person_keys import KEYS_SCHEMA, PersonKeys, person_keys_ddl
+from services.runtime.migrations import apply_migrations
+from services.runtime.person_keys import PersonKeys, person_keys_migrations
 from services.runtime.settings import Settings
 
 TITLES: dict[OrgId, str] = {
@@ -97,7 +93,7 @@ def _lifespan(
         try:
             await prepare_database(pool, schema=schemas[org])
             stores = Stores.in_schema(org, schemas[org], keys=keys)
-            _attach(app, pool, stores, schema=schemas[org])
+            _attach(app, pool, stores)
             async with (
                 kafka_relay_running(
                     pool, org=org, schema=schemas[org], bootstrap_servers=kafka_bootstrap_servers
@@ -129,26 +125,17 @@ async def _inbox_running(
 
 
 async def prepare_database(pool: Pool, *, schema: str) -> None:
-    """Create the API key table, the organisation's event store, inbox checkpoints and people."""
-    await apply_ddl(pool, lock_name=AUTH_SCHEMA, statements=auth_ddl())
-    await apply_ddl(pool, lock_name=KEYS_SCHEMA, statements=person_keys_ddl())
-    statements = [
-        *event_store_ddl(schema),
-        checkpoints_ddl(schema),
-        kafka_offsets_ddl(schema),  # the Kafka-mode referral inbox's offsets and dead letters
-        dead_letters_ddl(schema),
-        dead_letter_dispositions_ddl(schema),
-        parked_events_ddl(schema),  # the embedded inbox's referrals this release cannot read
-        *people_ddl(schema),
-    ]
-    await apply_ddl(pool, lock_name=f"caseweave_{schema}", statements=statements)
+    """Bring the API key and person key tables and the organisation's schema to this
+    release's migrations; SchemaAhead if the database is newer than this release."""
+    for tables in (auth_migrations(), person_keys_migrations(), organisation_migrations(schema)):
+        await apply_migrations(pool, tables)
 
 
-def _attach(app: FastAPI, pool: Pool, stores: Stores, *, schema: str) -> None:
+def _attach(app: FastAPI, pool: Pool, stores: Stores) -> None:
     app.state.pool = pool
     app.state.api_keys = ApiKeyStore(pool)
     app.state.stores = stores
-    app.state.idempotency_keys = IdempotencyKeys(schema)
+    app.state.unit_of_work = partial(PostgresUnitOfWork, pool, stores)  # one per request
 
 
 def _description(org: OrgId) -> str:

@@ -16,6 +16,7 @@ import asyncpg
 
 from events.envelope import OrgId
 from services.runtime.database import Connection, Pool
+from services.runtime.migrations import Migration, SchemaSet
 
 Role = Literal["frontline", "data_steward", "ig_lead", "ops"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -61,8 +62,14 @@ def split_key(plaintext: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
+def auth_migrations() -> SchemaSet:
+    """Return the migrations of the API key table; a change to it is a new one at the end."""
+    baseline = Migration(version=1, name="baseline", statements=tuple(auth_ddl()))
+    return SchemaSet(name=f"auth:{AUTH_SCHEMA}", migrations=(baseline,), lock_name=AUTH_SCHEMA)
+
+
 def auth_ddl() -> list[str]:
-    """Return the idempotent DDL of the API key table."""
+    """Return the idempotent DDL of the API key table: the baseline migration, never edited."""
     return [
         f"CREATE SCHEMA IF NOT EXISTS {AUTH_SCHEMA}",
         f"""

@@ -12,7 +12,10 @@ from services.runtime.event_store_schema import checked_schema
 
 
 def checkpoints_ddl(schema: str) -> str:
-    """Return the idempotent DDL of a consumer's checkpoints table in `schema`."""
+    """Return the idempotent DDL of a consumer's checkpoints table in `schema`.
+
+    Part of a baseline migration, so never edited: a change is a new migration.
+    """
     return f"""
         CREATE TABLE IF NOT EXISTS {checked_schema(schema)}.checkpoints (
             consumer text NOT NULL,

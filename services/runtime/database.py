@@ -80,11 +80,12 @@ async def transaction(pool: Pool) -> AsyncIterator[Connection]:
 async def apply_ddl(pool: Pool, *, lock_name: str, statements: Sequence[str]) -> None:
     """Run idempotent DDL, one process at a time, even while others use the tables.
 
-    Each statement commits on its own: `CREATE INDEX IF NOT EXISTS` locks its table even when
-    the index exists, so one transaction holding every statement's locks could deadlock with
-    a worker already writing those tables (seen when a second projection worker started).
-    A statement alone only waits. The statements are idempotent, so a run cut short is
-    completed by the next one.
+    How tests and benchmarks set up a part of a schema; the services' tables change by
+    migrations instead (`services.runtime.migrations`). Each statement commits on its own:
+    `CREATE INDEX IF NOT EXISTS` locks its table even when the index exists, so one
+    transaction holding every statement's locks could deadlock with a worker already writing
+    those tables (seen when a second projection worker started). A statement alone only
+    waits. The statements are idempotent, so a run cut short is completed by the next one.
     """
     async with pool.acquire() as conn:
         await conn.execute("SELECT pg_advisory_lock(hashtext($1))", lock_name)

@@ -24,7 +24,10 @@ def notify_channel(schema: str) -> str:
 
 
 def event_store_ddl(schema: str) -> list[str]:
-    """Return the idempotent DDL that creates an event store in `schema`."""
+    """Return the idempotent DDL that creates an event store in `schema`.
+
+    Part of a baseline migration, so never edited: a change is a new migration.
+    """
     s = checked_schema(schema)
     channel = notify_channel(s)
     return [

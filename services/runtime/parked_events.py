@@ -61,7 +61,10 @@ def split_readable(
 
 
 def parked_events_ddl(schema: str) -> str:
-    """Return the idempotent DDL of a consumer's parked events in `schema`."""
+    """Return the idempotent DDL of a consumer's parked events in `schema`.
+
+    Part of a baseline migration, so never edited: a change is a new migration.
+    """
     return f"""
         CREATE TABLE IF NOT EXISTS {checked_schema(schema)}.parked_events (
             consumer text NOT NULL,

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from events.envelope import Envelope
 from services.runtime.database import Connection
 from services.runtime.event_store_schema import checked_schema
+from services.runtime.migrations import Migration, SchemaSet
 from services.runtime.sealing import (
     KEY_BYTES,
     SealBroken,
@@ -56,8 +57,14 @@ class RecordErased(Exception):
         self.records = records
 
 
+def person_keys_migrations(schema: str = KEYS_SCHEMA) -> SchemaSet:
+    """Return the migrations of the key store; a change to it is a new one at the end."""
+    baseline = Migration(version=1, name="baseline", statements=tuple(person_keys_ddl(schema)))
+    return SchemaSet(name=f"person_keys:{schema}", migrations=(baseline,), lock_name=schema)
+
+
 def person_keys_ddl(schema: str = KEYS_SCHEMA) -> list[str]:
-    """Return the idempotent DDL of the key store."""
+    """Return the idempotent DDL of the key store: the baseline migration, never edited."""
     s = checked_schema(schema)
     return [
         f"CREATE SCHEMA IF NOT EXISTS {s}",

@@ -12,7 +12,13 @@ TINY = [
     "--projection-events", "200", "--citizens", "30", "--view-requests", "20",
     "--relay-events", "60", "--relay-batch", "20", "--matching-citizens", "200",
     "--matching-registrations", "20", "--kafka-projection-events", "200",
+    "--http-write-events", "30", "--http-write-clients", "3", "--http-write-cases", "8",
+    "--http-write-events-per-case", "3",
 ]  # fmt: skip
+HTTP_WRITE_FIGURES = {
+    "http_write.one.rate", "http_write.one.p50", "http_write.one.p99", "http_write.many.rate",
+    "http_write.many.p50", "http_write.many.p99", "http_write.share",
+}  # fmt: skip
 FIGURES_WITH_A_PEER = {
     "append.batched", "append.single", "append.concurrent", "append.single.p50",
     "append.single.p99", "append.concurrent.p50", "append.concurrent.p99", "read.log",
@@ -22,7 +28,7 @@ FIGURES_OF_OURS_ONLY = {
     "timeline.rate", "timeline.p50", "timeline.p99", "relay.1b.default_batch",
     "relay.1b.other_batch", "relay.3b.default_batch", "relay.3b.other_batch",
     "kafka_projection.1b.consume", "kafka_projection.3b.consume", "matching.one",
-    "matching.batch", "matching.p50", "matching.p99",
+    "matching.batch", "matching.p50", "matching.p99", *HTTP_WRITE_FIGURES,
 }  # fmt: skip
 
 
@@ -51,6 +57,29 @@ def test_a_tiny_run_reports_every_figure_for_both_sides(
         assert figures[key]["ratio"] is None, key
     printed = capsys.readouterr().out
     assert all(figure["label"] in printed for figure in figures.values())
+
+
+@pytest.mark.slow
+def test_http_writes_are_reported_with_their_share_of_the_store_s_concurrent_appends(
+    postgres_server: str, tmp_path: Path
+) -> None:
+    """`--only append http_write` reports the HTTP write figures and their share of the
+    store's own concurrent single appends, measured in the same run."""
+    report_path = tmp_path / "bench.json"
+
+    status = main([
+        "--database-url", postgres_server, "--only", "append", "http_write", "--no-peer",
+        *TINY, "--json", str(report_path),
+    ])  # fmt: skip
+
+    figures = {f["key"]: f["ours"] for f in json.loads(report_path.read_text())["figures"]}
+    assert status == 0
+    appends = {key for key in FIGURES_WITH_A_PEER if key.startswith("append.")}
+    assert figures.keys() == appends | HTTP_WRITE_FIGURES
+    assert all(figures[key] > 0 for key in HTTP_WRITE_FIGURES)
+    assert figures["http_write.share"] == pytest.approx(
+        figures["http_write.many.rate"] / figures["append.concurrent"]
+    )
 
 
 def test_the_help_lists_every_size_option(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,8 +6,9 @@ from datetime import timedelta
 import pytest
 
 from services.cli import keys as key_commands
-from services.runtime.api_keys import ApiKeyStore, auth_ddl, split_key
-from services.runtime.database import Pool, apply_ddl
+from services.runtime.api_keys import ApiKeyStore, auth_migrations, split_key
+from services.runtime.database import Pool
+from services.runtime.migrations import apply_migrations
 
 
 def _key_id(key: str) -> str:
@@ -17,7 +18,7 @@ def _key_id(key: str) -> str:
 
 
 async def _store(pool: Pool) -> ApiKeyStore:
-    await apply_ddl(pool, lock_name="caseweave_auth", statements=auth_ddl())
+    await apply_migrations(pool, auth_migrations())
     return ApiKeyStore(pool)
 
 
@@ -63,6 +64,7 @@ async def test_the_rotate_command_says_when_the_old_key_stops(
     pool: Pool, database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = await _store(pool)
+    capsys.readouterr()  # what setting up the table logged is not the command's output
     for grace, said in ((30, "keeps working until"), (0, "no longer works")):
         key_id = _key_id(await store.issue(org="housing", role="frontline"))
         command = argparse.Namespace(action="rotate", key_id=key_id, grace_minutes=grace)

@@ -1,9 +1,7 @@
 """Dead letters, on an in-memory store: what is listed and shown, and what each may become."""
 
-import ast
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from services.cli.main import main
 from services.dead_letters import domain, rendering, service_layer
@@ -177,21 +175,6 @@ def test_ids_are_the_same_for_every_copy_of_a_message_and_differ_between_consume
         "voluntary_referral_inbox", "caseweave.housing.events.v1", 2, 41
     )
     assert domain.log_letter_id("projection", "housing", "e").startswith("p")
-
-
-def test_the_dead_letter_domain_imports_no_io() -> None:
-    """Pure: no database, Kafka, HTTP or logging library, and no outer layer."""
-    source = Path(domain.__file__).read_text()
-    imported = {
-        node.module if isinstance(node, ast.ImportFrom) else alias.name
-        for node in ast.walk(ast.parse(source))
-        if isinstance(node, ast.Import | ast.ImportFrom)
-        for alias in node.names
-    }
-    assert all(
-        not name or not name.startswith(("asyncpg", "aiokafka", "services.runtime", "structlog"))
-        for name in imported
-    )
 
 
 def test_redrive_and_discard_want_ids_or_every_but_not_both() -> None:

@@ -4,9 +4,9 @@ Written in the same transaction as `person.registered`, so two registrations of 
 (or local id) cannot both succeed: the second waits for the first and then finds it.
 """
 
-from dataclasses import dataclass
 from uuid import UUID
 
+from services.organisation.domain.people import ExistingPerson
 from services.runtime.database import Connection
 from services.runtime.event_store_schema import checked_schema
 
@@ -24,15 +24,6 @@ def people_ddl(schema: str) -> list[str]:
             registered_at timestamptz NOT NULL DEFAULT now()
         )""",
     ]
-
-
-@dataclass(frozen=True)
-class ExistingPerson:
-    """A person already holding an identifier a new registration asked for."""
-
-    person_id: UUID
-    nhs_number: str | None
-    local_id: str | None
 
 
 class PeopleTable:

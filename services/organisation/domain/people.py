@@ -21,6 +21,15 @@ class PersonState:
     version: int
 
 
+@dataclass(frozen=True)
+class ExistingPerson:
+    """A person already holding an identifier a new registration asked for."""
+
+    person_id: UUID
+    nhs_number: str | None
+    local_id: str | None
+
+
 def person_from(events: Sequence[Envelope]) -> PersonState | None:
     """Fold a person's stream into their state (None when the stream is empty)."""
     state: PersonState | None = None

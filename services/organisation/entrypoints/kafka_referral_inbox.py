@@ -21,12 +21,13 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka import TopicPartition as KafkaTP
 
 from events.envelope import ORGANISATIONS, Envelope, OrgId
+from services.organisation.adapters.postgres_unit_of_work import PostgresUnitOfWork, Stores
 from services.organisation.service_layer.inbox import receive_referral
 from services.organisation.service_layer.referral_messages import referral_in
-from services.organisation.service_layer.streams import Stores
+from services.organisation.service_layer.unit_of_work import UnitOfWork
 from services.runtime.backoff import Backoff
 from services.runtime.consumer_lag import PartitionLag
-from services.runtime.database import Connection, Pool, transaction
+from services.runtime.database import Pool
 from services.runtime.kafka.consumed import ConsumedMessage, PoisonMessage, consumed_message
 from services.runtime.kafka.dead_letters import DeadLetterRecord, dead_letter_message
 from services.runtime.kafka.offsets import KafkaOffsets, TopicPartition
@@ -114,8 +115,8 @@ class KafkaReferralInbox:
 
     async def handle(self, messages: Sequence[ConsumedMessage]) -> dict[TopicPartition, int]:
         """Apply a batch in one transaction; return the next offset of each partition."""
-        async with transaction(self._pool) as conn:
-            saved = await self.offsets.lock(conn, {m.topic_partition for m in messages})
+        async with PostgresUnitOfWork(self._pool, self._stores) as uow:
+            saved = await self.offsets.lock(uow.connection, {m.topic_partition for m in messages})
             next_offsets: dict[TopicPartition, int] = {}
             poison: list[PoisonMessage] = []
             set_aside: list[PoisonMessage] = []  # poison not seen before (a redelivery is not)
@@ -125,7 +126,7 @@ class KafkaReferralInbox:
                     continue  # applied already: a redelivery
                 outcome = referral_in(message, self.org)
                 if isinstance(outcome, Envelope):  # sealed: it may be poison once opened
-                    outcome = await self._receive(conn, message, outcome)
+                    outcome = await self._receive(uow, message, outcome)
                 if isinstance(outcome, PoisonMessage):
                     poison.append(outcome)
                 next_offsets[tp] = message.offset + 1
@@ -134,23 +135,24 @@ class KafkaReferralInbox:
                     self._dead_letter_topic,
                     [dead_letter_message(p, consumer=self._record.consumer) for p in poison],
                 )
-                set_aside = await self._record.add(conn, poison)
+                set_aside = await self._record.add(uow.connection, poison)
                 for p in poison:
                     logger.warning(
                         "referral_dead_lettered", reason=p.reason, detail=p.detail,
                         topic=p.message.topic, offset=p.message.offset, event_id=p.event_id,
                     )  # fmt: skip
-            await self.offsets.save(conn, next_offsets)
+            await self.offsets.save(uow.connection, next_offsets)
+            await uow.commit()
         for p in set_aside:  # counted once committed
             count_dead_letters(self._record.consumer, p.reason)
         return next_offsets
 
     async def _receive(
-        self, conn: Connection, message: ConsumedMessage, source: Envelope
+        self, uow: UnitOfWork, message: ConsumedMessage, source: Envelope
     ) -> PoisonMessage | None:
         """Receive a referral; return it as poison if this release cannot read it."""
         now = datetime.now(UTC)
-        why = await receive_referral(conn, self._stores, source=source, received_at=now)
+        why = await receive_referral(uow, source=source, received_at=now)
         if why is None:
             _log_received(self.org, message, source.event_id)
             return None

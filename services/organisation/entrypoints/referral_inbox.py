@@ -14,11 +14,11 @@ from uuid import UUID
 import structlog
 
 from events.envelope import Envelope, OrgId
+from services.organisation.adapters.postgres_unit_of_work import PostgresUnitOfWork, Stores
 from services.organisation.service_layer.inbox import is_referral_to, receive_referral
-from services.organisation.service_layer.streams import Stores
 from services.runtime.checkpoints import Checkpoints
 from services.runtime.consumer_lag import LogLag, log_lag_sampler
-from services.runtime.database import Connection, Pool, transaction
+from services.runtime.database import Pool
 from services.runtime.event_log import EventLog, PostgresEventLog
 from services.runtime.metrics import Sampler, sampled_on_scrape, set_consumer_lag
 from services.runtime.parked_events import ParkedEvents
@@ -50,16 +50,17 @@ class ReferralInbox:
 
     async def handle_next_batch(self, log: EventLog) -> int:
         """Receive the referrals after the checkpoint in `log`; return how many events it read."""
-        async with transaction(self._pool) as conn:
-            after = await self.checkpoints.lock(conn, log.source)
+        async with PostgresUnitOfWork(self._pool, self._stores) as uow:
+            after = await self.checkpoints.lock(uow.connection, log.source)
             batch = await log.read_after(after, limit=self._batch_size)
             received = [
-                await self._receive(conn, event.envelope)
+                await self._receive(uow, event.envelope)
                 for event in batch
-                if is_referral_to(event.envelope, self._stores)
+                if is_referral_to(event.envelope, self._stores.org)
             ]
             if batch:
-                await self.checkpoints.save(conn, log.source, batch[-1].position)
+                await self.checkpoints.save(uow.connection, log.source, batch[-1].position)
+            await uow.commit()
         for source_event_id in filter(None, received):
             logger.info(
                 "referral_received",
@@ -69,12 +70,12 @@ class ReferralInbox:
             )
         return len(batch)
 
-    async def _receive(self, conn: Connection, source: Envelope) -> UUID | None:
+    async def _receive(self, uow: PostgresUnitOfWork, source: Envelope) -> UUID | None:
         """Receive a referral; park one this release cannot read (the log goes on)."""
         now = datetime.now(UTC)
-        why = await receive_referral(conn, self._stores, source=source, received_at=now)
+        why = await receive_referral(uow, source=source, received_at=now)
         if why is not None:
-            await self.parked.park(conn, [(source, why)])
+            await self.parked.park(uow.connection, [(source, why)])
             return None
         return source.event_id
 

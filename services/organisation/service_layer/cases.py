@@ -13,13 +13,12 @@ from services.organisation.domain.errors import CaseNotFound, EventIdTaken
 from services.organisation.domain.recording import Recording, envelope_for
 from services.organisation.service_layer.streams import (
     CONFLICT_ATTEMPTS,
-    Stores,
     case_stream,
     load_case,
     load_person,
     retrying_conflicts,
 )
-from services.runtime.database import Connection
+from services.organisation.service_layer.unit_of_work import UnitOfWork
 from services.runtime.event_store import EventIdReused, StoredEvent
 
 
@@ -32,15 +31,14 @@ class CaseWritten(NamedTuple):
 
 
 async def open_case(
-    conn: Connection,
-    stores: Stores,
+    uow: UnitOfWork,
     *,
     recording: Recording,
     command: OpenCase,
     case_id: UUID | None = None,
 ) -> CaseWritten:
     """Open a case for a registered person, under a new id unless given (raises PersonNotFound)."""
-    person = await load_person(conn, stores, command.person_id)
+    person = await load_person(uow, command.person_id)
     case_id = case_id or uuid4()
     payload = cases.open_case(person, command, case_id=case_id)
     envelope = envelope_for(
@@ -50,27 +48,25 @@ async def open_case(
         place=person.place,
         occurred_at=command.occurred_at,
     )
-    return await _append(conn, stores, case_id=case_id, expected_version=0, envelope=envelope)
+    return await _append(uow, case_id=case_id, expected_version=0, envelope=envelope)
 
 
 async def record_case_event(
-    conn: Connection, stores: Stores, *, recording: Recording, command: RecordCaseEvent
+    uow: UnitOfWork, *, recording: Recording, command: RecordCaseEvent
 ) -> CaseWritten:
     """Record an event on an open case; a retried event id gets its first answer again."""
     try:
         return await retrying_conflicts(
-            lambda: _record_once(conn, stores, recording, command),
+            lambda: _record_once(uow, recording, command),
             attempts=_attempts(command.expected_version),
         )
     except EventIdReused:
-        return await _answer_for_reused_id(conn, stores, command)
+        return await _answer_for_reused_id(uow, command)
 
 
-async def _answer_for_reused_id(
-    conn: Connection, stores: Stores, command: RecordCaseEvent
-) -> CaseWritten:
+async def _answer_for_reused_id(uow: UnitOfWork, command: RecordCaseEvent) -> CaseWritten:
     """A concurrent retry may have just written this event id to this case; else it is taken."""
-    stored = await stores.events.read_stream(conn, case_stream(command.case_id))
+    stored = await uow.streams.read(case_stream(command.case_id))
     earlier = _earlier_answer(stored, command)
     if earlier is None:
         raise EventIdTaken()
@@ -78,15 +74,15 @@ async def _answer_for_reused_id(
 
 
 async def _record_once(
-    conn: Connection, stores: Stores, recording: Recording, command: RecordCaseEvent
+    uow: UnitOfWork, recording: Recording, command: RecordCaseEvent
 ) -> CaseWritten:
-    stored = await stores.events.read_stream(conn, case_stream(command.case_id))
+    stored = await uow.streams.read(case_stream(command.case_id))
     if (earlier := _earlier_answer(stored, command)) is not None:
         return earlier
     state = cases.case_from([s.envelope for s in stored])
     if state is None:
         raise CaseNotFound(command.case_id)
-    payload = case_event(state, command, org=stores.org, now=recording.recorded_at)
+    payload = case_event(state, command, org=uow.org, now=recording.recorded_at)
     envelope = envelope_for(
         payload,
         recording=recording,
@@ -95,7 +91,7 @@ async def _record_once(
         occurred_at=command.occurred_at,
         event_id=command.event_id,
     )
-    return await _append_to(conn, stores, state, envelope)
+    return await _append_to(uow, state, envelope)
 
 
 def _earlier_answer(stored: Sequence[StoredEvent], command: RecordCaseEvent) -> CaseWritten | None:
@@ -109,30 +105,26 @@ def _earlier_answer(stored: Sequence[StoredEvent], command: RecordCaseEvent) -> 
     return None
 
 
-async def close_case(
-    conn: Connection, stores: Stores, *, recording: Recording, command: CloseCase
-) -> CaseWritten:
+async def close_case(uow: UnitOfWork, *, recording: Recording, command: CloseCase) -> CaseWritten:
     """Close an open case with its outcome."""
     return await retrying_conflicts(
-        lambda: _close_once(conn, stores, recording, command),
+        lambda: _close_once(uow, recording, command),
         attempts=_attempts(command.expected_version),
     )
 
 
-async def _close_once(
-    conn: Connection, stores: Stores, recording: Recording, command: CloseCase
-) -> CaseWritten:
-    state = await load_case(conn, stores, command.case_id)
+async def _close_once(uow: UnitOfWork, recording: Recording, command: CloseCase) -> CaseWritten:
+    state = await load_case(uow, command.case_id)
     payload = cases.close_case(state, command)
     envelope = envelope_for(
         payload, recording=recording, subject=state.person_id, place=state.place
     )
-    return await _append_to(conn, stores, state, envelope)
+    return await _append_to(uow, state, envelope)
 
 
-async def get_case(conn: Connection, stores: Stores, case_id: UUID) -> CaseState:
+async def get_case(uow: UnitOfWork, case_id: UUID) -> CaseState:
     """Return a case's state, or raise CaseNotFound."""
-    return await load_case(conn, stores, case_id)
+    return await load_case(uow, case_id)
 
 
 def _attempts(expected_version: int | None) -> int:
@@ -140,23 +132,20 @@ def _attempts(expected_version: int | None) -> int:
     return 1 if expected_version is not None else CONFLICT_ATTEMPTS
 
 
-async def _append_to(
-    conn: Connection, stores: Stores, state: CaseState, envelope: Envelope
-) -> CaseWritten:
+async def _append_to(uow: UnitOfWork, state: CaseState, envelope: Envelope) -> CaseWritten:
     return await _append(
-        conn, stores, case_id=state.case_id, expected_version=state.version, envelope=envelope
+        uow, case_id=state.case_id, expected_version=state.version, envelope=envelope
     )
 
 
 async def _append(
-    conn: Connection,
-    stores: Stores,
+    uow: UnitOfWork,
     *,
     case_id: UUID,
     expected_version: int,
     envelope: Envelope,
 ) -> CaseWritten:
-    version = await stores.events.append(
-        conn, stream_id=case_stream(case_id), expected_version=expected_version, events=[envelope]
+    version = await uow.streams.append(
+        case_stream(case_id), expected_version=expected_version, events=[envelope]
     )
     return CaseWritten(case_id, envelope.event_id, version)

@@ -7,12 +7,11 @@ from services.organisation.domain import consent
 from services.organisation.domain.commands import RecordConsent
 from services.organisation.domain.recording import Recording, envelope_for
 from services.organisation.service_layer.streams import (
-    Stores,
     load_person,
     person_stream,
     retrying_conflicts,
 )
-from services.runtime.database import Connection
+from services.organisation.service_layer.unit_of_work import UnitOfWork
 
 
 class ConsentRecorded(NamedTuple):
@@ -23,17 +22,17 @@ class ConsentRecorded(NamedTuple):
 
 
 async def record_consent(
-    conn: Connection, stores: Stores, *, recording: Recording, command: RecordConsent
+    uow: UnitOfWork, *, recording: Recording, command: RecordConsent
 ) -> ConsentRecorded:
     """Record the person's decision (raises PersonNotFound, Invalid)."""
-    return await retrying_conflicts(lambda: _record_once(conn, stores, recording, command))
+    return await retrying_conflicts(lambda: _record_once(uow, recording, command))
 
 
 async def _record_once(
-    conn: Connection, stores: Stores, recording: Recording, command: RecordConsent
+    uow: UnitOfWork, recording: Recording, command: RecordConsent
 ) -> ConsentRecorded:
-    person = await load_person(conn, stores, command.person_id)
-    payload = consent.record_consent(person, command, own_org=stores.org, now=recording.recorded_at)
+    person = await load_person(uow, command.person_id)
+    payload = consent.record_consent(person, command, own_org=uow.org, now=recording.recorded_at)
     envelope = envelope_for(
         payload,
         recording=recording,
@@ -41,9 +40,8 @@ async def _record_once(
         place=person.place,
         occurred_at=command.occurred_at,
     )
-    await stores.events.append(
-        conn,
-        stream_id=person_stream(person.person_id),
+    await uow.streams.append(
+        person_stream(person.person_id),
         expected_version=person.version,
         events=[envelope],
     )

@@ -4,14 +4,13 @@ from typing import NamedTuple
 from uuid import UUID, uuid4
 
 from events.shared import PersonDetails
-from services.organisation.adapters.people_table import ExistingPerson
 from services.organisation.domain import people
 from services.organisation.domain.commands import RegisterPerson
 from services.organisation.domain.errors import PersonAlreadyRegistered
-from services.organisation.domain.people import PersonState
+from services.organisation.domain.people import ExistingPerson, PersonState
 from services.organisation.domain.recording import Recording, envelope_for
-from services.organisation.service_layer.streams import Stores, load_person, person_stream
-from services.runtime.database import Connection
+from services.organisation.service_layer.streams import load_person, person_stream
+from services.organisation.service_layer.unit_of_work import UnitOfWork
 
 
 class Registered(NamedTuple):
@@ -22,13 +21,12 @@ class Registered(NamedTuple):
 
 
 async def register_person(
-    conn: Connection, stores: Stores, *, recording: Recording, command: RegisterPerson
+    uow: UnitOfWork, *, recording: Recording, command: RegisterPerson
 ) -> Registered:
     """Register a new person, refusing an NHS number or local id another person holds."""
     person_id = uuid4()
     existing = await record_registration(
-        conn,
-        stores,
+        uow,
         recording=recording,
         person_id=person_id,
         details=command.details,
@@ -45,8 +43,7 @@ def _clashing(existing: ExistingPerson, command: RegisterPerson) -> str:
 
 
 async def record_registration(
-    conn: Connection,
-    stores: Stores,
+    uow: UnitOfWork,
     *,
     recording: Recording,
     person_id: UUID,
@@ -55,8 +52,8 @@ async def record_registration(
     event_id: UUID | None = None,
 ) -> ExistingPerson | None:
     """Register a person unless another holds their identifiers; return that other, if any."""
-    existing = await stores.people.claim(
-        conn, person_id=person_id, nhs_number=details.nhs_number, local_id=details.local_id
+    existing = await uow.people.claim(
+        person_id=person_id, nhs_number=details.nhs_number, local_id=details.local_id
     )
     if existing is None:
         payload = people.register_person(person_id, details)
@@ -64,10 +61,10 @@ async def record_registration(
             payload, recording=recording, subject=person_id, place=place, event_id=event_id
         )
         stream_id = person_stream(person_id)
-        await stores.events.append(conn, stream_id=stream_id, expected_version=0, events=[envelope])
+        await uow.streams.append(stream_id, expected_version=0, events=[envelope])
     return existing
 
 
-async def get_person(conn: Connection, stores: Stores, person_id: UUID) -> PersonState:
+async def get_person(uow: UnitOfWork, person_id: UUID) -> PersonState:
     """Return a registered person, or raise PersonNotFound."""
-    return await load_person(conn, stores, person_id)
+    return await load_person(uow, person_id)

@@ -15,13 +15,12 @@ from services.organisation.domain.recording import Recording, envelope_for
 from services.organisation.domain.referrals import ReferralState
 from services.organisation.service_layer.cases import open_case
 from services.organisation.service_layer.streams import (
-    Stores,
     load_person,
     load_referral,
     referral_stream,
     retrying_conflicts,
 )
-from services.runtime.database import Connection
+from services.organisation.service_layer.unit_of_work import UnitOfWork
 
 
 class ReferralDecided(NamedTuple):
@@ -33,78 +32,74 @@ class ReferralDecided(NamedTuple):
     case_id: UUID | None
 
 
-async def make_referral(
-    conn: Connection, stores: Stores, *, recording: Recording, command: MakeReferral
-) -> UUID:
+async def make_referral(uow: UnitOfWork, *, recording: Recording, command: MakeReferral) -> UUID:
     """Refer a registered person to another organisation; return the referral's id."""
-    person = await load_person(conn, stores, command.person_id)
+    person = await load_person(uow, command.person_id)
     referral_id = uuid4()
-    payload = referrals.make_referral(person, command, own_org=stores.org, referral_id=referral_id)
+    payload = referrals.make_referral(person, command, own_org=uow.org, referral_id=referral_id)
     envelope = envelope_for(
         payload, recording=recording, subject=person.person_id, place=person.place
     )
     stream_id = referral_stream(referral_id)
-    await stores.events.append(conn, stream_id=stream_id, expected_version=0, events=[envelope])
+    await uow.streams.append(stream_id, expected_version=0, events=[envelope])
     return referral_id
 
 
 async def accept_referral(
-    conn: Connection, stores: Stores, *, recording: Recording, command: AcceptReferral
+    uow: UnitOfWork, *, recording: Recording, command: AcceptReferral
 ) -> ReferralDecided:
     """Accept a received referral, opening a case for the person when a key worker is named."""
-    return await retrying_conflicts(lambda: _accept_once(conn, stores, recording, command))
+    return await retrying_conflicts(lambda: _accept_once(uow, recording, command))
 
 
 async def _accept_once(
-    conn: Connection, stores: Stores, recording: Recording, command: AcceptReferral
+    uow: UnitOfWork, recording: Recording, command: AcceptReferral
 ) -> ReferralDecided:
-    state = await load_referral(conn, stores, command.referral_id)
+    state = await load_referral(uow, command.referral_id)
     case_id = uuid4() if command.key_worker is not None else None
     payload = referrals.accept_referral(state, case_id=case_id)
-    await _record_decision(conn, stores, state, payload, recording)
+    await _record_decision(uow, state, payload, recording)
     if command.key_worker is not None:
         opening = OpenCase(
             state.person_id, state.reason, command.key_worker, referral_id=state.referral_id
         )
-        await open_case(conn, stores, recording=recording, command=opening, case_id=case_id)
+        await open_case(uow, recording=recording, command=opening, case_id=case_id)
     return ReferralDecided(state.referral_id, "accepted", state.person_id, case_id)
 
 
 async def decline_referral(
-    conn: Connection, stores: Stores, *, recording: Recording, command: DeclineReferral
+    uow: UnitOfWork, *, recording: Recording, command: DeclineReferral
 ) -> ReferralDecided:
     """Decline a received referral, with the reason."""
-    return await retrying_conflicts(lambda: _decline_once(conn, stores, recording, command))
+    return await retrying_conflicts(lambda: _decline_once(uow, recording, command))
 
 
 async def _decline_once(
-    conn: Connection, stores: Stores, recording: Recording, command: DeclineReferral
+    uow: UnitOfWork, recording: Recording, command: DeclineReferral
 ) -> ReferralDecided:
-    state = await load_referral(conn, stores, command.referral_id)
+    state = await load_referral(uow, command.referral_id)
     payload = referrals.decline_referral(state, command)
-    await _record_decision(conn, stores, state, payload, recording)
+    await _record_decision(uow, state, payload, recording)
     return ReferralDecided(state.referral_id, "declined", state.person_id, None)
 
 
 async def _record_decision(
-    conn: Connection,
-    stores: Stores,
+    uow: UnitOfWork,
     state: ReferralState,
     payload: EventPayload,
     recording: Recording,
 ) -> None:
-    person = await load_person(conn, stores, state.person_id)
+    person = await load_person(uow, state.person_id)
     envelope = envelope_for(
         payload, recording=recording, subject=person.person_id, place=person.place
     )
-    await stores.events.append(
-        conn,
-        stream_id=referral_stream(state.referral_id),
+    await uow.streams.append(
+        referral_stream(state.referral_id),
         expected_version=state.version,
         events=[envelope],
     )
 
 
-async def get_referral(conn: Connection, stores: Stores, referral_id: UUID) -> ReferralState:
+async def get_referral(uow: UnitOfWork, referral_id: UUID) -> ReferralState:
     """Return this organisation's side of a referral, or raise ReferralNotFound."""
-    return await load_referral(conn, stores, referral_id)
+    return await load_referral(uow, referral_id)

@@ -1,12 +1,10 @@
 """Where an organisation's aggregates live, and how their state is loaded from their streams."""
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TypeVar
 from uuid import UUID
 
-from events.envelope import Envelope, OrgId
-from services.organisation.adapters.people_table import PeopleTable
+from events.envelope import Envelope
 from services.organisation.domain.cases import CaseState, case_from
 from services.organisation.domain.errors import (
     CaseNotFound,
@@ -16,28 +14,12 @@ from services.organisation.domain.errors import (
 )
 from services.organisation.domain.people import PersonState, person_from
 from services.organisation.domain.referrals import ReferralState, referral_from
-from services.runtime.database import Connection
-from services.runtime.event_store import EventStore, StreamConflict
-from services.runtime.person_keys import PersonKeys
+from services.organisation.service_layer.unit_of_work import UnitOfWork
+from services.runtime.event_store import StreamConflict
 
 T = TypeVar("T")
 # each conflict means another writer committed, so n writers racing on one stream need n attempts
 CONFLICT_ATTEMPTS = 5
-
-
-@dataclass(frozen=True)
-class Stores:
-    """One organisation's event store and lookup tables, all in its own schema."""
-
-    org: OrgId
-    events: EventStore
-    people: PeopleTable
-
-    @classmethod
-    def in_schema(cls, org: OrgId, schema: str, *, keys: PersonKeys | None = None) -> "Stores":
-        """Return the stores of `org` kept in PostgreSQL schema `schema` (personal values
-        sealed with the people's keys from `keys`)."""
-        return cls(org=org, events=EventStore(schema, keys=keys), people=PeopleTable(schema))
 
 
 def person_stream(person_id: UUID) -> str:
@@ -55,30 +37,30 @@ def referral_stream(referral_id: UUID) -> str:
     return f"referral-{referral_id}"
 
 
-async def read_envelopes(conn: Connection, stores: Stores, stream_id: str) -> list[Envelope]:
+async def read_envelopes(uow: UnitOfWork, stream_id: str) -> list[Envelope]:
     """Return a stream's envelopes in order."""
-    return [stored.envelope for stored in await stores.events.read_stream(conn, stream_id)]
+    return [stored.envelope for stored in await uow.streams.read(stream_id)]
 
 
-async def load_person(conn: Connection, stores: Stores, person_id: UUID) -> PersonState:
+async def load_person(uow: UnitOfWork, person_id: UUID) -> PersonState:
     """Return a registered person's state, or raise PersonNotFound."""
-    state = person_from(await read_envelopes(conn, stores, person_stream(person_id)))
+    state = person_from(await read_envelopes(uow, person_stream(person_id)))
     if state is None:
         raise PersonNotFound(person_id)
     return state
 
 
-async def load_case(conn: Connection, stores: Stores, case_id: UUID) -> CaseState:
+async def load_case(uow: UnitOfWork, case_id: UUID) -> CaseState:
     """Return a case's state, or raise CaseNotFound."""
-    state = case_from(await read_envelopes(conn, stores, case_stream(case_id)))
+    state = case_from(await read_envelopes(uow, case_stream(case_id)))
     if state is None:
         raise CaseNotFound(case_id)
     return state
 
 
-async def load_referral(conn: Connection, stores: Stores, referral_id: UUID) -> ReferralState:
+async def load_referral(uow: UnitOfWork, referral_id: UUID) -> ReferralState:
     """Return this side of a referral, or raise ReferralNotFound."""
-    state = referral_from(await read_envelopes(conn, stores, referral_stream(referral_id)))
+    state = referral_from(await read_envelopes(uow, referral_stream(referral_id)))
     if state is None:
         raise ReferralNotFound(referral_id)
     return state

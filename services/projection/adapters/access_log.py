@@ -44,7 +44,10 @@ def audit_schema_of(schema: str) -> str:
 
 
 def access_log_ddl(schema: str) -> list[str]:
-    """Return the idempotent DDL of the access log in `schema`."""
+    """Return the idempotent DDL of the access log in `schema`.
+
+    Part of a baseline migration, so never edited: a change is a new migration.
+    """
     s = checked_schema(schema)
     return [
         f"CREATE SCHEMA IF NOT EXISTS {s}",

@@ -39,7 +39,10 @@ def grant_record(grant_id: UUID) -> Record:
 
 
 def break_glass_ddl(schema: str) -> list[str]:
-    """Return the idempotent DDL of break-glass grants in the audit schema `schema`."""
+    """Return the idempotent DDL of break-glass grants in the audit schema `schema`.
+
+    Part of a baseline migration, so never edited: a change is a new migration.
+    """
     s = checked_schema(schema)
     return [
         f"""

@@ -24,7 +24,10 @@ def decisions_schema_of(schema: str) -> str:
 
 
 def decision_store_ddl(schema: str) -> list[str]:
-    """Return the idempotent DDL of the decision store in `schema`."""
+    """Return the idempotent DDL of the decision store in `schema`.
+
+    Part of a baseline migration, so never edited: a change is a new migration.
+    """
     s = checked_schema(schema)
     return [
         f"CREATE SCHEMA IF NOT EXISTS {s}",

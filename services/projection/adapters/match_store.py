@@ -29,7 +29,10 @@ _PAIR_IDS = uuid.UUID("6f0c3a52-5d1e-4c47-9f57-3c8e2a0b9d11")  # namespace of re
 
 
 def match_store_ddl(schema: str) -> list[str]:
-    """Return the idempotent DDL of the registrations and scored pairs in `schema`."""
+    """Return the idempotent DDL of the registrations and scored pairs in `schema`.
+
+    Part of a baseline migration, so never edited: a change is a new migration.
+    """
     s = checked_schema(schema)
     return [
         f"""

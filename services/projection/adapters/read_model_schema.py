@@ -20,6 +20,9 @@
   `dead_letter_dispositions`: what operators did with those (`caseweave dead-letters`).
 - `parked_events`: events in the timeline that this release could not read, so not folded
   (`services/runtime/parked_events.py`); never emptied by a rebuild, like the two above.
+
+They change by migrations (`projection_migrations`, `services/runtime/migrations.py`), whose
+record a rebuild never touches either.
 """
 
 from services.projection.adapters.access_log import access_log_ddl, audit_schema_of
@@ -27,27 +30,41 @@ from services.projection.adapters.break_glass import break_glass_ddl
 from services.projection.adapters.decision_store import decision_store_ddl, decisions_schema_of
 from services.projection.adapters.match_store import match_store_ddl
 from services.projection.adapters.relationship_starts import relationship_starts_index
-from services.runtime.api_keys import AUTH_SCHEMA, auth_ddl
+from services.runtime.api_keys import auth_migrations
 from services.runtime.checkpoints import checkpoints_ddl
-from services.runtime.database import Pool, apply_ddl
+from services.runtime.database import Pool
 from services.runtime.event_store_schema import checked_schema
 from services.runtime.kafka.dead_letters import dead_letter_dispositions_ddl, dead_letters_ddl
 from services.runtime.kafka.offsets import kafka_offsets_ddl
+from services.runtime.migrations import Migration, SchemaSet, apply_migrations
 from services.runtime.parked_events import parked_events_ddl
-from services.runtime.person_keys import KEYS_SCHEMA, person_keys_ddl
+from services.runtime.person_keys import person_keys_migrations
 
 CONSUMER = "projection"
 
 
 async def prepare_read_model(pool: Pool, schema: str) -> None:
-    """Create the projection's tables (and the API key and person key tables) if missing."""
-    await apply_ddl(pool, lock_name=AUTH_SCHEMA, statements=auth_ddl())
-    await apply_ddl(pool, lock_name=KEYS_SCHEMA, statements=person_keys_ddl())
-    await apply_ddl(pool, lock_name=f"projection:{schema}", statements=read_model_ddl(schema))
+    """Bring the projection's tables (and the API key and person key tables) to this
+    release's migrations; SchemaAhead if the database is newer than this release."""
+    for tables in (auth_migrations(), person_keys_migrations(), projection_migrations(schema)):
+        await apply_migrations(pool, tables)
+
+
+def projection_migrations(schema: str) -> SchemaSet:
+    """Return the migrations of projection schema `schema`; a change is a new one at the end."""
+    baseline = Migration(version=1, name="baseline", statements=tuple(read_model_ddl(schema)))
+    return SchemaSet(
+        name=f"projection:{schema}",
+        migrations=(baseline,),
+        lock_name=f"projection:{schema}",  # the lock the releases before migrations took
+    )
 
 
 def read_model_ddl(schema: str) -> list[str]:
-    """Return the idempotent DDL of the projection's read model in `schema`."""
+    """Return the idempotent DDL of the projection's read model in `schema`.
+
+    The baseline migration, so never edited: a change is a new migration.
+    """
     s = checked_schema(schema)
     return [
         f"CREATE SCHEMA IF NOT EXISTS {s}",

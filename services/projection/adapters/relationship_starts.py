@@ -38,7 +38,10 @@ class RelationshipStarts:
 
 
 def relationship_starts_index(schema: str) -> str:
-    """Return the DDL of the index the alerts are found by (cases opened, newest first)."""
+    """Return the DDL of the index the alerts are found by (cases opened, newest first).
+
+    Part of a baseline migration, so never edited: a change is a new migration.
+    """
     s = checked_schema(schema)
     return f"""CREATE INDEX IF NOT EXISTS timeline_cases_opened
         ON {s}.timeline (recorded_at DESC) WHERE type = 'case.opened'"""

@@ -6,7 +6,7 @@
 """
 
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -152,6 +152,21 @@ def unexpected_error_response(request: Request, exc: Exception) -> JSONResponse:
         return database_unavailable_response(request)
     log.error("unhandled_error", error_type=type(exc).__name__, frames=_frames(exc))
     return JSONResponse(_body(request, "internal_error", "something went wrong on our side"), 500)
+
+
+def answer_errors_as(
+    app: FastAPI, answers: Mapping[type[Exception], Callable[[], ApiError]]
+) -> None:
+    """Answer each of a service layer's exceptions with its API error (the service layer
+    knows nothing of HTTP; its entrypoint says what each refusal looks like there)."""
+    for kind, answer in answers.items():
+
+        async def answered(
+            request: Request, exc: Exception, answer: Callable[[], ApiError] = answer
+        ) -> JSONResponse:
+            return await _api_error(request, answer())
+
+        app.add_exception_handler(kind, answered)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -45,7 +45,10 @@ def dead_letter_message(poison: PoisonMessage, *, consumer: str) -> KafkaMessage
 
 
 def dead_letters_ddl(schema: str) -> str:
-    """Return the idempotent DDL of a consumer's record of the poison messages it set aside."""
+    """Return the idempotent DDL of a consumer's record of the poison messages it set aside.
+
+    Part of a baseline migration, so never edited: a change is a new migration.
+    """
     return f"""
         CREATE TABLE IF NOT EXISTS {checked_schema(schema)}.dead_letters (
             consumer text NOT NULL,
@@ -109,6 +112,7 @@ def dead_letter_dispositions_ddl(schema: str) -> str:
     Keyed like `dead_letters` (the source message's position): a dead letter copied twice
     to the dead-letter topic is one dead letter. A row is written by `caseweave dead-letters`
     in the same transaction as the redriven message's effects; no row means still parked.
+    Part of a baseline migration, so never edited: a change is a new migration.
     """
     return f"""
         CREATE TABLE IF NOT EXISTS {checked_schema(schema)}.dead_letter_dispositions (

@@ -22,7 +22,10 @@ class TopicPartition(NamedTuple):
 
 
 def kafka_offsets_ddl(schema: str) -> str:
-    """Return the idempotent DDL of a consumer's Kafka offsets table in `schema`."""
+    """Return the idempotent DDL of a consumer's Kafka offsets table in `schema`.
+
+    Part of a baseline migration, so never edited: a change is a new migration.
+    """
     return f"""
         CREATE TABLE IF NOT EXISTS {checked_schema(schema)}.kafka_offsets (
             consumer text NOT NULL,

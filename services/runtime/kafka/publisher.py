@@ -19,7 +19,6 @@ from aiokafka import AIOKafkaProducer
 
 from services.runtime.kafka.messages import KafkaMessage
 
-
 # A relay batch (500 events of ~700 B over 6 partitions) fits in one record batch per
 # partition, so it goes out in one produce request per broker instead of aiokafka's default
 # 16 KiB batches, each waiting for its own round of replication (acks=all).

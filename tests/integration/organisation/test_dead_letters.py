@@ -20,10 +20,11 @@ from events.shared import ReferralMade
 from services.dead_letters.bootstrap import consumers, dead_letter_stores
 from services.dead_letters.domain import Selection
 from services.dead_letters.service_layer import DeadLetterStore, list_dead_letters, redrive
+from services.organisation.adapters.postgres_unit_of_work import Stores
 from services.organisation.bootstrap import prepare_database
 from services.organisation.entrypoints.kafka_referral_inbox import KafkaReferralInbox
 from services.organisation.entrypoints.referral_inbox import ReferralInbox
-from services.organisation.service_layer.streams import Stores, referral_stream
+from services.organisation.service_layer.streams import referral_stream
 from services.runtime.database import Pool, apply_ddl, transaction
 from services.runtime.event_log import PostgresEventLog
 from services.runtime.event_store import EventStore

@@ -6,8 +6,8 @@ from typing import cast
 from events.envelope import ORGANISATIONS
 from services.cli.kafka import consumer_groups
 from services.cli.kafka_lag_report import lag_json, lag_table
+from services.organisation.adapters.postgres_unit_of_work import Stores
 from services.organisation.entrypoints.kafka_referral_inbox import KafkaReferralInbox
-from services.organisation.service_layer.streams import Stores
 from services.projection.entrypoints.faust_worker import GROUP_ID
 from services.projection.service_layer.kafka_projection import organisation_topics
 from services.runtime.database import Pool

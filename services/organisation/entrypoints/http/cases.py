@@ -19,8 +19,7 @@ from services.organisation.entrypoints.http.openapi import error_responses
 from services.organisation.entrypoints.http.reads import ReaderDep
 from services.organisation.entrypoints.http.writes import WriterDep
 from services.organisation.service_layer import cases
-from services.organisation.service_layer.streams import Stores
-from services.runtime.database import Connection
+from services.organisation.service_layer.unit_of_work import UnitOfWork
 
 router = APIRouter(tags=["cases"])
 
@@ -36,8 +35,8 @@ async def open_case(person_id: UUID, body: CaseCreate, writer: WriterDep) -> Res
     """Open a case for a registered person, led by a key worker."""
     command = OpenCase(person_id, body.reason, body.key_worker, occurred_at=body.occurred_at)
 
-    async def run(conn: Connection, stores: Stores, recording: Recording) -> CaseReceipt:
-        opened = await cases.open_case(conn, stores, recording=recording, command=command)
+    async def run(uow: UnitOfWork, recording: Recording) -> CaseReceipt:
+        opened = await cases.open_case(uow, recording=recording, command=command)
         return CaseReceipt(case_id=opened.case_id, version=opened.version)
 
     return await writer.answer("open_case", body=body, status=201, run=run)
@@ -46,7 +45,7 @@ async def open_case(person_id: UUID, body: CaseCreate, writer: WriterDep) -> Res
 @router.get("/v1/cases/{case_id}", summary="Read a case", responses=error_responses(401, 403, 404))
 async def read_case(case_id: UUID, reader: ReaderDep) -> CasePublic:
     """Return a case: for whom, led by whom, open or closed, and its version."""
-    state = await reader.query(lambda conn, stores: cases.get_case(conn, stores, case_id))
+    state = await reader.query(lambda uow: cases.get_case(uow, case_id))
     return CasePublic.from_state(state)
 
 
@@ -68,8 +67,8 @@ async def record_case_event(case_id: UUID, body: CaseEventCreate, writer: Writer
         case_id, body.type, body.data, body.occurred_at, body.expected_version, body.event_id
     )
 
-    async def run(conn: Connection, stores: Stores, recording: Recording) -> CaseEventReceipt:
-        written = await cases.record_case_event(conn, stores, recording=recording, command=command)
+    async def run(uow: UnitOfWork, recording: Recording) -> CaseEventReceipt:
+        written = await cases.record_case_event(uow, recording=recording, command=command)
         return CaseEventReceipt(event_id=written.event_id, version=written.version)
 
     return await writer.answer("record_case_event", body=body, status=201, run=run)
@@ -85,8 +84,8 @@ async def close_case(case_id: UUID, body: CaseClose, writer: WriterDep) -> Respo
     """Close an open case with its outcome; a closed case takes no more events."""
     command = CloseCase(case_id, body.outcome, body.expected_version)
 
-    async def run(conn: Connection, stores: Stores, recording: Recording) -> CaseClosedReceipt:
-        closed = await cases.close_case(conn, stores, recording=recording, command=command)
+    async def run(uow: UnitOfWork, recording: Recording) -> CaseClosedReceipt:
+        closed = await cases.close_case(uow, recording=recording, command=command)
         return CaseClosedReceipt(case_id=closed.case_id, version=closed.version)
 
     return await writer.answer("close_case", body=body, status=200, run=run)

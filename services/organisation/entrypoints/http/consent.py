@@ -15,8 +15,7 @@ from services.organisation.entrypoints.http.openapi import error_responses
 from services.organisation.entrypoints.http.request_fields import OccurredAt
 from services.organisation.entrypoints.http.writes import CommandReceipt, WriterDep
 from services.organisation.service_layer import consent
-from services.organisation.service_layer.streams import Stores
-from services.runtime.database import Connection
+from services.organisation.service_layer.unit_of_work import UnitOfWork
 
 router = APIRouter(prefix="/v1/people", tags=["consent"])
 
@@ -97,8 +96,8 @@ async def record_consent(person_id: UUID, body: ConsentCreate, writer: WriterDep
         occurred_at=body.occurred_at,
     )
 
-    async def run(conn: Connection, stores: Stores, recording: Recording) -> ConsentReceipt:
-        recorded = await consent.record_consent(conn, stores, recording=recording, command=command)
+    async def run(uow: UnitOfWork, recording: Recording) -> ConsentReceipt:
+        recorded = await consent.record_consent(uow, recording=recording, command=command)
         return ConsentReceipt(
             person_id=person_id,
             event_id=recorded.event_id,

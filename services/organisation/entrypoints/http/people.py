@@ -15,8 +15,7 @@ from services.organisation.entrypoints.http.openapi import error_responses
 from services.organisation.entrypoints.http.reads import ReaderDep
 from services.organisation.entrypoints.http.writes import CommandReceipt, WriterDep
 from services.organisation.service_layer import people
-from services.organisation.service_layer.streams import Stores
-from services.runtime.database import Connection
+from services.organisation.service_layer.unit_of_work import UnitOfWork
 
 router = APIRouter(prefix="/v1/people", tags=["people"])
 
@@ -67,10 +66,8 @@ async def register_person(body: PersonCreate, writer: WriterDep) -> Response:
     details = PersonDetails.model_validate(body.model_dump(exclude={"place"}))
     command = RegisterPerson(details=details, place=body.place)
 
-    async def run(conn: Connection, stores: Stores, recording: Recording) -> PersonReceipt:
-        registered = await people.register_person(
-            conn, stores, recording=recording, command=command
-        )
+    async def run(uow: UnitOfWork, recording: Recording) -> PersonReceipt:
+        registered = await people.register_person(uow, recording=recording, command=command)
         return PersonReceipt(person_id=registered.person_id, version=registered.version)
 
     return await writer.answer("register_person", body=body, status=201, run=run)
@@ -83,7 +80,7 @@ async def register_person(body: PersonCreate, writer: WriterDep) -> Response:
 )
 async def read_person(person_id: UUID, reader: ReaderDep) -> PersonPublic:
     """Return the person as this organisation registered them."""
-    state = await reader.query(lambda conn, stores: people.get_person(conn, stores, person_id))
+    state = await reader.query(lambda uow: people.get_person(uow, person_id))
     return PersonPublic(
         **state.details.model_dump(),
         person_id=state.person_id,

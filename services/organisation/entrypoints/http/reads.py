@@ -8,8 +8,7 @@ from fastapi import Depends, Request
 
 from services.organisation.domain.errors import DomainError
 from services.organisation.entrypoints.http.domain_errors import api_error_for
-from services.organisation.service_layer.streams import Stores
-from services.runtime.database import Connection, transaction
+from services.organisation.service_layer.unit_of_work import UnitOfWork
 from services.runtime.http.auth import OrganisationCallerDep
 
 T = TypeVar("T")
@@ -21,12 +20,12 @@ class Reader:
 
     request: Request
 
-    async def query(self, run: Callable[[Connection, Stores], Awaitable[T]]) -> T:
+    async def query(self, run: Callable[[UnitOfWork], Awaitable[T]]) -> T:
         """Return what `run` finds, answering a domain error (e.g. not found) over HTTP."""
-        state = self.request.app.state
+        uow: UnitOfWork
         try:
-            async with transaction(state.pool) as conn:
-                return await run(conn, state.stores)
+            async with self.request.app.state.unit_of_work() as uow:
+                return await run(uow)
         except DomainError as error:
             raise api_error_for(error) from error
 

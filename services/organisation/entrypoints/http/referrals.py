@@ -19,8 +19,7 @@ from services.organisation.entrypoints.http.referral_models import (
 from services.organisation.entrypoints.http.writes import WriterDep
 from services.organisation.service_layer import referrals
 from services.organisation.service_layer.referrals import ReferralDecided
-from services.organisation.service_layer.streams import Stores
-from services.runtime.database import Connection
+from services.organisation.service_layer.unit_of_work import UnitOfWork
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
 
@@ -36,10 +35,8 @@ async def make_referral(body: ReferralCreate, writer: WriterDep) -> Response:
     """Refer a registered person; the referral carries their details for the receiver."""
     command = MakeReferral(body.person_id, body.to_org, body.reason, body.urgency)
 
-    async def run(conn: Connection, stores: Stores, recording: Recording) -> ReferralReceipt:
-        referral_id = await referrals.make_referral(
-            conn, stores, recording=recording, command=command
-        )
+    async def run(uow: UnitOfWork, recording: Recording) -> ReferralReceipt:
+        referral_id = await referrals.make_referral(uow, recording=recording, command=command)
         return ReferralReceipt(referral_id=referral_id)
 
     return await writer.answer("make_referral", body=body, status=201, run=run)
@@ -48,9 +45,7 @@ async def make_referral(body: ReferralCreate, writer: WriterDep) -> Response:
 @router.get("/{referral_id}", summary="Read a referral", responses=error_responses(401, 403, 404))
 async def read_referral(referral_id: UUID, reader: ReaderDep) -> ReferralPublic:
     """Return this organisation's side of a referral: made, received, accepted or declined."""
-    state = await reader.query(
-        lambda conn, stores: referrals.get_referral(conn, stores, referral_id)
-    )
+    state = await reader.query(lambda uow: referrals.get_referral(uow, referral_id))
     return ReferralPublic.from_state(state)
 
 
@@ -67,12 +62,8 @@ async def accept_referral(
     body = body or ReferralAccept()
     command = AcceptReferral(referral_id, body.key_worker)
 
-    async def run(
-        conn: Connection, stores: Stores, recording: Recording
-    ) -> ReferralDecisionReceipt:
-        decided = await referrals.accept_referral(
-            conn, stores, recording=recording, command=command
-        )
+    async def run(uow: UnitOfWork, recording: Recording) -> ReferralDecisionReceipt:
+        decided = await referrals.accept_referral(uow, recording=recording, command=command)
         return _receipt(decided)
 
     return await writer.answer("accept_referral", body=body, status=200, run=run)
@@ -88,12 +79,8 @@ async def decline_referral(referral_id: UUID, body: ReferralDecline, writer: Wri
     """Decline a referral this organisation received, saying why."""
     command = DeclineReferral(referral_id, body.reason)
 
-    async def run(
-        conn: Connection, stores: Stores, recording: Recording
-    ) -> ReferralDecisionReceipt:
-        decided = await referrals.decline_referral(
-            conn, stores, recording=recording, command=command
-        )
+    async def run(uow: UnitOfWork, recording: Recording) -> ReferralDecisionReceipt:
+        decided = await referrals.decline_referral(uow, recording=recording, command=command)
         return _receipt(decided)
 
     return await writer.answer("decline_referral", body=body, status=200, run=run)

@@ -14,18 +14,17 @@ from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from events.envelope import OrgId
 from services.organisation.domain.errors import DomainError
 from services.organisation.domain.recording import Recording
 from services.organisation.entrypoints.http.domain_errors import api_error_for
-from services.organisation.service_layer.streams import Stores
+from services.organisation.service_layer.unit_of_work import IdempotencyRecords, UnitOfWork
 from services.runtime.api_keys import Caller
-from services.runtime.database import Connection, transaction
 from services.runtime.event_store import TransactionTooOld
 from services.runtime.http.auth import OrganisationCallerDep
 from services.runtime.http.errors import ApiError
 from services.runtime.idempotency import (
     IdempotencyKeyReused,
-    IdempotencyKeys,
     StoredResponse,
     request_fingerprint,
 )
@@ -52,7 +51,7 @@ class CommandReceipt(BaseModel):
     """The answer to a write: identifiers, statuses and versions only, since it is logged whole."""
 
 
-Command = Callable[[Connection, Stores, Recording], Awaitable[CommandReceipt]]
+Command = Callable[[UnitOfWork, Recording], Awaitable[CommandReceipt]]
 
 
 @dataclass(frozen=True)
@@ -107,39 +106,34 @@ class Writer:
     async def _answer_in_transaction(
         self, body: BaseModel, status: int, run: Command
     ) -> tuple[StoredResponse, bool]:
-        state = self.request.app.state
-        async with transaction(state.pool) as conn:
-            earlier = await self._claim(conn, state.idempotency_keys, body)
+        uow: UnitOfWork
+        async with self.request.app.state.unit_of_work() as uow:
+            earlier = await self._claim(uow.idempotency, body)
             if earlier is not None:
                 return earlier, True
-            receipt = await run(conn, state.stores, self._recording(state.stores))
+            receipt = await run(uow, self._recording(uow.org))
             answer = StoredResponse(status, receipt.model_dump(mode="json"))
-            await self._remember(conn, state.idempotency_keys, answer)
+            await self._remember(uow.idempotency, answer)
+            await uow.commit()
         return answer, False
 
-    async def _claim(
-        self, conn: Connection, keys: IdempotencyKeys, body: BaseModel
-    ) -> StoredResponse | None:
+    async def _claim(self, records: IdempotencyRecords, body: BaseModel) -> StoredResponse | None:
         if self.idempotency_key is None:
             return None
         fingerprint = request_fingerprint(
             self.request.method, self.request.url.path, body.model_dump(mode="json")
         )
-        return await keys.claim(
-            conn, scope=self.caller.org, key=self.idempotency_key, fingerprint=fingerprint
+        return await records.claim(
+            scope=self.caller.org, key=self.idempotency_key, fingerprint=fingerprint
         )
 
-    async def _remember(
-        self, conn: Connection, keys: IdempotencyKeys, answer: StoredResponse
-    ) -> None:
+    async def _remember(self, records: IdempotencyRecords, answer: StoredResponse) -> None:
         if self.idempotency_key is not None:
-            await keys.remember(
-                conn, scope=self.caller.org, key=self.idempotency_key, response=answer
-            )
+            await records.remember(scope=self.caller.org, key=self.idempotency_key, response=answer)
 
-    def _recording(self, stores: Stores) -> Recording:
+    def _recording(self, org: OrgId) -> Recording:
         return Recording(
-            org=stores.org,
+            org=org,
             actor=self.caller.actor,
             correlation_id=self.request.state.correlation_id,
             recorded_at=datetime.now(UTC),

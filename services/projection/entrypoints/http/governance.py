@@ -16,8 +16,8 @@ from services.projection.adapters.identity_confirmations import IdentityConfirma
 from services.projection.adapters.queries import CitizenQueries
 from services.projection.domain.sharing import Viewer, may_find
 from services.projection.entrypoints.http.purpose_of_use import PurposeDep
-from services.projection.entrypoints.http.reading import holds_attested_record, works_with
 from services.projection.entrypoints.http.roles import allowed_to, forbidden_roles_description
+from services.projection.service_layer.reading import holds_attested_record, works_with
 from services.runtime.api_keys import Caller
 from services.runtime.http.errors import ApiError, not_found
 

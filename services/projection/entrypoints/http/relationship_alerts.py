@@ -23,8 +23,8 @@ from services.projection.adapters.relationship_starts import RelationshipStarts
 from services.projection.domain.identity_conflicts import disputed_records
 from services.projection.domain.sharing import Viewer, has_relationship
 from services.projection.entrypoints.http.governance import log_alert_review
-from services.projection.entrypoints.http.reading import links_of
 from services.projection.entrypoints.http.roles import allowed_to, forbidden_roles_description
+from services.projection.service_layer.reading import links_of
 from services.runtime.api_keys import Caller
 
 router = APIRouter(tags=["governance"])

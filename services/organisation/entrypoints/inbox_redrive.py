@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from events.envelope import Envelope, OrgId
+from services.organisation.adapters.postgres_unit_of_work import PostgresUnitOfWork, Stores
 from services.organisation.service_layer.inbox import receive_referral
 from services.organisation.service_layer.referral_messages import referral_in
-from services.organisation.service_layer.streams import Stores
 from services.runtime.database import Connection, Pool
 from services.runtime.event_log import PostgresEventLog
 from services.runtime.event_store_schema import checked_schema
@@ -57,4 +57,6 @@ class InboxRedrive:
 
     async def _receive(self, conn: Connection, source: Envelope) -> Unreadable | None:
         now = datetime.now(UTC)
-        return await receive_referral(conn, self._stores, source=source, received_at=now)
+        uow = PostgresUnitOfWork.joining(conn, self._stores)
+        async with uow:
+            return await receive_referral(uow, source=source, received_at=now)

@@ -1,0 +1,182 @@
+"""The unit of work on PostgreSQL: one pooled connection, one transaction, the stores bound to it.
+
+`Stores` names an organisation's tables (its schema, the person keys that seal personal
+values); `PostgresUnitOfWork` opens a transaction over them. A consumer that records its own
+position (checkpoint, offsets, dead letters) in the same transaction writes through
+`connection`; `joining` runs a use case inside a transaction somebody else owns and commits.
+"""
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+from uuid import UUID
+
+from asyncpg.pool import PoolConnectionProxy
+from asyncpg.transaction import Transaction
+
+from events.envelope import Envelope, OrgId
+from services.organisation.adapters.people_table import PeopleTable
+from services.organisation.domain.people import ExistingPerson
+from services.runtime.database import Connection, Pool
+from services.runtime.event_store import EventStore, StoredEvent
+from services.runtime.idempotency import IdempotencyKeys, StoredResponse
+from services.runtime.person_keys import PersonKeys
+
+
+@dataclass(frozen=True)
+class Stores:
+    """One organisation's event store and lookup tables, all in its own schema."""
+
+    org: OrgId
+    events: EventStore
+    people: PeopleTable
+    idempotency: IdempotencyKeys
+
+    @classmethod
+    def in_schema(cls, org: OrgId, schema: str, *, keys: PersonKeys | None = None) -> "Stores":
+        """Return the stores of `org` kept in PostgreSQL schema `schema` (personal values
+        sealed with the people's keys from `keys`)."""
+        return cls(
+            org=org,
+            events=EventStore(schema, keys=keys),
+            people=PeopleTable(schema),
+            idempotency=IdempotencyKeys(schema),
+        )
+
+
+class PostgresStreams:
+    """The event store, on the unit of work's connection."""
+
+    def __init__(self, conn: Connection, events: EventStore) -> None:
+        self._conn = conn
+        self._events = events
+
+    async def read(self, stream_id: str) -> list[StoredEvent]:
+        """Return a stream's events in order."""
+        return await self._events.read_stream(self._conn, stream_id)
+
+    async def append(
+        self, stream_id: str, *, expected_version: int, events: Sequence[Envelope]
+    ) -> int:
+        """Append at `expected_version`; return the new version."""
+        return await self._events.append(
+            self._conn, stream_id=stream_id, expected_version=expected_version, events=events
+        )
+
+    async def open(self, envelope: Envelope) -> Envelope | None:
+        """Return the event with its personal values opened (None once its person is erased)."""
+        if self._events.keys is None:
+            return envelope
+        [opened] = await self._events.keys.open(self._conn, [envelope])
+        return opened
+
+
+class PostgresPeople:
+    """The people lookup, on the unit of work's connection."""
+
+    def __init__(self, conn: Connection, people: PeopleTable) -> None:
+        self._conn = conn
+        self._people = people
+
+    async def claim(
+        self, *, person_id: UUID, nhs_number: str | None, local_id: str | None
+    ) -> ExistingPerson | None:
+        """Record a person's identifiers; return who already holds them instead, if anyone."""
+        return await self._people.claim(
+            self._conn, person_id=person_id, nhs_number=nhs_number, local_id=local_id
+        )
+
+    async def find_by_nhs_number(self, nhs_number: str) -> UUID | None:
+        """Return the person registered with this NHS number, if any."""
+        return await self._people.find_by_nhs_number(self._conn, nhs_number)
+
+
+class PostgresIdempotencyRecords:
+    """The idempotency keys table, on the unit of work's connection."""
+
+    def __init__(self, conn: Connection, keys: IdempotencyKeys) -> None:
+        self._conn = conn
+        self._keys = keys
+
+    async def claim(self, *, scope: str, key: str, fingerprint: str) -> StoredResponse | None:
+        """Claim `key`; return the earlier answer if it was used."""
+        return await self._keys.claim(self._conn, scope=scope, key=key, fingerprint=fingerprint)
+
+    async def remember(self, *, scope: str, key: str, response: StoredResponse) -> None:
+        """Store the answer to a claimed key."""
+        await self._keys.remember(self._conn, scope=scope, key=key, response=response)
+
+
+class PostgresUnitOfWork:
+    """One transaction on a pooled connection over an organisation's stores."""
+
+    def __init__(
+        self, pool: Pool | None, stores: Stores, *, conn: Connection | None = None
+    ) -> None:
+        self.org: OrgId = stores.org
+        self._pool = pool  # None: joined to `conn`'s transaction, which its owner ends
+        self._stores = stores
+        self._conn = conn
+        self._transaction: Transaction | None = None
+        self._committed = False
+
+    @classmethod
+    def joining(cls, conn: Connection, stores: Stores) -> "PostgresUnitOfWork":
+        """Return a unit of work inside the transaction `conn` is in: its owner commits it."""
+        return cls(None, stores, conn=conn)
+
+    @property
+    def connection(self) -> Connection:
+        """The transaction's connection, for a consumer's position in the same commit."""
+        if self._conn is None:
+            raise RuntimeError("the unit of work has not begun: use `async with`")
+        return self._conn
+
+    async def __aenter__(self) -> Self:
+        """Take a connection from the pool and begin the transaction (joined: bind only)."""
+        if self._pool is not None:
+            acquired = await self._pool.acquire()
+            try:
+                self._transaction = acquired.transaction()
+                await self._transaction.start()
+            except BaseException:
+                await self._pool.release(acquired)
+                raise
+            self._conn = acquired
+        self._bind(self.connection)
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Roll back what was not committed and give the connection back (joined: nothing)."""
+        if self._pool is None or not isinstance(self._conn, PoolConnectionProxy):
+            return  # joined: the transaction and the connection are its owner's
+        try:
+            if self._transaction is not None and not self._committed:
+                await self._transaction.rollback()
+        finally:
+            await self._pool.release(self._conn)
+            self._conn = None
+
+    async def commit(self) -> None:
+        """Commit the transaction (joined: its owner does)."""
+        if self._transaction is not None:
+            await self._transaction.commit()
+        self._committed = True
+
+    @asynccontextmanager
+    async def attempt(self) -> AsyncIterator[None]:
+        """A savepoint: what the block wrote goes if it raises; the transaction goes on."""
+        async with self.connection.transaction():
+            yield
+
+    def _bind(self, conn: Connection) -> None:
+        self.streams = PostgresStreams(conn, self._stores.events)
+        self.people = PostgresPeople(conn, self._stores.people)
+        self.idempotency = PostgresIdempotencyRecords(conn, self._stores.idempotency)

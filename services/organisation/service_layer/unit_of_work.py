@@ -1,0 +1,113 @@
+"""The unit of work: one transaction of one organisation's stores, owned by one use case.
+
+The service layer reads and writes through the ports below and nothing else; an entrypoint
+opens a unit of work, hands it to a use case and commits it. Leaving the block without
+`commit()` rolls everything back. `attempt()` marks a part of the work that may fail and be
+retried (a lost race on a stream, a referral refused half-way): a failed attempt leaves
+nothing behind and the rest of the work goes on. The PostgreSQL implementation is
+`adapters/postgres_unit_of_work.py`; tests run the same contract on an in-memory fake.
+"""
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import Protocol, Self
+from uuid import UUID
+
+from events.envelope import Envelope, OrgId
+from services.organisation.domain.people import ExistingPerson
+from services.runtime.event_store import StoredEvent
+from services.runtime.idempotency import StoredResponse
+
+
+class Streams(Protocol):
+    """The organisation's event streams (personal values sealed and opened on the way)."""
+
+    async def read(self, stream_id: str) -> list[StoredEvent]:
+        """Return a stream's events in order (none when it does not exist, or was erased)."""
+        ...
+
+    async def append(
+        self, stream_id: str, *, expected_version: int, events: Sequence[Envelope]
+    ) -> int:
+        """Append at `expected_version`; return the new version. The same events again are a
+        no-op; raises StreamConflict when the stream moved on, EventIdReused for an id another
+        event holds, RecordErased for an erased person."""
+        ...
+
+    async def open(self, envelope: Envelope) -> Envelope | None:
+        """Return another organisation's event with its personal values opened (None when
+        its person was erased)."""
+        ...
+
+
+class People(Protocol):
+    """Who holds which identifier in this organisation: one person per NHS number, local id."""
+
+    async def claim(
+        self, *, person_id: UUID, nhs_number: str | None, local_id: str | None
+    ) -> ExistingPerson | None:
+        """Record a person's identifiers; return who already holds them instead, if anyone."""
+        ...
+
+    async def find_by_nhs_number(self, nhs_number: str) -> UUID | None:
+        """Return the person registered with this NHS number, if any."""
+        ...
+
+
+class IdempotencyRecords(Protocol):
+    """The answers given to requests that carried an Idempotency-Key."""
+
+    async def claim(self, *, scope: str, key: str, fingerprint: str) -> StoredResponse | None:
+        """Claim `key`; return the earlier answer if it was used (IdempotencyKeyReused when
+        for a different request)."""
+        ...
+
+    async def remember(self, *, scope: str, key: str, response: StoredResponse) -> None:
+        """Store the answer to a claimed key."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over an organisation's streams, people and idempotency records."""
+
+    @property
+    def org(self) -> OrgId:
+        """The organisation whose stores these are."""
+        ...
+
+    @property
+    def streams(self) -> Streams:
+        """Its event streams."""
+        ...
+
+    @property
+    def people(self) -> People:
+        """Its people lookup."""
+        ...
+
+    @property
+    def idempotency(self) -> IdempotencyRecords:
+        """Its answers to Idempotency-Keys."""
+        ...
+
+    async def __aenter__(self) -> Self:
+        """Begin the transaction."""
+        ...
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """End it: whatever was not committed is rolled back."""
+        ...
+
+    async def commit(self) -> None:
+        """Make everything written in this unit of work durable, at once."""
+        ...
+
+    def attempt(self) -> AbstractAsyncContextManager[None]:
+        """Mark a part of the work that leaves nothing behind if it raises."""
+        ...

@@ -1,0 +1,177 @@
+"""An organisation's stores in memory, behind the same unit of work as PostgreSQL's.
+
+`InMemoryStores` is the committed state; a `FakeUnitOfWork` works on a copy of it and writes
+the copy back on commit, so uncommitted work vanishes as a rolled-back transaction does.
+The contract suite (tests/integration/organisation/test_unit_of_work_contract.py) runs the
+same cases on this and on `PostgresUnitOfWork`. Personal values are not sealed here, and
+nothing is erased: erasure is tested on PostgreSQL.
+"""
+
+import copy
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+from uuid import UUID
+
+from events.envelope import Envelope, OrgId
+from services.organisation.domain.people import ExistingPerson
+from services.runtime.event_store import EventIdReused, StoredEvent, StreamConflict
+from services.runtime.idempotency import IdempotencyKeyReused, StoredResponse
+
+
+@dataclass
+class InMemoryStores:
+    """One organisation's committed streams, people and idempotency records."""
+
+    org: OrgId
+    streams: dict[str, list[StoredEvent]] = field(default_factory=dict)
+    people: list[ExistingPerson] = field(default_factory=list)
+    idempotency: dict[tuple[str, str], tuple[str, StoredResponse | None]] = field(
+        default_factory=dict
+    )
+    commits: int = 0
+
+
+class FakeStreams:
+    """Streams in a dict, with the event store's version and event-id rules."""
+
+    def __init__(self, state: InMemoryStores) -> None:
+        self._state = state
+
+    async def read(self, stream_id: str) -> list[StoredEvent]:
+        """Return a stream's events in order."""
+        return list(self._state.streams.get(stream_id, []))
+
+    async def append(
+        self, stream_id: str, *, expected_version: int, events: Sequence[Envelope]
+    ) -> int:
+        """Append at `expected_version`, as the PostgreSQL event store does."""
+        stream = self._state.streams.setdefault(stream_id, [])
+        if self._already_appended(stream_id, events):
+            return len(stream)
+        if len(stream) != expected_version:
+            raise StreamConflict(stream_id, expected=expected_version, actual=len(stream))
+        for offset, envelope in enumerate(events, start=1):
+            stream.append(StoredEvent(stream_id, expected_version + offset, envelope))
+        return len(stream)
+
+    async def open(self, envelope: Envelope) -> Envelope | None:
+        """Nothing is sealed in memory."""
+        return envelope
+
+    def _already_appended(self, stream_id: str, events: Sequence[Envelope]) -> bool:
+        wanted = {e.event_id: (stream_id, e.type, e.data) for e in events}
+        stored = {
+            s.envelope.event_id: (s.stream_id, s.envelope.type, s.envelope.data)
+            for stream in self._state.streams.values()
+            for s in stream
+            if s.envelope.event_id in wanted
+        }
+        if not stored:
+            return False
+        if stored == wanted:
+            return True
+        raise EventIdReused(f"event ids already used for other events: {sorted(map(str, stored))}")
+
+
+class FakePeople:
+    """The people lookup in a list: one person per NHS number and per local id."""
+
+    def __init__(self, state: InMemoryStores) -> None:
+        self._state = state
+
+    async def claim(
+        self, *, person_id: UUID, nhs_number: str | None, local_id: str | None
+    ) -> ExistingPerson | None:
+        """Record a person's identifiers; return who already holds them instead, if anyone."""
+        for held in self._state.people:
+            if (
+                held.person_id == person_id
+                or (nhs_number is not None and held.nhs_number == nhs_number)
+                or (local_id is not None and held.local_id == local_id)
+            ):
+                return held
+        self._state.people.append(ExistingPerson(person_id, nhs_number, local_id))
+        return None
+
+    async def find_by_nhs_number(self, nhs_number: str) -> UUID | None:
+        """Return the person registered with this NHS number, if any."""
+        return next((p.person_id for p in self._state.people if p.nhs_number == nhs_number), None)
+
+
+class FakeIdempotencyRecords:
+    """Idempotency keys in a dict."""
+
+    def __init__(self, state: InMemoryStores) -> None:
+        self._state = state
+
+    async def claim(self, *, scope: str, key: str, fingerprint: str) -> StoredResponse | None:
+        """Claim `key`; return the earlier answer if it was used."""
+        held = self._state.idempotency.get((scope, key))
+        if held is None:
+            self._state.idempotency[(scope, key)] = (fingerprint, None)
+            return None
+        if held[0] != fingerprint:
+            raise IdempotencyKeyReused(key)
+        return held[1]
+
+    async def remember(self, *, scope: str, key: str, response: StoredResponse) -> None:
+        """Store the answer to a claimed key."""
+        fingerprint, _ = self._state.idempotency[(scope, key)]
+        self._state.idempotency[(scope, key)] = (fingerprint, response)
+
+
+class FakeUnitOfWork:
+    """A unit of work over `InMemoryStores`: a copy, written back on commit."""
+
+    def __init__(self, stores: InMemoryStores) -> None:
+        self.org: OrgId = stores.org
+        self._committed_state = stores
+        self._bind(copy.deepcopy(stores))
+
+    async def __aenter__(self) -> Self:
+        """Begin: work on a fresh copy of what is committed."""
+        self._bind(copy.deepcopy(self._committed_state))
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """End: what was not committed is dropped with the copy."""
+
+    async def commit(self) -> None:
+        """Write the copy back as the committed state."""
+        committed = self._committed_state
+        committed.streams, committed.people = self._state.streams, self._state.people
+        committed.idempotency = self._state.idempotency
+        committed.commits += 1
+        self._bind(copy.deepcopy(committed))
+
+    @asynccontextmanager
+    async def attempt(self) -> AsyncIterator[None]:
+        """Keep what the block wrote only if it does not raise."""
+        before = copy.deepcopy(self._state)
+        try:
+            yield
+        except BaseException:
+            self._bind(before)
+            raise
+
+    def _bind(self, state: InMemoryStores) -> None:
+        self._state = state
+        self.streams = FakeStreams(state)
+        self.people = FakePeople(state)
+        self.idempotency = FakeIdempotencyRecords(state)
+
+
+def fake_unit_of_work(
+    org: OrgId = "housing",
+) -> tuple[InMemoryStores, Callable[[], FakeUnitOfWork]]:
+    """Return empty stores of `org` and a factory of units of work over them."""
+    stores = InMemoryStores(org)
+    return stores, lambda: FakeUnitOfWork(stores)

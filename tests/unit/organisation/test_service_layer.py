@@ -1,0 +1,144 @@
+"""The organisation's use cases on the in-memory unit of work: their rules, in milliseconds.
+
+The same unit of work contract holds on PostgreSQL (tests/integration/organisation/
+test_unit_of_work_contract.py); the HTTP and inbox paths over it are tested there too.
+"""
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import pytest
+
+from events.shared import KeyWorker
+from services.organisation.domain.commands import (
+    AcceptReferral,
+    MakeReferral,
+    OpenCase,
+    RecordCaseEvent,
+    RegisterPerson,
+)
+from services.organisation.domain.errors import (
+    EventIdTaken,
+    PersonAlreadyRegistered,
+    PersonNotFound,
+    VersionConflict,
+)
+from services.organisation.service_layer import cases, inbox, people, referrals
+from services.organisation.service_layer.streams import case_stream, referral_stream
+from tests.unit.organisation.domain_examples import DETAILS, KEY_WORKER, PLACE, a_recording
+from tests.unit.organisation.fake_unit_of_work import FakeUnitOfWork, fake_unit_of_work
+
+FLAG = {"flag": "risk_to_staff"}
+
+
+async def _registered(uow: FakeUnitOfWork) -> people.Registered:
+    command = RegisterPerson(DETAILS, PLACE)
+    return await people.register_person(uow, recording=a_recording(), command=command)
+
+
+async def _open_case(uow: FakeUnitOfWork) -> cases.CaseWritten:
+    person = await _registered(uow)
+    command = OpenCase(person.person_id, "Rent arrears", KEY_WORKER)
+    return await cases.open_case(uow, recording=a_recording(), command=command)
+
+
+async def test_a_second_registration_of_an_nhs_number_is_refused_naming_the_first() -> None:
+    _, new_uow = fake_unit_of_work()
+    async with new_uow() as uow:
+        first = await _registered(uow)
+        with pytest.raises(PersonAlreadyRegistered) as refused:
+            await _registered(uow)
+    assert str(first.person_id) in str(refused.value)
+
+
+async def test_a_case_for_nobody_is_not_opened() -> None:
+    stores, new_uow = fake_unit_of_work()
+    command = OpenCase(uuid4(), "Rent arrears", KEY_WORKER)
+    async with new_uow() as uow:
+        with pytest.raises(PersonNotFound):
+            await cases.open_case(uow, recording=a_recording(), command=command)
+        await uow.commit()
+    assert stores.streams == {}
+
+
+async def test_a_retried_case_event_gets_its_first_answer_and_is_written_once() -> None:
+    _, new_uow = fake_unit_of_work()
+    async with new_uow() as uow:
+        case = await _open_case(uow)
+        command = RecordCaseEvent(case.case_id, "flag.raised", FLAG, event_id=uuid4())
+        first = await cases.record_case_event(uow, recording=a_recording(), command=command)
+        again = await cases.record_case_event(uow, recording=a_recording(), command=command)
+        stream = await uow.streams.read(case_stream(case.case_id))
+    assert first == again
+    assert [s.envelope.type for s in stream] == ["case.opened", "flag.raised"]
+
+
+async def test_an_event_id_reused_for_another_event_is_refused() -> None:
+    _, new_uow = fake_unit_of_work()
+    async with new_uow() as uow:
+        case = await _open_case(uow)
+        command = RecordCaseEvent(case.case_id, "flag.raised", FLAG, event_id=uuid4())
+        await cases.record_case_event(uow, recording=a_recording(), command=command)
+        other = replace(command, data={"flag": "risk_to_staff", "note": "another"})
+        with pytest.raises(EventIdTaken):
+            await cases.record_case_event(uow, recording=a_recording(), command=other)
+
+
+async def test_a_client_naming_a_stale_version_gets_a_conflict_not_a_silent_retry() -> None:
+    _, new_uow = fake_unit_of_work()
+    async with new_uow() as uow:
+        case = await _open_case(uow)
+        first = RecordCaseEvent(case.case_id, "flag.raised", FLAG, expected_version=1)
+        await cases.record_case_event(uow, recording=a_recording(), command=first)
+        with pytest.raises(VersionConflict):
+            await cases.record_case_event(uow, recording=a_recording(), command=first)
+
+
+async def test_accepting_a_referral_with_a_key_worker_opens_a_case_for_it() -> None:
+    housing, new_housing_uow = fake_unit_of_work("housing")
+    _, new_voluntary_uow = fake_unit_of_work("voluntary")
+    async with new_housing_uow() as uow:
+        person = await _registered(uow)
+        make = MakeReferral(person.person_id, "voluntary", "food bank", "routine")
+        referral_id = await referrals.make_referral(uow, recording=a_recording(), command=make)
+        await uow.commit()
+    [made] = housing.streams[referral_stream(referral_id)]
+    async with new_voluntary_uow() as uow:
+        await inbox.receive_referral(uow, source=made.envelope, received_at=datetime.now(UTC))
+        worker = KeyWorker(name="Jo Bloggs", team="Drop-in")
+        accept = AcceptReferral(referral_id, key_worker=worker)
+        decided = await referrals.accept_referral(
+            uow, recording=a_recording("voluntary"), command=accept
+        )
+        assert decided.case_id is not None
+        [opened] = await uow.streams.read(case_stream(decided.case_id))
+    assert decided.status == "accepted"
+    assert opened.envelope.data["referral_id"] == str(referral_id)
+
+
+async def test_a_referral_for_a_person_the_receiver_knows_joins_their_record() -> None:
+    """Matched by NHS number: no second person; receiving it again changes nothing."""
+    _, new_housing_uow = fake_unit_of_work("housing")
+    voluntary, new_voluntary_uow = fake_unit_of_work("voluntary")
+    async with new_housing_uow() as uow:
+        person = await _registered(uow)
+        make = MakeReferral(person.person_id, "voluntary", "food bank", "routine")
+        referral_id = await referrals.make_referral(uow, recording=a_recording(), command=make)
+        [made] = await uow.streams.read(referral_stream(referral_id))
+    async with new_voluntary_uow() as uow:
+        known = await _registered(uow)
+        for _ in range(2):
+            await inbox.receive_referral(uow, source=made.envelope, received_at=datetime.now(UTC))
+        await uow.commit()
+    [received] = voluntary.streams[referral_stream(referral_id)]
+    assert received.envelope.subject == str(known.person_id)
+    assert len(voluntary.people) == 1
+
+
+async def test_what_a_use_case_wrote_is_gone_unless_committed() -> None:
+    stores, new_uow = fake_unit_of_work()
+    async with new_uow() as uow:
+        await _open_case(uow)
+    assert stores.streams == {}
+    assert stores.commits == 0
