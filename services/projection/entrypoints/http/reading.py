@@ -10,8 +10,10 @@ from services.projection.adapters.break_glass import BreakGlass
 from services.projection.adapters.identity_confirmations import IdentityConfirmations
 from services.projection.adapters.queries import CitizenQueries
 from services.projection.domain.sharing import SharingPolicy, Viewer
+from services.projection.entrypoints.http.governance import relationship_exists
 from services.projection.entrypoints.http.purpose_of_use import PurposeDep
 from services.projection.service_layer.citizen_reads import CitizenReading
+from services.projection.service_layer.governance import RelationshipExists
 from services.projection.service_layer.reading import (
     CitizenNotFound,
     Reads,
@@ -65,12 +67,13 @@ def relationship_required() -> ApiError:
 
 
 def answer_read_refusals(app: FastAPI) -> None:
-    """Answer the service layer's refusals of a read: 404 and 403."""
+    """Answer the service layer's refusals: 404, 403 and 409."""
     answer_errors_as(
         app,
         {
             CitizenNotFound: lambda: not_found("citizen"),
             RelationshipRequired: relationship_required,
+            RelationshipExists: relationship_exists,
         },
     )
 

@@ -9,6 +9,7 @@ disputed: `domain/identity_conflicts.py`). Derived from the events (the timeline
 replay rebuilds the alerts with the view. Nothing personal: no reason, no names.
 """
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
@@ -17,14 +18,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from events.envelope import OrgId
-from services.projection.adapters.identity_confirmations import IdentityConfirmations
-from services.projection.adapters.queries import CitizenQueries
 from services.projection.adapters.relationship_starts import RelationshipStarts
-from services.projection.domain.identity_conflicts import disputed_records
-from services.projection.domain.sharing import Viewer, has_relationship
-from services.projection.entrypoints.http.governance import log_alert_review
+from services.projection.entrypoints.http.governance import GovernanceDep
 from services.projection.entrypoints.http.roles import allowed_to, forbidden_roles_description
-from services.projection.service_layer.reading import links_of
 from services.runtime.api_keys import Caller
 
 router = APIRouter(tags=["governance"])
@@ -68,6 +64,7 @@ class RelationshipAlerts(BaseModel):
 )
 async def new_relationships(
     lead: Annotated[Caller, Depends(allowed_to("review_alerts"))],
+    governance: GovernanceDep,
     request: Request,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
@@ -77,33 +74,6 @@ async def new_relationships(
     every one about a person the caller's organisation holds only a disputed record of (the
     page may then be shorter than `limit`). Each person shown is a read in their access log."""
     starts: RelationshipStarts = request.app.state.relationship_starts
-    queries: CitizenQueries = request.app.state.citizens
-    found = await starts.seen_by(lead.org, limit=limit, offset=offset)
-    views = await queries.citizen_views(list({citizen for citizen, _ in found}))
-    reader = Viewer(org=lead.org, role=lead.role, policy=request.app.state.sharing, purpose="audit")
-    confirmations: IdentityConfirmations = request.app.state.identity_confirmations
-    alerts = []
-    for citizen, opened in found:
-        view = views.get(citizen)
-        if view is None or opened.org in reader.about(view).withheld:
-            continue
-        links = await links_of(view, confirmations)
-        disputed = disputed_records(view.involvements, links=links)
-        if not any(
-            i.org == lead.org and (i.org, i.person_id) not in disputed for i in view.involvements
-        ):
-            continue  # a claimant to the person's NHS number is told nothing of them
-        alerts.append(
-            RelationshipStarted(
-                citizen_id=citizen, org=opened.org, actor=opened.actor,
-                case_id=opened.data["case_id"], opened_at=opened.occurred_at,
-                recorded_at=opened.recorded_at,
-                disputed=(opened.org, opened.subject) in disputed,
-                relationship=has_relationship(view, opened.org, links=links),
-            )
-        )  # fmt: skip
-    citizens = (a.citizen_id for a in alerts)
-    await log_alert_review(
-        request, lead, citizens, kind="relationship_alerts", categories=["case.involvement"]
-    )
+    found = await governance.new_relationships(starts, lead, limit=limit, offset=offset)
+    alerts = [RelationshipStarted(**asdict(alert)) for alert in found]
     return RelationshipAlerts(org=lead.org, limit=limit, offset=offset, alerts=alerts)
