@@ -90,11 +90,12 @@ def event_count(logs: Logs) -> int:
 
 
 def _people() -> Iterator[Logs]:
-    for n, nhs_number in enumerate(_nhs_numbers()):
+    for n, nhs_number in enumerate(nhs_numbers()):
         yield _person(n, nhs_number)
 
 
-def _nhs_numbers(start: int = 400_000_000) -> Iterator[str]:
+def nhs_numbers(start: int = 400_000_000) -> Iterator[str]:
+    """Return valid NHS numbers (with their check digit) from `start` up, in order."""
     prefix = start
     while True:
         check = nhs_number_check_digit(str(prefix))

@@ -48,7 +48,15 @@ async def _run_on(server: Server, config: BenchConfig) -> Report:
             report.measurements += await _timed(f"{part.name}, ours", part.ours, ctx)
             if config.with_peer and part.peer is not None:
                 report.measurements += await _timed(f"{part.name}, peer", part.peer, ctx)
+    report.measurements += _shares(config.parts, report.measurements)
     return report
+
+
+def _shares(parts: Sequence[Part], measured: Sequence[Measurement]) -> list[Measurement]:
+    """Return the parts' shares whose figures were both measured in this run."""
+    ours = {m.key: m.value for m in measured if m.side == "ours"}
+    shares = (share.of(ours) for part in parts for share in part.shares)
+    return [share for share in shares if share is not None]
 
 
 def _cancel_on_sigterm() -> None:

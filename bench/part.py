@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Side = Literal["ours", "peer"]
+Unit = Literal["events/s", "requests/s", "writes/s", "ms", "share"]
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Measurement:
 
     key: str
     label: str
-    unit: Literal["events/s", "requests/s", "ms"]
+    unit: Unit
     side: Side
     value: float
 
@@ -50,6 +51,23 @@ class BenchContext:
         return self.sizes[name]
 
 
+@dataclass(frozen=True)
+class Share:
+    """A figure of ours as a share of another figure of ours, when both ran in one invocation."""
+
+    key: str
+    label: str
+    part: str  # the key of the figure shared out
+    whole: str  # the key of the figure it is a share of
+
+    def of(self, ours: Mapping[str, float]) -> Measurement | None:
+        """Return the share as a measurement, or None unless both figures were measured."""
+        part, whole = ours.get(self.part), ours.get(self.whole)
+        if part is None or not whole:
+            return None
+        return Measurement(self.key, self.label, "share", "ours", part / whole)
+
+
 RunPart = Callable[[BenchContext], Awaitable[list[Measurement]]]
 
 
@@ -58,7 +76,7 @@ class Part:
     """A named benchmark part: what it measures, the sizes it reads, how each side runs it.
 
     `peer` does the same work with the peer library, for the ours/peer ratio; None when the
-    peer has nothing to compare.
+    peer has nothing to compare. `shares` are worked out once every chosen part has run.
     """
 
     name: str
@@ -66,3 +84,4 @@ class Part:
     ours: RunPart
     peer: RunPart | None = None
     sizes: tuple[SizeOption, ...] = ()
+    shares: tuple[Share, ...] = ()

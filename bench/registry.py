@@ -6,6 +6,7 @@ returning `Measurement`s; its `sizes` become command-line options. See bench/REA
 
 from bench import (
     event_store,
+    http_write,
     kafka_projection,
     matching,
     peer_eventsourcing,
@@ -13,6 +14,7 @@ from bench import (
     relay,
     view_latency,
 )
+from bench.http_write import HTTP_WRITE_SIZES, SHARE_OF_APPEND
 from bench.kafka_projection import KAFKA_PROJECTION_EVENTS
 from bench.matching import MATCHING_CITIZENS, MATCHING_REGISTRATIONS
 from bench.part import Part, SizeOption
@@ -36,6 +38,8 @@ PARTS: tuple[Part, ...] = (
          ours=kafka_projection.run, sizes=(KAFKA_PROJECTION_EVENTS,)),
     Part("matching", "identity matching of new registrations vs a population (no peer)",
          ours=matching.run, sizes=(MATCHING_CITIZENS, MATCHING_REGISTRATIONS)),
+    Part("http_write", "record case events over HTTP, one client and many: p50, p99 (no peer)",
+         ours=http_write.run, sizes=HTTP_WRITE_SIZES, shares=(SHARE_OF_APPEND,)),
 )  # fmt: skip
 
 

@@ -82,7 +82,7 @@ def _cells(row: Row) -> Sequence[str]:
 def _number(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
-    return f"{value:,.2f}" if unit == "ms" else f"{value:,.0f}"
+    return f"{value:,.2f}" if unit in ("ms", "share") else f"{value:,.0f}"
 
 
 def _joined(cells: Sequence[str], widths: Sequence[int]) -> str:

@@ -17,8 +17,8 @@ import httpx
 from bench import crowd
 from bench.figures import Run
 from bench.part import BenchContext, Measurement, SizeOption
-from bench.projection_service import projection_service
 from bench.read_model import ID_SECRET, KEYS, check_read_model, quiet_logs, seed_people
+from bench.service_process import caseweave_service
 from bench.timing import latency, per_second, settle
 from services.cli.service_runner import projection_sources
 from services.projection.bootstrap import rebuild_projection
@@ -61,7 +61,7 @@ async def run(ctx: BenchContext) -> list[Measurement]:
         finally:
             await pool.close()
     requests = ctx.size(VIEW_REQUESTS.name)
-    async with projection_service(ctx.ours_url, id_secret=ID_SECRET) as base_url:
+    async with caseweave_service("projection", ctx.ours_url, id_secret=ID_SECRET) as base_url:
         settle()
         runs = await asyncio.to_thread(_measure, base_url, api_key, citizens, requests)
     return [m for endpoint in ENDPOINTS for m in _figures(endpoint, runs[endpoint.key])]

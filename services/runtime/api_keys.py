@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, get_args
 
-import asyncpg
-
 from events.envelope import OrgId
 from services.runtime.database import Connection, Pool
 from services.runtime.migrations import Migration, SchemaSet
@@ -162,9 +160,3 @@ async def _insert_key(conn: Connection, *, org: OrgId, role: Role) -> str:
         _hash(secret),
     )
     return f"{_PREFIX}_{key_id}_{secret}"
-
-
-async def ensure_auth_schema(conn: asyncpg.Connection) -> None:
-    """Create the API key table if it does not exist (inside the caller's transaction)."""
-    for statement in auth_ddl():
-        await conn.execute(statement)

@@ -6,7 +6,6 @@ import os
 import traceback
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
 
 import asyncpg
 import structlog
@@ -132,8 +131,3 @@ def _socket_error_in_asyncpg(error: BaseException) -> bool:
         return False
     frames = traceback.extract_tb(error.__traceback__)
     return any(f"{os.sep}asyncpg{os.sep}" in frame.filename for frame in frames)
-
-
-def rows_as_dicts(rows: Sequence[asyncpg.Record]) -> list[dict[str, Any]]:
-    """Return asyncpg records as plain dictionaries."""
-    return [dict(row) for row in rows]

@@ -20,7 +20,7 @@ choice, one writer at a time through a lock, caps a service at one commit at a t
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 from uuid import UUID
@@ -161,13 +161,3 @@ class PostgresEventLog:
         listen again on the next wait, and wake the consumer to read what it may have missed."""
         self._listener = None
         self._grew.set()
-
-
-async def read_all(
-    log: EventLog, *, after: LogPosition = LOG_START, batch: int = 1000
-) -> AsyncIterator[LoggedEvent]:
-    """Yield every event currently readable in a log, in order."""
-    while events := await log.read_after(after, limit=batch):
-        for event in events:
-            yield event
-        after = events[-1].position

@@ -1,4 +1,4 @@
-"""The real projection service (`python -m services.cli run projection`) in a subprocess."""
+"""A real Caseweave service (`python -m services.cli run NAME`) in a subprocess, and its CLI."""
 
 import asyncio
 import os
@@ -13,41 +13,65 @@ from pathlib import Path
 import httpx
 
 from bench.read_model import MASTER_KEY
+from services.cli.service_runner import ServiceName
 
 _READY_WITHIN_SECONDS = 60
 _STOP_WITHIN_SECONDS = 20
 
 
 @asynccontextmanager
-async def projection_service(database_url: str, *, id_secret: bytes) -> AsyncIterator[str]:
-    """Start the projection service on a free port, yield its base URL once ready, stop it."""
+async def caseweave_service(
+    name: ServiceName, database_url: str, *, id_secret: bytes
+) -> AsyncIterator[str]:
+    """Start service `name` on a free port, yield its base URL once ready, stop it."""
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="caseweave-bench-service-") as data_dir:
         log_path = Path(data_dir) / "service.log"
         env = {
-            **os.environ,
-            "CASEWEAVE_DATABASE_URL": database_url,
-            "CASEWEAVE_HOST": "127.0.0.1",
-            "CASEWEAVE_PROJECTION_PORT": str(port),
-            "CASEWEAVE_DATA_DIR": data_dir,
-            "CASEWEAVE_LOG_LEVEL": "WARNING",
+            **_cli_env(database_url, data_dir=data_dir),
             "CASEWEAVE_ID_SECRET": id_secret.decode(),
             "CASEWEAVE_MASTER_KEY": MASTER_KEY.hex(),
-            # one client measuring latency, not an abusive one: no rate limit in the way
+            "CASEWEAVE_HOST": "127.0.0.1",
+            f"CASEWEAVE_{name.upper()}_PORT": str(port),
+            # clients measuring speed, not abusive ones: no rate limit in the way
             "CASEWEAVE_RATE_LIMIT_PER_MINUTE": "1000000",
             "CASEWEAVE_RATE_LIMIT_BURST": "100000",
         }
         with log_path.open("wb") as log:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "services.cli", "run", "projection",
+                sys.executable, "-m", "services.cli", "run", name,
                 env=env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
             try:
                 base_url = f"http://127.0.0.1:{port}"
-                await _until_ready(process, base_url, log_path)
+                await _until_ready(process, name, base_url, log_path)
                 yield base_url
             finally:
                 await _stop(process)
+
+
+def _cli_env(database_url: str, *, data_dir: str) -> dict[str, str]:
+    """Return the environment a caseweave command runs with: its database, quiet logs."""
+    return {
+        **os.environ,
+        "CASEWEAVE_DATABASE_URL": database_url,
+        "CASEWEAVE_DATA_DIR": data_dir,
+        "CASEWEAVE_LOG_LEVEL": "WARNING",
+    }
+
+
+async def create_key(database_url: str, *, org: str, role: str) -> str:
+    """Create an API key with `python -m services.cli keys create`; return it (its last word)."""
+    with tempfile.TemporaryDirectory(prefix="caseweave-bench-cli-") as data_dir:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.cli", "keys", "create", "--org", org, "--role", role,
+            env=_cli_env(database_url, data_dir=data_dir),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        output, _ = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"`caseweave keys create` failed:\n{output.decode(errors='replace')}")
+    return output.decode().split()[-1]
 
 
 def _free_port() -> int:
@@ -57,7 +81,9 @@ def _free_port() -> int:
         return port
 
 
-async def _until_ready(process: asyncio.subprocess.Process, base_url: str, log: Path) -> None:
+async def _until_ready(
+    process: asyncio.subprocess.Process, name: str, base_url: str, log: Path
+) -> None:
     """Poll GET /health/ready until it answers 200; fail if the service exits or takes too long."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + _READY_WITHIN_SECONDS
@@ -70,7 +96,7 @@ async def _until_ready(process: asyncio.subprocess.Process, base_url: str, log: 
                 pass  # not listening yet
             await asyncio.sleep(0.1)
     status = "exited" if process.returncode is not None else "was not ready in time"
-    raise RuntimeError(f"the projection service {status}; its output ends:\n{_tail(log)}")
+    raise RuntimeError(f"the {name} service {status}; its output ends:\n{_tail(log)}")
 
 
 def _tail(log: Path) -> str:
