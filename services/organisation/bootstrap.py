@@ -22,6 +22,7 @@ from services.runtime.http.app_factory import Lifespan, create_service_app
 from services.runtime.migrations import apply_migrations
 from services.runtime.person_keys import PersonKeys, person_keys_migrations
 from services.runtime.settings import Settings
+from services.runtime.verified_keys import VerifiedKeys
 
 TITLES: dict[OrgId, str] = {
     "housing": "Caseweave housing service",
@@ -104,6 +105,8 @@ def _lifespan(
                 app.state.kafka_relay = relay
                 yield
         finally:
+            if hasattr(app.state, "api_keys"):
+                await app.state.api_keys.close()
             await pool.close()
 
     return lifespan
@@ -133,7 +136,7 @@ async def prepare_database(pool: Pool, *, schema: str) -> None:
 
 def _attach(app: FastAPI, pool: Pool, stores: Stores) -> None:
     app.state.pool = pool
-    app.state.api_keys = ApiKeyStore(pool)
+    app.state.api_keys = VerifiedKeys(ApiKeyStore(pool), pool)
     app.state.stores = stores
     app.state.unit_of_work = partial(PostgresUnitOfWork, pool, stores)  # one per request
 

@@ -57,6 +57,7 @@ from services.runtime.kafka.topics import DEAD_LETTER_TOPIC
 from services.runtime.metrics import sampled_on_scrape, set_consumer_lag
 from services.runtime.person_keys import PersonKeys
 from services.runtime.subscription import catch_up, run_until_stopped
+from services.runtime.verified_keys import VerifiedKeys
 
 logger = structlog.get_logger(__name__)
 RETRY_FIRST_SECONDS, RETRY_MOST_SECONDS = 0.5, 30.0
@@ -101,7 +102,7 @@ def create_projection_app(
         try:
             await prepare_read_model(pool, schema)
             app.state.pool = pool
-            app.state.api_keys = ApiKeyStore(pool)
+            app.state.api_keys = VerifiedKeys(ApiKeyStore(pool), pool)
             app.state.citizens = CitizenQueries(pool, schema=schema, keys=keys)
             app.state.sharing = policy
             app.state.access_log = AccessLog(pool, schema=audit_schema_of(schema))
@@ -121,6 +122,8 @@ def create_projection_app(
             )
             yield
         finally:
+            if hasattr(app.state, "api_keys"):
+                await app.state.api_keys.close()
             await pool.close()
 
     app = create_service_app(

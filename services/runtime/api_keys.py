@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal, get_args
 
 from events.envelope import OrgId
@@ -20,6 +20,8 @@ Role = Literal["frontline", "data_steward", "ig_lead", "ops"]
 ROLES: tuple[Role, ...] = get_args(Role)
 AUTH_SCHEMA = "caseweave_auth"
 _PREFIX = "cw"
+# the LISTEN/NOTIFY channel a key's id is sent on when it is revoked or its expiry changes
+KEYS_CHANGED = "caseweave_api_keys_changed"
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,25 @@ class IssuedKey:
     created_at: datetime
     revoked_at: datetime | None
     expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LiveKey:
+    """A key that worked when read: whom it names, its secret's hash, when it expires."""
+
+    key_id: str
+    org: OrgId
+    role: Role
+    secret_sha256: str
+    expires_at: datetime | None
+
+    def caller_presenting(self, secret: str, *, now: datetime | None = None) -> Caller | None:
+        """Return the caller if `secret` is this key's and it has not expired by `now`."""
+        if self.expires_at is not None and self.expires_at <= (now or datetime.now(UTC)):
+            return None
+        if not hmac.compare_digest(self.secret_sha256, _hash(secret)):
+            return None
+        return Caller(key_id=self.key_id, org=self.org, role=self.role)
 
 
 def _hash(secret: str) -> str:
@@ -101,15 +122,20 @@ class ApiKeyStore:
         if parts is None:
             return None
         key_id, secret = parts
+        live = await self.live_key(key_id)
+        return live.caller_presenting(secret) if live is not None else None
+
+    async def live_key(self, key_id: str) -> "LiveKey | None":
+        """Return a key that is neither revoked nor expired, with its secret's hash."""
         row = await self._pool.fetchrow(
-            f"SELECT org, role, secret_sha256 FROM {AUTH_SCHEMA}.api_keys"  # noqa: S608 - constant schema
+            f"SELECT org, role, secret_sha256, expires_at FROM {AUTH_SCHEMA}.api_keys"  # noqa: S608 - constant schema
             " WHERE key_id = $1 AND revoked_at IS NULL"
             " AND (expires_at IS NULL OR expires_at > now())",
             key_id,
         )
-        if row is None or not hmac.compare_digest(row["secret_sha256"], _hash(secret)):
+        if row is None:
             return None
-        return Caller(key_id=key_id, org=row["org"], role=row["role"])
+        return LiveKey(key_id, row["org"], row["role"], row["secret_sha256"], row["expires_at"])
 
     async def list(self) -> list[IssuedKey]:
         """Return every key ever issued, newest first."""
@@ -135,16 +161,20 @@ class ApiKeyStore:
             if old is None:
                 return None
             plaintext = await _insert_key(conn, org=old["org"], role=old["role"])
+            await conn.execute("SELECT pg_notify($1, $2)", KEYS_CHANGED, key_id)
         expires: datetime = old["expires_at"]
         return plaintext, expires
 
     async def revoke(self, key_id: str) -> bool:
-        """Revoke a key; return False if no such live key exists."""
-        status: str = await self._pool.execute(
-            f"UPDATE {AUTH_SCHEMA}.api_keys SET revoked_at = now()"  # noqa: S608 - constant schema
-            " WHERE key_id = $1 AND revoked_at IS NULL",
-            key_id,
-        )
+        """Revoke a key, telling every service at once (`KEYS_CHANGED`); return False if no
+        such live key exists."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            status: str = await conn.execute(
+                f"UPDATE {AUTH_SCHEMA}.api_keys SET revoked_at = now()"  # noqa: S608 - constant schema
+                " WHERE key_id = $1 AND revoked_at IS NULL",
+                key_id,
+            )
+            await conn.execute("SELECT pg_notify($1, $2)", KEYS_CHANGED, key_id)
         return status.endswith(" 1")
 
 

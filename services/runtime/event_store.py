@@ -188,10 +188,15 @@ class EventStore:
         sql += " <= pg_current_xact_id()::text::bigint"
         columns = _columns(rows)
         columns[-1] = [json.dumps(data, separators=(",", ":")) for data in columns[-1]]
-        if not conn.is_in_transaction():
+        if len(rows) == 1:  # one row goes in whole or not at all: a lost race skips it
+            status = await conn.execute(
+                f"{sql} ON CONFLICT DO NOTHING", *columns, stream_id, version
+            )
+        elif not conn.is_in_transaction():
             status = await conn.execute(sql, *columns, stream_id, version)
-        else:
-            async with conn.transaction():  # a savepoint, so a lost race does not abort the caller
+        else:  # a savepoint, so a lost race leaves no part of the batch and the caller's
+            # transaction usable (ON CONFLICT DO NOTHING would keep the rows that did not clash)
+            async with conn.transaction():
                 status = await conn.execute(sql, *columns, stream_id, version)
         return int(status.rsplit(" ", 1)[-1])
 

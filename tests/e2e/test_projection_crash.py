@@ -26,7 +26,7 @@ from services.runtime.kafka.topics import events_topic
 from tests.e2e.system import System
 from tests.unit.projection.stories import crowd
 
-PEOPLE = 4_000  # about 56,000 events: several seconds of catch-up, so the kill lands mid-way
+PEOPLE = 1_500  # about 21,000 events: seconds of catch-up, so the kill lands mid-way
 
 
 @pytest.fixture

@@ -7,10 +7,11 @@ from typing import Annotated
 import structlog
 from fastapi import Depends, Request
 
-from services.runtime.api_keys import ApiKeyStore, Caller, split_key
+from services.runtime.api_keys import Caller, split_key
 from services.runtime.bearer_tokens import BearerTokens, IssuerUnreachable
 from services.runtime.http.errors import ApiError
 from services.runtime.rate_limits import RateLimits
+from services.runtime.verified_keys import VerifiedKeys
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
@@ -73,8 +74,8 @@ async def _caller_of(request: Request, token: str) -> Caller | None:
     """Return who an API key or, where the deployment accepts them, an OIDC token names."""
     tokens: BearerTokens | None = request.app.state.bearer_tokens
     if tokens is None or split_key(token) is not None:
-        store: ApiKeyStore = request.app.state.api_keys
-        return await store.authenticate(token)
+        keys: VerifiedKeys = request.app.state.api_keys
+        return await keys.authenticate(token)
     try:
         return await tokens.caller(token)
     except IssuerUnreachable as error:

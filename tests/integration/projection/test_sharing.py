@@ -15,7 +15,7 @@ import pytest
 from events.shared import CaseClosed, FlagRaised
 from services.projection.domain.sharing import SharingPolicy
 from services.runtime.api_keys import ApiKeyStore
-from tests.integration.projection.conftest import Organisations
+from tests.integration.projection.conftest import Organisations, eventually
 from tests.integration.projection.reading import (
     citizen_of,
     everything_of,
@@ -182,6 +182,8 @@ async def test_an_organisation_whose_case_closed_still_sees_its_own_records_only
 
 
 async def test_a_revoked_key_reads_nothing(api: httpx.AsyncClient, orgs: Organisations) -> None:
+    """Revoked while the service remembers it as verified: PostgreSQL tells the service at
+    the revocation's commit, and from then on every route refuses it."""
     store = ApiKeyStore(orgs.pool)
     key = await store.issue(org="housing", role="frontline")
     headers = {"Authorization": f"Bearer {key}"}
@@ -189,6 +191,11 @@ async def test_a_revoked_key_reads_nothing(api: httpx.AsyncClient, orgs: Organis
     caller = await store.authenticate(key)
     assert caller is not None
     assert await store.revoke(caller.key_id)
+
+    async def refused() -> bool:
+        return (await api.get(f"/v1/citizens/{citizen}", headers=headers)).status_code == 401
+
+    await eventually(refused, within=0.5, what="the revocation to be heard")
     for path in (f"/v1/citizens/{citizen}", f"/v1/citizens/{citizen}/timeline"):
         assert (await api.get(path, headers=headers)).status_code == 401
 
