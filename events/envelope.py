@@ -3,13 +3,16 @@
 import secrets
 import time
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 OrgId = Literal["housing", "mental_health", "voluntary"]
 ORGANISATIONS: tuple[OrgId, ...] = ("housing", "mental_health", "voluntary")
+# what a person does at their organisation, as their key or token says (`actor` names it)
+Role = Literal["frontline", "data_steward", "ig_lead", "ops"]
+ROLES: tuple[Role, ...] = get_args(Role)
 
 
 REFERRAL_INBOX = "referral_inbox"

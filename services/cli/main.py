@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import TypeAlias
 from uuid import UUID
 
-from events.envelope import ORGANISATIONS
+from events.envelope import ORGANISATIONS, ROLES
 from services.cli.dead_letters import add_dead_letters
 from services.cli.kafka_local import add_local
 from services.cli.service_runner import SERVICE_NAMES
-from services.runtime.api_keys import ROLES
 from services.runtime.logs import configure_logging
 from services.runtime.migrations import SchemaAhead
 from services.runtime.person_keys import MasterKeyWrong

@@ -10,14 +10,11 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, get_args
 
-from events.envelope import OrgId
+from events.envelope import OrgId, Role
 from services.runtime.database import Connection, Pool
 from services.runtime.migrations import Migration, SchemaSet
 
-Role = Literal["frontline", "data_steward", "ig_lead", "ops"]
-ROLES: tuple[Role, ...] = get_args(Role)
 AUTH_SCHEMA = "caseweave_auth"
 _PREFIX = "cw"
 # the LISTEN/NOTIFY channel a key's id is sent on when it is revoked or its expiry changes

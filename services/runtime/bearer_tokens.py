@@ -24,8 +24,8 @@ from typing import Any, cast
 import jwt
 import structlog
 
-from events.envelope import ORGANISATIONS, OrgId
-from services.runtime.api_keys import ROLES, Caller, Role
+from events.envelope import ORGANISATIONS, ROLES, OrgId, Role
+from services.runtime.api_keys import Caller
 
 logger = structlog.get_logger(__name__)
 ALGORITHMS = ("RS256", "PS256", "ES256")

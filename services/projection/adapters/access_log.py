@@ -23,8 +23,7 @@ from uuid import UUID, uuid4
 from pydantic import BaseModel, ConfigDict, Field
 
 from events.consent import Purpose
-from events.envelope import OrgId
-from services.runtime.api_keys import Role
+from events.envelope import OrgId, Role
 from services.runtime.database import Pool
 from services.runtime.event_store_schema import checked_schema
 

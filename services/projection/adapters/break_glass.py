@@ -21,9 +21,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from events.envelope import Envelope, OrgId, new_event_id
+from events.envelope import Envelope, OrgId, Role, new_event_id
 from events.governance import BreakGlassGranted
-from services.runtime.api_keys import Caller, Role
+from services.runtime.api_keys import Caller
 from services.runtime.database import Connection, Pool, transaction
 from services.runtime.event_store_schema import checked_schema
 from services.runtime.person_keys import PersonKeys, Record

@@ -6,22 +6,14 @@ the purposes of its work only (`ROLE_PURPOSES`), the first of them when the head
 absent. Any other purpose is a 403 naming the header.
 """
 
-from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import Depends, Header
 
 from events.consent import Purpose
-from services.runtime.api_keys import Role
+from services.projection.domain.access_rules import ROLE_PURPOSES
 from services.runtime.http.auth import CallerDep
 from services.runtime.http.errors import ApiError, FieldError
-
-ROLE_PURPOSES: Mapping[Role, tuple[Purpose, ...]] = {
-    "frontline": ("direct_care", "care_coordination", "safeguarding"),
-    "data_steward": ("administration",),
-    "ig_lead": ("audit", "administration"),
-    "ops": ("administration",),
-}
 
 
 def purpose_of_use(
