@@ -7,7 +7,7 @@ either receives it once an upgrade teaches it version 2 and it is redriven.
 """
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -30,7 +30,11 @@ from services.runtime.event_log import PostgresEventLog
 from services.runtime.event_store import EventStore
 from services.runtime.event_store_schema import event_store_ddl
 from services.runtime.kafka.consumed import ConsumedMessage
-from services.runtime.kafka.messages import envelope_from_value, message_from_envelope
+from services.runtime.kafka.messages import (
+    KafkaMessage,
+    envelope_from_value,
+    message_from_envelope,
+)
 from services.runtime.kafka.offsets import TopicPartition
 from services.runtime.kafka.publisher import KafkaPublisher
 from services.runtime.person_keys import PersonKeys, person_keys_ddl
@@ -181,29 +185,10 @@ async def test_a_referral_dead_lettered_in_kafka_mode_is_received_once_redriven(
 ) -> None:
     """The Kafka inbox sends the same referral to the dead-letter topic; redriven from there
     after the upgrade, it is received once."""
-    run = uuid4().hex[:8]
-    source, dead_letter_topic = f"t{run}.housing.events.v1", f"t{run}.dead_letter.v1"
-    for topic in (source, dead_letter_topic):
-        kafka.create_topic(topic)
     referral = a_referral_v2(uuid4())
-    sent = message_from_envelope(referral)
-    publisher = KafkaPublisher(kafka.bootstrap_servers, client_id="test-inbox")
-    await publisher.start()
-    try:
-        receiving = KafkaReferralInbox(
-            inbox.pool, Stores.in_schema("voluntary", inbox.schemas["voluntary"]), publisher,
-            schema=inbox.schemas["voluntary"], bootstrap_servers=kafka.bootstrap_servers,
-            topics=[source], dead_letter_topic=dead_letter_topic,
-        )  # fmt: skip
-        received = ConsumedMessage(source, 0, 0, sent.key, sent.value, sent.headers)
-        await receiving.handle([received])
-    finally:
-        await publisher.stop()
-    found = consumers(inbox.pool, id_secret=ID_SECRET, keys=None, org_schemas=inbox.schemas)
-    stores = dead_letter_stores(
-        inbox.pool, found, kafka_bootstrap_servers=kafka.bootstrap_servers,
-        dead_letter_topic=dead_letter_topic,
-    )  # fmt: skip
+    stores, _, _ = await _dead_lettered_by_the_kafka_inbox(
+        inbox, kafka, message_from_envelope(referral), keys=None
+    )
 
     [letter] = await list_dead_letters(stores, Selection())
     assert (letter.consumer, letter.reason) == ("voluntary_referral_inbox", "unknown_event_type")
@@ -231,28 +216,10 @@ async def test_a_sealed_referral_readable_only_once_opened_is_dead_lettered_not_
     sent = message_from_envelope(seal(plain, key))
     assert is_sealed(envelope_from_value(sent.value))
     monkeypatch.undo()  # the receiver's release does not
-    run = uuid4().hex[:8]
-    source, dead_letter_topic = f"t{run}.housing.events.v1", f"t{run}.dead_letter.v1"
-    for topic in (source, dead_letter_topic):
-        kafka.create_topic(topic)
-    stores_of_voluntary = Stores.in_schema("voluntary", inbox.schemas["voluntary"], keys=keys)
-    publisher = KafkaPublisher(kafka.bootstrap_servers, client_id="test-inbox")
-    await publisher.start()
-    try:
-        receiving = KafkaReferralInbox(
-            inbox.pool, stores_of_voluntary, publisher, schema=inbox.schemas["voluntary"],
-            bootstrap_servers=kafka.bootstrap_servers, topics=[source],
-            dead_letter_topic=dead_letter_topic,
-        )  # fmt: skip
-        received = ConsumedMessage(source, 0, 0, sent.key, sent.value, sent.headers)
-        assert await receiving.handle([received]) == {TopicPartition(source, 0): 1}
-    finally:
-        await publisher.stop()
-    found = consumers(inbox.pool, id_secret=ID_SECRET, keys=keys, org_schemas=inbox.schemas)
-    stores = dead_letter_stores(
-        inbox.pool, found, kafka_bootstrap_servers=kafka.bootstrap_servers,
-        dead_letter_topic=dead_letter_topic,
-    )  # fmt: skip
+    stores, source, next_offsets = await _dead_lettered_by_the_kafka_inbox(
+        inbox, kafka, sent, keys=keys
+    )
+    assert next_offsets == {TopicPartition(source, 0): 1}
 
     [letter] = await list_dead_letters(stores, Selection())
     assert (letter.reason, letter.event_id) == ("unknown_event_type", str(plain.event_id))
@@ -261,3 +228,34 @@ async def test_a_sealed_referral_readable_only_once_opened_is_dead_lettered_not_
 
     assert redriven.result == "redriven"
     assert await inbox.received(plain) == ["person.registered", "referral.received"]
+
+
+async def _dead_lettered_by_the_kafka_inbox(
+    inbox: Inbox, kafka: RealKafka, sent: KafkaMessage, *, keys: PersonKeys | None
+) -> tuple[Sequence[DeadLetterStore], str, dict[TopicPartition, int]]:
+    """Have voluntary's Kafka inbox handle `sent` from housing's topic (a fresh one, with a
+    fresh dead-letter topic); return the dead-letter stores ops would act on, the topic, and
+    the next offsets the inbox saved."""
+    run = uuid4().hex[:8]
+    source, dead_letter_topic = f"t{run}.housing.events.v1", f"t{run}.dead_letter.v1"
+    for topic in (source, dead_letter_topic):
+        kafka.create_topic(topic)
+    publisher = KafkaPublisher(kafka.bootstrap_servers, client_id="test-inbox")
+    await publisher.start()
+    try:
+        receiving = KafkaReferralInbox(
+            inbox.pool, Stores.in_schema("voluntary", inbox.schemas["voluntary"], keys=keys),
+            publisher, schema=inbox.schemas["voluntary"],
+            bootstrap_servers=kafka.bootstrap_servers, topics=[source],
+            dead_letter_topic=dead_letter_topic,
+        )  # fmt: skip
+        received = ConsumedMessage(source, 0, 0, sent.key, sent.value, sent.headers)
+        next_offsets = await receiving.handle([received])
+    finally:
+        await publisher.stop()
+    found = consumers(inbox.pool, id_secret=ID_SECRET, keys=keys, org_schemas=inbox.schemas)
+    stores = dead_letter_stores(
+        inbox.pool, found, kafka_bootstrap_servers=kafka.bootstrap_servers,
+        dead_letter_topic=dead_letter_topic,
+    )  # fmt: skip
+    return stores, source, next_offsets
