@@ -35,6 +35,7 @@ from services.projection.entrypoints.faust_worker import (
 )
 from services.projection.entrypoints.http.citizens import router
 from services.projection.entrypoints.http.governance import router as governance_router
+from services.projection.entrypoints.http.identity import answer_stewardship_refusals
 from services.projection.entrypoints.http.identity import router as identity_router
 from services.projection.entrypoints.http.reading import answer_read_refusals
 from services.projection.entrypoints.http.relationship_alerts import (
@@ -139,6 +140,7 @@ def create_projection_app(
     app.include_router(governance_router)
     app.include_router(relationship_alerts_router)
     answer_read_refusals(app)
+    answer_stewardship_refusals(app)
     return app
 
 

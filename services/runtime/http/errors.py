@@ -155,16 +155,16 @@ def unexpected_error_response(request: Request, exc: Exception) -> JSONResponse:
 
 
 def answer_errors_as(
-    app: FastAPI, answers: Mapping[type[Exception], Callable[[], ApiError]]
+    app: FastAPI, answers: Mapping[type[Exception], Callable[[Any], ApiError]]
 ) -> None:
-    """Answer each of a service layer's exceptions with its API error (the service layer
-    knows nothing of HTTP; its entrypoint says what each refusal looks like there)."""
+    """Answer each of a service layer's exceptions with the API error made from it (the
+    service layer knows nothing of HTTP; its entrypoint says what each refusal looks like)."""
     for kind, answer in answers.items():
 
         async def answered(
-            request: Request, exc: Exception, answer: Callable[[], ApiError] = answer
+            request: Request, exc: Exception, answer: Callable[[Any], ApiError] = answer
         ) -> JSONResponse:
-            return await _api_error(request, answer())
+            return await _api_error(request, answer(exc))
 
         app.add_exception_handler(kind, answered)
 

@@ -4,12 +4,10 @@ Only `data_steward` keys may use it. Each decision is recorded as the projection
 and has taken effect in the single view by the time the answer comes back.
 """
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from pydantic import BaseModel, ConfigDict
 
 from events.envelope import OrgId
@@ -38,7 +36,7 @@ from services.projection.service_layer.stewardship import (
     UnknownRecord,
 )
 from services.runtime.api_keys import Caller
-from services.runtime.http.errors import ApiError, FieldError, not_found
+from services.runtime.http.errors import ApiError, FieldError, answer_errors_as, not_found
 
 _ERRORS: dict[int | str, dict[str, str]] = {
     401: {"description": "no API key, or an unknown or revoked one"},
@@ -120,8 +118,7 @@ async def confirm_pair(
     pair_id: UUID, body: Reason, steward: StewardDep, service: StewardshipDep, request: Request
 ) -> DecisionOutcome:
     """Join the pair's records into one citizen."""
-    with _refusals_answered():
-        return await service.confirm(pair_id, reason=body.reason, by=_by(steward, request))
+    return await service.confirm(pair_id, reason=body.reason, by=_by(steward, request))
 
 
 @router.post(
@@ -134,8 +131,7 @@ async def reject_pair(
     pair_id: UUID, body: Reason, steward: StewardDep, service: StewardshipDep, request: Request
 ) -> DecisionOutcome:
     """Keep the pair's records apart, for good."""
-    with _refusals_answered():
-        return await service.reject(pair_id, reason=body.reason, by=_by(steward, request))
+    return await service.reject(pair_id, reason=body.reason, by=_by(steward, request))
 
 
 @router.post(
@@ -147,8 +143,7 @@ async def link_records(
     body: IdentityLinked, steward: StewardDep, service: StewardshipDep, request: Request
 ) -> DecisionOutcome:
     """Join the two records into one citizen."""
-    with _refusals_answered():
-        return await service.decide(body, by=_by(steward, request))
+    return await service.decide(body, by=_by(steward, request))
 
 
 @router.post(
@@ -160,8 +155,7 @@ async def keep_apart(
     body: IdentityNotSamePerson, steward: StewardDep, service: StewardshipDep, request: Request
 ) -> DecisionOutcome:
     """Keep the two records apart, for good."""
-    with _refusals_answered():
-        return await service.decide(body, by=_by(steward, request))
+    return await service.decide(body, by=_by(steward, request))
 
 
 @router.post(
@@ -179,48 +173,51 @@ async def unlink_record(
 ) -> DecisionOutcome:
     """Split the record off the citizen."""
     record = RecordRef(org=body.org, person_id=body.person_id)
-    with _refusals_answered():
-        return await service.unlink(
-            citizen_id, record, reason=body.reason, by=_by(steward, request)
-        )
+    return await service.unlink(citizen_id, record, reason=body.reason, by=_by(steward, request))
 
 
-@contextmanager
-def _refusals_answered() -> Iterator[None]:
+def answer_stewardship_refusals(app: FastAPI) -> None:
     """Answer the stewardship's refusals in HTTP: which rule, and where in the request."""
-    try:
-        yield
-    except UnknownPair:
-        raise not_found("pair") from None
-    except AlreadyDecided as error:
-        when = error.decided_at.isoformat(timespec="seconds")
-        message = f"the latest decision about these records (at {when}) already says so"
-        raise ApiError(409, "already_decided", message) from None
-    except UnknownCitizen:
-        raise not_found("citizen") from None
-    except DifferentNhsNumbers:
-        message = "the records' citizens hold different NHS numbers: two people"
-        raise ApiError(409, "different_nhs_numbers", message) from None
-    except SharesNhsNumber:
-        message = "records sharing an NHS number are one person and are never parted"
-        raise ApiError(409, "shares_nhs_number", message) from None
-    except PartsOthersRecords:
-        message = (
-            "this would part other organisations' records from each other, yours staying "
-            "with some of them: their stewards decide that"
-        )
-        raise ApiError(403, "not_your_records", message) from None
-    except NotYourRecords:
-        raise _not_yours() from None
-    except UnknownRecord as error:
-        message = "the projection has no registration of this record"
-        raise _invalid(f"body.{error.field}", "unknown_record", message) from None
-    except NotPartOfCitizen:
-        message = "the record is not one of several records of this citizen"
-        raise _invalid("body.person_id", "not_part_of_citizen", message) from None
-    except CitizenTooLarge:
-        message = f"one unlink splits a record from at most {MAX_RECORDS_SPLIT_FROM:,} others"
-        raise _invalid("path.citizen_id", "too_many_records", message) from None
+    answer_errors_as(
+        app,
+        {
+            UnknownPair: lambda _: not_found("pair"),
+            AlreadyDecided: _already_decided,
+            UnknownCitizen: lambda _: not_found("citizen"),
+            DifferentNhsNumbers: lambda _: ApiError(
+                409, "different_nhs_numbers",
+                "the records' citizens hold different NHS numbers: two people",
+            ),
+            SharesNhsNumber: lambda _: ApiError(
+                409, "shares_nhs_number",
+                "records sharing an NHS number are one person and are never parted",
+            ),
+            PartsOthersRecords: lambda _: ApiError(
+                403, "not_your_records",
+                "this would part other organisations' records from each other, yours staying "
+                "with some of them: their stewards decide that",
+            ),
+            NotYourRecords: lambda _: _not_yours(),
+            UnknownRecord: lambda error: _invalid(
+                f"body.{error.field}", "unknown_record",
+                "the projection has no registration of this record",
+            ),
+            NotPartOfCitizen: lambda _: _invalid(
+                "body.person_id", "not_part_of_citizen",
+                "the record is not one of several records of this citizen",
+            ),
+            CitizenTooLarge: lambda _: _invalid(
+                "path.citizen_id", "too_many_records",
+                f"one unlink splits a record from at most {MAX_RECORDS_SPLIT_FROM:,} others",
+            ),
+        },
+    )  # fmt: skip
+
+
+def _already_decided(error: AlreadyDecided) -> ApiError:
+    when = error.decided_at.isoformat(timespec="seconds")
+    message = f"the latest decision about these records (at {when}) already says so"
+    return ApiError(409, "already_decided", message)
 
 
 def _invalid(field: str, rule: str, message: str) -> ApiError:

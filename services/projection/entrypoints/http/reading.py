@@ -71,9 +71,9 @@ def answer_read_refusals(app: FastAPI) -> None:
     answer_errors_as(
         app,
         {
-            CitizenNotFound: lambda: not_found("citizen"),
-            RelationshipRequired: relationship_required,
-            RelationshipExists: relationship_exists,
+            CitizenNotFound: lambda _: not_found("citizen"),
+            RelationshipRequired: lambda _: relationship_required(),
+            RelationshipExists: lambda _: relationship_exists(),
         },
     )
 
