@@ -92,7 +92,10 @@ def _keys(args: argparse.Namespace, settings: Settings) -> int:
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from services.cli import replay as replay_command  # noqa: PLC0415 - only for this command
 
-    return asyncio.run(replay_command.replay_projection(settings, database_url(settings)))
+    url = database_url(settings)
+    if args.read_model == "citizen":
+        return asyncio.run(replay_command.replay_citizen(settings, url, args.citizen_id))
+    return asyncio.run(replay_command.replay_projection(settings, url, restart=args.restart))
 
 
 def _migrations(args: argparse.Namespace, settings: Settings) -> int:
@@ -216,8 +219,36 @@ def _minutes(text: str) -> int:
 
 
 def _add_replay(commands: Commands) -> None:
-    replay = commands.add_parser("replay", help="rebuild a read model from the event streams")
-    replay.add_argument("read_model", choices=["projection"])
+    replay = commands.add_parser(
+        "replay",
+        help="rebuild the single view (or one citizen's) from the event streams",
+        description="Rebuild the single view from every organisation's events without "
+        "stopping anything: a new version is built beside the live one, which keeps answering "
+        "reads and taking live events, and takes over in one atomic switch once caught up.",
+    )
+    what = replay.add_subparsers(dest="read_model", required=True, metavar="WHAT")
+    projection = what.add_parser(
+        "projection",
+        help="rebuild the whole single view (blue/green; resumes a stopped rebuild)",
+        description="Build a new version of the single view from every organisation's "
+        "stream (their logs, or their Kafka topics in Kafka mode) beside the live one, then "
+        "switch to it atomically. Reads during it answer from the live version as before; "
+        "identity decisions, the access log and break-glass grants carry over untouched. A "
+        "rebuild stopped by a crash or Ctrl-C resumes where it stopped when run again. "
+        "Progress on stderr: one redrawn line on a terminal, a line every few seconds in a log.",
+    )
+    projection.add_argument(
+        "--restart",
+        action="store_true",
+        help="start over, dropping what a stopped rebuild built, instead of resuming it",
+    )
+    citizen = what.add_parser(
+        "citizen",
+        help="refold one citizen's view from their events, touching nobody else",
+        description="Fold one citizen's view afresh from every event of the records linked "
+        "to them (after a bad event was corrected, say). Exit 1 if no such citizen.",
+    )
+    citizen.add_argument("citizen_id", metavar="CITIZEN_ID", help="the citizen's id (a UUID)")
     replay.set_defaults(handler=_replay)
 
 

@@ -16,11 +16,7 @@ from services.projection.adapters.decision_store import decisions_schema_of
 from services.projection.adapters.identity_confirmations import IdentityConfirmations
 from services.projection.adapters.match_store import MatchStore
 from services.projection.adapters.queries import CitizenQueries
-from services.projection.adapters.read_model_schema import (
-    CONSUMER,
-    clear_statements,
-    prepare_read_model,
-)
+from services.projection.adapters.read_model_schema import CONSUMER, prepare_read_model
 from services.projection.adapters.relationship_starts import RelationshipStarts
 from services.projection.adapters.sharing_config import load_sharing_policy
 from services.projection.domain.fold import BatchFold, fold
@@ -44,12 +40,16 @@ from services.projection.entrypoints.http.relationship_alerts import (
 from services.projection.entrypoints.http.search import router as search_router
 from services.projection.service_layer.kafka_projection import KafkaProjection
 from services.projection.service_layer.log_projection import DEFAULT_MATCHING, ProjectionConsumer
+from services.projection.service_layer.rebuild import (
+    ReplayProgress,
+    start_or_resume,
+    switch_to_next,
+)
 from services.projection.service_layer.stewardship import IdentityStewardship
 from services.runtime.api_keys import ApiKeyStore
 from services.runtime.backoff import Backoff
-from services.runtime.checkpoints import Checkpoints
 from services.runtime.consumer_lag import LogLag, PartitionLag, log_lag_sampler
-from services.runtime.database import Pool, close_pool, create_pool, transaction
+from services.runtime.database import Pool, close_pool, create_pool
 from services.runtime.event_log import PostgresEventLog
 from services.runtime.http.app_factory import create_service_app
 from services.runtime.kafka.offsets import KafkaOffsets
@@ -310,28 +310,37 @@ async def rebuild_projection(
     sources: Mapping[OrgId, str],
     schema: str = "projection",
     id_secret: bytes,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Callable[[ReplayProgress], None] | None = None,
     matching: MatchingConfig = DEFAULT_MATCHING,
     keys: PersonKeys | None = None,
+    restart: bool = False,
 ) -> int:
-    """Empty the read model and replay every organisation's log into it; return the events.
+    """Build a new version of the read model from every organisation's log beside the live
+    one, then switch to it (`service_layer/rebuild.py`); return the events this run folded.
 
-    `pool` needs more connections than there are logs: each log's batch holds one while it
-    reads the log on another.
+    A rebuild that stopped half-way (a crash, Ctrl-C) is resumed where it stopped, unless
+    `restart`. `pool` needs more connections than there are logs: each log's batch holds one
+    while it reads the log on another.
     """
     if pool.get_max_size() <= len(sources):
         raise ValueError(
             f"a rebuild of {len(sources)} logs needs a pool of at least {len(sources) + 1}"
         )
     await prepare_read_model(pool, schema)
-    async with transaction(pool) as conn:
-        for statement in clear_statements(schema):
-            await conn.execute(statement)
-        await Checkpoints(schema, consumer=CONSUMER).reset(conn)
-    logger.info("projection_rebuild_started", schema=schema)
+    rebuilding = await start_or_resume(pool, schema, keys=keys, restart=restart)
+    built = rebuilding.versions.next
     consumer = ProjectionConsumer(
-        pool, schema=schema, id_secret=id_secret, matching=matching, keys=keys
-    )
-    replayed = await catch_up_concurrently(consumer, _logs(pool, sources), on_progress)
+        pool, schema=built, id_secret=id_secret, matching=matching, keys=keys,
+        decisions_schema=rebuilding.decisions_schema,
+    )  # fmt: skip
+    lag = LogLag(pool, schema=built, consumer=CONSUMER, logs=sources)
+    expected = sum((await lag.events_behind()).values())
+
+    def progress(done: int) -> None:
+        if on_progress is not None:
+            on_progress(ReplayProgress(done, max(expected, done), resumed=rebuilding.resumed))
+
+    replayed = await catch_up_concurrently(consumer, _logs(pool, sources), progress)
+    await switch_to_next(pool, rebuilding, id_secret=id_secret, keys=keys, matching=matching)
     logger.info("projection_rebuilt", schema=schema, events=replayed)
     return replayed

@@ -200,6 +200,13 @@ class PersonKeys:
         await self.erase(conn, records)
         return len(records)
 
+    async def erasures(self, conn: Connection) -> dict[UUID, set[Record]]:
+        """Return every listed erasure's records (organisations' person ids, grants' keys)."""
+        rows = await conn.fetch(
+            f"SELECT erasure_id, records FROM {self.schema}_erasures.erasures"  # noqa: S608 - schema name is checked
+        )
+        return {row["erasure_id"]: {(o, p) for o, p in row["records"]} for row in rows}
+
     async def open(self, conn: Connection, envelopes: Sequence[Envelope]) -> list[Envelope | None]:
         """Return each event with its personal values opened, or None for an event about an
         erased record (sealed or not: nothing about an erased person is read)."""

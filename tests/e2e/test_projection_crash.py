@@ -69,20 +69,27 @@ def _start_worker(system: System) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-async def _timeline_size(pool: Pool) -> int:
+def _start_replay(system: System) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "replay", "projection"],
+        env=system.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def _timeline_size(pool: Pool, schema: str = "projection") -> int:
     try:
-        return int(await pool.fetchval("SELECT count(*) FROM projection.timeline"))
+        return int(await pool.fetchval(f"SELECT count(*) FROM {schema}.timeline"))  # noqa: S608
     except asyncpg.UndefinedTableError:  # the worker has not created its tables yet
         return 0
 
 
-async def _wait_for_size(pool: Pool, done: Any, seconds: float) -> int:
+async def _wait_for_size(pool: Pool, done: Any, seconds: float, schema: str = "projection") -> int:
     for _ in range(int(seconds / 0.02)):
-        size = await _timeline_size(pool)
+        size = await _timeline_size(pool, schema)
         if done(size):
             return size
         await asyncio.sleep(0.02)
-    raise AssertionError(f"timeline stuck at {await _timeline_size(pool)} events")
+    raise AssertionError(f"timeline stuck at {await _timeline_size(pool, schema)} events")
 
 
 async def _views(pool: Pool) -> dict[Any, Any]:
@@ -120,3 +127,40 @@ async def test_a_worker_killed_mid_stream_resumes_without_loss_or_duplicates(
 
     system.caseweave("replay", "projection")
     assert await _views(pool) == after_crash
+
+
+async def _schemas_beside(pool: Pool) -> set[str]:
+    rows = await pool.fetch("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'projection%'")
+    return {row["nspname"] for row in rows}
+
+
+async def test_a_replay_killed_mid_way_resumes_and_the_live_view_stays_as_it_was(
+    system: System, seeded: tuple[Pool, int]
+) -> None:
+    """`caseweave replay projection` SIGKILLed part-way through its new version: the live
+    view is untouched; run again, it says it resumes, finishes, and switches to the same view."""
+    pool, total = seeded
+    system.caseweave("replay", "projection")  # the first build: the live view
+    live = await _views(pool)
+    assert len(live) > 0
+    replay = _start_replay(system)
+    try:
+        at_kill = await _wait_for_size(
+            pool, lambda size: size > 0, seconds=60, schema="projection_next"
+        )
+        replay.send_signal(signal.SIGKILL)
+        replay.wait(10)
+    finally:
+        if replay.poll() is None:
+            replay.kill()
+    assert at_kill < total, "the replay finished before it could be killed mid-way"
+    assert await _views(pool) == live
+
+    resumed = system.caseweave("replay", "projection")
+
+    assert "resuming a stopped rebuild" in resumed.stderr
+    assert "resumed where a stopped rebuild left off" in resumed.stdout
+    assert await _views(pool) == live
+    assert await _timeline_size(pool) == total
+    assert await _schemas_beside(pool) >= {"projection"}
+    assert {"projection_next", "projection_retired"} & await _schemas_beside(pool) == set()

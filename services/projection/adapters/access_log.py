@@ -12,6 +12,7 @@ audit export`) are logged too, before their output is written: organisation `cas
 the operating system user).
 """
 
+import asyncio
 import os
 import pwd
 import re
@@ -101,16 +102,47 @@ class AccessLogPage(BaseModel):
 
 
 class AccessLog:
-    """The access log of one projection schema."""
+    """The access log of one projection schema.
+
+    Reads at the same moment share one commit (group commit): a read's rows join those
+    waiting while an earlier write is in flight, and every read of the group returns once
+    the one statement that writes them all has committed (or all raise its error). So a
+    busy service commits once per group, not once per read, and no read is answered before
+    its rows are durable.
+    """
 
     def __init__(self, pool: Pool, *, schema: str) -> None:
         self._pool = pool
         self.schema = checked_schema(schema)
+        self._waiting: list[tuple[Sequence[Access], asyncio.Future[None]]] = []
+        self._writing: asyncio.Task[None] | None = None
 
     async def record(self, accesses: Sequence[Access]) -> None:
         """Write reads to the log (committed when this returns)."""
         if not accesses:
             return
+        written = asyncio.get_running_loop().create_future()
+        self._waiting.append((accesses, written))
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.create_task(self._write_waiting())
+        await written
+
+    async def _write_waiting(self) -> None:
+        """Write the waiting reads, a group per statement, until none waits."""
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            try:
+                await self._insert([access for accesses, _ in group for access in accesses])
+            except Exception as error:  # every read of the group fails with it
+                _settle(group, error)
+            else:
+                _settle(group, None)
+            finally:  # cancelled (the service stopping): no read waits for ever
+                for _, written in group:
+                    if not written.done():
+                        written.cancel()
+
+    async def _insert(self, accesses: Sequence[Access]) -> None:
         await self._pool.execute(
             f"INSERT INTO {self.schema}.access_log (read_at, citizen_id, viewer_org,"  # noqa: S608 - schema name is checked
             " viewer_role, key_id, read_kind, categories, purpose, break_glass, correlation_id)"
@@ -227,3 +259,17 @@ def _access(row: object) -> Access:
     values.pop("position", None)
     values["categories"] = [c for c in values["categories"] if c]
     return Access.model_validate(values)
+
+
+def _settle(
+    group: Sequence[tuple[Sequence[Access], asyncio.Future[None]]], error: Exception | None
+) -> None:
+    """Tell each read of a group its rows are written (or why not); a read whose request
+    went away meanwhile is not waiting any more."""
+    for _, written in group:
+        if written.done():
+            continue
+        if error is None:
+            written.set_result(None)
+        else:
+            written.set_exception(error)

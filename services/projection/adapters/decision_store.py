@@ -137,6 +137,23 @@ class DecisionStore:
         )
         return [Envelope.model_validate_json(row["envelope"]) for row in rows]
 
+    async def last_position(self, conn: Connection) -> int:
+        """Return the position of the latest decision (0 when there is none)."""
+        last = await conn.fetchval(f"SELECT max(position) FROM {self.schema}.decisions")  # noqa: S608 - schema name is checked
+        return int(last or 0)
+
+    async def records_named_after(self, conn: Connection, position: int) -> set[PersonKey]:
+        """Return every record named by a decision recorded after `position`."""
+        rows = await conn.fetch(
+            f"SELECT p.a_org, p.a_person, p.b_org, p.b_person FROM {self.schema}.decision_pairs p"  # noqa: S608 - schema name is checked
+            f" JOIN {self.schema}.decisions d ON d.event_id = p.event_id WHERE d.position > $1",
+            position,
+        )
+        named = set()
+        for row in rows:
+            named |= {(row["a_org"], row["a_person"]), (row["b_org"], row["b_person"])}
+        return named
+
     async def events(self, conn: Connection) -> list[Envelope]:
         """Return every decision event, in the order recorded."""
         rows = await conn.fetch(

@@ -115,37 +115,31 @@ async def audit_under_erasure_id(
     )
 
 
+_NAMED = "unnest($1::text[], $2::text[]) AS k(org, person_id)"
+_ONE = "(x.org, x.person_id) = (k.org, k.person_id)"
+_A_SIDE = "(x.a_org, x.a_person) = (k.org, k.person_id)"
+_EITHER = f"{_A_SIDE} OR {_A_SIDE.replace('x.a_', 'x.b_')}"
+
+
 async def purge_projection(
     conn: Connection, schema: str, citizen_id: UUID, records: set[tuple[str, str]]
 ) -> None:
     """Delete what identity resolution and the stewards kept about the records; a decision
     that still keeps other records apart stays, without its reason."""
-    s = checked_schema(schema)
     d = decisions_schema_of(schema)
     orgs, people = key_columns(records)
-    named = "unnest($1::text[], $2::text[]) AS k(org, person_id)"
     decided = await conn.fetch(
-        f"""SELECT DISTINCT q.event_id FROM {d}.decision_pairs q JOIN {named}
-        ON (q.a_org, q.a_person) = (k.org, k.person_id)
-        OR (q.b_org, q.b_person) = (k.org, k.person_id)""",  # noqa: S608 - schema name is checked
+        f"""SELECT DISTINCT x.event_id FROM {d}.decision_pairs x JOIN {_NAMED}
+        ON {_EITHER}""",  # noqa: S608 - schema name is checked
         orgs,
         people,
     )
-    one = "(x.org, x.person_id) = (k.org, k.person_id)"
-    a_side = "(x.a_org, x.a_person) = (k.org, k.person_id)"
-    either = f"{a_side} OR {a_side.replace('x.a_', 'x.b_')}"
-    for table, matching in (
-        (f"{d}.decision_pairs", either),
-        (f"{s}.match_pairs", either),
-        (f"{s}.blocking_keys", one),
-        (f"{s}.registrations", one),
-        (f"{s}.person_links", one),
-    ):
-        await conn.execute(
-            f"DELETE FROM {table} x USING {named} WHERE {matching}",  # noqa: S608 - schema names are checked
-            orgs,
-            people,
-        )
+    await conn.execute(
+        f"DELETE FROM {d}.decision_pairs x USING {_NAMED} WHERE {_EITHER}",  # noqa: S608 - schema name is checked
+        orgs,
+        people,
+    )
+    await purge_identity_rows(conn, schema, records)
     await conn.execute(  # a decision about erased records only goes whole (its reason too)
         f"""DELETE FROM {d}.decisions x WHERE x.event_id = ANY($1::uuid[])
         AND NOT EXISTS (SELECT 1 FROM {d}.decision_pairs p WHERE p.event_id = x.event_id)""",  # noqa: S608 - schema name is checked
@@ -157,4 +151,23 @@ async def purge_projection(
         [row["event_id"] for row in decided],
         ERASED,
     )
-    await conn.execute(f"DELETE FROM {s}.citizens WHERE citizen_id = $1", citizen_id)  # noqa: S608 - schema name is checked
+    citizens = f"{checked_schema(schema)}.citizens"
+    await conn.execute(f"DELETE FROM {citizens} WHERE citizen_id = $1", citizen_id)  # noqa: S608 - schema name is checked
+
+
+async def purge_identity_rows(conn: Connection, schema: str, records: RecordKeys) -> None:
+    """Delete what identity resolution kept about the records in the read model `schema`:
+    their candidate pairs, blocking keys, registrations and links."""
+    s = checked_schema(schema)
+    orgs, people = key_columns(records)
+    for table, matching in (
+        (f"{s}.match_pairs", _EITHER),
+        (f"{s}.blocking_keys", _ONE),
+        (f"{s}.registrations", _ONE),
+        (f"{s}.person_links", _ONE),
+    ):
+        await conn.execute(
+            f"DELETE FROM {table} x USING {_NAMED} WHERE {matching}",  # noqa: S608 - schema names are checked
+            orgs,
+            people,
+        )

@@ -12,17 +12,18 @@
   `services.runtime.checkpoints.Checkpoints` expects), written in the same transaction.
 - `registrations`, `blocking_keys`, `match_pairs`: each record's latest details, the keys
   its candidates are looked up by, and its scored candidate pairs (`match_store`).
-- `<schema>_decisions`: the data stewards' identity decisions, the projection's own events;
-  never emptied by a rebuild (`decision_store`); `<schema>_audit`: who read which citizen's
-  data (`access_log`), never emptied either.
+- `<schema>_decisions`: the data stewards' identity decisions, the projection's own events
+  (`decision_store`); `<schema>_audit`: who read which citizen's data (`access_log`) and
+  break-glass grants. A rebuild never touches either.
 - `kafka_offsets`, `dead_letters`: in Kafka mode, the next unapplied offset of each topic
   partition and the poison messages set aside, written in the batch's transaction too;
   `dead_letter_dispositions`: what operators did with those (`caseweave dead-letters`).
 - `parked_events`: events in the timeline that this release could not read, so not folded
-  (`services/runtime/parked_events.py`); never emptied by a rebuild, like the two above.
+  (`services/runtime/parked_events.py`). A rebuild carries the dead letters, their
+  dispositions and the parked events into the version it builds (`read_model_versions`).
 
-They change by migrations (`projection_migrations`, `services/runtime/migrations.py`), whose
-record a rebuild never touches either.
+They change by migrations (`projection_migrations`, `services/runtime/migrations.py`); a
+rebuild builds its version with every migration applied (`rebuilt_tables_ddl`).
 """
 
 from services.projection.adapters.access_log import access_log_ddl, audit_schema_of
@@ -60,10 +61,33 @@ def projection_migrations(schema: str) -> SchemaSet:
     )
 
 
+def rebuilt_tables_ddl(schema: str) -> list[str]:
+    """Return the DDL of this release's rebuilt tables in `schema`, every migration applied:
+    what a new version of the read model is made of (`caseweave replay projection` builds
+    one beside the live one). A new migration of these tables adds its statements here."""
+    return read_model_tables_ddl(schema)
+
+
 def read_model_ddl(schema: str) -> list[str]:
-    """Return the idempotent DDL of the projection's read model in `schema`.
+    """Return the idempotent DDL of the projection's read model in `schema`, with the
+    decisions and audit schemas beside it that a rebuild keeps.
 
     The baseline migration, so never edited: a change is a new migration.
+    """
+    return [
+        *read_model_tables_ddl(schema),
+        *decision_store_ddl(decisions_schema_of(schema)),
+        *access_log_ddl(audit_schema_of(schema)),
+        *break_glass_ddl(audit_schema_of(schema)),
+    ]
+
+
+def read_model_tables_ddl(schema: str) -> list[str]:
+    """Return the idempotent DDL of the tables a rebuild builds afresh, all in `schema`
+    (a new version of the read model is made of these: `read_model_versions`).
+
+    Part of the baseline migration, so never edited: a change is a new migration, which
+    `rebuilt_tables_ddl` must then include.
     """
     s = checked_schema(schema)
     return [
@@ -114,24 +138,4 @@ def read_model_ddl(schema: str) -> list[str]:
         dead_letters_ddl(s),
         dead_letter_dispositions_ddl(s),
         parked_events_ddl(s),
-        *decision_store_ddl(decisions_schema_of(s)),
-        *access_log_ddl(audit_schema_of(s)),
-        *break_glass_ddl(audit_schema_of(s)),
-    ]
-
-
-def clear_statements(schema: str) -> list[str]:
-    """Return the statements that empty the read model for a rebuild (checkpoints aside).
-
-    Tables are locked in the order a batch touches them (Kafka offsets or checkpoints,
-    timeline, links, citizens), and queries read timeline before person_links, so the
-    rebuild waits for an in-flight batch or query instead of deadlocking with it.
-    """
-    s = checked_schema(schema)
-    return [
-        f"LOCK TABLE {s}.kafka_offsets, {s}.checkpoints, {s}.timeline, {s}.registrations,"
-        f" {s}.blocking_keys, {s}.match_pairs, {s}.person_links, {s}.citizens"
-        " IN ACCESS EXCLUSIVE MODE",
-        f"TRUNCATE {s}.timeline, {s}.registrations, {s}.blocking_keys, {s}.match_pairs,"
-        f" {s}.person_links, {s}.citizens RESTART IDENTITY",
     ]

@@ -1,29 +1,30 @@
 """`caseweave replay projection` in Kafka mode: rebuild the single view from the topics.
 
-Empty the read model and its saved offsets, then read every organisation topic from its first
-offset up to the end offsets found at the start, applying batches exactly as the worker does
-(`KafkaProjection`). Running workers need not be stopped: they apply through the same saved
-offsets under the same row locks, so whichever applies a message first wins and the other
-skips it, and a worker whose position is past the rebuilt offsets notices the gap and is
-rewound. The rebuild takes the read model's tables (offsets first) before emptying them, so a
-worker's batch in flight finishes first.
+A new version of the read model is built beside the live one (`service_layer/rebuild.py`)
+by a consumer of its own (no group: it assigns itself every partition), reading every
+organisation topic from its first offset, or from where a stopped rebuild saved it was, up
+to the end offsets, and again to the ends found then, until it finds nothing new. Batches
+are applied exactly as the worker applies them (`KafkaProjection`, with the next version's
+saved offsets). Then the switch: the worker carries on in the new version from the offsets
+saved there. Where they are behind its consumer's position it finds the gap and is rewound
+(`KafkaProjection`); where they are ahead it skips what the rebuild applied already.
 """
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka import TopicPartition as KafkaTP
 
 from events.envelope import OrgId
-from services.projection.adapters.read_model_schema import (
-    CONSUMER,
-    clear_statements,
-    prepare_read_model,
-)
+from services.projection.adapters.read_model_schema import CONSUMER, prepare_read_model
 from services.projection.domain.matching import MatchingConfig
 from services.projection.service_layer.kafka_projection import KafkaProjection
 from services.projection.service_layer.log_projection import DEFAULT_MATCHING
-from services.runtime.checkpoints import Checkpoints
+from services.projection.service_layer.rebuild import (
+    ReplayProgress,
+    start_or_resume,
+    switch_to_next,
+)
 from services.runtime.database import Pool, transaction
 from services.runtime.kafka.consumed import consumed_message
 from services.runtime.kafka.offsets import KafkaOffsets, TopicPartition
@@ -58,12 +59,16 @@ async def rebuild_projection_from_topics(
     schema: str = "projection",
     topic_orgs: Mapping[str, OrgId] | None = None,
     dead_letter_topic: str = DEAD_LETTER_TOPIC,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Callable[[ReplayProgress], None] | None = None,
     matching: MatchingConfig = DEFAULT_MATCHING,
     keys: PersonKeys | None = None,
+    restart: bool = False,
 ) -> int:
-    """Empty the read model and apply every message of the topics to it; return how many."""
+    """Build a new version of the read model from the topics beside the live one, then
+    switch to it; return how many messages this run applied (a rebuild that stopped is
+    resumed from the offsets it saved, unless `restart`)."""
     await prepare_read_model(pool, schema)
+    rebuilding = await start_or_resume(pool, schema, keys=keys, restart=restart)
     dead_letters = KafkaPublisher(bootstrap_servers, client_id="caseweave-replay-dead-letters")
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,
@@ -75,38 +80,68 @@ async def rebuild_projection_from_topics(
     await consumer.start()
     try:
         projection = KafkaProjection(
-            pool, dead_letters, id_secret=id_secret, schema=schema,
+            pool, dead_letters, id_secret=id_secret, schema=rebuilding.versions.next,
             topic_orgs=topic_orgs, dead_letter_topic=dead_letter_topic, matching=matching,
-            keys=keys,
+            keys=keys, decisions_schema=rebuilding.decisions_schema,
         )  # fmt: skip
         known = await dead_letters.require_topics([*projection.topics, dead_letter_topic])
         readable = [KafkaTP(t, p) for t in projection.topics for p in known[t]]
         consumer.assign(readable)
-        await consumer.seek_to_beginning(*readable)
-        await _empty_read_model(pool, schema)
-        # after emptying: anything a worker applies from here on is within these ends, or
-        # contiguous after them, so nothing it applied is lost with the old read model
-        ends: dict[KafkaTP, int] = await consumer.end_offsets(readable)
+        await _seek_to_saved(pool, consumer, rebuilding.versions.next, readable)
         projection.attach(_AssignedPartitions(consumer))
-        return await _apply_until(consumer, projection, ends, on_progress)
+        applied = await _apply_until_caught_up(consumer, projection, readable, on_progress)
     finally:
         await consumer.stop()
         await dead_letters.stop()
+    await switch_to_next(pool, rebuilding, id_secret=id_secret, keys=keys, matching=matching)
+    return applied
 
 
-async def _empty_read_model(pool: Pool, schema: str) -> None:
+async def _seek_to_saved(
+    pool: Pool, consumer: AIOKafkaConsumer, schema: str, partitions: Sequence[KafkaTP]
+) -> None:
+    """Start each partition where the version being built stopped (its first offset when new)."""
     async with transaction(pool) as conn:
-        for statement in clear_statements(schema):
-            await conn.execute(statement)
-        await Checkpoints(schema, consumer=CONSUMER).reset(conn)
-        await KafkaOffsets(schema, consumer=CONSUMER).reset(conn)
+        saved = await KafkaOffsets(schema, consumer=CONSUMER).lock(
+            conn, {TopicPartition(tp.topic, tp.partition) for tp in partitions}
+        )
+    for tp in partitions:
+        consumer.seek(tp, saved.get(TopicPartition(tp.topic, tp.partition), 0))
+
+
+async def _apply_until_caught_up(
+    consumer: AIOKafkaConsumer,
+    projection: KafkaProjection,
+    partitions: Sequence[KafkaTP],
+    on_progress: Callable[[ReplayProgress], None] | None,
+) -> int:
+    """Apply every message up to the partitions' end offsets, then to the ends found
+    after that, until a look finds no new message."""
+    applied = 0
+    ends: dict[KafkaTP, int] = await consumer.end_offsets(partitions)
+    starts = {tp: await consumer.position(tp) for tp in partitions}
+    expected = sum(max(0, ends[tp] - starts[tp]) for tp in partitions)
+    while True:
+        before = applied
+
+        def report(done_now: int) -> None:
+            if on_progress is not None:
+                done = before + done_now  # noqa: B023 - called before the loop moves on
+                on_progress(ReplayProgress(done, max(expected, done)))  # noqa: B023 - as above
+
+        applied += await _apply_until(consumer, projection, ends, report)
+        later: dict[KafkaTP, int] = await consumer.end_offsets(partitions)
+        if later == ends:
+            return applied
+        expected += sum(later[tp] - ends[tp] for tp in partitions)
+        ends = later
 
 
 async def _apply_until(
     consumer: AIOKafkaConsumer,
     projection: KafkaProjection,
     ends: Mapping[KafkaTP, int],
-    on_progress: Callable[[int], None] | None,
+    report: Callable[[int], None],
 ) -> int:
     applied = 0
     while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
@@ -118,8 +153,6 @@ async def _apply_until(
             if r.offset < ends[tp]
         ]
         if messages:
-            report = await projection.apply(messages)
-            applied += len(messages) - report.redelivered
-            if on_progress is not None:
-                on_progress(applied)
+            applied += len(messages) - (await projection.apply(messages)).redelivered
+            report(applied)
     return applied

@@ -87,7 +87,7 @@ async def erase_citizen(
         await organisations.erase_unsafe_correlation_ids(conn, records)
         await erasure_rows.erase_unsafe_timeline_correlation_ids(conn, schema, records)
         await erasure_rows.purge_projection(conn, schema, citizen_id, records)
-        await _refold_without_them(conn, model, others, keys)
+        await refold_without_them(conn, model, others, keys)
         await organisations.forget_identifiers(conn, records)
         erased = Erased(uuid4(), citizen_id, len(records))
         grants = await erasure_rows.shred_grant_reasons(conn, schema, citizen_id, keys)
@@ -100,7 +100,7 @@ async def erase_citizen(
     return erased
 
 
-async def _refold_without_them(
+async def refold_without_them(
     conn: Connection, model: ReadModel, citizens: set[UUID], keys: PersonKeys
 ) -> None:
     """Fold again, from their remaining records, the other citizens an erased record was

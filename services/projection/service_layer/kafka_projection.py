@@ -31,6 +31,7 @@ import structlog
 
 from events.envelope import ORGANISATIONS, OrgId
 from services.projection.adapters.read_model_schema import CONSUMER
+from services.projection.adapters.read_model_versions import ReadModelVersions
 from services.projection.domain.fold import BatchFold, fold
 from services.projection.domain.matching import MatchingConfig
 from services.projection.service_layer.kafka_batch import BatchPlan, plan_batch
@@ -114,12 +115,14 @@ class KafkaProjection:
         fold_batch: BatchFold = fold,
         matching: MatchingConfig = DEFAULT_MATCHING,
         keys: PersonKeys | None = None,
+        decisions_schema: str | None = None,
     ) -> None:
         self._pool = pool
         self._consumer = ProjectionConsumer(
             pool, id_secret=id_secret, schema=schema, fold_batch=fold_batch, matching=matching,
-            keys=keys,
+            keys=keys, decisions_schema=decisions_schema,
         )  # fmt: skip
+        self._version = ReadModelVersions(schema)
         self._offsets = KafkaOffsets(schema, consumer=CONSUMER)
         self._record = DeadLetterRecord(schema, consumer=CONSUMER)
         self._dead_letters = dead_letters
@@ -191,6 +194,7 @@ class KafkaProjection:
         started = time.perf_counter()
         set_aside: Sequence[PoisonMessage] = ()
         async with transaction(self._pool) as conn:
+            await self._version.hold_live(conn)
             saved = await self._offsets.lock(conn, {m.topic_partition for m in messages})
             plan = self._plan(messages, saved)
             if plan.rewind:  # the broker may have deleted the start of a partition: ask again

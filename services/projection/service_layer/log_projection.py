@@ -28,6 +28,7 @@ from services.projection.adapters.decision_store import DecisionStore, decisions
 from services.projection.adapters.match_store import MatchStore
 from services.projection.adapters.read_model import ReadModel
 from services.projection.adapters.read_model_schema import CONSUMER
+from services.projection.adapters.read_model_versions import ReadModelVersions
 from services.projection.domain.fold import BatchFold, fold, new_view
 from services.projection.domain.matching import MatchingConfig
 from services.projection.domain.view import CitizenView
@@ -66,13 +67,17 @@ class ProjectionConsumer:
         fold_batch: BatchFold = fold,
         matching: MatchingConfig = DEFAULT_MATCHING,
         keys: PersonKeys | None = None,
+        decisions_schema: str | None = None,
     ) -> None:
         self._pool = pool
         self._keys = keys
         self._model = ReadModel(schema)
+        self._version = ReadModelVersions(schema)
         self._checkpoints = Checkpoints(schema, consumer=CONSUMER)
         self._parked = ParkedEvents(schema, consumer=CONSUMER)
-        self._identities = identity_resolution(self._model, id_secret=id_secret, matching=matching)
+        self._identities = identity_resolution(
+            self._model, id_secret=id_secret, matching=matching, decisions_schema=decisions_schema
+        )
         self._batch_size = batch_size
         self._fold = fold_batch
 
@@ -81,6 +86,7 @@ class ProjectionConsumer:
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(source=log.source, after=None, upto=None):
             async with transaction(self._pool) as conn:
+                await self._version.hold_live(conn)
                 batch = await self._next_batch(conn, log)
                 if not batch:
                     return 0
@@ -149,10 +155,16 @@ class ProjectionConsumer:
 
 
 def identity_resolution(
-    model: ReadModel, *, id_secret: bytes, matching: MatchingConfig
+    model: ReadModel,
+    *,
+    id_secret: bytes,
+    matching: MatchingConfig,
+    decisions_schema: str | None = None,
 ) -> IdentityResolution:
-    """Return the identity resolution of the read model `model`."""
-    decisions = decisions_schema_of(model.schema)
+    """Return the identity resolution of the read model `model`, by the stewards' decisions
+    in `decisions_schema` (default: the one beside `model`; a version being rebuilt reads
+    the live version's)."""
+    decisions = decisions_schema or decisions_schema_of(model.schema)
     return IdentityResolution(
         model,
         MatchStore(model.schema, decisions_schema=decisions),

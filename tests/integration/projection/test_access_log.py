@@ -1,17 +1,19 @@
 """Every read of a citizen's data is in the access log before it is answered; the person's
 key workers can see who looked; ops export it; a replay keeps it."""
 
+import asyncio
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
 
 from events.envelope import Envelope
 from services.cli.audit import export_access_log, export_alerts
+from services.projection.adapters.access_log import Access, AccessLog, audit_schema_of
 from services.projection.bootstrap import create_projection_app, rebuild_projection
 from services.runtime.api_keys import ApiKeyStore
 from tests.integration.projection.conftest import ID_SECRET, Organisations
@@ -242,3 +244,47 @@ async def _known_only_to_housing(
     found = await api.get("/v1/citizens", params={"nhs_number": "4010232137"}, headers=charity)
     citizen: str = found.json()["citizens"][0]["citizen_id"]
     return citizen, charity
+
+
+class _CountingLog(AccessLog):
+    """The real access log, counting the statements it writes with."""
+
+    statements = 0
+
+    async def _insert(self, accesses: Sequence[Access]) -> None:
+        self.statements += 1
+        await super()._insert(accesses)
+
+
+def _read(citizen: UUID, key_id: str = "k1") -> Access:
+    return Access(
+        read_at=datetime.now(UTC), citizen_id=citizen, viewer_org="housing",
+        viewer_role="frontline", key_id=key_id, read_kind="view", categories=[],
+        purpose="direct_care", break_glass=False, correlation_id="c",
+    )  # fmt: skip
+
+
+async def test_reads_at_the_same_moment_share_one_commit_and_each_waits_for_it(
+    orgs: Organisations,
+) -> None:
+    """Forty reads at once: every row is written before its read returns, in far fewer
+    statements than reads; a write that fails fails every read of its group."""
+    log = _CountingLog(orgs.pool, schema=audit_schema_of(orgs.schema))
+    citizens = [uuid4() for _ in range(40)]
+
+    async def read(citizen: UUID) -> int:
+        await log.record([_read(citizen)])
+        written: int = await orgs.pool.fetchval(
+            f"SELECT count(*) FROM {log.schema}.access_log WHERE citizen_id = $1",  # noqa: S608
+            citizen,
+        )
+        return written
+
+    assert await asyncio.gather(*(read(c) for c in citizens)) == [1] * 40
+    assert 1 <= log.statements < 10
+
+    # PostgreSQL refuses a NUL byte; the good read grouped with it is not answered either
+    refused = [log.record([_read(uuid4(), key_id="bad\x00")]), log.record([_read(uuid4())])]
+    outcomes = await asyncio.gather(*refused, return_exceptions=True)
+    assert all(isinstance(outcome, Exception) for outcome in outcomes)
+    await log.record([_read(citizens[0])])  # the next group is written again

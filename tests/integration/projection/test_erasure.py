@@ -22,6 +22,7 @@ from services.organisation.adapters.people_table import people_ddl
 from services.projection.adapters.break_glass import BreakGlass
 from services.projection.bootstrap import rebuild_projection
 from services.projection.service_layer.erasure import Erased, erase_citizen
+from services.projection.service_layer.rebuild import start_or_resume, switch_to_next
 from services.projection.service_layer.stewardship import (
     DecisionRequest,
     IdentityStewardship,
@@ -86,6 +87,18 @@ async def _statistics(orgs: Organisations) -> list[tuple[str, str, int]]:
     return [(row["org"], row["type"], row["n"]) for row in rows]
 
 
+async def _identity_rows_left(sealed: Sealed) -> dict[str, int]:
+    """Return how many rows identity resolution still keeps about David, per table."""
+    left = {}
+    for table in ("person_links", "registrations", "blocking_keys"):
+        left[table] = await sealed.orgs.pool.fetchval(
+            f"SELECT count(*) FROM {sealed.orgs.schema}.{table}"  # noqa: S608
+            " WHERE person_id = ANY($1::text[])",
+            [p.subject for p in sealed.david],
+        )
+    return {table: rows for table, rows in left.items() if rows}
+
+
 async def _erase(sealed: Sealed, citizen: UUID) -> Erased | None:
     return await erase_citizen(
         sealed.orgs.pool, citizen, keys=sealed.keys, org_schemas=sealed.orgs.sources,
@@ -132,13 +145,7 @@ async def test_an_erased_person_is_gone_and_a_replay_does_not_bring_them_back(
 
     assert await orgs.queries().citizen_view(citizen) is None
     assert await orgs.queries().by_nhs_number(NHS_NUMBER) == []
-    records = [p.subject for p in sealed.david]
-    for table in ("person_links", "registrations", "blocking_keys"):
-        left = await orgs.pool.fetchval(
-            f"SELECT count(*) FROM {orgs.schema}.{table} WHERE person_id = ANY($1::text[])",  # noqa: S608
-            records,
-        )
-        assert left == 0, table
+    assert await _identity_rows_left(sealed) == {}
     housing = EventStore(orgs.sources["housing"], keys=sealed.keys)
     async with orgs.pool.acquire() as conn:  # the organisation's own stream reads as empty
         assert await housing.read_stream(conn, f"person-{sealed.david[0].subject}") == []
@@ -152,6 +159,28 @@ async def test_an_erased_person_is_gone_and_a_replay_does_not_bring_them_back(
     assert await _statistics(orgs) == before  # what happened still counts
     ann = await orgs.queries().citizen_view(await _citizen(orgs, OTHER_NHS_NUMBER))
     assert ann is not None  # nobody else is touched
+    assert ann.identity.given_name is not None
+    assert ann.identity.given_name.value == "Ann"
+
+
+async def test_an_erasure_made_during_a_replay_holds_after_its_switch(sealed: Sealed) -> None:
+    """The version being rebuilt had folded David before he was erased on the live view:
+    the switch purges him from it too, and leaves Ann as she was."""
+    orgs = sealed.orgs
+    citizen = await _citizen(orgs)
+    rebuilding = await start_or_resume(orgs.pool, orgs.schema, keys=sealed.keys)
+    built = orgs.consumer(rebuilding.versions.next, decisions_schema=rebuilding.decisions_schema)
+    await orgs.catch_up(built)
+    assert await orgs.queries(rebuilding.versions.next).citizen_view(citizen) is not None
+    await _erase(sealed, citizen)
+
+    await switch_to_next(orgs.pool, rebuilding, id_secret=ID_SECRET, keys=sealed.keys)
+
+    assert await orgs.queries().by_nhs_number(NHS_NUMBER) == []
+    assert await orgs.queries().citizen_view(citizen) is None
+    assert await _identity_rows_left(sealed) == {}
+    ann = await orgs.queries().citizen_view(await _citizen(orgs, OTHER_NHS_NUMBER))
+    assert ann is not None
     assert ann.identity.given_name is not None
     assert ann.identity.given_name.value == "Ann"
 

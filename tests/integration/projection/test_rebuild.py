@@ -6,6 +6,7 @@ from collections.abc import Callable
 from structlog.testing import capture_logs
 
 from services.projection.bootstrap import rebuild_projection
+from services.projection.service_layer.rebuild import ReplayProgress
 from tests.integration.projection.conftest import ID_SECRET, Organisations, eventually
 from tests.unit.projection.stories import crowd, three_organisations_story
 
@@ -23,7 +24,7 @@ async def test_a_rebuild_gives_identical_views_and_timelines(orgs: Organisations
         await orgs.record_logs({org: events[part::3] for org, events in logs.items()})
         await orgs.catch_up(orgs.consumer(batch_size=7))
     before = await orgs.snapshot()
-    progress: list[int] = []
+    progress: list[ReplayProgress] = []
 
     replayed = await rebuild_projection(
         pool=orgs.pool, sources=orgs.sources, schema=orgs.schema, id_secret=ID_SECRET,
@@ -31,7 +32,7 @@ async def test_a_rebuild_gives_identical_views_and_timelines(orgs: Organisations
     )  # fmt: skip
 
     assert replayed == total
-    assert progress[-1] == total
+    assert progress[-1].done == total
     assert await orgs.snapshot() == before
     assert (
         len(before[0]) == 20 + 1 + 7

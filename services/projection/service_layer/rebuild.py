@@ -1,0 +1,177 @@
+"""Rebuild the single view beside the live one, and switch to it once it has caught up.
+
+`caseweave replay projection` builds a new version of the read model while the live one
+keeps serving reads and live events (`adapters/read_model_versions.py`):
+1. `start_or_resume`: under the live version's re-linking lock (so no steward's decision
+   or erasure is half done), note the last decision and the erasures so far, and make an
+   empty next version. A rebuild already under way is resumed from its own checkpoints
+   instead, unless asked to restart.
+2. The caller folds every organisation's stream into the next version with the worker's
+   own code (logs in embedded mode, topics in Kafka mode).
+3. `switch_to_next`, in one transaction: wait for the live version's writers and keep them
+   out; re-resolve in the next version the records the stewards decided about since it
+   started, and purge the records erased since; copy operators' dispositions; rename. The
+   worker's next batch writes into the new version from its checkpoints, at most a few
+   events behind, so nothing that arrived meanwhile is lost. Then the old version goes.
+Identity decisions, the access log and break-glass grants live beside the versions and are
+not touched.
+"""
+
+from dataclasses import dataclass
+from uuid import UUID
+
+import structlog
+
+from services.projection.adapters import erasure_rows
+from services.projection.adapters.decision_store import DecisionStore, decisions_schema_of
+from services.projection.adapters.read_model import PersonKey, ReadModel
+from services.projection.adapters.read_model_versions import ReadModelVersions, RebuildState
+from services.projection.domain.fold import BatchFold, fold
+from services.projection.domain.matching import MatchingConfig
+from services.projection.service_layer.erasure import refold_without_them
+from services.projection.service_layer.identity_resolution import IdentityResolution
+from services.projection.service_layer.log_projection import (
+    DEFAULT_MATCHING,
+    identity_resolution,
+    refolded_views,
+)
+from services.runtime.database import Connection, Pool, transaction
+from services.runtime.person_keys import PersonKeys
+
+logger = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ReplayProgress:
+    """How far a rebuild has got: events folded by this run, of those expected when it began
+    (more arrive while it runs), and whether it resumed one that had stopped."""
+
+    done: int
+    expected: int
+    resumed: bool = False
+
+
+@dataclass(frozen=True)
+class Rebuilding:
+    """A rebuild under way: the versions, where it started, and whether it was resumed."""
+
+    versions: ReadModelVersions
+    state: RebuildState
+    resumed: bool
+
+    @property
+    def decisions_schema(self) -> str:
+        """Return the schema of the stewards' decisions both versions resolve identity by."""
+        return decisions_schema_of(self.versions.live)
+
+
+async def start_or_resume(
+    pool: Pool, schema: str, *, keys: PersonKeys | None, restart: bool = False
+) -> Rebuilding:
+    """Resume the rebuild of the read model `schema` under way, or start one (`restart`:
+    always start afresh, dropping what an earlier one built)."""
+    versions = ReadModelVersions(schema)
+    async with transaction(pool) as conn:
+        await versions.drop_retired(conn)  # left by a switch that stopped before dropping it
+        state = None if restart else await versions.rebuild_state(conn)
+        if state is not None:
+            logger.info(
+                "projection_rebuild_resumed", schema=schema, started_at=str(state.started_at)
+            )
+            return Rebuilding(versions, state, resumed=True)
+        await _live_identities(schema).hold_relinking(conn)
+        decisions = DecisionStore(decisions_schema_of(schema))
+        state = await versions.start_next(
+            conn,
+            decisions_after=await decisions.last_position(conn),
+            erasures_before=(await keys.erasures(conn)).keys() if keys is not None else (),
+        )
+    logger.info("projection_rebuild_started", schema=schema, version=versions.next)
+    return Rebuilding(versions, state, resumed=False)
+
+
+async def switch_to_next(
+    pool: Pool,
+    rebuilding: Rebuilding,
+    *,
+    id_secret: bytes,
+    keys: PersonKeys | None,
+    matching: MatchingConfig = DEFAULT_MATCHING,
+    fold_batch: BatchFold = fold,
+) -> None:
+    """Make the rebuilt version the live one, with what happened meanwhile; drop the old."""
+    versions = rebuilding.versions
+    built = ReadModel(versions.next)
+    identities = identity_resolution(
+        built, id_secret=id_secret, matching=matching, decisions_schema=rebuilding.decisions_schema
+    )
+    async with transaction(pool) as conn:
+        await versions.hold_for_switch(conn)
+        await _live_identities(versions.live).hold_relinking(conn)
+        await identities.hold_relinking(conn)
+        decided = await DecisionStore(rebuilding.decisions_schema).records_named_after(
+            conn, rebuilding.state.decisions_after
+        )
+        await _relink(conn, built, identities, decided, fold_batch=fold_batch, keys=keys)
+        erased = await _erased_since(conn, keys, rebuilding.state.erasures_before)
+        await _purge(conn, built, erased, keys)
+        await versions.switch(conn)
+    logger.info(
+        "projection_version_switched", schema=versions.live, decided=len(decided),
+        erased=len(erased),
+    )  # fmt: skip
+    async with transaction(pool) as conn:
+        await versions.drop_retired(conn)
+
+
+def _live_identities(schema: str) -> IdentityResolution:
+    """Return the live version's identity resolution, for its re-linking lock."""
+    return identity_resolution(ReadModel(schema), id_secret=b"", matching=DEFAULT_MATCHING)
+
+
+async def _relink(
+    conn: Connection,
+    model: ReadModel,
+    identities: IdentityResolution,
+    records: set[PersonKey],
+    *,
+    fold_batch: BatchFold,
+    keys: PersonKeys | None,
+) -> None:
+    """Re-resolve these records in `model` by every decision, and refold who moved."""
+    if not records:
+        return
+    refold = (await identities.relink(conn, records)).refold()
+    if refold:
+        await model.lock_citizens(conn, refold)
+        views = await refolded_views(conn, model, refold, fold_batch, keys)
+        await model.save_views(conn, list(views.values()))
+
+
+async def _erased_since(
+    conn: Connection, keys: PersonKeys | None, before: frozenset[UUID]
+) -> set[PersonKey]:
+    """Return the records of the erasures done since the rebuild started."""
+    if keys is None:
+        return set()
+    erasures = await keys.erasures(conn)
+    return {
+        record
+        for erasure, records in erasures.items()
+        if erasure not in before
+        for record in records
+    }
+
+
+async def _purge(
+    conn: Connection, model: ReadModel, records: set[PersonKey], keys: PersonKeys | None
+) -> None:
+    """Remove from `model` what it built about erased records before they were erased."""
+    if not records or keys is None:
+        return
+    citizens = set((await model.links_of(conn, records)).values())
+    await model.lock_citizens(conn, citizens)
+    await erasure_rows.erase_unsealed_timeline_values(conn, model.schema, records)
+    await erasure_rows.erase_unsafe_timeline_correlation_ids(conn, model.schema, records)
+    await erasure_rows.purge_identity_rows(conn, model.schema, records)
+    await refold_without_them(conn, model, citizens, keys)
