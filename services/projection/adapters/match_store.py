@@ -11,6 +11,7 @@ Both are read-model tables: a replay empties and rebuilds them. Human decisions 
 decision store (`decision_store`), which a replay never empties.
 """
 
+import functools
 import json
 import uuid
 from collections.abc import Collection, Iterable, Sequence
@@ -26,6 +27,11 @@ from services.runtime.database import Connection
 from services.runtime.event_store_schema import checked_schema
 
 _PAIR_IDS = uuid.UUID("6f0c3a52-5d1e-4c47-9f57-3c8e2a0b9d11")  # namespace of review pair ids
+_PAIR_ID_CACHE = 65_536  # pairs named lately: a re-linking names each pair it touches thrice
+_MATCHED_COLUMNS = (  # what matching compares of a registration (`PersonRecord`), as r
+    "r.org, r.person_id, r.nhs_number, r.given_name, r.family_name, r.date_of_birth,"
+    " r.postcode, r.place"
+)
 
 
 def match_store_ddl(schema: str) -> list[str]:
@@ -81,8 +87,12 @@ def match_store_ddl(schema: str) -> list[str]:
     ]
 
 
+@functools.lru_cache(maxsize=_PAIR_ID_CACHE)
 def pair_id_of(a: PersonKey, b: PersonKey) -> UUID:
-    """Return the stable id of an unordered pair of records (what a reviewer acts on)."""
+    """Return the stable id of an unordered pair of records (what a reviewer acts on).
+
+    Remembered for the pairs named lately: a UUID of a SHA-1 is dear, and identity
+    resolution names the same pairs in batch after batch."""
     first, second = sorted((a, b))
     return uuid.uuid5(_PAIR_IDS, f"{first[0]}:{first[1]}|{second[0]}:{second[1]}")
 
@@ -126,8 +136,9 @@ class MatchStore:
 
     async def save_latest(
         self, conn: Connection, registrations: Sequence[Registration]
-    ) -> list[PersonKey]:
-        """Store each record's registration unless a later one is stored; return the changed.
+    ) -> dict[PersonKey, Registration]:
+        """Store each record's registration unless a later one is stored; return the changed,
+        each with the registration now stored (so the caller need not read it back).
 
         "Later" is by occurrence, then event id, so the stored registration never depends on
         the order events arrived in.
@@ -138,7 +149,7 @@ class MatchStore:
             if held is None or _order(registration) > _order(held):
                 latest[registration.key] = registration
         if not latest:
-            return []
+            return {}
         rows = await conn.fetch(
             f"INSERT INTO {self.schema}.registrations AS r (org, person_id, event_id,"  # noqa: S608 - schema name is checked
             "  occurred_at, nhs_number, given_name, family_name, date_of_birth, postcode, place)"
@@ -153,9 +164,9 @@ class MatchStore:
             " RETURNING org, person_id",
             *_registration_columns(list(latest.values())),
         )
-        changed = [(row["org"], row["person_id"]) for row in rows]
+        changed = {key: latest[key] for key in ((row["org"], row["person_id"]) for row in rows)}
         if changed:
-            await self._save_blocking_keys(conn, [latest[key].record for key in changed])
+            await self._save_blocking_keys(conn, [r.record for r in changed.values()])
         return changed
 
     async def _save_blocking_keys(self, conn: Connection, records: Sequence[PersonRecord]) -> None:
@@ -191,21 +202,25 @@ class MatchStore:
     async def blocks(
         self, conn: Connection, records: Sequence[PersonRecord]
     ) -> list[tuple[str, PersonRecord]]:
-        """Return every stored record under each blocking key it shares with these."""
+        """Return every stored record under each blocking key it shares with these.
+
+        Only what matching compares is read, and each record is built once (it comes back
+        once per key it is under); these records, just stored, are given back as they are."""
         keys = sorted({key for record in records for key in blocking_keys(record)})
         rows = await conn.fetch(
-            f"SELECT b.key, r.* FROM {self.schema}.blocking_keys b"  # noqa: S608 - schema name is checked
+            f"SELECT b.key, {_MATCHED_COLUMNS} FROM {self.schema}.blocking_keys b"  # noqa: S608 - schema name is checked
             f" JOIN {self.schema}.registrations r USING (org, person_id)"
             " WHERE b.key = ANY($1::text[])",
             keys,
         )
-        records_by_key: dict[PersonKey, PersonRecord] = {}
+        records_by_key = {(r.org, r.person_id): r for r in records}
         found = []
         for row in rows:
             key = (row["org"], row["person_id"])
-            if key not in records_by_key:
-                records_by_key[key] = _registration(row).record
-            found.append((row["key"], records_by_key[key]))
+            record = records_by_key.get(key)
+            if record is None:
+                record = records_by_key[key] = _record(row)
+            found.append((row["key"], record))
         return found
 
     async def replace_pairs(
@@ -353,7 +368,11 @@ def _order(registration: Registration) -> tuple[datetime, UUID]:
 
 
 def _registration(row: Any) -> Registration:
-    record = PersonRecord(
+    return Registration(_record(row), row["event_id"], row["occurred_at"])
+
+
+def _record(row: Any) -> PersonRecord:
+    return PersonRecord(
         org=row["org"],
         person_id=row["person_id"],
         nhs_number=row["nhs_number"],
@@ -363,7 +382,6 @@ def _registration(row: Any) -> Registration:
         postcode=row["postcode"],
         place=row["place"],
     )
-    return Registration(record, row["event_id"], row["occurred_at"])
 
 
 def _pair(row: Any) -> StoredPair:

@@ -62,29 +62,70 @@ def candidate_pairs(
     the pairs scoring at least `keep_from` (each pair once).
 
     `blocks` holds every stored record under each of its blocking keys (the changed records
-    included), as the store looks them up by the changed records' keys.
+    included), as the store looks them up by the changed records' keys. A pair is scored
+    once however many keys its records share, and two changed records once between them
+    (`score` is symmetric: which side is the changed one makes no difference).
     """
+    keyed = _keyed_once(changed)
+    by_key = _by_key(keyed, blocks)
+    common = {key for key, block in by_key.items() if len(block) > max_block}
+    pairs: list[CandidatePair] = []
+    done: set[PersonKey] = set()
+    for own, (record, keys) in keyed.items():
+        done.add(own)
+        number = record.nhs_number
+        for other_key, other in _sharing(by_key, keys - common).items():
+            if other_key in done or (number and other.nhs_number not in (None, "", number)):
+                continue  # itself, a changed record that met it, or two NHS numbers: two people
+            match = _kept(record, other, keep_from)
+            if match is not None:
+                a, b = (own, other_key) if own < other_key else (other_key, own)
+                pairs.append(CandidatePair(a, b, match))
+    return Candidates(pairs, sorted({key.split(":")[0] for key in common}))
+
+
+def _keyed_once(
+    changed: Sequence[PersonRecord],
+) -> dict[PersonKey, tuple[PersonRecord, frozenset[str]]]:
+    """Return each changed record (the first given of a key) with its blocking keys, by key."""
+    keyed: dict[PersonKey, tuple[PersonRecord, frozenset[str]]] = {}
+    for record in changed:
+        keyed.setdefault(key_of(record), (record, blocking_keys(record)))
+    return keyed
+
+
+def _by_key(
+    keyed: dict[PersonKey, tuple[PersonRecord, frozenset[str]]],
+    blocks: Iterable[tuple[str, PersonRecord]],
+) -> dict[str, dict[PersonKey, PersonRecord]]:
+    """Return the records under each blocking key, a changed record as it is now."""
     by_key: dict[str, dict[PersonKey, PersonRecord]] = {}
     for key, record in blocks:
-        by_key.setdefault(key, {})[key_of(record)] = record
-    for record in changed:
-        for key in blocking_keys(record):
-            by_key.setdefault(key, {})[key_of(record)] = record
-    common = {key for key, block in by_key.items() if len(block) > max_block}
-    pairs: dict[tuple[PersonKey, PersonKey], CandidatePair] = {}
-    for record in changed:
-        for key in blocking_keys(record) - common:
-            for other in by_key[key].values():
-                a, b = sorted((key_of(record), key_of(other)))
-                if a == b or (a, b) in pairs:
-                    continue
-                verdict = strong_identifiers(record, other)
-                if verdict == "different" or (verdict == "same" and agrees(record, other)):
-                    continue
-                match = score(record, other)
-                if match.total >= keep_from or verdict == "same":
-                    pairs[a, b] = CandidatePair(a, b, match)
-    return Candidates(list(pairs.values()), sorted({key.split(":")[0] for key in common}))
+        by_key.setdefault(key, {})[record.org, record.person_id] = record
+    for own, (record, keys) in keyed.items():
+        for key in keys:
+            by_key.setdefault(key, {})[own] = record
+    return by_key
+
+
+def _sharing(
+    by_key: dict[str, dict[PersonKey, PersonRecord]], keys: Iterable[str]
+) -> dict[PersonKey, PersonRecord]:
+    """Return the records under any of these keys, each once."""
+    records: dict[PersonKey, PersonRecord] = {}
+    for key in keys:
+        records.update(by_key[key])
+    return records
+
+
+def _kept(record: PersonRecord, other: PersonRecord, keep_from: float) -> MatchScore | None:
+    """Return the score of a pair worth keeping, else None: NHS numbers that decide leave
+    nothing to score, but an identity conflict is kept whatever it scores."""
+    verdict = strong_identifiers(record, other)
+    if verdict == "different" or (verdict == "same" and agrees(record, other)):
+        return None
+    match = score(record, other)
+    return match if match.total >= keep_from or verdict == "same" else None
 
 
 def pair_thresholds(config: MatchingConfig, place_a: str | None, place_b: str | None) -> Thresholds:

@@ -30,6 +30,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 _NAME_CACHE = 65_536  # names seen lately: matching a batch compares the same names many times
+_PAIR_CACHE = 65_536  # pairs of values compared lately: a crowd's names pair up again and again
+_RECORD_CACHE = 8_192  # records keyed lately: a batch asks for each record's keys several times
 Agreement = Literal["exact", "close", "similar", "disagree", "missing"]
 Decision = Literal["link", "review", "none"]
 FieldName = Literal["given_name", "family_name", "date_of_birth", "postcode"]
@@ -170,11 +172,25 @@ def strong_identifiers(a: PersonRecord, b: PersonRecord) -> StrongVerdict:
 
 def score(a: PersonRecord, b: PersonRecord) -> MatchScore:
     """Return the match score of two records (without regard to NHS numbers)."""
+    return _score_of(
+        compare_given_names(a.given_name, b.given_name),
+        compare_family_names(a.family_name, b.family_name),
+        compare_dates_of_birth(a.date_of_birth, b.date_of_birth),
+        compare_postcodes(a.postcode, b.postcode),
+    )
+
+
+@functools.cache
+def _score_of(
+    given_name: Agreement, family_name: Agreement, date_of_birth: Agreement, postcode: Agreement
+) -> MatchScore:
+    """Return the score of one combination of agreements: there are at most 5^4 of them, so
+    each is added up once, not once per pair (a score is immutable, so pairs share it)."""
     agreements: tuple[tuple[FieldName, Agreement], ...] = (
-        ("given_name", compare_given_names(a.given_name, b.given_name)),
-        ("family_name", compare_family_names(a.family_name, b.family_name)),
-        ("date_of_birth", compare_dates_of_birth(a.date_of_birth, b.date_of_birth)),
-        ("postcode", compare_postcodes(a.postcode, b.postcode)),
+        ("given_name", given_name),
+        ("family_name", family_name),
+        ("date_of_birth", date_of_birth),
+        ("postcode", postcode),
     )
     evidence = tuple(FieldEvidence(f, how, WEIGHTS[f][how]) for f, how in agreements)
     return MatchScore(round(sum(e.weight for e in evidence), 2), evidence)
@@ -191,6 +207,7 @@ def normalise_name(name: str) -> str:
     return "".join(c for c in folded if c.isalpha())
 
 
+@functools.lru_cache(maxsize=_PAIR_CACHE)
 def compare_given_names(a: str | None, b: str | None) -> Agreement:
     """Exact when every name agrees; close for a nickname of the same first name; similar
     for a typo or only the first of several names agreeing (Mary-Ann, Mary-Jane)."""
@@ -207,6 +224,7 @@ def compare_given_names(a: str | None, b: str | None) -> Agreement:
     return "disagree"
 
 
+@functools.lru_cache(maxsize=_PAIR_CACHE)
 def compare_family_names(a: str | None, b: str | None) -> Agreement:
     """Exact after normalising; close for a typo, the same sound (Smith, Smyth) or one part
     of a double-barrelled name."""
@@ -242,6 +260,7 @@ def compare_dates_of_birth(a: date | None, b: date | None) -> Agreement:
     return "disagree"
 
 
+@functools.lru_cache(maxsize=_PAIR_CACHE)
 def compare_postcodes(a: str | None, b: str | None) -> Agreement:
     """Exact; close for the same sector (BS5 6..) or one character mistyped."""
     if not a or not b:
@@ -269,6 +288,7 @@ def mistyped_dates(born: date) -> list[date]:
     return sorted(dates)
 
 
+@functools.lru_cache(maxsize=_RECORD_CACHE)
 def blocking_keys(record: PersonRecord) -> frozenset[str]:
     """Return the keys under which candidates for `record` are looked up.
 

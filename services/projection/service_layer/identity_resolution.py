@@ -24,6 +24,7 @@ batch that only folds holds the same lock shared from before it reads links unti
 commits: no link it folds by can change under it, and such batches run side by side.
 """
 
+import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from uuid import UUID
@@ -60,6 +61,10 @@ from services.runtime.database import Connection
 
 logger = structlog.get_logger(__name__)
 _RELINK_LOCK = 0x0C18  # advisory lock class of re-linking (two-key space: no other user)
+_CITIZEN_ID_CACHE = 65_536  # citizens named lately: a batch re-links the same citizens again
+
+# an HMAC per citizen per batch is dear, and a catch-up re-links each citizen many times
+_citizen_id_of_anchor = functools.lru_cache(maxsize=_CITIZEN_ID_CACHE)(citizen_id_of_anchor)
 
 
 @dataclass(frozen=True)
@@ -183,13 +188,9 @@ class IdentityResolution:
         _log_skipped(resolution.skipped)
         review = [pair_id_of(p.a, p.b) for p in resolution.review]
         review += await self._conflicts_unsettled(conn, among, held)
-        inside = {pair.pair_id for pair in among}
-        crossing = [pair for pair in touching if pair.pair_id not in inside]
-        review += await self._reviewed_across(conn, crossing)
-        wanted = {
-            key: citizen_id_of_anchor(self._secret, anchor)
-            for key, anchor in resolution.anchor_of.items()
-        }
+        crossing = [pair for pair in touching if pair.a not in held or pair.b not in held]
+        review += await self._reviewed_across(conn, crossing, held)
+        wanted = self._citizens_of(resolution.anchor_of)
         existing = await self._model.links_of(conn, list(held))
         moved_to = {key: citizen for key, citizen in wanted.items() if existing.get(key) != citizen}
         if moved_to:
@@ -217,34 +218,47 @@ class IdentityResolution:
             if not linked_by_both(frozenset((pair.a, pair.b)), links)
         ]
 
+    def _citizens_of(self, anchor_of: dict[PersonKey, str]) -> dict[PersonKey, UUID]:
+        """Return each record's citizen id, by its citizen's anchor."""
+        return {
+            key: _citizen_id_of_anchor(self._secret, anchor) for key, anchor in anchor_of.items()
+        }
+
     async def _reviewed_across(
-        self, conn: Connection, crossing: Sequence[StoredPair]
+        self,
+        conn: Connection,
+        crossing: Sequence[StoredPair],
+        held: dict[PersonKey, Registration],
     ) -> list[UUID]:
         """Return which pairs reaching out of a resolved component await review: those
         scoring at least their review threshold (they score below any link threshold, and
-        no person decided them, or they would be inside the component)."""
+        no person decided them, or they would be inside the component).
+
+        `held` are the component's registrations: only the records outside it are read."""
         if not crossing:
             return []
-        held = await self._matches.registrations(conn, {k for p in crossing for k in (p.a, p.b)})
+        outside = {k for p in crossing for k in (p.a, p.b) if k not in held}
+        known = held | await self._matches.registrations(conn, outside)
         return [
             pair.pair_id
             for pair in crossing
-            if pair.a in held and pair.b in held and self._scored(pair, held).at_least_review
+            if pair.a in known and pair.b in known and self._scored(pair, known).at_least_review
         ]
 
-    async def _rematch(self, conn: Connection, changed: Sequence[PersonKey]) -> Relinked:
-        stored = await self._matches.registrations(conn, changed)
-        records = [stored[key].record for key in changed if key in stored]
+    async def _rematch(self, conn: Connection, changed: dict[PersonKey, Registration]) -> Relinked:
+        """Score the changed records (as just stored) against their blocks afresh, store the
+        pairs worth keeping, and re-link every record connected to them."""
+        records = [registration.record for registration in changed.values()]
         blocks = await self._matches.blocks(conn, records)
         found = candidate_pairs(records, blocks, keep_from=lowest_review(self._matching))
         if found.too_common:  # the kind of key only: its value is personal data
             logger.warning("blocking_keys_too_common", kinds=found.too_common)
         await self._matches.replace_pairs(
             conn,
-            changed,
+            list(changed),
             [StoredPair(p.a, p.b, p.match.total, p.match.evidence) for p in found.pairs],
         )
-        return await self.relink(conn, changed)
+        return await self.relink(conn, list(changed))
 
     def _scored(self, pair: StoredPair, held: dict[PersonKey, Registration]) -> ScoredPair:
         thresholds = pair_thresholds(
