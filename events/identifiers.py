@@ -1,11 +1,20 @@
 """Validated identifiers shared by every organisation: NHS number, postcode, place code, names."""
 
+import functools
 import re
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic.networks import import_email_validator, validate_email
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from events.recording_rules import FreeText
 
@@ -66,6 +75,39 @@ def _check_place_code(value: str) -> str:
     return value
 
 
+_EMAIL_CACHE = 4096  # distinct addresses remembered: a crowd's key workers repeat
+
+
+@functools.lru_cache(maxsize=_EMAIL_CACHE)
+def normalised_email(value: str) -> str:
+    """Return an email address as pydantic's `EmailStr` validates and normalises it.
+
+    The same key worker's address comes with many events, and email_validator's checks are
+    costly, so valid addresses are remembered; an invalid one is never cached (lru_cache
+    keeps no exceptions): it raises the same `value_error` every time.
+    """
+    return validate_email(value)[1]
+
+
+class _CachedEmail:
+    """Annotation marker of `EmailAddress`: EmailStr's schema, with `normalised_email`."""
+
+    def __get_pydantic_core_schema__(
+        self, _source: type[Any], _handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        import_email_validator()
+        return core_schema.no_info_after_validator_function(
+            normalised_email, core_schema.str_schema()
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        field_schema = handler(schema)
+        field_schema.update(type="string", format="email")
+        return field_schema
+
+
 EARLIEST_DATE_OF_BIRTH = date(1880, 1, 1)
 
 
@@ -82,6 +124,9 @@ NhsNumber = Annotated[
 ]
 Postcode = Annotated[str, BeforeValidator(_normalise_postcode), AfterValidator(_check_postcode)]
 PlaceCode = Annotated[str, AfterValidator(_check_place_code)]
+EmailAddress = Annotated[str, _CachedEmail()]
+"""An email address, validated and normalised exactly as pydantic's `EmailStr` (same errors,
+same JSON schema), each distinct valid address checked once per process."""
 DateOfBirth = Annotated[date, AfterValidator(_check_date_of_birth)]
 PersonName = Annotated[FreeText, Field(min_length=1, max_length=100)]
 ShortText = Annotated[FreeText, Field(min_length=1)]

@@ -3,10 +3,17 @@
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from events.envelope import OrgId
-from events.identifiers import DateOfBirth, NhsNumber, PersonName, Postcode, ShortText
+from events.identifiers import (
+    DateOfBirth,
+    EmailAddress,
+    NhsNumber,
+    PersonName,
+    Postcode,
+    ShortText,
+)
 from events.recording_rules import FreeText
 from events.registry import EventPayload, event_type
 
@@ -30,7 +37,7 @@ class KeyWorker(BaseModel):
     role: Annotated[FreeText, Field(max_length=100)] | None = None
     team: Annotated[FreeText, Field(max_length=100)] | None = None
     phone: str | None = Field(default=None, max_length=40)
-    email: EmailStr | None = None
+    email: EmailAddress | None = None
 
 
 class PersonDetails(BaseModel):

@@ -219,6 +219,7 @@ class PersonKeys:
         projection seals under a key of their own, such as a break-glass grant's), or None
         when that record is erased."""
         keys = await self.for_reading(conn, {record for _, record in sealed})
+        ciphers: dict[bytes, AESGCM] = {}  # each record's, made once for the batch
         opened: list[Envelope | None] = []
         for envelope, record in sealed:
             if record in keys and not keys[record]:  # erased, or its key is damaged
@@ -229,7 +230,7 @@ class PersonKeys:
                     logger.error("sealed_event_without_key", event_id=str(envelope.event_id))
                     opened.append(None)
                 else:
-                    opened.append(_opened(envelope, key))
+                    opened.append(_opened(envelope, key, ciphers))
             else:
                 opened.append(envelope)
         return opened
@@ -247,9 +248,9 @@ class PersonKeys:
             raise MasterKeyWrong("the master key does not open the people's data keys") from error
 
 
-def _opened(envelope: Envelope, key: bytes) -> Envelope | None:
+def _opened(envelope: Envelope, key: bytes, ciphers: dict[bytes, AESGCM]) -> Envelope | None:
     try:
-        return unseal(envelope, key)
+        return unseal(envelope, key, ciphers=ciphers)
     except SealBroken:
         logger.error("sealed_value_broken", event_id=str(envelope.event_id))
         return None

@@ -55,7 +55,7 @@ def needs_sealing(envelope: Envelope) -> bool:
 
 def is_sealed(envelope: Envelope) -> bool:
     """Tell whether any of the event's values is sealed."""
-    return any(is_sealed_value(value) for value in envelope.data.values())
+    return any(map(is_sealed_value, envelope.data.values()))
 
 
 def is_sealed_value(value: Any) -> bool:
@@ -77,13 +77,23 @@ def seal(envelope: Envelope, key: bytes) -> Envelope:
     return envelope.model_copy(update={"data": data})
 
 
-def unseal(envelope: Envelope, key: bytes) -> Envelope:
-    """Return the event with its sealed values opened (raises SealBroken)."""
-    data = dict(envelope.data)
-    for name, value in envelope.data.items():
+def unseal(
+    envelope: Envelope, key: bytes, *, ciphers: dict[bytes, AESGCM] | None = None
+) -> Envelope:
+    """Return the event with its sealed values opened (raises SealBroken).
+
+    `ciphers` (by key) lets a reader opening many events of the same records make each
+    record's cipher once.
+    """
+    data = envelope.data
+    opened: dict[str, Any] | None = None
+    for name, value in data.items():
         if is_sealed_value(value):
-            data[name] = json.loads(_open(value[SEALED], key, _bound_to(envelope, name)))
-    return envelope.model_copy(update={"data": data})
+            if opened is None:
+                opened = dict(data)
+            plain = _open(value[SEALED], key, _bound_to(envelope, name), ciphers)
+            opened[name] = json.loads(plain)
+    return envelope.model_copy(update={"data": dict(data) if opened is None else opened})
 
 
 def redacted(type_: str, version: int, data: dict[str, Any]) -> dict[str, Any] | None:
@@ -98,14 +108,26 @@ def redacted(type_: str, version: int, data: dict[str, Any]) -> dict[str, Any] |
     return {**data, **dict.fromkeys(clear, ERASED)} if clear else None
 
 
-def _open(text: str, key: bytes, associated: bytes) -> bytes:
+def _open(text: str, key: bytes, associated: bytes, ciphers: dict[bytes, AESGCM] | None) -> bytes:
     if not text.startswith(_VERSION):
         raise SealBroken(f"unknown seal version {text.split(':', 1)[0]!r}")
     try:
         raw = base64.b64decode(text.removeprefix(_VERSION), validate=True)
-        return AESGCM(key).decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], associated)
+        cipher = _cipher(key, ciphers)
+        return cipher.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], associated)
     except (InvalidTag, ValueError) as error:
         raise SealBroken("a sealed value does not open with its record's key") from error
+
+
+def _cipher(key: bytes, ciphers: dict[bytes, AESGCM] | None) -> AESGCM:
+    """Return the cipher of `key` (ValueError for a key of the wrong size), made once when
+    `ciphers` remembers them."""
+    if ciphers is None:
+        return AESGCM(key)
+    cipher = ciphers.get(key)
+    if cipher is None:
+        cipher = ciphers[key] = AESGCM(key)
+    return cipher
 
 
 def _bound_to(envelope: Envelope, field: str) -> bytes:

@@ -9,6 +9,8 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+from pydantic import TypeAdapter
+
 from events.envelope import Envelope
 from services.projection.domain.view import CitizenView
 from services.runtime.database import Connection
@@ -31,13 +33,12 @@ class ReadModel:
         rows = await conn.fetch(
             f"INSERT INTO {self.schema}.timeline"  # noqa: S608 - schema name is checked
             " (event_id, org, subject, occurred_at, recorded_at, type, category, envelope)"
-            " SELECT u.event_id, u.org, u.subject, u.occurred_at, u.recorded_at, u.type,"
-            "  u.category, u.envelope::jsonb"
-            " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],"
-            "  $5::timestamptz[], $6::text[], $7::text[], $8::text[]) WITH ORDINALITY"
-            "  AS u(event_id, org, subject, occurred_at, recorded_at, type, category, envelope, n)"
+            " SELECT (u.e->>'event_id')::uuid, u.e->>'org', u.e->>'subject',"
+            "  (u.e->>'occurred_at')::timestamptz, (u.e->>'recorded_at')::timestamptz,"
+            "  u.e->>'type', u.e->>'category', u.e"
+            " FROM jsonb_array_elements($1::text::jsonb) WITH ORDINALITY AS u(e, n)"
             " ORDER BY u.n ON CONFLICT (org, event_id) DO NOTHING RETURNING event_id, arrival",
-            *_timeline_columns(envelopes),
+            _timeline_json(envelopes),
         )
         return {row["event_id"]: row["arrival"] for row in rows}
 
@@ -145,17 +146,14 @@ class ReadModel:
             )
 
 
-def _timeline_columns(envelopes: Sequence[Envelope]) -> list[list[Any]]:
-    return [
-        [e.event_id for e in envelopes],
-        [e.org for e in envelopes],
-        [e.subject for e in envelopes],
-        [e.occurred_at for e in envelopes],
-        [e.recorded_at for e in envelopes],
-        [e.type for e in envelopes],
-        [e.category for e in envelopes],
-        [e.model_dump_json() for e in envelopes],
-    ]
+_ENVELOPES = TypeAdapter(list[Envelope])
+
+
+def _timeline_json(envelopes: Sequence[Envelope]) -> str:
+    """Return the events as one JSON array, each element exactly `Envelope.model_dump_json()`:
+    one serialisation for the batch, and the timeline's columns are read from it in the
+    statement (one parameter, not eight arrays of a value per event to encode)."""
+    return _ENVELOPES.dump_json(list(envelopes)).decode()
 
 
 def key_columns(keys: Collection[PersonKey]) -> list[list[str]]:

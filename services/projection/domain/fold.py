@@ -12,6 +12,7 @@ Events are folded into a `WorkingView`, a mutable working copy of the view, and 
 """
 
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -60,13 +61,13 @@ class WorkingView:
         self._flags = {(f.org, f.flag): f for f in view.flags}
         self._referrals = working_referrals(view.referrals)
         self._consents = working_consents(view.consents)
-        self._recent = list(view.recent)
+        self._recent = WorkingRecent(view.recent)
         self._changed: set[str] = set()
         self._registered = False
 
     def apply(self, envelope: Envelope, payload: EventPayload) -> None:
         """Fold one more event in."""
-        if add_recent(self._recent, envelope):
+        if self._recent.add(envelope):
             self._changed.add("recent")
         kind = type(payload)
         involvements, flags, referrals, consents = _CONCERNS.get(kind) or _concerns(kind)
@@ -96,30 +97,82 @@ class WorkingView:
         if "consents" in self._changed:
             update["consents"] = consents_of(self._consents)
         if "recent" in self._changed:
-            update["recent"] = tuple(self._recent)
+            update["recent"] = self._recent.recent()
         return self._view.model_copy(update=update)
 
 
-def add_recent(recent: list[RecentEvent], envelope: Envelope) -> bool:
-    """Keep `recent` the latest events, newest first, whatever order they arrive in.
+Recency = tuple[datetime, datetime, int]  # occurred, recorded, event id (as its number)
+
+
+class WorkingRecent:
+    """The latest events while a fold adds to them; `recent()` gives the view's tuple.
 
     Events rank by when they occurred, then when they were recorded, then their id, so the
-    list is the same for every arrival order. Return whether the event made the list.
+    list is the same for every arrival order. Entries stay newest first (as every view's list
+    is), each with its rank worked out once; an event's `RecentEvent` is made only if it is
+    still among the latest when the fold ends.
     """
-    key = (envelope.occurred_at, envelope.recorded_at, envelope.event_id)
-    if any(r.event_id == envelope.event_id and r.org == envelope.org for r in recent):
+
+    __slots__ = ("_entries", "_listed")
+
+    def __init__(self, stored: Iterable[RecentEvent]) -> None:
+        self._entries: list[tuple[Recency, str, RecentEvent | Envelope]] = [
+            ((_utc(r.occurred_at), _utc(r.recorded_at), r.event_id.int), r.org, r) for r in stored
+        ]
+        self._listed = {(rank[2], org) for rank, org, _ in self._entries}  # (event id, org)
+
+    def add(self, envelope: Envelope) -> bool:
+        """Add an event unless it is listed already or older than the latest ones; return
+        whether it made the list. It goes in after every entry ranking at least as high:
+        where a stable sort of the list would put it."""
+        entries = self._entries
+        event_id, org = envelope.event_id.int, envelope.org
+        rank = (_utc(envelope.occurred_at), _utc(envelope.recorded_at), event_id)
+        if len(entries) >= RECENT_EVENTS and rank <= entries[-1][0]:
+            return False
+        if (event_id, org) in self._listed:
+            return False
+        at = 0
+        while at < len(entries) and entries[at][0] >= rank:
+            at += 1
+        entries.insert(at, (rank, org, envelope))
+        self._listed.add((event_id, org))
+        if len(entries) > RECENT_EVENTS:
+            dropped, dropped_org, _ = entries.pop()
+            self._listed.discard((dropped[2], dropped_org))
+        return True
+
+    def recent(self) -> tuple[RecentEvent, ...]:
+        """Return the latest events, newest first."""
+        return tuple(
+            entry if isinstance(entry, RecentEvent) else _recent_event(entry)
+            for _, _, entry in self._entries
+        )
+
+
+def _utc(moment: datetime) -> datetime:
+    """Return the same instant in UTC: instants whose time zones are one object compare
+    without asking each its offset (a view read back from JSON and an event read from
+    PostgreSQL hold UTC as different objects, and ranks are compared for every event)."""
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+
+
+def add_recent(recent: list[RecentEvent], envelope: Envelope) -> bool:
+    """Keep `recent` (newest first) the latest events with `envelope` added; return whether
+    it made the list (`WorkingRecent` for many events)."""
+    working = WorkingRecent(recent)
+    if not working.add(envelope):
         return False
-    if len(recent) >= RECENT_EVENTS and key <= recent[-1].sort_key:
-        return False
-    entry = RecentEvent(
+    recent[:] = working.recent()
+    return True
+
+
+def _recent_event(envelope: Envelope) -> RecentEvent:
+    return RecentEvent(
         event_id=envelope.event_id, org=envelope.org, type=envelope.type,
         category=envelope.category, occurred_at=envelope.occurred_at,
         recorded_at=envelope.recorded_at,
     )  # fmt: skip
-    recent.append(entry)
-    recent.sort(key=lambda r: r.sort_key, reverse=True)
-    del recent[RECENT_EVENTS:]
-    return True
 
 
 _CONCERNS: dict[type[EventPayload], tuple[bool, bool, bool, bool]] = {}

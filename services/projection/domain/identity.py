@@ -12,9 +12,9 @@ person id, the alphabetically first winning: the choice never depends on the ord
 arrived in. A disputed registration (`identity_conflicts`) gives no value.
 """
 
-from collections import Counter
-from collections.abc import Callable, Collection, Hashable, Iterable
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from datetime import date, datetime
+from operator import attrgetter
 from typing import TypeVar
 
 from events.envelope import OrgId
@@ -31,6 +31,14 @@ from services.projection.domain.view import (
 V = TypeVar("V")
 Ranked = list[tuple[OrgId, Registration]]
 
+# what each value of the identity is, in a registration
+_GIVEN_NAME: Callable[[Registration], str | None] = attrgetter("known_as.given_name")
+_FAMILY_NAME: Callable[[Registration], str | None] = attrgetter("known_as.family_name")
+_DATE_OF_BIRTH: Callable[[Registration], date | None] = attrgetter("known_as.date_of_birth")
+_NHS_NUMBER: Callable[[Registration], str | None] = attrgetter("known_as.nhs_number")
+_POSTCODE: Callable[[Registration], str | None] = attrgetter("known_as.postcode")
+_PLACE: Callable[[Registration], str | None] = attrgetter("place")
+
 
 def best_known_identity(
     involvements: Iterable[Involvement], *, disputed: Collection[RecordKey] | None = None
@@ -40,13 +48,34 @@ def best_known_identity(
     involvements = list(involvements)
     left_out = disputed_records(involvements) if disputed is None else disputed
     ranked = _most_recent_first(i for i in involvements if (i.org, i.person_id) not in left_out)
+    if len(ranked) == 1:
+        return _as_registered(*ranked[0])
     return Identity(
-        given_name=_text(ranked, lambda r: r.known_as.given_name, normalise_name),
-        family_name=_text(ranked, lambda r: r.known_as.family_name, normalise_name),
-        date_of_birth=_date(ranked, lambda r: r.known_as.date_of_birth),
-        nhs_number=_text(ranked, lambda r: r.known_as.nhs_number),
-        postcode=_text(ranked, lambda r: r.known_as.postcode, _postcode_key),
-        place=_text(ranked, lambda r: r.place),
+        given_name=_text(ranked, _GIVEN_NAME, normalise_name),
+        family_name=_text(ranked, _FAMILY_NAME, normalise_name),
+        date_of_birth=_date(ranked, _DATE_OF_BIRTH),
+        nhs_number=_text(ranked, _NHS_NUMBER),
+        postcode=_text(ranked, _POSTCODE, _postcode_key),
+        place=_text(ranked, _PLACE),
+    )
+
+
+def _as_registered(org: OrgId, registration: Registration) -> Identity:
+    """The identity one registration gives: each value it has, as it has it (what `_best`
+    gives when a single registration attests)."""
+    known_as, at = registration.known_as, registration.occurred_at
+
+    def text(value: str | None) -> SourcedText | None:
+        return None if value is None else SourcedText(org=org, as_of=at, value=value)
+
+    born = known_as.date_of_birth
+    return Identity(
+        given_name=text(known_as.given_name),
+        family_name=text(known_as.family_name),
+        date_of_birth=None if born is None else SourcedDate(org=org, as_of=at, value=born),
+        nhs_number=text(known_as.nhs_number),
+        postcode=text(known_as.postcode),
+        place=text(registration.place),
     )
 
 
@@ -76,22 +105,34 @@ def _best(
     """The value most organisations attest, the most recently attested of equals (`ranked` is
     most recent first), as its first attester registered it: a copy of what one organisation
     said (a referral's receiver registering the person from it) neither counts nor becomes
-    its source."""
-    attested = [
-        (org, registration, value)
-        for org, registration in ranked
-        if (value := value_of(registration)) is not None
-    ]
+    its source. Each value's key is worked out once."""
+    attested: list[tuple[OrgId, Registration, V, Hashable]] = []
+    for org, registration in ranked:
+        value = value_of(registration)
+        if value is not None:
+            attested.append((org, registration, value, value if key is _identical else key(value)))
     if not attested:
         return None
-    by_org = {
-        (org, key(value)) for org, registration, value in attested if not registration.from_referral
-    }
-    weight = Counter(value_key for _, value_key in by_org)  # a value only copies hold: 0
-    most = max(weight[key(value)] for _, _, value in attested)
-    winner = next(key(value) for _, _, value in attested if weight[key(value)] == most)
-    org, registration, value = [entry for entry in attested if key(entry[2]) == winner][-1]
-    return org, registration.occurred_at, value
+    winner = _winning_key(attested)
+    for org, registration, value, value_key in reversed(attested):
+        if value_key == winner:
+            return org, registration.occurred_at, value
+    raise AssertionError("the winner is one of the attested values")  # pragma: no cover
+
+
+def _winning_key(attested: Sequence[tuple[OrgId, Registration, object, Hashable]]) -> Hashable:
+    """The key most organisations attest (a value only copies hold counts none), the most
+    recently attested of equals."""
+    first = attested[0][3]
+    if all(value_key == first for *_, value_key in attested):
+        return first  # every registration agrees: the common case
+    attesters: dict[Hashable, set[OrgId]] = {}
+    for org, registration, _, value_key in attested:
+        if not registration.from_referral:
+            attesters.setdefault(value_key, set()).add(org)
+    weight = {value_key: len(orgs) for value_key, orgs in attesters.items()}
+    most = max(weight.get(value_key, 0) for *_, value_key in attested)
+    return next(value_key for *_, value_key in attested if weight.get(value_key, 0) == most)
 
 
 def _text(
