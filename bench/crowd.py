@@ -64,7 +64,7 @@ def people_for_citizens(citizens: int) -> int:
 def crowd(people: int) -> Logs:
     """Return each organisation's log about `people` people, in log order."""
     logs: Logs = {org: [] for org in ORGANISATIONS}
-    for _, person in zip(range(people), _people(), strict=False):
+    for _, (_, person) in zip(range(people), _people(), strict=False):
         for org, events in person.items():
             logs[org].extend(events)
     return logs
@@ -73,15 +73,24 @@ def crowd(people: int) -> Logs:
 def crowd_of_events(events: int) -> tuple[Logs, int]:
     """Return logs holding at least `events` events (whole people), and how many people."""
     logs: Logs = {org: [] for org in ORGANISATIONS}
-    total = people = 0
-    for person in _people():
-        if total >= events:
-            break
+    people = 0
+    for _, person in people_of_events(events):
         for org, person_events in person.items():
             logs[org].extend(person_events)
-            total += len(person_events)
         people += 1
     return logs, people
+
+
+def people_of_events(events: int) -> Iterator[tuple[str, Logs]]:
+    """Yield the people of `crowd_of_events(events)` one by one: each person's NHS number
+    (every person has one, though a walk-in does not give it to the voluntary sector) and
+    their events in each organisation's log."""
+    total = 0
+    for nhs_number, person in _people():
+        if total >= events:
+            return
+        yield nhs_number, person
+        total += sum(len(person_events) for person_events in person.values())
 
 
 def event_count(logs: Logs) -> int:
@@ -89,9 +98,9 @@ def event_count(logs: Logs) -> int:
     return sum(len(log) for log in logs.values())
 
 
-def _people() -> Iterator[Logs]:
+def _people() -> Iterator[tuple[str, Logs]]:
     for n, nhs_number in enumerate(nhs_numbers()):
-        yield _person(n, nhs_number)
+        yield nhs_number, _person(n, nhs_number)
 
 
 def nhs_numbers(start: int = 400_000_000) -> Iterator[str]:

@@ -82,4 +82,9 @@ def _header(server: Server, settings: Mapping[str, str], config: BenchConfig) ->
         payloads.describe(sample),
         f"parts: {', '.join(p.name for p in config.parts)}; ours: asyncpg {version('asyncpg')}",
         "peer: " + (peer_eventsourcing.describe() if config.with_peer else "off"),
+        *(
+            f"peer, {part.name}: {part.peer_note}"
+            for part in config.parts
+            if config.with_peer and part.peer is not None and part.peer_note
+        ),
     ]

@@ -76,7 +76,8 @@ class Part:
     """A named benchmark part: what it measures, the sizes it reads, how each side runs it.
 
     `peer` does the same work with the peer library, for the ours/peer ratio; None when the
-    peer has nothing to compare. `shares` are worked out once every chosen part has run.
+    peer has nothing to compare; `peer_note` says, in the report's header, how the peer's
+    work differs from ours. `shares` are worked out once every chosen part has run.
     """
 
     name: str
@@ -85,3 +86,4 @@ class Part:
     peer: RunPart | None = None
     sizes: tuple[SizeOption, ...] = ()
     shares: tuple[Share, ...] = ()
+    peer_note: str = ""

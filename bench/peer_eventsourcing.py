@@ -79,11 +79,8 @@ def new_recorder(
     url: str, *, schema: str, pool_size: int = 1, db_functions: bool = False
 ) -> PostgresApplicationRecorder:
     """Create the peer's tables in a new `schema` and return a recorder with an open pool."""
-    info = conninfo_to_dict(url)
     datastore = PostgresDatastore(
-        dbname=str(info.get("dbname", "")), host=str(info.get("host", "")),
-        port=str(info.get("port", "")), user=str(info.get("user", "")),
-        password=str(info.get("password", "")), pool_size=pool_size, schema=schema,
+        **connection_params(url), pool_size=pool_size, schema=schema,
         originator_id_type="text",  # our stream ids are text; the peer's default is uuid
         enable_db_functions=db_functions,
     )  # fmt: skip
@@ -93,6 +90,13 @@ def new_recorder(
     recorder.create_table()
     datastore.pool.open(wait=True)  # every connection opened before any clock starts
     return recorder
+
+
+def connection_params(url: str) -> dict[str, str]:
+    """Return the server, database and login of `url` as `PostgresDatastore` takes them."""
+    info = conninfo_to_dict(url)
+    names = ("dbname", "host", "port", "user", "password")
+    return {name: str(info.get(name, "")) for name in names}
 
 
 def append_batched(

@@ -4,7 +4,8 @@ The catch-up is what the worker does on a fresh read model (`ProjectionConsumer`
 `catch_up_concurrently` over `PostgresEventLog`s, on a pool sized as the worker sizes it);
 the rebuild is what `caseweave replay projection` does (`rebuild_projection` on a pool of 4,
 over the read model the catch-up filled: emptying it is part of the time). Both run with the
-garbage-collector setting those processes use (`collect_garbage_less_often`).
+garbage-collector setting those processes use (`collect_garbage_less_often`). The peer's
+catch-up (`bench/peer_projection.py`) reports under the same key, `CATCH_UP`.
 """
 
 import time
@@ -34,9 +35,11 @@ from services.runtime.event_log import PostgresEventLog
 PROJECTION_EVENTS = SizeOption(
     "projection_events",
     100_000,
-    "events in the three organisations' logs the projection catches up with (whole people,"
-    " about 14 events each, so a few more)",
+    "events in the three organisations' logs the projection (and the peer's) catches up with"
+    " (whole people, about 14 events each, so a few more)",
 )
+CATCH_UP = "projection.catch_up"  # the figure's key: the peer's figure pairs with it
+CATCH_UP_LABEL = "projection catch-up from empty (worker)"
 _SOURCES: dict[OrgId, str] = {org: f"catch_up_{org}" for org in ORGANISATIONS}
 _READ_MODEL = "catch_up_projection"
 _WORKER_POOL = 3 * len(_SOURCES) + 1  # as run_projection_worker sizes it
@@ -56,7 +59,7 @@ async def run(ctx: BenchContext) -> list[Measurement]:
             rebuilt = await _rebuild(ctx.ours_url, seeded)
     return [
         Measurement(
-            "projection.catch_up", "projection catch-up from empty (worker)", "events/s", "ours",
+            CATCH_UP, CATCH_UP_LABEL, "events/s", "ours",
             per_second(caught_up.count, caught_up.seconds),
         ),
         Measurement(
