@@ -31,7 +31,7 @@ class EmergencyReason(BaseModel):
     reason: EmergencyReasonText
 
 
-def _break_glass(request: Request) -> BreakGlass:
+async def _break_glass(request: Request) -> BreakGlass:
     glass: BreakGlass = request.app.state.break_glass
     return glass
 
@@ -39,7 +39,7 @@ def _break_glass(request: Request) -> BreakGlass:
 BreakGlassDep = Annotated[BreakGlass, Depends(_break_glass)]
 
 
-def governance_of(request: Request) -> Governance:
+async def governance_of(request: Request) -> Governance:
     """Return this request's governance reads and decisions."""
     state = request.app.state
     return Governance(

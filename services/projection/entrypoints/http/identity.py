@@ -64,7 +64,7 @@ router = APIRouter(tags=["identity"], responses=_ERRORS)
 StewardDep = Annotated[Caller, Depends(allowed_to("decide_identities"))]
 
 
-def stewardship(request: Request) -> IdentityStewardship:
+async def stewardship(request: Request) -> IdentityStewardship:
     """Return the app's identity stewardship."""
     service: IdentityStewardship = request.app.state.stewardship
     return service

@@ -16,7 +16,7 @@ from services.runtime.http.auth import CallerDep
 from services.runtime.http.errors import ApiError, FieldError
 
 
-def purpose_of_use(
+async def purpose_of_use(
     caller: CallerDep,
     purpose: Annotated[
         Purpose | None,

@@ -28,7 +28,7 @@ READ_ERRORS: dict[int | str, dict[str, str]] = {
 }
 
 
-def viewer_of(request: Request, caller: CallerDep, purpose: PurposeDep) -> Viewer:
+async def viewer_of(request: Request, caller: CallerDep, purpose: PurposeDep) -> Viewer:
     """Return who is looking and why, with the place's sharing rules."""
     policy: SharingPolicy = request.app.state.sharing
     return Viewer(org=caller.org, role=caller.role, policy=policy, purpose=purpose)
@@ -37,7 +37,7 @@ def viewer_of(request: Request, caller: CallerDep, purpose: PurposeDep) -> Viewe
 ViewerDep = Annotated[Viewer, Depends(viewer_of)]
 
 
-def reads_of(request: Request, caller: CallerDep, purpose: PurposeDep) -> Reads:
+async def reads_of(request: Request, caller: CallerDep, purpose: PurposeDep) -> Reads:
     """Return the access log recorder of this request."""
     log: AccessLog = request.app.state.access_log
     glass: BreakGlass = request.app.state.break_glass
@@ -48,7 +48,7 @@ def reads_of(request: Request, caller: CallerDep, purpose: PurposeDep) -> Reads:
 ReadsDep = Annotated[Reads, Depends(reads_of)]
 
 
-def citizen_queries(request: Request) -> CitizenQueries:
+async def citizen_queries(request: Request) -> CitizenQueries:
     """Return the app's read-model queries."""
     queries: CitizenQueries = request.app.state.citizens
     return queries
@@ -78,7 +78,7 @@ def answer_read_refusals(app: FastAPI) -> None:
     )
 
 
-def reading_of(viewer: ViewerDep, reads: ReadsDep, queries: QueriesDep) -> CitizenReading:
+async def reading_of(viewer: ViewerDep, reads: ReadsDep, queries: QueriesDep) -> CitizenReading:
     """Return this request's reads of citizens' data."""
     return CitizenReading(viewer, reads, queries)
 
