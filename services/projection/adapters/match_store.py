@@ -16,12 +16,12 @@ import json
 import uuid
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from services.projection.adapters.read_model import key_columns
-from services.projection.domain.linkage import PersonKey
+from services.projection.adapters.read_model import keys_from, keys_json
+from services.projection.domain.linkage import HumanDecision, PersonKey
 from services.projection.domain.matching import FieldEvidence, PersonRecord, blocking_keys
 from services.runtime.database import Connection
 from services.runtime.event_store_schema import checked_schema
@@ -140,6 +140,10 @@ class MatchStore:
         """Store each record's registration unless a later one is stored; return the changed,
         each with the registration now stored (so the caller need not read it back).
 
+        One statement: the registrations, and the changed records' blocking keys (those no
+        longer theirs deleted, new ones added; its two writes touch different rows, so the
+        order PostgreSQL runs them in makes no difference).
+
         "Later" is by occurrence, then event id, so the stored registration never depends on
         the order events arrived in.
         """
@@ -150,41 +154,36 @@ class MatchStore:
                 latest[registration.key] = registration
         if not latest:
             return {}
+        s = self.schema
         rows = await conn.fetch(
-            f"INSERT INTO {self.schema}.registrations AS r (org, person_id, event_id,"  # noqa: S608 - schema name is checked
+            "WITH u AS (SELECT e->>0 AS org, e->>1 AS person_id, (e->>2)::uuid AS event_id,"  # noqa: S608 - schema name is checked
+            "  (e->>3)::timestamptz AS occurred_at, e->>4 AS nhs_number, e->>5 AS given_name,"
+            "  e->>6 AS family_name, (e->>7)::date AS date_of_birth, e->>8 AS postcode,"
+            "  e->>9 AS place, e->10 AS keys FROM jsonb_array_elements($1::text::jsonb) AS e),"
+            f" saved AS (INSERT INTO {s}.registrations AS r (org, person_id, event_id,"
             "  occurred_at, nhs_number, given_name, family_name, date_of_birth, postcode, place)"
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::timestamptz[],"
-            "  $5::text[], $6::text[], $7::text[], $8::date[], $9::text[], $10::text[])"
-            " ON CONFLICT (org, person_id) DO UPDATE SET event_id = excluded.event_id,"
-            "  occurred_at = excluded.occurred_at, nhs_number = excluded.nhs_number,"
-            "  given_name = excluded.given_name, family_name = excluded.family_name,"
-            "  date_of_birth = excluded.date_of_birth, postcode = excluded.postcode,"
-            "  place = excluded.place"
-            " WHERE (excluded.occurred_at, excluded.event_id) > (r.occurred_at, r.event_id)"
-            " RETURNING org, person_id",
-            *_registration_columns(list(latest.values())),
+            "  SELECT org, person_id, event_id, occurred_at, nhs_number, given_name, family_name,"
+            "   date_of_birth, postcode, place FROM u"
+            "  ON CONFLICT (org, person_id) DO UPDATE SET event_id = excluded.event_id,"
+            "   occurred_at = excluded.occurred_at, nhs_number = excluded.nhs_number,"
+            "   given_name = excluded.given_name, family_name = excluded.family_name,"
+            "   date_of_birth = excluded.date_of_birth, postcode = excluded.postcode,"
+            "   place = excluded.place"
+            "  WHERE (excluded.occurred_at, excluded.event_id) > (r.occurred_at, r.event_id)"
+            "  RETURNING r.org, r.person_id),"
+            " keyed AS (SELECT k.key, u.org, u.person_id FROM u"
+            "  JOIN saved ON saved.org = u.org AND saved.person_id = u.person_id,"
+            "  jsonb_array_elements_text(u.keys) AS k(key)),"
+            f" dropped AS (DELETE FROM {s}.blocking_keys b USING saved"
+            "  WHERE b.org = saved.org AND b.person_id = saved.person_id AND NOT EXISTS ("
+            "   SELECT FROM keyed WHERE (keyed.key, keyed.org, keyed.person_id)"
+            "   = (b.key, b.org, b.person_id))),"
+            f" added AS (INSERT INTO {s}.blocking_keys (key, org, person_id)"
+            "  SELECT key, org, person_id FROM keyed ON CONFLICT DO NOTHING)"
+            " SELECT org, person_id FROM saved",
+            _registrations_json(list(latest.values())),
         )
-        changed = {key: latest[key] for key in ((row["org"], row["person_id"]) for row in rows)}
-        if changed:
-            await self._save_blocking_keys(conn, [r.record for r in changed.values()])
-        return changed
-
-    async def _save_blocking_keys(self, conn: Connection, records: Sequence[PersonRecord]) -> None:
-        await conn.execute(
-            f"DELETE FROM {self.schema}.blocking_keys b"  # noqa: S608 - schema name is checked
-            " USING unnest($1::text[], $2::text[]) AS k(org, person_id)"
-            " WHERE b.org = k.org AND b.person_id = k.person_id",
-            [r.org for r in records],
-            [r.person_id for r in records],
-        )
-        keyed = [(key, r.org, r.person_id) for r in records for key in blocking_keys(r)]
-        await conn.execute(
-            f"INSERT INTO {self.schema}.blocking_keys (key, org, person_id)"  # noqa: S608 - schema name is checked
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[])",
-            [key for key, _, _ in keyed],
-            [org for _, org, _ in keyed],
-            [person for _, _, person in keyed],
-        )
+        return {key: latest[key] for key in ((row["org"], row["person_id"]) for row in rows)}
 
     async def registrations(
         self, conn: Connection, keys: Collection[PersonKey]
@@ -192,9 +191,8 @@ class MatchStore:
         """Return the stored registrations of these records (those that have one)."""
         rows = await conn.fetch(
             f"SELECT r.* FROM {self.schema}.registrations r"  # noqa: S608 - schema name is checked
-            " JOIN unnest($1::text[], $2::text[]) AS k(org, person_id)"
-            "  ON r.org = k.org AND r.person_id = k.person_id",
-            *key_columns(keys),
+            f" JOIN {keys_from('$1')} ON r.org = k.org AND r.person_id = k.person_id",
+            keys_json(keys),
         )
         found = [_registration(row) for row in rows]
         return {registration.key: registration for registration in found}
@@ -204,54 +202,53 @@ class MatchStore:
     ) -> list[tuple[str, PersonRecord]]:
         """Return every stored record under each blocking key it shares with these.
 
-        Only what matching compares is read, and each record is built once (it comes back
-        once per key it is under); these records, just stored, are given back as they are."""
+        Only what matching compares is read, each record once with the keys it is under;
+        these records, just stored, are given back as they are."""
         keys = sorted({key for record in records for key in blocking_keys(record)})
         rows = await conn.fetch(
-            f"SELECT b.key, {_MATCHED_COLUMNS} FROM {self.schema}.blocking_keys b"  # noqa: S608 - schema name is checked
-            f" JOIN {self.schema}.registrations r USING (org, person_id)"
-            " WHERE b.key = ANY($1::text[])",
-            keys,
+            f"SELECT b.keys, {_MATCHED_COLUMNS} FROM (SELECT org, person_id,"  # noqa: S608 - schema name is checked
+            f"  array_agg(key) AS keys FROM {self.schema}.blocking_keys"
+            "  WHERE key IN (SELECT jsonb_array_elements_text($1::text::jsonb))"
+            "  GROUP BY org, person_id) AS b"
+            f" JOIN {self.schema}.registrations r USING (org, person_id)",
+            json.dumps(keys, separators=(",", ":")),
         )
-        records_by_key = {(r.org, r.person_id): r for r in records}
+        given = {(r.org, r.person_id): r for r in records}
         found = []
         for row in rows:
-            key = (row["org"], row["person_id"])
-            record = records_by_key.get(key)
-            if record is None:
-                record = records_by_key[key] = _record(row)
-            found.append((row["key"], record))
+            record = given.get((row["org"], row["person_id"])) or _record(row)
+            found += [(key, record) for key in row["keys"]]
         return found
 
     async def replace_pairs(
         self, conn: Connection, records: Collection[PersonKey], pairs: Sequence[StoredPair]
     ) -> None:
-        """Forget every scored pair of these records, then store `pairs` (scored afresh)."""
+        """Forget every scored pair of these records, then store `pairs` (scored afresh).
+
+        One statement: the pairs of these records not in `pairs` are deleted, and `pairs`
+        stored (a pair already stored keeps whether it awaits review: the re-linking that
+        follows a rescoring decides that afresh for every pair it touches). Its two writes
+        touch different rows, so the order PostgreSQL runs them in makes no difference."""
         await conn.execute(
-            f"DELETE FROM {self.schema}.match_pairs p"  # noqa: S608 - schema name is checked
-            " USING unnest($1::text[], $2::text[]) AS k(org, person_id)"
-            " WHERE (p.a_org = k.org AND p.a_person = k.person_id)"
-            "  OR (p.b_org = k.org AND p.b_person = k.person_id)",
-            *key_columns(records),
+            "WITH fresh AS (SELECT e->>0 AS a_org, e->>1 AS a_person, e->>2 AS b_org,"  # noqa: S608 - schema name is checked
+            "  e->>3 AS b_person, (e->>4)::uuid AS pair_id, (e->>5)::float8 AS score,"
+            "  e->6 AS evidence FROM jsonb_array_elements($2::text::jsonb) AS e),"
+            f" dropped AS (DELETE FROM {self.schema}.match_pairs p USING {keys_from('$1')}"
+            "  WHERE ((p.a_org = k.org AND p.a_person = k.person_id)"
+            "   OR (p.b_org = k.org AND p.b_person = k.person_id))"
+            "  AND NOT EXISTS (SELECT FROM fresh f WHERE (f.a_org, f.a_person, f.b_org, f.b_person)"
+            "   = (p.a_org, p.a_person, p.b_org, p.b_person)))"
+            f" INSERT INTO {self.schema}.match_pairs"
+            " (a_org, a_person, b_org, b_person, pair_id, score, evidence)"
+            " SELECT a_org, a_person, b_org, b_person, pair_id, score, evidence FROM fresh"
+            " ON CONFLICT (a_org, a_person, b_org, b_person) DO UPDATE"
+            " SET score = excluded.score, evidence = excluded.evidence, scored_at = now()",
+            keys_json(records),
+            json.dumps(
+                [(*p.a, *p.b, str(p.pair_id), p.score, evidence_json(p.evidence)) for p in pairs],
+                separators=(",", ":"),
+            ),
         )
-        if pairs:
-            await conn.execute(
-                f"INSERT INTO {self.schema}.match_pairs"  # noqa: S608 - schema name is checked
-                " (a_org, a_person, b_org, b_person, pair_id, score, evidence)"
-                " SELECT u.a_org, u.a_person, u.b_org, u.b_person, u.pair_id, u.score,"
-                "  u.evidence::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
-                "  $5::uuid[], $6::float8[], $7::text[])"
-                "  AS u(a_org, a_person, b_org, b_person, pair_id, score, evidence)"
-                " ON CONFLICT (a_org, a_person, b_org, b_person) DO UPDATE"
-                " SET score = excluded.score, evidence = excluded.evidence, scored_at = now()",
-                [p.a[0] for p in pairs],
-                [p.a[1] for p in pairs],
-                [p.b[0] for p in pairs],
-                [p.b[1] for p in pairs],
-                [p.pair_id for p in pairs],
-                [p.score for p in pairs],
-                [json.dumps(evidence_json(p.evidence)) for p in pairs],
-            )
 
     async def connected(
         self, conn: Connection, start: Iterable[PersonKey], *, link_from: float
@@ -259,35 +256,90 @@ class MatchStore:
         """Return every record joined to `start` by a pair scoring at least `link_from`, an
         NHS number, a shared citizen or a person's decision, transitively: all that a
         resolution may change. (A pair scoring less can only be reviewed, never joined.)"""
-        found = set(start)
-        frontier = set(found)
-        while frontier:
-            rows = await conn.fetch(self._neighbours_sql, *key_columns(frontier), link_from)
-            frontier = {(row["org"], row["person_id"]) for row in rows} - found
-            found |= frontier
-        return found
+        rows = await conn.fetch(
+            f"{self._component_sql} SELECT org, person_id FROM c",  # noqa: S608 - schema names are checked
+            keys_json(list(start)),
+            link_from,
+        )
+        return {(row["org"], row["person_id"]) for row in rows}
+
+    async def component(
+        self, conn: Connection, start: Iterable[PersonKey], *, link_from: float
+    ) -> "Component":
+        """Return what a resolution of the records `connected` to `start` reads, in one
+        statement (the walk, then what it reaches): their registrations and links, the
+        scored pairs touching them (without evidence) and the registrations of those pairs'
+        other records, and the decisions among them.
+
+        One statement, so one snapshot; the caller holds the re-linking lock, so what it
+        reads (whether each pair awaits review too) stays true until the caller commits."""
+        rows = await conn.fetch(self._component_read_sql, keys_json(list(start)), link_from)
+        return _component(rows)
+
+    @functools.cached_property
+    def _component_read_sql(self) -> str:
+        """The walk as c, its registrations as h, the pairs touching h as t; then rows of
+        four kinds (`_COMPONENT_COLUMNS`): held records, outside records, pairs, decisions."""
+        s, d = self.schema, self._decisions
+        held = _select(kind="'held'", **_registration_of("h"), citizen_id="l.citizen_id")
+        outside = _select(kind="'outside'", **_registration_of("r"))
+        pair = _select(
+            kind="'pair'",
+            **_pair_of("t"),
+            score="t.score",
+            in_review="t.in_review",
+        )
+        decision = _select(
+            kind="'decision'",
+            **_pair_of("p"),
+            same="p.same",
+            decided_at="p.decided_at",
+            decided_by="d.envelope->>'org'",
+            position="d.position",
+        )
+        in_h = "SELECT FROM h WHERE h.org = {0}_org AND h.person_id = {0}_person"
+        return (
+            f"{self._component_sql},"  # noqa: S608 - schema names are checked
+            f" h AS (SELECT r.* FROM c JOIN {s}.registrations r"
+            "  ON r.org = c.org AND r.person_id = c.person_id),"
+            " t AS (SELECT p.a_org, p.a_person, p.b_org, p.b_person, p.score, p.in_review"
+            f"  FROM {s}.match_pairs p JOIN h ON p.a_org = h.org AND p.a_person = h.person_id"
+            "  UNION SELECT p.a_org, p.a_person, p.b_org, p.b_person, p.score, p.in_review"
+            f"  FROM {s}.match_pairs p JOIN h ON p.b_org = h.org AND p.b_person = h.person_id)"
+            f" {held} FROM h LEFT JOIN {s}.person_links l"
+            "  ON l.org = h.org AND l.person_id = h.person_id"
+            f" UNION ALL {outside} FROM {s}.registrations r WHERE (r.org, r.person_id) IN"
+            "  (SELECT a_org, a_person FROM t UNION SELECT b_org, b_person FROM t)"
+            "  AND NOT EXISTS (SELECT FROM h WHERE h.org = r.org AND h.person_id = r.person_id)"
+            f" UNION ALL {pair} FROM t"
+            f" UNION ALL {decision} FROM {d}.decision_pairs p"
+            f"  JOIN {d}.decisions d ON d.event_id = p.event_id"
+            f"  WHERE EXISTS ({in_h.format('p.a')}) AND EXISTS ({in_h.format('p.b')})"
+        )
 
     @property
-    def _neighbours_sql(self) -> str:
+    def _component_sql(self) -> str:
+        """The walk of `connected` as c(org, person_id): one recursive statement, each step
+        from the records the step before found (UNION: each record once, so it ends)."""
         s, d = self.schema, self._decisions
-        frontier = "unnest($1::text[], $2::text[]) AS f(org, person_id)"
         return (
-            f"SELECT p.b_org AS org, p.b_person AS person_id FROM {s}.match_pairs p"  # noqa: S608 - schema names are checked
-            f" JOIN {frontier} ON p.a_org = f.org AND p.a_person = f.person_id"
-            " WHERE p.score >= $3"
-            f" UNION SELECT p.a_org, p.a_person FROM {s}.match_pairs p"
-            f" JOIN {frontier} ON p.b_org = f.org AND p.b_person = f.person_id"
-            " WHERE p.score >= $3"
-            f" UNION SELECT o.org, o.person_id FROM {s}.registrations r"
-            f" JOIN {frontier} ON r.org = f.org AND r.person_id = f.person_id"
-            f" JOIN {s}.registrations o ON o.nhs_number = r.nhs_number"
-            f" UNION SELECT o.org, o.person_id FROM {s}.person_links l"
-            f" JOIN {frontier} ON l.org = f.org AND l.person_id = f.person_id"
-            f" JOIN {s}.person_links o ON o.citizen_id = l.citizen_id"
-            f" UNION SELECT d.b_org, d.b_person FROM {d}.decision_pairs d"
-            f" JOIN {frontier} ON d.a_org = f.org AND d.a_person = f.person_id"
-            f" UNION SELECT d.a_org, d.a_person FROM {d}.decision_pairs d"
-            f" JOIN {frontier} ON d.b_org = f.org AND d.b_person = f.person_id"
+            f"WITH RECURSIVE c(org, person_id) AS (SELECT k.org, k.person_id FROM {keys_from('$1')}"  # noqa: S608 - schema names are checked
+            " UNION SELECT n.org, n.person_id FROM c CROSS JOIN LATERAL ("
+            f"  SELECT p.b_org, p.b_person FROM {s}.match_pairs p"
+            "   WHERE p.a_org = c.org AND p.a_person = c.person_id AND p.score >= $2"
+            f"  UNION ALL SELECT p.a_org, p.a_person FROM {s}.match_pairs p"
+            "   WHERE p.b_org = c.org AND p.b_person = c.person_id AND p.score >= $2"
+            f"  UNION ALL SELECT o.org, o.person_id FROM {s}.registrations r"
+            f"   JOIN {s}.registrations o ON o.nhs_number = r.nhs_number"
+            "   WHERE r.org = c.org AND r.person_id = c.person_id"
+            f"  UNION ALL SELECT o.org, o.person_id FROM {s}.person_links l"
+            f"   JOIN {s}.person_links o ON o.citizen_id = l.citizen_id"
+            "   WHERE l.org = c.org AND l.person_id = c.person_id"
+            f"  UNION ALL SELECT x.b_org, x.b_person FROM {d}.decision_pairs x"
+            "   WHERE x.a_org = c.org AND x.a_person = c.person_id"
+            f"  UNION ALL SELECT x.a_org, x.a_person FROM {d}.decision_pairs x"
+            "   WHERE x.b_org = c.org AND x.b_person = c.person_id"
+            " ) AS n(org, person_id))"
         )
 
     async def pairs_touching(
@@ -296,12 +348,10 @@ class MatchStore:
         """Return the scored pairs with at least one record among `records`."""
         rows = await conn.fetch(
             f"SELECT p.* FROM {self.schema}.match_pairs p"  # noqa: S608 - schema name is checked
-            " JOIN unnest($1::text[], $2::text[]) AS k(org, person_id)"
-            "  ON p.a_org = k.org AND p.a_person = k.person_id"
+            f" JOIN {keys_from('$1')} ON p.a_org = k.org AND p.a_person = k.person_id"
             f" UNION SELECT p.* FROM {self.schema}.match_pairs p"
-            " JOIN unnest($1::text[], $2::text[]) AS k(org, person_id)"
-            "  ON p.b_org = k.org AND p.b_person = k.person_id",
-            *key_columns(records),
+            f" JOIN {keys_from('$1')} ON p.b_org = k.org AND p.b_person = k.person_id",
+            keys_json(records),
         )
         return [_pair(row) for row in rows]
 
@@ -397,17 +447,120 @@ def _pair(row: Any) -> StoredPair:
     )
 
 
-def _registration_columns(registrations: Sequence[Registration]) -> list[list[Any]]:
-    records = [r.record for r in registrations]
-    return [
-        [r.org for r in records],
-        [r.person_id for r in records],
-        [r.event_id for r in registrations],
-        [r.occurred_at for r in registrations],
-        [r.nhs_number for r in records],
-        [r.given_name for r in records],
-        [r.family_name for r in records],
-        [r.date_of_birth for r in records],
-        [r.postcode for r in records],
-        [r.place for r in records],
+def _registrations_json(registrations: Sequence[Registration]) -> str:
+    """Return registrations (with each record's blocking keys) as one JSON array of rows."""
+    return json.dumps(
+        [
+            (
+                r.record.org,
+                r.record.person_id,
+                str(r.event_id),
+                _aware(r.occurred_at).isoformat(),
+                r.record.nhs_number,
+                r.record.given_name,
+                r.record.family_name,
+                None if r.record.date_of_birth is None else r.record.date_of_birth.isoformat(),
+                r.record.postcode,
+                r.record.place,
+                sorted(blocking_keys(r.record)),
+            )
+            for r in registrations
+        ],
+        separators=(",", ":"),
+    )
+
+
+def _aware(at: datetime) -> datetime:
+    """Return a time with its zone: a naive one is UTC, as asyncpg would have stored it."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Component:
+    """What re-linking the records connected to a change reads (`MatchStore.component`)."""
+
+    held: dict[PersonKey, Registration]  # the connected records that have a registration
+    links: dict[PersonKey, UUID]  # the citizen each of those is linked to, if any
+    pairs: list[StoredPair]  # the scored pairs touching `held`, their evidence left out
+    outside: dict[PersonKey, Registration]  # those pairs' other records' registrations
+    # the decided pairs among `held`, each with its steward's organisation, in the order
+    # decided (at one instant, a keep-apart last; then in the order recorded)
+    decisions: list[tuple[HumanDecision, str]]
+
+
+_COMPONENT_COLUMNS = {  # the columns of `MatchStore.component`'s rows, by name, and types
+    "kind": "text",
+    "org": "text",
+    "person_id": "text",
+    "event_id": "uuid",
+    "occurred_at": "timestamptz",
+    "nhs_number": "text",
+    "given_name": "text",
+    "family_name": "text",
+    "date_of_birth": "date",
+    "postcode": "text",
+    "place": "text",
+    "citizen_id": "uuid",
+    "b_org": "text",
+    "b_person": "text",
+    "score": "float8",
+    "in_review": "boolean",
+    "same": "boolean",
+    "decided_at": "timestamptz",
+    "decided_by": "text",
+    "position": "bigint",
+}
+_REGISTERED = (
+    *("org", "person_id", "event_id", "occurred_at", "nhs_number", "given_name"),
+    *("family_name", "date_of_birth", "postcode", "place"),
+)
+
+
+def _registration_of(alias: str) -> dict[str, str]:
+    """Return the registration columns of `_COMPONENT_COLUMNS`, from the table `alias`."""
+    return {column: f"{alias}.{column}" for column in _REGISTERED}
+
+
+def _pair_of(alias: str) -> dict[str, str]:
+    """Return the two records of a pair in the table `alias` as `_COMPONENT_COLUMNS`."""
+    return {
+        "org": f"{alias}.a_org",
+        "person_id": f"{alias}.a_person",
+        "b_org": f"{alias}.b_org",
+        "b_person": f"{alias}.b_person",
+    }
+
+
+def _select(**values: str) -> str:
+    """Return a SELECT list of every `_COMPONENT_COLUMNS` column, typed NULL unless given
+    (each branch of a UNION then has the same columns of the same types)."""
+    columns = [
+        f"{values[name]} AS {name}" if name in values else f"NULL::{kind} AS {name}"
+        for name, kind in _COMPONENT_COLUMNS.items()
     ]
+    return "SELECT " + ", ".join(columns)
+
+
+def _component(rows: Sequence[Any]) -> Component:
+    held: dict[PersonKey, Registration] = {}
+    links: dict[PersonKey, UUID] = {}
+    pairs: list[StoredPair] = []
+    outside: dict[PersonKey, Registration] = {}
+    decided: list[tuple[HumanDecision, str, int]] = []
+    for row in rows:
+        kind, key = row["kind"], (row["org"], row["person_id"])
+        if kind == "held":
+            held[key] = _registration(row)
+            if row["citizen_id"] is not None:
+                links[key] = row["citizen_id"]
+        elif kind == "outside":
+            outside[key] = _registration(row)
+        elif kind == "pair":
+            other = (row["b_org"], row["b_person"])
+            pairs.append(StoredPair(key, other, row["score"], (), row["in_review"]))
+        else:
+            other = (row["b_org"], row["b_person"])
+            decision = HumanDecision(key, other, row["same"], decided_at=row["decided_at"])
+            decided.append((decision, row["decided_by"], row["position"]))
+    decided.sort(key=lambda d: (d[0].decided_at, not d[0].same, d[2]))
+    return Component(held, links, pairs, outside, [(d, by) for d, by, _ in decided])

@@ -4,9 +4,8 @@ Every method takes the batch's connection, so the consumer writes the timeline, 
 the views and its checkpoint in one transaction.
 """
 
+import json
 from collections.abc import Collection, Sequence
-from datetime import date
-from typing import Any
 from uuid import UUID
 
 from pydantic import TypeAdapter
@@ -48,9 +47,8 @@ class ReadModel:
         """Return the citizen each of these organisations' people is linked to (if any)."""
         rows = await conn.fetch(
             f"SELECT l.org, l.person_id, l.citizen_id FROM {self.schema}.person_links l"  # noqa: S608 - schema name is checked
-            " JOIN unnest($1::text[], $2::text[]) AS k(org, person_id)"
-            "  ON l.org = k.org AND l.person_id = k.person_id",
-            *key_columns(keys),
+            f" JOIN {keys_from('$1')} ON l.org = k.org AND l.person_id = k.person_id",
+            keys_json(keys),
         )
         return {(row["org"], row["person_id"]): row["citizen_id"] for row in rows}
 
@@ -66,11 +64,13 @@ class ReadModel:
         """Link organisations' people to citizens, replacing earlier links of the same people."""
         await conn.execute(
             f"INSERT INTO {self.schema}.person_links (org, person_id, citizen_id)"  # noqa: S608 - schema name is checked
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[])"
+            " SELECT e->>0, e->>1, (e->>2)::uuid FROM jsonb_array_elements($1::text::jsonb) e"
             " ON CONFLICT (org, person_id) DO UPDATE"
             " SET citizen_id = excluded.citizen_id, linked_at = now()",
-            *key_columns(links),
-            list(links.values()),
+            json.dumps(
+                [(org, person, str(citizen)) for (org, person), citizen in links.items()],
+                separators=(",", ":"),
+            ),
         )
 
     async def seen_before(
@@ -78,14 +78,13 @@ class ReadModel:
     ) -> set[PersonKey]:
         """Return which of these people have timeline events that arrived before `arrival`."""
         rows = await conn.fetch(
-            f"SELECT DISTINCT t.org, t.subject FROM {self.schema}.timeline t"  # noqa: S608 - schema name is checked
-            " JOIN unnest($1::text[], $2::text[]) AS k(org, subject)"
-            "  ON t.org = k.org AND t.subject = k.subject"
-            " WHERE t.arrival < $3",
-            *key_columns(keys),
+            f"SELECT k.org, k.person_id FROM {keys_from('$1')}"  # noqa: S608 - schema name is checked
+            f" WHERE EXISTS (SELECT FROM {self.schema}.timeline t"
+            "  WHERE t.org = k.org AND t.subject = k.person_id AND t.arrival < $2)",
+            keys_json(keys),
             arrival,
         )
-        return {(row["org"], row["subject"]) for row in rows}
+        return {(row["org"], row["person_id"]) for row in rows}
 
     async def lock_citizens(self, conn: Connection, citizen_ids: Collection[UUID]) -> None:
         """Hold these citizens (stored or not yet) until the transaction ends, in a fixed order."""
@@ -126,18 +125,19 @@ class ReadModel:
         """Write these views; a citizen no organisation's person is linked to any more goes."""
         kept = [view for view in views if view.involvements]
         gone = [view.citizen_id for view in views if not view.involvements]
-        if kept:
+        if kept:  # the search columns are the view's best-known identity, read from its JSON
             await conn.execute(
                 f"INSERT INTO {self.schema}.citizens"  # noqa: S608 - schema name is checked
                 " (citizen_id, nhs_number, family_name, given_name, date_of_birth, view)"
-                " SELECT c.id, c.nhs, c.family, c.given, c.born, c.view::jsonb FROM unnest("
-                "  $1::uuid[], $2::text[], $3::text[], $4::text[], $5::date[], $6::text[])"
-                "  AS c(id, nhs, family, given, born, view)"
+                " SELECT (v->>'citizen_id')::uuid, v->'identity'->'nhs_number'->>'value',"
+                "  v->'identity'->'family_name'->>'value', v->'identity'->'given_name'->>'value',"
+                "  (v->'identity'->'date_of_birth'->>'value')::date, v"
+                " FROM jsonb_array_elements($1::text::jsonb) AS c(v)"
                 " ON CONFLICT (citizen_id) DO UPDATE SET nhs_number = excluded.nhs_number,"
                 "  family_name = excluded.family_name, given_name = excluded.given_name,"
                 "  date_of_birth = excluded.date_of_birth, view = excluded.view,"
                 "  updated_at = now()",
-                *_citizen_columns(kept),
+                _VIEWS.dump_json(kept).decode(),
             )
         if gone:
             await conn.execute(
@@ -147,6 +147,7 @@ class ReadModel:
 
 
 _ENVELOPES = TypeAdapter(list[Envelope])
+_VIEWS = TypeAdapter(list[CitizenView])  # each element exactly `CitizenView.model_dump_json()`
 
 
 def _timeline_json(envelopes: Sequence[Envelope]) -> str:
@@ -156,25 +157,20 @@ def _timeline_json(envelopes: Sequence[Envelope]) -> str:
     return _ENVELOPES.dump_json(list(envelopes)).decode()
 
 
+def keys_json(keys: Collection[PersonKey]) -> str:
+    """Return records' keys as one JSON array of [organisation, person id] (`keys_from`):
+    one text parameter, not two arrays of a value per record to encode."""
+    return json.dumps(list(keys), separators=(",", ":"))
+
+
+def keys_from(param: str) -> str:
+    """Return SQL of the rows k(org, person_id) of the keys `keys_json` gave parameter `param`."""
+    return (
+        "(SELECT e->>0 AS org, e->>1 AS person_id"  # noqa: S608 - a parameter's number
+        f" FROM jsonb_array_elements({param}::text::jsonb) AS e) AS k"
+    )
+
+
 def key_columns(keys: Collection[PersonKey]) -> list[list[str]]:
     """Return records' keys as two parallel arrays (organisations, person ids) for unnest."""
     return [[org for org, _ in keys], [person for _, person in keys]]
-
-
-def _citizen_columns(views: Sequence[CitizenView]) -> list[list[Any]]:
-    identities = [view.identity for view in views]
-
-    def text(name: str) -> list[str | None]:
-        return [getattr(i, name).value if getattr(i, name) else None for i in identities]
-
-    born: list[date | None] = [
-        i.date_of_birth.value if i.date_of_birth else None for i in identities
-    ]
-    return [
-        [view.citizen_id for view in views],
-        text("nhs_number"),
-        text("family_name"),
-        text("given_name"),
-        born,
-        [view.model_dump_json() for view in views],
-    ]

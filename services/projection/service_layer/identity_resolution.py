@@ -55,7 +55,12 @@ from services.projection.domain.identity_conflicts import (
     linked_by_both,
     standing_links,
 )
-from services.projection.domain.linkage import ScoredPair, SkippedDecision, resolve
+from services.projection.domain.linkage import (
+    HumanDecision,
+    ScoredPair,
+    SkippedDecision,
+    resolve,
+)
 from services.projection.domain.matching import MatchingConfig, PersonRecord
 from services.runtime.database import Connection
 
@@ -173,50 +178,30 @@ class IdentityResolution:
 
         The caller holds the re-linking lock (`hold_relinking`).
         """
-        component = await self._matches.connected(
+        component = await self._matches.component(
             conn, start, link_from=lowest_link(self._matching)
         )
-        held = await self._matches.registrations(conn, component)
-        touching = await self._matches.pairs_touching(conn, list(held))
-        among = [pair for pair in touching if pair.a in held and pair.b in held]
-        decided = await self._decisions.among(conn, list(held))
+        held = component.held
+        among = [pair for pair in component.pairs if pair.a in held and pair.b in held]
         resolution = resolve(
             {key: registration.record.nhs_number for key, registration in held.items()},
             [self._scored(pair, held) for pair in among],
-            decided,
+            [decision for decision, _ in component.decisions],
         )
         _log_skipped(resolution.skipped)
-        review = [pair_id_of(p.a, p.b) for p in resolution.review]
-        review += await self._conflicts_unsettled(conn, among, held)
-        crossing = [pair for pair in touching if pair.a not in held or pair.b not in held]
-        review += await self._reviewed_across(conn, crossing, held)
+        review = {pair_id_of(p.a, p.b) for p in resolution.review}
+        review.update(_conflicts_unsettled(among, held, component.decisions))
+        crossing = [p for p in component.pairs if p.a not in held or p.b not in held]
+        review.update(self._reviewed_across(crossing, held | component.outside))
         wanted = self._citizens_of(resolution.anchor_of)
-        existing = await self._model.links_of(conn, list(held))
+        existing = component.links
         moved_to = {key: citizen for key, citizen in wanted.items() if existing.get(key) != citizen}
         if moved_to:
             await self._model.save_links(conn, moved_to)
-        await self._matches.mark_review(conn, [p.pair_id for p in touching], review)
+        flipped = [p.pair_id for p in component.pairs if p.in_review != (p.pair_id in review)]
+        if flipped:  # the pairs were read in this transaction: only those that change
+            await self._matches.mark_review(conn, flipped, [p for p in flipped if p in review])
         return Relinked(moved_to, {key: existing[key] for key in moved_to if key in existing})
-
-    async def _conflicts_unsettled(
-        self,
-        conn: Connection,
-        among: Sequence[StoredPair],
-        held: dict[PersonKey, Registration],
-    ) -> list[UUID]:
-        """Return the identity conflicts among these pairs that await review: every one not
-        yet linked by the stewards of both its organisations (one side's link is not enough,
-        so the pair stays in the other steward's queue)."""
-        conflicts = [pair for pair in among if _in_conflict(pair, held)]
-        if not conflicts:
-            return []
-        records = {key for pair in conflicts for key in (pair.a, pair.b)}
-        links = standing_links(await self._decisions.decided_by(conn, records))
-        return [
-            pair.pair_id
-            for pair in conflicts
-            if not linked_by_both(frozenset((pair.a, pair.b)), links)
-        ]
 
     def _citizens_of(self, anchor_of: dict[PersonKey, str]) -> dict[PersonKey, UUID]:
         """Return each record's citizen id, by its citizen's anchor."""
@@ -224,21 +209,14 @@ class IdentityResolution:
             key: _citizen_id_of_anchor(self._secret, anchor) for key, anchor in anchor_of.items()
         }
 
-    async def _reviewed_across(
-        self,
-        conn: Connection,
-        crossing: Sequence[StoredPair],
-        held: dict[PersonKey, Registration],
+    def _reviewed_across(
+        self, crossing: Sequence[StoredPair], known: dict[PersonKey, Registration]
     ) -> list[UUID]:
         """Return which pairs reaching out of a resolved component await review: those
         scoring at least their review threshold (they score below any link threshold, and
         no person decided them, or they would be inside the component).
 
-        `held` are the component's registrations: only the records outside it are read."""
-        if not crossing:
-            return []
-        outside = {k for p in crossing for k in (p.a, p.b) if k not in held}
-        known = held | await self._matches.registrations(conn, outside)
+        `known` are the registrations of the component and of the records these pairs reach."""
         return [
             pair.pair_id
             for pair in crossing
@@ -265,6 +243,31 @@ class IdentityResolution:
             self._matching, held[pair.a].record.place, held[pair.b].record.place
         )
         return scored_pair(pair.a, pair.b, pair.score, thresholds)
+
+
+def _conflicts_unsettled(
+    among: Sequence[StoredPair],
+    held: dict[PersonKey, Registration],
+    decisions: Sequence[tuple[HumanDecision, str]],
+) -> list[UUID]:
+    """Return the identity conflicts among these pairs that await review: every one not
+    yet linked by the stewards of both its organisations (one side's link is not enough,
+    so the pair stays in the other steward's queue). `decisions` are those among `held`,
+    each with its steward's organisation, in the order decided."""
+    conflicts = [pair for pair in among if _in_conflict(pair, held)]
+    if not conflicts:
+        return []
+    records = {key for pair in conflicts for key in (pair.a, pair.b)}
+    links = standing_links(
+        [
+            (decision.pair, decision.same, decided_by)
+            for decision, decided_by in decisions
+            if decision.a in records and decision.b in records
+        ]
+    )
+    return [
+        pair.pair_id for pair in conflicts if not linked_by_both(frozenset((pair.a, pair.b)), links)
+    ]
 
 
 def _in_conflict(pair: StoredPair, held: dict[PersonKey, Registration]) -> bool:

@@ -1,0 +1,248 @@
+"""The match store and the read model's identity statements against real PostgreSQL: each
+one statement that must leave exactly what the separate statements it replaced left."""
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from uuid import UUID, uuid4
+
+import pytest
+
+from services.projection.adapters.decision_store import DecisionStore, decisions_schema_of
+from services.projection.adapters.match_store import MatchStore, Registration, StoredPair
+from services.projection.adapters.read_model import PersonKey, ReadModel
+from services.projection.adapters.read_model_schema import prepare_read_model
+from services.projection.domain.matching import FieldEvidence, PersonRecord, blocking_keys
+from services.runtime.database import Pool, transaction
+
+AT = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+EVIDENCE = (FieldEvidence("family_name", "exact", 4.5), FieldEvidence("postcode", "close", 1.25))
+
+
+@pytest.fixture
+async def schema(pool: Pool, unique_schema: Callable[[str], str]) -> str:
+    name = unique_schema("proj")
+    await prepare_read_model(pool, name)
+    return name
+
+
+def _registration(
+    person: str,
+    *,
+    at: datetime = AT,
+    org: str = "housing",
+    nhs_number: str | None = None,
+    given_name: str = "David",
+    family_name: str = "Smith",
+    postcode: str = "BS5 6XX",
+    place: str | None = None,
+) -> Registration:
+    record = PersonRecord(
+        org=org,
+        person_id=person,
+        nhs_number=nhs_number,
+        given_name=given_name,
+        family_name=family_name,
+        date_of_birth=date(1980, 3, 1),
+        postcode=postcode,
+        place=place,
+    )
+    return Registration(record, uuid4(), at)
+
+
+async def _keys_of(pool: Pool, schema: str) -> set[tuple[str, str, str]]:
+    rows = await pool.fetch(f"SELECT key, org, person_id FROM {schema}.blocking_keys")  # noqa: S608
+    return {(row["key"], row["org"], row["person_id"]) for row in rows}
+
+
+async def test_saving_registrations_keeps_the_latest_and_exactly_its_blocking_keys(
+    pool: Pool, schema: str
+) -> None:
+    store = MatchStore(schema, decisions_schema=decisions_schema_of(schema))
+    first = _registration("p1", postcode="BS5 6XX", nhs_number="9434765919")
+    other = _registration("p2", given_name="Ann", family_name="Jones", place="bristol")
+    async with transaction(pool) as conn:
+        changed = await store.save_latest(conn, [first, other])
+    assert set(changed) == {("housing", "p1"), ("housing", "p2")}
+    expected = {(k, "housing", "p1") for k in blocking_keys(first.record)}
+    expected |= {(k, "housing", "p2") for k in blocking_keys(other.record)}
+    assert await _keys_of(pool, schema) == expected
+
+    moved = _registration("p1", at=AT + timedelta(days=1), postcode="BS1 4DJ", nhs_number=None)
+    stale = _registration("p2", at=AT - timedelta(days=1), given_name="Anne")
+    async with transaction(pool) as conn:
+        changed = await store.save_latest(conn, [moved, stale])
+        stored = await store.registrations(conn, [("housing", "p1"), ("housing", "p2")])
+    assert changed == {("housing", "p1"): moved}  # the older registration of p2 is ignored
+    assert stored[("housing", "p1")] == moved
+    assert stored[("housing", "p2")] == other
+    expected = {(k, "housing", "p1") for k in blocking_keys(moved.record)}
+    expected |= {(k, "housing", "p2") for k in blocking_keys(other.record)}
+    assert await _keys_of(pool, schema) == expected
+
+
+async def test_a_registration_with_a_naive_time_is_stored_as_utc(pool: Pool, schema: str) -> None:
+    store = MatchStore(schema, decisions_schema=decisions_schema_of(schema))
+    naive = _registration("p1", at=AT.replace(tzinfo=None), given_name="Zoë 'O\"Neil'\\")
+    async with transaction(pool) as conn:
+        await store.save_latest(conn, [naive])
+        stored = await store.registrations(conn, [("housing", "p1")])
+    assert stored[("housing", "p1")].occurred_at == AT
+    assert stored[("housing", "p1")].record == naive.record
+
+
+async def test_replacing_pairs_forgets_the_old_and_keeps_the_new_with_their_evidence(
+    pool: Pool, schema: str
+) -> None:
+    store = MatchStore(schema, decisions_schema=decisions_schema_of(schema))
+    a, b, c, d = (("housing", p) for p in ("a", "b", "c", "d"))
+    async with transaction(pool) as conn:
+        await store.replace_pairs(
+            conn, [a, b], [StoredPair(a, b, 12.5, EVIDENCE), StoredPair(a, c, 7.25, EVIDENCE)]
+        )
+        await store.replace_pairs(conn, [d], [StoredPair(c, d, 20.0, EVIDENCE)])
+        await store.mark_review(conn, [StoredPair(a, b, 0, ()).pair_id], [])
+        await store.mark_review(
+            conn, [StoredPair(a, c, 0, ()).pair_id], [StoredPair(a, c, 0, ()).pair_id]
+        )
+        rescored = StoredPair(a, b, 0.1 + 0.2, (FieldEvidence("given_name", "similar", 1e-05),))
+        await store.replace_pairs(conn, [a], [rescored])
+        left = await store.pairs_touching(conn, [a, b, c, d])
+    by_pair = {(p.a, p.b): p for p in left}
+    assert set(by_pair) == {(a, b), (c, d)}  # a-c went: a was rescored without it
+    assert by_pair[a, b].score == 0.1 + 0.2
+    assert by_pair[a, b].evidence == rescored.evidence
+    assert by_pair[c, d] == StoredPair(c, d, 20.0, EVIDENCE)
+
+    async with transaction(pool) as conn:
+        await store.replace_pairs(conn, [a, d], [])
+        assert await store.pairs_touching(conn, [a, b, c, d]) == []
+
+
+async def _decided(
+    pool: Pool, schema: str, a: PersonKey, b: PersonKey, *, same: bool, by: str, at: datetime
+) -> None:
+    """Record a steward's decision about a pair as the decision store keeps it."""
+    d = decisions_schema_of(schema)
+    event_id = uuid4()
+    async with transaction(pool) as conn:
+        await conn.execute(
+            f"INSERT INTO {d}.decisions (event_id, type, occurred_at, envelope)"  # noqa: S608
+            " VALUES ($1, 'identity.linked', $2, $3::jsonb)",
+            event_id,
+            at,
+            {"org": by},
+        )
+        await conn.execute(
+            f"INSERT INTO {d}.decision_pairs"  # noqa: S608
+            " (event_id, a_org, a_person, b_org, b_person, same, decided_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            event_id,
+            *a,
+            *b,
+            same,
+            at,
+        )
+
+
+async def test_a_component_is_read_in_one_statement_as_the_separate_reads_give_it(
+    pool: Pool, schema: str
+) -> None:
+    store = MatchStore(schema, decisions_schema=decisions_schema_of(schema))
+    model = ReadModel(schema)
+    decisions = DecisionStore(decisions_schema_of(schema))
+    h1, h2 = ("housing", "h1"), ("housing", "h2")
+    m1, m2, m3 = ("mental_health", "m1"), ("mental_health", "m2"), ("mental_health", "m3")
+    v1, v2, x1 = ("voluntary", "v1"), ("voluntary", "v2"), ("voluntary", "x1")
+    registered = [
+        _registration("h1", nhs_number="9434765919"),
+        _registration("h2", nhs_number="9434765919", given_name="Dave"),
+        _registration("m1", org="mental_health", given_name="Ann"),
+        _registration("m2", org="mental_health", given_name="Anne", place="bristol"),
+        _registration("v1", org="voluntary"),
+        _registration("v2", org="voluntary", family_name="Smyth"),
+        _registration("x1", org="voluntary", family_name="Other"),
+    ]
+    c1, c2 = uuid4(), uuid4()
+    async with transaction(pool) as conn:
+        await store.save_latest(conn, registered)
+        await store.replace_pairs(
+            conn,
+            [h2, v1],
+            [StoredPair(h2, v1, 20.0, EVIDENCE), StoredPair(v1, v2, 8.0, EVIDENCE)],
+        )
+        await store.replace_pairs(conn, [x1], [StoredPair(v2, x1, 16.0, EVIDENCE)])
+        await model.save_links(conn, {v1: c1, m1: c1, h1: c2, m3: c2})
+        await store.mark_review(conn, [StoredPair(v1, v2, 0, ()).pair_id], [])
+    await _decided(pool, schema, m1, m2, same=True, by="mental_health", at=AT)
+    await _decided(pool, schema, h1, h2, same=False, by="voluntary", at=AT)
+    await _decided(pool, schema, h1, h2, same=True, by="housing", at=AT)
+    await _decided(pool, schema, h1, h2, same=True, by="housing", at=AT - timedelta(hours=1))
+    await _decided(pool, schema, v2, x1, same=False, by="housing", at=AT)  # outside
+
+    async with transaction(pool) as conn:
+        component = await store.component(conn, [h1], link_from=15.0)
+        walked = await store.connected(conn, [h1], link_from=15.0)
+        held = await store.registrations(conn, walked)
+        touching = await store.pairs_touching(conn, list(held))
+        among = await decisions.among(conn, list(held))
+        decided_by = await decisions.decided_by(conn, list(held))
+        links = await model.links_of(conn, list(held))
+        outside = await store.registrations(
+            conn, {k for p in touching for k in (p.a, p.b)} - set(held)
+        )
+
+    # m3 shares h1's citizen but has no registration: walked to, never resolved
+    assert walked == {h1, h2, m1, m2, m3, v1}
+    assert component.held == held == {r.key: r for r in registered if r.key in walked}
+    assert component.links == links == {v1: c1, m1: c1, h1: c2}
+    assert sorted((p.a, p.b, p.score, p.in_review) for p in component.pairs) == sorted(
+        (p.a, p.b, p.score, p.in_review) for p in touching
+    )
+    assert all(p.evidence == () for p in component.pairs)  # not needed to re-link
+    assert component.outside == outside == {v2: registered[5]}
+    assert sorted((d.a, d.b, d.same, d.decided_at) for d, _ in component.decisions) == sorted(
+        (d.a, d.b, d.same, d.decided_at) for d in among
+    )
+    # in the order decided, a keep-apart last among equals: as `decided_by` gives them
+    assert [(d.pair, d.same, by) for d, by in component.decisions] == decided_by
+    assert [by for _, by in component.decisions] == [
+        "housing",
+        "mental_health",
+        "housing",
+        "voluntary",
+    ]
+
+
+async def test_the_walk_stops_at_pairs_below_the_link_threshold(pool: Pool, schema: str) -> None:
+    store = MatchStore(schema, decisions_schema=decisions_schema_of(schema))
+    a, b, c = ("housing", "a"), ("housing", "b"), ("voluntary", "c")
+    async with transaction(pool) as conn:
+        await store.replace_pairs(
+            conn, [a, b], [StoredPair(a, b, 15.0, EVIDENCE), StoredPair(b, c, 14.9, EVIDENCE)]
+        )
+        assert await store.connected(conn, [a], link_from=15.0) == {a, b}
+        assert await store.connected(conn, [c], link_from=14.9) == {a, b, c}
+        assert await store.connected(conn, [("housing", "nobody")], link_from=1.0) == {
+            ("housing", "nobody")
+        }
+        empty = await store.component(conn, [("housing", "nobody")], link_from=1.0)
+    assert (empty.held, empty.links, empty.pairs, empty.outside, empty.decisions) == (
+        {},
+        {},
+        [],
+        {},
+        [],
+    )
+
+
+async def test_the_read_model_reads_and_writes_links_by_one_json_parameter(
+    pool: Pool, schema: str
+) -> None:
+    model = ReadModel(schema)
+    odd = ("voluntary", 'p"1\\ \u00e9')
+    links: dict[PersonKey, UUID] = {("housing", "p1"): uuid4(), odd: uuid4()}
+    async with transaction(pool) as conn:
+        await model.save_links(conn, links)
+        assert await model.links_of(conn, [*links, ("housing", "nobody")]) == links
+        assert await model.links_of(conn, []) == {}
+        assert await model.seen_before(conn, list(links), 10) == set()
