@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from events.envelope import Envelope, OrgId
 from services.projection.domain.finding import Sought, best_match
 from services.projection.domain.matching import PersonRecord, mistyped_dates
-from services.projection.domain.view import CitizenView
+from services.projection.domain.view import CitizenView, RecentEvent
 from services.runtime.database import Pool
 from services.runtime.event_store_schema import checked_schema
 from services.runtime.person_keys import PersonKeys
@@ -276,14 +276,9 @@ class CitizenQueries:
         offset: int,
         only: TimelineFilter = TimelineFilter(),  # noqa: B008 - frozen, never mutated
         newest_first: bool = False,
-    ) -> Timeline | None:
-        """Return a page of the citizen's events in time order, or None for an unknown citizen."""
-        known = await self._pool.fetchval(
-            f"SELECT true FROM {self.schema}.citizens WHERE citizen_id = $1",  # noqa: S608 - schema name is checked
-            citizen_id,
-        )
-        if not known:
-            return None
+    ) -> Timeline:
+        """Return a page of the citizen's events in time order (an empty one for a citizen
+        nobody is linked to: callers look the citizen up first)."""
         order = " DESC" if newest_first else ""
         rows = await self._pool.fetch(
             "SELECT t.envelope::text AS envelope"  # noqa: S608 - schema name is checked
@@ -299,6 +294,22 @@ class CitizenQueries:
         envelopes = [Envelope.model_validate_json(row["envelope"]) for row in rows]
         events = [_timeline_event(e) for e in await self._opened(envelopes) if e is not None]
         return Timeline(citizen_id=citizen_id, limit=limit, offset=offset, events=events)
+
+    async def recent_events(
+        self, citizen_id: UUID, *, only: TimelineFilter, limit: int
+    ) -> list[RecentEvent]:
+        """Return what happened latest with the citizen that `only` lets through, newest
+        first: when, where and what kind, none of the events' data (nothing to open)."""
+        rows = await self._pool.fetch(
+            "SELECT t.event_id, t.org, t.type, t.category, t.occurred_at, t.recorded_at"  # noqa: S608 - schema name is checked
+            f" FROM {self.schema}.timeline t JOIN {self.schema}.person_links l"
+            "  ON l.org = t.org AND l.person_id = t.subject"
+            f" WHERE {_FILTERED.format(s=self.schema)}"
+            " ORDER BY t.occurred_at DESC, t.recorded_at DESC, t.event_id DESC LIMIT $13",
+            *_filter_arguments(citizen_id, only),
+            limit,
+        )
+        return [RecentEvent(**row) for row in rows]
 
     async def last_contacts(
         self, citizen_id: UUID, *, only: TimelineFilter

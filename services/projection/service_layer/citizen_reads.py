@@ -80,7 +80,9 @@ class CitizenReading:
         recent: tuple[RecentEvent, ...] = ()
         if access == "full":
             only = _visible_to(self.viewer.about(view), hidden)
-            recent = await _recent(self.queries, citizen_id, only)
+            recent = tuple(
+                await self.queries.recent_events(citizen_id, only=only, limit=RECENT_EVENTS)
+            )
             contacts = await self.queries.last_contacts(citizen_id, only=only)
             shared = with_last_contacts(shared, contacts)
         answer = SharedView(**{**dict(shared), "recent": recent}, access=access)
@@ -117,8 +119,6 @@ class CitizenReading:
             }
         )
         page = await self.queries.timeline(citizen_id, limit=limit, offset=offset, only=only)
-        if page is None:
-            raise CitizenNotFound()
         senders = {str(r.referral_id): r.from_org for r in view.referrals}
         page = page.model_copy(
             update={"events": [_without_hidden_details(e, viewer, senders) for e in page.events]}
@@ -180,26 +180,6 @@ def _visible_to(viewer: Viewer, hidden: Collection[RecordKey]) -> TimelineFilter
         naming_none_of=tuple(viewer.withheld),
         own_org=viewer.org,
         hidden_records=tuple(sorted(hidden)),
-    )
-
-
-async def _recent(
-    queries: CitizenQueries, citizen_id: UUID, only: TimelineFilter
-) -> tuple[RecentEvent, ...]:
-    page = await queries.timeline(
-        citizen_id, limit=RECENT_EVENTS, offset=0, only=only, newest_first=True
-    )
-    events = page.events if page else []
-    return tuple(
-        RecentEvent(
-            event_id=e.event_id,
-            org=e.org,
-            type=e.type,
-            category=e.category,
-            occurred_at=e.occurred_at,
-            recorded_at=e.recorded_at,
-        )
-        for e in events
     )
 
 

@@ -95,7 +95,10 @@ async def running_services(
                 org=org,
                 database_url=database_url,
                 schemas=schemas,
-                pool_size=5,
+                # three held by listeners (API key changes, two other organisations' logs),
+                # two by each inbox batch (its transaction, and its read of a log), and
+                # tests run a second inbox consumer beside the service's own
+                pool_size=8,
                 kafka_bootstrap_servers=kafka_bootstrap_servers,
             )
             await stack.enter_async_context(app.router.lifespan_context(app))
