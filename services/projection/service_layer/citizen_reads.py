@@ -8,6 +8,7 @@ access log before the answer leaves. Refusals are `CitizenNotFound` and
 `RelationshipRequired` (`reading.py`); the HTTP routes only parse and answer.
 """
 
+import asyncio
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -80,10 +81,11 @@ class CitizenReading:
         recent: tuple[RecentEvent, ...] = ()
         if access == "full":
             only = _visible_to(self.viewer.about(view), hidden)
-            recent = tuple(
-                await self.queries.recent_events(citizen_id, only=only, limit=RECENT_EVENTS)
+            latest, contacts = await asyncio.gather(  # two reads at once, on two connections
+                self.queries.recent_events(citizen_id, only=only, limit=RECENT_EVENTS),
+                self.queries.last_contacts(citizen_id, only=only),
             )
-            contacts = await self.queries.last_contacts(citizen_id, only=only)
+            recent = tuple(latest)
             shared = with_last_contacts(shared, contacts)
         answer = SharedView(**{**dict(shared), "recent": recent}, access=access)
         shown = categories_shown(answer, flag_categories=EVENT_CATEGORIES)

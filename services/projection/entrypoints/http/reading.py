@@ -5,9 +5,6 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 
-from services.projection.adapters.access_log import AccessLog
-from services.projection.adapters.break_glass import BreakGlass
-from services.projection.adapters.identity_confirmations import IdentityConfirmations
 from services.projection.adapters.queries import CitizenQueries
 from services.projection.domain.sharing import SharingPolicy, Viewer
 from services.projection.entrypoints.http.governance import relationship_exists
@@ -26,35 +23,6 @@ READ_ERRORS: dict[int | str, dict[str, str]] = {
     401: {"description": "no API key or token, or an unknown, revoked or expired one"},
     422: {"description": "the request breaks a rule; the body names the field and the rule"},
 }
-
-
-async def viewer_of(request: Request, caller: CallerDep, purpose: PurposeDep) -> Viewer:
-    """Return who is looking and why, with the place's sharing rules."""
-    policy: SharingPolicy = request.app.state.sharing
-    return Viewer(org=caller.org, role=caller.role, policy=policy, purpose=purpose)
-
-
-ViewerDep = Annotated[Viewer, Depends(viewer_of)]
-
-
-async def reads_of(request: Request, caller: CallerDep, purpose: PurposeDep) -> Reads:
-    """Return the access log recorder of this request."""
-    log: AccessLog = request.app.state.access_log
-    glass: BreakGlass = request.app.state.break_glass
-    confirmations: IdentityConfirmations = request.app.state.identity_confirmations
-    return Reads(log, glass, caller, purpose, request.state.correlation_id, confirmations)
-
-
-ReadsDep = Annotated[Reads, Depends(reads_of)]
-
-
-async def citizen_queries(request: Request) -> CitizenQueries:
-    """Return the app's read-model queries."""
-    queries: CitizenQueries = request.app.state.citizens
-    return queries
-
-
-QueriesDep = Annotated[CitizenQueries, Depends(citizen_queries)]
 
 
 def relationship_required() -> ApiError:
@@ -78,8 +46,18 @@ def answer_read_refusals(app: FastAPI) -> None:
     )
 
 
-async def reading_of(viewer: ViewerDep, reads: ReadsDep, queries: QueriesDep) -> CitizenReading:
-    """Return this request's reads of citizens' data."""
+async def reading_of(request: Request, caller: CallerDep, purpose: PurposeDep) -> CitizenReading:
+    """Return this request's reads of citizens' data: who is looking and why (with the
+    place's sharing rules), the access log recorder, and the read model (one dependency:
+    FastAPI solves each one on every request)."""
+    state = request.app.state
+    policy: SharingPolicy = state.sharing
+    viewer = Viewer(org=caller.org, role=caller.role, policy=policy, purpose=purpose)
+    reads = Reads(
+        state.access_log, state.break_glass, caller, purpose, request.state.correlation_id,
+        state.identity_confirmations,
+    )  # fmt: skip
+    queries: CitizenQueries = state.citizens
     return CitizenReading(viewer, reads, queries)
 
 
