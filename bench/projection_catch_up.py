@@ -2,7 +2,7 @@
 
 The catch-up is what the worker does on a fresh read model (`ProjectionConsumer` and
 `catch_up_concurrently` over `PostgresEventLog`s, on a pool sized as the worker sizes it);
-the rebuild is what `caseweave replay projection` does (`rebuild_projection` on a pool of 4,
+the rebuild is what `caseweave replay projection` does (`rebuild_projection` on a pool of 5,
 over the read model the catch-up filled: emptying it is part of the time). Both run with the
 garbage-collector setting those processes use (`collect_garbage_less_often`). The peer's
 catch-up (`bench/peer_projection.py`) reports under the same key, `CATCH_UP`.
@@ -43,7 +43,7 @@ CATCH_UP_LABEL = "projection catch-up from empty (worker)"
 _SOURCES: dict[OrgId, str] = {org: f"catch_up_{org}" for org in ORGANISATIONS}
 _READ_MODEL = "catch_up_projection"
 _WORKER_POOL = 3 * len(_SOURCES) + 1  # as run_projection_worker sizes it
-_REPLAY_POOL = 4  # as `caseweave replay projection` sizes it
+_REPLAY_POOL = 5  # as `caseweave replay projection` sizes it
 
 
 async def run(ctx: BenchContext) -> list[Measurement]:

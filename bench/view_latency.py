@@ -55,7 +55,7 @@ async def run(ctx: BenchContext) -> list[Measurement]:
     """Measure GET of citizens' single views and timelines: p50, p99 and requests/s."""
     people = crowd.people_for_citizens(ctx.size(CITIZENS.name))
     with quiet_logs():
-        pool = await create_pool(ctx.ours_url, max_size=4)
+        pool = await create_pool(ctx.ours_url, max_size=5)
         try:
             citizens, api_key = await _build(pool, people)
         finally:

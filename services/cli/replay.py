@@ -12,8 +12,10 @@ from collections.abc import Callable
 
 from services.cli.service_runner import projection_sources
 from services.projection.adapters.matching_config import MatchingConfigInvalid, load_matching_config
+from services.projection.adapters.read_model_versions import RebuildRunning
+from services.projection.domain.matching import MatchingConfig
 from services.projection.service_layer.rebuild import ReplayProgress
-from services.runtime.database import create_pool
+from services.runtime.database import Pool, create_pool
 from services.runtime.dev_secrets import citizen_id_secret, person_keys
 from services.runtime.migrations import apply_migrations
 from services.runtime.person_keys import person_keys_migrations
@@ -27,11 +29,6 @@ TERMINAL_REDRAW_SECONDS = 0.2
 async def replay_projection(settings: Settings, database_url: str, *, restart: bool) -> int:
     """Rebuild the projection's read model beside the live one, showing progress; return an
     exit code."""
-    from services.projection.bootstrap import rebuild_projection  # noqa: PLC0415 - heavy
-    from services.projection.entrypoints.kafka_replay import (  # noqa: PLC0415 - heavy
-        rebuild_projection_from_topics,
-    )
-
     collect_garbage_less_often()
     started = time.perf_counter()
     show = ProgressLine(on_terminal=sys.stderr.isatty(), started=started)
@@ -41,23 +38,20 @@ async def replay_projection(settings: Settings, database_url: str, *, restart: b
     except MatchingConfigInvalid as error:
         print(f"caseweave replay projection: {error}", file=sys.stderr)
         return 1
-    pool = await create_pool(database_url, max_size=4)
+    # a batch and its log read per organisation's log, and the rebuild's lock
+    pool = await create_pool(database_url, max_size=len(projection_sources()) + 2)
     try:
         await apply_migrations(pool, person_keys_migrations())
         async with pool.acquire() as conn:  # another master key would rebuild nobody
             await person_keys(settings).verify(conn)
-        if kafka is not None:
-            total = await rebuild_projection_from_topics(
-                pool=pool, bootstrap_servers=kafka, id_secret=citizen_id_secret(settings),
-                on_progress=show, matching=matching, keys=person_keys(settings),
-                restart=restart,
-            )  # fmt: skip
-        else:
-            total = await rebuild_projection(
-                pool=pool, sources=projection_sources(), id_secret=citizen_id_secret(settings),
-                on_progress=show, matching=matching, keys=person_keys(settings),
-                restart=restart,
-            )  # fmt: skip
+        total = await _rebuild(settings, pool, kafka, show, matching, restart=restart)
+    except RebuildRunning:
+        print(
+            "caseweave replay projection: another replay of the projection is running;"
+            " wait for it (or stop it: run again to resume it)",
+            file=sys.stderr,
+        )
+        return 1
     finally:
         show.end()
         await pool.close()
@@ -67,6 +61,32 @@ async def replay_projection(settings: Settings, database_url: str, *, restart: b
         + (" (resumed where a stopped rebuild left off)" if show.resumed else "")
     )
     return 0
+
+
+async def _rebuild(
+    settings: Settings,
+    pool: Pool,
+    kafka: str | None,
+    show: "ProgressLine",
+    matching: MatchingConfig,
+    *,
+    restart: bool,
+) -> int:
+    """Rebuild from the topics in Kafka mode, else from the organisations' logs."""
+    from services.projection.bootstrap import rebuild_projection  # noqa: PLC0415 - heavy
+    from services.projection.entrypoints.kafka_replay import (  # noqa: PLC0415 - heavy
+        rebuild_projection_from_topics,
+    )
+
+    if kafka is not None:
+        return await rebuild_projection_from_topics(
+            pool=pool, bootstrap_servers=kafka, id_secret=citizen_id_secret(settings),
+            on_progress=show, matching=matching, keys=person_keys(settings), restart=restart,
+        )  # fmt: skip
+    return await rebuild_projection(
+        pool=pool, sources=projection_sources(), id_secret=citizen_id_secret(settings),
+        on_progress=show, matching=matching, keys=person_keys(settings), restart=restart,
+    )  # fmt: skip
 
 
 async def replay_citizen(settings: Settings, database_url: str, citizen_id: str) -> int:

@@ -42,7 +42,7 @@ from services.projection.service_layer.kafka_projection import KafkaProjection
 from services.projection.service_layer.log_projection import DEFAULT_MATCHING, ProjectionConsumer
 from services.projection.service_layer.rebuild import (
     ReplayProgress,
-    start_or_resume,
+    rebuilding,
     switch_to_next,
 )
 from services.projection.service_layer.stewardship import IdentityStewardship
@@ -319,28 +319,29 @@ async def rebuild_projection(
     one, then switch to it (`service_layer/rebuild.py`); return the events this run folded.
 
     A rebuild that stopped half-way (a crash, Ctrl-C) is resumed where it stopped, unless
-    `restart`. `pool` needs more connections than there are logs: each log's batch holds one
-    while it reads the log on another.
+    `restart`; RebuildRunning while another process rebuilds it. `pool` needs two connections
+    more than there are logs: each log's batch holds one while it reads the log on another,
+    and the rebuild holds its lock on one.
     """
-    if pool.get_max_size() <= len(sources):
+    if pool.get_max_size() <= len(sources) + 1:
         raise ValueError(
-            f"a rebuild of {len(sources)} logs needs a pool of at least {len(sources) + 1}"
+            f"a rebuild of {len(sources)} logs needs a pool of at least {len(sources) + 2}"
         )
     await prepare_read_model(pool, schema)
-    rebuilding = await start_or_resume(pool, schema, keys=keys, restart=restart)
-    built = rebuilding.versions.next
-    consumer = ProjectionConsumer(
-        pool, schema=built, id_secret=id_secret, matching=matching, keys=keys,
-        decisions_schema=rebuilding.decisions_schema,
-    )  # fmt: skip
-    lag = LogLag(pool, schema=built, consumer=CONSUMER, logs=sources)
-    expected = sum((await lag.events_behind()).values())
+    async with rebuilding(pool, schema, keys=keys, restart=restart) as rebuild:
+        built = rebuild.versions.next
+        consumer = ProjectionConsumer(
+            pool, schema=built, id_secret=id_secret, matching=matching, keys=keys,
+            decisions_schema=rebuild.decisions_schema,
+        )  # fmt: skip
+        lag = LogLag(pool, schema=built, consumer=CONSUMER, logs=sources)
+        expected = sum((await lag.events_behind()).values())
 
-    def progress(done: int) -> None:
-        if on_progress is not None:
-            on_progress(ReplayProgress(done, max(expected, done), resumed=rebuilding.resumed))
+        def progress(done: int) -> None:
+            if on_progress is not None:
+                on_progress(ReplayProgress(done, max(expected, done), resumed=rebuild.resumed))
 
-    replayed = await catch_up_concurrently(consumer, _logs(pool, sources), progress)
-    await switch_to_next(pool, rebuilding, id_secret=id_secret, keys=keys, matching=matching)
+        replayed = await catch_up_concurrently(consumer, _logs(pool, sources), progress)
+        await switch_to_next(pool, rebuild, id_secret=id_secret, keys=keys, matching=matching)
     logger.info("projection_rebuilt", schema=schema, events=replayed)
     return replayed

@@ -17,16 +17,25 @@
   `<schema>_audit`) that a rebuild never touches.
 """
 
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from services.projection.adapters.read_model_schema import rebuilt_tables_ddl
-from services.runtime.database import Connection
+from services.projection.adapters.read_model_schema import (
+    projection_migrations,
+    rebuilt_tables_ddl,
+)
+from services.runtime.database import Connection, Pool
 from services.runtime.event_store_schema import checked_schema
 
 _SWITCH_LOCK = 0x0C19  # advisory lock class of the live version (two-key space: no other user)
+_REBUILD_LOCK = 0x0C1A  # advisory lock class of a rebuild under way (held by its session)
+
+
+class RebuildRunning(Exception):
+    """Another rebuild of the same read model is under way."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,7 @@ class RebuildState:
     started_at: datetime
     decisions_after: int
     erasures_before: frozenset[UUID]
+    tables_version: int  # the read model's last migration when it started
 
 
 class ReadModelVersions:
@@ -45,6 +55,23 @@ class ReadModelVersions:
         self.live = checked_schema(schema)
         self.next = checked_schema(f"{schema}_next")
         self.retired = checked_schema(f"{schema}_retired")
+
+    @asynccontextmanager
+    async def rebuilding_alone(self, pool: Pool) -> AsyncIterator[None]:
+        """Hold the rebuild lock of this read model while the block runs, on a connection
+        of its own (RebuildRunning when another process holds it)."""
+        async with pool.acquire() as conn:
+            held = await conn.fetchval(
+                "SELECT pg_try_advisory_lock($1, hashtext($2))", _REBUILD_LOCK, self.live
+            )
+            if not held:
+                raise RebuildRunning(self.live)
+            try:
+                yield
+            finally:
+                await conn.execute(
+                    "SELECT pg_advisory_unlock($1, hashtext($2))", _REBUILD_LOCK, self.live
+                )
 
     async def hold_live(self, conn: Connection) -> None:
         """Keep the live version from being switched until this transaction ends (call it
@@ -64,13 +91,19 @@ class ReadModelVersions:
         if await conn.fetchval("SELECT to_regclass($1)", f"{self.next}.rebuild_state") is None:
             return None
         row = await conn.fetchrow(
-            f"SELECT started_at, decisions_after, erasures_before FROM {self.next}.rebuild_state"  # noqa: S608 - schema name is checked
+            "SELECT started_at, decisions_after, erasures_before, tables_version"  # noqa: S608 - schema name is checked
+            f" FROM {self.next}.rebuild_state"
         )
         if row is None:
             return None
         return RebuildState(
-            row["started_at"], row["decisions_after"], frozenset(row["erasures_before"])
-        )
+            row["started_at"], row["decisions_after"], frozenset(row["erasures_before"]),
+            row["tables_version"],
+        )  # fmt: skip
+
+    def tables_version(self) -> int:
+        """Return the version of this release's read model tables (its last migration)."""
+        return projection_migrations(self.live).migrations[-1].version
 
     async def start_next(
         self, conn: Connection, *, decisions_after: int, erasures_before: Collection[UUID]
@@ -83,17 +116,21 @@ class ReadModelVersions:
             f"""CREATE TABLE {self.next}.rebuild_state (
                 started_at timestamptz NOT NULL DEFAULT now(),
                 decisions_after bigint NOT NULL,
-                erasures_before uuid[] NOT NULL
+                erasures_before uuid[] NOT NULL,
+                tables_version integer NOT NULL
             )"""
         )
+        version = self.tables_version()
         started_at = await conn.fetchval(
-            f"INSERT INTO {self.next}.rebuild_state (decisions_after, erasures_before)"  # noqa: S608 - schema name is checked
-            " VALUES ($1, $2) RETURNING started_at",
+            f"INSERT INTO {self.next}.rebuild_state"  # noqa: S608 - schema name is checked
+            " (decisions_after, erasures_before, tables_version) VALUES ($1, $2, $3)"
+            " RETURNING started_at",
             decisions_after,
             sorted(erasures_before),
+            version,
         )
         await self._copy_dispositions(conn)
-        return RebuildState(started_at, decisions_after, frozenset(erasures_before))
+        return RebuildState(started_at, decisions_after, frozenset(erasures_before), version)
 
     async def switch(self, conn: Connection) -> None:
         """Make the next version the live one (the caller holds `hold_for_switch`)."""

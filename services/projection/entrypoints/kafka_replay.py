@@ -21,8 +21,9 @@ from services.projection.domain.matching import MatchingConfig
 from services.projection.service_layer.kafka_projection import KafkaProjection
 from services.projection.service_layer.log_projection import DEFAULT_MATCHING
 from services.projection.service_layer.rebuild import (
+    Rebuilding,
     ReplayProgress,
-    start_or_resume,
+    rebuilding,
     switch_to_next,
 )
 from services.runtime.database import Pool, transaction
@@ -68,7 +69,29 @@ async def rebuild_projection_from_topics(
     switch to it; return how many messages this run applied (a rebuild that stopped is
     resumed from the offsets it saved, unless `restart`)."""
     await prepare_read_model(pool, schema)
-    rebuilding = await start_or_resume(pool, schema, keys=keys, restart=restart)
+    async with rebuilding(pool, schema, keys=keys, restart=restart) as rebuild:
+        applied = await _fold_topics_into(
+            pool, rebuild, bootstrap_servers=bootstrap_servers, id_secret=id_secret,
+            topic_orgs=topic_orgs, dead_letter_topic=dead_letter_topic,
+            on_progress=on_progress, matching=matching, keys=keys,
+        )  # fmt: skip
+        await switch_to_next(pool, rebuild, id_secret=id_secret, keys=keys, matching=matching)
+    return applied
+
+
+async def _fold_topics_into(
+    pool: Pool,
+    rebuild: Rebuilding,
+    *,
+    bootstrap_servers: str,
+    id_secret: bytes,
+    topic_orgs: Mapping[str, OrgId] | None,
+    dead_letter_topic: str,
+    on_progress: Callable[[ReplayProgress], None] | None,
+    matching: MatchingConfig,
+    keys: PersonKeys | None,
+) -> int:
+    """Apply every message of the topics to the version being built; return how many."""
     dead_letters = KafkaPublisher(bootstrap_servers, client_id="caseweave-replay-dead-letters")
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,
@@ -80,21 +103,19 @@ async def rebuild_projection_from_topics(
     await consumer.start()
     try:
         projection = KafkaProjection(
-            pool, dead_letters, id_secret=id_secret, schema=rebuilding.versions.next,
+            pool, dead_letters, id_secret=id_secret, schema=rebuild.versions.next,
             topic_orgs=topic_orgs, dead_letter_topic=dead_letter_topic, matching=matching,
-            keys=keys, decisions_schema=rebuilding.decisions_schema,
+            keys=keys, decisions_schema=rebuild.decisions_schema,
         )  # fmt: skip
         known = await dead_letters.require_topics([*projection.topics, dead_letter_topic])
         readable = [KafkaTP(t, p) for t in projection.topics for p in known[t]]
         consumer.assign(readable)
-        await _seek_to_saved(pool, consumer, rebuilding.versions.next, readable)
+        await _seek_to_saved(pool, consumer, rebuild.versions.next, readable)
         projection.attach(_AssignedPartitions(consumer))
-        applied = await _apply_until_caught_up(consumer, projection, readable, on_progress)
+        return await _apply_until_caught_up(consumer, projection, readable, on_progress)
     finally:
         await consumer.stop()
         await dead_letters.stop()
-    await switch_to_next(pool, rebuilding, id_secret=id_secret, keys=keys, matching=matching)
-    return applied
 
 
 async def _seek_to_saved(

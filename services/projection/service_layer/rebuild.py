@@ -17,6 +17,8 @@ Identity decisions, the access log and break-glass grants live beside the versio
 not touched.
 """
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -65,15 +67,33 @@ class Rebuilding:
         return decisions_schema_of(self.versions.live)
 
 
+@asynccontextmanager
+async def rebuilding(
+    pool: Pool, schema: str, *, keys: PersonKeys | None, restart: bool = False
+) -> AsyncIterator[Rebuilding]:
+    """Resume or start the rebuild of `schema` (`start_or_resume`) and hold it as this
+    process's while the block runs (RebuildRunning when another process is rebuilding it):
+    the caller folds the streams into it and switches in the block."""
+    async with ReadModelVersions(schema).rebuilding_alone(pool):
+        yield await start_or_resume(pool, schema, keys=keys, restart=restart)
+
+
 async def start_or_resume(
     pool: Pool, schema: str, *, keys: PersonKeys | None, restart: bool = False
 ) -> Rebuilding:
     """Resume the rebuild of the read model `schema` under way, or start one (`restart`:
-    always start afresh, dropping what an earlier one built)."""
+    always start afresh, dropping what an earlier one built; so does a release whose read
+    model tables differ from those the stopped rebuild was building)."""
     versions = ReadModelVersions(schema)
     async with transaction(pool) as conn:
         await versions.drop_retired(conn)  # left by a switch that stopped before dropping it
         state = None if restart else await versions.rebuild_state(conn)
+        if state is not None and state.tables_version != versions.tables_version():
+            logger.warning(
+                "projection_rebuild_restarted", schema=schema,
+                reason="the read model's tables changed since the stopped rebuild began",
+            )  # fmt: skip
+            state = None
         if state is not None:
             logger.info(
                 "projection_rebuild_resumed", schema=schema, started_at=str(state.started_at)

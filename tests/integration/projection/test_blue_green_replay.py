@@ -16,10 +16,12 @@ import httpx
 import pytest
 
 from events.envelope import Envelope, OrgId
+from services.projection.adapters.read_model_versions import RebuildRunning
 from services.projection.bootstrap import rebuild_projection
 from services.projection.service_layer.citizen_refold import refold_citizen
 from services.projection.service_layer.rebuild import (
     ReplayProgress,
+    rebuilding,
     start_or_resume,
     switch_to_next,
 )
@@ -198,3 +200,28 @@ async def test_one_citizen_is_refolded_alone(orgs: Organisations) -> None:
     stamps = {row["citizen_id"]: row["updated_at"] for row in views}
     assert all(row["updated_at"] == stamps[row["citizen_id"]] for row in written)
     assert await refold_citizen(orgs.pool, uuid4(), schema=orgs.schema, keys=None) is None
+
+
+async def test_a_second_replay_while_one_runs_is_refused_and_one_from_another_release_restarts(
+    orgs: Organisations,
+) -> None:
+    """Two replays of one read model at once would drop each other's work: the second is
+    refused. A stopped rebuild whose tables another release made is not resumed."""
+    events = await _story_and_crowd(orgs, people=5)
+    async with rebuilding(orgs.pool, orgs.schema, keys=None):
+        with pytest.raises(RebuildRunning):
+            await rebuild_projection(
+                pool=orgs.pool, sources=orgs.sources, schema=orgs.schema, id_secret=ID_SECRET
+            )
+    await orgs.pool.execute(
+        f"UPDATE {orgs.schema}_next.rebuild_state SET tables_version = 0"  # noqa: S608
+    )
+    progress: list[ReplayProgress] = []
+
+    replayed = await rebuild_projection(
+        pool=orgs.pool, sources=orgs.sources, schema=orgs.schema, id_secret=ID_SECRET,
+        on_progress=progress.append,
+    )  # fmt: skip
+
+    assert replayed == events
+    assert not progress[-1].resumed
