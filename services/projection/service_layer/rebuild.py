@@ -1,7 +1,8 @@
 """Rebuild the single view beside the live one, and switch to it once it has caught up.
 
 `caseweave replay projection` builds a new version of the read model while the live one
-keeps serving reads and live events (`adapters/read_model_versions.py`):
+keeps serving reads and live events (`adapters/read_model_versions.py`), one rebuild of a
+read model at a time (`rebuilding` holds its lock for the whole run):
 1. `start_or_resume`: under the live version's re-linking lock (so no steward's decision
    or erasure is half done), note the last decision and the erasures so far, and make an
    empty next version. A rebuild already under way is resumed from its own checkpoints
@@ -112,7 +113,7 @@ async def start_or_resume(
 
 async def switch_to_next(
     pool: Pool,
-    rebuilding: Rebuilding,
+    rebuild: Rebuilding,
     *,
     id_secret: bytes,
     keys: PersonKeys | None,
@@ -120,20 +121,20 @@ async def switch_to_next(
     fold_batch: BatchFold = fold,
 ) -> None:
     """Make the rebuilt version the live one, with what happened meanwhile; drop the old."""
-    versions = rebuilding.versions
+    versions = rebuild.versions
     built = ReadModel(versions.next)
     identities = identity_resolution(
-        built, id_secret=id_secret, matching=matching, decisions_schema=rebuilding.decisions_schema
+        built, id_secret=id_secret, matching=matching, decisions_schema=rebuild.decisions_schema
     )
     async with transaction(pool) as conn:
         await versions.hold_for_switch(conn)
         await _live_identities(versions.live).hold_relinking(conn)
         await identities.hold_relinking(conn)
-        decided = await DecisionStore(rebuilding.decisions_schema).records_named_after(
-            conn, rebuilding.state.decisions_after
+        decided = await DecisionStore(rebuild.decisions_schema).records_named_after(
+            conn, rebuild.state.decisions_after
         )
         await _relink(conn, built, identities, decided, fold_batch=fold_batch, keys=keys)
-        erased = await _erased_since(conn, keys, rebuilding.state.erasures_before)
+        erased = await _erased_since(conn, keys, rebuild.state.erasures_before)
         await _purge(conn, built, erased, keys)
         await versions.switch(conn)
     logger.info(
