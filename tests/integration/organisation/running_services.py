@@ -16,6 +16,8 @@ from events.identifiers import nhs_number_check_digit
 from services.organisation.bootstrap import create_organisation_app
 from services.runtime.api_keys import ApiKeyStore
 from services.runtime.database import Pool
+from services.runtime.http.app_factory import configure_http_limits
+from services.runtime.rate_limits import HttpLimits
 
 T = TypeVar("T")
 KEY_WORKER = {"name": "Sam Okafor", "role": "Key worker", "email": "sam.okafor@example.org"}
@@ -101,6 +103,9 @@ async def running_services(
                 pool_size=8,
                 kafka_bootstrap_servers=kafka_bootstrap_servers,
             )
+            # a module's tests share one key per organisation: its rate limit would refuse
+            # them, not the rules under test (rate limits have tests of their own)
+            configure_http_limits(app, HttpLimits(rate_per_minute=1_000_000, rate_burst=100_000))
             await stack.enter_async_context(app.router.lifespan_context(app))
             client = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url=f"http://{org}.test"
