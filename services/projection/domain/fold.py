@@ -157,16 +157,6 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
-def add_recent(recent: list[RecentEvent], envelope: Envelope) -> bool:
-    """Keep `recent` (newest first) the latest events with `envelope` added; return whether
-    it made the list (`WorkingRecent` for many events)."""
-    working = WorkingRecent(recent)
-    if not working.add(envelope):
-        return False
-    recent[:] = working.recent()
-    return True
-
-
 def _recent_event(envelope: Envelope) -> RecentEvent:
     return RecentEvent(
         event_id=envelope.event_id, org=envelope.org, type=envelope.type,

@@ -1,6 +1,6 @@
 """The single view of a citizen: who they are, who works with them, risks, referrals.
 
-Frozen pydantic models without behaviour; `fold.apply` builds them from events. Lists are
+Frozen pydantic models without behaviour; `fold` builds them from events. Lists are
 tuples kept in a stable order, so the same events give the same view (and the same JSON)
 whatever order organisations' events arrive in.
 """

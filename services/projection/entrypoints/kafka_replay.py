@@ -143,12 +143,11 @@ async def _apply_until_caught_up(
     starts = {tp: await consumer.position(tp) for tp in partitions}
     expected = sum(max(0, ends[tp] - starts[tp]) for tp in partitions)
     while True:
-        before = applied
 
-        def report(done_now: int) -> None:
+        def report(done_in_pass: int, before: int = applied, expected: int = expected) -> None:
             if on_progress is not None:
-                done = before + done_now  # noqa: B023 - called before the loop moves on
-                on_progress(ReplayProgress(done, max(expected, done)))  # noqa: B023 - as above
+                done = before + done_in_pass
+                on_progress(ReplayProgress(done, max(expected, done)))
 
         applied += await _apply_until(consumer, projection, ends, report)
         later: dict[KafkaTP, int] = await consumer.end_offsets(partitions)

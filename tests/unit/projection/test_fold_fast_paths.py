@@ -15,7 +15,7 @@ import pytest
 
 from events.envelope import ORGANISATIONS, Envelope, OrgId
 from services.projection.domain import identity
-from services.projection.domain.fold import WorkingRecent, add_recent
+from services.projection.domain.fold import WorkingRecent
 from services.projection.domain.matching import normalise_name
 from services.projection.domain.view import (
     RECENT_EVENTS,
@@ -74,12 +74,12 @@ def _add_recent_by_definition(recent: list[RecentEvent], envelope: Envelope) -> 
 def test_recent_events_as_a_full_sort_keeps_them(seed: int) -> None:
     rng = Random(seed)
     ids = [UUID(int=rng.getrandbits(128)) for _ in range(rng.randrange(3, 30))]
-    fast: list[RecentEvent] = []
+    fast = WorkingRecent([])
     plain: list[RecentEvent] = []
     for _ in range(60):
         envelope = _envelope(rng, ids)
-        assert add_recent(fast, envelope) == _add_recent_by_definition(plain, envelope)
-        assert fast == plain
+        assert fast.add(envelope) == _add_recent_by_definition(plain, envelope)
+        assert fast.recent() == tuple(plain)
 
 
 @pytest.mark.parametrize("seed", range(40))
