@@ -24,9 +24,11 @@ from events.identifiers import nhs_number_check_digit
 from events.registry import EventPayload
 from events.shared import PersonDetails, PersonRegistered
 from services.organisation.domain.recording import Recording, envelope_for
+from services.projection.adapters.postgres_unit_of_work import postgres_units
 from services.projection.adapters.read_model_schema import prepare_read_model
 from services.projection.service_layer.log_projection import ProjectionConsumer
-from services.runtime.database import Pool, create_pool, transaction
+from services.projection.service_layer.unit_of_work import UnitsOfWork
+from services.runtime.database import Pool, create_pool
 
 MATCHING_CITIZENS = SizeOption(
     "matching_citizens", 100_000, "citizens registered before matching is timed"
@@ -195,16 +197,18 @@ async def run(ctx: BenchContext) -> list[Measurement]:
         pool = await create_pool(ctx.ours_url, max_size=2)
         try:
             await prepare_read_model(pool, _SCHEMA)
-            consumer = ProjectionConsumer(pool, schema=_SCHEMA, id_secret=ID_SECRET, keys=KEYS)
+            units = postgres_units(pool, _SCHEMA, keys=KEYS)
+            consumer = ProjectionConsumer(units, id_secret=ID_SECRET)
             for first in range(0, population, 1_000):
                 batch = [people.new() for _ in range(min(1_000, population - first))]
-                await _apply(pool, consumer, batch)
+                await _apply(units, consumer, batch)
             settle()
-            one_by_one = await _one_by_one(pool, consumer, [people.arrival() for _ in range(timed)])
+            arrivals = [people.arrival() for _ in range(timed)]
+            one_by_one = await _one_by_one(units, consumer, arrivals)
             batched = [people.arrival() for _ in range(timed)]
             began = time.perf_counter()
             for first in range(0, timed, 1_000):
-                await _apply(pool, consumer, batched[first : first + 1_000])
+                await _apply(units, consumer, batched[first : first + 1_000])
             seconds = time.perf_counter() - began
             linked, queued = await _outcome(pool)
         finally:
@@ -227,20 +231,25 @@ async def run(ctx: BenchContext) -> list[Measurement]:
 
 
 async def _apply(
-    pool: Pool, consumer: ProjectionConsumer, batch: Sequence[tuple[Envelope, EventPayload]]
+    units: UnitsOfWork,
+    consumer: ProjectionConsumer,
+    batch: Sequence[tuple[Envelope, EventPayload]],
 ) -> None:
-    async with transaction(pool) as conn:
-        await consumer.project(conn, batch)
+    async with units() as uow:
+        await consumer.project(uow, batch)
+        await uow.commit()
 
 
 async def _one_by_one(
-    pool: Pool, consumer: ProjectionConsumer, arrivals: Sequence[tuple[Envelope, EventPayload]]
+    units: UnitsOfWork,
+    consumer: ProjectionConsumer,
+    arrivals: Sequence[tuple[Envelope, EventPayload]],
 ) -> Run:
     durations = []
     began = time.perf_counter()
     for arrival in arrivals:
         start = time.perf_counter()
-        await _apply(pool, consumer, [arrival])
+        await _apply(units, consumer, [arrival])
         durations.append(time.perf_counter() - start)
     return Run(len(arrivals), time.perf_counter() - began, durations)
 

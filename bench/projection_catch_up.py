@@ -23,6 +23,7 @@ from bench.read_model import (
 )
 from bench.timing import per_second, settle
 from events.envelope import ORGANISATIONS, OrgId
+from services.projection.adapters.postgres_unit_of_work import postgres_units
 from services.projection.adapters.read_model_schema import prepare_read_model
 from services.projection.bootstrap import (
     catch_up_concurrently,
@@ -73,7 +74,8 @@ async def _catch_up(url: str, seeded: Seeded) -> Run:
     pool = await create_pool(url, max_size=_WORKER_POOL)
     try:
         await prepare_read_model(pool, _READ_MODEL)
-        consumer = ProjectionConsumer(pool, schema=_READ_MODEL, id_secret=ID_SECRET, keys=KEYS)
+        units = postgres_units(pool, _READ_MODEL, keys=KEYS)
+        consumer = ProjectionConsumer(units, id_secret=ID_SECRET)
         logs = [PostgresEventLog(pool, source=org, schema=s) for org, s in _SOURCES.items()]
         settle()
         start = time.perf_counter()

@@ -91,6 +91,10 @@ async def _rebuild(
 
 async def replay_citizen(settings: Settings, database_url: str, citizen_id: str) -> int:
     """Refold one citizen's view from their events; return an exit code."""
+    from services.projection.adapters.postgres_unit_of_work import (  # noqa: PLC0415 - heavy
+        PostgresUnitOfWork,
+        ReadModelStores,
+    )
     from services.projection.service_layer.citizen_refold import (  # noqa: PLC0415 - heavy
         refold_citizen,
     )
@@ -108,7 +112,8 @@ async def replay_citizen(settings: Settings, database_url: str, citizen_id: str)
         keys = person_keys(settings)
         async with pool.acquire() as conn:  # another master key would fold them as erased
             await keys.verify(conn)
-        records = await refold_citizen(pool, citizen, keys=keys)
+        stores = ReadModelStores.in_schema("projection", keys=keys)
+        records = await refold_citizen(PostgresUnitOfWork(pool, stores), citizen)
     finally:
         await pool.close()
     if records is None:

@@ -110,8 +110,8 @@ async def _everything_about(
         pool, schema=audit_schema_of(schema), read_model=schema, lasts=timedelta(0), keys=keys
     )
     async with pool.acquire() as conn:
-        records = await ReadModel(schema).records_of(conn, citizen_id)
-        decisions = await DecisionStore(decisions_schema_of(schema)).naming(conn, records)
+        records = await ReadModel(conn, schema).records_of(citizen_id)
+        decisions = await DecisionStore(conn, decisions_schema_of(schema)).naming(records)
     return {
         "subject_access_request": {
             "citizen_id": str(citizen_id),

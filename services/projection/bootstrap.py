@@ -15,6 +15,7 @@ from services.projection.adapters.break_glass import BreakGlass
 from services.projection.adapters.decision_store import decisions_schema_of
 from services.projection.adapters.identity_confirmations import IdentityConfirmations
 from services.projection.adapters.match_store import MatchStore
+from services.projection.adapters.postgres_unit_of_work import postgres_units
 from services.projection.adapters.queries import CitizenQueries
 from services.projection.adapters.read_model_schema import CONSUMER, prepare_read_model
 from services.projection.adapters.relationship_starts import RelationshipStarts
@@ -71,9 +72,9 @@ async def warn_if_built_before_matching(pool: Pool, schema: str) -> None:
     no registrations: new records would never be scored against the old ones until
     `caseweave replay projection` rebuilds it.
     """
-    matches = MatchStore(schema, decisions_schema=decisions_schema_of(schema))
     async with pool.acquire() as conn:
-        unmatched = await matches.records_never_matched(conn)
+        matches = MatchStore(conn, schema, decisions_schema=decisions_schema_of(schema))
+        unmatched = await matches.records_never_matched()
     if unmatched:
         logger.warning(
             "identity_matching_needs_replay",
@@ -119,7 +120,7 @@ def create_projection_app(
                 pool, decisions_schema=decisions_schema_of(schema)
             )
             app.state.stewardship = IdentityStewardship(
-                pool, id_secret=id_secret, schema=schema, matching=matching, keys=keys
+                postgres_units(pool, schema, keys=keys), id_secret=id_secret, matching=matching
             )
             yield
         finally:
@@ -168,7 +169,7 @@ async def run_projection_worker(
         await prepare_read_model(pool, schema)
         await warn_if_built_before_matching(pool, schema)
         consumer = ProjectionConsumer(
-            pool, schema=schema, id_secret=id_secret, matching=matching, keys=keys
+            postgres_units(pool, schema, keys=keys), id_secret=id_secret, matching=matching
         )
         with sampled_on_scrape(sampler):
             await _keep_following_logs(pool, consumer, sources, stop)
@@ -330,10 +331,8 @@ async def rebuild_projection(
     await prepare_read_model(pool, schema)
     async with rebuilding(pool, schema, keys=keys, restart=restart) as rebuild:
         built = rebuild.versions.next
-        consumer = ProjectionConsumer(
-            pool, schema=built, id_secret=id_secret, matching=matching, keys=keys,
-            decisions_schema=rebuild.decisions_schema,
-        )  # fmt: skip
+        units = postgres_units(pool, built, keys=keys, decisions_schema=rebuild.decisions_schema)
+        consumer = ProjectionConsumer(units, id_secret=id_secret, matching=matching)
         lag = LogLag(pool, schema=built, consumer=CONSUMER, logs=sources)
         expected = sum((await lag.events_behind()).values())
 

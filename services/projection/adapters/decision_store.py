@@ -59,14 +59,13 @@ def decision_store_ddl(schema: str) -> list[str]:
 class DecisionStore:
     """Appends and reads identity decisions."""
 
-    def __init__(self, schema: str) -> None:
+    def __init__(self, conn: Connection, schema: str) -> None:
+        self._conn = conn
         self.schema = checked_schema(schema)
 
-    async def append(
-        self, conn: Connection, envelope: Envelope, decision: IdentityDecision
-    ) -> None:
+    async def append(self, envelope: Envelope, decision: IdentityDecision) -> None:
         """Record a decision event and the pairs it decides (in the caller's transaction)."""
-        await conn.execute(
+        await self._conn.execute(
             f"INSERT INTO {self.schema}.decisions (event_id, type, occurred_at, envelope)"  # noqa: S608 - schema name is checked
             " VALUES ($1, $2, $3, $4::jsonb)",
             envelope.event_id,
@@ -75,7 +74,7 @@ class DecisionStore:
             envelope.model_dump(mode="json"),
         )
         pairs = pairwise(decision, decided_at=envelope.occurred_at)
-        await conn.execute(
+        await self._conn.execute(
             f"INSERT INTO {self.schema}.decision_pairs"  # noqa: S608 - schema name is checked
             " (event_id, a_org, a_person, b_org, b_person, same, decided_at)"
             " SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],"
@@ -89,9 +88,9 @@ class DecisionStore:
             [p.decided_at for p in pairs],
         )
 
-    async def among(self, conn: Connection, records: Collection[PersonKey]) -> list[HumanDecision]:
+    async def among(self, records: Collection[PersonKey]) -> list[HumanDecision]:
         """Return every decided pair whose both records are among `records`."""
-        rows = await conn.fetch(
+        rows = await self._conn.fetch(
             f"SELECT d.* FROM {self.schema}.decision_pairs d"  # noqa: S608 - schema name is checked
             " JOIN unnest($1::text[], $2::text[]) AS k(org, person_id)"
             "  ON d.a_org = k.org AND d.a_person = k.person_id",
@@ -102,11 +101,11 @@ class DecisionStore:
         return [d for d in decided if d.b in among]
 
     async def decided_by(
-        self, conn: Connection, records: Collection[PersonKey]
+        self, records: Collection[PersonKey]
     ) -> list[tuple[frozenset[PersonKey], bool, str]]:
         """Return (pair, same person?, the deciding steward's organisation) of every decided
         pair among `records`, in the order decided (a keep-apart last among equals)."""
-        rows = await conn.fetch(
+        rows = await self._conn.fetch(
             "SELECT p.a_org, p.a_person, p.b_org, p.b_person, p.same,"  # noqa: S608 - schema name is checked
             "  d.envelope->>'org' AS decided_by"
             f" FROM {self.schema}.decision_pairs p JOIN {self.schema}.decisions d"
@@ -124,9 +123,9 @@ class DecisionStore:
             for a in [(row["a_org"], row["a_person"])]
         ]
 
-    async def naming(self, conn: Connection, records: Collection[PersonKey]) -> list[Envelope]:
+    async def naming(self, records: Collection[PersonKey]) -> list[Envelope]:
         """Return the decision events that name any of `records`, in the order recorded."""
-        rows = await conn.fetch(
+        rows = await self._conn.fetch(
             f"SELECT d.envelope::text AS envelope FROM {self.schema}.decisions d"  # noqa: S608 - schema name is checked
             f" WHERE d.event_id IN (SELECT p.event_id FROM {self.schema}.decision_pairs p"
             "  JOIN unnest($1::text[], $2::text[]) AS k(org, person_id)"
@@ -137,14 +136,14 @@ class DecisionStore:
         )
         return [Envelope.model_validate_json(row["envelope"]) for row in rows]
 
-    async def last_position(self, conn: Connection) -> int:
+    async def last_position(self) -> int:
         """Return the position of the latest decision (0 when there is none)."""
-        last = await conn.fetchval(f"SELECT max(position) FROM {self.schema}.decisions")  # noqa: S608 - schema name is checked
+        last = await self._conn.fetchval(f"SELECT max(position) FROM {self.schema}.decisions")  # noqa: S608 - schema name is checked
         return int(last or 0)
 
-    async def records_named_after(self, conn: Connection, position: int) -> set[PersonKey]:
+    async def records_named_after(self, position: int) -> set[PersonKey]:
         """Return every record named by a decision recorded after `position`."""
-        rows = await conn.fetch(
+        rows = await self._conn.fetch(
             f"SELECT p.a_org, p.a_person, p.b_org, p.b_person FROM {self.schema}.decision_pairs p"  # noqa: S608 - schema name is checked
             f" JOIN {self.schema}.decisions d ON d.event_id = p.event_id WHERE d.position > $1",
             position,
@@ -154,9 +153,9 @@ class DecisionStore:
             named |= {(row["a_org"], row["a_person"]), (row["b_org"], row["b_person"])}
         return named
 
-    async def events(self, conn: Connection) -> list[Envelope]:
+    async def events(self) -> list[Envelope]:
         """Return every decision event, in the order recorded."""
-        rows = await conn.fetch(
+        rows = await self._conn.fetch(
             f"SELECT envelope::text AS envelope FROM {self.schema}.decisions ORDER BY position"  # noqa: S608 - schema name is checked
         )
         return [Envelope.model_validate_json(row["envelope"]) for row in rows]

@@ -19,7 +19,7 @@ class IdentityConfirmations:
 
     def __init__(self, pool: Pool, *, decisions_schema: str) -> None:
         self._pool = pool
-        self._decisions = DecisionStore(decisions_schema)
+        self._schema = decisions_schema
 
     async def links(self, records: Collection[PersonKey]) -> dict[Pair, frozenset[str]]:
         """Return, for each decided pair among `records`, the organisations whose stewards'
@@ -27,4 +27,4 @@ class IdentityConfirmations:
         if len(records) < 2:
             return {}
         async with self._pool.acquire() as conn:
-            return standing_links(await self._decisions.decided_by(conn, records))
+            return standing_links(await DecisionStore(conn, self._schema).decided_by(records))

@@ -13,21 +13,18 @@ decision store (`decision_store`), which a replay never empties.
 
 import functools
 import json
-import uuid
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from services.projection.adapters.read_model import keys_from, keys_json
+from services.projection.domain.identity_records import Component, Registration, StoredPair
 from services.projection.domain.linkage import HumanDecision, PersonKey
 from services.projection.domain.matching import FieldEvidence, PersonRecord, blocking_keys
 from services.runtime.database import Connection
 from services.runtime.event_store_schema import checked_schema
 
-_PAIR_IDS = uuid.UUID("6f0c3a52-5d1e-4c47-9f57-3c8e2a0b9d11")  # namespace of review pair ids
-_PAIR_ID_CACHE = 65_536  # pairs named lately: a re-linking names each pair it touches thrice
 _MATCHED_COLUMNS = (  # what matching compares of a registration (`PersonRecord`), as r
     "r.org, r.person_id, r.nhs_number, r.given_name, r.family_name, r.date_of_birth,"
     " r.postcode, r.place"
@@ -87,55 +84,16 @@ def match_store_ddl(schema: str) -> list[str]:
     ]
 
 
-@functools.lru_cache(maxsize=_PAIR_ID_CACHE)
-def pair_id_of(a: PersonKey, b: PersonKey) -> UUID:
-    """Return the stable id of an unordered pair of records (what a reviewer acts on).
-
-    Remembered for the pairs named lately: a UUID of a SHA-1 is dear, and identity
-    resolution names the same pairs in batch after batch."""
-    first, second = sorted((a, b))
-    return uuid.uuid5(_PAIR_IDS, f"{first[0]}:{first[1]}|{second[0]}:{second[1]}")
-
-
-@dataclass(frozen=True)
-class Registration:
-    """A record's latest registration, as identity resolution uses it."""
-
-    record: PersonRecord
-    event_id: UUID
-    occurred_at: datetime
-
-    @property
-    def key(self) -> PersonKey:
-        """Return the record's key."""
-        return (self.record.org, self.record.person_id)
-
-
-@dataclass(frozen=True)
-class StoredPair:
-    """A scored pair of records (a before b), its evidence, and whether it awaits review."""
-
-    a: PersonKey
-    b: PersonKey
-    score: float
-    evidence: tuple[FieldEvidence, ...]
-    in_review: bool = False
-
-    @property
-    def pair_id(self) -> UUID:
-        """Return the pair's stable id."""
-        return pair_id_of(self.a, self.b)
-
-
 class MatchStore:
     """The registrations and scored pairs of one projection schema."""
 
-    def __init__(self, schema: str, *, decisions_schema: str) -> None:
+    def __init__(self, conn: Connection, schema: str, *, decisions_schema: str) -> None:
+        self._conn = conn
         self.schema = checked_schema(schema)
         self._decisions = checked_schema(decisions_schema)
 
     async def save_latest(
-        self, conn: Connection, registrations: Sequence[Registration]
+        self, registrations: Sequence[Registration]
     ) -> dict[PersonKey, Registration]:
         """Store each record's registration unless a later one is stored; return the changed,
         each with the registration now stored (so the caller need not read it back).
@@ -155,7 +113,7 @@ class MatchStore:
         if not latest:
             return {}
         s = self.schema
-        rows = await conn.fetch(
+        rows = await self._conn.fetch(
             "WITH u AS (SELECT e->>0 AS org, e->>1 AS person_id, (e->>2)::uuid AS event_id,"  # noqa: S608 - schema name is checked
             "  (e->>3)::timestamptz AS occurred_at, e->>4 AS nhs_number, e->>5 AS given_name,"
             "  e->>6 AS family_name, (e->>7)::date AS date_of_birth, e->>8 AS postcode,"
@@ -185,11 +143,9 @@ class MatchStore:
         )
         return {key: latest[key] for key in ((row["org"], row["person_id"]) for row in rows)}
 
-    async def registrations(
-        self, conn: Connection, keys: Collection[PersonKey]
-    ) -> dict[PersonKey, Registration]:
+    async def registrations(self, keys: Collection[PersonKey]) -> dict[PersonKey, Registration]:
         """Return the stored registrations of these records (those that have one)."""
-        rows = await conn.fetch(
+        rows = await self._conn.fetch(
             f"SELECT r.* FROM {self.schema}.registrations r"  # noqa: S608 - schema name is checked
             f" JOIN {keys_from('$1')} ON r.org = k.org AND r.person_id = k.person_id",
             keys_json(keys),
@@ -197,15 +153,13 @@ class MatchStore:
         found = [_registration(row) for row in rows]
         return {registration.key: registration for registration in found}
 
-    async def blocks(
-        self, conn: Connection, records: Sequence[PersonRecord]
-    ) -> list[tuple[str, PersonRecord]]:
+    async def blocks(self, records: Sequence[PersonRecord]) -> list[tuple[str, PersonRecord]]:
         """Return every stored record under each blocking key it shares with these.
 
         Only what matching compares is read, each record once with the keys it is under;
         these records, just stored, are given back as they are."""
         keys = sorted({key for record in records for key in blocking_keys(record)})
-        rows = await conn.fetch(
+        rows = await self._conn.fetch(
             f"SELECT b.keys, {_MATCHED_COLUMNS} FROM (SELECT org, person_id,"  # noqa: S608 - schema name is checked
             f"  array_agg(key) AS keys FROM {self.schema}.blocking_keys"
             "  WHERE key IN (SELECT jsonb_array_elements_text($1::text::jsonb))"
@@ -221,7 +175,7 @@ class MatchStore:
         return found
 
     async def replace_pairs(
-        self, conn: Connection, records: Collection[PersonKey], pairs: Sequence[StoredPair]
+        self, records: Collection[PersonKey], pairs: Sequence[StoredPair]
     ) -> None:
         """Forget every scored pair of these records, then store `pairs` (scored afresh).
 
@@ -229,7 +183,7 @@ class MatchStore:
         stored (a pair already stored keeps whether it awaits review: the re-linking that
         follows a rescoring decides that afresh for every pair it touches). Its two writes
         touch different rows, so the order PostgreSQL runs them in makes no difference."""
-        await conn.execute(
+        await self._conn.execute(
             "WITH fresh AS (SELECT e->>0 AS a_org, e->>1 AS a_person, e->>2 AS b_org,"  # noqa: S608 - schema name is checked
             "  e->>3 AS b_person, (e->>4)::uuid AS pair_id, (e->>5)::float8 AS score,"
             "  e->6 AS evidence FROM jsonb_array_elements($2::text::jsonb) AS e),"
@@ -250,22 +204,18 @@ class MatchStore:
             ),
         )
 
-    async def connected(
-        self, conn: Connection, start: Iterable[PersonKey], *, link_from: float
-    ) -> set[PersonKey]:
+    async def connected(self, start: Iterable[PersonKey], *, link_from: float) -> set[PersonKey]:
         """Return every record joined to `start` by a pair scoring at least `link_from`, an
         NHS number, a shared citizen or a person's decision, transitively: all that a
         resolution may change. (A pair scoring less can only be reviewed, never joined.)"""
-        rows = await conn.fetch(
-            f"{self._component_sql} SELECT org, person_id FROM c",  # noqa: S608 - schema names are checked
+        rows = await self._conn.fetch(
+            f"{_component_sql(self.schema, self._decisions)} SELECT org, person_id FROM c",  # noqa: S608 - schema names are checked
             keys_json(list(start)),
             link_from,
         )
         return {(row["org"], row["person_id"]) for row in rows}
 
-    async def component(
-        self, conn: Connection, start: Iterable[PersonKey], *, link_from: float
-    ) -> "Component":
+    async def component(self, start: Iterable[PersonKey], *, link_from: float) -> Component:
         """Return what a resolution of the records `connected` to `start` reads, in one
         statement (the walk, then what it reaches): their registrations and links, the
         scored pairs touching them (without evidence) and the registrations of those pairs'
@@ -273,80 +223,14 @@ class MatchStore:
 
         One statement, so one snapshot; the caller holds the re-linking lock, so what it
         reads (whether each pair awaits review too) stays true until the caller commits."""
-        rows = await conn.fetch(self._component_read_sql, keys_json(list(start)), link_from)
+        rows = await self._conn.fetch(
+            _component_read_sql(self.schema, self._decisions), keys_json(list(start)), link_from
+        )
         return _component(rows)
 
-    @functools.cached_property
-    def _component_read_sql(self) -> str:
-        """The walk as c, its registrations as h, the pairs touching h as t; then rows of
-        four kinds (`_COMPONENT_COLUMNS`): held records, outside records, pairs, decisions."""
-        s, d = self.schema, self._decisions
-        held = _select(kind="'held'", **_registration_of("h"), citizen_id="l.citizen_id")
-        outside = _select(kind="'outside'", **_registration_of("r"))
-        pair = _select(
-            kind="'pair'",
-            **_pair_of("t"),
-            score="t.score",
-            in_review="t.in_review",
-        )
-        decision = _select(
-            kind="'decision'",
-            **_pair_of("p"),
-            same="p.same",
-            decided_at="p.decided_at",
-            decided_by="d.envelope->>'org'",
-            position="d.position",
-        )
-        in_h = "SELECT FROM h WHERE h.org = {0}_org AND h.person_id = {0}_person"
-        return (
-            f"{self._component_sql},"  # noqa: S608 - schema names are checked
-            f" h AS (SELECT r.* FROM c JOIN {s}.registrations r"
-            "  ON r.org = c.org AND r.person_id = c.person_id),"
-            " t AS (SELECT p.a_org, p.a_person, p.b_org, p.b_person, p.score, p.in_review"
-            f"  FROM {s}.match_pairs p JOIN h ON p.a_org = h.org AND p.a_person = h.person_id"
-            "  UNION SELECT p.a_org, p.a_person, p.b_org, p.b_person, p.score, p.in_review"
-            f"  FROM {s}.match_pairs p JOIN h ON p.b_org = h.org AND p.b_person = h.person_id)"
-            f" {held} FROM h LEFT JOIN {s}.person_links l"
-            "  ON l.org = h.org AND l.person_id = h.person_id"
-            f" UNION ALL {outside} FROM {s}.registrations r WHERE (r.org, r.person_id) IN"
-            "  (SELECT a_org, a_person FROM t UNION SELECT b_org, b_person FROM t)"
-            "  AND NOT EXISTS (SELECT FROM h WHERE h.org = r.org AND h.person_id = r.person_id)"
-            f" UNION ALL {pair} FROM t"
-            f" UNION ALL {decision} FROM {d}.decision_pairs p"
-            f"  JOIN {d}.decisions d ON d.event_id = p.event_id"
-            f"  WHERE EXISTS ({in_h.format('p.a')}) AND EXISTS ({in_h.format('p.b')})"
-        )
-
-    @property
-    def _component_sql(self) -> str:
-        """The walk of `connected` as c(org, person_id): one recursive statement, each step
-        from the records the step before found (UNION: each record once, so it ends)."""
-        s, d = self.schema, self._decisions
-        return (
-            f"WITH RECURSIVE c(org, person_id) AS (SELECT k.org, k.person_id FROM {keys_from('$1')}"  # noqa: S608 - schema names are checked
-            " UNION SELECT n.org, n.person_id FROM c CROSS JOIN LATERAL ("
-            f"  SELECT p.b_org, p.b_person FROM {s}.match_pairs p"
-            "   WHERE p.a_org = c.org AND p.a_person = c.person_id AND p.score >= $2"
-            f"  UNION ALL SELECT p.a_org, p.a_person FROM {s}.match_pairs p"
-            "   WHERE p.b_org = c.org AND p.b_person = c.person_id AND p.score >= $2"
-            f"  UNION ALL SELECT o.org, o.person_id FROM {s}.registrations r"
-            f"   JOIN {s}.registrations o ON o.nhs_number = r.nhs_number"
-            "   WHERE r.org = c.org AND r.person_id = c.person_id"
-            f"  UNION ALL SELECT o.org, o.person_id FROM {s}.person_links l"
-            f"   JOIN {s}.person_links o ON o.citizen_id = l.citizen_id"
-            "   WHERE l.org = c.org AND l.person_id = c.person_id"
-            f"  UNION ALL SELECT x.b_org, x.b_person FROM {d}.decision_pairs x"
-            "   WHERE x.a_org = c.org AND x.a_person = c.person_id"
-            f"  UNION ALL SELECT x.a_org, x.a_person FROM {d}.decision_pairs x"
-            "   WHERE x.b_org = c.org AND x.b_person = c.person_id"
-            " ) AS n(org, person_id))"
-        )
-
-    async def pairs_touching(
-        self, conn: Connection, records: Collection[PersonKey]
-    ) -> list[StoredPair]:
+    async def pairs_touching(self, records: Collection[PersonKey]) -> list[StoredPair]:
         """Return the scored pairs with at least one record among `records`."""
-        rows = await conn.fetch(
+        rows = await self._conn.fetch(
             f"SELECT p.* FROM {self.schema}.match_pairs p"  # noqa: S608 - schema name is checked
             f" JOIN {keys_from('$1')} ON p.a_org = k.org AND p.a_person = k.person_id"
             f" UNION SELECT p.* FROM {self.schema}.match_pairs p"
@@ -355,11 +239,9 @@ class MatchStore:
         )
         return [_pair(row) for row in rows]
 
-    async def mark_review(
-        self, conn: Connection, pairs: Collection[UUID], review: Collection[UUID]
-    ) -> None:
+    async def mark_review(self, pairs: Collection[UUID], review: Collection[UUID]) -> None:
         """Of `pairs`, leave exactly those in `review` in the review queue."""
-        await conn.execute(
+        await self._conn.execute(
             f"UPDATE {self.schema}.match_pairs SET in_review = pair_id = ANY($2::uuid[])"  # noqa: S608 - schema name is checked
             " WHERE pair_id = ANY($1::uuid[]) AND in_review IS DISTINCT FROM"
             "  (pair_id = ANY($2::uuid[]))",
@@ -367,10 +249,10 @@ class MatchStore:
             list(review),
         )
 
-    async def records_never_matched(self, conn: Connection) -> int:
+    async def records_never_matched(self) -> int:
         """Return how many linked records have no stored registration to match against (the
         read model was built before identity matching: `caseweave replay projection`)."""
-        count = await conn.fetchval(
+        count = await self._conn.fetchval(
             f"SELECT count(*) FROM {self.schema}.person_links l WHERE NOT EXISTS ("  # noqa: S608 - schema name is checked
             f" SELECT 1 FROM {self.schema}.registrations r"
             "  WHERE r.org = l.org AND r.person_id = l.person_id)"
@@ -378,13 +260,13 @@ class MatchStore:
         return int(count or 0)
 
     async def pairs_in_review(
-        self, conn: Connection, *, org: str, limit: int
+        self, *, org: str, limit: int
     ) -> list[tuple[StoredPair, Registration, Registration]]:
         """Return the best `limit` pairs with a record of `org` that await review, identity
         conflicts (one NHS number, two people's details) first, then best score first, with
         both records' registrations."""
         s = self.schema
-        rows = await conn.fetch(
+        rows = await self._conn.fetch(
             f"SELECT p.* FROM {s}.match_pairs p"  # noqa: S608 - schema name is checked
             f" LEFT JOIN {s}.registrations ra ON (ra.org, ra.person_id) = (p.a_org, p.a_person)"
             f" LEFT JOIN {s}.registrations rb ON (rb.org, rb.person_id) = (p.b_org, p.b_person)"
@@ -395,12 +277,12 @@ class MatchStore:
             org,
         )
         pairs = [_pair(row) for row in rows]
-        held = await self.registrations(conn, {k for p in pairs for k in (p.a, p.b)})
+        held = await self.registrations({k for p in pairs for k in (p.a, p.b)})
         return [(p, held[p.a], held[p.b]) for p in pairs if p.a in held and p.b in held]
 
-    async def pair(self, conn: Connection, pair_id: UUID) -> StoredPair | None:
+    async def pair(self, pair_id: UUID) -> StoredPair | None:
         """Return the scored pair with this id, if there is one."""
-        row = await conn.fetchrow(
+        row = await self._conn.fetchrow(
             f"SELECT p.* FROM {self.schema}.match_pairs p"  # noqa: S608 - schema name is checked
             " WHERE p.pair_id = $1",
             pair_id,
@@ -475,19 +357,6 @@ def _aware(at: datetime) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class Component:
-    """What re-linking the records connected to a change reads (`MatchStore.component`)."""
-
-    held: dict[PersonKey, Registration]  # the connected records that have a registration
-    links: dict[PersonKey, UUID]  # the citizen each of those is linked to, if any
-    pairs: list[StoredPair]  # the scored pairs touching `held`, their evidence left out
-    outside: dict[PersonKey, Registration]  # those pairs' other records' registrations
-    # the decided pairs among `held`, each with its steward's organisation, in the order
-    # decided (at one instant, a keep-apart last; then in the order recorded)
-    decisions: list[tuple[HumanDecision, str]]
-
-
 _COMPONENT_COLUMNS = {  # the columns of `MatchStore.component`'s rows, by name, and types
     "kind": "text",
     "org": "text",
@@ -539,6 +408,71 @@ def _select(**values: str) -> str:
         for name, kind in _COMPONENT_COLUMNS.items()
     ]
     return "SELECT " + ", ".join(columns)
+
+
+@functools.cache
+def _component_read_sql(s: str, d: str) -> str:
+    """The walk as c, its registrations as h, the pairs touching h as t; then rows of
+    four kinds (`_COMPONENT_COLUMNS`): held records, outside records, pairs, decisions."""
+    held = _select(kind="'held'", **_registration_of("h"), citizen_id="l.citizen_id")
+    outside = _select(kind="'outside'", **_registration_of("r"))
+    pair = _select(
+        kind="'pair'",
+        **_pair_of("t"),
+        score="t.score",
+        in_review="t.in_review",
+    )
+    decision = _select(
+        kind="'decision'",
+        **_pair_of("p"),
+        same="p.same",
+        decided_at="p.decided_at",
+        decided_by="d.envelope->>'org'",
+        position="d.position",
+    )
+    in_h = "SELECT FROM h WHERE h.org = {0}_org AND h.person_id = {0}_person"
+    return (
+        f"{_component_sql(s, d)},"  # noqa: S608 - schema names are checked
+        f" h AS (SELECT r.* FROM c JOIN {s}.registrations r"
+        "  ON r.org = c.org AND r.person_id = c.person_id),"
+        " t AS (SELECT p.a_org, p.a_person, p.b_org, p.b_person, p.score, p.in_review"
+        f"  FROM {s}.match_pairs p JOIN h ON p.a_org = h.org AND p.a_person = h.person_id"
+        "  UNION SELECT p.a_org, p.a_person, p.b_org, p.b_person, p.score, p.in_review"
+        f"  FROM {s}.match_pairs p JOIN h ON p.b_org = h.org AND p.b_person = h.person_id)"
+        f" {held} FROM h LEFT JOIN {s}.person_links l"
+        "  ON l.org = h.org AND l.person_id = h.person_id"
+        f" UNION ALL {outside} FROM {s}.registrations r WHERE (r.org, r.person_id) IN"
+        "  (SELECT a_org, a_person FROM t UNION SELECT b_org, b_person FROM t)"
+        "  AND NOT EXISTS (SELECT FROM h WHERE h.org = r.org AND h.person_id = r.person_id)"
+        f" UNION ALL {pair} FROM t"
+        f" UNION ALL {decision} FROM {d}.decision_pairs p"
+        f"  JOIN {d}.decisions d ON d.event_id = p.event_id"
+        f"  WHERE EXISTS ({in_h.format('p.a')}) AND EXISTS ({in_h.format('p.b')})"
+    )
+
+
+def _component_sql(s: str, d: str) -> str:
+    """The walk of `connected` as c(org, person_id): one recursive statement, each step
+    from the records the step before found (UNION: each record once, so it ends)."""
+    return (
+        f"WITH RECURSIVE c(org, person_id) AS (SELECT k.org, k.person_id FROM {keys_from('$1')}"  # noqa: S608 - schema names are checked
+        " UNION SELECT n.org, n.person_id FROM c CROSS JOIN LATERAL ("
+        f"  SELECT p.b_org, p.b_person FROM {s}.match_pairs p"
+        "   WHERE p.a_org = c.org AND p.a_person = c.person_id AND p.score >= $2"
+        f"  UNION ALL SELECT p.a_org, p.a_person FROM {s}.match_pairs p"
+        "   WHERE p.b_org = c.org AND p.b_person = c.person_id AND p.score >= $2"
+        f"  UNION ALL SELECT o.org, o.person_id FROM {s}.registrations r"
+        f"   JOIN {s}.registrations o ON o.nhs_number = r.nhs_number"
+        "   WHERE r.org = c.org AND r.person_id = c.person_id"
+        f"  UNION ALL SELECT o.org, o.person_id FROM {s}.person_links l"
+        f"   JOIN {s}.person_links o ON o.citizen_id = l.citizen_id"
+        "   WHERE l.org = c.org AND l.person_id = c.person_id"
+        f"  UNION ALL SELECT x.b_org, x.b_person FROM {d}.decision_pairs x"
+        "   WHERE x.a_org = c.org AND x.a_person = c.person_id"
+        f"  UNION ALL SELECT x.a_org, x.a_person FROM {d}.decision_pairs x"
+        "   WHERE x.b_org = c.org AND x.b_person = c.person_id"
+        " ) AS n(org, person_id))"
+    )
 
 
 def _component(rows: Sequence[Any]) -> Component:

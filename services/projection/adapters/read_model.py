@@ -1,6 +1,6 @@
 """The read model's writes and the reads a batch needs, each one statement for a whole batch.
 
-Every method takes the batch's connection, so the consumer writes the timeline, the links,
+Bound to one unit of work's connection, so the consumer writes the timeline, the links,
 the views and its checkpoint in one transaction.
 """
 
@@ -22,14 +22,13 @@ _CITIZEN_LOCKS = 0x0C17  # advisory lock class of citizen rows (two-key space: n
 class ReadModel:
     """The projection's tables in one schema."""
 
-    def __init__(self, schema: str) -> None:
+    def __init__(self, conn: Connection, schema: str) -> None:
+        self._conn = conn
         self.schema = checked_schema(schema)
 
-    async def insert_timeline(
-        self, conn: Connection, envelopes: Sequence[Envelope]
-    ) -> dict[UUID, int]:
+    async def insert_timeline(self, envelopes: Sequence[Envelope]) -> dict[UUID, int]:
         """Add one organisation's events to the timeline; return new ones' ids and arrivals."""
-        rows = await conn.fetch(
+        rows = await self._conn.fetch(
             f"INSERT INTO {self.schema}.timeline"  # noqa: S608 - schema name is checked
             " (event_id, org, subject, occurred_at, recorded_at, type, category, envelope)"
             " SELECT (u.e->>'event_id')::uuid, u.e->>'org', u.e->>'subject',"
@@ -41,28 +40,26 @@ class ReadModel:
         )
         return {row["event_id"]: row["arrival"] for row in rows}
 
-    async def links_of(
-        self, conn: Connection, keys: Collection[PersonKey]
-    ) -> dict[PersonKey, UUID]:
+    async def links_of(self, keys: Collection[PersonKey]) -> dict[PersonKey, UUID]:
         """Return the citizen each of these organisations' people is linked to (if any)."""
-        rows = await conn.fetch(
+        rows = await self._conn.fetch(
             f"SELECT l.org, l.person_id, l.citizen_id FROM {self.schema}.person_links l"  # noqa: S608 - schema name is checked
             f" JOIN {keys_from('$1')} ON l.org = k.org AND l.person_id = k.person_id",
             keys_json(keys),
         )
         return {(row["org"], row["person_id"]): row["citizen_id"] for row in rows}
 
-    async def records_of(self, conn: Connection, citizen_id: UUID) -> set[PersonKey]:
+    async def records_of(self, citizen_id: UUID) -> set[PersonKey]:
         """Return the organisations' records linked to a citizen."""
-        rows = await conn.fetch(
+        rows = await self._conn.fetch(
             f"SELECT org, person_id FROM {self.schema}.person_links WHERE citizen_id = $1",  # noqa: S608 - schema name is checked
             citizen_id,
         )
         return {(row["org"], row["person_id"]) for row in rows}
 
-    async def save_links(self, conn: Connection, links: dict[PersonKey, UUID]) -> None:
+    async def save_links(self, links: dict[PersonKey, UUID]) -> None:
         """Link organisations' people to citizens, replacing earlier links of the same people."""
-        await conn.execute(
+        await self._conn.execute(
             f"INSERT INTO {self.schema}.person_links (org, person_id, citizen_id)"  # noqa: S608 - schema name is checked
             " SELECT e->>0, e->>1, (e->>2)::uuid FROM jsonb_array_elements($1::text::jsonb) e"
             " ON CONFLICT (org, person_id) DO UPDATE"
@@ -73,11 +70,9 @@ class ReadModel:
             ),
         )
 
-    async def seen_before(
-        self, conn: Connection, keys: Collection[PersonKey], arrival: int
-    ) -> set[PersonKey]:
+    async def seen_before(self, keys: Collection[PersonKey], arrival: int) -> set[PersonKey]:
         """Return which of these people have timeline events that arrived before `arrival`."""
-        rows = await conn.fetch(
+        rows = await self._conn.fetch(
             f"SELECT k.org, k.person_id FROM {keys_from('$1')}"  # noqa: S608 - schema name is checked
             f" WHERE EXISTS (SELECT FROM {self.schema}.timeline t"
             "  WHERE t.org = k.org AND t.subject = k.person_id AND t.arrival < $2)",
@@ -86,9 +81,9 @@ class ReadModel:
         )
         return {(row["org"], row["person_id"]) for row in rows}
 
-    async def lock_citizens(self, conn: Connection, citizen_ids: Collection[UUID]) -> None:
+    async def lock_citizens(self, citizen_ids: Collection[UUID]) -> None:
         """Hold these citizens (stored or not yet) until the transaction ends, in a fixed order."""
-        await conn.execute(
+        await self._conn.execute(
             "SELECT pg_advisory_xact_lock($3, k) FROM ("
             "  SELECT DISTINCT hashtext($2 || id::text) AS k FROM unnest($1::uuid[]) AS id"
             "  ORDER BY k) AS keys",
@@ -97,11 +92,9 @@ class ReadModel:
             _CITIZEN_LOCKS,
         )
 
-    async def load_views(
-        self, conn: Connection, citizen_ids: Collection[UUID]
-    ) -> dict[UUID, CitizenView]:
+    async def load_views(self, citizen_ids: Collection[UUID]) -> dict[UUID, CitizenView]:
         """Return the stored views of those of these citizens who have one."""
-        rows = await conn.fetch(
+        rows = await self._conn.fetch(
             f"SELECT view::text AS view FROM {self.schema}.citizens"  # noqa: S608 - schema name is checked
             " WHERE citizen_id = ANY($1::uuid[])",
             list(citizen_ids),
@@ -109,11 +102,9 @@ class ReadModel:
         views = [CitizenView.model_validate_json(row["view"]) for row in rows]
         return {view.citizen_id: view for view in views}
 
-    async def linked_events(
-        self, conn: Connection, citizen_ids: Collection[UUID]
-    ) -> list[tuple[UUID, Envelope]]:
+    async def linked_events(self, citizen_ids: Collection[UUID]) -> list[tuple[UUID, Envelope]]:
         """Return every timeline event of these citizens' linked people, in arrival order."""
-        rows = await conn.fetch(
+        rows = await self._conn.fetch(
             f"SELECT l.citizen_id, t.envelope::text AS envelope FROM {self.schema}.timeline t"  # noqa: S608 - schema name is checked
             f" JOIN {self.schema}.person_links l ON l.org = t.org AND l.person_id = t.subject"
             " WHERE l.citizen_id = ANY($1::uuid[]) ORDER BY t.arrival",
@@ -121,12 +112,24 @@ class ReadModel:
         )
         return [(row["citizen_id"], Envelope.model_validate_json(row["envelope"])) for row in rows]
 
-    async def save_views(self, conn: Connection, views: Sequence[CitizenView]) -> None:
+    async def timeline_event(self, org: str, event_id: UUID) -> tuple[Envelope, int] | None:
+        """Return an event as the timeline keeps it (personal values sealed), and its arrival."""
+        row = await self._conn.fetchrow(
+            f"SELECT envelope::text AS envelope, arrival FROM {self.schema}.timeline"  # noqa: S608 - schema name is checked
+            " WHERE org = $1 AND event_id = $2",
+            org,
+            event_id,
+        )
+        if row is None:
+            return None
+        return Envelope.model_validate_json(row["envelope"]), row["arrival"]
+
+    async def save_views(self, views: Sequence[CitizenView]) -> None:
         """Write these views; a citizen no organisation's person is linked to any more goes."""
         kept = [view for view in views if view.involvements]
         gone = [view.citizen_id for view in views if not view.involvements]
         if kept:  # the search columns are the view's best-known identity, read from its JSON
-            await conn.execute(
+            await self._conn.execute(
                 f"INSERT INTO {self.schema}.citizens"  # noqa: S608 - schema name is checked
                 " (citizen_id, nhs_number, family_name, given_name, date_of_birth, view)"
                 " SELECT (v->>'citizen_id')::uuid, v->'identity'->'nhs_number'->>'value',"
@@ -140,7 +143,7 @@ class ReadModel:
                 _VIEWS.dump_json(kept).decode(),
             )
         if gone:
-            await conn.execute(
+            await self._conn.execute(
                 f"DELETE FROM {self.schema}.citizens WHERE citizen_id = ANY($1::uuid[])",  # noqa: S608 - schema name is checked
                 gone,
             )

@@ -8,37 +8,24 @@ locks them, so a batch folding into the same view waits or goes first.
 
 from uuid import UUID
 
-from services.projection.adapters.read_model import ReadModel
-from services.projection.adapters.read_model_versions import ReadModelVersions
 from services.projection.domain.fold import BatchFold, fold
-from services.projection.service_layer.log_projection import (
-    DEFAULT_MATCHING,
-    identity_resolution,
-    refolded_views,
-)
-from services.runtime.database import Pool, transaction
-from services.runtime.person_keys import PersonKeys
+from services.projection.service_layer.log_projection import refolded_views
+from services.projection.service_layer.unit_of_work import UnitOfWork
 
 
 async def refold_citizen(
-    pool: Pool,
-    citizen_id: UUID,
-    *,
-    schema: str = "projection",
-    keys: PersonKeys | None,
-    fold_batch: BatchFold = fold,
+    uow: UnitOfWork, citizen_id: UUID, *, fold_batch: BatchFold = fold
 ) -> int | None:
     """Fold the citizen's view afresh; return how many records it was folded from (None,
     changing nothing, when no record is linked to such a citizen)."""
-    model = ReadModel(schema)
-    identities = identity_resolution(model, id_secret=b"", matching=DEFAULT_MATCHING)
-    async with transaction(pool) as conn:
-        await ReadModelVersions(schema).hold_live(conn)
-        await identities.hold_links(conn, registering=False)
-        records = await model.records_of(conn, citizen_id)
+    async with uow:
+        await uow.hold_live()
+        await uow.hold_links_still()
+        records = await uow.read_model.records_of(citizen_id)
         if not records:
             return None
-        await model.lock_citizens(conn, [citizen_id])
-        views = await refolded_views(conn, model, {citizen_id}, fold_batch, keys)
-        await model.save_views(conn, list(views.values()))
+        await uow.read_model.lock_citizens([citizen_id])
+        views = await refolded_views(uow, {citizen_id}, fold_batch)
+        await uow.read_model.save_views(list(views.values()))
+        await uow.commit()
     return len(records)

@@ -38,14 +38,14 @@ import structlog
 from events.envelope import OrgId
 from services.projection.adapters import erasure_rows
 from services.projection.adapters.organisation_records import OrganisationRecords
-from services.projection.adapters.read_model import ReadModel
-from services.projection.domain.fold import fold
-from services.projection.service_layer.log_projection import (
-    DEFAULT_MATCHING,
-    identity_resolution,
-    refolded_views,
+from services.projection.adapters.postgres_unit_of_work import (
+    PostgresUnitOfWork,
+    ReadModelStores,
 )
-from services.runtime.database import Connection, Pool, transaction
+from services.projection.domain.fold import fold
+from services.projection.service_layer.log_projection import refolded_views
+from services.projection.service_layer.unit_of_work import UnitOfWork
+from services.runtime.database import Pool
 from services.runtime.person_keys import PersonKeys
 
 logger = structlog.get_logger(__name__)
@@ -69,30 +69,30 @@ async def erase_citizen(
     schema: str = "projection",
 ) -> Erased | None:
     """Erase the citizen (None, changing nothing, when the projection knows no such citizen)."""
-    model = ReadModel(schema)
-    resolution = identity_resolution(model, id_secret=b"", matching=DEFAULT_MATCHING)
     organisations = OrganisationRecords(org_schemas)
-    async with transaction(pool) as conn:
-        await resolution.hold_relinking(conn)
-        linked = await model.records_of(conn, citizen_id)
+    async with PostgresUnitOfWork(pool, ReadModelStores.in_schema(schema, keys=keys)) as uow:
+        conn = uow.connection  # the organisations' rows and the keys go in the same commit
+        await uow.hold_relinking()
+        linked = await uow.read_model.records_of(citizen_id)
         if not linked:
             return None
         numbers = await erasure_rows.nhs_numbers_of(conn, schema, linked)
         records = linked | await organisations.held_under(conn, numbers)
-        others = set((await model.links_of(conn, records)).values()) - {citizen_id}
-        await model.lock_citizens(conn, [citizen_id, *others])
+        others = set((await uow.read_model.links_of(records)).values()) - {citizen_id}
+        await uow.read_model.lock_citizens([citizen_id, *others])
         await keys.erase(conn, records)
         redacted = await organisations.erase_unsealed_values(conn, records)
         await erasure_rows.erase_unsealed_timeline_values(conn, schema, records)
         await organisations.erase_unsafe_correlation_ids(conn, records)
         await erasure_rows.erase_unsafe_timeline_correlation_ids(conn, schema, records)
         await erasure_rows.purge_projection(conn, schema, citizen_id, records)
-        await refold_without_them(conn, model, others, keys)
+        await refold_without_them(uow, others)
         await organisations.forget_identifiers(conn, records)
         erased = Erased(uuid4(), citizen_id, len(records))
         grants = await erasure_rows.shred_grant_reasons(conn, schema, citizen_id, keys)
         await keys.record_erasure(conn, erased.erasure_id, sorted(records | grants))
         await erasure_rows.audit_under_erasure_id(conn, schema, citizen_id, erased.erasure_id)
+        await uow.commit()
     logger.warning(
         "citizen_erased", erasure_id=str(erased.erasure_id), records=len(records),
         values_erased_in_place=redacted,
@@ -100,16 +100,8 @@ async def erase_citizen(
     return erased
 
 
-async def refold_without_them(
-    conn: Connection, model: ReadModel, citizens: set[UUID], keys: PersonKeys
-) -> None:
+async def refold_without_them(uow: UnitOfWork, citizens: set[UUID]) -> None:
     """Fold again, from their remaining records, the other citizens an erased record was
-    linked to (a steward kept it apart); drop those left with none."""
-    remaining = {c for c in citizens if await model.records_of(conn, c)}
-    if citizens - remaining:
-        await conn.execute(
-            f"DELETE FROM {model.schema}.citizens WHERE citizen_id = ANY($1::uuid[])",  # noqa: S608 - schema name is checked
-            list(citizens - remaining),
-        )
-    views = await refolded_views(conn, model, remaining, fold, keys)
-    await model.save_views(conn, list(views.values()))
+    linked to (a steward kept it apart); those left with none go (a view of no records)."""
+    views = await refolded_views(uow, citizens, fold)
+    await uow.read_model.save_views(list(views.values()))

@@ -18,7 +18,7 @@ timeline instead when
 - a record's earlier events arrived before any registration linked it: those events are in
   the timeline, unapplied, and folding the citizen from the timeline applies them.
 
-Re-linking is one at a time per projection schema (a transaction-scoped advisory lock), so
+Re-linking is one at a time per read model (the unit of work's re-linking lock), so
 two batches or a batch and a decision never resolve the same records from stale reads. A
 batch that only folds holds the same lock shared from before it reads links until it
 commits: no link it folds by can change under it, and such batches run side by side.
@@ -34,14 +34,6 @@ import structlog
 from events.envelope import Envelope
 from events.registry import EventPayload
 from events.shared import PersonRegistered
-from services.projection.adapters.decision_store import DecisionStore
-from services.projection.adapters.match_store import (
-    MatchStore,
-    Registration,
-    StoredPair,
-    pair_id_of,
-)
-from services.projection.adapters.read_model import PersonKey, ReadModel
 from services.projection.domain.candidates import (
     candidate_pairs,
     lowest_link,
@@ -55,17 +47,18 @@ from services.projection.domain.identity_conflicts import (
     linked_by_both,
     standing_links,
 )
+from services.projection.domain.identity_records import Registration, StoredPair, pair_id_of
 from services.projection.domain.linkage import (
     HumanDecision,
+    PersonKey,
     ScoredPair,
     SkippedDecision,
     resolve,
 )
 from services.projection.domain.matching import MatchingConfig, PersonRecord
-from services.runtime.database import Connection
+from services.projection.service_layer.unit_of_work import UnitOfWork
 
 logger = structlog.get_logger(__name__)
-_RELINK_LOCK = 0x0C18  # advisory lock class of re-linking (two-key space: no other user)
 _CITIZEN_ID_CACHE = 65_536  # citizens named lately: a batch re-links the same citizens again
 
 # an HMAC per citizen per batch is dear, and a catch-up re-links each citizen many times
@@ -99,26 +92,15 @@ class Relinked:
 
 
 class IdentityResolution:
-    """Links organisations' records to citizens, in the caller's transaction."""
+    """Links organisations' records to citizens, in the caller's unit of work."""
 
-    def __init__(
-        self,
-        model: ReadModel,
-        matches: MatchStore,
-        decisions: DecisionStore,
-        *,
-        id_secret: bytes,
-        matching: MatchingConfig,
-    ) -> None:
-        self._model = model
-        self._matches = matches
-        self._decisions = decisions
+    def __init__(self, *, id_secret: bytes, matching: MatchingConfig) -> None:
         self._secret = id_secret
         self._matching = matching
 
     async def resolve(
         self,
-        conn: Connection,
+        uow: UnitOfWork,
         events: Sequence[tuple[Envelope, EventPayload]],
         *,
         batch_arrival: int,
@@ -132,55 +114,38 @@ class IdentityResolution:
         ]
         refold: set[UUID] = set()
         if not registrations:
-            await self._hold_links_still(conn)
+            await uow.hold_links_still()
         else:
-            await self.hold_relinking(conn)
-            changed = await self._matches.save_latest(conn, registrations)
+            await uow.hold_relinking()
+            changed = await uow.matches.save_latest(registrations)
             if changed:
-                relinked = await self._rematch(conn, changed)
+                relinked = await self._rematch(uow, changed)
                 fresh = [key for key in changed if key not in relinked.moved_from]
                 fresh_moved = [key for key in fresh if key in relinked.moved_to]
                 early = (
-                    await self._model.seen_before(conn, fresh_moved, batch_arrival)
+                    await uow.read_model.seen_before(fresh_moved, batch_arrival)
                     if fresh_moved
                     else set()
                 )
                 refold = relinked.refold(fresh_needing_refold=early)
         people = {(envelope.org, envelope.subject) for envelope, _ in events}
-        return Links(await self._model.links_of(conn, people), frozenset(refold))
+        return Links(await uow.read_model.links_of(people), frozenset(refold))
 
-    async def hold_links(self, conn: Connection, *, registering: bool) -> None:
+    async def hold_links(self, uow: UnitOfWork, *, registering: bool) -> None:
         """Take the lock `resolve` will hold, early: exclusive for a batch that registers
         people, else shared (an erasure takes it exclusive: no batch reads a key before an
         erasure and writes what it read after it)."""
         if registering:
-            await self.hold_relinking(conn)
+            await uow.hold_relinking()
         else:
-            await self._hold_links_still(conn)
+            await uow.hold_links_still()
 
-    async def hold_relinking(self, conn: Connection) -> None:
-        """Wait until no other transaction re-links, and keep others out until this one ends."""
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock($1, hashtext($2))", _RELINK_LOCK, self._model.schema
-        )
-
-    async def _hold_links_still(self, conn: Connection) -> None:
-        """Keep re-linking out until this transaction ends (others that only read links may
-        run at once), so the links it reads stay true while it folds by them."""
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock_shared($1, hashtext($2))",
-            _RELINK_LOCK,
-            self._model.schema,
-        )
-
-    async def relink(self, conn: Connection, start: Collection[PersonKey]) -> Relinked:
+    async def relink(self, uow: UnitOfWork, start: Collection[PersonKey]) -> Relinked:
         """Resolve every record connected to `start` afresh; save and return what moved.
 
-        The caller holds the re-linking lock (`hold_relinking`).
+        The caller holds the re-linking lock (`uow.hold_relinking`).
         """
-        component = await self._matches.component(
-            conn, start, link_from=lowest_link(self._matching)
-        )
+        component = await uow.matches.component(start, link_from=lowest_link(self._matching))
         held = component.held
         among = [pair for pair in component.pairs if pair.a in held and pair.b in held]
         resolution = resolve(
@@ -197,10 +162,10 @@ class IdentityResolution:
         existing = component.links
         moved_to = {key: citizen for key, citizen in wanted.items() if existing.get(key) != citizen}
         if moved_to:
-            await self._model.save_links(conn, moved_to)
+            await uow.read_model.save_links(moved_to)
         flipped = [p.pair_id for p in component.pairs if p.in_review != (p.pair_id in review)]
         if flipped:  # the pairs were read in this transaction: only those that change
-            await self._matches.mark_review(conn, flipped, [p for p in flipped if p in review])
+            await uow.matches.mark_review(flipped, [p for p in flipped if p in review])
         return Relinked(moved_to, {key: existing[key] for key in moved_to if key in existing})
 
     def _citizens_of(self, anchor_of: dict[PersonKey, str]) -> dict[PersonKey, UUID]:
@@ -223,20 +188,19 @@ class IdentityResolution:
             if pair.a in known and pair.b in known and self._scored(pair, known).at_least_review
         ]
 
-    async def _rematch(self, conn: Connection, changed: dict[PersonKey, Registration]) -> Relinked:
+    async def _rematch(self, uow: UnitOfWork, changed: dict[PersonKey, Registration]) -> Relinked:
         """Score the changed records (as just stored) against their blocks afresh, store the
         pairs worth keeping, and re-link every record connected to them."""
         records = [registration.record for registration in changed.values()]
-        blocks = await self._matches.blocks(conn, records)
+        blocks = await uow.matches.blocks(records)
         found = candidate_pairs(records, blocks, keep_from=lowest_review(self._matching))
         if found.too_common:  # the kind of key only: its value is personal data
             logger.warning("blocking_keys_too_common", kinds=found.too_common)
-        await self._matches.replace_pairs(
-            conn,
+        await uow.matches.replace_pairs(
             list(changed),
             [StoredPair(p.a, p.b, p.match.total, p.match.evidence) for p in found.pairs],
         )
-        return await self.relink(conn, list(changed))
+        return await self.relink(uow, list(changed))
 
     def _scored(self, pair: StoredPair, held: dict[PersonKey, Registration]) -> ScoredPair:
         thresholds = pair_thresholds(

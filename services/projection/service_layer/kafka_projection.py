@@ -30,8 +30,8 @@ import asyncpg
 import structlog
 
 from events.envelope import ORGANISATIONS, OrgId
+from services.projection.adapters.postgres_unit_of_work import postgres_units
 from services.projection.adapters.read_model_schema import CONSUMER
-from services.projection.adapters.read_model_versions import ReadModelVersions
 from services.projection.domain.fold import BatchFold, fold
 from services.projection.domain.matching import MatchingConfig
 from services.projection.service_layer.kafka_batch import BatchPlan, plan_batch
@@ -40,7 +40,7 @@ from services.projection.service_layer.log_projection import (
     BatchOutcome,
     ProjectionConsumer,
 )
-from services.runtime.database import Pool, transaction
+from services.runtime.database import Pool
 from services.runtime.kafka.consumed import ConsumedMessage, PoisonMessage
 from services.runtime.kafka.dead_letters import DeadLetterRecord, dead_letter_message
 from services.runtime.kafka.messages import CORRELATION_ID
@@ -117,12 +117,12 @@ class KafkaProjection:
         keys: PersonKeys | None = None,
         decisions_schema: str | None = None,
     ) -> None:
-        self._pool = pool
+        self._unit_of_work = postgres_units(
+            pool, schema, keys=keys, decisions_schema=decisions_schema
+        )
         self._consumer = ProjectionConsumer(
-            pool, id_secret=id_secret, schema=schema, fold_batch=fold_batch, matching=matching,
-            keys=keys, decisions_schema=decisions_schema,
-        )  # fmt: skip
-        self._version = ReadModelVersions(schema)
+            self._unit_of_work, id_secret=id_secret, fold_batch=fold_batch, matching=matching
+        )
         self._offsets = KafkaOffsets(schema, consumer=CONSUMER)
         self._record = DeadLetterRecord(schema, consumer=CONSUMER)
         self._dead_letters = dead_letters
@@ -193,8 +193,9 @@ class KafkaProjection:
         """
         started = time.perf_counter()
         set_aside: Sequence[PoisonMessage] = ()
-        async with transaction(self._pool) as conn:
-            await self._version.hold_live(conn)
+        async with self._unit_of_work() as uow:
+            await uow.hold_live()
+            conn = uow.connection  # the offsets and dead letters commit with the batch
             saved = await self._offsets.lock(conn, {m.topic_partition for m in messages})
             plan = self._plan(messages, saved)
             if plan.rewind:  # the broker may have deleted the start of a partition: ask again
@@ -206,8 +207,9 @@ class KafkaProjection:
             if plan.poison:
                 set_aside = await self._record.add(conn, plan.poison)
                 await self._set_aside(set_aside)
-            outcome = await self._consumer.project(conn, plan.events)
+            outcome = await self._consumer.project(uow, plan.events)
             await self._offsets.save(conn, plan.next_offsets)
+            await uow.commit()
         for poison in set_aside:  # counted once committed
             count_dead_letters(CONSUMER, poison.reason)
         observe_projection_batch("kafka", time.perf_counter() - started)

@@ -24,21 +24,14 @@ from pydantic import ValidationError
 from events.envelope import Envelope
 from events.registry import EventPayload, UnknownEventType, decode_payload
 from events.shared import PersonRegistered
-from services.projection.adapters.decision_store import DecisionStore, decisions_schema_of
-from services.projection.adapters.match_store import MatchStore
-from services.projection.adapters.read_model import ReadModel
-from services.projection.adapters.read_model_schema import CONSUMER
-from services.projection.adapters.read_model_versions import ReadModelVersions
 from services.projection.domain.fold import BatchFold, fold, new_view
 from services.projection.domain.matching import MatchingConfig
 from services.projection.domain.view import CitizenView
 from services.projection.service_layer.identity_resolution import IdentityResolution, Links
-from services.runtime.checkpoints import Checkpoints
-from services.runtime.database import Connection, Pool, transaction
+from services.projection.service_layer.unit_of_work import UnitOfWork, UnitsOfWork
 from services.runtime.event_log import EventLog, LoggedEvent, LogPosition
 from services.runtime.metrics import observe_projection_batch
-from services.runtime.parked_events import ParkedEvents, split_readable
-from services.runtime.person_keys import PersonKeys
+from services.runtime.parked_events import split_readable
 
 logger = structlog.get_logger(__name__)
 BATCH_SIZE = 1000
@@ -55,29 +48,19 @@ class BatchOutcome:
 
 
 class ProjectionConsumer:
-    """Folds organisations' logs into the single view, one transaction per batch."""
+    """Folds organisations' logs into the single view, one unit of work per batch."""
 
     def __init__(
         self,
-        pool: Pool,
+        units: UnitsOfWork,
         *,
         id_secret: bytes,
-        schema: str = "projection",
         batch_size: int = BATCH_SIZE,
         fold_batch: BatchFold = fold,
         matching: MatchingConfig = DEFAULT_MATCHING,
-        keys: PersonKeys | None = None,
-        decisions_schema: str | None = None,
     ) -> None:
-        self._pool = pool
-        self._keys = keys
-        self._model = ReadModel(schema)
-        self._version = ReadModelVersions(schema)
-        self._checkpoints = Checkpoints(schema, consumer=CONSUMER)
-        self._parked = ParkedEvents(schema, consumer=CONSUMER)
-        self._identities = identity_resolution(
-            self._model, id_secret=id_secret, matching=matching, decisions_schema=decisions_schema
-        )
+        self._units = units
+        self._identities = IdentityResolution(id_secret=id_secret, matching=matching)
         self._batch_size = batch_size
         self._fold = fold_batch
 
@@ -85,13 +68,14 @@ class ProjectionConsumer:
         """Fold the events after the checkpoint in `log` into the read model; return how many."""
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(source=log.source, after=None, upto=None):
-            async with transaction(self._pool) as conn:
-                await self._version.hold_live(conn)
-                batch = await self._next_batch(conn, log)
+            async with self._units() as uow:
+                await uow.hold_live()
+                batch = await self._next_batch(uow, log)
                 if not batch:
                     return 0
-                outcome = await self.project(conn, [(event.envelope, None) for event in batch])
-                await self._checkpoints.save(conn, log.source, batch[-1].position)
+                outcome = await self.project(uow, [(event.envelope, None) for event in batch])
+                await uow.checkpoints.save(log.source, batch[-1].position)
+                await uow.commit()
             seconds = time.perf_counter() - started
             observe_projection_batch("postgres", seconds)
             logger.info(
@@ -104,8 +88,8 @@ class ProjectionConsumer:
             )
         return len(batch)
 
-    async def _next_batch(self, conn: Connection, log: EventLog) -> list[LoggedEvent]:
-        after = await self._checkpoints.lock(conn, log.source)
+    async def _next_batch(self, uow: UnitOfWork, log: EventLog) -> list[LoggedEvent]:
+        after = await uow.checkpoints.lock(log.source)
         batch = await log.read_after(after, limit=self._batch_size)
         if batch:
             structlog.contextvars.bind_contextvars(
@@ -114,9 +98,9 @@ class ProjectionConsumer:
         return batch
 
     async def project(
-        self, conn: Connection, batch: Sequence[tuple[Envelope, EventPayload | None]]
+        self, uow: UnitOfWork, batch: Sequence[tuple[Envelope, EventPayload | None]]
     ) -> BatchOutcome:
-        """Apply a batch in the caller's transaction: timeline, links, views; once per event.
+        """Apply a batch in the caller's unit of work: timeline, links, views; once per event.
 
         A payload given as None is decoded here (one that cannot be is parked: kept in the
         timeline, not folded, until `caseweave dead-letters redrive`). The
@@ -128,64 +112,39 @@ class ProjectionConsumer:
         and a second call that needs it exclusive could deadlock with another batch.
         """
         batch = _first_of_each(batch)
-        new = await self._model.insert_timeline(conn, [envelope for envelope, _ in batch])
+        new = await uow.read_model.insert_timeline([envelope for envelope, _ in batch])
         if not new:
             return BatchOutcome()
         arrived = [(e, given) for e, given in batch if e.event_id in new]
         registering = any(e.type == PersonRegistered.event_type for e, _ in arrived)
-        await self._identities.hold_links(conn, registering=registering)
-        opened = await open_envelopes(conn, self._keys, [e for e, _ in arrived])
+        await self._identities.hold_links(uow, registering=registering)
+        opened = await uow.open([e for e, _ in arrived])
         events, unreadable = split_readable(
             [(o, given) for (_, given), o in zip(arrived, opened, strict=True) if o is not None]
         )
-        await self._parked.park(conn, unreadable)  # in the timeline, folded once redriven
+        await uow.park(unreadable)  # in the timeline, folded once redriven
         # the links hold still from here to commit: `resolve` keeps re-linking out
-        links = await self._identities.resolve(conn, events, batch_arrival=min(new.values()))
+        links = await self._identities.resolve(uow, events, batch_arrival=min(new.values()))
         targets = _targets(events, links)
         affected = {citizen for citizen, _, _ in targets} | links.refold
         if not affected:
             return BatchOutcome(new_events=len(new))
-        await self._model.lock_citizens(conn, affected)
-        views = await self._model.load_views(conn, affected - links.refold)
-        refolded = await refolded_views(conn, self._model, links.refold, self._fold, self._keys)
-        views.update(refolded)
+        await uow.read_model.lock_citizens(affected)
+        views = await uow.read_model.load_views(affected - links.refold)
+        views.update(await refolded_views(uow, links.refold, self._fold))
         folded = self._fold(views, targets)
-        await self._model.save_views(conn, list(folded.values()))
+        await uow.read_model.save_views(list(folded.values()))
         return BatchOutcome(new_events=len(new), citizens=len(folded))
 
 
-def identity_resolution(
-    model: ReadModel,
-    *,
-    id_secret: bytes,
-    matching: MatchingConfig,
-    decisions_schema: str | None = None,
-) -> IdentityResolution:
-    """Return the identity resolution of the read model `model`, by the stewards' decisions
-    in `decisions_schema` (default: the one beside `model`; a version being rebuilt reads
-    the live version's)."""
-    decisions = decisions_schema or decisions_schema_of(model.schema)
-    return IdentityResolution(
-        model,
-        MatchStore(model.schema, decisions_schema=decisions),
-        DecisionStore(decisions),
-        id_secret=id_secret,
-        matching=matching,
-    )
-
-
 async def refolded_views(
-    conn: Connection,
-    model: ReadModel,
-    citizen_ids: Collection[UUID],
-    fold_batch: BatchFold,
-    keys: PersonKeys | None,
+    uow: UnitOfWork, citizen_ids: Collection[UUID], fold_batch: BatchFold
 ) -> dict[UUID, CitizenView]:
     """Return these citizens' views folded afresh from the timeline of their linked people."""
     if not citizen_ids:
         return {}
-    linked = await model.linked_events(conn, citizen_ids)
-    opened = await open_envelopes(conn, keys, [e for _, e in linked])
+    linked = await uow.read_model.linked_events(citizen_ids)
+    opened = await uow.open([e for _, e in linked])
     events = [
         (c, o, p)
         for (c, _), o in zip(linked, opened, strict=True)
@@ -205,14 +164,6 @@ def _first_of_each(
             seen.add(key)
             firsts.append((envelope, payload))
     return firsts if len(firsts) < len(batch) else batch
-
-
-async def open_envelopes(
-    conn: Connection, keys: PersonKeys | None, envelopes: Sequence[Envelope]
-) -> Sequence[Envelope | None]:
-    """Return the events with personal values opened (None: about an erased person); as
-    they are when there is no key store (events written without one)."""
-    return envelopes if keys is None else await keys.open(conn, envelopes)
 
 
 def _decoded(envelope: Envelope) -> EventPayload | None:

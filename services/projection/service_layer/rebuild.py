@@ -26,18 +26,19 @@ from uuid import UUID
 import structlog
 
 from services.projection.adapters import erasure_rows
-from services.projection.adapters.decision_store import DecisionStore, decisions_schema_of
-from services.projection.adapters.read_model import PersonKey, ReadModel
+from services.projection.adapters.decision_store import decisions_schema_of
+from services.projection.adapters.postgres_unit_of_work import (
+    PostgresUnitOfWork,
+    ReadModelStores,
+)
 from services.projection.adapters.read_model_versions import ReadModelVersions, RebuildState
 from services.projection.domain.fold import BatchFold, fold
+from services.projection.domain.linkage import PersonKey
 from services.projection.domain.matching import MatchingConfig
 from services.projection.service_layer.erasure import refold_without_them
 from services.projection.service_layer.identity_resolution import IdentityResolution
-from services.projection.service_layer.log_projection import (
-    DEFAULT_MATCHING,
-    identity_resolution,
-    refolded_views,
-)
+from services.projection.service_layer.log_projection import DEFAULT_MATCHING, refolded_views
+from services.projection.service_layer.unit_of_work import UnitOfWork
 from services.runtime.database import Connection, Pool, transaction
 from services.runtime.person_keys import PersonKeys
 
@@ -86,7 +87,8 @@ async def start_or_resume(
     always start afresh, dropping what an earlier one built; so does a release whose read
     model tables differ from those the stopped rebuild was building)."""
     versions = ReadModelVersions(schema)
-    async with transaction(pool) as conn:
+    async with PostgresUnitOfWork(pool, ReadModelStores.in_schema(schema, keys=keys)) as uow:
+        conn = uow.connection
         await versions.drop_retired(conn)  # left by a switch that stopped before dropping it
         state = None if restart else await versions.rebuild_state(conn)
         if state is not None and state.tables_version != versions.tables_version():
@@ -99,14 +101,15 @@ async def start_or_resume(
             logger.info(
                 "projection_rebuild_resumed", schema=schema, started_at=str(state.started_at)
             )
+            await uow.commit()
             return Rebuilding(versions, state, resumed=True)
-        await _live_identities(schema).hold_relinking(conn)
-        decisions = DecisionStore(decisions_schema_of(schema))
+        await uow.hold_relinking()
         state = await versions.start_next(
             conn,
-            decisions_after=await decisions.last_position(conn),
+            decisions_after=await uow.decisions.last_position(),
             erasures_before=(await keys.erasures(conn)).keys() if keys is not None else (),
         )
+        await uow.commit()
     logger.info("projection_rebuild_started", schema=schema, version=versions.next)
     return Rebuilding(versions, state, resumed=False)
 
@@ -122,21 +125,22 @@ async def switch_to_next(
 ) -> None:
     """Make the rebuilt version the live one, with what happened meanwhile; drop the old."""
     versions = rebuild.versions
-    built = ReadModel(versions.next)
-    identities = identity_resolution(
-        built, id_secret=id_secret, matching=matching, decisions_schema=rebuild.decisions_schema
+    built = ReadModelStores.in_schema(
+        versions.next, keys=keys, decisions_schema=rebuild.decisions_schema
     )
-    async with transaction(pool) as conn:
+    identities = IdentityResolution(id_secret=id_secret, matching=matching)
+    async with PostgresUnitOfWork(pool, built) as uow:
+        conn = uow.connection
         await versions.hold_for_switch(conn)
-        await _live_identities(versions.live).hold_relinking(conn)
-        await identities.hold_relinking(conn)
-        decided = await DecisionStore(rebuild.decisions_schema).records_named_after(
-            conn, rebuild.state.decisions_after
-        )
-        await _relink(conn, built, identities, decided, fold_batch=fold_batch, keys=keys)
+        live = ReadModelStores.in_schema(versions.live, keys=keys)
+        await PostgresUnitOfWork.joining(conn, live).hold_relinking()
+        await uow.hold_relinking()
+        decided = await uow.decisions.records_named_after(rebuild.state.decisions_after)
+        await _relink(uow, identities, decided, fold_batch=fold_batch)
         erased = await _erased_since(conn, keys, rebuild.state.erasures_before)
-        await _purge(conn, built, erased, keys)
+        await _purge(uow, erased)
         await versions.switch(conn)
+        await uow.commit()
     logger.info(
         "projection_version_switched", schema=versions.live, decided=len(decided),
         erased=len(erased),
@@ -145,28 +149,21 @@ async def switch_to_next(
         await versions.drop_retired(conn)
 
 
-def _live_identities(schema: str) -> IdentityResolution:
-    """Return the live version's identity resolution, for its re-linking lock."""
-    return identity_resolution(ReadModel(schema), id_secret=b"", matching=DEFAULT_MATCHING)
-
-
 async def _relink(
-    conn: Connection,
-    model: ReadModel,
+    uow: UnitOfWork,
     identities: IdentityResolution,
     records: set[PersonKey],
     *,
     fold_batch: BatchFold,
-    keys: PersonKeys | None,
 ) -> None:
-    """Re-resolve these records in `model` by every decision, and refold who moved."""
+    """Re-resolve these records in the rebuilt version by every decision; refold who moved."""
     if not records:
         return
-    refold = (await identities.relink(conn, records)).refold()
+    refold = (await identities.relink(uow, records)).refold()
     if refold:
-        await model.lock_citizens(conn, refold)
-        views = await refolded_views(conn, model, refold, fold_batch, keys)
-        await model.save_views(conn, list(views.values()))
+        await uow.read_model.lock_citizens(refold)
+        views = await refolded_views(uow, refold, fold_batch)
+        await uow.read_model.save_views(list(views.values()))
 
 
 async def _erased_since(
@@ -184,15 +181,15 @@ async def _erased_since(
     }
 
 
-async def _purge(
-    conn: Connection, model: ReadModel, records: set[PersonKey], keys: PersonKeys | None
-) -> None:
-    """Remove from `model` what it built about erased records before they were erased."""
-    if not records or keys is None:
+async def _purge(uow: PostgresUnitOfWork, records: set[PersonKey]) -> None:
+    """Remove from the rebuilt version what it built about erased records before they were
+    erased."""
+    if not records or uow.stores.keys is None:
         return
-    citizens = set((await model.links_of(conn, records)).values())
-    await model.lock_citizens(conn, citizens)
-    await erasure_rows.erase_unsealed_timeline_values(conn, model.schema, records)
-    await erasure_rows.erase_unsafe_timeline_correlation_ids(conn, model.schema, records)
-    await erasure_rows.purge_identity_rows(conn, model.schema, records)
-    await refold_without_them(conn, model, citizens, keys)
+    conn, schema = uow.connection, uow.stores.schema
+    citizens = set((await uow.read_model.links_of(records)).values())
+    await uow.read_model.lock_citizens(citizens)
+    await erasure_rows.erase_unsealed_timeline_values(conn, schema, records)
+    await erasure_rows.erase_unsafe_timeline_correlation_ids(conn, schema, records)
+    await erasure_rows.purge_identity_rows(conn, schema, records)
+    await refold_without_them(uow, citizens)

@@ -15,20 +15,21 @@ import asyncpg
 
 from events.envelope import Envelope, OrgId
 from events.shared import PersonRegistered
-from services.projection.adapters.read_model import ReadModel
+from services.projection.adapters.postgres_unit_of_work import (
+    PostgresUnitOfWork,
+    ReadModelStores,
+)
 from services.projection.domain.fold import BatchFold, fold
 from services.projection.domain.matching import MatchingConfig
+from services.projection.service_layer.identity_resolution import IdentityResolution
 from services.projection.service_layer.kafka_batch import understand
 from services.projection.service_layer.kafka_projection import organisation_topics
 from services.projection.service_layer.log_projection import (
     DEFAULT_MATCHING,
     ProjectionConsumer,
-    identity_resolution,
-    open_envelopes,
     refolded_views,
 )
 from services.runtime.database import Connection, Pool
-from services.runtime.event_store_schema import checked_schema
 from services.runtime.kafka.consumed import ConsumedMessage, PoisonMessage
 from services.runtime.parked_events import Unreadable, decoded_or_unreadable
 from services.runtime.person_keys import PersonKeys
@@ -48,15 +49,14 @@ class ProjectionRedrive:
         topic_orgs: Mapping[str, OrgId] | None = None,
         fold_batch: BatchFold = fold,
     ) -> None:
-        self.schema = checked_schema(schema)
+        self._stores = ReadModelStores.in_schema(schema, keys=keys)
+        self.schema = self._stores.schema
         self._pool = pool
         self._consumer = ProjectionConsumer(
-            pool, id_secret=id_secret, schema=schema, fold_batch=fold_batch, matching=matching,
-            keys=keys,
+            lambda: PostgresUnitOfWork(pool, self._stores), id_secret=id_secret,
+            fold_batch=fold_batch, matching=matching,
         )  # fmt: skip
-        self._model = ReadModel(schema)
-        self._identities = identity_resolution(self._model, id_secret=id_secret, matching=matching)
-        self._keys = keys
+        self._identities = IdentityResolution(id_secret=id_secret, matching=matching)
         self._fold = fold_batch
         self._topic_orgs = dict(topic_orgs or organisation_topics())
 
@@ -66,57 +66,51 @@ class ProjectionRedrive:
         if isinstance(understood, PoisonMessage):
             return Unreadable(understood.reason, understood.detail)
         envelope, payload = understood
-        if payload is None:  # sealed: readable or not only once opened (not parked from here)
-            [opened] = await open_envelopes(conn, self._keys, [envelope])
-            why = decoded_or_unreadable(opened) if opened is not None else None
-            if isinstance(why, Unreadable):
-                return why
-        try:
-            async with conn.transaction():  # a savepoint: a refused value leaves conn usable
-                await self._consumer.project(conn, [(envelope, payload)])
-        except asyncpg.DataError as error:
-            refused = f"(value): PostgreSQL refused it ({type(error).__name__})"
-            return Unreadable("unstorable", refused)
+        async with PostgresUnitOfWork.joining(conn, self._stores) as uow:
+            if payload is None:  # sealed: readable or not only once opened (not parked here)
+                [opened] = await uow.open([envelope])
+                why = decoded_or_unreadable(opened) if opened is not None else None
+                if isinstance(why, Unreadable):
+                    return why
+            try:
+                async with conn.transaction():  # a savepoint: a refused value leaves conn usable
+                    await self._consumer.project(uow, [(envelope, payload)])
+            except asyncpg.DataError as error:
+                refused = f"(value): PostgreSQL refused it ({type(error).__name__})"
+                return Unreadable("unstorable", refused)
         return None
 
     async def apply_parked(self, conn: Connection, org: str, event_id: str) -> Unreadable | None:
         """Fold a parked event of the timeline into its citizen's view; return why it cannot be."""
-        found = await self._timeline_event(conn, org, event_id)
+        async with PostgresUnitOfWork.joining(conn, self._stores) as uow:
+            return await self._fold_parked(uow, org, event_id)
+
+    async def _fold_parked(
+        self, uow: PostgresUnitOfWork, org: str, event_id: str
+    ) -> Unreadable | None:
+        found = await uow.read_model.timeline_event(org, UUID(event_id))
         if found is None:
             return Unreadable("not_in_timeline", "(event): not in the timeline (being rebuilt?)")
         envelope, arrival = found
         registering = envelope.type == PersonRegistered.event_type
-        await self._identities.hold_links(conn, registering=registering)  # before keys are read
-        [opened] = await open_envelopes(conn, self._keys, [envelope])
+        await self._identities.hold_links(uow, registering=registering)  # before keys are read
+        [opened] = await uow.open([envelope])
         if opened is None:
             return None  # about a person since erased: nothing of it is to be shown
         payload = decoded_or_unreadable(opened)
         if isinstance(payload, Unreadable):
             return payload
-        links = await self._identities.resolve(conn, [(opened, payload)], batch_arrival=arrival)
+        links = await self._identities.resolve(uow, [(opened, payload)], batch_arrival=arrival)
         citizen = links.citizen_of.get((opened.org, opened.subject))
         citizens = set(links.refold) | ({citizen} if citizen is not None else set())
         if citizens:  # none: its person is not linked yet; their registration will fold it
-            await self._model.lock_citizens(conn, citizens)
-            views = await refolded_views(conn, self._model, citizens, self._fold, self._keys)
-            await self._model.save_views(conn, list(views.values()))
+            await uow.read_model.lock_citizens(citizens)
+            views = await refolded_views(uow, citizens, self._fold)
+            await uow.read_model.save_views(list(views.values()))
         return None
 
     async def parked_event(self, org: str, event_id: str) -> Envelope | None:
         """Return a parked event as the timeline keeps it (personal values sealed)."""
-        async with self._pool.acquire() as conn:
-            found = await self._timeline_event(conn, org, event_id)
+        async with PostgresUnitOfWork(self._pool, self._stores) as uow:
+            found = await uow.read_model.timeline_event(org, UUID(event_id))
         return found[0] if found else None
-
-    async def _timeline_event(
-        self, conn: Connection, org: str, event_id: str
-    ) -> tuple[Envelope, int] | None:
-        row = await conn.fetchrow(
-            f"SELECT envelope::text AS envelope, arrival FROM {self._model.schema}.timeline"  # noqa: S608 - schema name is checked
-            " WHERE org = $1 AND event_id = $2",
-            org,
-            UUID(event_id),
-        )
-        if row is None:
-            return None
-        return Envelope.model_validate_json(row["envelope"]), row["arrival"]

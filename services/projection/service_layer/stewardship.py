@@ -27,9 +27,6 @@ from events.identity import (
     IdentityUnlinked,
     RecordRef,
 )
-from services.projection.adapters.decision_store import DecisionStore, decisions_schema_of
-from services.projection.adapters.match_store import MatchStore, Registration, StoredPair
-from services.projection.adapters.read_model import ReadModel
 from services.projection.adapters.sharing_config import load_sharing_policy
 from services.projection.domain.fold import BatchFold, fold
 from services.projection.domain.identity_conflicts import is_conflict, standing_links
@@ -42,18 +39,15 @@ from services.projection.domain.identity_decisions import (
     record_key,
     records_named,
 )
+from services.projection.domain.identity_records import Registration, StoredPair
 from services.projection.domain.linkage import PersonKey
 from services.projection.domain.matching import MatchingConfig
 from services.projection.domain.sharing import IDENTITY, SharingPolicy, Viewer
 from services.projection.domain.view import CitizenView
-from services.projection.service_layer.log_projection import (
-    DEFAULT_MATCHING,
-    identity_resolution,
-    refolded_views,
-)
+from services.projection.service_layer.identity_resolution import IdentityResolution
+from services.projection.service_layer.log_projection import DEFAULT_MATCHING, refolded_views
+from services.projection.service_layer.unit_of_work import UnitOfWork, UnitsOfWork
 from services.runtime.api_keys import Caller
-from services.runtime.database import Connection, Pool, transaction
-from services.runtime.person_keys import PersonKeys
 
 logger = structlog.get_logger(__name__)
 DEFAULT_SHARING = load_sharing_policy(None)
@@ -206,21 +200,14 @@ class IdentityStewardship:
 
     def __init__(
         self,
-        pool: Pool,
+        units: UnitsOfWork,
         *,
         id_secret: bytes,
-        schema: str = "projection",
         matching: MatchingConfig = DEFAULT_MATCHING,
         fold_batch: BatchFold = fold,
-        keys: PersonKeys | None = None,
     ) -> None:
-        self._pool = pool
-        self._keys = keys
-        self._model = ReadModel(schema)
-        decisions = decisions_schema_of(schema)
-        self._matches = MatchStore(schema, decisions_schema=decisions)
-        self._decisions = DecisionStore(decisions)
-        self._identities = identity_resolution(self._model, id_secret=id_secret, matching=matching)
+        self._units = units
+        self._identities = IdentityResolution(id_secret=id_secret, matching=matching)
         self._fold = fold_batch
 
     async def review_queue(self, *, limit: int, offset: int, by: DecisionRequest) -> ReviewQueue:
@@ -229,12 +216,10 @@ class IdentityStewardship:
         whose other record the person's decisions withhold from the steward's organisation
         is left out (and not counted): its existence would say that organisation knows them.
         The best `REVIEW_SCAN` pairs are considered."""
-        async with self._pool.acquire() as conn:
-            scanned = await self._matches.pairs_in_review(
-                conn, org=by.caller.org, limit=REVIEW_SCAN
-            )
-            links = await self._model.links_of(conn, {k for p, _, _ in scanned for k in (p.a, p.b)})
-            views = await self._model.load_views(conn, set(links.values()))
+        async with self._units() as uow:  # reads only: nothing to commit
+            scanned = await uow.matches.pairs_in_review(org=by.caller.org, limit=REVIEW_SCAN)
+            links = await uow.read_model.links_of({k for p, _, _ in scanned for k in (p.a, p.b)})
+            views = await uow.read_model.load_views(set(links.values()))
         viewers = _viewers(by.viewer, views)
         shown = [
             (pair, a, b)
@@ -268,9 +253,9 @@ class IdentityStewardship:
     ) -> DecisionOutcome:
         if record.org != by.caller.org:  # before the citizen is looked at: it tells nothing
             raise NotYourRecords(by.caller.org)
-        async with transaction(self._pool) as conn:
-            await self._identities.hold_relinking(conn)
-            members = await self._model.records_of(conn, citizen_id)
+        async with self._units() as uow:
+            await uow.hold_relinking()
+            members = await uow.read_model.records_of(citizen_id)
             if not members:
                 raise UnknownCitizen(str(citizen_id))
             split = record_key(record)
@@ -284,46 +269,50 @@ class IdentityStewardship:
                 from_records=[_ref(other) for other in others],
                 reason=reason,
             )
-            return await self._decide(conn, decision, by=by)
+            outcome = await self._decide(uow, decision, by=by)
+            await uow.commit()
+        return outcome
 
     async def decide(self, decision: IdentityDecision, *, by: DecisionRequest) -> DecisionOutcome:
         """Record a decision and re-resolve the records it names, in one transaction."""
 
         async def once() -> DecisionOutcome:
-            async with transaction(self._pool) as conn:
-                await self._identities.hold_relinking(conn)
-                return await self._decide(conn, decision, by=by)
+            async with self._units() as uow:
+                await uow.hold_relinking()
+                outcome = await self._decide(uow, decision, by=by)
+                await uow.commit()
+            return outcome
 
         return await _retried(once)
 
     async def _decide(
-        self, conn: Connection, decision: IdentityDecision, *, by: DecisionRequest
+        self, uow: UnitOfWork, decision: IdentityDecision, *, by: DecisionRequest
     ) -> DecisionOutcome:
         named = records_named(decision)
         if not decides_about_own(decision, by.caller.org):
             raise NotYourRecords(by.caller.org)
         first_named = {key for field, key in _named_fields(decision) if "." not in field}
-        held = await self._matches.registrations(conn, named)
+        held = await uow.matches.registrations(named)
         for field, key in _named_fields(decision):
             if key not in held:
                 raise UnknownRecord(field, key)
-        await self._refuse_what_breaks_a_rule(conn, decision, held, org=by.caller.org)
+        await self._refuse_what_breaks_a_rule(uow, decision, held, org=by.caller.org)
         first = held[min(named)]
-        before = await self._model.links_of(conn, [first.key])
-        company = await self._company_of_own(conn, decision, org=by.caller.org)
+        before = await uow.read_model.links_of([first.key])
+        company = await self._company_of_own(uow, decision, org=by.caller.org)
         envelope = _decision_envelope(decision, by=by, subject=before.get(first.key), place=first)
-        await self._decisions.append(conn, envelope, decision)
-        relinked = await self._identities.relink(conn, named)
+        await uow.decisions.append(envelope, decision)
+        relinked = await self._identities.relink(uow, named)
         for mine, was_with in company.items():  # raising here undoes the decision
-            if parts_others_records(was_with, await self._company(conn, mine), org=by.caller.org):
+            if parts_others_records(was_with, await self._company(uow, mine), org=by.caller.org):
                 raise PartsOthersRecords(by.caller.org)
         refold = relinked.refold()
         if refold:
-            await self._model.lock_citizens(conn, refold)
-            views = await refolded_views(conn, self._model, refold, self._fold, self._keys)
-            await self._model.save_views(conn, list(views.values()))
-        links = await self._model.links_of(conn, named)
-        viewers = _viewers(by.viewer, await self._model.load_views(conn, set(links.values())))
+            await uow.read_model.lock_citizens(refold)
+            views = await refolded_views(uow, refold, self._fold)
+            await uow.read_model.save_views(list(views.values()))
+        links = await uow.read_model.links_of(named)
+        viewers = _viewers(by.viewer, await uow.read_model.load_views(set(links.values())))
         hidden = {key for key in named if key in held and _withheld(held[key], links, viewers)}
         if _settles_a_conflict(decision, held):  # the other side's record stays unsaid
             hidden |= {key for key in named if key[0] != by.caller.org}
@@ -338,7 +327,7 @@ class IdentityStewardship:
 
     async def _refuse_what_breaks_a_rule(
         self,
-        conn: Connection,
+        uow: UnitOfWork,
         decision: IdentityDecision,
         held: Mapping[PersonKey, Registration],
         *,
@@ -348,15 +337,15 @@ class IdentityStewardship:
         if isinstance(decision, IdentityLinked | IdentityNotSamePerson):
             a, b = held[record_key(decision.a)].record, held[record_key(decision.b)].record
             conflict = is_conflict(a, b, a.nhs_number, b.nhs_number)
-            await self._refuse_a_repeat(conn, decision, conflict=conflict, org=org)
+            await self._refuse_a_repeat(uow, decision, conflict=conflict, org=org)
         if parts_an_nhs_number(decision, {k: r.record.nhs_number for k, r in held.items()}):
             raise SharesNhsNumber(decision.event_type)
         if isinstance(decision, IdentityLinked):
-            await self._refuse_two_numbers(conn, decision)
+            await self._refuse_two_numbers(uow, decision)
 
     async def _refuse_a_repeat(
         self,
-        conn: Connection,
+        uow: UnitOfWork,
         decision: IdentityLinked | IdentityNotSamePerson,
         *,
         conflict: bool,
@@ -367,7 +356,7 @@ class IdentityStewardship:
         but an identity conflict's link needs a steward of each side, so the other side's
         first link is no repeat)."""
         pair = {record_key(decision.a), record_key(decision.b)}
-        decided = [d for d in await self._decisions.among(conn, pair) if d.pair == pair]
+        decided = [d for d in await uow.decisions.among(pair) if d.pair == pair]
         if not decided:
             return
         latest = max(decided, key=lambda d: (d.decided_at, not d.same))  # as linkage breaks ties
@@ -375,39 +364,39 @@ class IdentityStewardship:
             return
         if conflict and isinstance(decision, IdentityLinked):
             # an identity conflict is settled by both sides' stewards: one may be the second
-            linked = standing_links(await self._decisions.decided_by(conn, pair))
+            linked = standing_links(await uow.decisions.decided_by(pair))
             if org not in linked.get(frozenset(pair), frozenset()):
                 return
         raise AlreadyDecided(latest.decided_at)
 
     async def _company_of_own(
-        self, conn: Connection, decision: IdentityDecision, *, org: str
+        self, uow: UnitOfWork, decision: IdentityDecision, *, org: str
     ) -> dict[PersonKey, set[PersonKey]]:
         """Return the records each of the steward's own records in a keep-apart decision is
         one citizen with (an unlink splits only the steward's record off: nothing to check)."""
         if not isinstance(decision, IdentityNotSamePerson):
             return {}
         mine = [key for key in records_named(decision) if key[0] == org]
-        return {key: await self._company(conn, key) for key in mine}
+        return {key: await self._company(uow, key) for key in mine}
 
-    async def _company(self, conn: Connection, record: PersonKey) -> set[PersonKey]:
-        citizen_id = (await self._model.links_of(conn, [record])).get(record)
-        return await self._model.records_of(conn, citizen_id) if citizen_id else {record}
+    async def _company(self, uow: UnitOfWork, record: PersonKey) -> set[PersonKey]:
+        citizen_id = (await uow.read_model.links_of([record])).get(record)
+        return await uow.read_model.records_of(citizen_id) if citizen_id else {record}
 
-    async def _refuse_two_numbers(self, conn: Connection, decision: IdentityLinked) -> None:
+    async def _refuse_two_numbers(self, uow: UnitOfWork, decision: IdentityLinked) -> None:
         """Raise DifferentNhsNumbers if the two records' citizens hold different NHS numbers
         between them (whichever of their records holds each)."""
         pair = [record_key(decision.a), record_key(decision.b)]
         members = set(pair)
-        for citizen_id in set((await self._model.links_of(conn, pair)).values()):
-            members |= await self._model.records_of(conn, citizen_id)
-        held = await self._matches.registrations(conn, members)
+        for citizen_id in set((await uow.read_model.links_of(pair)).values()):
+            members |= await uow.read_model.records_of(citizen_id)
+        held = await uow.matches.registrations(members)
         if len(nhs_numbers_among({k: r.record.nhs_number for k, r in held.items()})) > 1:
             raise DifferentNhsNumbers(decision.event_type)
 
     async def _pair(self, pair_id: UUID) -> tuple[RecordRef, RecordRef]:
-        async with self._pool.acquire() as conn:
-            pair = await self._matches.pair(conn, pair_id)
+        async with self._units() as uow:  # reads only: nothing to commit
+            pair = await uow.matches.pair(pair_id)
         if pair is None:
             raise UnknownPair(str(pair_id))
         return _ref(pair.a), _ref(pair.b)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from events.envelope import ORGANISATIONS, Envelope, OrgId
+from services.projection.adapters.postgres_unit_of_work import PostgresUnitOfWork, postgres_units
 from services.projection.adapters.queries import CitizenQueries
 from services.projection.adapters.read_model_schema import CONSUMER, prepare_read_model
 from services.projection.bootstrap import run_projection_worker
@@ -59,12 +60,20 @@ class Organisations:
                     versions = {s: await store.stream_version(conn, s) for s in streams}
                     await store.append_many(conn, [(s, versions[s], e) for s, e in streams.items()])
 
-    def consumer(self, schema: str | None = None, **options: Any) -> ProjectionConsumer:
-        """Return a projection consumer of these organisations (into `schema`, default ours)."""
-        options.setdefault("keys", self.keys)
-        return ProjectionConsumer(
-            self.pool, schema=schema or self.schema, id_secret=ID_SECRET, **options
+    def units(
+        self, schema: str | None = None, *, decisions_schema: str | None = None
+    ) -> Callable[[], PostgresUnitOfWork]:
+        """Return a maker of units of work over the read model in `schema` (default ours)."""
+        return postgres_units(
+            self.pool, schema or self.schema, keys=self.keys, decisions_schema=decisions_schema
         )
+
+    def consumer(
+        self, schema: str | None = None, *, decisions_schema: str | None = None, **options: Any
+    ) -> ProjectionConsumer:
+        """Return a projection consumer of these organisations (into `schema`, default ours)."""
+        units = self.units(schema, decisions_schema=decisions_schema)
+        return ProjectionConsumer(units, id_secret=ID_SECRET, **options)
 
     def logs(self) -> list[PostgresEventLog]:
         """Return every organisation's log."""

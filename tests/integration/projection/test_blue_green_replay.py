@@ -187,7 +187,7 @@ async def test_one_citizen_is_refolded_alone(orgs: Organisations) -> None:
         damaged,
     )
 
-    records = await refold_citizen(orgs.pool, damaged, schema=orgs.schema, keys=None)
+    records = await refold_citizen(orgs.units()(), damaged)
 
     assert records is not None
     assert records >= 1
@@ -199,7 +199,7 @@ async def test_one_citizen_is_refolded_alone(orgs: Organisations) -> None:
     )
     stamps = {row["citizen_id"]: row["updated_at"] for row in views}
     assert all(row["updated_at"] == stamps[row["citizen_id"]] for row in written)
-    assert await refold_citizen(orgs.pool, uuid4(), schema=orgs.schema, keys=None) is None
+    assert await refold_citizen(orgs.units()(), uuid4()) is None
 
 
 async def test_a_second_replay_while_one_runs_is_refused_and_one_from_another_release_restarts(

@@ -321,9 +321,7 @@ async def test_a_record_holding_his_nhs_number_cannot_be_kept_apart_and_is_erase
     orgs = sealed.orgs
     david = await _citizen(orgs)
     charity = next(p for p in sealed.david if p.org == "voluntary")
-    stewardship = IdentityStewardship(
-        orgs.pool, id_secret=ID_SECRET, schema=orgs.schema, keys=sealed.keys
-    )
+    stewardship = IdentityStewardship(orgs.units(), id_secret=ID_SECRET)
     steward = Caller(key_id="s1", org="voluntary", role="data_steward")
     with pytest.raises(SharesNhsNumber):
         await stewardship.unlink(
@@ -465,9 +463,7 @@ async def test_a_stewards_decision_that_stays_loses_its_reason_about_the_erased(
     ]  # fmt: skip
     await orgs.record([person.registered(minutes(60), said) for person, said in people])
     await orgs.catch_up()
-    stewardship = IdentityStewardship(
-        orgs.pool, id_secret=ID_SECRET, schema=orgs.schema, keys=sealed.keys
-    )
+    stewardship = IdentityStewardship(orgs.units(), id_secret=ID_SECRET)
     housing, charity = (
         DecisionRequest(
             caller=Caller(key_id="s1", org=org, role="data_steward"), correlation_id="c"

@@ -14,6 +14,7 @@ import structlog.testing
 from events.envelope import Envelope, OrgId
 from events.identity import IdentityLinked, RecordRef
 from services.projection.adapters.decision_store import DecisionStore, decisions_schema_of
+from services.projection.adapters.postgres_unit_of_work import postgres_units
 from services.projection.adapters.read_model_schema import prepare_read_model
 from services.projection.bootstrap import (
     create_projection_app,
@@ -77,7 +78,7 @@ async def _timeline_orgs(orgs: Organisations, citizen: UUID) -> set[str]:
 
 
 def stewardship(orgs: Organisations, **options: Any) -> IdentityStewardship:
-    return IdentityStewardship(orgs.pool, id_secret=ID_SECRET, schema=orgs.schema, **options)
+    return IdentityStewardship(orgs.units(), id_secret=ID_SECRET, **options)
 
 
 async def test_dave_without_an_nhs_number_joins_david_on_name_birth_date_and_postcode(
@@ -154,7 +155,7 @@ async def test_confirming_joins_them_unlinking_splits_them_and_both_survive_a_re
     ).total == 0  # decided: not again
 
     async with orgs.pool.acquire() as conn:
-        decisions = await DecisionStore(decisions_schema_of(orgs.schema)).events(conn)
+        decisions = await DecisionStore(conn, decisions_schema_of(orgs.schema)).events()
     assert [e.type for e in decisions] == ["identity.linked", "identity.unlinked"]
     assert [e.actor for e in decisions] == ["housing/data_steward/k1", "voluntary/data_steward/k2"]
 
@@ -385,7 +386,7 @@ async def test_a_decision_and_a_batch_at_once_leave_consistent_views(
     await orgs.record(more)
     pool = await create_pool(database_url, max_size=4)
     try:
-        service = IdentityStewardship(pool, id_secret=ID_SECRET, schema=orgs.schema)
+        service = IdentityStewardship(postgres_units(pool, orgs.schema), id_secret=ID_SECRET)
         decision = IdentityLinked(
             a=RecordRef(org="housing", person_id=housing.person_id),
             b=RecordRef(org="voluntary", person_id=charity.person_id),

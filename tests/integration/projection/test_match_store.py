@@ -3,14 +3,16 @@ one statement that must leave exactly what the separate statements it replaced l
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from uuid import UUID, uuid4
 
 import pytest
 
 from services.projection.adapters.decision_store import DecisionStore, decisions_schema_of
-from services.projection.adapters.match_store import MatchStore, Registration, StoredPair
+from services.projection.adapters.match_store import MatchStore
 from services.projection.adapters.read_model import PersonKey, ReadModel
 from services.projection.adapters.read_model_schema import prepare_read_model
+from services.projection.domain.identity_records import Registration, StoredPair
 from services.projection.domain.matching import FieldEvidence, PersonRecord, blocking_keys
 from services.runtime.database import Pool, transaction
 
@@ -57,11 +59,11 @@ async def _keys_of(pool: Pool, schema: str) -> set[tuple[str, str, str]]:
 async def test_saving_registrations_keeps_the_latest_and_exactly_its_blocking_keys(
     pool: Pool, schema: str
 ) -> None:
-    store = MatchStore(schema, decisions_schema=decisions_schema_of(schema))
+    store = partial(MatchStore, schema=schema, decisions_schema=decisions_schema_of(schema))
     first = _registration("p1", postcode="BS5 6XX", nhs_number="9434765919")
     other = _registration("p2", given_name="Ann", family_name="Jones", place="bristol")
     async with transaction(pool) as conn:
-        changed = await store.save_latest(conn, [first, other])
+        changed = await store(conn).save_latest([first, other])
     assert set(changed) == {("housing", "p1"), ("housing", "p2")}
     expected = {(k, "housing", "p1") for k in blocking_keys(first.record)}
     expected |= {(k, "housing", "p2") for k in blocking_keys(other.record)}
@@ -70,8 +72,8 @@ async def test_saving_registrations_keeps_the_latest_and_exactly_its_blocking_ke
     moved = _registration("p1", at=AT + timedelta(days=1), postcode="BS1 4DJ", nhs_number=None)
     stale = _registration("p2", at=AT - timedelta(days=1), given_name="Anne")
     async with transaction(pool) as conn:
-        changed = await store.save_latest(conn, [moved, stale])
-        stored = await store.registrations(conn, [("housing", "p1"), ("housing", "p2")])
+        changed = await store(conn).save_latest([moved, stale])
+        stored = await store(conn).registrations([("housing", "p1"), ("housing", "p2")])
     assert changed == {("housing", "p1"): moved}  # the older registration of p2 is ignored
     assert stored[("housing", "p1")] == moved
     assert stored[("housing", "p2")] == other
@@ -81,11 +83,11 @@ async def test_saving_registrations_keeps_the_latest_and_exactly_its_blocking_ke
 
 
 async def test_a_registration_with_a_naive_time_is_stored_as_utc(pool: Pool, schema: str) -> None:
-    store = MatchStore(schema, decisions_schema=decisions_schema_of(schema))
+    store = partial(MatchStore, schema=schema, decisions_schema=decisions_schema_of(schema))
     naive = _registration("p1", at=AT.replace(tzinfo=None), given_name="Zoë 'O\"Neil'\\")
     async with transaction(pool) as conn:
-        await store.save_latest(conn, [naive])
-        stored = await store.registrations(conn, [("housing", "p1")])
+        await store(conn).save_latest([naive])
+        stored = await store(conn).registrations([("housing", "p1")])
     assert stored[("housing", "p1")].occurred_at == AT
     assert stored[("housing", "p1")].record == naive.record
 
@@ -93,20 +95,20 @@ async def test_a_registration_with_a_naive_time_is_stored_as_utc(pool: Pool, sch
 async def test_replacing_pairs_forgets_the_old_and_keeps_the_new_with_their_evidence(
     pool: Pool, schema: str
 ) -> None:
-    store = MatchStore(schema, decisions_schema=decisions_schema_of(schema))
+    store = partial(MatchStore, schema=schema, decisions_schema=decisions_schema_of(schema))
     a, b, c, d = (("housing", p) for p in ("a", "b", "c", "d"))
     async with transaction(pool) as conn:
-        await store.replace_pairs(
-            conn, [a, b], [StoredPair(a, b, 12.5, EVIDENCE), StoredPair(a, c, 7.25, EVIDENCE)]
+        await store(conn).replace_pairs(
+            [a, b], [StoredPair(a, b, 12.5, EVIDENCE), StoredPair(a, c, 7.25, EVIDENCE)]
         )
-        await store.replace_pairs(conn, [d], [StoredPair(c, d, 20.0, EVIDENCE)])
-        await store.mark_review(conn, [StoredPair(a, b, 0, ()).pair_id], [])
-        await store.mark_review(
-            conn, [StoredPair(a, c, 0, ()).pair_id], [StoredPair(a, c, 0, ()).pair_id]
+        await store(conn).replace_pairs([d], [StoredPair(c, d, 20.0, EVIDENCE)])
+        await store(conn).mark_review([StoredPair(a, b, 0, ()).pair_id], [])
+        await store(conn).mark_review(
+            [StoredPair(a, c, 0, ()).pair_id], [StoredPair(a, c, 0, ()).pair_id]
         )
         rescored = StoredPair(a, b, 0.1 + 0.2, (FieldEvidence("given_name", "similar", 1e-05),))
-        await store.replace_pairs(conn, [a], [rescored])
-        left = await store.pairs_touching(conn, [a, b, c, d])
+        await store(conn).replace_pairs([a], [rescored])
+        left = await store(conn).pairs_touching([a, b, c, d])
     by_pair = {(p.a, p.b): p for p in left}
     assert set(by_pair) == {(a, b), (c, d)}  # a-c went: a was rescored without it
     assert by_pair[a, b].score == 0.1 + 0.2
@@ -114,8 +116,8 @@ async def test_replacing_pairs_forgets_the_old_and_keeps_the_new_with_their_evid
     assert by_pair[c, d] == StoredPair(c, d, 20.0, EVIDENCE)
 
     async with transaction(pool) as conn:
-        await store.replace_pairs(conn, [a, d], [])
-        assert await store.pairs_touching(conn, [a, b, c, d]) == []
+        await store(conn).replace_pairs([a, d], [])
+        assert await store(conn).pairs_touching([a, b, c, d]) == []
 
 
 async def _decided(
@@ -147,9 +149,9 @@ async def _decided(
 async def test_a_component_is_read_in_one_statement_as_the_separate_reads_give_it(
     pool: Pool, schema: str
 ) -> None:
-    store = MatchStore(schema, decisions_schema=decisions_schema_of(schema))
-    model = ReadModel(schema)
-    decisions = DecisionStore(decisions_schema_of(schema))
+    store = partial(MatchStore, schema=schema, decisions_schema=decisions_schema_of(schema))
+    model = partial(ReadModel, schema=schema)
+    decisions = partial(DecisionStore, schema=decisions_schema_of(schema))
     h1, h2 = ("housing", "h1"), ("housing", "h2")
     m1, m2, m3 = ("mental_health", "m1"), ("mental_health", "m2"), ("mental_health", "m3")
     v1, v2, x1 = ("voluntary", "v1"), ("voluntary", "v2"), ("voluntary", "x1")
@@ -164,15 +166,14 @@ async def test_a_component_is_read_in_one_statement_as_the_separate_reads_give_i
     ]
     c1, c2 = uuid4(), uuid4()
     async with transaction(pool) as conn:
-        await store.save_latest(conn, registered)
-        await store.replace_pairs(
-            conn,
+        await store(conn).save_latest(registered)
+        await store(conn).replace_pairs(
             [h2, v1],
             [StoredPair(h2, v1, 20.0, EVIDENCE), StoredPair(v1, v2, 8.0, EVIDENCE)],
         )
-        await store.replace_pairs(conn, [x1], [StoredPair(v2, x1, 16.0, EVIDENCE)])
-        await model.save_links(conn, {v1: c1, m1: c1, h1: c2, m3: c2})
-        await store.mark_review(conn, [StoredPair(v1, v2, 0, ()).pair_id], [])
+        await store(conn).replace_pairs([x1], [StoredPair(v2, x1, 16.0, EVIDENCE)])
+        await model(conn).save_links({v1: c1, m1: c1, h1: c2, m3: c2})
+        await store(conn).mark_review([StoredPair(v1, v2, 0, ()).pair_id], [])
     await _decided(pool, schema, m1, m2, same=True, by="mental_health", at=AT)
     await _decided(pool, schema, h1, h2, same=False, by="voluntary", at=AT)
     await _decided(pool, schema, h1, h2, same=True, by="housing", at=AT)
@@ -180,15 +181,15 @@ async def test_a_component_is_read_in_one_statement_as_the_separate_reads_give_i
     await _decided(pool, schema, v2, x1, same=False, by="housing", at=AT)  # outside
 
     async with transaction(pool) as conn:
-        component = await store.component(conn, [h1], link_from=15.0)
-        walked = await store.connected(conn, [h1], link_from=15.0)
-        held = await store.registrations(conn, walked)
-        touching = await store.pairs_touching(conn, list(held))
-        among = await decisions.among(conn, list(held))
-        decided_by = await decisions.decided_by(conn, list(held))
-        links = await model.links_of(conn, list(held))
-        outside = await store.registrations(
-            conn, {k for p in touching for k in (p.a, p.b)} - set(held)
+        component = await store(conn).component([h1], link_from=15.0)
+        walked = await store(conn).connected([h1], link_from=15.0)
+        held = await store(conn).registrations(walked)
+        touching = await store(conn).pairs_touching(list(held))
+        among = await decisions(conn).among(list(held))
+        decided_by = await decisions(conn).decided_by(list(held))
+        links = await model(conn).links_of(list(held))
+        outside = await store(conn).registrations(
+            {k for p in touching for k in (p.a, p.b)} - set(held)
         )
 
     # m3 shares h1's citizen but has no registration: walked to, never resolved
@@ -214,18 +215,18 @@ async def test_a_component_is_read_in_one_statement_as_the_separate_reads_give_i
 
 
 async def test_the_walk_stops_at_pairs_below_the_link_threshold(pool: Pool, schema: str) -> None:
-    store = MatchStore(schema, decisions_schema=decisions_schema_of(schema))
+    store = partial(MatchStore, schema=schema, decisions_schema=decisions_schema_of(schema))
     a, b, c = ("housing", "a"), ("housing", "b"), ("voluntary", "c")
     async with transaction(pool) as conn:
-        await store.replace_pairs(
-            conn, [a, b], [StoredPair(a, b, 15.0, EVIDENCE), StoredPair(b, c, 14.9, EVIDENCE)]
+        await store(conn).replace_pairs(
+            [a, b], [StoredPair(a, b, 15.0, EVIDENCE), StoredPair(b, c, 14.9, EVIDENCE)]
         )
-        assert await store.connected(conn, [a], link_from=15.0) == {a, b}
-        assert await store.connected(conn, [c], link_from=14.9) == {a, b, c}
-        assert await store.connected(conn, [("housing", "nobody")], link_from=1.0) == {
+        assert await store(conn).connected([a], link_from=15.0) == {a, b}
+        assert await store(conn).connected([c], link_from=14.9) == {a, b, c}
+        assert await store(conn).connected([("housing", "nobody")], link_from=1.0) == {
             ("housing", "nobody")
         }
-        empty = await store.component(conn, [("housing", "nobody")], link_from=1.0)
+        empty = await store(conn).component([("housing", "nobody")], link_from=1.0)
     assert (empty.held, empty.links, empty.pairs, empty.outside, empty.decisions) == (
         {},
         {},
@@ -238,11 +239,11 @@ async def test_the_walk_stops_at_pairs_below_the_link_threshold(pool: Pool, sche
 async def test_the_read_model_reads_and_writes_links_by_one_json_parameter(
     pool: Pool, schema: str
 ) -> None:
-    model = ReadModel(schema)
+    model = partial(ReadModel, schema=schema)
     odd = ("voluntary", 'p"1\\ \u00e9')
     links: dict[PersonKey, UUID] = {("housing", "p1"): uuid4(), odd: uuid4()}
     async with transaction(pool) as conn:
-        await model.save_links(conn, links)
-        assert await model.links_of(conn, [*links, ("housing", "nobody")]) == links
-        assert await model.links_of(conn, []) == {}
-        assert await model.seen_before(conn, list(links), 10) == set()
+        await model(conn).save_links(links)
+        assert await model(conn).links_of([*links, ("housing", "nobody")]) == links
+        assert await model(conn).links_of([]) == {}
+        assert await model(conn).seen_before(list(links), 10) == set()

@@ -304,7 +304,7 @@ async def _record_old_decision(
         recorded_at=at, data=decision.model_dump(mode="json"),
     )  # fmt: skip
     async with orgs.pool.acquire() as conn:
-        await DecisionStore(decisions_schema_of(orgs.schema)).append(conn, envelope, decision)
+        await DecisionStore(conn, decisions_schema_of(orgs.schema)).append(envelope, decision)
 
 
 async def test_a_replay_skips_old_decisions_that_would_break_the_nhs_number_rules(
