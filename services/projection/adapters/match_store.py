@@ -264,12 +264,12 @@ class MatchStore:
     ) -> list[tuple[StoredPair, Registration, Registration]]:
         """Return the best `limit` pairs with a record of `org` that await review, identity
         conflicts (one NHS number, two people's details) first, then best score first, with
-        both records' registrations."""
+        both records' registrations (a pair missing one is not counted)."""
         s = self.schema
         rows = await self._conn.fetch(
             f"SELECT p.* FROM {s}.match_pairs p"  # noqa: S608 - schema name is checked
-            f" LEFT JOIN {s}.registrations ra ON (ra.org, ra.person_id) = (p.a_org, p.a_person)"
-            f" LEFT JOIN {s}.registrations rb ON (rb.org, rb.person_id) = (p.b_org, p.b_person)"
+            f" JOIN {s}.registrations ra ON (ra.org, ra.person_id) = (p.a_org, p.a_person)"
+            f" JOIN {s}.registrations rb ON (rb.org, rb.person_id) = (p.b_org, p.b_person)"
             " WHERE p.in_review AND (p.a_org = $2 OR p.b_org = $2)"
             " ORDER BY coalesce(ra.nhs_number = rb.nhs_number, false) DESC,"
             "  p.score DESC, p.pair_id LIMIT $1",
