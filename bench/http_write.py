@@ -20,6 +20,7 @@ import asyncpg
 import httpx
 
 from bench.case_requests import case_event, open_cases
+from bench.cpu import CpuSpent
 from bench.figures import Run
 from bench.part import BenchContext, Measurement, Share, SizeOption
 from bench.postgres import fresh_database
@@ -147,11 +148,12 @@ async def _timed(
     await asyncio.gather(*(app.get("/health/live") for app in apps))  # reconnect idle clients
     before = await _events_stored(url)
     settle()
-    cpu, began = time.process_time(), time.perf_counter()
+    spent = CpuSpent.now()
+    began = time.perf_counter()
     runs = await asyncio.gather(
         *(_record(app, plan) for app, plan in zip(apps, plans, strict=True))
     )
-    seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
+    seconds, spent = time.perf_counter() - began, CpuSpent.now() - spent
     sent = sum(len(plan) for plan in plans)
     statuses = sum((statuses for _, statuses in runs), Counter[int]())
     if statuses[_CREATED] != sent:  # the first answer of each kind is printed as it comes
@@ -159,8 +161,8 @@ async def _timed(
     stored = await _events_stored(url) - before
     if stored != sent:
         raise RuntimeError(f"{sent} writes were answered 201, but the store holds {stored} more")
-    print(f"  {title}: {sent:,} writes in {seconds:.1f} s, this process's CPU"
-          f" {cpu / seconds:.0%} of one core", file=sys.stderr, flush=True)  # fmt: skip
+    cost = spent.per(sent, "write", serial=len(apps) == 1)
+    print(f"  {title}: {sent:,} writes in {seconds:.1f} s; {cost}", file=sys.stderr, flush=True)
     return Run(sent, seconds, [d for durations, _ in runs for d in durations])
 
 

@@ -8,8 +8,10 @@ garbage-collector setting those processes use (`collect_garbage_less_often`). Th
 catch-up (`bench/peer_projection.py`) reports under the same key, `CATCH_UP`.
 """
 
+import sys
 import time
 
+from bench.cpu import CpuSpent
 from bench.figures import Run
 from bench.part import BenchContext, Measurement, SizeOption
 from bench.read_model import (
@@ -78,9 +80,10 @@ async def _catch_up(url: str, seeded: Seeded) -> Run:
         consumer = ProjectionConsumer(units, id_secret=ID_SECRET)
         logs = [PostgresEventLog(pool, source=org, schema=s) for org, s in _SOURCES.items()]
         settle()
-        start = time.perf_counter()
+        spent, start = CpuSpent.now(), time.perf_counter()
         handled = await catch_up_concurrently(consumer, logs)
-        seconds = time.perf_counter() - start
+        seconds, spent = time.perf_counter() - start, CpuSpent.now() - spent
+        _print_cpu("catch-up", spent, handled)
         await check_read_model(pool, _READ_MODEL, seeded)
     finally:
         await pool.close()
@@ -92,11 +95,12 @@ async def _rebuild(url: str, seeded: Seeded) -> Run:
     pool = await create_pool(url, max_size=_REPLAY_POOL)
     try:
         settle()
-        start = time.perf_counter()
+        spent, start = CpuSpent.now(), time.perf_counter()
         replayed = await rebuild_projection(
             pool=pool, sources=_SOURCES, schema=_READ_MODEL, id_secret=ID_SECRET, keys=KEYS
         )
-        seconds = time.perf_counter() - start
+        seconds, spent = time.perf_counter() - start, CpuSpent.now() - spent
+        _print_cpu("rebuild", spent, replayed)
         await check_read_model(pool, _READ_MODEL, seeded)
     finally:
         await pool.close()
@@ -107,3 +111,9 @@ async def _rebuild(url: str, seeded: Seeded) -> Run:
 def _check_handled(what: str, handled: int, seeded: Seeded) -> None:
     if handled != seeded.events:
         raise RuntimeError(f"the {what} handled {handled:,} events, not {seeded.events:,}")
+
+
+def _print_cpu(title: str, spent: CpuSpent, events: int) -> None:
+    """Print what each event cost the projection (this process) and PostgreSQL in CPU."""
+    cost = spent.per(max(events, 1), "event", serial=False, this="projection")
+    print(f"  {title}: {cost}", file=sys.stderr, flush=True)

@@ -7,6 +7,7 @@ serves it and one keep-alive `httpx.Client` asks for random citizens' views and 
 
 import asyncio
 import random
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from uuid import UUID
 import httpx
 
 from bench import crowd
+from bench.cpu import CpuSpent
 from bench.figures import Run
 from bench.part import BenchContext, Measurement, SizeOption
 from bench.read_model import ID_SECRET, KEYS, check_read_model, quiet_logs, seed_people
@@ -92,24 +94,28 @@ def _measure(
             for citizen in rng.choices(citizens, k=max(requests // 10, 1)):
                 _check_answer(client.get(endpoint.of(citizen)), citizen)
             paths = [endpoint.of(citizen) for citizen in rng.choices(citizens, k=requests)]
-            runs[endpoint.key] = _timed_gets(client, paths)
+            runs[endpoint.key] = _timed_gets(endpoint.key, client, paths)
     return runs
 
 
-def _timed_gets(client: httpx.Client, paths: Sequence[str]) -> Run:
+def _timed_gets(title: str, client: httpx.Client, paths: Sequence[str]) -> Run:
     """GET each path in turn, timing each request and the whole loop; fail on any non-200."""
     durations: list[float] = []
     statuses: list[int] = []
+    spent = CpuSpent.now()
     began = time.perf_counter()
     for path in paths:
         start = time.perf_counter()
         response = client.get(path)
         durations.append(time.perf_counter() - start)
         statuses.append(response.status_code)
-    seconds = time.perf_counter() - began
+    seconds, spent = time.perf_counter() - began, CpuSpent.now() - spent
     failed = [status for status in statuses if status != 200]
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(paths)} requests failed: {sorted(set(failed))}")
+    print(
+        f"  {title}: {spent.per(len(paths), 'request', serial=True)}", file=sys.stderr, flush=True
+    )
     return Run(len(paths), seconds, durations)
 
 
