@@ -1,4 +1,5 @@
-"""Wire an organisation's service: pool, tables, stores, routers and the referral inbox."""
+"""Wire an organisation's service: pool, tables, stores, routers, the referral inbox and the
+worklists' consumer."""
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from services.organisation.entrypoints.http import cases, consent, people, refer
 from services.organisation.entrypoints.kafka_referral_inbox import kafka_referral_inbox_running
 from services.organisation.entrypoints.kafka_relay import kafka_relay_running
 from services.organisation.entrypoints.referral_inbox import referral_inbox_running
+from services.organisation.entrypoints.worklist_updater import worklists_updating
 from services.runtime.api_keys import ApiKeyStore, auth_migrations
 from services.runtime.database import Pool, create_pool
 from services.runtime.dev_secrets import person_keys
@@ -100,8 +102,10 @@ def _lifespan(
                     pool, org=org, schema=schemas[org], bootstrap_servers=kafka_bootstrap_servers
                 ) as relay,
                 _inbox_running(pool, stores, schemas, kafka_bootstrap_servers) as inbox,
+                worklists_updating(pool, stores, schema=schemas[org]) as worklists,
             ):
                 app.state.referral_inbox, app.state.referral_sources = inbox
+                app.state.worklist_updater, app.state.own_log = worklists
                 app.state.kafka_relay = relay
                 yield
         finally:

@@ -10,6 +10,8 @@ Every service and the projection read keys here; in a deployment this schema is 
 service's (a KMS or vault can take its place behind the same three calls).
 """
 
+import hashlib
+import hmac
 import os
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
@@ -95,7 +97,15 @@ class PersonKeys:
         if len(master_key) != KEY_BYTES:
             raise ValueError(f"the master key must be {KEY_BYTES} bytes")
         self._master = AESGCM(master_key)
+        self._derivation = hmac.new(master_key, b"caseweave derived keys v1", hashlib.sha256)
         self.schema = checked_schema(schema)
+
+    def derived_key(self, purpose: str) -> bytes:
+        """Return a key for `purpose` derived from the master key (the same in every process
+        holding it; knowing one derived key tells nothing of the master key or the others)."""
+        derivation = self._derivation.copy()
+        derivation.update(purpose.encode())
+        return derivation.digest()
 
     async def verify(self, conn: Connection) -> None:
         """Raise MasterKeyWrong unless this master key is the store's: the first process to

@@ -48,8 +48,8 @@ class Settings(BaseSettings):
         "generated under data_dir in development",
     )
     pool_size: int = Field(
-        default=10,
-        ge=6,
+        default=12,
+        ge=8,
         le=200,
         description="connections per process; a service's inbox and consumers hold some",
     )

@@ -115,6 +115,15 @@ def record_the_story(housing: Worker, health: Worker, charity: Worker) -> str:
         service="voluntary",
     )
     assert accepted.status_code == 200, accepted.text
+    listed = wait_for(
+        lambda: [
+            item
+            for item in charity.get("/v1/referrals?status=accepted", "voluntary").json()["items"]
+            if item["referral_id"] == referral_id
+        ],
+        what="the charity's worklist to show the referral accepted",
+    )
+    assert (listed[0]["other_org"], listed[0]["person"]["family_name"]) == ("housing", "Smith")
     return referral_id
 
 
@@ -232,6 +241,9 @@ def test_three_organisations_one_citizen_from_up_to_replay_and_restart(
         # through a replay of every organisation's stream
         citizen_id = view["citizen_id"]
         at_housing = next(i for i in view["involvements"] if i["org"] == "housing")
+        smiths = "/v1/people?family_name=smith&date_of_birth=1979-03-12"
+        found = housing.get(smiths, "housing").json()["items"]
+        assert at_housing["person_id"] in {item["person"]["person_id"] for item in found}
         erased = system.caseweave("erase", "--citizen", citizen_id, "--yes")
         assert "3 record(s) shredded" in erased.stderr
         system.caseweave("replay", "projection")
@@ -240,3 +252,5 @@ def test_three_organisations_one_citizen_from_up_to_replay_and_restart(
         assert health.get(f"/v1/citizens/{citizen_id}", "projection").status_code == 404
         person = housing.get(f"/v1/people/{at_housing['person_id']}", "housing")
         assert person.status_code == 404
+        found = housing.get(smiths, "housing").json()["items"]  # nobody finds him by name
+        assert at_housing["person_id"] not in {item["person"]["person_id"] for item in found}

@@ -201,10 +201,12 @@ async def test_a_service_of_an_older_release_refuses_a_newer_database_in_one_lin
     """No stack trace: `caseweave run` says which schema set, at which version, and what to
     do; `caseweave migrations status` shows it too."""
     housing = organisation_migrations("housing")
+    known, newer = housing.version, housing.version + 1
     await apply_migrations(fresh_pool, housing)
     await fresh_pool.execute(
         f"INSERT INTO {VERSIONS_TABLE} (schema_set, version, name)"  # noqa: S608 - constant table
-        " VALUES ('organisation:housing', 2, 'from a newer release')"
+        " VALUES ('organisation:housing', $1, 'from a newer release')",
+        newer,
     )
     env = {
         "CASEWEAVE_DATABASE_URL": fresh_database,
@@ -216,13 +218,13 @@ async def test_a_service_of_an_older_release_refuses_a_newer_database_in_one_lin
     assert run.returncode == 1
     assert run.stderr.strip() == (
         "caseweave run housing: schema set organisation:housing: this release knows up to"
-        " migration 1; the database is at migration 2: upgrade Caseweave"
+        f" migration {known}; the database is at migration {newer}: upgrade Caseweave"
     )
     assert "Traceback" not in run.stdout
     status = caseweave("migrations", "status", bootstrap=None, **env)
     assert status.returncode == 1
     rows = {line.split()[0]: line.split(maxsplit=3)[1:] for line in status.stdout.splitlines()}
-    assert rows["organisation:housing"][:2] == ["2", "1"]
+    assert rows["organisation:housing"][:2] == [str(newer), str(known)]
     assert "upgrade Caseweave" in rows["organisation:housing"][2]
     assert rows["projection:projection"] == ["0", "1", "1 baseline"]
     assert rows["auth:caseweave_auth"] == ["1", "1", "-"]

@@ -6,6 +6,7 @@ position (checkpoint, offsets, dead letters) in the same transaction writes thro
 `connection`; `joining` runs a use case inside a transaction somebody else owns and commits.
 """
 
+import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from asyncpg.transaction import Transaction
 
 from events.envelope import Envelope, OrgId
 from services.organisation.adapters.people_table import PeopleTable
+from services.organisation.adapters.worklist_tables import WorklistTables
 from services.organisation.domain.people import ExistingPerson
 from services.runtime.database import Connection, Pool
 from services.runtime.event_store import EventStore, StoredEvent
@@ -33,6 +35,7 @@ class Stores:
     events: EventStore
     people: PeopleTable
     idempotency: IdempotencyKeys
+    search_key: bytes  # of the people's search tokens (`domain/worklists.py`)
 
     @classmethod
     def in_schema(cls, org: OrgId, schema: str, *, keys: PersonKeys | None = None) -> "Stores":
@@ -43,7 +46,17 @@ class Stores:
             events=EventStore(schema, keys=keys),
             people=PeopleTable(schema),
             idempotency=IdempotencyKeys(schema),
+            search_key=people_search_key(keys, org),
         )
+
+
+def people_search_key(keys: PersonKeys | None, org: OrgId) -> bytes:
+    """Return the key of `org`'s people search tokens: derived from the master key (the
+    same in every process of the deployment), or fixed where nothing is sealed."""
+    purpose = f"people search:{org}"
+    if keys is None:
+        return hashlib.sha256(f"caseweave unsealed {purpose}".encode()).digest()
+    return keys.derived_key(purpose)
 
 
 class PostgresStreams:
@@ -116,6 +129,7 @@ class PostgresUnitOfWork:
         self, pool: Pool | None, stores: Stores, *, conn: Connection | None = None
     ) -> None:
         self.org: OrgId = stores.org
+        self.search_key = stores.search_key
         self._pool = pool  # None: joined to `conn`'s transaction, which its owner ends
         self._stores = stores
         self._conn = conn
@@ -180,3 +194,4 @@ class PostgresUnitOfWork:
         self.streams = PostgresStreams(conn, self._stores.events)
         self.people = PostgresPeople(conn, self._stores.people)
         self.idempotency = PostgresIdempotencyRecords(conn, self._stores.idempotency)
+        self.worklists = WorklistTables(conn, self._stores.people.schema)

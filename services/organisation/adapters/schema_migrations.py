@@ -1,8 +1,9 @@
 """The migrations of an organisation's schema: its event store (streams, outbox and log),
-idempotency keys, the referral inbox's positions, dead letters and parked events, and the
-people lookup. A schema change is a new migration at the end of the list."""
+idempotency keys, the referral inbox's positions, dead letters and parked events, the
+people lookup, and the worklists. A schema change is a new migration at the end of the list."""
 
 from services.organisation.adapters.people_table import people_ddl
+from services.organisation.adapters.worklist_tables import worklist_ddl
 from services.runtime.checkpoints import checkpoints_ddl
 from services.runtime.event_store_schema import checked_schema, event_store_ddl
 from services.runtime.kafka.dead_letters import dead_letter_dispositions_ddl, dead_letters_ddl
@@ -16,7 +17,10 @@ def organisation_migrations(schema: str) -> SchemaSet:
     s = checked_schema(schema)
     return SchemaSet(
         name=f"organisation:{s}",
-        migrations=(Migration(version=1, name="baseline", statements=_baseline(s)),),
+        migrations=(
+            Migration(version=1, name="baseline", statements=_baseline(s)),
+            Migration(version=2, name="worklists", statements=worklist_ddl(s)),
+        ),
         lock_name=f"caseweave_{s}",  # the lock the releases before migrations took
     )
 

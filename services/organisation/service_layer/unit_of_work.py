@@ -16,6 +16,13 @@ from uuid import UUID
 
 from events.envelope import Envelope, OrgId
 from services.organisation.domain.people import ExistingPerson
+from services.organisation.domain.worklists import (
+    CaseRow,
+    Page,
+    PersonRow,
+    ReferralRow,
+    WorklistChange,
+)
 from services.runtime.event_store import StoredEvent
 from services.runtime.idempotency import StoredResponse
 
@@ -68,6 +75,39 @@ class IdempotencyRecords(Protocol):
         ...
 
 
+class Worklists(Protocol):
+    """The organisation's lists of referrals, cases and people, newest first, paged by
+    cursor (BadCursor for one they did not give out)."""
+
+    async def apply(self, changes: Sequence[WorklistChange]) -> None:
+        """Apply changes its log made to the lists, in order (each once: again is a no-op)."""
+        ...
+
+    async def referrals(
+        self, *, direction: str, statuses: Sequence[str], limit: int, cursor: str | None
+    ) -> Page[ReferralRow]:
+        """Return a page of the referrals one way, of these statuses (all when empty)."""
+        ...
+
+    async def cases(
+        self, *, statuses: Sequence[str], key_worker: str | None, limit: int, cursor: str | None
+    ) -> Page[CaseRow]:
+        """Return a page of the cases of these statuses (all when empty), led by
+        `key_worker` (name or email, any case) when given."""
+        ...
+
+    async def people(
+        self,
+        *,
+        family_name_token: bytes | None,
+        date_of_birth_token: bytes | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[PersonRow]:
+        """Return a page of the people found by these search tokens (each when given)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over an organisation's streams, people and idempotency records."""
 
@@ -89,6 +129,16 @@ class UnitOfWork(Protocol):
     @property
     def idempotency(self) -> IdempotencyRecords:
         """Its answers to Idempotency-Keys."""
+        ...
+
+    @property
+    def worklists(self) -> Worklists:
+        """Its lists of referrals, cases and people."""
+        ...
+
+    @property
+    def search_key(self) -> bytes:
+        """The key of its people's search tokens."""
         ...
 
     async def __aenter__(self) -> Self:

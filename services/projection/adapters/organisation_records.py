@@ -1,9 +1,10 @@
 """The projection's one way into the organisations' stores: what an erasure does there.
 
-Each organisation's schema holds its events and its people lookup; the projection reaches
-them only through `OrganisationRecords`, in the erasure's transaction: which records an
-organisation holds under some NHS numbers, personal values stored before sealing existed
-(erased in place), correlation ids of a shape no longer taken, and the lookup rows.
+Each organisation's schema holds its events, its people lookup and search rows; the
+projection reaches them only through `OrganisationRecords`, in the erasure's transaction:
+which records an organisation holds under some NHS numbers, personal values stored before
+sealing existed (erased in place), correlation ids of a shape no longer taken, and the
+lookup and search rows.
 """
 
 from collections.abc import Mapping, Sequence
@@ -77,13 +78,19 @@ class OrganisationRecords:
             )  # fmt: skip
 
     async def forget_identifiers(self, conn: Connection, records: RecordKeys) -> None:
-        """Delete the records' lookup rows (NHS number, local id) from their organisations."""
+        """Delete the records' lookup rows (NHS number, local id) and search rows (keyed
+        hashes of family name and birth date: nobody finds them by those any more) from
+        their organisations."""
         for org, person_id in records:
-            if org in self._stores:
-                await conn.execute(
-                    f"DELETE FROM {self._stores[org]}.people WHERE person_id = $1::uuid",  # noqa: S608 - schema name is checked
-                    person_id,
-                )
+            if org not in self._stores:
+                continue
+            store = self._stores[org]
+            for table in ("people", "person_search"):
+                if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{store}.{table}"):
+                    await conn.execute(
+                        f"DELETE FROM {store}.{table} WHERE person_id = $1::uuid",  # noqa: S608 - schema name is checked
+                        person_id,
+                    )
 
 
 async def erased_in_place(conn: Connection, rows: Sequence[Record | Any], update: str) -> int:

@@ -97,10 +97,10 @@ async def running_services(
                 org=org,
                 database_url=database_url,
                 schemas=schemas,
-                # three held by listeners (API key changes, two other organisations' logs),
-                # two by each inbox batch (its transaction, and its read of a log), and
-                # tests run a second inbox consumer beside the service's own
-                pool_size=8,
+                # four held by listeners (API key changes, three organisations' logs), two
+                # by each inbox or worklists batch (its transaction, and its read of a
+                # log), and tests run a second inbox consumer beside the service's own
+                pool_size=12,
                 kafka_bootstrap_servers=kafka_bootstrap_servers,
             )
             # a module's tests share one key per organisation: its rate limit would refuse

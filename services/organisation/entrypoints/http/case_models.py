@@ -10,6 +10,8 @@ from pydantic.config import JsonDict
 from events.identifiers import ShortText
 from events.shared import FlagName, KeyWorker
 from services.organisation.domain.cases import CaseState
+from services.organisation.domain.worklists import CaseListStatus
+from services.organisation.entrypoints.http.lists import ListedPerson, PageLinks
 from services.organisation.entrypoints.http.request_fields import ExpectedVersion, OccurredAt
 from services.organisation.entrypoints.http.writes import CommandReceipt
 
@@ -120,3 +122,21 @@ class CasePublic(BaseModel):
             flags=sorted(state.flags),
             version=state.version,
         )
+
+
+class CaseListItem(BaseModel):
+    """A case in a caseload: open or closed, who leads it, for whom."""
+
+    case_id: UUID
+    status: CaseListStatus
+    key_worker: str = Field(description="the name of who leads the case")
+    key_worker_email: str | None
+    person: ListedPerson
+    opened_at: datetime
+    updated_at: datetime = Field(description="when it was closed or its lead changed, if since")
+
+
+class CaseList(PageLinks):
+    """A page of cases, newest first."""
+
+    items: list[CaseListItem]

@@ -1,24 +1,36 @@
 """Cases: open one for a person, record events on it, close it, read it."""
 
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from services.organisation.domain.commands import CloseCase, OpenCase, RecordCaseEvent
 from services.organisation.domain.recording import Recording
+from services.organisation.domain.worklists import CaseListStatus
 from services.organisation.entrypoints.http.case_models import (
     CaseClose,
     CaseClosedReceipt,
     CaseCreate,
     CaseEventCreate,
     CaseEventReceipt,
+    CaseList,
+    CaseListItem,
     CasePublic,
     CaseReceipt,
+)
+from services.organisation.entrypoints.http.lists import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    listed,
+    listed_person,
+    page_links,
 )
 from services.organisation.entrypoints.http.openapi import error_responses
 from services.organisation.entrypoints.http.reads import ReaderDep
 from services.organisation.entrypoints.http.writes import WriterDep
-from services.organisation.service_layer import cases
+from services.organisation.service_layer import cases, worklists
 from services.organisation.service_layer.unit_of_work import UnitOfWork
 
 router = APIRouter(tags=["cases"])
@@ -40,6 +52,50 @@ async def open_case(person_id: UUID, body: CaseCreate, writer: WriterDep) -> Res
         return CaseReceipt(case_id=opened.case_id, version=opened.version)
 
     return await writer.answer("open_case", body=body, status=201, run=run)
+
+
+@router.get(
+    "/v1/cases",
+    summary="List cases: a caseload",
+    responses=error_responses(401, 403, 422),
+)
+async def list_cases(
+    *,
+    request: Request,
+    reader: ReaderDep,
+    status: Annotated[
+        list[CaseListStatus] | None,
+        Query(description="only these statuses (repeat the parameter for both)"),
+    ] = None,
+    key_worker: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="led by this key worker (name or email)"),
+    ] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> CaseList:
+    """A caseload: this organisation's cases, newest first, each with who leads it and the
+    person as registered; a page at a time, with the total and a `next` link. Lists follow
+    the organisation's log within moments of a change."""
+    page = await listed(
+        reader,
+        lambda uow: worklists.caseload_page(
+            uow, statuses=status or [], key_worker=key_worker, limit=limit, cursor=cursor
+        ),
+    )
+    items = [
+        CaseListItem(
+            case_id=item.row.case_id,
+            status=item.row.status,
+            key_worker=item.row.key_worker,
+            key_worker_email=item.row.key_worker_email,
+            person=listed_person(item.row.person_id, page, index),
+            opened_at=item.row.opened_at,
+            updated_at=item.row.updated_at,
+        )
+        for index, item in enumerate(page.items)
+    ]
+    return CaseList(items=items, **page_links(request, page, limit).model_dump())
 
 
 @router.get("/v1/cases/{case_id}", summary="Read a case", responses=error_responses(401, 403, 404))

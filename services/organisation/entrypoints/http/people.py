@@ -1,21 +1,33 @@
-"""People: register a person this organisation knows, and read them back."""
+"""People: register a person this organisation knows, read them back, find them."""
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Response
-from pydantic import ConfigDict, Field
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
 from events.identifiers import PlaceCode
 from events.shared import PersonDetails
 from services.organisation.domain.commands import RegisterPerson
 from services.organisation.domain.recording import Recording
+from services.organisation.entrypoints.http.lists import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    ListedPerson,
+    PageLinks,
+    listed,
+    listed_person,
+    page_links,
+)
 from services.organisation.entrypoints.http.openapi import error_responses
 from services.organisation.entrypoints.http.reads import ReaderDep
 from services.organisation.entrypoints.http.writes import CommandReceipt, WriterDep
-from services.organisation.service_layer import people
+from services.organisation.service_layer import people, worklists
 from services.organisation.service_layer.unit_of_work import UnitOfWork
+from services.runtime.http.errors import ApiError, FieldError
 
 router = APIRouter(prefix="/v1/people", tags=["people"])
 
@@ -71,6 +83,68 @@ async def register_person(body: PersonCreate, writer: WriterDep) -> Response:
         return PersonReceipt(person_id=registered.person_id, version=registered.version)
 
     return await writer.answer("register_person", body=body, status=201, run=run)
+
+
+class PersonListItem(BaseModel):
+    """A person found, as this organisation registered them."""
+
+    person: ListedPerson
+    registered_at: datetime
+
+
+class PersonList(PageLinks):
+    """A page of the people found, newest registration first."""
+
+    items: list[PersonListItem]
+
+
+@router.get(
+    "",
+    summary="Find people this organisation registered",
+    responses=error_responses(401, 403, 422),
+)
+async def find_people(
+    *,
+    request: Request,
+    reader: ReaderDep,
+    family_name: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            description="as registered, whatever the case, accents, spaces or hyphens",
+        ),
+    ] = None,
+    date_of_birth: Annotated[date | None, Query(description="YYYY-MM-DD")] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> PersonList:
+    """Find this organisation's people by family name and/or date of birth (one at least),
+    newest registration first, a page at a time. Only this organisation's own records; the
+    single view (projection service) joins organisations."""
+    if family_name is None and date_of_birth is None:
+        fields = [
+            FieldError(field=f"query.{name}", rule="one_required", message=_ONE_OF)
+            for name in ("family_name", "date_of_birth")
+        ]
+        raise ApiError(422, "validation_failed", _ONE_OF, fields=fields)
+    page = await listed(
+        reader,
+        lambda uow: worklists.people_page(
+            uow, family_name=family_name, date_of_birth=date_of_birth, limit=limit, cursor=cursor
+        ),
+    )
+    items = [
+        PersonListItem(
+            person=listed_person(item.row.person_id, page, index),
+            registered_at=item.row.registered_at,
+        )
+        for index, item in enumerate(page.items)
+    ]
+    return PersonList(items=items, **page_links(request, page, limit).model_dump())
+
+
+_ONE_OF = "give family_name, date_of_birth or both"
 
 
 @router.get(

@@ -4,12 +4,14 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from events.envelope import OrgId
 from events.identifiers import ShortText
 from events.shared import KeyWorker, Urgency
 from services.organisation.domain.referrals import ReferralState, ReferralStatus
+from services.organisation.domain.worklists import Direction, ReferralListStatus
+from services.organisation.entrypoints.http.lists import ListedPerson, PageLinks
 from services.organisation.entrypoints.http.writes import CommandReceipt
 
 
@@ -108,3 +110,24 @@ class ReferralPublic(BaseModel):
             history=[ReferralStepPublic(**vars(step)) for step in state.history],
             version=state.version,
         )
+
+
+class ReferralListItem(BaseModel):
+    """A referral in a worklist: which way, where it stands, from or to whom, for whom."""
+
+    referral_id: UUID
+    direction: Direction
+    status: ReferralListStatus
+    other_org: OrgId = Field(
+        description="the organisation it was made to (outgoing) or received from (incoming)"
+    )
+    urgency: Urgency
+    person: ListedPerson
+    listed_at: datetime = Field(description="when it was made (outgoing) or received (incoming)")
+    updated_at: datetime = Field(description="when its status last changed")
+
+
+class ReferralList(PageLinks):
+    """A page of referrals, newest first."""
+
+    items: list[ReferralListItem]

@@ -1,11 +1,22 @@
 """Referrals: refer a person to another organisation; accept or decline referrals received."""
 
+from typing import Annotated, cast
 from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Request, Response
 
+from events.shared import Urgency
 from services.organisation.domain.commands import AcceptReferral, DeclineReferral, MakeReferral
 from services.organisation.domain.recording import Recording
+from services.organisation.domain.worklists import Direction, ReferralListStatus
+from services.organisation.entrypoints.http.lists import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    listed,
+    listed_person,
+    page_links,
+)
 from services.organisation.entrypoints.http.openapi import error_responses
 from services.organisation.entrypoints.http.reads import ReaderDep
 from services.organisation.entrypoints.http.referral_models import (
@@ -13,11 +24,13 @@ from services.organisation.entrypoints.http.referral_models import (
     ReferralCreate,
     ReferralDecisionReceipt,
     ReferralDecline,
+    ReferralList,
+    ReferralListItem,
     ReferralPublic,
     ReferralReceipt,
 )
 from services.organisation.entrypoints.http.writes import WriterDep
-from services.organisation.service_layer import referrals
+from services.organisation.service_layer import referrals, worklists
 from services.organisation.service_layer.referrals import ReferralDecided
 from services.organisation.service_layer.unit_of_work import UnitOfWork
 
@@ -40,6 +53,51 @@ async def make_referral(body: ReferralCreate, writer: WriterDep) -> Response:
         return ReferralReceipt(referral_id=referral_id)
 
     return await writer.answer("make_referral", body=body, status=201, run=run)
+
+
+@router.get(
+    "",
+    summary="List referrals: the ones waiting for you, or those you made",
+    responses=error_responses(401, 403, 422),
+)
+async def list_referrals(
+    *,
+    request: Request,
+    reader: ReaderDep,
+    direction: Annotated[
+        Direction,
+        Query(description="`incoming`: received by this organisation; `outgoing`: made by it"),
+    ] = "incoming",
+    status: Annotated[
+        list[ReferralListStatus] | None,
+        Query(description="only these statuses (repeat the parameter for several)"),
+    ] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> ReferralList:
+    """A worklist: the referrals received (or made), newest first, each with the person as
+    this organisation registered them; a page at a time, with the total and a `next` link.
+    Lists follow the organisation's log within moments of a change."""
+    page = await listed(
+        reader,
+        lambda uow: worklists.referrals_page(
+            uow, direction=direction, statuses=status or [], limit=limit, cursor=cursor
+        ),
+    )
+    items = [
+        ReferralListItem(
+            referral_id=item.row.referral_id,
+            direction=item.row.direction,
+            status=item.row.status,
+            other_org=item.row.other_org,
+            urgency=cast(Urgency, item.row.urgency),
+            person=listed_person(item.row.person_id, page, index),
+            listed_at=item.row.listed_at,
+            updated_at=item.row.updated_at,
+        )
+        for index, item in enumerate(page.items)
+    ]
+    return ReferralList(items=items, **page_links(request, page, limit).model_dump())
 
 
 @router.get("/{referral_id}", summary="Read a referral", responses=error_responses(401, 403, 404))

@@ -1,0 +1,260 @@
+"""A frontline worker's lists: referrals waiting on either side, caseloads, people to find.
+
+The lists are a read model of the organisation's own log: each event changes at most one row
+(`worklist_change`). Only values that are never sealed are listed (ids, statuses, times,
+organisations, urgency, the key worker leading a case); a person's family name and date of
+birth are kept only as keyed hashes (`search_token`), enough to find a person by them and
+nothing to read them from, and names are opened from the person's own stream when a page is
+shown.
+"""
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Generic, Literal, TypeVar
+from uuid import UUID
+
+from events.envelope import Envelope, OrgId
+from events.shared import (
+    CaseClosed,
+    CaseOpened,
+    PersonDetails,
+    PersonRegistered,
+    ReferralAccepted,
+    ReferralDeclined,
+    ReferralMade,
+    ReferralReceived,
+)
+
+Row = TypeVar("Row")
+Direction = Literal["incoming", "outgoing"]
+ReferralListStatus = Literal["made", "received", "accepted", "declined"]
+CaseListStatus = Literal["open", "closed"]
+_KEY_WORKER_CHANGES = frozenset(
+    {"mental_health.care_coordinator_assigned", "voluntary.key_worker_assigned"}
+)
+_LEAD_FIELDS = {  # the field naming the new lead, by event type
+    "mental_health.care_coordinator_assigned": "coordinator",
+    "voluntary.key_worker_assigned": "key_worker",
+}
+
+
+@dataclass(frozen=True)
+class ReferralListed:
+    """A referral enters the list: made by this organisation, or received by it."""
+
+    referral_id: UUID
+    direction: Direction
+    status: ReferralListStatus
+    other_org: OrgId
+    person_id: UUID
+    urgency: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ReferralDecided:
+    """This organisation accepted or declined a referral it received."""
+
+    referral_id: UUID
+    status: ReferralListStatus
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CaseListed:
+    """A case enters the caseload, open, with who leads it."""
+
+    case_id: UUID
+    person_id: UUID
+    key_worker: str
+    key_worker_email: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CaseLeadChanged:
+    """Someone else leads the case now."""
+
+    case_id: UUID
+    key_worker: str
+    key_worker_email: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CaseClosedListed:
+    """The case is closed."""
+
+    case_id: UUID
+    at: datetime
+
+
+@dataclass(frozen=True)
+class PersonListed:
+    """A person can be found by their family name and date of birth (as keyed hashes)."""
+
+    person_id: UUID
+    family_name_token: bytes
+    date_of_birth_token: bytes
+    at: datetime
+
+
+WorklistChange = (
+    ReferralListed
+    | ReferralDecided
+    | CaseListed
+    | CaseLeadChanged
+    | CaseClosedListed
+    | PersonListed
+)
+
+
+def needs_opening(envelope: Envelope) -> bool:
+    """Tell whether the change an event makes needs its sealed values (a registration's
+    details, to make its search tokens)."""
+    return envelope.type == PersonRegistered.event_type
+
+
+def worklist_change(
+    envelope: Envelope, *, details: PersonDetails | None, search_key: bytes
+) -> WorklistChange | None:
+    """Return the change an event of this organisation's log makes to its lists (None: none).
+
+    `details` are a registration's opened details (None when the person was erased since:
+    nobody can find them any more).
+    """
+    data, at = envelope.data, envelope.occurred_at
+    kind = envelope.type
+    if kind == PersonRegistered.event_type:
+        if details is None:
+            return None
+        return PersonListed(
+            UUID(str(data["person_id"])),
+            search_token(search_key, "family_name", details.family_name),
+            search_token(search_key, "date_of_birth", details.date_of_birth),
+            at,
+        )
+    if kind in (ReferralMade.event_type, ReferralReceived.event_type):
+        made = kind == ReferralMade.event_type
+        return ReferralListed(
+            UUID(str(data["referral_id"])),
+            "outgoing" if made else "incoming",
+            "made" if made else "received",
+            data["to_org"] if made else data["from_org"],
+            UUID(str(data["person_id"])),
+            str(data.get("urgency") or "routine"),
+            at,
+        )
+    if kind in (ReferralAccepted.event_type, ReferralDeclined.event_type):
+        status: ReferralListStatus = (
+            "accepted" if kind == ReferralAccepted.event_type else "declined"
+        )
+        return ReferralDecided(UUID(str(data["referral_id"])), status, at)
+    return _case_change(kind, data, at)
+
+
+def _case_change(kind: str, data: dict[str, Any], at: datetime) -> WorklistChange | None:
+    if kind == CaseOpened.event_type:
+        lead = data["key_worker"]
+        return CaseListed(
+            UUID(str(data["case_id"])),
+            UUID(str(data["person_id"])),
+            lead["name"],
+            lead.get("email"),
+            at,
+        )
+    if kind in _KEY_WORKER_CHANGES:
+        lead = data[_LEAD_FIELDS[kind]]
+        return CaseLeadChanged(UUID(str(data["case_id"])), lead["name"], lead.get("email"), at)
+    if kind == CaseClosed.event_type:
+        return CaseClosedListed(UUID(str(data["case_id"])), at)
+    return None
+
+
+def search_token(key: bytes, field: str, value: str | date) -> bytes:
+    """Return the keyed hash a value is found by: the same for the same name however it was
+    typed (case, accents, spaces, hyphens and apostrophes aside), never the value itself."""
+    text = value.isoformat() if isinstance(value, date) else _folded(value)
+    return hmac.new(key, f"{field}:{text}".encode(), hashlib.sha256).digest()
+
+
+def _folded(name: str) -> str:
+    """Return a name as it is compared: no accents, no case, letters and digits only."""
+    plain = unicodedata.normalize("NFKD", name)
+    return "".join(c for c in plain if c.isalnum() and not unicodedata.combining(c)).casefold()
+
+
+class BadCursor(ValueError):
+    """A page cursor this service did not give out (or for another list)."""
+
+
+@dataclass(frozen=True)
+class ReferralRow:
+    """A referral as its list keeps it."""
+
+    referral_id: UUID
+    direction: Direction
+    status: ReferralListStatus
+    other_org: OrgId
+    person_id: UUID
+    urgency: str
+    listed_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """A case as the caseload keeps it."""
+
+    case_id: UUID
+    person_id: UUID
+    status: CaseListStatus
+    key_worker: str
+    key_worker_email: str | None
+    opened_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    """A person found (their details are read from their own stream)."""
+
+    person_id: UUID
+    registered_at: datetime
+
+
+@dataclass(frozen=True)
+class Page(Generic[Row]):
+    """One page of a list, newest first: its rows, how many match in all, and the cursor of
+    the next page (None on the last)."""
+
+    rows: list[Row]
+    total: int
+    next_cursor: str | None
+
+
+def next_cursor(table: str, at: datetime, key: UUID) -> str:
+    """Return the opaque cursor of the page after the row (`at`, `key`) of `table`."""
+    raw = json.dumps([table, at.isoformat(), str(key)], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def cursor_after(cursor: str | None, table: str) -> tuple[datetime, UUID] | None:
+    """Return where a cursor of `table` says the next page starts (BadCursor if it is not one)."""
+    if cursor is None:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        made_for, at, key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        after = datetime.fromisoformat(at), UUID(key)
+    except (ValueError, TypeError, binascii.Error) as error:
+        raise BadCursor("not a cursor this list gave out") from error
+    if made_for != table:
+        raise BadCursor("a cursor of another list")
+    return after
