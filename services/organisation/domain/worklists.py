@@ -253,8 +253,10 @@ def cursor_after(cursor: str | None, table: str) -> tuple[datetime, UUID] | None
         padded = cursor + "=" * (-len(cursor) % 4)
         made_for, at, key = json.loads(base64.urlsafe_b64decode(padded.encode()))
         after = datetime.fromisoformat(at), UUID(key)
-    except (ValueError, TypeError, binascii.Error) as error:
+    except (ValueError, TypeError, AttributeError, binascii.Error) as error:
         raise BadCursor("not a cursor this list gave out") from error
     if made_for != table:
         raise BadCursor("a cursor of another list")
+    if after[0].tzinfo is None:
+        raise BadCursor("not a cursor this list gave out")
     return after

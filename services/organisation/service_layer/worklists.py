@@ -50,7 +50,7 @@ class NamedPage(Generic[Row]):
 
 async def apply_to_worklists(uow: UnitOfWork, events: Sequence[Envelope]) -> int:
     """Apply the changes these events of the organisation's own log make to its lists, in
-    order; return how many changed something."""
+    order; return how many changes there were (one seen before changes nothing again)."""
     changes = []
     for envelope in events:
         details = await _registered_details(uow, envelope) if needs_opening(envelope) else None

@@ -8,22 +8,42 @@ nothing is erased: erasure is tested on PostgreSQL.
 """
 
 import copy
+import hashlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 from uuid import UUID
 
 from events.envelope import Envelope, OrgId
 from services.organisation.domain.people import ExistingPerson
+from services.organisation.domain.worklists import (
+    CaseClosedListed,
+    CaseLeadChanged,
+    CaseListed,
+    CaseRow,
+    Page,
+    PersonListed,
+    PersonRow,
+    ReferralDecided,
+    ReferralListed,
+    ReferralRow,
+    WorklistChange,
+    cursor_after,
+    next_cursor,
+)
 from services.runtime.event_store import EventIdReused, StoredEvent, StreamConflict
 from services.runtime.idempotency import IdempotencyKeyReused, StoredResponse
+
+Row = TypeVar("Row")
+SEARCH_KEY = hashlib.sha256(b"caseweave in-memory people search").digest()
 
 
 @dataclass
 class InMemoryStores:
-    """One organisation's committed streams, people and idempotency records."""
+    """One organisation's committed streams, people, idempotency records and worklists."""
 
     org: OrgId
     streams: dict[str, list[StoredEvent]] = field(default_factory=dict)
@@ -31,6 +51,9 @@ class InMemoryStores:
     idempotency: dict[tuple[str, str], tuple[str, StoredResponse | None]] = field(
         default_factory=dict
     )
+    referral_list: dict[UUID, ReferralRow] = field(default_factory=dict)
+    case_list: dict[UUID, CaseRow] = field(default_factory=dict)
+    person_search: dict[UUID, PersonListed] = field(default_factory=dict)
     commits: int = 0
 
 
@@ -123,11 +146,129 @@ class FakeIdempotencyRecords:
         self._state.idempotency[(scope, key)] = (fingerprint, response)
 
 
+class FakeWorklists:
+    """The worklists in dicts, with the SQL's rules: a row is listed once (listed again: a
+    no-op), updates of rows never listed do nothing; reads newest first by (time, id)."""
+
+    def __init__(self, state: InMemoryStores) -> None:
+        self._state = state
+
+    async def apply(self, changes: Sequence[WorklistChange]) -> None:
+        """Apply changes in order."""
+        for change in changes:
+            self._apply(change)
+
+    def _apply(self, change: WorklistChange) -> None:
+        state = self._state
+        if isinstance(change, ReferralListed):
+            state.referral_list.setdefault(
+                change.referral_id,
+                ReferralRow(
+                    change.referral_id, change.direction, change.status, change.other_org,
+                    change.person_id, change.urgency, change.at, change.at,
+                ),
+            )  # fmt: skip
+        elif isinstance(change, ReferralDecided):
+            if referral := state.referral_list.get(change.referral_id):
+                state.referral_list[change.referral_id] = replace(
+                    referral, status=change.status, updated_at=change.at
+                )
+        elif isinstance(change, CaseListed):
+            state.case_list.setdefault(
+                change.case_id,
+                CaseRow(
+                    change.case_id, change.person_id, "open", change.key_worker,
+                    change.key_worker_email, change.at, change.at,
+                ),
+            )  # fmt: skip
+        elif isinstance(change, CaseLeadChanged):
+            if case := state.case_list.get(change.case_id):
+                state.case_list[change.case_id] = replace(
+                    case,
+                    key_worker=change.key_worker,
+                    key_worker_email=change.key_worker_email,
+                    updated_at=change.at,
+                )
+        elif isinstance(change, CaseClosedListed):
+            if case := state.case_list.get(change.case_id):
+                state.case_list[change.case_id] = replace(
+                    case, status="closed", updated_at=change.at
+                )
+        else:
+            state.person_search.setdefault(change.person_id, change)
+
+    async def referrals(
+        self, *, direction: str, statuses: Sequence[str], limit: int, cursor: str | None
+    ) -> Page[ReferralRow]:
+        """Return a page of the referrals one way, of these statuses (all when empty)."""
+        rows = [
+            r
+            for r in self._state.referral_list.values()
+            if r.direction == direction and (not statuses or r.status in statuses)
+        ]
+        return _page(rows, "referral_list", lambda r: (r.listed_at, r.referral_id), limit, cursor)
+
+    async def cases(
+        self, *, statuses: Sequence[str], key_worker: str | None, limit: int, cursor: str | None
+    ) -> Page[CaseRow]:
+        """Return a page of the cases of these statuses (all when empty), led by
+        `key_worker` (name or email, any case) when given."""
+        rows = [
+            c
+            for c in self._state.case_list.values()
+            if (not statuses or c.status in statuses) and _led_by(c, key_worker)
+        ]
+        return _page(rows, "case_list", lambda c: (c.opened_at, c.case_id), limit, cursor)
+
+    async def people(
+        self,
+        *,
+        family_name_token: bytes | None,
+        date_of_birth_token: bytes | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[PersonRow]:
+        """Return a page of the people found by these search tokens (each when given)."""
+        rows = [
+            PersonRow(p.person_id, p.at)
+            for p in self._state.person_search.values()
+            if family_name_token in (None, p.family_name_token)
+            and date_of_birth_token in (None, p.date_of_birth_token)
+        ]
+        return _page(rows, "person_search", lambda p: (p.registered_at, p.person_id), limit, cursor)
+
+
+def _led_by(case: CaseRow, key_worker: str | None) -> bool:
+    """Tell whether `key_worker` (name or email, any case; None: anyone) leads the case."""
+    if key_worker is None:
+        return True
+    leads = [case.key_worker, case.key_worker_email]
+    return key_worker.lower() in [lead.lower() for lead in leads if lead is not None]
+
+
+def _page(
+    rows: list[Row],
+    table: str,
+    order: Callable[[Row], tuple[datetime, UUID]],
+    limit: int,
+    cursor: str | None,
+) -> Page[Row]:
+    """Return the rows newest first by `order`, after `cursor`, `limit` of them."""
+    after = cursor_after(cursor, table)
+    following = [
+        r for r in sorted(rows, key=order, reverse=True) if after is None or order(r) < after
+    ]
+    shown = following[:limit]
+    more = len(following) > limit
+    return Page(shown, len(rows), next_cursor(table, *order(shown[-1])) if shown and more else None)
+
+
 class FakeUnitOfWork:
     """A unit of work over `InMemoryStores`: a copy, written back on commit."""
 
     def __init__(self, stores: InMemoryStores) -> None:
         self.org: OrgId = stores.org
+        self.search_key = SEARCH_KEY
         self._committed_state = stores
         self._bind(copy.deepcopy(stores))
 
@@ -149,6 +290,9 @@ class FakeUnitOfWork:
         committed = self._committed_state
         committed.streams, committed.people = self._state.streams, self._state.people
         committed.idempotency = self._state.idempotency
+        committed.referral_list = self._state.referral_list
+        committed.case_list = self._state.case_list
+        committed.person_search = self._state.person_search
         committed.commits += 1
         self._bind(copy.deepcopy(committed))
 
@@ -167,6 +311,7 @@ class FakeUnitOfWork:
         self.streams = FakeStreams(state)
         self.people = FakePeople(state)
         self.idempotency = FakeIdempotencyRecords(state)
+        self.worklists = FakeWorklists(state)
 
 
 def fake_unit_of_work(
