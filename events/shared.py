@@ -1,9 +1,9 @@
 """Event types every organisation uses: people, cases, flags and referrals."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from events.envelope import OrgId
 from events.identifiers import (
@@ -137,8 +137,29 @@ class ReferralReceived(EventPayload):
     urgency: Urgency
 
 
-@event_type("referral.accepted", category="referral")
-class ReferralAccepted(EventPayload):
+def _accepted_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """A v1 acceptance named no key worker (the case it opened did), and was the sender's to
+    know."""
+    return {**data, "key_worker": None, "shared_with_sender": True}
+
+
+def _declined_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """A v1 decline was the sender's to know."""
+    return {**data, "shared_with_sender": True}
+
+
+SharedWithSender = Annotated[
+    bool,
+    Field(
+        description="whether the sender may learn the decision: false where the person"
+        " objected to the receiver's records being shown to the sender (the sender then"
+        " knows only that the referral was received)"
+    ),
+]
+
+
+@event_type("referral.accepted", version=1, category="referral", upcast_to_next=_accepted_v1_to_v2)
+class ReferralAcceptedV1(EventPayload):
     """The receiving organisation agreed to work with the person it was referred."""
 
     referral_id: UUID
@@ -147,7 +168,33 @@ class ReferralAccepted(EventPayload):
     case_id: UUID | None = None
 
 
-@event_type("referral.declined", category="referral")
+@event_type("referral.accepted", version=2, category="referral")
+class ReferralAccepted(EventPayload):
+    """The receiving organisation agreed to work with the person, naming who leads the work.
+
+    `key_worker` is set when a case was opened for the referral (v1 named no one)."""
+
+    referral_id: UUID
+    person_id: UUID
+    from_org: OrgId
+    case_id: UUID | None = None
+    key_worker: KeyWorker | None = None
+    shared_with_sender: SharedWithSender = True
+
+
+@event_type("referral.declined", version=1, category="referral", upcast_to_next=_declined_v1_to_v2)
+class ReferralDeclinedV1(EventPayload):
+    """The receiving organisation declined the referral, and said why."""
+
+    personal_fields = frozenset({"reason"})
+
+    referral_id: UUID
+    person_id: UUID
+    from_org: OrgId
+    reason: ShortText
+
+
+@event_type("referral.declined", version=2, category="referral")
 class ReferralDeclined(EventPayload):
     """The receiving organisation declined the referral, and said why."""
 
@@ -157,3 +204,45 @@ class ReferralDeclined(EventPayload):
     person_id: UUID
     from_org: OrgId
     reason: ShortText
+    shared_with_sender: SharedWithSender = True
+
+
+ReferralAnswer = Literal["received", "accepted", "declined"]
+
+
+@event_type("referral.answered", category="referral")
+class ReferralAnswered(EventPayload):
+    """The sender's record that the receiver answered its referral: received, accepted, declined.
+
+    With who leads the work (accepted) or why (declined)."""
+
+    personal_fields = frozenset({"reason"})
+
+    referral_id: UUID
+    person_id: UUID = Field(description="the sender's own person")
+    by_org: OrgId
+    answer: ReferralAnswer
+    answered_at: AwareDatetime = Field(description="when the receiver recorded its answer")
+    key_worker: KeyWorker | None = None
+    reason: ShortText | None = Field(default=None, description="why it was declined")
+
+
+@event_type("referral.withdrawn", category="referral")
+class ReferralWithdrawn(EventPayload):
+    """The sender withdrew a referral the receiver had not yet decided, and said why."""
+
+    personal_fields = frozenset({"reason"})
+
+    referral_id: UUID
+    person_id: UUID = Field(description="the sender's own person")
+    to_org: OrgId
+    reason: ShortText
+
+
+@event_type("referral.withdrawal_received", category="referral")
+class ReferralWithdrawalReceived(EventPayload):
+    """The receiver learnt the sender withdrew a referral it had not decided: nothing is asked."""
+
+    referral_id: UUID
+    person_id: UUID = Field(description="the receiver's own person")
+    from_org: OrgId

@@ -11,14 +11,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from services.organisation.domain.worklists import (
+    REFERRAL_RANK,
     CaseClosedListed,
     CaseLeadChanged,
     CaseListed,
     CaseRow,
     Page,
     PersonRow,
-    ReferralDecided,
     ReferralListed,
+    ReferralMoved,
     ReferralRow,
     WorklistChange,
     cursor_after,
@@ -26,6 +27,12 @@ from services.organisation.domain.worklists import (
 )
 from services.runtime.database import Connection
 from services.runtime.event_store_schema import checked_schema
+
+_RANK_OF_STATUS = (  # REFERRAL_RANK of the stored status, in SQL
+    "CASE status "
+    + " ".join(f"WHEN '{status}' THEN {rank}" for status, rank in REFERRAL_RANK.items())
+    + " END"
+)
 
 
 def worklist_ddl(schema: str) -> tuple[str, ...]:
@@ -89,11 +96,11 @@ class WorklistTables:
                 change.referral_id, change.direction, change.status, change.other_org,
                 change.person_id, change.urgency, change.at,
             )  # fmt: skip
-        if isinstance(change, ReferralDecided):
+        if isinstance(change, ReferralMoved):  # never back (`REFERRAL_RANK`)
             return (
                 f"UPDATE {s}.referral_list SET status = $2, updated_at = $3"  # noqa: S608 - schema name is checked
-                " WHERE referral_id = $1",
-                change.referral_id, change.status, change.at,
+                f" WHERE referral_id = $1 AND {_RANK_OF_STATUS} < $4",
+                change.referral_id, change.status, change.at, REFERRAL_RANK[change.status],
             )  # fmt: skip
         if isinstance(change, CaseListed):
             return (

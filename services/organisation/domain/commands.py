@@ -77,6 +77,14 @@ class DeclineReferral:
 
 
 @dataclass(frozen=True)
+class WithdrawReferral:
+    """Withdraw a referral this organisation made, before the receiver decides it."""
+
+    referral_id: UUID
+    reason: str
+
+
+@dataclass(frozen=True)
 class RecordConsent:
     """Record what a person decided about sharing: whose records, shown to whom, for what."""
 

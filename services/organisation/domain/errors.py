@@ -89,6 +89,26 @@ class CaseAlreadyClosed(Conflict):
         super().__init__(f"case {case_id} is closed")
 
 
+class ReferralWithdrawn(Conflict):
+    """The sender withdrew the referral before this organisation decided it."""
+
+    code = "referral_withdrawn"
+
+    def __init__(self, referral_id: UUID) -> None:
+        super().__init__(f"referral {referral_id} was withdrawn by the organisation that made it")
+
+
+class NotTheSender(Conflict):
+    """Only the organisation that made a referral withdraws it; this one received it."""
+
+    code = "not_the_sender"
+
+    def __init__(self, referral_id: UUID) -> None:
+        super().__init__(
+            f"referral {referral_id} was made by another organisation: decline it instead"
+        )
+
+
 class ReferralAlreadyDecided(Conflict):
     """A referral is accepted or declined once."""
 

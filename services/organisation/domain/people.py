@@ -5,9 +5,23 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
 
-from events.envelope import Envelope
+from events.consent import ConsentDecision, ConsentWithdrawn, Purpose
+from events.envelope import Envelope, OrgId
 from events.registry import decode_payload
 from events.shared import PersonDetails, PersonRegistered
+
+REFERRAL_PURPOSES: frozenset[Purpose] = frozenset({"direct_care", "care_coordination"})
+
+
+@dataclass(frozen=True)
+class SharingDecision:
+    """A decision the person made about sharing, as this organisation recorded it."""
+
+    withdrawn: bool
+    sources: tuple[OrgId, ...] | None  # whose records (None: everyone's); given: the recorder's
+    recipients: tuple[OrgId, ...]
+    purposes: tuple[Purpose, ...]
+    order: tuple[datetime, datetime, UUID]  # occurred, recorded, id: the latest stands
 
 
 @dataclass(frozen=True)
@@ -19,6 +33,24 @@ class PersonState:
     place: str
     registered_at: datetime
     version: int
+    sharing: tuple[SharingDecision, ...] = ()
+
+    def withholds(self, *, source: OrgId, recipient: OrgId) -> bool:
+        """Tell whether the person's decisions recorded here keep `source`'s records from
+        `recipient` for the purposes a referral is for (for some purpose, the latest
+        decision covering them is a withdrawal). Decisions recorded by other organisations
+        are not known here: the single view applies them all."""
+        for purpose in REFERRAL_PURPOSES:
+            covering = [
+                d
+                for d in self.sharing
+                if purpose in d.purposes
+                and recipient in d.recipients
+                and (d.sources is None or source in d.sources)
+            ]
+            if covering and max(covering, key=lambda d: d.order).withdrawn:
+                return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -39,7 +71,16 @@ def person_from(events: Sequence[Envelope]) -> PersonState | None:
             state = PersonState(
                 payload.person_id, payload.details, envelope.place, envelope.occurred_at, 0
             )
+        elif state is not None and isinstance(payload, ConsentDecision):
+            state = replace(state, sharing=(*state.sharing, _decision(envelope, payload)))
     return replace(state, version=len(events)) if state else None
+
+
+def _decision(envelope: Envelope, payload: ConsentDecision) -> SharingDecision:
+    withdrawn = isinstance(payload, ConsentWithdrawn)
+    sources = payload.sources if isinstance(payload, ConsentWithdrawn) else (envelope.org,)
+    order = (envelope.occurred_at, envelope.recorded_at, envelope.event_id)
+    return SharingDecision(withdrawn, sources, payload.recipients, payload.purposes, order)
 
 
 def register_person(person_id: UUID, details: PersonDetails) -> PersonRegistered:

@@ -1,4 +1,12 @@
-"""One side of a referral: made by the sender; received, then decided, by the receiver."""
+"""One side of a referral: made by the sender; received, then decided, by the receiver.
+
+The sender learns the receiver's answers (received, accepted with who leads the work,
+declined with why) through its inbox and records them on its own side
+(`referral.answered`), so its referral shows where things stand. The sender may withdraw a
+referral the receiver has not decided; the receiver records that it learnt so and can no
+longer decide it. A decision made before the withdrawal reached the receiver stands on both
+sides (the withdrawal is kept in the history).
+"""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -10,21 +18,32 @@ from events.envelope import Envelope, OrgId
 from events.recording_rules import ALREADY_RECORDED
 from events.registry import EventPayload, decode_payload
 from events.shared import (
+    KeyWorker,
     ReferralAccepted,
+    ReferralAnswered,
     ReferralDeclined,
     ReferralMade,
     ReferralReceived,
+    ReferralWithdrawalReceived,
+    ReferralWithdrawn,
     Urgency,
 )
-from services.organisation.domain.commands import DeclineReferral, MakeReferral
+from services.organisation.domain.commands import (
+    DeclineReferral,
+    MakeReferral,
+    WithdrawReferral,
+)
 from services.organisation.domain.errors import (
+    NotTheSender,
     ReferralAlreadyDecided,
     ReferralNotReceived,
     ReferralToOwnOrganisation,
 )
+from services.organisation.domain.errors import ReferralWithdrawn as WithdrawnBySender
 from services.organisation.domain.people import PersonState
 
-ReferralStatus = Literal["made", "received", "accepted", "declined"]
+ReferralStatus = Literal["made", "received", "accepted", "declined", "withdrawn"]
+DECIDED: frozenset[ReferralStatus] = frozenset({"accepted", "declined"})
 
 
 @dataclass(frozen=True)
@@ -51,6 +70,15 @@ class ReferralState:
     version: int = 0
     case_id: UUID | None = None
     decline_reason: str | None = None
+    key_worker: KeyWorker | None = None  # who leads the work, once accepted
+    answered_at: datetime | None = None  # the sender's side: when the receiver last answered
+    withdrawn_at: datetime | None = None
+    withdrawal_reason: str | None = None
+
+    @property
+    def decided(self) -> bool:
+        """Tell whether the receiver accepted or declined it (as this side knows)."""
+        return self.status in DECIDED
 
 
 def referral_from(events: Sequence[Envelope]) -> ReferralState | None:
@@ -78,11 +106,36 @@ def _apply(
             payload.referral_id, "received", payload.from_org, envelope.org,
             payload.person_id, payload.reason, payload.urgency,
         )  # fmt: skip
-    if state is not None and isinstance(payload, ReferralAccepted):
-        return replace(state, status="accepted", case_id=payload.case_id)
-    if state is not None and isinstance(payload, ReferralDeclined):
+    return None if state is None else _moved_on(state, envelope, payload)
+
+
+def _moved_on(state: ReferralState, envelope: Envelope, payload: EventPayload) -> ReferralState:
+    """Return a referral's state after a later step on this side."""
+    if isinstance(payload, ReferralAccepted):
+        return replace(
+            state, status="accepted", case_id=payload.case_id, key_worker=payload.key_worker
+        )
+    if isinstance(payload, ReferralDeclined):
         return replace(state, status="declined", decline_reason=payload.reason)
+    if isinstance(payload, ReferralAnswered):
+        return _answered(state, payload)
+    if isinstance(payload, ReferralWithdrawn | ReferralWithdrawalReceived):
+        withdrawn = replace(state, withdrawn_at=envelope.occurred_at)
+        if isinstance(payload, ReferralWithdrawn):
+            withdrawn = replace(withdrawn, withdrawal_reason=payload.reason)
+        return withdrawn if state.decided else replace(withdrawn, status="withdrawn")
     return state
+
+
+def _answered(state: ReferralState, answer: ReferralAnswered) -> ReferralState:
+    """The sender's side after the receiver's answer: a decision stands even over a
+    withdrawal it crossed; "received" only moves a referral on from "made"."""
+    state = replace(state, answered_at=answer.answered_at)
+    if answer.answer == "received":
+        return replace(state, status="received") if state.status == "made" else state
+    if answer.answer == "accepted":
+        return replace(state, status="accepted", key_worker=answer.key_worker)
+    return replace(state, status="declined", decline_reason=answer.reason)
 
 
 def make_referral(
@@ -116,33 +169,113 @@ def receive_referral(made: ReferralMade, *, from_org: OrgId, person_id: UUID) ->
     return ReferralReceived.model_validate(received, context=ALREADY_RECORDED)
 
 
-def accept_referral(state: ReferralState, *, case_id: UUID | None) -> ReferralAccepted:
-    """Decide the event that accepts a received referral (naming the case opened for it, if any)."""
-    _ensure_undecided(state)
+def accept_referral(
+    state: ReferralState,
+    *,
+    own_org: OrgId,
+    case_id: UUID | None,
+    key_worker: KeyWorker | None,
+    shared_with_sender: bool = True,
+) -> ReferralAccepted:
+    """Decide the event that accepts a received referral (naming the case opened for it and
+    who leads it, if any; `shared_with_sender` False where the person's decisions keep this
+    organisation's records from the sender)."""
+    _ensure_undecided(state, own_org)
     return ReferralAccepted(
         referral_id=state.referral_id,
         person_id=state.person_id,
         from_org=state.from_org,
         case_id=case_id,
+        key_worker=key_worker,
+        shared_with_sender=shared_with_sender,
     )
 
 
-def decline_referral(state: ReferralState, command: DeclineReferral) -> ReferralDeclined:
+def decline_referral(
+    state: ReferralState,
+    command: DeclineReferral,
+    *,
+    own_org: OrgId,
+    shared_with_sender: bool = True,
+) -> ReferralDeclined:
     """Decide the event that declines a received referral, with the reason."""
-    _ensure_undecided(state)
+    _ensure_undecided(state, own_org)
     return ReferralDeclined(
         referral_id=state.referral_id,
         person_id=state.person_id,
         from_org=state.from_org,
         reason=command.reason,
+        shared_with_sender=shared_with_sender,
     )
 
 
-def _ensure_undecided(state: ReferralState) -> None:
-    if state.status == "made":
+def _ensure_undecided(state: ReferralState, own_org: OrgId) -> None:
+    if state.to_org != own_org:  # this organisation made it
         raise ReferralNotReceived(state.referral_id)
+    if state.status == "withdrawn":
+        raise WithdrawnBySender(state.referral_id)
     if state.status != "received":
         raise ReferralAlreadyDecided(state.referral_id, state.status)
+
+
+def withdraw_referral(
+    state: ReferralState, command: WithdrawReferral, *, own_org: OrgId
+) -> ReferralWithdrawn:
+    """Decide the event that withdraws a referral this organisation made, with the reason."""
+    if state.from_org != own_org:
+        raise NotTheSender(state.referral_id)
+    if state.decided or state.status == "withdrawn":
+        raise ReferralAlreadyDecided(state.referral_id, state.status)
+    return ReferralWithdrawn(
+        referral_id=state.referral_id,
+        person_id=state.person_id,
+        to_org=state.to_org,
+        reason=command.reason,
+    )
+
+
+def answer_to_sender(
+    state: ReferralState,
+    answer: EventPayload,
+    *,
+    by_org: OrgId,
+    answered_at: datetime,
+    withheld: bool = False,
+) -> ReferralAnswered | None:
+    """Return the sender's record of the receiver's answer (None when this side already
+    knows it, or the answer is not one: a record of it twice would say nothing new).
+
+    A decision the person's decisions keep from the sender (`withheld`, or the receiver
+    said so) is known to it only as "received", as the single view shows it."""
+    kept_back = withheld or not getattr(answer, "shared_with_sender", True)
+    if isinstance(answer, ReferralReceived) or kept_back:
+        said: dict[str, object] = {"answer": "received"}
+    elif isinstance(answer, ReferralAccepted):
+        said = {"answer": "accepted", "key_worker": answer.key_worker}
+    elif isinstance(answer, ReferralDeclined):
+        said = {"answer": "declined", "reason": answer.reason}
+    else:
+        return None
+    if state.status == said["answer"] or (state.decided and said["answer"] == "received"):
+        return None
+    answered = {
+        "referral_id": state.referral_id,
+        "person_id": state.person_id,
+        "by_org": by_org,
+        "answered_at": answered_at,
+        **said,
+    }
+    return ReferralAnswered.model_validate(answered, context=ALREADY_RECORDED)
+
+
+def withdrawal_to_receiver(state: ReferralState) -> ReferralWithdrawalReceived | None:
+    """Return the receiver's record that the sender withdrew the referral (None when it was
+    decided first: the decision stands, or when it is known already)."""
+    if state.status != "received":
+        return None
+    return ReferralWithdrawalReceived(
+        referral_id=state.referral_id, person_id=state.person_id, from_org=state.from_org
+    )
 
 
 def referred_person_id(referral_id: UUID) -> UUID:

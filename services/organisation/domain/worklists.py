@@ -26,15 +26,28 @@ from events.shared import (
     PersonDetails,
     PersonRegistered,
     ReferralAccepted,
+    ReferralAnswered,
     ReferralDeclined,
     ReferralMade,
     ReferralReceived,
+    ReferralWithdrawalReceived,
+    ReferralWithdrawn,
 )
 
 Row = TypeVar("Row")
 Direction = Literal["incoming", "outgoing"]
-ReferralListStatus = Literal["made", "received", "accepted", "declined"]
+ReferralListStatus = Literal["made", "received", "accepted", "declined", "withdrawn"]
+REFERRAL_RANK: dict[str, int] = {
+    "made": 0, "received": 1, "withdrawn": 2, "accepted": 3, "declined": 3,
+}  # fmt: skip
 CaseListStatus = Literal["open", "closed"]
+_REFERRAL_MOVES: dict[str, ReferralListStatus] = {
+    ReferralAccepted.event_type: "accepted",
+    ReferralDeclined.event_type: "declined",
+    ReferralAnswered.event_type: "received",  # its `answer` says which
+    ReferralWithdrawn.event_type: "withdrawn",
+    ReferralWithdrawalReceived.event_type: "withdrawn",
+}
 _KEY_WORKER_CHANGES = frozenset(
     {"mental_health.care_coordinator_assigned", "voluntary.key_worker_assigned"}
 )
@@ -58,8 +71,10 @@ class ReferralListed:
 
 
 @dataclass(frozen=True)
-class ReferralDecided:
-    """This organisation accepted or declined a referral it received."""
+class ReferralMoved:
+    """A referral moved on: decided by the receiver (on either side), received by it (the
+    sender's side), or withdrawn by the sender (on either side). A referral never moves back
+    (`REFERRAL_RANK`): a decision stands over a withdrawal it crossed."""
 
     referral_id: UUID
     status: ReferralListStatus
@@ -106,12 +121,7 @@ class PersonListed:
 
 
 WorklistChange = (
-    ReferralListed
-    | ReferralDecided
-    | CaseListed
-    | CaseLeadChanged
-    | CaseClosedListed
-    | PersonListed
+    ReferralListed | ReferralMoved | CaseListed | CaseLeadChanged | CaseClosedListed | PersonListed
 )
 
 
@@ -151,11 +161,10 @@ def worklist_change(
             str(data.get("urgency") or "routine"),
             at,
         )
-    if kind in (ReferralAccepted.event_type, ReferralDeclined.event_type):
-        status: ReferralListStatus = (
-            "accepted" if kind == ReferralAccepted.event_type else "declined"
-        )
-        return ReferralDecided(UUID(str(data["referral_id"])), status, at)
+    moved_to = _REFERRAL_MOVES.get(kind)
+    if moved_to is not None:
+        status = data.get("answer", moved_to)  # an answer says where the receiver moved it
+        return ReferralMoved(UUID(str(data["referral_id"])), status, at)
     return _case_change(kind, data, at)
 
 

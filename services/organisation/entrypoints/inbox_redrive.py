@@ -12,7 +12,7 @@ from uuid import UUID
 
 from events.envelope import Envelope, OrgId
 from services.organisation.adapters.postgres_unit_of_work import PostgresUnitOfWork, Stores
-from services.organisation.service_layer.inbox import receive_referral
+from services.organisation.service_layer.inbox import take_in
 from services.organisation.service_layer.referral_messages import referral_in
 from services.runtime.database import Connection, Pool
 from services.runtime.event_log import PostgresEventLog
@@ -59,4 +59,4 @@ class InboxRedrive:
         now = datetime.now(UTC)
         uow = PostgresUnitOfWork.joining(conn, self._stores)
         async with uow:
-            return await receive_referral(uow, source=source, received_at=now)
+            return await take_in(uow, source=source, received_at=now)

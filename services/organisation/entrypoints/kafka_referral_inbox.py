@@ -22,7 +22,7 @@ from aiokafka import TopicPartition as KafkaTP
 
 from events.envelope import ORGANISATIONS, Envelope, OrgId
 from services.organisation.adapters.postgres_unit_of_work import PostgresUnitOfWork, Stores
-from services.organisation.service_layer.inbox import receive_referral
+from services.organisation.service_layer.inbox import REFERRAL_MADE, take_in
 from services.organisation.service_layer.referral_messages import referral_in
 from services.organisation.service_layer.unit_of_work import UnitOfWork
 from services.runtime.backoff import Backoff
@@ -152,9 +152,9 @@ class KafkaReferralInbox:
     ) -> PoisonMessage | None:
         """Receive a referral; return it as poison if this release cannot read it."""
         now = datetime.now(UTC)
-        why = await receive_referral(uow, source=source, received_at=now)
+        why = await take_in(uow, source=source, received_at=now)
         if why is None:
-            _log_received(self.org, message, source.event_id)
+            _log_received(self.org, message, source)
             return None
         ids = {"event_type": source.type, "event_id": str(source.event_id)}
         return PoisonMessage(message, why.reason, why.detail, **ids)
@@ -200,12 +200,13 @@ async def _commit_hint(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition,
         await consumer.commit({KafkaTP(tp.topic, tp.partition): o for tp, o in offsets.items()})
 
 
-def _log_received(org: OrgId, message: ConsumedMessage, source_event_id: object) -> None:
+def _log_received(org: OrgId, message: ConsumedMessage, source: Envelope) -> None:
     logger.info(
-        "referral_received",
+        "referral_received" if source.type == REFERRAL_MADE else "referral_step_taken_in",
         org=org,
         from_topic=message.topic,
-        causation_id=str(source_event_id),
+        event_type=source.type,
+        causation_id=str(source.event_id),
     )
 
 

@@ -1,21 +1,21 @@
 """The referral inbox: a consumer of the other organisations' logs, running beside the HTTP API.
 
 Per batch, one transaction: lock this consumer's checkpoint in the source log, read the events
-after it, receive each referral made to this organisation (one this release cannot read is
-parked in `parked_events`, for `caseweave dead-letters`), save the checkpoint, commit.
+after it, take in each referral step for this organisation (a referral made to it or
+withdrawn from it, an answer to one it made; one this release cannot read is parked in
+`parked_events`, for `caseweave dead-letters`), save the checkpoint, commit.
 """
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
-from uuid import UUID
 
 import structlog
 
 from events.envelope import Envelope, OrgId
 from services.organisation.adapters.postgres_unit_of_work import PostgresUnitOfWork, Stores
-from services.organisation.service_layer.inbox import is_referral_to, receive_referral
+from services.organisation.service_layer.inbox import REFERRAL_MADE, is_for, take_in
 from services.runtime.checkpoints import Checkpoints
 from services.runtime.consumer_lag import LogLag, log_lag_sampler
 from services.runtime.database import Pool
@@ -54,30 +54,31 @@ class ReferralInbox:
             after = await self.checkpoints.lock(uow.connection, log.source)
             batch = await log.read_after(after, limit=self._batch_size)
             received = [
-                await self._receive(uow, event.envelope)
+                await self._take_in(uow, event.envelope)
                 for event in batch
-                if is_referral_to(event.envelope, self._stores.org)
+                if is_for(event.envelope, self._stores.org)
             ]
             if batch:
                 await self.checkpoints.save(uow.connection, log.source, batch[-1].position)
             await uow.commit()
-        for source_event_id in filter(None, received):
+        for source in filter(None, received):
             logger.info(
-                "referral_received",
+                "referral_received" if source.type == REFERRAL_MADE else "referral_step_taken_in",
                 org=self._stores.org,
                 from_log=log.source,
-                causation_id=str(source_event_id),
+                event_type=source.type,
+                causation_id=str(source.event_id),
             )
         return len(batch)
 
-    async def _receive(self, uow: PostgresUnitOfWork, source: Envelope) -> UUID | None:
-        """Receive a referral; park one this release cannot read (the log goes on)."""
+    async def _take_in(self, uow: PostgresUnitOfWork, source: Envelope) -> Envelope | None:
+        """Take in a referral step; park one this release cannot read (the log goes on)."""
         now = datetime.now(UTC)
-        why = await receive_referral(uow, source=source, received_at=now)
+        why = await take_in(uow, source=source, received_at=now)
         if why is not None:
             await self.parked.park(uow.connection, [(source, why)])
             return None
-        return source.event_id
+        return source
 
 
 async def keep_inbox_running(

@@ -1,6 +1,8 @@
-"""Receive referrals other organisations made to this one: the receiving side's first step.
+"""Take in what other organisations' logs say about this one's referrals: a referral made to
+it (the receiving side's first step), the receiver's answers to one it made (received,
+accepted, declined), and the sender's withdrawal of one it received.
 
-Every id written here derives from the `referral.made` event, so handling it again is a no-op.
+Every id written here derives from the event taken in, so handling it again is a no-op.
 """
 
 from datetime import datetime
@@ -8,27 +10,121 @@ from datetime import datetime
 import structlog
 
 from events.envelope import Envelope, OrgId, referral_inbox_actor
-from events.shared import ReferralMade
+from events.registry import EventPayload
+from events.shared import (
+    ReferralAccepted,
+    ReferralDeclined,
+    ReferralMade,
+    ReferralReceived,
+    ReferralWithdrawn,
+)
 from services.organisation.domain import referrals
+from services.organisation.domain.errors import PersonNotFound, ReferralNotFound
 from services.organisation.domain.people import PersonState, details_from_referral
 from services.organisation.domain.recording import Recording, envelope_for
 from services.organisation.domain.referrals import derived_event_id, referred_person_id
 from services.organisation.service_layer.people import record_registration
-from services.organisation.service_layer.streams import load_person, referral_stream
+from services.organisation.service_layer.streams import (
+    load_person,
+    load_referral,
+    referral_stream,
+    retrying_conflicts,
+)
 from services.organisation.service_layer.unit_of_work import UnitOfWork
 from services.runtime.parked_events import Unreadable, decoded_or_unreadable
 from services.runtime.person_keys import RecordErased
 
 REFERRAL_MADE = ReferralMade.event_type
+TO_THE_RECEIVER = frozenset({REFERRAL_MADE, ReferralWithdrawn.event_type})
+TO_THE_SENDER = frozenset(
+    {ReferralReceived.event_type, ReferralAccepted.event_type, ReferralDeclined.event_type}
+)
+INBOX_TYPES = TO_THE_RECEIVER | TO_THE_SENDER
 logger = structlog.get_logger(__name__)
 
 
-def is_referral_to(source: Envelope, org: OrgId) -> bool:
-    """Tell whether an event from another organisation's log is a referral to `org`
-    (where it goes is never sealed)."""
-    if source.type != REFERRAL_MADE or source.org == org:
+def is_for(source: Envelope, org: OrgId) -> bool:
+    """Tell whether an event from another organisation's log is for `org`'s inbox: a
+    referral made to it or withdrawn from it, or an answer to one it made (where a referral
+    goes and who made it are never sealed)."""
+    if source.org == org:
         return False
-    return source.data.get("to_org") == org
+    if source.type in TO_THE_RECEIVER:
+        return source.data.get("to_org") == org
+    if source.type in TO_THE_SENDER:
+        return source.data.get("from_org") == org
+    return False
+
+
+async def take_in(uow: UnitOfWork, *, source: Envelope, received_at: datetime) -> Unreadable | None:
+    """Take in an event `is_for` this organisation; return why this release cannot read it
+    (nothing is written then: the caller parks it)."""
+    if source.type == REFERRAL_MADE:
+        return await receive_referral(uow, source=source, received_at=received_at)
+    opened = await uow.streams.open(source)
+    if opened is None:
+        logger.info("referral_step_of_erased_person_dropped", event_id=str(source.event_id))
+        return None
+    payload = decoded_or_unreadable(opened)
+    if isinstance(payload, Unreadable):
+        return payload
+    try:
+        async with uow.attempt():  # nothing of a step refused half-way stays
+            await retrying_conflicts(lambda: _record_step(uow, opened, payload, received_at))
+    except (RecordErased, PersonNotFound):  # this side's record of the person was erased
+        logger.info("referral_step_of_erased_person_dropped", event_id=str(source.event_id))
+    return None
+
+
+async def _record_step(
+    uow: UnitOfWork, source: Envelope, payload: EventPayload, received_at: datetime
+) -> None:
+    """Record on this side what the other side did: its answer, or its withdrawal."""
+    referral_id = getattr(payload, "referral_id", None)
+    try:
+        state = await load_referral(uow, referral_id) if referral_id else None
+    except ReferralNotFound:
+        state = None
+    if state is None:  # e.g. this side's streams were restored from before it
+        logger.warning("referral_step_for_unknown_referral", event_id=str(source.event_id))
+        return
+    person = await load_person(uow, state.person_id)
+    if source.type in TO_THE_SENDER and state.from_org == uow.org:
+        step: EventPayload | None = referrals.answer_to_sender(
+            state,
+            payload,
+            by_org=source.org,
+            answered_at=source.occurred_at,
+            withheld=person.withholds(source=source.org, recipient=uow.org),
+        )
+    elif source.type in TO_THE_RECEIVER and state.to_org == uow.org:
+        step = referrals.withdrawal_to_receiver(state)
+    else:
+        step = None
+    if step is None:  # known already, or decided first: the decision stands
+        return
+    recording = _inbox_recording(uow, source, received_at)
+    envelope = envelope_for(
+        step,
+        recording=recording,
+        subject=person.person_id,
+        place=person.place,
+        event_id=derived_event_id(source.event_id, step.event_type),
+    )
+    await uow.streams.append(
+        referral_stream(state.referral_id), expected_version=state.version, events=[envelope]
+    )
+
+
+def _inbox_recording(uow: UnitOfWork, source: Envelope, received_at: datetime) -> Recording:
+    """Return how the inbox records what it took in: as itself, caused by the source."""
+    return Recording(
+        org=uow.org,
+        actor=referral_inbox_actor(uow.org),
+        correlation_id=source.correlation_id,
+        causation_id=str(source.event_id),
+        recorded_at=received_at,
+    )
 
 
 async def receive_referral(
@@ -58,13 +154,7 @@ async def receive_referral(
 async def _receive(
     uow: UnitOfWork, source: Envelope, made: ReferralMade, received_at: datetime
 ) -> None:
-    recording = Recording(
-        org=uow.org,
-        actor=referral_inbox_actor(uow.org),
-        correlation_id=source.correlation_id,
-        causation_id=str(source.event_id),
-        recorded_at=received_at,
-    )
+    recording = _inbox_recording(uow, source, received_at)
     person = await _receiving_person(uow, made, source=source, recording=recording)
     payload = referrals.receive_referral(made, from_org=source.org, person_id=person.person_id)
     envelope = envelope_for(

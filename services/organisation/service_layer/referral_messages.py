@@ -1,15 +1,16 @@
-"""Which Kafka messages a referral inbox acts on: referrals to this organisation, or poison.
+"""Which Kafka messages a referral inbox acts on: those `inbox.is_for` this organisation
+(referrals made to it or withdrawn from it, answers to those it made), or poison.
 
-Pure. A message that is not a `referral.made` (by its `event_type` header, or by its
-envelope when headers are missing) is none of this inbox's business and is passed over. A
-referral this release cannot read is poison: the inbox sets it aside on the dead-letter topic
-rather than lose it silently or stop receiving every other referral.
+Pure. A message of another type (by its `event_type` header, or by its envelope when headers
+are missing) is none of this inbox's business and is passed over. One this release cannot
+read is poison: the inbox sets it aside on the dead-letter topic rather than lose it silently
+or stop taking in every other.
 """
 
 from pydantic import ValidationError
 
 from events.envelope import Envelope, OrgId
-from events.shared import ReferralMade
+from services.organisation.service_layer.inbox import INBOX_TYPES, is_for
 from services.runtime.kafka.consumed import (
     ConsumedMessage,
     PoisonMessage,
@@ -18,13 +19,13 @@ from services.runtime.kafka.consumed import (
 )
 from services.runtime.kafka.messages import EVENT_TYPE, envelope_from_value
 
-REFERRAL_MADE = ReferralMade.event_type
+_DECLARED = frozenset(kind.encode() for kind in INBOX_TYPES)
 
 
 def referral_in(message: ConsumedMessage, org: OrgId) -> Envelope | PoisonMessage | None:
-    """Return the referral to `org` a message carries, why it is poison, or None (not ours)."""
+    """Return the referral step for `org` a message carries, why it is poison, or None."""
     declared = next((value for name, value in message.headers if name == EVENT_TYPE), None)
-    if declared is not None and declared != REFERRAL_MADE.encode():
+    if declared is not None and declared not in _DECLARED:
         return None
     try:
         envelope = envelope_from_value(message.value or b"")
@@ -32,11 +33,7 @@ def referral_in(message: ConsumedMessage, org: OrgId) -> Envelope | PoisonMessag
         if declared is None:
             return None  # not even an envelope: the projection's dead-letter path reports it
         return PoisonMessage(message, "invalid_envelope", validation_detail(error))
-    if envelope.type != REFERRAL_MADE or envelope.org == org:
+    if not is_for(envelope, org):  # where it goes and who made it are never sealed
         return None
-    made = payload_or_poison(message, envelope)
-    if isinstance(made, PoisonMessage):
-        return made
-    # sealed (None): where it goes is never sealed; the rest is checked once opened
-    to_org = envelope.data.get("to_org") if made is None else getattr(made, "to_org", None)
-    return envelope if to_org == org else None
+    step = payload_or_poison(message, envelope)  # sealed (None): checked once opened
+    return step if isinstance(step, PoisonMessage) else envelope

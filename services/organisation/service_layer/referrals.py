@@ -10,6 +10,7 @@ from services.organisation.domain.commands import (
     DeclineReferral,
     MakeReferral,
     OpenCase,
+    WithdrawReferral,
 )
 from services.organisation.domain.recording import Recording, envelope_for
 from services.organisation.domain.referrals import ReferralState
@@ -57,7 +58,13 @@ async def _accept_once(
 ) -> ReferralDecided:
     state = await load_referral(uow, command.referral_id)
     case_id = uuid4() if command.key_worker is not None else None
-    payload = referrals.accept_referral(state, case_id=case_id)
+    payload = referrals.accept_referral(
+        state,
+        own_org=uow.org,
+        case_id=case_id,
+        key_worker=command.key_worker,
+        shared_with_sender=await _shared_with_sender(uow, state),
+    )
     await _record_decision(uow, state, payload, recording)
     if command.key_worker is not None:
         opening = OpenCase(
@@ -78,9 +85,36 @@ async def _decline_once(
     uow: UnitOfWork, recording: Recording, command: DeclineReferral
 ) -> ReferralDecided:
     state = await load_referral(uow, command.referral_id)
-    payload = referrals.decline_referral(state, command)
+    payload = referrals.decline_referral(
+        state, command, own_org=uow.org, shared_with_sender=await _shared_with_sender(uow, state)
+    )
     await _record_decision(uow, state, payload, recording)
     return ReferralDecided(state.referral_id, "declined", state.person_id, None)
+
+
+async def withdraw_referral(
+    uow: UnitOfWork, *, recording: Recording, command: WithdrawReferral
+) -> ReferralDecided:
+    """Withdraw a referral this organisation made, before the receiver decides it."""
+    return await retrying_conflicts(lambda: _withdraw_once(uow, recording, command))
+
+
+async def _withdraw_once(
+    uow: UnitOfWork, recording: Recording, command: WithdrawReferral
+) -> ReferralDecided:
+    state = await load_referral(uow, command.referral_id)
+    payload = referrals.withdraw_referral(state, command, own_org=uow.org)
+    await _record_decision(uow, state, payload, recording)
+    return ReferralDecided(state.referral_id, "withdrawn", state.person_id, None)
+
+
+async def _shared_with_sender(uow: UnitOfWork, state: ReferralState) -> bool:
+    """Tell whether the sender may learn this organisation's decision: not where the
+    person's decisions recorded here keep this organisation's records from the sender."""
+    if state.to_org != uow.org:
+        return True  # not received here: the domain refuses the decision
+    person = await load_person(uow, state.person_id)
+    return not person.withholds(source=uow.org, recipient=state.from_org)
 
 
 async def _record_decision(

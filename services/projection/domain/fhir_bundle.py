@@ -40,9 +40,9 @@ ORGANISATION_NAMES: dict[OrgId, str] = {
     "voluntary": "Voluntary sector service",
 }
 _TASK_STATUS = {"made": "requested", "received": "received", "accepted": "accepted",
-                "declined": "rejected"}  # fmt: skip
+                "declined": "rejected", "withdrawn": "cancelled"}  # fmt: skip
 _SERVICE_REQUEST_STATUS = {"made": "active", "received": "active", "accepted": "active",
-                           "declined": "revoked"}  # fmt: skip
+                           "declined": "revoked", "withdrawn": "revoked"}  # fmt: skip
 _PRIORITY = {"routine": "routine", "urgent": "urgent", "emergency": "stat"}
 
 Resource = dict[str, Any]

@@ -33,6 +33,8 @@ FREE_TEXT_FIELDS: Mapping[str, frozenset[str]] = {
     "referral.made": frozenset({"reason"}),
     "referral.received": frozenset({"reason"}),
     "referral.declined": frozenset({"reason"}),
+    "referral.answered": frozenset({"reason"}),
+    "referral.withdrawn": frozenset({"reason"}),
 }
 """Event types of the shared vocabulary whose free text describes the writer's own work."""
 

@@ -1,10 +1,14 @@
 """Referrals between organisations, seen from both sides, whatever order the sides arrive in.
 
 The sender records `referral.made`; the receiver records `referral.received`, then
-`referral.accepted` or `referral.declined`. The two sides are different organisations'
-logs, so either may arrive first. Hence:
-- the status is the furthest step in the history (made < received < accepted | declined):
-  it never goes back;
+`referral.accepted` or `referral.declined`. The sender may withdraw it (`referral.withdrawn`;
+the receiver notes `referral.withdrawal_received` unless it decided first). The sender's own
+record of the receiver's answers (`referral.answered`) says nothing the receiver's events do
+not, so it is not a step here. The two sides are different organisations' logs, so either
+may arrive first. Hence:
+- the status is the furthest step in the history (made < received < withdrawn < accepted |
+  declined: a decision that crossed a withdrawal stands, as on both sides): it never goes
+  back;
 - what the sender said (organisations, reason, urgency) wins over the receiver's copy;
 - the history is kept sorted by when each step occurred.
 """
@@ -17,10 +21,19 @@ from uuid import UUID
 
 from events.envelope import Envelope, OrgId
 from events.registry import EventPayload
-from events.shared import ReferralAccepted, ReferralDeclined, ReferralMade, ReferralReceived
+from events.shared import (
+    ReferralAccepted,
+    ReferralDeclined,
+    ReferralMade,
+    ReferralReceived,
+    ReferralWithdrawalReceived,
+    ReferralWithdrawn,
+)
 from services.projection.domain.view import Referral, ReferralChange, ReferralStatus
 
-RANK: dict[ReferralStatus, int] = {"made": 0, "received": 1, "accepted": 2, "declined": 2}
+RANK: dict[ReferralStatus, int] = {
+    "made": 0, "received": 1, "withdrawn": 2, "accepted": 3, "declined": 3,
+}  # fmt: skip
 _SENDER_SAYS = ("from_org", "to_org", "reason", "urgency")
 
 
@@ -64,7 +77,13 @@ def working_referrals(referrals: Iterable[Referral]) -> Referrals:
 
 def concerns_referrals(kind: type[EventPayload]) -> bool:
     """Return whether events of this payload type are steps of a referral."""
-    return issubclass(kind, (ReferralMade, ReferralReceived, ReferralAccepted, ReferralDeclined))
+    return issubclass(
+        kind,
+        (
+            ReferralMade, ReferralReceived, ReferralAccepted, ReferralDeclined,
+            ReferralWithdrawn, ReferralWithdrawalReceived,
+        ),
+    )  # fmt: skip
 
 
 def apply_to_referrals(referrals: Referrals, envelope: Envelope, payload: EventPayload) -> bool:
@@ -98,11 +117,17 @@ def referrals_of(referrals: Referrals) -> tuple[Referral, ...]:
 
 
 def _step(envelope: Envelope, payload: EventPayload) -> _Step | None:
-    org = envelope.org
-    details: dict[str, Any]
     if isinstance(payload, ReferralMade):
         details = {"reason": payload.reason, "urgency": payload.urgency}
-        return _Step(payload.referral_id, "made", org, payload.to_org, details)
+        return _Step(payload.referral_id, "made", envelope.org, payload.to_org, details)
+    if isinstance(payload, ReferralWithdrawn):
+        return _Step(payload.referral_id, "withdrawn", envelope.org, payload.to_org)
+    return _receivers_step(envelope.org, payload)
+
+
+def _receivers_step(org: OrgId, payload: EventPayload) -> _Step | None:
+    """Return the step a receiver's event is (`org` is the receiver), or None."""
+    details: dict[str, Any]
     if isinstance(payload, ReferralReceived):
         details = {"reason": payload.reason, "urgency": payload.urgency}
         return _Step(payload.referral_id, "received", payload.from_org, org, details)
@@ -112,6 +137,8 @@ def _step(envelope: Envelope, payload: EventPayload) -> _Step | None:
     if isinstance(payload, ReferralDeclined):
         details = {"decline_reason": payload.reason}
         return _Step(payload.referral_id, "declined", payload.from_org, org, details)
+    if isinstance(payload, ReferralWithdrawalReceived):
+        return _Step(payload.referral_id, "withdrawn", payload.from_org, org)
     return None
 
 

@@ -15,7 +15,7 @@ from events.consent import Purpose
 from events.envelope import OrgId
 from events.shared import Urgency
 
-ReferralStatus = Literal["made", "received", "accepted", "declined"]
+ReferralStatus = Literal["made", "received", "accepted", "declined", "withdrawn"]
 
 
 class ViewModel(BaseModel):

@@ -69,7 +69,7 @@ async def topic_messages(broker: RealKafka, topic: str) -> list[ConsumedMessage]
     return found
 
 
-async def test_a_referral_reaches_the_receiver_through_the_senders_topic(
+async def test_a_referral_reaches_the_receiver_and_its_answer_the_sender_through_topics(
     kafka_services: dict[OrgId, RunningService],
 ) -> None:
     housing, voluntary = kafka_services["housing"], kafka_services["voluntary"]
@@ -85,6 +85,13 @@ async def test_a_referral_reaches_the_receiver_through_the_senders_topic(
         f"/v1/referrals/{referral_id}/accept", {"key_worker": KEY_WORKER}
     )
     assert accepted.status_code == 200, accepted.text
+
+    async def answered() -> dict[str, object] | None:  # back on the charity's topic
+        sent: dict[str, object] = (await housing.get(f"/v1/referrals/{referral_id}")).json()
+        return sent if sent["status"] == "accepted" else None
+
+    sent = await eventually(answered, within_seconds=30)
+    assert sent["key_worker"] == {**KEY_WORKER, "team": None, "phone": None}
 
 
 async def test_redelivered_referrals_write_nothing_new(

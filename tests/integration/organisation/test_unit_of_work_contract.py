@@ -25,9 +25,9 @@ from services.organisation.domain.worklists import (
     Page,
     PersonListed,
     PersonRow,
-    ReferralDecided,
     ReferralListed,
     ReferralListStatus,
+    ReferralMoved,
     ReferralRow,
     next_cursor,
 )
@@ -247,8 +247,8 @@ async def test_a_decision_moves_a_referrals_status_and_updated_at_only(
     await _applied(
         new_uow,
         _referral(LOW, 0, urgency="emergency"),
-        ReferralDecided(LOW, "accepted", _at(5)),
-        ReferralDecided(MIDDLE, "declined", _at(6)),  # never listed: nothing
+        ReferralMoved(LOW, "accepted", _at(5)),
+        ReferralMoved(MIDDLE, "declined", _at(6)),  # never listed: nothing
     )
     async with new_uow() as uow:
         page = await uow.worklists.referrals(
@@ -270,8 +270,8 @@ async def test_referrals_are_listed_one_way_of_the_statuses_asked_all_when_none(
         _referral(received, 1),
         _referral(accepted, 2),
         _referral(declined, 3),
-        ReferralDecided(accepted, "accepted", _at(4)),
-        ReferralDecided(declined, "declined", _at(5)),
+        ReferralMoved(accepted, "accepted", _at(4)),
+        ReferralMoved(declined, "declined", _at(5)),
     )
     assert await _referral_ids(new_uow, "outgoing", []) == ([made], 1)
     assert await _referral_ids(new_uow, "incoming", []) == ([declined, accepted, received], 3)

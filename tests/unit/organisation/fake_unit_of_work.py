@@ -20,6 +20,7 @@ from uuid import UUID
 from events.envelope import Envelope, OrgId
 from services.organisation.domain.people import ExistingPerson
 from services.organisation.domain.worklists import (
+    REFERRAL_RANK,
     CaseClosedListed,
     CaseLeadChanged,
     CaseListed,
@@ -27,8 +28,8 @@ from services.organisation.domain.worklists import (
     Page,
     PersonListed,
     PersonRow,
-    ReferralDecided,
     ReferralListed,
+    ReferralMoved,
     ReferralRow,
     WorklistChange,
     cursor_after,
@@ -168,8 +169,9 @@ class FakeWorklists:
                     change.person_id, change.urgency, change.at, change.at,
                 ),
             )  # fmt: skip
-        elif isinstance(change, ReferralDecided):
-            if referral := state.referral_list.get(change.referral_id):
+        elif isinstance(change, ReferralMoved):  # never back: REFERRAL_RANK
+            referral = state.referral_list.get(change.referral_id)
+            if referral and REFERRAL_RANK[referral.status] < REFERRAL_RANK[change.status]:
                 state.referral_list[change.referral_id] = replace(
                     referral, status=change.status, updated_at=change.at
                 )

@@ -34,8 +34,8 @@ from services.organisation.domain.worklists import (
     CaseLeadChanged,
     CaseListed,
     PersonListed,
-    ReferralDecided,
     ReferralListed,
+    ReferralMoved,
     cursor_after,
     needs_opening,
     next_cursor,
@@ -127,8 +127,8 @@ def test_accepting_or_declining_a_referral_decides_it() -> None:
     declined = ReferralDeclined(
         referral_id=REFERRAL_ID, person_id=PERSON_ID, from_org="housing", reason="Out of area"
     )
-    assert _change(accepted, "voluntary") == ReferralDecided(REFERRAL_ID, "accepted", NOW)
-    assert _change(declined, "voluntary") == ReferralDecided(REFERRAL_ID, "declined", NOW)
+    assert _change(accepted, "voluntary") == ReferralMoved(REFERRAL_ID, "accepted", NOW)
+    assert _change(declined, "voluntary") == ReferralMoved(REFERRAL_ID, "declined", NOW)
 
 
 def test_an_opened_case_is_listed_with_its_key_worker() -> None:

@@ -62,11 +62,23 @@ class ReferralDecline(BaseModel):
     reason: ShortText
 
 
+class ReferralWithdraw(BaseModel):
+    """Withdrawing a referral this organisation made, and why."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "Housed by the council meanwhile"}]},
+    )
+
+    reason: ShortText
+
+
 class ReferralDecisionReceipt(CommandReceipt):
-    """A referral accepted or declined, with this organisation's person and any case opened."""
+    """A referral accepted, declined or withdrawn, with this organisation's person and any
+    case opened."""
 
     referral_id: UUID
-    status: Literal["accepted", "declined"]
+    status: Literal["accepted", "declined", "withdrawn"]
     person_id: UUID
     case_id: UUID | None = None
 
@@ -91,6 +103,18 @@ class ReferralPublic(BaseModel):
     urgency: Urgency
     case_id: UUID | None
     decline_reason: str | None
+    key_worker: KeyWorker | None = Field(
+        description="who leads the work, once accepted with a key worker (on both sides)"
+    )
+    answered_at: datetime | None = Field(
+        description="the sender's side: when the receiver last answered (received, accepted,"
+        " declined); null before any answer, and on the receiver's side"
+    )
+    withdrawn_at: datetime | None = Field(
+        description="when the sender withdrew it (a decision made before the withdrawal"
+        " reached the receiver stands: the status says which)"
+    )
+    withdrawal_reason: str | None = Field(description="the sender's side: why it withdrew it")
     history: list[ReferralStepPublic]
     version: int
 
@@ -107,6 +131,10 @@ class ReferralPublic(BaseModel):
             urgency=state.urgency,
             case_id=state.case_id,
             decline_reason=state.decline_reason,
+            key_worker=state.key_worker,
+            answered_at=state.answered_at,
+            withdrawn_at=state.withdrawn_at,
+            withdrawal_reason=state.withdrawal_reason,
             history=[ReferralStepPublic(**vars(step)) for step in state.history],
             version=state.version,
         )

@@ -6,7 +6,12 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request, Response
 
 from events.shared import Urgency
-from services.organisation.domain.commands import AcceptReferral, DeclineReferral, MakeReferral
+from services.organisation.domain.commands import (
+    AcceptReferral,
+    DeclineReferral,
+    MakeReferral,
+    WithdrawReferral,
+)
 from services.organisation.domain.recording import Recording
 from services.organisation.domain.worklists import Direction, ReferralListStatus
 from services.organisation.entrypoints.http.lists import (
@@ -28,6 +33,7 @@ from services.organisation.entrypoints.http.referral_models import (
     ReferralListItem,
     ReferralPublic,
     ReferralReceipt,
+    ReferralWithdraw,
 )
 from services.organisation.entrypoints.http.writes import WriterDep
 from services.organisation.service_layer import referrals, worklists
@@ -142,6 +148,27 @@ async def decline_referral(referral_id: UUID, body: ReferralDecline, writer: Wri
         return _receipt(decided)
 
     return await writer.answer("decline_referral", body=body, status=200, run=run)
+
+
+@router.post(
+    "/{referral_id}/withdraw",
+    response_model=ReferralDecisionReceipt,
+    summary="Withdraw a referral made",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def withdraw_referral(
+    referral_id: UUID, body: ReferralWithdraw, writer: WriterDep
+) -> Response:
+    """Withdraw a referral this organisation made, saying why, while the receiver has not
+    accepted or declined it as far as this organisation knows (else 409). The receiver
+    learns it through its inbox; a decision it made before then stands on both sides."""
+    command = WithdrawReferral(referral_id, body.reason)
+
+    async def run(uow: UnitOfWork, recording: Recording) -> ReferralDecisionReceipt:
+        decided = await referrals.withdraw_referral(uow, recording=recording, command=command)
+        return _receipt(decided)
+
+    return await writer.answer("withdraw_referral", body=body, status=200, run=run)
 
 
 def _receipt(decided: ReferralDecided) -> ReferralDecisionReceipt:
