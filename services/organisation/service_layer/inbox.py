@@ -89,7 +89,9 @@ async def _record_step(
         logger.warning("referral_step_for_unknown_referral", event_id=str(source.event_id))
         return
     person = await load_person(uow, state.person_id)
-    if source.type in TO_THE_SENDER and state.from_org == uow.org:
+    answering = state.from_org == uow.org and source.org == state.to_org
+    withdrawing = state.to_org == uow.org and source.org == state.from_org
+    if source.type in TO_THE_SENDER and answering:
         step: EventPayload | None = referrals.answer_to_sender(
             state,
             payload,
@@ -97,9 +99,9 @@ async def _record_step(
             answered_at=source.occurred_at,
             withheld=person.withholds(source=source.org, recipient=uow.org),
         )
-    elif source.type in TO_THE_RECEIVER and state.to_org == uow.org:
+    elif source.type in TO_THE_RECEIVER and withdrawing:
         step = referrals.withdrawal_to_receiver(state)
-    else:
+    else:  # not between this organisation and the one it says: nothing of ours to record
         step = None
     if step is None:  # known already, or decided first: the decision stands
         return

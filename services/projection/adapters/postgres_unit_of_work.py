@@ -10,11 +10,6 @@ case inside a transaction somebody else owns.
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
-
-from asyncpg.pool import PoolConnectionProxy
-from asyncpg.transaction import Transaction
 
 from events.envelope import Envelope
 from services.projection.adapters.decision_store import DecisionStore, decisions_schema_of
@@ -28,6 +23,7 @@ from services.runtime.event_log import LogPosition
 from services.runtime.event_store_schema import checked_schema
 from services.runtime.parked_events import ParkedEvents, Unreadable
 from services.runtime.person_keys import PersonKeys
+from services.runtime.pooled_transaction import PooledTransaction
 
 _RELINK_LOCK = 0x0C18  # advisory lock class of re-linking (two-key space: no other user)
 
@@ -82,65 +78,19 @@ class PostgresCheckpoints:
         await self._checkpoints.save(self._conn, source, position)
 
 
-class PostgresUnitOfWork:
+class PostgresUnitOfWork(PooledTransaction):
     """One transaction on a pooled connection over a read model's stores."""
 
     def __init__(
         self, pool: Pool | None, stores: ReadModelStores, *, conn: Connection | None = None
     ) -> None:
+        super().__init__(pool, conn=conn)
         self.stores = stores
-        self._pool = pool  # None: joined to `conn`'s transaction, which its owner ends
-        self._conn = conn
-        self._transaction: Transaction | None = None
-        self._committed = False
 
     @classmethod
     def joining(cls, conn: Connection, stores: ReadModelStores) -> "PostgresUnitOfWork":
         """Return a unit of work inside the transaction `conn` is in: its owner commits it."""
         return cls(None, stores, conn=conn)
-
-    @property
-    def connection(self) -> Connection:
-        """The transaction's connection, for a consumer's position in the same commit."""
-        if self._conn is None:
-            raise RuntimeError("the unit of work has not begun: use `async with`")
-        return self._conn
-
-    async def __aenter__(self) -> Self:
-        """Take a connection from the pool and begin the transaction (joined: bind only)."""
-        if self._pool is not None:
-            acquired = await self._pool.acquire()
-            try:
-                self._transaction = acquired.transaction()
-                await self._transaction.start()
-            except BaseException:
-                await self._pool.release(acquired)
-                raise
-            self._conn = acquired
-        self._bind(self.connection)
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Roll back what was not committed and give the connection back (joined: nothing)."""
-        if self._pool is None or not isinstance(self._conn, PoolConnectionProxy):
-            return  # joined: the transaction and the connection are its owner's
-        try:
-            if self._transaction is not None and not self._committed:
-                await self._transaction.rollback()
-        finally:
-            await self._pool.release(self._conn)
-            self._conn = None
-
-    async def commit(self) -> None:
-        """Commit the transaction (joined: its owner does)."""
-        if self._transaction is not None:
-            await self._transaction.commit()
-        self._committed = True
 
     async def open(self, envelopes: Sequence[Envelope]) -> Sequence[Envelope | None]:
         """Return the events with personal values opened (None: about an erased person); as

@@ -142,3 +142,34 @@ async def test_what_a_use_case_wrote_is_gone_unless_committed() -> None:
         await _open_case(uow)
     assert stores.streams == {}
     assert stores.commits == 0
+
+
+async def test_the_sender_takes_in_answers_only_from_the_organisation_it_referred_to() -> None:
+    """Voluntary's acceptance of housing's referral reaches housing's side, once; the same
+    acceptance claimed by mental health (which was never asked) records nothing."""
+    housing, new_housing_uow = fake_unit_of_work("housing")
+    voluntary, new_voluntary_uow = fake_unit_of_work("voluntary")
+    async with new_housing_uow() as uow:
+        person = await _registered(uow)
+        make = MakeReferral(person.person_id, "voluntary", "food bank", "routine")
+        referral_id = await referrals.make_referral(uow, recording=a_recording(), command=make)
+        await uow.commit()
+    [made] = housing.streams[referral_stream(referral_id)]
+    async with new_voluntary_uow() as uow:
+        await inbox.take_in(uow, source=made.envelope, received_at=datetime.now(UTC))
+        accept = AcceptReferral(referral_id, key_worker=KeyWorker(name="Jo Bloggs"))
+        await referrals.accept_referral(uow, recording=a_recording("voluntary"), command=accept)
+        await uow.commit()
+    received, accepted = voluntary.streams[referral_stream(referral_id)][:2]
+    forged = accepted.envelope.model_copy(update={"org": "mental_health", "event_id": uuid4()})
+
+    async with new_housing_uow() as uow:
+        await inbox.take_in(uow, source=forged, received_at=datetime.now(UTC))
+        assert (await referrals.get_referral(uow, referral_id)).status == "made"
+        for source in (received, accepted, accepted):  # an answer taken in twice: once
+            await inbox.take_in(uow, source=source.envelope, received_at=datetime.now(UTC))
+        state = await referrals.get_referral(uow, referral_id)
+    assert (state.status, state.key_worker) == ("accepted", KeyWorker(name="Jo Bloggs"))
+    assert [step.type for step in state.history] == [
+        "referral.made", "referral.answered", "referral.answered",
+    ]  # fmt: skip
