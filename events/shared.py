@@ -3,7 +3,17 @@
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from events.envelope import OrgId
 from events.identifiers import (
@@ -61,6 +71,58 @@ class PersonRegistered(EventPayload):
 
     person_id: UUID
     details: PersonDetails
+
+
+_REQUIRED_DETAILS = ("given_name", "family_name", "date_of_birth")
+
+
+class DetailsChange(BaseModel):
+    """What changed in how an organisation identifies a person: only the fields given (a
+    given `null` removes an NHS number, postcode or local id; names and the birth date are
+    always known)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    local_id: str | None = Field(default=None, max_length=64)
+    nhs_number: NhsNumber | None = None
+    given_name: PersonName | None = None
+    family_name: PersonName | None = None
+    date_of_birth: DateOfBirth | None = None
+    postcode: Postcode | None = None
+
+    @field_validator(*_REQUIRED_DETAILS, mode="after")
+    @classmethod
+    def _always_known(cls, value: object) -> object:
+        if value is None:
+            raise PydanticCustomError("required_detail", "always known: it cannot be removed")
+        return value
+
+    @model_validator(mode="after")
+    def _something_changes(self) -> "DetailsChange":
+        if not self.model_fields_set:
+            raise PydanticCustomError("no_change", "name at least one detail that changed")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _only_what_changed(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped: dict[str, Any] = handler(self)
+        return {name: value for name, value in dumped.items() if name in self.model_fields_set}
+
+    def applied_to(self, details: PersonDetails) -> PersonDetails:
+        """Return `details` with these changes."""
+        return details.model_copy(
+            update={name: getattr(self, name) for name in self.model_fields_set}
+        )
+
+
+@event_type("person.details_changed", category="person.identity")
+class PersonDetailsChanged(EventPayload):
+    """An organisation changed how it identifies a person (moved, new name, corrected)."""
+
+    personal_fields = frozenset({"changes"})
+
+    person_id: UUID
+    changes: DetailsChange
 
 
 class CaseEvent(EventPayload):

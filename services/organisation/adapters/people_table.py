@@ -6,6 +6,8 @@ Written in the same transaction as `person.registered`, so two registrations of 
 
 from uuid import UUID
 
+import asyncpg
+
 from services.organisation.domain.people import ExistingPerson
 from services.runtime.database import Connection
 from services.runtime.event_store_schema import checked_schema
@@ -67,3 +69,34 @@ class PeopleTable:
             nhs_number,
         )
         return person_id
+
+    async def change(
+        self,
+        conn: Connection,
+        *,
+        person_id: UUID,
+        nhs_number: str | None,
+        local_id: str | None,
+    ) -> ExistingPerson | None:
+        """Make these the person's identifiers; return who already holds one of them instead
+        (nothing changes then). In a savepoint: a clash leaves the transaction usable."""
+        try:
+            async with conn.transaction():
+                await conn.execute(
+                    f"UPDATE {self.schema}.people SET nhs_number = $2, local_id = $3"  # noqa: S608 - schema name is checked
+                    " WHERE person_id = $1",
+                    person_id,
+                    nhs_number,
+                    local_id,
+                )
+        except asyncpg.UniqueViolationError:
+            row = await conn.fetchrow(
+                f"SELECT person_id, nhs_number, local_id FROM {self.schema}.people"  # noqa: S608 - schema name is checked
+                " WHERE person_id <> $1 AND (nhs_number = $2 OR local_id = $3) LIMIT 1",
+                person_id,
+                nhs_number,
+                local_id,
+            )
+            assert row is not None  # the unique index found a holder
+            return ExistingPerson(row["person_id"], row["nhs_number"], row["local_id"])
+        return None

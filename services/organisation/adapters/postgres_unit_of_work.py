@@ -101,6 +101,14 @@ class PostgresPeople:
         """Return the person registered with this NHS number, if any."""
         return await self._people.find_by_nhs_number(self._conn, nhs_number)
 
+    async def change(
+        self, *, person_id: UUID, nhs_number: str | None, local_id: str | None
+    ) -> ExistingPerson | None:
+        """Make these the person's identifiers; return who already holds one instead."""
+        return await self._people.change(
+            self._conn, person_id=person_id, nhs_number=nhs_number, local_id=local_id
+        )
+
 
 class PostgresIdempotencyRecords:
     """The idempotency keys table, on the unit of work's connection."""

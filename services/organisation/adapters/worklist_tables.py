@@ -17,7 +17,9 @@ from services.organisation.domain.worklists import (
     CaseListed,
     CaseRow,
     Page,
+    PersonListed,
     PersonRow,
+    PersonSearchChanged,
     ReferralListed,
     ReferralMoved,
     ReferralRow,
@@ -86,6 +88,13 @@ class WorklistTables:
             await self._conn.execute(statement, *values)
 
     def _statement(self, change: WorklistChange) -> tuple[Any, ...]:
+        if isinstance(change, ReferralListed | ReferralMoved):
+            return self._referral_statement(change)
+        if isinstance(change, CaseListed | CaseLeadChanged | CaseClosedListed):
+            return self._case_statement(change)
+        return self._person_statement(change)
+
+    def _referral_statement(self, change: ReferralListed | ReferralMoved) -> tuple[Any, ...]:
         s = self.schema
         if isinstance(change, ReferralListed):
             return (
@@ -96,12 +105,16 @@ class WorklistTables:
                 change.referral_id, change.direction, change.status, change.other_org,
                 change.person_id, change.urgency, change.at,
             )  # fmt: skip
-        if isinstance(change, ReferralMoved):  # never back (`REFERRAL_RANK`)
-            return (
-                f"UPDATE {s}.referral_list SET status = $2, updated_at = $3"  # noqa: S608 - schema name is checked
-                f" WHERE referral_id = $1 AND {_RANK_OF_STATUS} < $4",
-                change.referral_id, change.status, change.at, REFERRAL_RANK[change.status],
-            )  # fmt: skip
+        return (  # moved: never back (`REFERRAL_RANK`)
+            f"UPDATE {s}.referral_list SET status = $2, updated_at = $3"  # noqa: S608 - schema name is checked
+            f" WHERE referral_id = $1 AND {_RANK_OF_STATUS} < $4",
+            change.referral_id, change.status, change.at, REFERRAL_RANK[change.status],
+        )  # fmt: skip
+
+    def _case_statement(
+        self, change: CaseListed | CaseLeadChanged | CaseClosedListed
+    ) -> tuple[Any, ...]:
+        s = self.schema
         if isinstance(change, CaseListed):
             return (
                 f"INSERT INTO {s}.case_list (case_id, person_id, status, key_worker,"  # noqa: S608 - schema name is checked
@@ -116,11 +129,20 @@ class WorklistTables:
                 " updated_at = $4 WHERE case_id = $1",
                 change.case_id, change.key_worker, change.key_worker_email, change.at,
             )  # fmt: skip
-        if isinstance(change, CaseClosedListed):
+        return (  # closed
+            f"UPDATE {s}.case_list SET status = 'closed', updated_at = $2"  # noqa: S608 - schema name is checked
+            " WHERE case_id = $1",
+            change.case_id, change.at,
+        )  # fmt: skip
+
+    def _person_statement(self, change: PersonListed | PersonSearchChanged) -> tuple[Any, ...]:
+        s = self.schema
+        if isinstance(change, PersonSearchChanged):
             return (
-                f"UPDATE {s}.case_list SET status = 'closed', updated_at = $2"  # noqa: S608 - schema name is checked
-                " WHERE case_id = $1",
-                change.case_id, change.at,
+                f"UPDATE {s}.person_search SET"  # noqa: S608 - schema name is checked
+                " family_name_token = coalesce($2, family_name_token),"
+                " date_of_birth_token = coalesce($3, date_of_birth_token) WHERE person_id = $1",
+                change.person_id, change.family_name_token, change.date_of_birth_token,
             )  # fmt: skip
         return (
             f"INSERT INTO {s}.person_search (person_id, family_name_token,"  # noqa: S608 - schema name is checked

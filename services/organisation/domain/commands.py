@@ -7,7 +7,7 @@ from uuid import UUID
 
 from events.consent import Purpose
 from events.envelope import OrgId
-from events.shared import KeyWorker, PersonDetails, Urgency
+from events.shared import DetailsChange, KeyWorker, PersonDetails, Urgency
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,14 @@ class RegisterPerson:
 
     details: PersonDetails
     place: str
+
+
+@dataclass(frozen=True)
+class ChangePersonDetails:
+    """Record what changed in how the person is known (a move, a new name, a correction)."""
+
+    person_id: UUID
+    changes: DetailsChange
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from uuid import UUID
 from events.consent import ConsentDecision, ConsentWithdrawn, Purpose
 from events.envelope import Envelope, OrgId
 from events.registry import decode_payload
-from events.shared import PersonDetails, PersonRegistered
+from events.shared import DetailsChange, PersonDetails, PersonDetailsChanged, PersonRegistered
 
 REFERRAL_PURPOSES: frozenset[Purpose] = frozenset({"direct_care", "care_coordination"})
 
@@ -71,6 +71,8 @@ def person_from(events: Sequence[Envelope]) -> PersonState | None:
             state = PersonState(
                 payload.person_id, payload.details, envelope.place, envelope.occurred_at, 0
             )
+        elif state is not None and isinstance(payload, PersonDetailsChanged):
+            state = replace(state, details=payload.changes.applied_to(state.details))
         elif state is not None and isinstance(payload, ConsentDecision):
             state = replace(state, sharing=(*state.sharing, _decision(envelope, payload)))
     return replace(state, version=len(events)) if state else None
@@ -81,6 +83,22 @@ def _decision(envelope: Envelope, payload: ConsentDecision) -> SharingDecision:
     sources = payload.sources if isinstance(payload, ConsentWithdrawn) else (envelope.org,)
     order = (envelope.occurred_at, envelope.recorded_at, envelope.event_id)
     return SharingDecision(withdrawn, sources, payload.recipients, payload.purposes, order)
+
+
+def change_details(person: PersonState, asked: DetailsChange) -> PersonDetailsChanged | None:
+    """Decide the event recording what the request changes of how the person is known:
+    only the values that differ from the current ones (None when none does)."""
+    current = person.details
+    changed = {
+        name: getattr(asked, name)
+        for name in asked.model_fields_set
+        if getattr(asked, name) != getattr(current, name)
+    }
+    if not changed:
+        return None
+    return PersonDetailsChanged(
+        person_id=person.person_id, changes=DetailsChange.model_validate(changed)
+    )
 
 
 def register_person(person_id: UUID, details: PersonDetails) -> PersonRegistered:

@@ -23,7 +23,9 @@ from events.envelope import Envelope, OrgId
 from events.shared import (
     CaseClosed,
     CaseOpened,
+    DetailsChange,
     PersonDetails,
+    PersonDetailsChanged,
     PersonRegistered,
     ReferralAccepted,
     ReferralAnswered,
@@ -120,36 +122,48 @@ class PersonListed:
     at: datetime
 
 
+@dataclass(frozen=True)
+class PersonSearchChanged:
+    """A person is found by a new family name or birth date (a token None: unchanged)."""
+
+    person_id: UUID
+    family_name_token: bytes | None
+    date_of_birth_token: bytes | None
+
+
 WorklistChange = (
-    ReferralListed | ReferralMoved | CaseListed | CaseLeadChanged | CaseClosedListed | PersonListed
+    ReferralListed
+    | ReferralMoved
+    | CaseListed
+    | CaseLeadChanged
+    | CaseClosedListed
+    | PersonListed
+    | PersonSearchChanged
 )
+_SEALED_CHANGES = frozenset({PersonRegistered.event_type, PersonDetailsChanged.event_type})
 
 
 def needs_opening(envelope: Envelope) -> bool:
     """Tell whether the change an event makes needs its sealed values (a registration's
-    details, to make its search tokens)."""
-    return envelope.type == PersonRegistered.event_type
+    details, or what changed of them, to make search tokens)."""
+    return envelope.type in _SEALED_CHANGES
 
 
 def worklist_change(
-    envelope: Envelope, *, details: PersonDetails | None, search_key: bytes
+    envelope: Envelope,
+    *,
+    details: PersonDetails | DetailsChange | None,
+    search_key: bytes,
 ) -> WorklistChange | None:
     """Return the change an event of this organisation's log makes to its lists (None: none).
 
-    `details` are a registration's opened details (None when the person was erased since:
-    nobody can find them any more).
+    `details` are a registration's opened details, or a change's opened changes (None when
+    the person was erased since: nobody can find them any more).
     """
     data, at = envelope.data, envelope.occurred_at
     kind = envelope.type
-    if kind == PersonRegistered.event_type:
-        if details is None:
-            return None
-        return PersonListed(
-            UUID(str(data["person_id"])),
-            search_token(search_key, "family_name", details.family_name),
-            search_token(search_key, "date_of_birth", details.date_of_birth),
-            at,
-        )
+    if kind in _SEALED_CHANGES:
+        return _search_change(UUID(str(data["person_id"])), details, search_key, at)
     if kind in (ReferralMade.event_type, ReferralReceived.event_type):
         made = kind == ReferralMade.event_type
         return ReferralListed(
@@ -166,6 +180,29 @@ def worklist_change(
         status = data.get("answer", moved_to)  # an answer says where the receiver moved it
         return ReferralMoved(UUID(str(data["referral_id"])), status, at)
     return _case_change(kind, data, at)
+
+
+def _search_change(
+    person_id: UUID, details: PersonDetails | DetailsChange | None, key: bytes, at: datetime
+) -> WorklistChange | None:
+    """Return how a registration or a change of details changes who is found by what."""
+    if isinstance(details, PersonDetails):
+        return PersonListed(
+            person_id,
+            search_token(key, "family_name", details.family_name),
+            search_token(key, "date_of_birth", details.date_of_birth),
+            at,
+        )
+    changed = set() if details is None else details.model_fields_set
+    if not changed & {"family_name", "date_of_birth"}:
+        return None
+    assert details is not None
+    family, born = details.family_name, details.date_of_birth
+    return PersonSearchChanged(
+        person_id,
+        search_token(key, "family_name", family) if family is not None else None,
+        search_token(key, "date_of_birth", born) if born is not None else None,
+    )
 
 
 def _case_change(kind: str, data: dict[str, Any], at: datetime) -> WorklistChange | None:

@@ -1,15 +1,19 @@
-"""Register people and look them up."""
+"""Register people, record changes in how they are known, and look them up."""
 
 from typing import NamedTuple
 from uuid import UUID, uuid4
 
 from events.shared import PersonDetails
 from services.organisation.domain import people
-from services.organisation.domain.commands import RegisterPerson
+from services.organisation.domain.commands import ChangePersonDetails, RegisterPerson
 from services.organisation.domain.errors import PersonAlreadyRegistered
 from services.organisation.domain.people import ExistingPerson, PersonState
 from services.organisation.domain.recording import Recording, envelope_for
-from services.organisation.service_layer.streams import load_person, person_stream
+from services.organisation.service_layer.streams import (
+    load_person,
+    person_stream,
+    retrying_conflicts,
+)
 from services.organisation.service_layer.unit_of_work import UnitOfWork
 
 
@@ -63,6 +67,48 @@ async def record_registration(
         stream_id = person_stream(person_id)
         await uow.streams.append(stream_id, expected_version=0, events=[envelope])
     return existing
+
+
+class DetailsChanged(NamedTuple):
+    """What a change recorded: the fields that changed (none: all already so), and the
+    person's stream version after it."""
+
+    person_id: UUID
+    changed: tuple[str, ...]
+    version: int
+
+
+async def change_person_details(
+    uow: UnitOfWork, *, recording: Recording, command: ChangePersonDetails
+) -> DetailsChanged:
+    """Record what changed in how the person is known; a value already so is no change, and
+    an NHS number or local id another person holds is refused (PersonAlreadyRegistered)."""
+    return await retrying_conflicts(lambda: _change_once(uow, recording, command))
+
+
+async def _change_once(
+    uow: UnitOfWork, recording: Recording, command: ChangePersonDetails
+) -> DetailsChanged:
+    person = await load_person(uow, command.person_id)
+    payload = people.change_details(person, command.changes)
+    if payload is None:
+        return DetailsChanged(person.person_id, (), person.version)
+    changed = payload.changes.model_fields_set
+    if changed & {"nhs_number", "local_id"}:
+        after = payload.changes.applied_to(person.details)
+        existing = await uow.people.change(
+            person_id=person.person_id, nhs_number=after.nhs_number, local_id=after.local_id
+        )
+        if existing is not None:
+            field = "nhs_number" if existing.nhs_number == after.nhs_number else "local_id"
+            raise PersonAlreadyRegistered(existing.person_id, field=field)
+    envelope = envelope_for(
+        payload, recording=recording, subject=person.person_id, place=person.place
+    )
+    await uow.streams.append(
+        person_stream(person.person_id), expected_version=person.version, events=[envelope]
+    )
+    return DetailsChanged(person.person_id, tuple(sorted(changed)), person.version + 1)
 
 
 async def get_person(uow: UnitOfWork, person_id: UUID) -> PersonState:

@@ -61,6 +61,13 @@ class People(Protocol):
         """Return the person registered with this NHS number, if any."""
         ...
 
+    async def change(
+        self, *, person_id: UUID, nhs_number: str | None, local_id: str | None
+    ) -> ExistingPerson | None:
+        """Make these the person's identifiers; return who already holds one instead (then
+        nothing changes)."""
+        ...
+
 
 class IdempotencyRecords(Protocol):
     """The answers given to requests that carried an Idempotency-Key."""

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from events.envelope import Envelope
 from events.registry import decode_payload
-from events.shared import PersonDetails, PersonRegistered
+from events.shared import DetailsChange, PersonDetails, PersonDetailsChanged, PersonRegistered
 from services.organisation.domain.errors import PersonNotFound
 from services.organisation.domain.worklists import (
     CaseRow,
@@ -61,13 +61,18 @@ async def apply_to_worklists(uow: UnitOfWork, events: Sequence[Envelope]) -> int
     return len(changes)
 
 
-async def _registered_details(uow: UnitOfWork, envelope: Envelope) -> PersonDetails | None:
-    """Return a registration's details, opened (None: the person was erased since)."""
+async def _registered_details(
+    uow: UnitOfWork, envelope: Envelope
+) -> PersonDetails | DetailsChange | None:
+    """Return a registration's details or a change's changes, opened (None: the person was
+    erased since)."""
     opened = await uow.streams.open(envelope)
     if opened is None:
         return None
     payload = decode_payload(opened.type, opened.schema_version, opened.data)
-    assert isinstance(payload, PersonRegistered)  # `needs_opening` passes registrations only
+    if isinstance(payload, PersonDetailsChanged):
+        return payload.changes
+    assert isinstance(payload, PersonRegistered)  # `needs_opening` passes these two only
     return payload.details
 
 

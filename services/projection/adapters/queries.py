@@ -121,6 +121,12 @@ _NOT_FROM_OWN_REFERRAL = (
     "   ON ol.org = o.org AND ol.person_id = o.subject"
     "  WHERE ol.citizen_id = $1 AND o.org = $10 AND o.type = 'referral.made'))"
 )
+# A sender's record of the receiver's answer (`referral.answered`) repeats what the
+# receiver's own events say, under the sender's name: only the two of them see it (others
+# see the receiver's events, as the rules and the person's decisions allow).
+_ANSWER_BETWEEN_PARTIES = (
+    "(t.type <> 'referral.answered' OR t.org = $10 OR t.envelope->'data'->>'by_org' = $10)"
+)
 _FILTERED = (  # one citizen's timeline rows that a `TimelineFilter` lets through ($1 to $12)
     "l.citizen_id = $1"  # noqa: S608 - constant fragments; values are parameters
     " AND ($2::text IS NULL OR t.org = $2)"
@@ -128,7 +134,7 @@ _FILTERED = (  # one citizen's timeline rows that a `TimelineFilter` lets throug
     " AND ($4::timestamptz IS NULL OR t.occurred_at >= $4)"
     " AND ($5::timestamptz IS NULL OR t.occurred_at < $5)"
     f" AND ({_VISIBLE} OR {_OWN_REFERRAL_RECEIVED}) AND {_NAMING_NONE_OF}"
-    f" AND {_NOT_FROM_OWN_REFERRAL}"
+    f" AND {_NOT_FROM_OWN_REFERRAL} AND {_ANSWER_BETWEEN_PARTIES}"
     " AND NOT EXISTS (SELECT 1 FROM unnest($11::text[], $12::text[]) AS h(org, person_id)"
     "  WHERE h.org = t.org AND h.person_id = t.subject)"
 )

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from events.envelope import Envelope
 from events.registry import EventPayload
-from events.shared import PersonRegistered
+from events.shared import PersonDetailsChanged, PersonRegistered
 from services.projection.domain.consent import (
     apply_to_consents,
     concerns_consents,
@@ -47,6 +47,9 @@ BatchFold = Callable[
 ]
 
 
+_IDENTIFYING = (PersonRegistered, PersonDetailsChanged)  # events that change who the person is
+
+
 class WorkingView:
     """A citizen's view while events are folded into it; `view()` gives the frozen view."""
 
@@ -73,7 +76,7 @@ class WorkingView:
         involvements, flags, referrals, consents = _CONCERNS.get(kind) or _concerns(kind)
         if involvements and apply_to_involvements(self._involvements, envelope, payload):
             self._changed.add("involvements")
-            self._registered = self._registered or isinstance(payload, PersonRegistered)
+            self._registered = self._registered or isinstance(payload, _IDENTIFYING)
         if flags and apply_to_flags(self._flags, envelope, payload):
             self._changed.add("flags")
         if referrals and apply_to_referrals(self._referrals, envelope, payload):

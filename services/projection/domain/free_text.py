@@ -48,11 +48,14 @@ def text_writers(
     event_type: str, org: OrgId, data: Mapping[str, Any], senders: Mapping[str, str]
 ) -> frozenset[str]:
     """Return whose words an event's free text is: the receiver's copy of a referral carries
-    the sender's reason, and so does a case opened by accepting it (`senders`: each known
+    the sender's reason, the sender's record of an answer the receiver's reason, and a case
+    opened by accepting a referral the sender's reason too (`senders`: each known
     referral's sender, by referral id; a referral not known is nobody's: its text is
     hidden from all but the recorder)."""
     if event_type == "referral.received":
         return frozenset({str(data.get("from_org", org))})
+    if event_type == "referral.answered":  # the sender's copy of the receiver's reason
+        return frozenset({str(data.get("by_org", _UNKNOWN))})
     referral = data.get("referral_id")
     if event_type == "case.opened" and referral is not None:
         return frozenset({org, senders.get(str(referral), _UNKNOWN)})

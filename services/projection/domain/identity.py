@@ -63,7 +63,7 @@ def best_known_identity(
 def _as_registered(org: OrgId, registration: Registration) -> Identity:
     """The identity one registration gives: each value it has, as it has it (what `_best`
     gives when a single registration attests)."""
-    known_as, at = registration.known_as, registration.occurred_at
+    known_as, at = registration.known_as, registration.known_since
 
     def text(value: str | None) -> SourcedText | None:
         return None if value is None else SourcedText(org=org, as_of=at, value=value)
@@ -85,7 +85,7 @@ def _most_recent_first(involvements: Iterable[Involvement]) -> Ranked:
         key=lambda entry: (entry[0], entry[1]),
     )
     # a stable sort: registrations that occurred together stay in (org, person id) order
-    registered.sort(key=lambda entry: entry[2].occurred_at, reverse=True)
+    registered.sort(key=lambda entry: entry[2].known_since, reverse=True)
     return [(org, registration) for org, _, registration in registered]
 
 
@@ -116,7 +116,7 @@ def _best(
     winner = _winning_key(attested)
     for org, registration, value, value_key in reversed(attested):
         if value_key == winner:
-            return org, registration.occurred_at, value
+            return org, registration.known_since, value
     raise AssertionError("the winner is one of the attested values")  # pragma: no cover
 
 

@@ -16,7 +16,14 @@ from uuid import UUID
 from events.envelope import Envelope, recorded_by_referral_inbox
 from events.mental_health import CareCoordinatorAssigned
 from events.registry import EventPayload
-from events.shared import CaseClosed, CaseEvent, CaseOpened, KeyWorker, PersonRegistered
+from events.shared import (
+    CaseClosed,
+    CaseEvent,
+    CaseOpened,
+    KeyWorker,
+    PersonDetailsChanged,
+    PersonRegistered,
+)
 from events.voluntary import KeyWorkerAssigned
 from services.projection.domain.view import (
     CaseView,
@@ -97,6 +104,8 @@ def apply_to_involvements(
     if isinstance(payload, PersonRegistered):
         involvement.registration = _registration(envelope, payload)
         return True
+    if isinstance(payload, PersonDetailsChanged):
+        return _details_changed(involvement, envelope, payload)
     assert isinstance(payload, CaseEvent)
     _apply_to_case(involvement, envelope.occurred_at, payload)
     return True
@@ -110,6 +119,23 @@ def _registration(envelope: Envelope, payload: PersonRegistered) -> Registration
         known_as=known_as,
         from_referral=recorded_by_referral_inbox(envelope.actor),
     )
+
+
+def _details_changed(
+    involvement: "WorkingInvolvement", envelope: Envelope, payload: PersonDetailsChanged
+) -> bool:
+    """Apply what changed to the registration (nothing before it: a record's events keep
+    their order, so its registration comes first)."""
+    registration = involvement.registration
+    if registration is None:
+        return False
+    known_as = registration.known_as.model_copy(
+        update={name: getattr(payload.changes, name) for name in payload.changes.model_fields_set}
+    )
+    involvement.registration = registration.model_copy(
+        update={"known_as": known_as, "changed_at": envelope.occurred_at}
+    )
+    return True
 
 
 def _apply_to_case(involvement: WorkingInvolvement, at: datetime, payload: CaseEvent) -> None:
@@ -160,7 +186,7 @@ def _contact(worker: KeyWorker) -> KeyWorkerContact:
     return KeyWorkerContact(**worker.__dict__)
 
 
-_INVOLVEMENT_EVENTS = (PersonRegistered, CaseEvent)
+_INVOLVEMENT_EVENTS = (PersonRegistered, PersonDetailsChanged, CaseEvent)
 _NEW_CASE = {
     name: field.default for name, field in CaseView.model_fields.items() if not field.is_required()
 }

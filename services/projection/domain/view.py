@@ -76,6 +76,16 @@ class Registration(ViewModel):
         description="made by the organisation's referral inbox from a referral's copy of the"
         " sender's details: it attests nothing of its own",
     )
+    changed_at: datetime | None = Field(
+        default=None,
+        description="when the organisation last changed how it knows the person"
+        " (`person.details_changed`); null: as registered",
+    )
+
+    @property
+    def known_since(self) -> datetime:
+        """Return since when the organisation knows the person as `known_as` says."""
+        return self.changed_at or self.occurred_at
 
 
 class KeyWorkerContact(ViewModel):

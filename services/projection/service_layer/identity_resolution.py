@@ -24,6 +24,7 @@ batch that only folds holds the same lock shared from before it reads links unti
 commits: no link it folds by can change under it, and such batches run side by side.
 """
 
+import dataclasses
 import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ import structlog
 
 from events.envelope import Envelope
 from events.registry import EventPayload
-from events.shared import PersonRegistered
+from events.shared import PersonDetailsChanged, PersonRegistered
 from services.projection.domain.candidates import (
     candidate_pairs,
     lowest_link,
@@ -107,16 +108,17 @@ class IdentityResolution:
     ) -> Links:
         """Match the batch's registrations and re-link what they change; return every link
         the batch needs."""
-        registrations = [
-            Registration(record_of(envelope, payload), envelope.event_id, envelope.occurred_at)
+        identifying = [
+            (envelope, payload)
             for envelope, payload in events
-            if isinstance(payload, PersonRegistered)
+            if isinstance(payload, PersonRegistered | PersonDetailsChanged)
         ]
         refold: set[UUID] = set()
-        if not registrations:
+        if not identifying:
             await uow.hold_links_still()
         else:
             await uow.hold_relinking()
+            registrations = await _registrations_after(uow, identifying)
             changed = await uow.matches.save_latest(registrations)
             if changed:
                 relinked = await self._rematch(uow, changed)
@@ -207,6 +209,40 @@ class IdentityResolution:
             self._matching, held[pair.a].record.place, held[pair.b].record.place
         )
         return scored_pair(pair.a, pair.b, pair.score, thresholds)
+
+
+async def _registrations_after(
+    uow: UnitOfWork, identifying: Sequence[tuple[Envelope, EventPayload]]
+) -> list[Registration]:
+    """Return each record's registration after each of these registrations and changes of
+    details, in order: a change applies to the record's registration in this batch, else to
+    the stored one (none yet: the change waits for the registration's refold)."""
+    changed_only = {
+        (envelope.org, envelope.subject)
+        for envelope, payload in identifying
+        if isinstance(payload, PersonDetailsChanged)
+    }
+    latest = await uow.matches.registrations(changed_only) if changed_only else {}
+    registrations = []
+    for envelope, payload in identifying:
+        key = (envelope.org, envelope.subject)
+        if isinstance(payload, PersonRegistered):
+            record = record_of(envelope, payload)
+        elif key in latest:
+            record = changed_record(latest[key].record, payload)
+        else:
+            continue
+        latest[key] = Registration(record, envelope.event_id, envelope.occurred_at)
+        registrations.append(latest[key])
+    return registrations
+
+
+def changed_record(record: PersonRecord, change: EventPayload) -> PersonRecord:
+    """Return what matching compares of a record after a change of its details."""
+    assert isinstance(change, PersonDetailsChanged)
+    compared = {"nhs_number", "given_name", "family_name", "date_of_birth", "postcode"}
+    changed = change.changes.model_fields_set & compared
+    return dataclasses.replace(record, **{name: getattr(change.changes, name) for name in changed})
 
 
 def _conflicts_unsettled(

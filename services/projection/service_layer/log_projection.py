@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from events.envelope import Envelope
 from events.registry import EventPayload, UnknownEventType, decode_payload
-from events.shared import PersonRegistered
+from events.shared import PersonDetailsChanged, PersonRegistered
 from services.projection.domain.fold import BatchFold, fold, new_view
 from services.projection.domain.matching import MatchingConfig
 from services.projection.domain.view import CitizenView
@@ -35,6 +35,7 @@ from services.runtime.parked_events import split_readable
 
 logger = structlog.get_logger(__name__)
 BATCH_SIZE = 1000
+IDENTIFYING_TYPES = frozenset({PersonRegistered.event_type, PersonDetailsChanged.event_type})
 DEFAULT_MATCHING = MatchingConfig()
 Target = tuple[UUID, Envelope, EventPayload]
 
@@ -116,7 +117,7 @@ class ProjectionConsumer:
         if not new:
             return BatchOutcome()
         arrived = [(e, given) for e, given in batch if e.event_id in new]
-        registering = any(e.type == PersonRegistered.event_type for e, _ in arrived)
+        registering = any(e.type in IDENTIFYING_TYPES for e, _ in arrived)
         await self._identities.hold_links(uow, registering=registering)
         opened = await uow.open([e for e, _ in arrived])
         events, unreadable = split_readable(

@@ -14,7 +14,6 @@ from uuid import UUID
 import asyncpg
 
 from events.envelope import Envelope, OrgId
-from events.shared import PersonRegistered
 from services.projection.adapters.postgres_unit_of_work import (
     PostgresUnitOfWork,
     ReadModelStores,
@@ -26,6 +25,7 @@ from services.projection.service_layer.kafka_batch import understand
 from services.projection.service_layer.kafka_projection import organisation_topics
 from services.projection.service_layer.log_projection import (
     DEFAULT_MATCHING,
+    IDENTIFYING_TYPES,
     ProjectionConsumer,
     refolded_views,
 )
@@ -92,7 +92,7 @@ class ProjectionRedrive:
         if found is None:
             return Unreadable("not_in_timeline", "(event): not in the timeline (being rebuilt?)")
         envelope, arrival = found
-        registering = envelope.type == PersonRegistered.event_type
+        registering = envelope.type in IDENTIFYING_TYPES
         await self._identities.hold_links(uow, registering=registering)  # before keys are read
         [opened] = await uow.open([envelope])
         if opened is None:

@@ -41,6 +41,11 @@ class RunningService:
         auth = {"Authorization": f"Bearer {key or self.key}"}
         return await self.client.post(path, json=json, headers={**auth, **headers})
 
+    async def patch(self, path: str, json: Any = None, *, key: str | None = None) -> httpx.Response:
+        """PATCH as this organisation (or with another key)."""
+        auth = {"Authorization": f"Bearer {key or self.key}"}
+        return await self.client.patch(path, json=json, headers=auth)
+
     async def get(self, path: str, *, key: str | None = None) -> httpx.Response:
         """GET as this organisation (or with another key)."""
         return await self.client.get(path, headers={"Authorization": f"Bearer {key or self.key}"})

@@ -63,8 +63,12 @@ async def test_the_sender_sees_its_referral_received_then_accepted_with_the_key_
         "referral.made", "referral.answered", "referral.answered",
     ]  # fmt: skip
     assert sent["case_id"] is None  # the receiver's case is the receiver's
-    listed = await housing.get("/v1/referrals?direction=outgoing&status=accepted&limit=100")
-    assert referral_id in {item["referral_id"] for item in listed.json()["items"]}
+
+    async def listed_accepted() -> bool | None:  # the lists follow the log, moments later
+        listed = await housing.get("/v1/referrals?direction=outgoing&status=accepted&limit=100")
+        return referral_id in {item["referral_id"] for item in listed.json()["items"]} or None
+
+    assert await eventually(listed_accepted)
 
 
 async def test_the_sender_sees_why_its_referral_was_declined(
@@ -99,8 +103,12 @@ async def test_a_withdrawn_referral_can_no_longer_be_decided_by_the_receiver(
     assert (refused.status_code, refused.json()["error"]["code"]) == (409, "referral_withdrawn")
     again = await housing.post(f"/v1/referrals/{referral_id}/withdraw", {"reason": "again"})
     assert (again.status_code, again.json()["error"]["code"]) == (409, "referral_already_decided")
-    waiting = await voluntary.get("/v1/referrals?status=withdrawn&limit=100")
-    assert referral_id in {item["referral_id"] for item in waiting.json()["items"]}
+
+    async def listed_withdrawn() -> bool | None:  # the lists follow the log, moments later
+        waiting = await voluntary.get("/v1/referrals?status=withdrawn&limit=100")
+        return referral_id in {item["referral_id"] for item in waiting.json()["items"]} or None
+
+    assert await eventually(listed_withdrawn)
 
 
 async def test_a_decision_that_crosses_a_withdrawal_stands_on_both_sides(

@@ -13,6 +13,7 @@ import structlog.testing
 
 from events.envelope import Envelope, OrgId
 from events.identity import IdentityLinked, RecordRef
+from events.shared import DetailsChange, PersonDetailsChanged
 from services.projection.adapters.decision_store import DecisionStore, decisions_schema_of
 from services.projection.adapters.postgres_unit_of_work import postgres_units
 from services.projection.adapters.read_model_schema import prepare_read_model
@@ -454,3 +455,48 @@ async def test_an_unlink_too_large_for_one_event_is_refused_precisely(
     assert response.status_code == 422
     assert _fields(response) == [("path.citizen_id", "too_many_records")]
     assert await _citizen_of(orgs, charity) == citizen
+
+
+async def test_a_change_of_address_moves_the_record_to_the_match_it_now_makes(
+    orgs: Organisations,
+) -> None:
+    """The charity's Dave, no postcode: a pair to review. It records his postcode (BS5 6XX,
+    housing's David's): they are one citizen. He moves away: two again. A replay agrees."""
+    housing, charity = await _david_and_dave(orgs)
+    assert await _citizen_of(orgs, housing) != await _citizen_of(orgs, charity)
+
+    change = DetailsChange.model_validate({"postcode": "BS5 6XX"})
+    later = AT + timedelta(days=2)
+    await orgs.record(
+        [charity.event(PersonDetailsChanged(person_id=charity.person_id, changes=change), later)]
+    )
+    await orgs.catch_up()
+    citizen = await _citizen_of(orgs, housing)
+    assert await _citizen_of(orgs, charity) == citizen
+    assert citizen is not None
+    view = await orgs.queries().citizen_view(citizen)
+    assert view is not None
+    [dave] = [i for i in view.involvements if i.org == "voluntary"]
+    assert dave.registration is not None
+    assert (dave.registration.known_as.postcode, dave.registration.changed_at) == ("BS5 6XX", later)
+
+    away = DetailsChange.model_validate({"postcode": "LS1 4AP"})
+    await orgs.record(
+        [
+            charity.event(
+                PersonDetailsChanged(person_id=charity.person_id, changes=away),
+                later + timedelta(days=1),
+            )
+        ]
+    )
+    await orgs.catch_up()
+    assert await _citizen_of(orgs, charity) != await _citizen_of(orgs, housing)
+    moved = await orgs.snapshot()
+    await _rebuild(orgs)
+    assert await orgs.snapshot() == moved
+
+
+def _moved(person: PersonAt, postcode: str, at: datetime) -> Envelope:
+    """Return the event recording that the organisation knows the person at `postcode` now."""
+    change = DetailsChange.model_validate({"postcode": postcode})
+    return person.event(PersonDetailsChanged(person_id=person.person_id, changes=change), at)

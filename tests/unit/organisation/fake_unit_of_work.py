@@ -28,6 +28,7 @@ from services.organisation.domain.worklists import (
     Page,
     PersonListed,
     PersonRow,
+    PersonSearchChanged,
     ReferralListed,
     ReferralMoved,
     ReferralRow,
@@ -124,6 +125,22 @@ class FakePeople:
         """Return the person registered with this NHS number, if any."""
         return next((p.person_id for p in self._state.people if p.nhs_number == nhs_number), None)
 
+    async def change(
+        self, *, person_id: UUID, nhs_number: str | None, local_id: str | None
+    ) -> ExistingPerson | None:
+        """Make these the person's identifiers; return who already holds one instead."""
+        for held in self._state.people:
+            if held.person_id != person_id and (
+                (nhs_number is not None and held.nhs_number == nhs_number)
+                or (local_id is not None and held.local_id == local_id)
+            ):
+                return held
+        self._state.people = [
+            ExistingPerson(person_id, nhs_number, local_id) if p.person_id == person_id else p
+            for p in self._state.people
+        ]
+        return None
+
 
 class FakeIdempotencyRecords:
     """Idempotency keys in a dict."""
@@ -195,6 +212,13 @@ class FakeWorklists:
             if case := state.case_list.get(change.case_id):
                 state.case_list[change.case_id] = replace(
                     case, status="closed", updated_at=change.at
+                )
+        elif isinstance(change, PersonSearchChanged):
+            if found := state.person_search.get(change.person_id):
+                state.person_search[change.person_id] = replace(
+                    found,
+                    family_name_token=change.family_name_token or found.family_name_token,
+                    date_of_birth_token=change.date_of_birth_token or found.date_of_birth_token,
                 )
         else:
             state.person_search.setdefault(change.person_id, change)

@@ -1,4 +1,5 @@
-"""Referrals fold per side (made; received → accepted | declined) and are decided once."""
+"""Referrals fold per side (made; received → accepted | declined) and are decided once; a
+person's sharing decisions and changed details fold into their state."""
 
 from dataclasses import replace
 from datetime import timedelta
@@ -9,7 +10,7 @@ import pytest
 from events.consent import Purpose
 from events.envelope import OrgId
 from events.registry import EventPayload
-from events.shared import KeyWorker, ReferralMade
+from events.shared import DetailsChange, KeyWorker, PersonRegistered, ReferralMade
 from services.organisation.domain.commands import (
     DeclineReferral,
     MakeReferral,
@@ -22,7 +23,12 @@ from services.organisation.domain.errors import (
     ReferralToOwnOrganisation,
     ReferralWithdrawn,
 )
-from services.organisation.domain.people import PersonState, SharingDecision
+from services.organisation.domain.people import (
+    PersonState,
+    SharingDecision,
+    change_details,
+    person_from,
+)
 from services.organisation.domain.referrals import (
     ReferralState,
     accept_referral,
@@ -241,3 +247,20 @@ def test_a_decision_kept_from_the_sender_is_known_there_only_as_received() -> No
     step = answer_to_sender(_sent(), told_not_to, by_org="voluntary", answered_at=NOW)
     assert step is not None
     assert step.answer == "received"
+
+
+def test_a_change_records_only_what_differs_and_the_state_follows() -> None:
+    asked = DetailsChange.model_validate(
+        {"postcode": DETAILS.postcode or "BS1 4DJ", "family_name": "Reid"}
+    )
+    change = change_details(SENDER_PERSON, asked)
+    assert change is not None
+    assert change.changes.model_fields_set == (
+        {"family_name"} if DETAILS.postcode else {"family_name", "postcode"}
+    )
+    state = person_from(
+        recorded(PersonRegistered(person_id=SENDER_PERSON.person_id, details=DETAILS), change)
+    )
+    assert state is not None
+    assert (state.details.family_name, state.version) == ("Reid", 2)
+    assert change_details(state, DetailsChange.model_validate({"family_name": "Reid"})) is None

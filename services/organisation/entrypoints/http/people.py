@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
 from events.identifiers import PlaceCode
-from events.shared import PersonDetails
-from services.organisation.domain.commands import RegisterPerson
+from events.shared import DetailsChange, PersonDetails
+from services.organisation.domain.commands import ChangePersonDetails, RegisterPerson
 from services.organisation.domain.recording import Recording
 from services.organisation.entrypoints.http.lists import (
     DEFAULT_LIMIT,
@@ -145,6 +145,37 @@ async def find_people(
 
 
 _ONE_OF = "give family_name, date_of_birth or both"
+
+
+class PersonChangeReceipt(CommandReceipt):
+    """What a change recorded: the fields that changed (empty: all were already so)."""
+
+    person_id: UUID
+    changed: list[str]
+    version: int
+
+
+@router.patch(
+    "/{person_id}",
+    response_model=PersonChangeReceipt,
+    summary="Change how a person is known",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def change_person(person_id: UUID, body: DetailsChange, writer: WriterDep) -> Response:
+    """Record what changed (a new address, a new name, a correction): only the fields sent,
+    only those whose value differs (`person.details_changed`); earlier values stay in the
+    history. A `null` removes an NHS number, postcode or local id; an NHS number or local id
+    another person holds is 409. Identity matching in the single view re-runs on the new
+    details."""
+    command = ChangePersonDetails(person_id, body)
+
+    async def run(uow: UnitOfWork, recording: Recording) -> PersonChangeReceipt:
+        changed = await people.change_person_details(uow, recording=recording, command=command)
+        return PersonChangeReceipt(
+            person_id=changed.person_id, changed=list(changed.changed), version=changed.version
+        )
+
+    return await writer.answer("change_person", body=body, status=200, run=run)
 
 
 @router.get(
