@@ -22,6 +22,7 @@ from events.shared import (
     FlagRaised,
     KeyWorker,
     ReferralAccepted,
+    ReferralAnswered,
     ReferralDeclined,
     ReferralMade,
     ReferralReceived,
@@ -718,3 +719,54 @@ async def test_two_organisations_colluding_on_a_claim_still_read_nothing_of_the_
         own = await key_of(orgs, "mental_health")
         mine = (await api.get(f"/v1/citizens/{citizen}", headers=own)).json()
         assert "mental_health" in {i["org"] for i in mine["involvements"]}  # its own, always
+
+
+async def test_a_senders_record_of_the_answer_shows_only_to_the_referrals_two_parties(
+    orgs: Organisations, database_url: str
+) -> None:
+    """Housing's copy of the charity's decline (`referral.answered`, with the charity's
+    reason) repeats the charity's own event under housing's name: mental health, which
+    works with him too, never sees it; housing and the charity do."""
+    number = "9434765870"
+    housing, health, charity = PersonAt("housing"), PersonAt("mental_health"), PersonAt("voluntary")
+    referral_id = uuid4()
+    who = details(nhs_number=number)
+    await orgs.record(
+        [
+            *(p.registered(AT, who) for p in (housing, health, charity)),
+            *(p.case_opened(AT, uuid4()) for p in (housing, health, charity)),
+            housing.event(
+                ReferralMade(
+                    referral_id=referral_id, person_id=housing.person_id, to_org="voluntary",
+                    reason="food", person=who,
+                ),
+                AT + timedelta(hours=1),
+            ),
+            charity.event(
+                ReferralDeclined(
+                    referral_id=referral_id, person_id=charity.person_id, from_org="housing",
+                    reason="no room this month",
+                ),
+                AT + timedelta(hours=2),
+            ),
+            housing.event(
+                ReferralAnswered(
+                    referral_id=referral_id, person_id=housing.person_id, by_org="voluntary",
+                    answer="declined", answered_at=AT + timedelta(hours=2),
+                    reason="no room this month",
+                ),
+                AT + timedelta(hours=3),
+            ),
+        ]
+    )  # fmt: skip
+    await orgs.catch_up()
+    async with projection_api(orgs, database_url) as api:
+        seen = {}
+        for org in ("housing", "mental_health", "voluntary"):
+            key = await key_of(orgs, org)
+            citizen = await citizen_of(api, key, number)
+            page = await api.get(f"/v1/citizens/{citizen}/timeline?limit=1000", headers=key)
+            seen[org] = {event["type"] for event in page.json()["events"]}
+    assert "referral.answered" in seen["housing"]
+    assert "referral.answered" in seen["voluntary"]
+    assert "referral.answered" not in seen["mental_health"]
