@@ -124,6 +124,15 @@ def record_the_story(housing: Worker, health: Worker, charity: Worker) -> str:
         what="the charity's worklist to show the referral accepted",
     )
     assert (listed[0]["other_org"], listed[0]["person"]["family_name"]) == ("housing", "Smith")
+    sent = wait_for(  # the loop closed: housing's inbox takes the charity's answer in
+        lambda: (
+            (r := housing.get(f"/v1/referrals/{referral_id}", "housing").json())["status"]
+            == "accepted"
+            and r
+        ),
+        what="housing's referral to say accepted, with the charity's key worker",
+    )
+    assert sent["key_worker"]["name"] == "Jo Reid"
     return referral_id
 
 
