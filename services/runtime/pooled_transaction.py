@@ -8,12 +8,34 @@ their stores to the connection in `_bind`.
 """
 
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 from asyncpg.pool import PoolConnectionProxy
 from asyncpg.transaction import Transaction
 
 from services.runtime.database import Connection, Pool
+
+
+class Transactional(Protocol):
+    """What every unit of work is: a transaction its use case owns. Leaving the block without
+    `commit()` rolls everything back."""
+
+    async def __aenter__(self) -> Self:
+        """Begin the transaction."""
+        ...
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """End it: whatever was not committed is rolled back."""
+        ...
+
+    async def commit(self) -> None:
+        """Make everything written in this unit of work durable, at once."""
+        ...
 
 
 class PooledTransaction:

@@ -10,8 +10,7 @@ nothing behind and the rest of the work goes on. The PostgreSQL implementation i
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 from uuid import UUID
 
 from events.envelope import Envelope, OrgId
@@ -25,6 +24,7 @@ from services.organisation.domain.worklists import (
 )
 from services.runtime.event_store import StoredEvent
 from services.runtime.idempotency import StoredResponse
+from services.runtime.pooled_transaction import Transactional
 
 
 class Streams(Protocol):
@@ -115,7 +115,7 @@ class Worklists(Protocol):
         ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(Transactional, Protocol):
     """One transaction over an organisation's streams, people and idempotency records."""
 
     @property
@@ -146,23 +146,6 @@ class UnitOfWork(Protocol):
     @property
     def search_key(self) -> bytes:
         """The key of its people's search tokens."""
-        ...
-
-    async def __aenter__(self) -> Self:
-        """Begin the transaction."""
-        ...
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """End it: whatever was not committed is rolled back."""
-        ...
-
-    async def commit(self) -> None:
-        """Make everything written in this unit of work durable, at once."""
         ...
 
     def attempt(self) -> AbstractAsyncContextManager[None]:

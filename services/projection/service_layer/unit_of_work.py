@@ -10,8 +10,7 @@ tests run the same contract on an in-memory fake
 """
 
 from collections.abc import Callable, Collection, Sequence
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 from uuid import UUID
 
 from events.envelope import Envelope
@@ -26,6 +25,7 @@ from services.projection.domain.matching import PersonRecord
 from services.projection.domain.view import CitizenView
 from services.runtime.event_log import LogPosition
 from services.runtime.parked_events import Unreadable
+from services.runtime.pooled_transaction import Transactional
 
 
 class ReadModelStore(Protocol):
@@ -147,7 +147,7 @@ class Checkpoints(Protocol):
         ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(Transactional, Protocol):
     """One transaction over a read model's stores, with the locks the use cases hold."""
 
     @property
@@ -188,23 +188,6 @@ class UnitOfWork(Protocol):
 
     async def hold_links_still(self) -> None:
         """Keep re-linking out (others that only read links may run at once)."""
-        ...
-
-    async def __aenter__(self) -> Self:
-        """Begin the transaction."""
-        ...
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """End it: whatever was not committed is rolled back."""
-        ...
-
-    async def commit(self) -> None:
-        """Make everything written in this unit of work durable, at once."""
         ...
 
 
