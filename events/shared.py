@@ -172,6 +172,19 @@ class FlagLifted(CaseEvent):
     note: FreeText | None = None
 
 
+@event_type("event.entered_in_error", category="case.involvement")
+class EnteredInError(CaseEvent):
+    """An earlier event on the case was entered in error: the record reads as if it had not been.
+
+    It stays in the history, marked retracted; a correction is this and the right event."""
+
+    personal_fields = frozenset({"reason"})
+
+    retracted_event_id: UUID
+    retracted_type: str = Field(max_length=100, description="the type of the event retracted")
+    reason: ShortText
+
+
 @event_type("referral.made", category="referral")
 class ReferralMade(EventPayload):
     """An organisation asked another to work with a person, sharing who they are and why."""

@@ -15,6 +15,7 @@ from services.organisation.domain.worklists import (
     CaseClosedListed,
     CaseLeadChanged,
     CaseListed,
+    CaseReopened,
     CaseRow,
     Page,
     PersonListed,
@@ -90,6 +91,12 @@ class WorklistTables:
     def _statement(self, change: WorklistChange) -> tuple[Any, ...]:
         if isinstance(change, ReferralListed | ReferralMoved):
             return self._referral_statement(change)
+        if isinstance(change, CaseReopened):
+            return (
+                f"UPDATE {self.schema}.case_list SET status = 'open', updated_at = $2"  # noqa: S608 - schema name is checked
+                " WHERE case_id = $1",
+                change.case_id, change.at,
+            )  # fmt: skip
         if isinstance(change, CaseListed | CaseLeadChanged | CaseClosedListed):
             return self._case_statement(change)
         return self._person_statement(change)

@@ -10,13 +10,23 @@ from events.envelope import Envelope
 from events.mental_health import CareCoordinatorAssigned, CrisisEpisodeEnded, CrisisEpisodeStarted
 from events.recording_rules import ALREADY_RECORDED
 from events.registry import EventPayload, decode_payload
-from events.shared import CaseClosed, CaseOpened, FlagLifted, FlagName, FlagRaised, KeyWorker
+from events.shared import (
+    CaseClosed,
+    CaseOpened,
+    EnteredInError,
+    FlagLifted,
+    FlagName,
+    FlagRaised,
+    KeyWorker,
+)
 from events.voluntary import KeyWorkerAssigned
 from services.organisation.domain.commands import CloseCase, OpenCase
 from services.organisation.domain.errors import (
     CaseAlreadyClosed,
     CrisisEpisodeNotStarted,
+    EventNotOnCase,
     FlagNotRaised,
+    NotRetractable,
     VersionConflict,
 )
 from services.organisation.domain.people import PersonState
@@ -41,18 +51,42 @@ class CaseState:
     in_crisis: bool = False
     closed_at: datetime | None = None
     outcome: str | None = None
+    recorded: tuple[tuple[UUID, str], ...] = ()  # every event on it, id and type, in order
+    retracted: frozenset[UUID] = frozenset()
 
 
 def case_from(events: Sequence[Envelope]) -> CaseState | None:
-    """Fold a case's stream into its state (None when the stream is empty)."""
+    """Fold a case's stream into its state (None when the stream is empty): as if the events
+    entered in error (`event.entered_in_error`) had not been."""
+    decoded = [(e, decode_payload(e.type, e.schema_version, e.data)) for e in events]
+    retracted = frozenset(p.retracted_event_id for _, p in decoded if isinstance(p, EnteredInError))
     state: CaseState | None = None
-    for envelope in events:
-        payload = decode_payload(envelope.type, envelope.schema_version, envelope.data)
+    for envelope, payload in decoded:
+        if envelope.event_id in retracted or isinstance(payload, EnteredInError):
+            continue
         if isinstance(payload, CaseOpened):
             state = _opened(envelope, payload)
         elif state is not None:
             state = _apply(state, envelope, payload)
-    return replace(state, version=len(events)) if state else None
+    if state is None:
+        return None
+    recorded = tuple((e.event_id, e.type) for e in events)
+    return replace(state, version=len(events), recorded=recorded, retracted=retracted)
+
+
+def retract(state: CaseState, event_id: UUID, reason: str) -> EnteredInError:
+    """Decide the event saying an event on the case was entered in error (not its opening:
+    close the case instead; not a retraction; once)."""
+    kind = dict(state.recorded).get(event_id)
+    if kind is None:
+        raise EventNotOnCase(state.case_id, event_id)
+    if kind in (CaseOpened.event_type, EnteredInError.event_type):
+        raise NotRetractable(f"a {kind} event cannot be retracted")
+    if event_id in state.retracted:
+        raise NotRetractable(f"event {event_id} was retracted already")
+    return EnteredInError(
+        case_id=state.case_id, retracted_event_id=event_id, retracted_type=kind, reason=reason
+    )
 
 
 def _opened(envelope: Envelope, payload: CaseOpened) -> CaseState:

@@ -27,6 +27,15 @@ class ChangePersonDetails:
 
 
 @dataclass(frozen=True)
+class RetractCaseEvent:
+    """Say an event on a case was entered in error, and why."""
+
+    case_id: UUID
+    event_id: UUID
+    reason: str
+
+
+@dataclass(frozen=True)
 class OpenCase:
     """Open a case for a registered person, led by a key worker."""
 

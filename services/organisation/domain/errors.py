@@ -89,6 +89,20 @@ class CaseAlreadyClosed(Conflict):
         super().__init__(f"case {case_id} is closed")
 
 
+class EventNotOnCase(NotFound):
+    """The case has no event with this id."""
+
+    def __init__(self, case_id: UUID, event_id: UUID) -> None:
+        super().__init__(f"case {case_id} has no event {event_id}")
+
+
+class NotRetractable(Conflict):
+    """The event cannot be retracted: it opened the case (close it instead), it is itself a
+    retraction, or it was retracted already."""
+
+    code = "not_retractable"
+
+
 class ReferralWithdrawn(Conflict):
     """The sender withdrew the referral before this organisation decided it."""
 

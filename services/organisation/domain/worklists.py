@@ -24,6 +24,7 @@ from events.shared import (
     CaseClosed,
     CaseOpened,
     DetailsChange,
+    EnteredInError,
     PersonDetails,
     PersonDetailsChanged,
     PersonRegistered,
@@ -113,6 +114,14 @@ class CaseClosedListed:
 
 
 @dataclass(frozen=True)
+class CaseReopened:
+    """The case's closing was entered in error: it is open again."""
+
+    case_id: UUID
+    at: datetime
+
+
+@dataclass(frozen=True)
 class PersonListed:
     """A person can be found by their family name and date of birth (as keyed hashes)."""
 
@@ -137,6 +146,7 @@ WorklistChange = (
     | CaseListed
     | CaseLeadChanged
     | CaseClosedListed
+    | CaseReopened
     | PersonListed
     | PersonSearchChanged
 )
@@ -220,6 +230,8 @@ def _case_change(kind: str, data: dict[str, Any], at: datetime) -> WorklistChang
         return CaseLeadChanged(UUID(str(data["case_id"])), lead["name"], lead.get("email"), at)
     if kind == CaseClosed.event_type:
         return CaseClosedListed(UUID(str(data["case_id"])), at)
+    if kind == EnteredInError.event_type and data.get("retracted_type") == CaseClosed.event_type:
+        return CaseReopened(UUID(str(data["case_id"])), at)
     return None
 
 

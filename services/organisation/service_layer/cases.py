@@ -8,7 +8,12 @@ from events.envelope import Envelope
 from services.organisation.domain import cases
 from services.organisation.domain.case_vocabulary import case_event, is_retry_of
 from services.organisation.domain.cases import CaseState
-from services.organisation.domain.commands import CloseCase, OpenCase, RecordCaseEvent
+from services.organisation.domain.commands import (
+    CloseCase,
+    OpenCase,
+    RecordCaseEvent,
+    RetractCaseEvent,
+)
 from services.organisation.domain.errors import CaseNotFound, EventIdTaken
 from services.organisation.domain.recording import Recording, envelope_for
 from services.organisation.service_layer.streams import (
@@ -149,3 +154,22 @@ async def _append(
         case_stream(case_id), expected_version=expected_version, events=[envelope]
     )
     return CaseWritten(case_id, envelope.event_id, version)
+
+
+async def retract_case_event(
+    uow: UnitOfWork, *, recording: Recording, command: RetractCaseEvent
+) -> CaseWritten:
+    """Record that an event on the case was entered in error (the case reads as if it had
+    not been; the event stays in the history, marked)."""
+    return await retrying_conflicts(lambda: _retract_once(uow, recording, command))
+
+
+async def _retract_once(
+    uow: UnitOfWork, recording: Recording, command: RetractCaseEvent
+) -> CaseWritten:
+    state = await load_case(uow, command.case_id)
+    payload = cases.retract(state, command.event_id, command.reason)
+    envelope = envelope_for(
+        payload, recording=recording, subject=state.person_id, place=state.place
+    )
+    return await _append_to(uow, state, envelope)

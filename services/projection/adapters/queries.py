@@ -60,6 +60,11 @@ class TimelineEvent(BaseModel):
     recorded_at: datetime
     correlation_id: str
     data: dict[str, Any]
+    retracted_at: datetime | None = Field(
+        default=None,
+        description="when its organisation said it was entered in error: the single view"
+        " reads as if it had not been",
+    )
 
 
 class Timeline(BaseModel):
@@ -127,6 +132,16 @@ _NOT_FROM_OWN_REFERRAL = (
 _ANSWER_BETWEEN_PARTIES = (
     "(t.type <> 'referral.answered' OR t.org = $10 OR t.envelope->'data'->>'by_org' = $10)"
 )
+# An event entered in error stays in the timeline, marked with when it was retracted; the
+# retraction itself is that mark, never a row of its own. What the view is made of (recent
+# events, a case's last contact) leaves the retracted event out, as the fold does.
+_RETRACTION = "event.entered_in_error"
+_RETRACTIONS_OF_T = (
+    "FROM {s}.timeline r WHERE r.org = t.org AND r.type = '" + _RETRACTION + "'"
+    " AND r.envelope->'data'->>'retracted_event_id' = t.event_id::text"
+)
+_RETRACTED_AT = "(SELECT min(r.occurred_at) " + _RETRACTIONS_OF_T + ")"
+_NOT_RETRACTED = "NOT EXISTS (SELECT 1 " + _RETRACTIONS_OF_T + ")"
 _FILTERED = (  # one citizen's timeline rows that a `TimelineFilter` lets through ($1 to $12)
     "l.citizen_id = $1"  # noqa: S608 - constant fragments; values are parameters
     " AND ($2::text IS NULL OR t.org = $2)"
@@ -135,6 +150,7 @@ _FILTERED = (  # one citizen's timeline rows that a `TimelineFilter` lets throug
     " AND ($5::timestamptz IS NULL OR t.occurred_at < $5)"
     f" AND ({_VISIBLE} OR {_OWN_REFERRAL_RECEIVED}) AND {_NAMING_NONE_OF}"
     f" AND {_NOT_FROM_OWN_REFERRAL} AND {_ANSWER_BETWEEN_PARTIES}"
+    f" AND t.type <> '{_RETRACTION}'"
     " AND NOT EXISTS (SELECT 1 FROM unnest($11::text[], $12::text[]) AS h(org, person_id)"
     "  WHERE h.org = t.org AND h.person_id = t.subject)"
 )
@@ -287,7 +303,8 @@ class CitizenQueries:
         nobody is linked to: callers look the citizen up first)."""
         order = " DESC" if newest_first else ""
         rows = await self._pool.fetch(
-            "SELECT t.envelope::text AS envelope"  # noqa: S608 - schema name is checked
+            "SELECT t.envelope::text AS envelope,"  # noqa: S608 - schema name is checked
+            f" {_RETRACTED_AT.format(s=self.schema)} AS retracted_at"
             f" FROM {self.schema}.timeline t JOIN {self.schema}.person_links l"
             "  ON l.org = t.org AND l.person_id = t.subject"
             f" WHERE {_FILTERED.format(s=self.schema)}"
@@ -298,7 +315,14 @@ class CitizenQueries:
             offset,
         )
         envelopes = [Envelope.model_validate_json(row["envelope"]) for row in rows]
-        events = [_timeline_event(e) for e in await self._opened(envelopes) if e is not None]
+        retracted_at = {
+            e.event_id: row["retracted_at"] for e, row in zip(envelopes, rows, strict=True)
+        }
+        events = [
+            _timeline_event(e, retracted_at=retracted_at[e.event_id])
+            for e in await self._opened(envelopes)
+            if e is not None
+        ]
         return Timeline(citizen_id=citizen_id, limit=limit, offset=offset, events=events)
 
     async def recent_events(
@@ -311,6 +335,7 @@ class CitizenQueries:
             f" FROM {self.schema}.timeline t JOIN {self.schema}.person_links l"
             "  ON l.org = t.org AND l.person_id = t.subject"
             f" WHERE {_FILTERED.format(s=self.schema)}"
+            f" AND {_NOT_RETRACTED.format(s=self.schema)}"
             " ORDER BY t.occurred_at DESC, t.recorded_at DESC, t.event_id DESC LIMIT $13",
             *_filter_arguments(citizen_id, only),
             limit,
@@ -328,6 +353,7 @@ class CitizenQueries:
             f" FROM {self.schema}.timeline t JOIN {self.schema}.person_links l"
             "  ON l.org = t.org AND l.person_id = t.subject"
             f" WHERE {_FILTERED.format(s=self.schema)} AND t.envelope->'data' ? 'case_id'"
+            f"  AND {_NOT_RETRACTED.format(s=self.schema)}"
             "  AND t.type NOT LIKE 'referral.%'"  # a referral's acceptance names the case it opened
             " GROUP BY 1",
             *_filter_arguments(citizen_id, only),
@@ -342,10 +368,10 @@ class CitizenQueries:
             return await self._keys.open(conn, envelopes)
 
 
-def _timeline_event(envelope: Envelope) -> TimelineEvent:
+def _timeline_event(envelope: Envelope, *, retracted_at: datetime | None) -> TimelineEvent:
     e = envelope
     return TimelineEvent(
         event_id=e.event_id, type=e.type, schema_version=e.schema_version, org=e.org,
         category=e.category, occurred_at=e.occurred_at, recorded_at=e.recorded_at,
-        correlation_id=e.correlation_id, data=e.data,
+        correlation_id=e.correlation_id, data=e.data, retracted_at=retracted_at,
     )  # fmt: skip

@@ -54,9 +54,10 @@ async def prepare_read_model(pool: Pool, schema: str) -> None:
 def projection_migrations(schema: str) -> SchemaSet:
     """Return the migrations of projection schema `schema`; a change is a new one at the end."""
     baseline = Migration(version=1, name="baseline", statements=tuple(read_model_ddl(schema)))
+    retractions = Migration(version=2, name="retractions", statements=retractions_ddl(schema))
     return SchemaSet(
         name=f"projection:{schema}",
-        migrations=(baseline,),
+        migrations=(baseline, retractions),
         lock_name=f"projection:{schema}",  # the lock the releases before migrations took
     )
 
@@ -65,7 +66,18 @@ def rebuilt_tables_ddl(schema: str) -> list[str]:
     """Return the DDL of this release's rebuilt tables in `schema`, every migration applied:
     what a new version of the read model is made of (`caseweave replay projection` builds
     one beside the live one). A new migration of these tables adds its statements here."""
-    return read_model_tables_ddl(schema)
+    return [*read_model_tables_ddl(schema), *retractions_ddl(schema)]
+
+
+def retractions_ddl(schema: str) -> tuple[str, ...]:
+    """Return the DDL finding an event's retraction (`event.entered_in_error`) by the event it
+    names: the timeline marks retracted events, and folds leave them out."""
+    s = checked_schema(schema)
+    return (
+        f"CREATE INDEX IF NOT EXISTS timeline_retractions ON {s}.timeline"
+        " (org, (envelope->'data'->>'retracted_event_id'))"
+        " WHERE type = 'event.entered_in_error'",
+    )
 
 
 def read_model_ddl(schema: str) -> list[str]:

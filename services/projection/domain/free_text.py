@@ -35,6 +35,7 @@ FREE_TEXT_FIELDS: Mapping[str, frozenset[str]] = {
     "referral.declined": frozenset({"reason"}),
     "referral.answered": frozenset({"reason"}),
     "referral.withdrawn": frozenset({"reason"}),
+    "event.entered_in_error": frozenset({"reason"}),
 }
 """Event types of the shared vocabulary whose free text describes the writer's own work."""
 

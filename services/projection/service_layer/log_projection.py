@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from events.envelope import Envelope
 from events.registry import EventPayload, UnknownEventType, decode_payload
-from events.shared import PersonDetailsChanged, PersonRegistered
+from events.shared import EnteredInError, PersonDetailsChanged, PersonRegistered
 from services.projection.domain.fold import BatchFold, fold, new_view
 from services.projection.domain.matching import MatchingConfig
 from services.projection.domain.view import CitizenView
@@ -125,7 +125,9 @@ class ProjectionConsumer:
         )
         await uow.park(unreadable)  # in the timeline, folded once redriven
         # the links hold still from here to commit: `resolve` keeps re-linking out
-        links = await self._identities.resolve(uow, events, batch_arrival=min(new.values()))
+        links = _refolding_retractions(
+            await self._identities.resolve(uow, events, batch_arrival=min(new.values())), events
+        )
         targets = _targets(events, links)
         affected = {citizen for citizen, _, _ in targets} | links.refold
         if not affected:
@@ -151,7 +153,23 @@ async def refolded_views(
         for (c, _), o in zip(linked, opened, strict=True)
         if o is not None and (p := _decoded(o)) is not None
     ]
-    return fold_batch({c: new_view(c) for c in citizen_ids}, events)
+    return fold_batch({c: new_view(c) for c in citizen_ids}, without_retracted(events))
+
+
+def without_retracted(events: Sequence[Target]) -> list[Target]:
+    """Return the events but those entered in error and their retractions (an organisation
+    retracts only its own events)."""
+    retracted = {
+        (envelope.org, payload.retracted_event_id)
+        for _, envelope, payload in events
+        if isinstance(payload, EnteredInError)
+    }
+    return [
+        (citizen, envelope, payload)
+        for citizen, envelope, payload in events
+        if not isinstance(payload, EnteredInError)
+        and (envelope.org, envelope.event_id) not in retracted
+    ]
 
 
 def _first_of_each(
@@ -185,6 +203,20 @@ def event_context(envelope: Envelope) -> dict[str, Any]:
         "org": envelope.org,
         "correlation_id": envelope.correlation_id,
     }
+
+
+def _refolding_retractions(links: Links, events: Sequence[tuple[Envelope, EventPayload]]) -> Links:
+    """Return `links` with the citizens of events entered in error to fold afresh: a fold
+    cannot take an event back, so the citizen is folded from the timeline without it."""
+    retracting = {
+        citizen
+        for envelope, payload in events
+        if isinstance(payload, EnteredInError)
+        and (citizen := links.citizen_of.get((envelope.org, envelope.subject))) is not None
+    }
+    if not retracting:
+        return links
+    return Links(links.citizen_of, links.refold | retracting)
 
 
 def _targets(events: Sequence[tuple[Envelope, EventPayload]], links: Links) -> list[Target]:

@@ -181,8 +181,9 @@ async def test_the_timeline_pages_through_every_organisations_events_in_order(
     assert {e["org"] for e in events} == {"housing", "mental_health", "voluntary"}
     assert set(events[0]) == {
         "event_id", "type", "schema_version", "org", "category", "occurred_at", "recorded_at",
-        "correlation_id", "data",
+        "correlation_id", "data", "retracted_at",
     }  # fmt: skip
+    assert {e["retracted_at"] for e in events} == {None}  # nothing entered in error
     page = (await client.get(path, params={"limit": 5, "offset": 15})).json()["events"]
     assert page == events[15:]
     assert (await client.get(path, params={"limit": 0})).status_code == 422

@@ -24,6 +24,7 @@ from services.organisation.domain.worklists import (
     CaseClosedListed,
     CaseLeadChanged,
     CaseListed,
+    CaseReopened,
     CaseRow,
     Page,
     PersonListed,
@@ -200,19 +201,8 @@ class FakeWorklists:
                     change.key_worker_email, change.at, change.at,
                 ),
             )  # fmt: skip
-        elif isinstance(change, CaseLeadChanged):
-            if case := state.case_list.get(change.case_id):
-                state.case_list[change.case_id] = replace(
-                    case,
-                    key_worker=change.key_worker,
-                    key_worker_email=change.key_worker_email,
-                    updated_at=change.at,
-                )
-        elif isinstance(change, CaseClosedListed):
-            if case := state.case_list.get(change.case_id):
-                state.case_list[change.case_id] = replace(
-                    case, status="closed", updated_at=change.at
-                )
+        elif isinstance(change, CaseLeadChanged | CaseReopened | CaseClosedListed):
+            self._change_case(change)
         elif isinstance(change, PersonSearchChanged):
             if found := state.person_search.get(change.person_id):
                 state.person_search[change.person_id] = replace(
@@ -222,6 +212,19 @@ class FakeWorklists:
                 )
         else:
             state.person_search.setdefault(change.person_id, change)
+
+    def _change_case(self, change: CaseLeadChanged | CaseReopened | CaseClosedListed) -> None:
+        """A listed case's new lead, or its status (an unknown case: nothing)."""
+        case = self._state.case_list.get(change.case_id)
+        if case is None:
+            return
+        if isinstance(change, CaseLeadChanged):
+            case = replace(
+                case, key_worker=change.key_worker, key_worker_email=change.key_worker_email
+            )
+        else:
+            case = replace(case, status="open" if isinstance(change, CaseReopened) else "closed")
+        self._state.case_list[change.case_id] = replace(case, updated_at=change.at)
 
     async def referrals(
         self, *, direction: str, statuses: Sequence[str], limit: int, cursor: str | None

@@ -70,6 +70,17 @@ class CaseEventReceipt(CommandReceipt):
     version: int
 
 
+class CaseEventRetract(BaseModel):
+    """Why an event on a case was entered in error."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "recorded on the wrong person's case"}]},
+    )
+
+    reason: ShortText
+
+
 class CaseClose(BaseModel):
     """How a case ends."""
 

@@ -5,7 +5,12 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
 
-from services.organisation.domain.commands import CloseCase, OpenCase, RecordCaseEvent
+from services.organisation.domain.commands import (
+    CloseCase,
+    OpenCase,
+    RecordCaseEvent,
+    RetractCaseEvent,
+)
 from services.organisation.domain.recording import Recording
 from services.organisation.domain.worklists import CaseListStatus
 from services.organisation.entrypoints.http.case_models import (
@@ -14,6 +19,7 @@ from services.organisation.entrypoints.http.case_models import (
     CaseCreate,
     CaseEventCreate,
     CaseEventReceipt,
+    CaseEventRetract,
     CaseList,
     CaseListItem,
     CasePublic,
@@ -128,6 +134,30 @@ async def record_case_event(case_id: UUID, body: CaseEventCreate, writer: Writer
         return CaseEventReceipt(event_id=written.event_id, version=written.version)
 
     return await writer.answer("record_case_event", body=body, status=201, run=run)
+
+
+@router.post(
+    "/v1/cases/{case_id}/events/{event_id}/entered-in-error",
+    status_code=201,
+    response_model=CaseEventReceipt,
+    summary="Retract an event entered in error",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def retract_case_event(
+    case_id: UUID, event_id: UUID, body: CaseEventRetract, writer: WriterDep
+) -> Response:
+    """Say an event on the case was entered in error, and why (`event.entered_in_error`, as
+    FHIR's `entered-in-error`): the case and the single view read as if it had not been (a
+    flag it raised goes, a close it made is undone); the timeline keeps it, marked retracted.
+    A correction is this and the right event. Not the case's opening (close the case), not a
+    retraction, not twice: 409 `not_retractable`."""
+    command = RetractCaseEvent(case_id, event_id, body.reason)
+
+    async def run(uow: UnitOfWork, recording: Recording) -> CaseEventReceipt:
+        written = await cases.retract_case_event(uow, recording=recording, command=command)
+        return CaseEventReceipt(event_id=written.event_id, version=written.version)
+
+    return await writer.answer("retract_case_event", body=body, status=201, run=run)
 
 
 @router.post(

@@ -1,0 +1,74 @@
+"""Retracting an event entered in error over HTTP: the case reads as if it had not been, the
+caseload follows, and what cannot be retracted is refused naming why."""
+
+import uuid
+
+import httpx
+
+from tests.integration.organisation.running_services import RunningService, eventually
+from tests.integration.organisation.sample_requests import at_risk, event, field_rules, open_case
+
+RISK_TO_STAFF = event("flag.raised", flag="risk_to_staff")
+
+
+async def _retract(
+    service: RunningService, case_id: str, event_id: str, reason: str = "x"
+) -> httpx.Response:
+    return await service.post(
+        f"/v1/cases/{case_id}/events/{event_id}/entered-in-error", {"reason": reason}
+    )
+
+
+async def test_a_flag_raised_in_error_goes_and_a_close_in_error_reopens_the_case(
+    housing: RunningService,
+) -> None:
+    case_id = await open_case(housing)
+    flagged = await housing.post(f"/v1/cases/{case_id}/events", RISK_TO_STAFF)
+    assert flagged.status_code == 201, flagged.text
+    assert (await housing.get(f"/v1/cases/{case_id}")).json()["flags"] == ["risk_to_staff"]
+
+    retracted = await _retract(housing, case_id, flagged.json()["event_id"], "wrong tenant")
+    assert retracted.status_code == 201, retracted.text
+    case = (await housing.get(f"/v1/cases/{case_id}")).json()
+    assert (case["flags"], case["version"]) == ([], 3)
+
+    closed = await housing.post(f"/v1/cases/{case_id}/close", {"outcome": "Moved away"})
+    assert closed.status_code == 200, closed.text
+    [close_event] = await housing.pool.fetch(
+        f"SELECT event_id FROM {housing.schema}.events WHERE stream_id = $1"  # noqa: S608
+        " AND type = 'case.closed'",
+        f"case-{case_id}",
+    )
+    reopened = await _retract(housing, case_id, str(close_event["event_id"]), "he did not move")
+    assert reopened.status_code == 201, reopened.text
+    assert (await housing.get(f"/v1/cases/{case_id}")).json()["status"] == "open"
+    again = await housing.post(f"/v1/cases/{case_id}/events", at_risk(risk="rent_arrears"))
+    assert again.status_code == 201, again.text
+
+    async def listed_open() -> bool | None:  # the caseload follows the log, moments later
+        page = (await housing.get("/v1/cases?status=open&limit=100")).json()
+        return case_id in {item["case_id"] for item in page["items"]} or None
+
+    assert await eventually(listed_open)
+
+
+async def test_what_cannot_be_retracted_is_refused_naming_why(housing: RunningService) -> None:
+    case_id = await open_case(housing)
+    events = await housing.pool.fetch(
+        f"SELECT event_id, type FROM {housing.schema}.events WHERE stream_id = $1",  # noqa: S608
+        f"case-{case_id}",
+    )
+    [opening] = [str(row["event_id"]) for row in events if row["type"] == "case.opened"]
+    flagged = (
+        await housing.post(f"/v1/cases/{case_id}/events", at_risk(risk="rent_arrears"))
+    ).json()["event_id"]
+    retraction = (await _retract(housing, case_id, flagged)).json()["event_id"]
+
+    for event_id in (opening, flagged, retraction):  # the opening, twice, a retraction
+        refused = await _retract(housing, case_id, event_id)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "not_retractable"
+    unknown = await _retract(housing, case_id, str(uuid.uuid4()))
+    assert unknown.status_code == 404
+    no_reason = await housing.post(f"/v1/cases/{case_id}/events/{flagged}/entered-in-error", {})
+    assert field_rules(no_reason) == {("body.reason", "missing")}

@@ -1,0 +1,85 @@
+"""An event entered in error, in the single view on real PostgreSQL: the view reads as if it
+had not been (also after a replay), the timeline keeps it marked retracted and shows no
+retraction of its own, and what the view is made of leaves it out."""
+
+from datetime import date, timedelta
+from uuid import UUID, uuid4
+
+from events.housing import EvictionNoticeServed
+from events.shared import EnteredInError
+from services.projection.bootstrap import rebuild_projection
+from tests.integration.projection.conftest import ID_SECRET, Organisations
+from tests.unit.projection.factories import PersonAt, details, minutes
+
+
+async def test_a_retracted_eviction_notice_leaves_the_view_as_before_it_also_after_a_replay(
+    orgs: Organisations,
+) -> None:
+    housing, case = PersonAt("housing"), uuid4()
+    await orgs.record(
+        [housing.registered(minutes(0), details()), housing.case_opened(minutes(1), case)]
+    )
+    await orgs.catch_up()
+    before = await orgs.snapshot()
+    [citizen] = before[0]
+
+    notice = housing.event(
+        EvictionNoticeServed(case_id=case, notice="section_21", served_on=date(2026, 3, 1)),
+        minutes(2),
+    )
+    await orgs.record([notice])
+    await orgs.catch_up()
+    served = await orgs.queries().citizen_view(UUID(citizen))
+    assert served is not None
+    assert "eviction_notice_served" in {flag.flag for flag in served.flags}
+
+    retraction = housing.event(
+        EnteredInError(
+            case_id=case, retracted_event_id=notice.event_id,
+            retracted_type=notice.type, reason="served on his neighbour, not him",
+        ),
+        minutes(3),
+    )  # fmt: skip
+    await orgs.record([retraction])
+    await orgs.catch_up()
+
+    views, timelines, links = await orgs.snapshot()
+    assert views == before[0]
+    assert links == before[2]
+    events = timelines[citizen]["events"]
+    [marked] = [e for e in events if e["event_id"] == str(notice.event_id)]
+    assert marked["retracted_at"] is not None
+    assert "event.entered_in_error" not in {e["type"] for e in events}
+    await _rebuilt(orgs)
+    assert (await orgs.snapshot())[0] == before[0]
+
+
+async def test_a_retraction_in_the_same_batch_as_its_event_leaves_nothing_of_it(
+    orgs: Organisations,
+) -> None:
+    housing, case = PersonAt("housing"), uuid4()
+    notice = housing.event(
+        EvictionNoticeServed(case_id=case, notice="section_8", served_on=date(2026, 3, 1)),
+        minutes(2),
+    )
+    retraction = housing.event(
+        EnteredInError(
+            case_id=case, retracted_event_id=notice.event_id, retracted_type=notice.type,
+            reason="wrong case",
+        ),
+        minutes(2) + timedelta(seconds=1),
+    )  # fmt: skip
+    await orgs.record(
+        [housing.registered(minutes(0), details()), housing.case_opened(minutes(1), case)]
+    )
+    await orgs.catch_up()
+    before = (await orgs.snapshot())[0]
+    await orgs.record([notice, retraction])
+    await orgs.catch_up()
+    assert (await orgs.snapshot())[0] == before
+
+
+async def _rebuilt(orgs: Organisations) -> None:
+    await rebuild_projection(
+        pool=orgs.pool, sources=orgs.sources, schema=orgs.schema, id_secret=ID_SECRET
+    )
