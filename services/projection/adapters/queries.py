@@ -129,8 +129,9 @@ _NOT_FROM_OWN_REFERRAL = (
 # A sender's record of the receiver's answer (`referral.answered`) repeats what the
 # receiver's own events say, under the sender's name: only the two of them see it (others
 # see the receiver's events, as the rules and the person's decisions allow).
-_ANSWER_BETWEEN_PARTIES = (
-    "(t.type <> 'referral.answered' OR t.org = $10 OR t.envelope->'data'->>'by_org' = $10)"
+_ANSWER_BETWEEN_PARTIES = (  # no viewer's organisation ($10 null): everything, as a SAR
+    "($10::text IS NULL OR t.type <> 'referral.answered' OR t.org = $10"
+    " OR t.envelope->'data'->>'by_org' = $10)"
 )
 # An event entered in error stays in the timeline, marked with when it was retracted; the
 # retraction itself is that mark, never a row of its own. What the view is made of (recent
@@ -315,11 +316,11 @@ class CitizenQueries:
             offset,
         )
         envelopes = [Envelope.model_validate_json(row["envelope"]) for row in rows]
-        retracted_at = {
-            e.event_id: row["retracted_at"] for e, row in zip(envelopes, rows, strict=True)
+        retracted_at = {  # an event id is unique within its organisation's events
+            (e.org, e.event_id): row["retracted_at"] for e, row in zip(envelopes, rows, strict=True)
         }
         events = [
-            _timeline_event(e, retracted_at=retracted_at[e.event_id])
+            _timeline_event(e, retracted_at=retracted_at[e.org, e.event_id])
             for e in await self._opened(envelopes)
             if e is not None
         ]

@@ -770,3 +770,5 @@ async def test_a_senders_record_of_the_answer_shows_only_to_the_referrals_two_pa
     assert "referral.answered" in seen["housing"]
     assert "referral.answered" in seen["voluntary"]
     assert "referral.answered" not in seen["mental_health"]
+    everything = await orgs.queries().timeline(UUID(citizen), limit=1000, offset=0)
+    assert "referral.answered" in {e.type for e in everything.events}  # e.g. for a SAR
