@@ -2,11 +2,12 @@
 had not been (also after a replay), the timeline keeps it marked retracted and shows no
 retraction of its own, and what the view is made of leaves it out."""
 
+import json
 from datetime import date, timedelta
 from uuid import UUID, uuid4
 
 from events.housing import EvictionNoticeServed
-from events.shared import EnteredInError
+from events.shared import CaseOpened, EnteredInError, KeyWorker
 from services.projection.bootstrap import rebuild_projection
 from tests.integration.projection.conftest import ID_SECRET, Organisations
 from tests.unit.projection.factories import PersonAt, details, minutes
@@ -83,3 +84,47 @@ async def _rebuilt(orgs: Organisations) -> None:
     await rebuild_projection(
         pool=orgs.pool, sources=orgs.sources, schema=orgs.schema, id_secret=ID_SECRET
     )
+
+
+async def test_a_retraction_marks_only_its_own_organisations_event_of_that_id(
+    orgs: Organisations,
+) -> None:
+    """Event ids are unique within an organisation: the charity's event that shares an id
+    with housing's retracted one stays, unmarked, in the view and the timeline."""
+    housing, charity = PersonAt("housing"), PersonAt("voluntary")
+    h_case, v_case, shared_id = uuid4(), uuid4(), uuid4()
+    notice = housing.event(
+        EvictionNoticeServed(case_id=h_case, notice="section_21", served_on=date(2026, 3, 1)),
+        minutes(2),
+        event_id=shared_id,
+    )
+    charity_case = charity.event(
+        CaseOpened(
+            case_id=v_case, person_id=charity.person_id, reason="drop-in",
+            key_worker=KeyWorker(name="Jo Reid"),
+        ),
+        minutes(2),
+        event_id=shared_id,
+    )  # fmt: skip
+    await orgs.record(
+        [
+            housing.registered(minutes(0), details()), housing.case_opened(minutes(1), h_case),
+            charity.registered(minutes(0), details()), charity_case, notice,
+            housing.event(
+                EnteredInError(
+                    case_id=h_case, retracted_event_id=shared_id, retracted_type=notice.type,
+                    reason="wrong person",
+                ),
+                minutes(3),
+            ),
+        ]
+    )  # fmt: skip
+    await orgs.catch_up()
+    views, timelines, _ = await orgs.snapshot()
+    [(citizen, view)] = views.items()
+    assert str(v_case) in json.dumps(view, default=str)  # the charity's case is folded
+    events = timelines[citizen]["events"]
+    marked = {
+        (e["org"], e["retracted_at"] is not None) for e in events if e["event_id"] == str(shared_id)
+    }
+    assert marked == {("housing", True), ("voluntary", False)}
