@@ -12,6 +12,7 @@ from services.organisation.domain.commands import (
     OpenCase,
     WithdrawReferral,
 )
+from services.organisation.domain.people import PersonState
 from services.organisation.domain.recording import Recording, envelope_for
 from services.organisation.domain.referrals import ReferralState
 from services.organisation.service_layer.cases import open_case
@@ -57,15 +58,16 @@ async def _accept_once(
     uow: UnitOfWork, recording: Recording, command: AcceptReferral
 ) -> ReferralDecided:
     state = await load_referral(uow, command.referral_id)
+    person = await load_person(uow, state.person_id)
     case_id = uuid4() if command.key_worker is not None else None
     payload = referrals.accept_referral(
         state,
         own_org=uow.org,
         case_id=case_id,
         key_worker=command.key_worker,
-        shared_with_sender=await _shared_with_sender(uow, state),
+        shared_with_sender=_shared_with_sender(uow, state, person),
     )
-    await _record_decision(uow, state, payload, recording)
+    await _record_decision(uow, state, person, payload, recording)
     if command.key_worker is not None:
         opening = OpenCase(
             state.person_id, state.reason, command.key_worker, referral_id=state.referral_id
@@ -85,10 +87,10 @@ async def _decline_once(
     uow: UnitOfWork, recording: Recording, command: DeclineReferral
 ) -> ReferralDecided:
     state = await load_referral(uow, command.referral_id)
-    payload = referrals.decline_referral(
-        state, command, own_org=uow.org, shared_with_sender=await _shared_with_sender(uow, state)
-    )
-    await _record_decision(uow, state, payload, recording)
+    person = await load_person(uow, state.person_id)
+    shared = _shared_with_sender(uow, state, person)
+    payload = referrals.decline_referral(state, command, own_org=uow.org, shared_with_sender=shared)
+    await _record_decision(uow, state, person, payload, recording)
     return ReferralDecided(state.referral_id, "declined", state.person_id, None)
 
 
@@ -104,26 +106,23 @@ async def _withdraw_once(
 ) -> ReferralDecided:
     state = await load_referral(uow, command.referral_id)
     payload = referrals.withdraw_referral(state, command, own_org=uow.org)
-    await _record_decision(uow, state, payload, recording)
+    await _record_decision(uow, state, await load_person(uow, state.person_id), payload, recording)
     return ReferralDecided(state.referral_id, "withdrawn", state.person_id, None)
 
 
-async def _shared_with_sender(uow: UnitOfWork, state: ReferralState) -> bool:
+def _shared_with_sender(uow: UnitOfWork, state: ReferralState, person: PersonState) -> bool:
     """Tell whether the sender may learn this organisation's decision: not where the
     person's decisions recorded here keep this organisation's records from the sender."""
-    if state.to_org != uow.org:
-        return True  # not received here: the domain refuses the decision
-    person = await load_person(uow, state.person_id)
     return not person.withholds(source=uow.org, recipient=state.from_org)
 
 
 async def _record_decision(
     uow: UnitOfWork,
     state: ReferralState,
+    person: PersonState,
     payload: EventPayload,
     recording: Recording,
 ) -> None:
-    person = await load_person(uow, state.person_id)
     envelope = envelope_for(
         payload, recording=recording, subject=person.person_id, place=person.place
     )
