@@ -61,10 +61,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from aiokafka.errors import KafkaConnectionError  # noqa: PLC0415 - only here
 
     from services.cli.service_runner import run_service  # noqa: PLC0415 - only for this command
-    from services.projection.adapters.matching_config import (  # noqa: PLC0415 - only here
+    from services.runtime.kafka.publisher import TopicMissing  # noqa: PLC0415 - only here
+    from services.runtime.matching_config import (  # noqa: PLC0415 - only here
         MatchingConfigInvalid,
     )
-    from services.runtime.kafka.publisher import TopicMissing  # noqa: PLC0415 - only here
 
     configure_logging(level=settings.log_level, fmt=settings.log_format, service=args.service)
     settings = settings.model_copy(update={"database_url": database_url(settings)})

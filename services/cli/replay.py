@@ -11,12 +11,12 @@ import uuid
 from collections.abc import Callable
 
 from services.cli.service_runner import projection_sources
-from services.projection.adapters.matching_config import MatchingConfigInvalid, load_matching_config
+from services.identity_matching.matching import MatchingConfig
 from services.projection.adapters.read_model_versions import RebuildRunning
-from services.projection.domain.matching import MatchingConfig
 from services.projection.service_layer.rebuild import ReplayProgress
 from services.runtime.database import Pool, create_pool
 from services.runtime.dev_secrets import citizen_id_secret, person_keys
+from services.runtime.matching_config import MatchingConfigInvalid, load_matching_config
 from services.runtime.migrations import apply_migrations
 from services.runtime.person_keys import person_keys_migrations
 from services.runtime.process_tuning import collect_garbage_less_often

@@ -13,13 +13,13 @@ import uvicorn
 from fastapi import FastAPI
 
 from events.envelope import ORGANISATIONS, OrgId
-from services.projection.adapters.matching_config import load_matching_config
 from services.projection.adapters.sharing_config import load_sharing_policy
 from services.runtime.bearer_tokens import BearerTokens
 from services.runtime.database import Pool, create_pool
 from services.runtime.dev_secrets import citizen_id_secret, person_keys
 from services.runtime.http.app_factory import configure_http_limits
 from services.runtime.http.metrics_endpoint import metrics_only_app
+from services.runtime.matching_config import load_matching_config
 from services.runtime.process_tuning import collect_garbage_less_often
 from services.runtime.settings import Settings
 

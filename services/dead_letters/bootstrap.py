@@ -8,18 +8,18 @@ from services.dead_letters.adapters.kafka_topic import KafkaDeadLetters
 from services.dead_letters.adapters.parked_rows import ParkedEventRows
 from services.dead_letters.adapters.settlement import Consumer
 from services.dead_letters.service_layer import DeadLetterStore
+from services.identity_matching.matching import MatchingConfig
 from services.organisation.adapters.postgres_unit_of_work import Stores
 from services.organisation.entrypoints.inbox_redrive import InboxRedrive
 from services.organisation.entrypoints.referral_inbox import CONSUMER as INBOX
-from services.projection.adapters.matching_config import load_matching_config
 from services.projection.adapters.read_model_schema import CONSUMER as PROJECTION
 from services.projection.domain.fold import BatchFold, fold
-from services.projection.domain.matching import MatchingConfig
 from services.projection.service_layer.log_projection import DEFAULT_MATCHING
 from services.projection.service_layer.redrive import ProjectionRedrive
 from services.runtime.database import Pool, create_pool
 from services.runtime.dev_secrets import citizen_id_secret, person_keys
 from services.runtime.kafka.topics import DEAD_LETTER_TOPIC
+from services.runtime.matching_config import load_matching_config
 from services.runtime.migrations import apply_migrations
 from services.runtime.person_keys import PersonKeys, person_keys_migrations
 from services.runtime.settings import Settings

@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI
 
 from events.envelope import OrgId
+from services.identity_matching.matching import MatchingConfig
 from services.projection.adapters.access_log import AccessLog, audit_schema_of
 from services.projection.adapters.break_glass import BreakGlass
 from services.projection.adapters.decision_store import decisions_schema_of
@@ -21,7 +22,6 @@ from services.projection.adapters.read_model_schema import CONSUMER, prepare_rea
 from services.projection.adapters.relationship_starts import RelationshipStarts
 from services.projection.adapters.sharing_config import load_sharing_policy
 from services.projection.domain.fold import BatchFold, fold
-from services.projection.domain.matching import MatchingConfig
 from services.projection.domain.sharing import SharingPolicy
 from services.projection.entrypoints.faust_worker import (
     GROUP_ID,

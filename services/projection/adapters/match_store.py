@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from services.identity_matching.matching import FieldEvidence, PersonRecord, blocking_keys
 from services.projection.adapters.read_model import keys_from, keys_json
 from services.projection.domain.identity_records import Component, Registration, StoredPair
 from services.projection.domain.linkage import HumanDecision, PersonKey
-from services.projection.domain.matching import FieldEvidence, PersonRecord, blocking_keys
 from services.runtime.database import Connection
 from services.runtime.event_store_schema import checked_schema
 

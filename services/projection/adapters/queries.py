@@ -8,8 +8,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from events.envelope import Envelope, OrgId
+from services.identity_matching.matching import PersonRecord, mistyped_dates
 from services.projection.domain.finding import Sought, best_match
-from services.projection.domain.matching import PersonRecord, mistyped_dates
 from services.projection.domain.view import CitizenView, RecentEvent
 from services.runtime.database import Pool
 from services.runtime.event_store_schema import checked_schema
@@ -33,7 +33,7 @@ class CitizenSummary(BaseModel):
     match_score: float | None = Field(
         default=None,
         description="for a name and birth date search: how well the citizen matches, in bits"
-        " of evidence (see services/projection/domain/matching.py); higher first",
+        " of evidence (see services/identity_matching/matching.py); higher first",
     )
     matched_on: list[str] = Field(
         default_factory=list, description="the fields that agreed, exactly or closely"

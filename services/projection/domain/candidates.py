@@ -14,9 +14,7 @@ and the caller logs it. Below that size, the pairs found never depend on arrival
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from services.projection.domain.identity_conflicts import agrees
-from services.projection.domain.linkage import PersonKey, ScoredPair
-from services.projection.domain.matching import (
+from services.identity_matching.matching import (
     MatchingConfig,
     MatchScore,
     PersonRecord,
@@ -25,6 +23,8 @@ from services.projection.domain.matching import (
     score,
     strong_identifiers,
 )
+from services.projection.domain.identity_conflicts import agrees
+from services.projection.domain.linkage import PersonKey, ScoredPair
 
 MAX_BLOCK = 500
 

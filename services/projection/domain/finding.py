@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from services.projection.domain.matching import MatchScore, PersonRecord, Thresholds, score
+from services.identity_matching.matching import MatchScore, PersonRecord, Thresholds, score
 from services.projection.domain.sharing import IDENTITY, Viewer
 from services.projection.domain.view import CitizenView
 

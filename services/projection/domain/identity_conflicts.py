@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Protocol
 
-from services.projection.domain.matching import (
+from services.identity_matching.matching import (
     compare_dates_of_birth,
     compare_family_names,
     compare_given_names,

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from services.identity_matching.matching import FieldEvidence, PersonRecord
 from services.projection.domain.linkage import HumanDecision, PersonKey
-from services.projection.domain.matching import FieldEvidence, PersonRecord
 
 _PAIR_IDS = uuid.UUID("6f0c3a52-5d1e-4c47-9f57-3c8e2a0b9d11")  # namespace of review pair ids
 _PAIR_ID_CACHE = 65_536  # pairs named lately: a re-linking names each pair it touches thrice

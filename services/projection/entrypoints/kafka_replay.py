@@ -16,8 +16,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka import TopicPartition as KafkaTP
 
 from events.envelope import OrgId
+from services.identity_matching.matching import MatchingConfig
 from services.projection.adapters.read_model_schema import CONSUMER, prepare_read_model
-from services.projection.domain.matching import MatchingConfig
 from services.projection.service_layer.kafka_projection import KafkaProjection
 from services.projection.service_layer.log_projection import DEFAULT_MATCHING
 from services.projection.service_layer.rebuild import (

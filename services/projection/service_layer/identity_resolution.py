@@ -35,6 +35,7 @@ import structlog
 from events.envelope import Envelope
 from events.registry import EventPayload
 from events.shared import PersonDetailsChanged, PersonRegistered
+from services.identity_matching.matching import MatchingConfig, PersonRecord
 from services.projection.domain.candidates import (
     candidate_pairs,
     lowest_link,
@@ -56,7 +57,6 @@ from services.projection.domain.linkage import (
     SkippedDecision,
     resolve,
 )
-from services.projection.domain.matching import MatchingConfig, PersonRecord
 from services.projection.service_layer.unit_of_work import UnitOfWork
 
 logger = structlog.get_logger(__name__)

@@ -30,10 +30,10 @@ import asyncpg
 import structlog
 
 from events.envelope import ORGANISATIONS, OrgId
+from services.identity_matching.matching import MatchingConfig
 from services.projection.adapters.postgres_unit_of_work import postgres_units
 from services.projection.adapters.read_model_schema import CONSUMER
 from services.projection.domain.fold import BatchFold, fold
-from services.projection.domain.matching import MatchingConfig
 from services.projection.service_layer.kafka_batch import BatchPlan, plan_batch
 from services.projection.service_layer.log_projection import (
     DEFAULT_MATCHING,

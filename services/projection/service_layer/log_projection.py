@@ -24,8 +24,8 @@ from pydantic import ValidationError
 from events.envelope import Envelope
 from events.registry import EventPayload, UnknownEventType, decode_payload
 from events.shared import EnteredInError, PersonDetailsChanged, PersonRegistered
+from services.identity_matching.matching import MatchingConfig
 from services.projection.domain.fold import BatchFold, fold, new_view
-from services.projection.domain.matching import MatchingConfig
 from services.projection.domain.view import CitizenView
 from services.projection.service_layer.identity_resolution import IdentityResolution, Links
 from services.projection.service_layer.unit_of_work import UnitOfWork, UnitsOfWork

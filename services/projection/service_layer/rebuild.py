@@ -25,6 +25,7 @@ from uuid import UUID
 
 import structlog
 
+from services.identity_matching.matching import MatchingConfig
 from services.projection.adapters import erasure_rows
 from services.projection.adapters.decision_store import decisions_schema_of
 from services.projection.adapters.postgres_unit_of_work import (
@@ -34,7 +35,6 @@ from services.projection.adapters.postgres_unit_of_work import (
 from services.projection.adapters.read_model_versions import ReadModelVersions, RebuildState
 from services.projection.domain.fold import BatchFold, fold
 from services.projection.domain.linkage import PersonKey
-from services.projection.domain.matching import MatchingConfig
 from services.projection.service_layer.erasure import refold_without_them
 from services.projection.service_layer.identity_resolution import IdentityResolution
 from services.projection.service_layer.log_projection import DEFAULT_MATCHING, refolded_views

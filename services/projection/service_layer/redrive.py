@@ -14,12 +14,12 @@ from uuid import UUID
 import asyncpg
 
 from events.envelope import Envelope, OrgId
+from services.identity_matching.matching import MatchingConfig
 from services.projection.adapters.postgres_unit_of_work import (
     PostgresUnitOfWork,
     ReadModelStores,
 )
 from services.projection.domain.fold import BatchFold, fold
-from services.projection.domain.matching import MatchingConfig
 from services.projection.service_layer.identity_resolution import IdentityResolution
 from services.projection.service_layer.kafka_batch import understand
 from services.projection.service_layer.kafka_projection import organisation_topics

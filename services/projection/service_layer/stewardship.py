@@ -27,6 +27,7 @@ from events.identity import (
     IdentityUnlinked,
     RecordRef,
 )
+from services.identity_matching.matching import MatchingConfig
 from services.projection.adapters.sharing_config import load_sharing_policy
 from services.projection.domain.fold import BatchFold, fold
 from services.projection.domain.identity_conflicts import is_conflict, standing_links
@@ -41,7 +42,6 @@ from services.projection.domain.identity_decisions import (
 )
 from services.projection.domain.identity_records import Registration, StoredPair
 from services.projection.domain.linkage import PersonKey
-from services.projection.domain.matching import MatchingConfig
 from services.projection.domain.sharing import IDENTITY, SharingPolicy, Viewer
 from services.projection.domain.view import CitizenView
 from services.projection.service_layer.identity_resolution import IdentityResolution

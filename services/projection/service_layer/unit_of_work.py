@@ -14,6 +14,7 @@ from typing import Protocol
 from uuid import UUID
 
 from events.envelope import Envelope
+from services.identity_matching.matching import PersonRecord
 from services.projection.domain.identity_decisions import IdentityDecision
 from services.projection.domain.identity_records import (
     Component,
@@ -21,7 +22,6 @@ from services.projection.domain.identity_records import (
     StoredPair,
 )
 from services.projection.domain.linkage import HumanDecision, PersonKey
-from services.projection.domain.matching import PersonRecord
 from services.projection.domain.view import CitizenView
 from services.runtime.event_log import LogPosition
 from services.runtime.parked_events import Unreadable

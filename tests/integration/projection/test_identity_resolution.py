@@ -14,6 +14,7 @@ import structlog.testing
 from events.envelope import Envelope, OrgId
 from events.identity import IdentityLinked, RecordRef
 from events.shared import DetailsChange, PersonDetailsChanged
+from services.identity_matching.matching import MatchingConfig, Thresholds
 from services.projection.adapters.decision_store import DecisionStore, decisions_schema_of
 from services.projection.adapters.postgres_unit_of_work import postgres_units
 from services.projection.adapters.read_model_schema import prepare_read_model
@@ -22,7 +23,6 @@ from services.projection.bootstrap import (
     rebuild_projection,
     warn_if_built_before_matching,
 )
-from services.projection.domain.matching import MatchingConfig, Thresholds
 from services.projection.service_layer.stewardship import DecisionRequest, IdentityStewardship
 from services.runtime.api_keys import ApiKeyStore, Caller
 from services.runtime.database import create_pool

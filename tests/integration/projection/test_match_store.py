@@ -8,12 +8,12 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from services.identity_matching.matching import FieldEvidence, PersonRecord, blocking_keys
 from services.projection.adapters.decision_store import DecisionStore, decisions_schema_of
 from services.projection.adapters.match_store import MatchStore
 from services.projection.adapters.read_model import PersonKey, ReadModel
 from services.projection.adapters.read_model_schema import prepare_read_model
 from services.projection.domain.identity_records import Registration, StoredPair
-from services.projection.domain.matching import FieldEvidence, PersonRecord, blocking_keys
 from services.runtime.database import Pool, transaction
 
 AT = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)

@@ -13,13 +13,13 @@ import pytest
 
 from events.envelope import Envelope, OrgId
 from events.identity import IdentityLinked, IdentityNotSamePerson, IdentityUnlinked, RecordRef
+from services.identity_matching.matching import FieldEvidence, PersonRecord, blocking_keys
 from services.projection.adapters.postgres_unit_of_work import PostgresUnitOfWork, postgres_units
 from services.projection.adapters.read_model_schema import prepare_read_model
 from services.projection.domain.fold import new_view
 from services.projection.domain.identity_decisions import IdentityDecision, record_key
 from services.projection.domain.identity_records import Registration, StoredPair
 from services.projection.domain.linkage import HumanDecision, PersonKey
-from services.projection.domain.matching import FieldEvidence, PersonRecord, blocking_keys
 from services.projection.domain.view import CitizenView
 from services.projection.service_layer.unit_of_work import UnitsOfWork
 from services.runtime.database import Pool

@@ -19,10 +19,10 @@ from typing import Self
 from uuid import UUID
 
 from events.envelope import Envelope
+from services.identity_matching.matching import PersonRecord, blocking_keys
 from services.projection.domain.identity_decisions import IdentityDecision, pairwise
 from services.projection.domain.identity_records import Component, Registration, StoredPair
 from services.projection.domain.linkage import HumanDecision, PersonKey
-from services.projection.domain.matching import PersonRecord, blocking_keys
 from services.projection.domain.view import CitizenView
 from services.runtime.event_log import LOG_START, LogPosition
 from services.runtime.parked_events import Unreadable

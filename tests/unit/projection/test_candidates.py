@@ -4,14 +4,14 @@ from datetime import UTC, date, datetime
 from uuid import uuid4
 
 from events.identity import IdentityLinked, IdentityNotSamePerson, IdentityUnlinked, RecordRef
-from services.projection.domain.candidates import candidate_pairs, lowest_review, pair_thresholds
-from services.projection.domain.identity_decisions import pairwise, records_named
-from services.projection.domain.matching import (
+from services.identity_matching.matching import (
     MatchingConfig,
     PersonRecord,
     Thresholds,
     blocking_keys,
 )
+from services.projection.domain.candidates import candidate_pairs, lowest_review, pair_thresholds
+from services.projection.domain.identity_decisions import pairwise, records_named
 
 BORN = date(1979, 3, 12)
 

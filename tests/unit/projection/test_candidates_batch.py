@@ -10,15 +10,15 @@ from datetime import date
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.projection.domain.candidates import CandidatePair, candidate_pairs, key_of
-from services.projection.domain.identity_conflicts import agrees
-from services.projection.domain.matching import (
+from services.identity_matching.matching import (
     PersonRecord,
     blocking_keys,
     jaro_winkler,
     score,
     strong_identifiers,
 )
+from services.projection.domain.candidates import CandidatePair, candidate_pairs, key_of
+from services.projection.domain.identity_conflicts import agrees
 
 _GIVEN = ["David", "Dave", "Davyd", "Mary-Ann", "Mary-Jane", "Sam", "Samuel", "Louis", "Louise"]
 _FAMILY = ["Smith", "Smyth", "Smith-Jones", "Jones", "Müller", "Mueller", "Мария"]

@@ -14,9 +14,9 @@ from uuid import UUID
 import pytest
 
 from events.envelope import ORGANISATIONS, Envelope, OrgId
+from services.identity_matching.matching import normalise_name
 from services.projection.domain import identity
 from services.projection.domain.fold import WorkingRecent
-from services.projection.domain.matching import normalise_name
 from services.projection.domain.view import (
     RECENT_EVENTS,
     CitizenView,

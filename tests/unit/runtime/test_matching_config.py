@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from services.projection.adapters.matching_config import MatchingConfigInvalid, load_matching_config
-from services.projection.domain.matching import Thresholds
+from services.identity_matching.matching import Thresholds
+from services.runtime.matching_config import MatchingConfigInvalid, load_matching_config
 
 
 def test_no_file_means_the_documented_defaults() -> None:

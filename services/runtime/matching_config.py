@@ -14,7 +14,7 @@ with the field and the rule named.
 
 from pathlib import Path
 
-from services.projection.domain.matching import MatchingConfig
+from services.identity_matching.matching import MatchingConfig
 from services.runtime.toml_config import ConfigFileInvalid, load_toml_model
 
 MatchingConfigInvalid = ConfigFileInvalid  # the name callers know

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 from pydantic import ValidationError
 
-from services.projection.domain.matching import (
+from services.identity_matching.matching import (
     MatchingConfig,
     PersonRecord,
     Thresholds,
