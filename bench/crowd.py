@@ -32,10 +32,11 @@ from events.shared import (
     ReferralAccepted,
     ReferralMade,
     ReferralReceived,
+    referred_person_id,
 )
 from events.voluntary import EngagementRecorded, FoodSupportGiven, KeyWorkerAssigned
 from services.organisation.domain.recording import Recording, envelope_for
-from services.organisation.domain.referrals import derived_event_id, referred_person_id
+from services.organisation.domain.referrals import derived_event_id
 from services.organisation.service_layer.streams import case_stream, person_stream, referral_stream
 
 Logs = dict[OrgId, list[StreamEvent]]

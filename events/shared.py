@@ -1,7 +1,7 @@
 """Event types every organisation uses: people, cases, flags and referrals."""
 
 from typing import Annotated, Any, Literal
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from pydantic import (
     AwareDatetime,
@@ -199,8 +199,21 @@ class ReferralMade(EventPayload):
     person: PersonDetails
 
 
-@event_type("referral.received", category="referral")
-class ReferralReceived(EventPayload):
+def referred_person_id(referral_id: UUID) -> UUID:
+    """Return the id a receiver gives a referred person it did not know (the same on every
+    replay): their record's id if registered anew, and the key of the referral's held copy
+    of their details (`referral.held`) until then."""
+    return uuid5(referral_id, "person")
+
+
+def _received_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """A v1 receipt did not say how the receiver knew the person (by NHS number, or a
+    record registered for the referral)."""
+    return {**data, "found_by": None, "match_score": None}
+
+
+@event_type("referral.received", version=1, category="referral", upcast_to_next=_received_v1_to_v2)
+class ReferralReceivedV1(EventPayload):
     """The receiving organisation has the referral in its inbox, recorded against its own person."""
 
     personal_fields = frozenset({"reason"})
@@ -210,6 +223,63 @@ class ReferralReceived(EventPayload):
     from_org: OrgId
     reason: ShortText
     urgency: Urgency
+
+
+FoundBy = Literal["nhs_number", "details", "new_record", "receiver"]
+
+
+@event_type("referral.received", version=2, category="referral")
+class ReferralReceived(EventPayload):
+    """The receiving organisation has the referral in its inbox, recorded against its own person.
+
+    `found_by` says how that person was found: by NHS number, by details matching one
+    record above the place's link threshold (`match_score`), as a record registered for the
+    referral, or chosen by a worker of the receiver from a held referral (v1 did not say)."""
+
+    personal_fields = frozenset({"reason"})
+
+    referral_id: UUID
+    person_id: UUID
+    from_org: OrgId
+    reason: ShortText
+    urgency: Urgency
+    found_by: FoundBy | None = None
+    match_score: float | None = Field(
+        default=None, description="found by details: the match score (bits of evidence)"
+    )
+
+
+MatchedField = Literal["given_name", "family_name", "date_of_birth", "postcode"]
+
+
+class ReferralCandidate(BaseModel):
+    """A record of the receiver's that may be the referred person, and how well it matches."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    person_id: UUID
+    match_score: float = Field(description="bits of evidence that it is the same person")
+    matched_on: list[MatchedField] = Field(description="the fields that agreed, more or less")
+
+
+@event_type("referral.held", category="referral")
+class ReferralHeld(EventPayload):
+    """A referral the receiver holds until a worker says which of its records is the person.
+
+    Held when the referred details match some of its records, but none clearly enough to
+    decide (between the place's review and link thresholds, or several above link). It keeps
+    the sender's details of the person (sealed under `person_id`: the id a record registered
+    for the referral gets) until a worker chooses; choosing an existing record shreds them."""
+
+    personal_fields = frozenset({"reason", "person"})
+
+    referral_id: UUID
+    person_id: UUID = Field(description="the id of the referral's own copy of the details")
+    from_org: OrgId
+    reason: ShortText
+    urgency: Urgency
+    person: PersonDetails
+    candidates: list[ReferralCandidate] = Field(min_length=1)
 
 
 def _accepted_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:

@@ -44,7 +44,7 @@ def consumers(
     )  # fmt: skip
     found: dict[str, Consumer] = {PROJECTION: projection}
     for org, schema in schemas.items():
-        stores = Stores.in_schema(org, schema, keys=keys)
+        stores = Stores.in_schema(org, schema, keys=keys, matching=matching)
         found[f"{org}_{INBOX}"] = InboxRedrive(pool, stores, schema=schema, log_schemas=schemas)
     return found
 

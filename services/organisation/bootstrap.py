@@ -8,6 +8,7 @@ from functools import partial
 from fastapi import FastAPI
 
 from events.envelope import ORGANISATIONS, OrgId
+from services.identity_matching.matching import MatchingConfig
 from services.organisation.adapters.postgres_unit_of_work import PostgresUnitOfWork, Stores
 from services.organisation.adapters.schema_migrations import organisation_migrations
 from services.organisation.domain.case_vocabulary import recordable_types
@@ -21,6 +22,7 @@ from services.runtime.database import Pool, create_pool
 from services.runtime.dev_secrets import person_keys
 from services.runtime.event_log import EventLog
 from services.runtime.http.app_factory import Lifespan, create_service_app
+from services.runtime.matching_config import load_matching_config
 from services.runtime.migrations import apply_migrations
 from services.runtime.person_keys import PersonKeys, person_keys_migrations
 from services.runtime.settings import Settings
@@ -41,11 +43,14 @@ def create_organisation_app(
     pool_size: int = 10,
     kafka_bootstrap_servers: str | None = None,
     keys: PersonKeys | None = None,
+    matching: MatchingConfig | None = None,
 ) -> FastAPI:
     """Return the HTTP app of `org`'s service; `schemas` names each organisation's schema.
 
     With `kafka_bootstrap_servers`, the service also relays its log to its Kafka topic.
-    With `keys`, personal values in its events are sealed with each person's key.
+    With `keys`, personal values in its events are sealed with each person's key. `matching`
+    holds the places' thresholds (the projection's) for finding a referred person among the
+    organisation's own records.
     """
     placed: dict[OrgId, str] = {**{o: o for o in ORGANISATIONS}, **(schemas or {})}
     app = create_service_app(
@@ -59,6 +64,7 @@ def create_organisation_app(
             pool_size=pool_size,
             kafka_bootstrap_servers=kafka_bootstrap_servers,
             keys=keys,
+            matching=matching,
         ),
     )
     app.state.org = org
@@ -78,6 +84,7 @@ def organisation_app_from_settings(org: OrgId, settings: Settings) -> FastAPI:
         pool_size=settings.pool_size,
         kafka_bootstrap_servers=kafka,
         keys=person_keys(settings),
+        matching=load_matching_config(settings.matching_file),
     )
 
 
@@ -89,13 +96,14 @@ def _lifespan(
     pool_size: int,
     kafka_bootstrap_servers: str | None,
     keys: PersonKeys | None,
+    matching: MatchingConfig | None,
 ) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await create_pool(database_url, max_size=pool_size)
         try:
             await prepare_database(pool, schema=schemas[org])
-            stores = Stores.in_schema(org, schemas[org], keys=keys)
+            stores = Stores.in_schema(org, schemas[org], keys=keys, matching=matching)
             _attach(app, pool, stores)
             async with (
                 kafka_relay_running(

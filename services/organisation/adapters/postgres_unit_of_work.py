@@ -9,10 +9,11 @@ position (checkpoint, offsets, dead letters) in the same transaction writes thro
 import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from events.envelope import Envelope, OrgId
+from services.identity_matching.matching import MatchingConfig
 from services.organisation.adapters.people_table import PeopleTable
 from services.organisation.adapters.worklist_tables import WorklistTables
 from services.organisation.domain.people import ExistingPerson
@@ -32,17 +33,27 @@ class Stores:
     people: PeopleTable
     idempotency: IdempotencyKeys
     search_key: bytes  # of the people's search tokens (`domain/worklists.py`)
+    matching: MatchingConfig = field(default_factory=MatchingConfig)  # the places' thresholds
 
     @classmethod
-    def in_schema(cls, org: OrgId, schema: str, *, keys: PersonKeys | None = None) -> "Stores":
+    def in_schema(
+        cls,
+        org: OrgId,
+        schema: str,
+        *,
+        keys: PersonKeys | None = None,
+        matching: MatchingConfig | None = None,
+    ) -> "Stores":
         """Return the stores of `org` kept in PostgreSQL schema `schema` (personal values
-        sealed with the people's keys from `keys`)."""
+        sealed with the people's keys from `keys`; referred people found among its own by
+        `matching`'s thresholds, the projection's)."""
         return cls(
             org=org,
             events=EventStore(schema, keys=keys),
             people=PeopleTable(schema),
             idempotency=IdempotencyKeys(schema),
             search_key=people_search_key(keys, org),
+            matching=matching or MatchingConfig(),
         )
 
 
@@ -58,9 +69,10 @@ def people_search_key(keys: PersonKeys | None, org: OrgId) -> bytes:
 class PostgresStreams:
     """The event store, on the unit of work's connection."""
 
-    def __init__(self, conn: Connection, events: EventStore) -> None:
+    def __init__(self, conn: Connection, events: EventStore, org: OrgId) -> None:
         self._conn = conn
         self._events = events
+        self._org = org
 
     async def read(self, stream_id: str) -> list[StoredEvent]:
         """Return a stream's events in order."""
@@ -80,6 +92,11 @@ class PostgresStreams:
             return envelope
         [opened] = await self._events.keys.open(self._conn, [envelope])
         return opened
+
+    async def shred(self, subject: UUID) -> None:
+        """Shred the key of one of this organisation's records: its events read as erased."""
+        if self._events.keys is not None:
+            await self._events.keys.erase(self._conn, [(self._org, str(subject))])
 
 
 class PostgresPeople:
@@ -135,6 +152,7 @@ class PostgresUnitOfWork(PooledTransaction):
         super().__init__(pool, conn=conn)
         self.org: OrgId = stores.org
         self.search_key = stores.search_key
+        self.matching = stores.matching
         self._stores = stores
 
     @classmethod
@@ -149,7 +167,7 @@ class PostgresUnitOfWork(PooledTransaction):
             yield
 
     def _bind(self, conn: Connection) -> None:
-        self.streams = PostgresStreams(conn, self._stores.events)
+        self.streams = PostgresStreams(conn, self._stores.events, self.org)
         self.people = PostgresPeople(conn, self._stores.people)
         self.idempotency = PostgresIdempotencyRecords(conn, self._stores.idempotency)
         self.worklists = WorklistTables(conn, self._stores.people.schema)

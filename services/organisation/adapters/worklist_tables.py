@@ -108,7 +108,9 @@ class WorklistTables:
                 f"INSERT INTO {s}.referral_list (referral_id, direction, status, other_org,"  # noqa: S608 - schema name is checked
                 " person_id, urgency, listed_at, updated_at)"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"
-                " ON CONFLICT (referral_id) DO NOTHING",
+                " ON CONFLICT (referral_id) DO UPDATE SET status = excluded.status,"
+                " person_id = excluded.person_id, updated_at = excluded.updated_at"
+                " WHERE referral_list.status = 'held' AND excluded.status = 'received'",
                 change.referral_id, change.direction, change.status, change.other_org,
                 change.person_id, change.urgency, change.at,
             )  # fmt: skip

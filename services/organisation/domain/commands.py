@@ -102,6 +102,15 @@ class WithdrawReferral:
 
 
 @dataclass(frozen=True)
+class ChooseReferredPerson:
+    """Say which of this organisation's records a held referral is about (None: none of
+    them; register the person from the referral)."""
+
+    referral_id: UUID
+    person_id: UUID | None
+
+
+@dataclass(frozen=True)
 class RecordConsent:
     """Record what a person decided about sharing: whose records, shown to whom, for what."""
 

@@ -132,6 +132,42 @@ class ReferralAlreadyDecided(Conflict):
         super().__init__(f"referral {referral_id} is already {status}")
 
 
+class PersonNotChosen(Conflict):
+    """The referral is held: a worker must first say which record it is about."""
+
+    code = "person_not_chosen"
+
+    def __init__(self, referral_id: UUID) -> None:
+        message = (
+            f"referral {referral_id} is held until you say which of your records is its person:"
+            f" POST /v1/referrals/{referral_id}/person"
+        )
+        super().__init__(message)
+
+
+class PersonAlreadyChosen(Conflict):
+    """The referral's person is known already: only a held referral's can be chosen."""
+
+    code = "person_already_chosen"
+
+    def __init__(self, referral_id: UUID, status: str) -> None:
+        message = f"referral {referral_id} is {status}: its person is known already"
+        super().__init__(message, problems=[problem(["person_id"], self.code, message)])
+
+
+class NotTheReferredPerson(Conflict):
+    """The chosen record holds another NHS number than the referral's: another person."""
+
+    code = "nhs_number_differs"
+
+    def __init__(self, person_id: UUID) -> None:
+        message = (
+            f"person {person_id} has another NHS number than the referred person:"
+            " they are not the same person"
+        )
+        super().__init__(message, problems=[problem(["person_id"], self.code, message)])
+
+
 class VersionConflict(Conflict):
     """The stream moved on since the client read it (optimistic concurrency)."""
 

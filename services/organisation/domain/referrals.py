@@ -1,5 +1,9 @@
 """One side of a referral: made by the sender; received, then decided, by the receiver.
 
+A referral whose person the receiver cannot tell among its own records is held
+(`domain/referred_person.py`) until a worker chooses the record, or a new one: then it is
+received, and can be decided.
+
 The sender learns the receiver's answers (received, accepted with who leads the work,
 declined with why) through its inbox and records them on its own side
 (`referral.answered`), so its referral shows where things stand. The sender may withdraw a
@@ -18,15 +22,20 @@ from events.envelope import Envelope, OrgId
 from events.recording_rules import ALREADY_RECORDED
 from events.registry import EventPayload, decode_payload
 from events.shared import (
+    FoundBy,
     KeyWorker,
+    PersonDetails,
     ReferralAccepted,
     ReferralAnswered,
+    ReferralCandidate,
     ReferralDeclined,
+    ReferralHeld,
     ReferralMade,
     ReferralReceived,
     ReferralWithdrawalReceived,
     ReferralWithdrawn,
     Urgency,
+    referred_person_id,
 )
 from services.organisation.domain.commands import (
     DeclineReferral,
@@ -34,15 +43,19 @@ from services.organisation.domain.commands import (
     WithdrawReferral,
 )
 from services.organisation.domain.errors import (
+    NotTheReferredPerson,
     NotTheSender,
+    PersonAlreadyChosen,
+    PersonNotChosen,
     ReferralAlreadyDecided,
     ReferralNotReceived,
     ReferralToOwnOrganisation,
 )
 from services.organisation.domain.errors import ReferralWithdrawn as WithdrawnBySender
 from services.organisation.domain.people import PersonState
+from services.organisation.domain.referred_person import may_be_the_referred_person
 
-ReferralStatus = Literal["made", "received", "accepted", "declined", "withdrawn"]
+ReferralStatus = Literal["made", "held", "received", "accepted", "declined", "withdrawn"]
 DECIDED: frozenset[ReferralStatus] = frozenset({"accepted", "declined"})
 
 
@@ -74,6 +87,11 @@ class ReferralState:
     answered_at: datetime | None = None  # the sender's side: when the receiver last answered
     withdrawn_at: datetime | None = None
     withdrawal_reason: str | None = None
+    found_by: FoundBy | None = None  # the receiver's side: how its person was found
+    match_score: float | None = None
+    referred: PersonDetails | None = None  # held: the sender's details of the person
+    candidates: tuple[ReferralCandidate, ...] = ()  # held: the records it may be about
+    place: str | None = None  # held, or withdrawn while held: where it was made (no record yet)
 
     @property
     def decided(self) -> bool:
@@ -101,11 +119,20 @@ def _apply(
             payload.referral_id, "made", envelope.org, payload.to_org,
             payload.person_id, payload.reason, payload.urgency,
         )  # fmt: skip
-    if isinstance(payload, ReferralReceived):
+    if isinstance(payload, ReferralHeld):
         return ReferralState(
+            payload.referral_id, "held", payload.from_org, envelope.org,
+            payload.person_id, payload.reason, payload.urgency,
+            referred=payload.person, candidates=tuple(payload.candidates),
+            place=envelope.place,
+        )  # fmt: skip
+    if isinstance(payload, ReferralReceived):
+        received = ReferralState(
             payload.referral_id, "received", payload.from_org, envelope.org,
             payload.person_id, payload.reason, payload.urgency,
+            found_by=payload.found_by, match_score=payload.match_score,
         )  # fmt: skip
+        return received if state is None else replace(received, history=state.history)
     return None if state is None else _moved_on(state, envelope, payload)
 
 
@@ -154,7 +181,14 @@ def make_referral(
     )
 
 
-def receive_referral(made: ReferralMade, *, from_org: OrgId, person_id: UUID) -> ReferralReceived:
+def receive_referral(
+    made: ReferralMade,
+    *,
+    from_org: OrgId,
+    person_id: UUID,
+    found_by: FoundBy,
+    match_score: float | None = None,
+) -> ReferralReceived:
     """Decide the event that puts a referral in the receiver's inbox, for its own person.
 
     The reason is the sender's, as the sender recorded it: it is not checked again.
@@ -165,8 +199,31 @@ def receive_referral(made: ReferralMade, *, from_org: OrgId, person_id: UUID) ->
         "from_org": from_org,
         "reason": made.reason,
         "urgency": made.urgency,
+        "found_by": found_by,
+        "match_score": match_score,
     }
     return ReferralReceived.model_validate(received, context=ALREADY_RECORDED)
+
+
+def hold_referral(
+    made: ReferralMade,
+    *,
+    from_org: OrgId,
+    referred: PersonDetails,
+    candidates: tuple[ReferralCandidate, ...],
+) -> ReferralHeld:
+    """Decide the event that holds a referral until a worker chooses its person among
+    `candidates` (or none: a new record, registered from `referred`)."""
+    held = {
+        "referral_id": made.referral_id,
+        "person_id": referred_person_id(made.referral_id),
+        "from_org": from_org,
+        "reason": made.reason,
+        "urgency": made.urgency,
+        "person": referred,
+        "candidates": list(candidates),
+    }
+    return ReferralHeld.model_validate(held, context=ALREADY_RECORDED)
 
 
 def accept_referral(
@@ -180,7 +237,7 @@ def accept_referral(
     """Decide the event that accepts a received referral (naming the case opened for it and
     who leads it, if any; `shared_with_sender` False where the person's decisions keep this
     organisation's records from the sender)."""
-    _ensure_undecided(state, own_org)
+    ensure_decidable(state, own_org)
     return ReferralAccepted(
         referral_id=state.referral_id,
         person_id=state.person_id,
@@ -199,7 +256,7 @@ def decline_referral(
     shared_with_sender: bool = True,
 ) -> ReferralDeclined:
     """Decide the event that declines a received referral, with the reason."""
-    _ensure_undecided(state, own_org)
+    ensure_decidable(state, own_org)
     return ReferralDeclined(
         referral_id=state.referral_id,
         person_id=state.person_id,
@@ -209,13 +266,42 @@ def decline_referral(
     )
 
 
-def _ensure_undecided(state: ReferralState, own_org: OrgId) -> None:
+def ensure_decidable(state: ReferralState, own_org: OrgId) -> None:
+    """Refuse deciding a referral this organisation did not receive, was withdrawn, is held
+    (its person not chosen yet) or was decided already."""
     if state.to_org != own_org:  # this organisation made it
         raise ReferralNotReceived(state.referral_id)
     if state.status == "withdrawn":
         raise WithdrawnBySender(state.referral_id)
+    if state.status == "held":
+        raise PersonNotChosen(state.referral_id)
     if state.status != "received":
         raise ReferralAlreadyDecided(state.referral_id, state.status)
+
+
+def choose_person(
+    state: ReferralState, *, own_org: OrgId, chosen: PersonState | None
+) -> ReferralReceived:
+    """Decide the event that takes a held referral in against the record a worker chose,
+    or (`chosen` None) against one registered for it from its copy of the details, under
+    the referral's own person id."""
+    if state.to_org != own_org:
+        raise ReferralNotReceived(state.referral_id)
+    if state.status == "withdrawn":
+        raise WithdrawnBySender(state.referral_id)
+    if state.status != "held" or state.referred is None:
+        raise PersonAlreadyChosen(state.referral_id, state.status)
+    if chosen is not None and not may_be_the_referred_person(state.referred, chosen.details):
+        raise NotTheReferredPerson(chosen.person_id)
+    received = {
+        "referral_id": state.referral_id,
+        "person_id": state.person_id if chosen is None else chosen.person_id,
+        "from_org": state.from_org,
+        "reason": state.reason,
+        "urgency": state.urgency,
+        "found_by": "new_record" if chosen is None else "receiver",
+    }
+    return ReferralReceived.model_validate(received, context=ALREADY_RECORDED)
 
 
 def withdraw_referral(
@@ -246,9 +332,11 @@ def answer_to_sender(
     knows it, or the answer is not one: a record of it twice would say nothing new).
 
     A decision the person's decisions keep from the sender (`withheld`, or the receiver
-    said so) is known to it only as "received", as the single view shows it."""
+    said so) is known to it only as "received", as the single view shows it; so is a
+    referral the receiver holds until it says which of its records is the person (whether
+    it holds one like them is not the sender's to learn, not even by the delay)."""
     kept_back = withheld or not getattr(answer, "shared_with_sender", True)
-    if isinstance(answer, ReferralReceived) or kept_back:
+    if isinstance(answer, ReferralReceived | ReferralHeld) or kept_back:
         said: dict[str, object] = {"answer": "received"}
     elif isinstance(answer, ReferralAccepted):
         said = {"answer": "accepted", "key_worker": answer.key_worker}
@@ -271,16 +359,11 @@ def answer_to_sender(
 def withdrawal_to_receiver(state: ReferralState) -> ReferralWithdrawalReceived | None:
     """Return the receiver's record that the sender withdrew the referral (None when it was
     decided first: the decision stands, or when it is known already)."""
-    if state.status != "received":
+    if state.status not in ("held", "received"):
         return None
     return ReferralWithdrawalReceived(
         referral_id=state.referral_id, person_id=state.person_id, from_org=state.from_org
     )
-
-
-def referred_person_id(referral_id: UUID) -> UUID:
-    """Return the id a receiver gives an unknown referred person: the same on every replay."""
-    return uuid5(referral_id, "person")
 
 
 def derived_event_id(source_event_id: UUID, label: str) -> UUID:

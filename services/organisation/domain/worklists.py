@@ -31,6 +31,7 @@ from events.shared import (
     ReferralAccepted,
     ReferralAnswered,
     ReferralDeclined,
+    ReferralHeld,
     ReferralMade,
     ReferralReceived,
     ReferralWithdrawalReceived,
@@ -39,10 +40,15 @@ from events.shared import (
 
 Row = TypeVar("Row")
 Direction = Literal["incoming", "outgoing"]
-ReferralListStatus = Literal["made", "received", "accepted", "declined", "withdrawn"]
+ReferralListStatus = Literal["made", "held", "received", "accepted", "declined", "withdrawn"]
 REFERRAL_RANK: dict[str, int] = {
-    "made": 0, "received": 1, "withdrawn": 2, "accepted": 3, "declined": 3,
-}  # fmt: skip
+    "made": 0,
+    "held": 1,
+    "received": 1,
+    "withdrawn": 2,
+    "accepted": 3,
+    "declined": 3,
+}  # fmt: skip  (a held referral is listed again as received once its person is chosen)
 CaseListStatus = Literal["open", "closed"]
 _REFERRAL_MOVES: dict[str, ReferralListStatus] = {
     ReferralAccepted.event_type: "accepted",
@@ -50,6 +56,11 @@ _REFERRAL_MOVES: dict[str, ReferralListStatus] = {
     ReferralAnswered.event_type: "received",  # its `answer` says which
     ReferralWithdrawn.event_type: "withdrawn",
     ReferralWithdrawalReceived.event_type: "withdrawn",
+}
+_LISTED_AS: dict[str, ReferralListStatus] = {
+    ReferralMade.event_type: "made",
+    ReferralHeld.event_type: "held",
+    ReferralReceived.event_type: "received",
 }
 _KEY_WORKER_CHANGES = frozenset(
     {"mental_health.care_coordinator_assigned", "voluntary.key_worker_assigned"}
@@ -174,12 +185,12 @@ def worklist_change(
     kind = envelope.type
     if kind in _SEALED_CHANGES:
         return _search_change(UUID(str(data["person_id"])), details, search_key, at)
-    if kind in (ReferralMade.event_type, ReferralReceived.event_type):
+    if kind in _LISTED_AS:
         made = kind == ReferralMade.event_type
         return ReferralListed(
             UUID(str(data["referral_id"])),
             "outgoing" if made else "incoming",
-            "made" if made else "received",
+            _LISTED_AS[kind],
             data["to_org"] if made else data["from_org"],
             UUID(str(data["person_id"])),
             str(data.get("urgency") or "routine"),

@@ -5,24 +5,37 @@ accepted, declined), and the sender's withdrawal of one it received.
 Every id written here derives from the event taken in, so handling it again is a no-op.
 """
 
+import contextlib
 from datetime import datetime
+from uuid import UUID
 
 import structlog
 
 from events.envelope import Envelope, OrgId, referral_inbox_actor
 from events.registry import EventPayload
 from events.shared import (
+    FoundBy,
+    PersonDetails,
     ReferralAccepted,
     ReferralDeclined,
+    ReferralHeld,
     ReferralMade,
     ReferralReceived,
     ReferralWithdrawn,
+    referred_person_id,
 )
 from services.organisation.domain import referrals
 from services.organisation.domain.errors import PersonNotFound, ReferralNotFound
 from services.organisation.domain.people import PersonState, details_from_referral
 from services.organisation.domain.recording import Recording, envelope_for
-from services.organisation.domain.referrals import derived_event_id, referred_person_id
+from services.organisation.domain.referrals import ReferralState, derived_event_id
+from services.organisation.domain.referred_person import (
+    KnownPerson,
+    NewPerson,
+    PersonToChoose,
+    find_referred_person,
+)
+from services.organisation.domain.worklists import search_token
 from services.organisation.service_layer.people import record_registration
 from services.organisation.service_layer.streams import (
     load_person,
@@ -37,9 +50,15 @@ from services.runtime.person_keys import RecordErased
 REFERRAL_MADE = ReferralMade.event_type
 TO_THE_RECEIVER = frozenset({REFERRAL_MADE, ReferralWithdrawn.event_type})
 TO_THE_SENDER = frozenset(
-    {ReferralReceived.event_type, ReferralAccepted.event_type, ReferralDeclined.event_type}
+    {
+        ReferralHeld.event_type,  # in the inbox: the sender learns "received", nothing more
+        ReferralReceived.event_type,
+        ReferralAccepted.event_type,
+        ReferralDeclined.event_type,
+    }
 )
 INBOX_TYPES = TO_THE_RECEIVER | TO_THE_SENDER
+SEARCHED = 50  # the receiver's records compared with a referred person, by each search
 logger = structlog.get_logger(__name__)
 
 
@@ -88,34 +107,44 @@ async def _record_step(
     if state is None:  # e.g. this side's streams were restored from before it
         logger.warning("referral_step_for_unknown_referral", event_id=str(source.event_id))
         return
-    person = await load_person(uow, state.person_id)
     answering = state.from_org == uow.org and source.org == state.to_org
     withdrawing = state.to_org == uow.org and source.org == state.from_org
+    step: EventPayload | None = None  # none: not between this organisation and that one
     if source.type in TO_THE_SENDER and answering:
-        step: EventPayload | None = referrals.answer_to_sender(
+        person = await load_person(uow, state.person_id)
+        step = referrals.answer_to_sender(
             state,
             payload,
             by_org=source.org,
             answered_at=source.occurred_at,
             withheld=person.withholds(source=source.org, recipient=uow.org),
         )
+        subject, place = person.person_id, person.place
     elif source.type in TO_THE_RECEIVER and withdrawing:
         step = referrals.withdrawal_to_receiver(state)
-    else:  # not between this organisation and the one it says: nothing of ours to record
-        step = None
+        subject, place = await _whom_it_is_about(uow, state)
     if step is None:  # known already, or decided first: the decision stands
         return
     recording = _inbox_recording(uow, source, received_at)
     envelope = envelope_for(
         step,
         recording=recording,
-        subject=person.person_id,
-        place=person.place,
+        subject=subject,
+        place=place,
         event_id=derived_event_id(source.event_id, step.event_type),
     )
     await uow.streams.append(
         referral_stream(state.referral_id), expected_version=state.version, events=[envelope]
     )
+
+
+async def _whom_it_is_about(uow: UnitOfWork, state: ReferralState) -> tuple[UUID, str]:
+    """Return the person a referral on this side is recorded against, and where: a held
+    one's own person id (no record yet) and the place it was made in."""
+    if state.place is not None:  # held (or withdrawn while held): no record of them yet
+        return state.person_id, state.place
+    person = await load_person(uow, state.person_id)
+    return person.person_id, person.place
 
 
 def _inbox_recording(uow: UnitOfWork, source: Envelope, received_at: datetime) -> Recording:
@@ -156,32 +185,88 @@ async def receive_referral(
 async def _receive(
     uow: UnitOfWork, source: Envelope, made: ReferralMade, received_at: datetime
 ) -> None:
+    stream_id = referral_stream(made.referral_id)
+    if await uow.streams.read(stream_id):  # taken in before: what was found then stands
+        return
     recording = _inbox_recording(uow, source, received_at)
-    person = await _receiving_person(uow, made, source=source, recording=recording)
-    payload = referrals.receive_referral(made, from_org=source.org, person_id=person.person_id)
+    referred = details_from_referral(made.person)
+    thresholds = uow.matching.thresholds_for(source.place)
+    found = find_referred_person(referred, await _records_like(uow, referred), thresholds)
+    payload: EventPayload
+    if isinstance(found, PersonToChoose):
+        payload = referrals.hold_referral(
+            made, from_org=source.org, referred=referred, candidates=found.candidates
+        )
+        subject, place = payload.person_id, source.place
+    else:
+        person = await _receiving_person(uow, found, made, source=source, recording=recording)
+        payload = referrals.receive_referral(
+            made,
+            from_org=source.org,
+            person_id=person.person_id,
+            found_by=_found_by(found, person.person_id, made),
+            match_score=found.score if isinstance(found, KnownPerson) else None,
+        )
+        subject, place = person.person_id, person.place
     envelope = envelope_for(
         payload,
         recording=recording,
-        subject=person.person_id,
-        place=person.place,
+        subject=subject,
+        place=place,
         event_id=derived_event_id(source.event_id, payload.event_type),
     )
-    stream_id = referral_stream(made.referral_id)
     await uow.streams.append(stream_id, expected_version=0, events=[envelope])
+
+
+async def _records_like(uow: UnitOfWork, referred: PersonDetails) -> list[PersonState]:
+    """Return this organisation's people who may be the referred person: the one holding
+    their NHS number, and those found by their family name or their birth date (as a worker
+    searching the people list would find them)."""
+    found: dict[UUID, None] = {}
+    if referred.nhs_number:
+        holder = await uow.people.find_by_nhs_number(referred.nhs_number)
+        if holder is not None:
+            found[holder] = None
+    key = uow.search_key
+    for page in (
+        await uow.worklists.people(
+            family_name_token=search_token(key, "family_name", referred.family_name),
+            date_of_birth_token=None, limit=SEARCHED, cursor=None,
+        ),
+        await uow.worklists.people(
+            family_name_token=None,
+            date_of_birth_token=search_token(key, "date_of_birth", referred.date_of_birth),
+            limit=SEARCHED, cursor=None,
+        ),
+    ):  # fmt: skip
+        found.update((row.person_id, None) for row in page.rows)
+    people = []
+    for person_id in found:
+        with contextlib.suppress(PersonNotFound):  # erased since it was listed
+            people.append(await load_person(uow, person_id))
+    return people
+
+
+def _found_by(found: KnownPerson | NewPerson, person_id: UUID, made: ReferralMade) -> FoundBy:
+    if person_id == referred_person_id(made.referral_id):
+        return "new_record"
+    if isinstance(found, KnownPerson) and found.score is not None:
+        return "details"
+    return "nhs_number"  # found so, or registered meanwhile under their NHS number
 
 
 async def _receiving_person(
     uow: UnitOfWork,
+    found: KnownPerson | NewPerson,
     made: ReferralMade,
     *,
     source: Envelope,
     recording: Recording,
 ) -> PersonState:
-    """Find the referred person by NHS number, else register them from the referral's details."""
-    nhs_number = made.person.nhs_number
-    known = await uow.people.find_by_nhs_number(nhs_number) if nhs_number else None
-    if known is not None:
-        return await load_person(uow, known)
+    """Return the record found for the referred person, else register one from the
+    referral's details (or the one holding their NHS number, registered meanwhile)."""
+    if isinstance(found, KnownPerson):
+        return await load_person(uow, found.person_id)
     person_id = referred_person_id(made.referral_id)
     existing = await record_registration(
         uow,

@@ -7,15 +7,18 @@ from events.registry import EventPayload
 from services.organisation.domain import referrals
 from services.organisation.domain.commands import (
     AcceptReferral,
+    ChooseReferredPerson,
     DeclineReferral,
     MakeReferral,
     OpenCase,
     WithdrawReferral,
 )
+from services.organisation.domain.errors import PersonAlreadyRegistered
 from services.organisation.domain.people import PersonState
 from services.organisation.domain.recording import Recording, envelope_for
 from services.organisation.domain.referrals import ReferralState
 from services.organisation.service_layer.cases import open_case
+from services.organisation.service_layer.people import record_registration
 from services.organisation.service_layer.streams import (
     load_person,
     load_referral,
@@ -58,6 +61,7 @@ async def _accept_once(
     uow: UnitOfWork, recording: Recording, command: AcceptReferral
 ) -> ReferralDecided:
     state = await load_referral(uow, command.referral_id)
+    referrals.ensure_decidable(state, uow.org)  # before its person: a held one has none yet
     person = await load_person(uow, state.person_id)
     case_id = uuid4() if command.key_worker is not None else None
     payload = referrals.accept_referral(
@@ -87,11 +91,56 @@ async def _decline_once(
     uow: UnitOfWork, recording: Recording, command: DeclineReferral
 ) -> ReferralDecided:
     state = await load_referral(uow, command.referral_id)
+    referrals.ensure_decidable(state, uow.org)  # before its person: a held one has none yet
     person = await load_person(uow, state.person_id)
     shared = _shared_with_sender(uow, state, person)
     payload = referrals.decline_referral(state, command, own_org=uow.org, shared_with_sender=shared)
     await _record_decision(uow, state, person, payload, recording)
     return ReferralDecided(state.referral_id, "declined", state.person_id, None)
+
+
+async def choose_referred_person(
+    uow: UnitOfWork, *, recording: Recording, command: ChooseReferredPerson
+) -> ReferralDecided:
+    """Take in a held referral against the record a worker chose (`person_id`), or against
+    a new record registered from the referral's details (`person_id` None). Choosing an
+    existing record shreds the referral's copy of the details: the record has its own."""
+    return await retrying_conflicts(lambda: _choose_once(uow, recording, command))
+
+
+async def _choose_once(
+    uow: UnitOfWork, recording: Recording, command: ChooseReferredPerson
+) -> ReferralDecided:
+    state = await load_referral(uow, command.referral_id)
+    if command.person_id is None:
+        payload = referrals.choose_person(state, own_org=uow.org, chosen=None)
+        person = await _register_referred(uow, state, recording)
+    else:
+        person = await load_person(uow, command.person_id)
+        payload = referrals.choose_person(state, own_org=uow.org, chosen=person)
+    await _record_decision(uow, state, person, payload, recording)
+    if person.person_id != state.person_id:
+        await uow.streams.shred(state.person_id)
+    return ReferralDecided(state.referral_id, "received", person.person_id, None)
+
+
+async def _register_referred(
+    uow: UnitOfWork, state: ReferralState, recording: Recording
+) -> PersonState:
+    """Register the held referral's person from its copy of the sender's details (refused
+    when another record holds their NHS number: that record is the person)."""
+    assert state.referred is not None  # `choose_person` refused a referral not held
+    assert state.place is not None
+    existing = await record_registration(
+        uow,
+        recording=recording,
+        person_id=state.person_id,
+        details=state.referred,
+        place=state.place,
+    )
+    if existing is not None:
+        raise PersonAlreadyRegistered(existing.person_id, field="nhs_number")
+    return await load_person(uow, state.person_id)
 
 
 async def withdraw_referral(

@@ -1,6 +1,7 @@
 """Where an organisation's aggregates live, and how their state is loaded from their streams."""
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TypeVar
 from uuid import UUID
 
@@ -59,11 +60,15 @@ async def load_case(uow: UnitOfWork, case_id: UUID) -> CaseState:
 
 
 async def load_referral(uow: UnitOfWork, referral_id: UUID) -> ReferralState:
-    """Return this side of a referral, or raise ReferralNotFound."""
-    state = referral_from(await read_envelopes(uow, referral_stream(referral_id)))
+    """Return this side of a referral, or raise ReferralNotFound.
+
+    Its version is the stream's: a held referral's first event reads as erased once a
+    worker chose an existing record (its copy of the details is shredded)."""
+    stored = await uow.streams.read(referral_stream(referral_id))
+    state = referral_from([event.envelope for event in stored])
     if state is None:
         raise ReferralNotFound(referral_id)
-    return state
+    return replace(state, version=stored[-1].stream_version)
 
 
 async def retrying_conflicts(

@@ -14,6 +14,7 @@ from typing import Protocol
 from uuid import UUID
 
 from events.envelope import Envelope, OrgId
+from services.identity_matching.matching import MatchingConfig
 from services.organisation.domain.people import ExistingPerson
 from services.organisation.domain.worklists import (
     CaseRow,
@@ -45,6 +46,12 @@ class Streams(Protocol):
     async def open(self, envelope: Envelope) -> Envelope | None:
         """Return another organisation's event with its personal values opened (None when
         its person was erased)."""
+        ...
+
+    async def shred(self, subject: UUID) -> None:
+        """Shred the key of one of this organisation's records (a held referral's copy of
+        the referred details, once a worker chose the record it is about): its events read
+        as erased from then on."""
         ...
 
 
@@ -146,6 +153,12 @@ class UnitOfWork(Transactional, Protocol):
     @property
     def search_key(self) -> bytes:
         """The key of its people's search tokens."""
+        ...
+
+    @property
+    def matching(self) -> MatchingConfig:
+        """The places' matching thresholds (the projection's): how sure a referred person's
+        match must be to be taken for one of its own records."""
         ...
 
     def attempt(self) -> AbstractAsyncContextManager[None]:

@@ -2,9 +2,10 @@
 
 One transaction: the re-linking lock taken exclusive (so no projection batch reads a key
 before the erasure and writes what it read after it), then:
-- the citizen's records: each organisation's person ids the projection links to them, and
+- the citizen's records: each organisation's person ids the projection links to them,
   those any organisation holds under the same NHS numbers (records the projection has not
-  linked yet);
+  linked yet), and each receiver's own copy of their details in a referral about them
+  (`referral.held`, keyed by the referral's person id);
 - every record's key gets a tombstone; personal values stored before sealing existed are
   erased in place in the organisations' stores and the projection's timeline;
 - the projection's rows about them go: the view, links, registrations and blocking keys,
@@ -36,6 +37,7 @@ from uuid import UUID, uuid4
 import structlog
 
 from events.envelope import OrgId
+from events.shared import referred_person_id
 from services.projection.adapters import erasure_rows
 from services.projection.adapters.organisation_records import OrganisationRecords
 from services.projection.adapters.postgres_unit_of_work import (
@@ -78,9 +80,10 @@ async def erase_citizen(
             return None
         numbers = await erasure_rows.nhs_numbers_of(conn, schema, linked)
         records = linked | await organisations.held_under(conn, numbers)
+        copies = await _referral_copies(uow, citizen_id) - records
         others = set((await uow.read_model.links_of(records)).values()) - {citizen_id}
         await uow.read_model.lock_citizens([citizen_id, *others])
-        await keys.erase(conn, records)
+        await keys.erase(conn, records | copies)
         redacted = await organisations.erase_unsealed_values(conn, records)
         await erasure_rows.erase_unsealed_timeline_values(conn, schema, records)
         await organisations.erase_unsafe_correlation_ids(conn, records)
@@ -90,7 +93,7 @@ async def erase_citizen(
         await organisations.forget_identifiers(conn, records)
         erased = Erased(uuid4(), citizen_id, len(records))
         grants = await erasure_rows.shred_grant_reasons(conn, schema, citizen_id, keys)
-        await keys.record_erasure(conn, erased.erasure_id, sorted(records | grants))
+        await keys.record_erasure(conn, erased.erasure_id, sorted(records | grants | copies))
         await erasure_rows.audit_under_erasure_id(conn, schema, citizen_id, erased.erasure_id)
         await uow.commit()
     logger.warning(
@@ -98,6 +101,16 @@ async def erase_citizen(
         values_erased_in_place=redacted,
     )  # fmt: skip
     return erased
+
+
+async def _referral_copies(uow: UnitOfWork, citizen_id: UUID) -> set[tuple[str, str]]:
+    """Return the receivers' own copies of the person's details in the referrals about them:
+    a held referral's (`referral.held`) is keyed by the referral's own person id, whether a
+    worker of the receiver chose a record since (then it is shredded already) or not."""
+    view = (await uow.read_model.load_views([citizen_id])).get(citizen_id)
+    if view is None:
+        return set()
+    return {(r.to_org, str(referred_person_id(r.referral_id))) for r in view.referrals}
 
 
 async def refold_without_them(uow: UnitOfWork, citizens: set[UUID]) -> None:

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from events.envelope import Envelope
 from events.registry import EventPayload, UnknownEventType, decode_payload
-from events.shared import EnteredInError, PersonDetailsChanged, PersonRegistered
+from events.shared import EnteredInError, PersonDetailsChanged, PersonRegistered, ReferralHeld
 from services.identity_matching.matching import MatchingConfig
 from services.projection.domain.fold import BatchFold, fold, new_view
 from services.projection.domain.view import CitizenView
@@ -34,6 +34,10 @@ from services.runtime.metrics import observe_projection_batch
 from services.runtime.parked_events import split_readable
 
 logger = structlog.get_logger(__name__)
+# A held referral (`referral.held`) is the receiver's working copy until a worker says which
+# of its records the person is: it names other people as candidates, and its own person id
+# is nobody's yet. The view learns of the referral from `referral.received` once chosen.
+NOT_PROJECTED = frozenset({ReferralHeld.event_type})
 BATCH_SIZE = 1000
 IDENTIFYING_TYPES = frozenset({PersonRegistered.event_type, PersonDetailsChanged.event_type})
 DEFAULT_MATCHING = MatchingConfig()
@@ -112,7 +116,9 @@ class ProjectionConsumer:
         once per transaction: it holds the re-linking lock to commit, shared or exclusive,
         and a second call that needs it exclusive could deadlock with another batch.
         """
-        batch = _first_of_each(batch)
+        batch = _first_of_each(_projected(batch))
+        if not batch:
+            return BatchOutcome()
         new = await uow.read_model.insert_timeline([envelope for envelope, _ in batch])
         if not new:
             return BatchOutcome()
@@ -170,6 +176,15 @@ def without_retracted(events: Sequence[Target]) -> list[Target]:
         if not isinstance(payload, EnteredInError)
         and (envelope.org, envelope.event_id) not in retracted
     ]
+
+
+def _projected(
+    batch: Sequence[tuple[Envelope, EventPayload | None]],
+) -> Sequence[tuple[Envelope, EventPayload | None]]:
+    """Return the batch but the events an organisation keeps to itself (`NOT_PROJECTED`)."""
+    if not any(envelope.type in NOT_PROJECTED for envelope, _ in batch):
+        return batch
+    return [(e, payload) for e, payload in batch if e.type not in NOT_PROJECTED]
 
 
 def _first_of_each(

@@ -71,6 +71,20 @@ async def eventually(check: Callable[[], Awaitable[T | None]], *, within_seconds
     return result
 
 
+async def referral_once(
+    service: "RunningService", referral_id: str, holds: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """Return the service's side of the referral once `holds` says so (inboxes follow logs)."""
+
+    async def read() -> dict[str, Any] | None:
+        answer = await service.get(f"/v1/referrals/{referral_id}")
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body if holds(body) else None
+
+    return await eventually(read)
+
+
 def a_fresh_nhs_number() -> str:
     """Return a valid NHS number no other test is likely to use (test range 999...)."""
     while True:

@@ -9,26 +9,13 @@ from tests.integration.organisation.running_services import (
     KEY_WORKER,
     RunningService,
     eventually,
+    referral_once,
 )
 from tests.integration.organisation.sample_requests import (
     a_housing_referral,
     field_rules,
     received_by,
 )
-
-
-async def _once(
-    service: RunningService, referral_id: str, holds: Callable[[dict[str, Any]], bool]
-) -> dict[str, Any]:
-    """Return the service's side of the referral once `holds` says so (inboxes follow logs)."""
-
-    async def read() -> dict[str, Any] | None:
-        answer = await service.get(f"/v1/referrals/{referral_id}")
-        assert answer.status_code == 200, answer.text
-        body: dict[str, Any] = answer.json()
-        return body if holds(body) else None
-
-    return await eventually(read)
 
 
 def _status(status: str) -> Callable[[dict[str, Any]], bool]:
@@ -48,7 +35,7 @@ async def test_the_sender_sees_its_referral_received_then_accepted_with_the_key_
     housing: RunningService, voluntary: RunningService
 ) -> None:
     referral_id = await _referred(housing, voluntary)
-    received = await _once(housing, referral_id, _status("received"))
+    received = await referral_once(housing, referral_id, _status("received"))
     assert received["answered_at"] is not None
 
     accepted = await voluntary.post(
@@ -56,7 +43,7 @@ async def test_the_sender_sees_its_referral_received_then_accepted_with_the_key_
     )
     assert accepted.status_code == 200, accepted.text
 
-    sent = await _once(housing, referral_id, _status("accepted"))
+    sent = await referral_once(housing, referral_id, _status("accepted"))
     assert sent["key_worker"]["name"] == KEY_WORKER["name"]
     assert sent["key_worker"]["email"] == KEY_WORKER["email"]
     assert [step["type"] for step in sent["history"]] == [
@@ -80,7 +67,7 @@ async def test_the_sender_sees_why_its_referral_was_declined(
     )
     assert declined.status_code == 200, declined.text
 
-    sent = await _once(housing, referral_id, _status("declined"))
+    sent = await referral_once(housing, referral_id, _status("declined"))
     assert sent["decline_reason"] == "Outside our area"
 
 
@@ -97,7 +84,7 @@ async def test_a_withdrawn_referral_can_no_longer_be_decided_by_the_receiver(
         "withdrawn", "Housed by the council meanwhile",
     )  # fmt: skip
 
-    inbox = await _once(voluntary, referral_id, _status("withdrawn"))
+    inbox = await referral_once(voluntary, referral_id, _status("withdrawn"))
     assert inbox["withdrawn_at"] is not None
     refused = await voluntary.post(f"/v1/referrals/{referral_id}/accept", {})
     assert (refused.status_code, refused.json()["error"]["code"]) == (409, "referral_withdrawn")
@@ -124,7 +111,7 @@ async def test_a_decision_that_crosses_a_withdrawal_stands_on_both_sides(
     assert accepted.status_code == 200, accepted.text
     assert withdrawn.status_code in (200, 409), withdrawn.text
 
-    await _once(housing, referral_id, _status("accepted"))
+    await referral_once(housing, referral_id, _status("accepted"))
     receiver = (await voluntary.get(f"/v1/referrals/{referral_id}")).json()
     assert receiver["status"] == "accepted"
     assert "referral.withdrawal_received" not in {step["type"] for step in receiver["history"]}
@@ -166,7 +153,7 @@ async def test_a_decision_the_persons_objection_keeps_from_the_sender_stays_rece
     assert accepted.status_code == 200, accepted.text
 
     later = await _referred(housing, voluntary)  # the inbox reads the charity's log in order:
-    await _once(housing, later, _status("received"))  # the acceptance was taken in by now
+    await referral_once(housing, later, _status("received"))  # the acceptance was taken in by now
     sent = (await housing.get(f"/v1/referrals/{referral_id}")).json()
     assert (sent["status"], sent["key_worker"]) == ("received", None)
     assert (await voluntary.get(f"/v1/referrals/{referral_id}")).json()["status"] == "accepted"

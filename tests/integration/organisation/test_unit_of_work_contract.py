@@ -4,6 +4,7 @@ The service layer's unit tests run on the fake; these cases keep the fake honest
 assert holds on both, so a rule the fake gets wrong fails here.
 """
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -32,9 +33,10 @@ from services.organisation.domain.worklists import (
     next_cursor,
 )
 from services.organisation.service_layer.unit_of_work import UnitOfWork
-from services.runtime.database import Pool
+from services.runtime.database import Pool, apply_ddl
 from services.runtime.event_store import EventIdReused, StreamConflict
 from services.runtime.idempotency import IdempotencyKeyReused, StoredResponse
+from services.runtime.person_keys import PersonKeys, RecordErased, person_keys_ddl
 from tests.unit.organisation.domain_examples import DETAILS, recorded
 from tests.unit.organisation.fake_unit_of_work import FakeUnitOfWork, InMemoryStores
 
@@ -43,14 +45,17 @@ NewUnitOfWork = Callable[[], UnitOfWork]
 
 @pytest.fixture(params=["postgres", "in_memory"])
 async def new_uow(request: pytest.FixtureRequest, pool: Pool) -> AsyncIterator[NewUnitOfWork]:
-    """A factory of units of work over empty housing stores, of either kind."""
+    """A factory of units of work over empty housing stores, of either kind (PostgreSQL's
+    sealing personal values with a key store of its own)."""
     if request.param == "in_memory":
         stores = InMemoryStores("housing")
         yield lambda: FakeUnitOfWork(stores)
         return
     schema = f"uow_{uuid.uuid4().hex[:12]}"
+    keys = PersonKeys(os.urandom(32), schema=f"{schema}_keys")
+    await apply_ddl(pool, lock_name=keys.schema, statements=person_keys_ddl(keys.schema))
     await prepare_database(pool, schema=schema)
-    yield lambda: PostgresUnitOfWork(pool, Stores.in_schema("housing", schema))
+    yield lambda: PostgresUnitOfWork(pool, Stores.in_schema("housing", schema, keys=keys))
 
 
 def _events(count: int) -> list[Envelope]:
@@ -510,3 +515,45 @@ async def _apply_then_fail(uow: UnitOfWork, changes: list[Any]) -> None:
     async with uow.attempt():
         await uow.worklists.apply(changes)
         await uow.worklists.cases(statuses=[], key_worker=None, limit=1, cursor="garbage")
+
+
+async def test_a_shredded_records_events_read_as_erased_and_versions_still_count(
+    new_uow: NewUnitOfWork,
+) -> None:
+    """A held referral's copy of the details, shredded once its person is chosen: the
+    stream reads without it, the next append still goes at the stream's true version, and
+    nothing personal about that record is written again."""
+    copy_of, chosen = _events(1), _events(1)
+    async with new_uow() as uow:
+        await uow.streams.append("referral-1", expected_version=0, events=copy_of)
+        await uow.streams.shred(uuid.UUID(copy_of[0].subject))
+        await uow.streams.append("referral-1", expected_version=1, events=chosen)
+        await uow.commit()
+    async with new_uow() as uow:
+        stored = await uow.streams.read("referral-1")
+        assert await uow.streams.open(copy_of[0]) is None
+        assert await uow.streams.open(chosen[0]) is not None
+        with pytest.raises(StreamConflict):
+            await uow.streams.append("referral-1", expected_version=1, events=_events(1))
+        with pytest.raises(RecordErased):
+            await uow.streams.append("referral-2", expected_version=0, events=copy_of)
+    assert [(s.stream_version, s.envelope.event_id) for s in stored] == [(2, chosen[0].event_id)]
+
+
+async def test_a_held_referral_listed_again_as_received_is_for_the_chosen_person(
+    new_uow: NewUnitOfWork,
+) -> None:
+    """Held, then received for the record a worker chose: one row, moved on; listed
+    again as held or received after that changes nothing."""
+    chosen = uuid.uuid4()
+    held = _referral(LOW, 0, "incoming", "held")
+    received = ReferralListed(LOW, "incoming", "received", "voluntary", chosen, "routine", _at(4))
+    later = ReferralListed(LOW, "incoming", "received", "voluntary", uuid.uuid4(), "urgent", _at(7))
+    await _applied(new_uow, held, received, held, later)
+    async with new_uow() as uow:
+        page = await uow.worklists.referrals(
+            direction="incoming", statuses=["received"], limit=10, cursor=None
+        )
+    assert page.rows == [
+        ReferralRow(LOW, "incoming", "received", "voluntary", chosen, "routine", _at(0), _at(4))
+    ]

@@ -17,6 +17,7 @@ from uuid import UUID
 import pytest
 
 from events.identity import IdentityLinked, RecordRef
+from events.shared import referred_person_id
 from services.cli.audit import export_alerts
 from services.organisation.adapters.people_table import people_ddl
 from services.projection.adapters.break_glass import BreakGlass
@@ -294,7 +295,9 @@ async def test_an_erasure_is_applied_again_after_the_keys_are_restored(sealed: S
             row["org"], row["person_id"], row["wrapped"],
         )  # fmt: skip
     async with orgs.pool.acquire() as conn:
-        assert await sealed.keys.erase_again(conn) == 3
+        # David's three records, and the receiver's own copy of his details in the
+        # referral made about him (a held referral's key: shredded with him too)
+        assert await sealed.keys.erase_again(conn) == 4
         opened = await sealed.keys.for_reading(conn, [(p.org, p.subject) for p in sealed.david])
     assert set(opened.values()) == {None}
 
@@ -498,3 +501,25 @@ async def test_a_stewards_decision_that_stays_loses_its_reason_about_the_erased(
     assert reasons == ["renamed", {"$erased": True}]  # the split of Karl still holds
     assert "Quayle" not in str(left)
     assert await citizen_of(karl) != await citizen_of(carl)
+
+
+async def test_an_erasure_shreds_the_receivers_copy_of_the_details_in_a_referral(
+    sealed: Sealed,
+) -> None:
+    """A receiver that held housing's referral (unsure which of its records it was about)
+    keeps the sender's details of the person under the referral's own key: the erasure
+    shreds it too, whether a worker chose a record since or not."""
+    orgs = sealed.orgs
+    made = await orgs.pool.fetchrow(
+        f"SELECT data->>'referral_id' AS referral_id, data->>'to_org' AS to_org"  # noqa: S608
+        f" FROM {orgs.sources['housing']}.events WHERE type = 'referral.made'"
+    )
+    assert made is not None
+    copy = (made["to_org"], str(referred_person_id(UUID(made["referral_id"]))))
+    async with orgs.pool.acquire() as conn:  # the receiver's copy, as a held referral keeps it
+        await sealed.keys.for_writing(conn, [copy])
+    assert await _erase(sealed, await _citizen(orgs)) is not None
+    async with orgs.pool.acquire() as conn:
+        assert await sealed.keys.for_reading(conn, [copy]) == {copy: None}
+        with pytest.raises(RecordErased):
+            await sealed.keys.for_writing(conn, [copy])

@@ -3,8 +3,9 @@
 `InMemoryStores` is the committed state; a `FakeUnitOfWork` works on a copy of it and writes
 the copy back on commit, so uncommitted work vanishes as a rolled-back transaction does.
 The contract suite (tests/integration/organisation/test_unit_of_work_contract.py) runs the
-same cases on this and on `PostgresUnitOfWork`. Personal values are not sealed here, and
-nothing is erased: erasure is tested on PostgreSQL.
+same cases on this and on `PostgresUnitOfWork`. Personal values are not sealed here; a
+record's key shredded (`shred`) makes its events read as erased, as on PostgreSQL (a whole
+person's erasure is tested on PostgreSQL).
 """
 
 import copy
@@ -18,6 +19,7 @@ from typing import Self, TypeVar
 from uuid import UUID
 
 from events.envelope import Envelope, OrgId
+from services.identity_matching.matching import MatchingConfig
 from services.organisation.domain.people import ExistingPerson
 from services.organisation.domain.worklists import (
     REFERRAL_RANK,
@@ -39,6 +41,8 @@ from services.organisation.domain.worklists import (
 )
 from services.runtime.event_store import EventIdReused, StoredEvent, StreamConflict
 from services.runtime.idempotency import IdempotencyKeyReused, StoredResponse
+from services.runtime.person_keys import RecordErased
+from services.runtime.sealing import needs_sealing
 
 Row = TypeVar("Row")
 SEARCH_KEY = hashlib.sha256(b"caseweave in-memory people search").digest()
@@ -57,6 +61,7 @@ class InMemoryStores:
     referral_list: dict[UUID, ReferralRow] = field(default_factory=dict)
     case_list: dict[UUID, CaseRow] = field(default_factory=dict)
     person_search: dict[UUID, PersonListed] = field(default_factory=dict)
+    shredded: set[str] = field(default_factory=set)  # subjects whose keys are shredded
     commits: int = 0
 
 
@@ -67,13 +72,19 @@ class FakeStreams:
         self._state = state
 
     async def read(self, stream_id: str) -> list[StoredEvent]:
-        """Return a stream's events in order."""
-        return list(self._state.streams.get(stream_id, []))
+        """Return a stream's events in order (but those of shredded records)."""
+        shredded = self._state.shredded
+        return [
+            s for s in self._state.streams.get(stream_id, []) if s.envelope.subject not in shredded
+        ]
 
     async def append(
         self, stream_id: str, *, expected_version: int, events: Sequence[Envelope]
     ) -> int:
         """Append at `expected_version`, as the PostgreSQL event store does."""
+        erased = [e for e in events if e.subject in self._state.shredded and needs_sealing(e)]
+        if erased:
+            raise RecordErased([(self._state.org, erased[0].subject)])
         stream = self._state.streams.setdefault(stream_id, [])
         if self._already_appended(stream_id, events):
             return len(stream)
@@ -84,8 +95,12 @@ class FakeStreams:
         return len(stream)
 
     async def open(self, envelope: Envelope) -> Envelope | None:
-        """Nothing is sealed in memory."""
-        return envelope
+        """Nothing is sealed in memory: an event opens unless its record was shredded."""
+        return None if envelope.subject in self._state.shredded else envelope
+
+    async def shred(self, subject: UUID) -> None:
+        """Shred a record's key: its events read as erased."""
+        self._state.shredded.add(str(subject))
 
     def _already_appended(self, stream_id: str, events: Sequence[Envelope]) -> bool:
         wanted = {e.event_id: (stream_id, e.type, e.data) for e in events}
@@ -180,6 +195,11 @@ class FakeWorklists:
     def _apply(self, change: WorklistChange) -> None:
         state = self._state
         if isinstance(change, ReferralListed):
+            listed = state.referral_list.get(change.referral_id)
+            if listed and listed.status == "held" and change.status == "received":
+                state.referral_list[change.referral_id] = replace(  # its person chosen
+                    listed, status="received", person_id=change.person_id, updated_at=change.at
+                )
             state.referral_list.setdefault(
                 change.referral_id,
                 ReferralRow(
@@ -298,6 +318,7 @@ class FakeUnitOfWork:
     def __init__(self, stores: InMemoryStores) -> None:
         self.org: OrgId = stores.org
         self.search_key = SEARCH_KEY
+        self.matching = MatchingConfig()
         self._committed_state = stores
         self._bind(copy.deepcopy(stores))
 
@@ -322,6 +343,7 @@ class FakeUnitOfWork:
         committed.referral_list = self._state.referral_list
         committed.case_list = self._state.case_list
         committed.person_search = self._state.person_search
+        committed.shredded = self._state.shredded
         committed.commits += 1
         self._bind(copy.deepcopy(committed))
 

@@ -142,7 +142,7 @@ def test_a_referral_sent_with_a_blank_reason_before_the_rule_is_still_received_a
          "reason": "  ", "person": DETAILS.model_dump(mode="json")},
     )  # fmt: skip
     assert isinstance(made, ReferralMade)
-    received = receive_referral(made, from_org="housing", person_id=uuid4())
+    received = receive_referral(made, from_org="housing", person_id=uuid4(), found_by="new_record")
     assert received.reason == "  "
     person = PersonState(received.person_id, DETAILS, "E05010892", NOW, 1)
     command = OpenCase(person.person_id, received.reason, KeyWorker(name="Sam Okafor"),

@@ -10,7 +10,13 @@ import pytest
 from events.consent import Purpose
 from events.envelope import OrgId
 from events.registry import EventPayload
-from events.shared import DetailsChange, KeyWorker, PersonRegistered, ReferralMade
+from events.shared import (
+    DetailsChange,
+    KeyWorker,
+    PersonRegistered,
+    ReferralMade,
+    referred_person_id,
+)
 from services.organisation.domain.commands import (
     DeclineReferral,
     MakeReferral,
@@ -38,7 +44,6 @@ from services.organisation.domain.referrals import (
     make_referral,
     receive_referral,
     referral_from,
-    referred_person_id,
     withdraw_referral,
     withdrawal_to_receiver,
 )
@@ -56,7 +61,9 @@ def _made() -> ReferralMade:
 
 
 def _received(*later: EventPayload) -> ReferralState:
-    received = receive_referral(_made(), from_org="housing", person_id=RECEIVER_PERSON_ID)
+    received = receive_referral(
+        _made(), from_org="housing", person_id=RECEIVER_PERSON_ID, found_by="nhs_number"
+    )
     state = referral_from(recorded(received, *later, org="voluntary"))
     assert state is not None
     return state
@@ -153,7 +160,9 @@ def _answer(state: ReferralState, answer: EventPayload) -> EventPayload:
 
 def test_the_sender_learns_each_answer_with_who_leads_the_work() -> None:
     """Received, then accepted with the key worker: the sender's side says so, and when."""
-    received = receive_referral(_made(), from_org="housing", person_id=RECEIVER_PERSON_ID)
+    received = receive_referral(
+        _made(), from_org="housing", person_id=RECEIVER_PERSON_ID, found_by="nhs_number"
+    )
     first = _answer(_sent(), received)
     state = _sent(first)
     assert (state.status, state.answered_at) == ("received", NOW)

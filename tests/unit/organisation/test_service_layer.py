@@ -4,15 +4,18 @@ The same unit of work contract holds on PostgreSQL (tests/integration/organisati
 test_unit_of_work_contract.py); the HTTP and inbox paths over it are tested there too.
 """
 
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
-from events.shared import KeyWorker
+from events.envelope import Envelope
+from events.shared import KeyWorker, referred_person_id
 from services.organisation.domain.commands import (
     AcceptReferral,
+    ChooseReferredPerson,
     MakeReferral,
     OpenCase,
     RecordCaseEvent,
@@ -21,13 +24,22 @@ from services.organisation.domain.commands import (
 from services.organisation.domain.errors import (
     EventIdTaken,
     PersonAlreadyRegistered,
+    PersonNotChosen,
     PersonNotFound,
     VersionConflict,
 )
-from services.organisation.service_layer import cases, inbox, people, referrals
-from services.organisation.service_layer.streams import case_stream, referral_stream
+from services.organisation.service_layer import cases, inbox, people, referrals, worklists
+from services.organisation.service_layer.streams import (
+    case_stream,
+    person_stream,
+    referral_stream,
+)
 from tests.unit.organisation.domain_examples import DETAILS, KEY_WORKER, PLACE, a_recording
-from tests.unit.organisation.fake_unit_of_work import FakeUnitOfWork, fake_unit_of_work
+from tests.unit.organisation.fake_unit_of_work import (
+    FakeUnitOfWork,
+    InMemoryStores,
+    fake_unit_of_work,
+)
 
 FLAG = {"flag": "risk_to_staff"}
 
@@ -173,3 +185,91 @@ async def test_the_sender_takes_in_answers_only_from_the_organisation_it_referre
     assert [step.type for step in state.history] == [
         "referral.made", "referral.answered", "referral.answered",
     ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HeldReferral:
+    """A referral voluntary holds: its stores, units of work, the referral, the record it
+    may be about, and housing's `referral.made` (the inbox's source)."""
+
+    voluntary: InMemoryStores
+    new_uow: Callable[[], FakeUnitOfWork]
+    referral_id: UUID
+    known: UUID
+    made: Envelope
+
+
+async def _held_at_voluntary() -> HeldReferral:
+    """Housing refers a person voluntary may know (names and birth date agree, no NHS
+    number nor postcode on voluntary's record: 14 bits, below the link threshold)."""
+    _, new_housing_uow = fake_unit_of_work("housing")
+    voluntary, new_voluntary_uow = fake_unit_of_work("voluntary")
+    async with new_housing_uow() as uow:
+        person = await _registered(uow)
+        make = MakeReferral(person.person_id, "voluntary", "food bank", "routine")
+        referral_id = await referrals.make_referral(uow, recording=a_recording(), command=make)
+        [made] = await uow.streams.read(referral_stream(referral_id))
+    alike = DETAILS.model_copy(update={"nhs_number": None, "local_id": "V-1", "postcode": None})
+    async with new_voluntary_uow() as uow:
+        known = await people.register_person(
+            uow, recording=a_recording("voluntary"), command=RegisterPerson(alike, PLACE)
+        )
+        [registered] = await uow.streams.read(person_stream(known.person_id))
+        await worklists.apply_to_worklists(uow, [registered.envelope])
+        await inbox.take_in(uow, source=made.envelope, received_at=datetime.now(UTC))
+        await uow.commit()
+    return HeldReferral(voluntary, new_voluntary_uow, referral_id, known.person_id, made.envelope)
+
+
+async def _choose(held: HeldReferral, person_id: UUID | None) -> referrals.ReferralDecided:
+    async with held.new_uow() as uow:
+        choice = ChooseReferredPerson(held.referral_id, person_id)
+        chosen = await referrals.choose_referred_person(
+            uow, recording=a_recording("voluntary"), command=choice
+        )
+        await uow.commit()
+    return chosen
+
+
+async def test_a_middling_match_holds_the_referral_until_a_worker_chooses_the_record() -> None:
+    """Held with the candidate; chosen, it is received for that record, and the
+    referral's copy of the details is shredded (the stream still counts its versions)."""
+    held = await _held_at_voluntary()
+    async with held.new_uow() as uow:
+        state = await referrals.get_referral(uow, held.referral_id)
+        assert state.status == "held"
+        assert [c.person_id for c in state.candidates] == [held.known]
+        accept = AcceptReferral(held.referral_id)
+        with pytest.raises(PersonNotChosen):
+            await referrals.accept_referral(uow, recording=a_recording("voluntary"), command=accept)
+    chosen = await _choose(held, held.known)
+    assert (chosen.status, chosen.person_id) == ("received", held.known)
+    assert str(referred_person_id(held.referral_id)) in held.voluntary.shredded
+    async with held.new_uow() as uow:
+        state = await referrals.get_referral(uow, held.referral_id)
+        assert (state.status, state.person_id, state.version) == ("received", held.known, 2)
+        accept = AcceptReferral(held.referral_id)
+        await referrals.accept_referral(uow, recording=a_recording("voluntary"), command=accept)
+        assert (await referrals.get_referral(uow, held.referral_id)).status == "accepted"
+
+
+async def test_choosing_no_record_registers_the_person_from_the_referral() -> None:
+    held = await _held_at_voluntary()
+    chosen = await _choose(held, None)
+    async with held.new_uow() as uow:
+        person = await people.get_person(uow, chosen.person_id)
+    assert chosen.person_id == referred_person_id(held.referral_id) != held.known
+    assert person.details == DETAILS.model_copy(update={"local_id": None})
+    assert held.voluntary.shredded == set()
+
+
+async def test_a_referral_taken_in_again_after_the_choice_stays_as_it_was() -> None:
+    """The inbox reading the same referral again (a replay) finds it taken in already:
+    no second hold, no record registered for it."""
+    held = await _held_at_voluntary()
+    await _choose(held, held.known)
+    streams_before = {k: list(v) for k, v in held.voluntary.streams.items()}
+    async with held.new_uow() as uow:
+        await inbox.take_in(uow, source=held.made, received_at=datetime.now(UTC))
+        await uow.commit()
+    assert held.voluntary.streams == streams_before

@@ -4,11 +4,11 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from events.envelope import OrgId
 from events.identifiers import ShortText
-from events.shared import KeyWorker, Urgency
+from events.shared import FoundBy, KeyWorker, PersonDetails, ReferralCandidate, Urgency
 from services.organisation.domain.referrals import ReferralState, ReferralStatus
 from services.organisation.domain.worklists import Direction, ReferralListStatus
 from services.organisation.entrypoints.http.lists import ListedPerson, PageLinks
@@ -73,12 +73,36 @@ class ReferralWithdraw(BaseModel):
     reason: ShortText
 
 
+class ReferralPersonChoice(BaseModel):
+    """Which of this organisation's records a held referral is about: `person_id`, or
+    `new_record: true` when none is (the person is registered from the referral)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"person_id": "0196a3f2-9c1e-7d4b-8a51-3f0e2b7c9d10"},
+                {"new_record": True},
+            ]
+        },
+    )
+
+    person_id: UUID | None = None
+    new_record: bool = False
+
+    @model_validator(mode="after")
+    def _one_answer(self) -> "ReferralPersonChoice":
+        if (self.person_id is None) == (not self.new_record):
+            raise ValueError("give either person_id (one of your records) or new_record: true")
+        return self
+
+
 class ReferralDecisionReceipt(CommandReceipt):
-    """A referral accepted, declined or withdrawn, with this organisation's person and any
-    case opened."""
+    """A referral accepted, declined or withdrawn (or, held, taken in against a record),
+    with this organisation's person and any case opened."""
 
     referral_id: UUID
-    status: Literal["accepted", "declined", "withdrawn"]
+    status: Literal["received", "accepted", "declined", "withdrawn"]
     person_id: UUID
     case_id: UUID | None = None
 
@@ -115,6 +139,20 @@ class ReferralPublic(BaseModel):
         " reached the receiver stands: the status says which)"
     )
     withdrawal_reason: str | None = Field(description="the sender's side: why it withdrew it")
+    found_by: FoundBy | None = Field(
+        description="the receiver's side: how its person was found (`nhs_number`; `details`"
+        " matching one record above the place's link threshold, with `match_score`;"
+        " `new_record` registered for the referral; `receiver`: chosen by a worker from a"
+        " held referral); null on the sender's side and for referrals received before"
+    )
+    match_score: float | None = Field(description="found by details: the match score")
+    referred_person: PersonDetails | None = Field(
+        description="held: the sender's details of the person, to compare with `candidates`"
+    )
+    candidates: list[ReferralCandidate] = Field(
+        description="held: this organisation's records that may be the person, best first;"
+        " say which (or none) with POST /v1/referrals/{referral_id}/person"
+    )
     history: list[ReferralStepPublic]
     version: int
 
@@ -135,6 +173,10 @@ class ReferralPublic(BaseModel):
             answered_at=state.answered_at,
             withdrawn_at=state.withdrawn_at,
             withdrawal_reason=state.withdrawal_reason,
+            found_by=state.found_by,
+            match_score=state.match_score,
+            referred_person=state.referred if state.status == "held" else None,
+            candidates=list(state.candidates) if state.status == "held" else [],
             history=[ReferralStepPublic(**vars(step)) for step in state.history],
             version=state.version,
         )

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from events.shared import Urgency
 from services.organisation.domain.commands import (
     AcceptReferral,
+    ChooseReferredPerson,
     DeclineReferral,
     MakeReferral,
     WithdrawReferral,
@@ -31,6 +32,7 @@ from services.organisation.entrypoints.http.referral_models import (
     ReferralDecline,
     ReferralList,
     ReferralListItem,
+    ReferralPersonChoice,
     ReferralPublic,
     ReferralReceipt,
     ReferralWithdraw,
@@ -148,6 +150,30 @@ async def decline_referral(referral_id: UUID, body: ReferralDecline, writer: Wri
         return _receipt(decided)
 
     return await writer.answer("decline_referral", body=body, status=200, run=run)
+
+
+@router.post(
+    "/{referral_id}/person",
+    response_model=ReferralDecisionReceipt,
+    summary="Say which of your records a held referral is about",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def choose_referred_person(
+    referral_id: UUID, body: ReferralPersonChoice, writer: WriterDep
+) -> Response:
+    """A referral whose person may be one of several records of this organisation's, or
+    matches one only middling well, is `held` (see its `referred_person` and `candidates`):
+    say which record it is about (`person_id`: any of yours, not only a candidate, but never
+    one with another NHS number), or that none is (`new_record: true`: the person is
+    registered from the referral's details). It is then `received`, and can be accepted or
+    declined. Choosing a record shreds the referral's own copy of the details."""
+    command = ChooseReferredPerson(referral_id, body.person_id)
+
+    async def run(uow: UnitOfWork, recording: Recording) -> ReferralDecisionReceipt:
+        chosen = await referrals.choose_referred_person(uow, recording=recording, command=command)
+        return _receipt(chosen)
+
+    return await writer.answer("choose_referred_person", body=body, status=200, run=run)
 
 
 @router.post(
