@@ -98,6 +98,25 @@ class EventStore:
             " WHERE stream_id = $1 ORDER BY stream_version",
             stream_id,
         )
+        return await self._opened(conn, rows)
+
+    async def read_streams(
+        self, conn: Connection, stream_ids: Sequence[str]
+    ) -> dict[str, list[StoredEvent]]:
+        """Return each stream's events in order (an empty list for one that does not
+        exist), in one statement and one opening of their personal values."""
+        rows = await conn.fetch(
+            f"SELECT stream_id, stream_version, {_COLUMNS} FROM {self.schema}.events"  # noqa: S608 - schema name is checked
+            " WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, stream_version",
+            list(stream_ids),
+        )
+        found: dict[str, list[StoredEvent]] = {stream_id: [] for stream_id in stream_ids}
+        for event in await self._opened(conn, rows):
+            found[event.stream_id].append(event)
+        return found
+
+    async def _opened(self, conn: Connection, rows: Sequence[Any]) -> list[StoredEvent]:
+        """Return the rows' events, personal values opened (an erased record's left out)."""
         stored = [
             StoredEvent(r["stream_id"], r["stream_version"], envelope_from_row(r)) for r in rows
         ]

@@ -78,6 +78,10 @@ class PostgresStreams:
         """Return a stream's events in order."""
         return await self._events.read_stream(self._conn, stream_id)
 
+    async def read_many(self, stream_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+        """Return each stream's events in order, in one statement."""
+        return await self._events.read_streams(self._conn, stream_ids)
+
     async def append(
         self, stream_id: str, *, expected_version: int, events: Sequence[Envelope]
     ) -> int:

@@ -25,6 +25,7 @@ from events.shared import (
     CaseOpened,
     DetailsChange,
     EnteredInError,
+    KeyWorker,
     PersonDetails,
     PersonDetailsChanged,
     PersonRegistered,
@@ -162,6 +163,23 @@ WorklistChange = (
     | PersonSearchChanged
 )
 _SEALED_CHANGES = frozenset({PersonRegistered.event_type, PersonDetailsChanged.event_type})
+
+
+def restores_a_lead(envelope: Envelope) -> bool:
+    """Tell whether an event retracts a change of who leads a case: who leads it again is
+    the case's to say (its stream, folded without the retracted change: `lead_restored`)."""
+    return (
+        envelope.type == EnteredInError.event_type
+        and envelope.data.get("retracted_type") in _KEY_WORKER_CHANGES
+    )
+
+
+def lead_restored(envelope: Envelope, lead: KeyWorker) -> CaseLeadChanged:
+    """Return the change a retracted change of lead makes: the case's lead as it stands
+    without it (a later change, applied after this one, sets its own again)."""
+    return CaseLeadChanged(
+        UUID(str(envelope.data["case_id"])), lead.name, lead.email, envelope.occurred_at
+    )
 
 
 def needs_opening(envelope: Envelope) -> bool:

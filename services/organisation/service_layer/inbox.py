@@ -5,7 +5,6 @@ accepted, declined), and the sender's withdrawal of one it received.
 Every id written here derives from the event taken in, so handling it again is a no-op.
 """
 
-import contextlib
 from datetime import datetime
 from uuid import UUID
 
@@ -38,6 +37,7 @@ from services.organisation.domain.referred_person import (
 from services.organisation.domain.worklists import search_token
 from services.organisation.service_layer.people import record_registration
 from services.organisation.service_layer.streams import (
+    load_people,
     load_person,
     load_referral,
     referral_stream,
@@ -240,11 +240,7 @@ async def _records_like(uow: UnitOfWork, referred: PersonDetails) -> list[Person
         ),
     ):  # fmt: skip
         found.update((row.person_id, None) for row in page.rows)
-    people = []
-    for person_id in found:
-        with contextlib.suppress(PersonNotFound):  # erased since it was listed
-            people.append(await load_person(uow, person_id))
-    return people
+    return list((await load_people(uow, list(found))).values())  # but those erased since
 
 
 def _found_by(found: KnownPerson | NewPerson, person_id: UUID, made: ReferralMade) -> FoundBy:

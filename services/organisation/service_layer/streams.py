@@ -1,6 +1,6 @@
 """Where an organisation's aggregates live, and how their state is loaded from their streams."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TypeVar
 from uuid import UUID
@@ -49,6 +49,18 @@ async def load_person(uow: UnitOfWork, person_id: UUID) -> PersonState:
     if state is None:
         raise PersonNotFound(person_id)
     return state
+
+
+async def load_people(uow: UnitOfWork, person_ids: Sequence[UUID]) -> dict[UUID, PersonState]:
+    """Return these people's states, read together (one erased or never registered is left
+    out)."""
+    streams = await uow.streams.read_many([person_stream(p) for p in person_ids])
+    found = {}
+    for person_id in person_ids:
+        state = person_from([s.envelope for s in streams[person_stream(person_id)]])
+        if state is not None:
+            found[person_id] = state
+    return found
 
 
 async def load_case(uow: UnitOfWork, case_id: UUID) -> CaseState:

@@ -35,6 +35,11 @@ class Streams(Protocol):
         """Return a stream's events in order (none when it does not exist, or was erased)."""
         ...
 
+    async def read_many(self, stream_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+        """Return each stream's events in order (none for one that does not exist, or was
+        erased), read together."""
+        ...
+
     async def append(
         self, stream_id: str, *, expected_version: int, events: Sequence[Envelope]
     ) -> int:

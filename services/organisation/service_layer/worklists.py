@@ -14,17 +14,20 @@ from uuid import UUID
 from events.envelope import Envelope
 from events.registry import decode_payload
 from events.shared import DetailsChange, PersonDetails, PersonDetailsChanged, PersonRegistered
-from services.organisation.domain.errors import PersonNotFound
+from services.organisation.domain.errors import CaseNotFound
 from services.organisation.domain.worklists import (
     CaseRow,
     Page,
     PersonRow,
     ReferralRow,
+    WorklistChange,
+    lead_restored,
     needs_opening,
+    restores_a_lead,
     search_token,
     worklist_change,
 )
-from services.organisation.service_layer.streams import load_person
+from services.organisation.service_layer.streams import load_case, load_people
 from services.organisation.service_layer.unit_of_work import UnitOfWork
 
 Row = TypeVar("Row")
@@ -53,12 +56,25 @@ async def apply_to_worklists(uow: UnitOfWork, events: Sequence[Envelope]) -> int
     order; return how many changes there were (one seen before changes nothing again)."""
     changes = []
     for envelope in events:
-        details = await _registered_details(uow, envelope) if needs_opening(envelope) else None
-        change = worklist_change(envelope, details=details, search_key=uow.search_key)
+        if restores_a_lead(envelope):
+            change = await _lead_without_the_retracted(uow, envelope)
+        else:
+            opened = await _registered_details(uow, envelope) if needs_opening(envelope) else None
+            change = worklist_change(envelope, details=opened, search_key=uow.search_key)
         if change is not None:
             changes.append(change)
     await uow.worklists.apply(changes)
     return len(changes)
+
+
+async def _lead_without_the_retracted(uow: UnitOfWork, envelope: Envelope) -> WorklistChange | None:
+    """Return who leads the case now that a change of lead was retracted (None: the case
+    is gone, its person erased)."""
+    try:
+        case = await load_case(uow, UUID(str(envelope.data["case_id"])))
+    except CaseNotFound:
+        return None
+    return lead_restored(envelope, case.key_worker)
 
 
 async def _registered_details(
@@ -124,12 +140,10 @@ async def people_page(
 
 
 async def _named(uow: UnitOfWork, page: Page[Row], people: Sequence[UUID]) -> NamedPage[Row]:
-    """Return the page with each row's person, read once each."""
-    known: dict[UUID, PersonDetails | None] = {}
-    for person_id in dict.fromkeys(people):
-        try:
-            known[person_id] = (await load_person(uow, person_id)).details
-        except PersonNotFound:
-            known[person_id] = None
-    items = [Named(row, known[person]) for row, person in zip(page.rows, people, strict=True)]
+    """Return the page with each row's person, all read together."""
+    known = await load_people(uow, list(dict.fromkeys(people)))
+    items = [
+        Named(row, known[person].details if person in known else None)
+        for row, person in zip(page.rows, people, strict=True)
+    ]
     return NamedPage(items, page.total, page.next_cursor)

@@ -1,12 +1,19 @@
 """Retracting an event entered in error over HTTP: the case reads as if it had not been, the
 caseload follows, and what cannot be retracted is refused naming why."""
 
+import urllib.parse
 import uuid
 
 import httpx
 
 from tests.integration.organisation.running_services import RunningService, eventually
-from tests.integration.organisation.sample_requests import at_risk, event, field_rules, open_case
+from tests.integration.organisation.sample_requests import (
+    KEY_WORKER,
+    at_risk,
+    event,
+    field_rules,
+    open_case,
+)
 
 RISK_TO_STAFF = event("flag.raised", flag="risk_to_staff")
 
@@ -72,3 +79,30 @@ async def test_what_cannot_be_retracted_is_refused_naming_why(housing: RunningSe
     assert unknown.status_code == 404
     no_reason = await housing.post(f"/v1/cases/{case_id}/events/{flagged}/entered-in-error", {})
     assert field_rules(no_reason) == {("body.reason", "missing")}
+
+
+async def test_a_key_worker_assigned_in_error_hands_the_caseload_back(
+    voluntary: RunningService,
+) -> None:
+    """Assigned to the wrong worker, then retracted: the case is in the first worker's
+    caseload again, not the other's (the list follows the log, moments later)."""
+    case_id = await open_case(voluntary)
+    other = {"name": f"Wrong Worker {uuid.uuid4().hex[:6]}", "email": "wrong@example.org"}
+    assigned = await voluntary.post(
+        f"/v1/cases/{case_id}/events", event("voluntary.key_worker_assigned", key_worker=other)
+    )
+    assert assigned.status_code == 201, assigned.text
+
+    async def led_by(name: str) -> bool | None:
+        query = urllib.parse.urlencode({"key_worker": name, "limit": 100})
+        page = (await voluntary.get(f"/v1/cases?{query}")).json()
+        return case_id in {item["case_id"] for item in page["items"]} or None
+
+    assert await eventually(lambda: led_by(other["name"]))
+    retracted = await _retract(voluntary, case_id, assigned.json()["event_id"], "wrong case")
+    assert retracted.status_code == 201, retracted.text
+    assert await eventually(lambda: led_by(KEY_WORKER["name"]))
+    assert not await led_by(other["name"])
+    assert (await voluntary.get(f"/v1/cases/{case_id}")).json()["key_worker"]["name"] == (
+        KEY_WORKER["name"]
+    )

@@ -557,3 +557,21 @@ async def test_a_held_referral_listed_again_as_received_is_for_the_chosen_person
     assert page.rows == [
         ReferralRow(LOW, "incoming", "received", "voluntary", chosen, "routine", _at(0), _at(4))
     ]
+
+
+async def test_streams_read_together_are_each_in_order_and_a_missing_one_is_empty(
+    new_uow: NewUnitOfWork,
+) -> None:
+    first, second, shredded = _events(2), _events(1), _events(1)
+    async with new_uow() as uow:
+        await uow.streams.append("s-1", expected_version=0, events=first)
+        await uow.streams.append("s-2", expected_version=0, events=second)
+        await uow.streams.append("s-3", expected_version=0, events=shredded)
+        await uow.streams.shred(uuid.UUID(shredded[0].subject))
+        read = await uow.streams.read_many(["s-2", "missing", "s-1", "s-3"])
+    assert {k: [s.envelope.event_id for s in v] for k, v in read.items()} == {
+        "s-1": [e.event_id for e in first],
+        "s-2": [second[0].event_id],
+        "missing": [],
+        "s-3": [],
+    }

@@ -78,6 +78,10 @@ class FakeStreams:
             s for s in self._state.streams.get(stream_id, []) if s.envelope.subject not in shredded
         ]
 
+    async def read_many(self, stream_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+        """Return each stream's events in order."""
+        return {stream_id: await self.read(stream_id) for stream_id in stream_ids}
+
     async def append(
         self, stream_id: str, *, expected_version: int, events: Sequence[Envelope]
     ) -> int:
