@@ -172,8 +172,18 @@ class FlagLifted(CaseEvent):
     note: FreeText | None = None
 
 
-@event_type("event.entered_in_error", category="case.involvement")
-class EnteredInError(CaseEvent):
+def _entered_in_error_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """A v1 retraction left the retracted event's values as they were."""
+    return {**data, "values_erased": False}
+
+
+@event_type(
+    "event.entered_in_error",
+    version=1,
+    category="case.involvement",
+    upcast_to_next=_entered_in_error_v1_to_v2,
+)
+class EnteredInErrorV1(CaseEvent):
     """An earlier event on the case was entered in error: the record reads as if it had not been.
 
     It stays in the history, marked retracted; a correction is this and the right event."""
@@ -183,6 +193,24 @@ class EnteredInError(CaseEvent):
     retracted_event_id: UUID
     retracted_type: str = Field(max_length=100, description="the type of the event retracted")
     reason: ShortText
+
+
+@event_type("event.entered_in_error", version=2, category="case.involvement")
+class EnteredInError(CaseEvent):
+    """An earlier event on the case was entered in error: the record reads as if it had not been.
+
+    It stays in the history, marked retracted; a correction is this and the right event.
+    With `values_erased`, the retracted event's personal values (a note, an outcome) were
+    erased in place where they are stored, with the retraction."""
+
+    personal_fields = frozenset({"reason"})
+
+    retracted_event_id: UUID
+    retracted_type: str = Field(max_length=100, description="the type of the event retracted")
+    reason: ShortText
+    values_erased: bool = Field(
+        default=False, description="whether the retracted event's personal values were erased"
+    )
 
 
 @event_type("referral.made", category="referral")

@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -16,7 +17,7 @@ from services.runtime.database import Connection
 from services.runtime.event_store_schema import checked_schema
 from services.runtime.metrics import count_events_appended
 from services.runtime.person_keys import PersonKeys
-from services.runtime.sealing import needs_sealing, record_of, seal
+from services.runtime.sealing import all_values_erased, needs_sealing, record_of, seal
 
 _COLUMNS = (
     "event_id, type, schema_version, occurred_at, recorded_at, org, subject, place, category,"
@@ -128,6 +129,23 @@ class EventStore:
             for event, envelope in zip(stored, opened, strict=True)
             if envelope is not None
         ]
+
+    async def erase_values(self, conn: Connection, event_id: UUID) -> bool:
+        """Erase in place every personal value of one stored event, sealed or not (an event
+        retracted with its values); return whether it held any."""
+        row = await conn.fetchrow(
+            f"SELECT type, schema_version, data FROM {self.schema}.events"  # noqa: S608 - schema name is checked
+            " WHERE event_id = $1",
+            event_id,
+        )
+        erased = None if row is None else all_values_erased(*row)
+        if erased is not None:
+            await conn.execute(
+                f"UPDATE {self.schema}.events SET data = $2 WHERE event_id = $1",  # noqa: S608 - schema name is checked
+                event_id,
+                erased,
+            )
+        return erased is not None
 
     async def _sealed(self, conn: Connection, events: Sequence[Envelope]) -> list[Envelope]:
         """Return the events with their personal values sealed (raises RecordErased for an

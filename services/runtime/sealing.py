@@ -108,6 +108,27 @@ def redacted(type_: str, version: int, data: dict[str, Any]) -> dict[str, Any] |
     return {**data, **dict.fromkeys(clear, ERASED)} if clear else None
 
 
+def all_values_erased(type_: str, version: int, data: dict[str, Any]) -> dict[str, Any] | None:
+    """Return an event's data with every personal value erased in place, sealed or not
+    (None when it holds none left to erase): an event retracted with its values."""
+    held = [
+        name
+        for name in personal_fields_of(type_, version)
+        if data.get(name) is not None and data[name] != ERASED
+    ]
+    return {**data, **dict.fromkeys(held, ERASED)} if held else None
+
+
+def has_erased_values(envelope: Envelope) -> bool:
+    """Tell whether some of the event's personal values were erased in place (it reads
+    as erased: nothing folds it, though it still counts where it is kept)."""
+    data = envelope.data
+    return any(
+        data.get(name) == ERASED
+        for name in personal_fields_of(envelope.type, envelope.schema_version)
+    )
+
+
 def _open(text: str, key: bytes, associated: bytes, ciphers: dict[bytes, AESGCM] | None) -> bytes:
     if not text.startswith(_VERSION):
         raise SealBroken(f"unknown seal version {text.split(':', 1)[0]!r}")

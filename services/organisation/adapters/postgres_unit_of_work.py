@@ -97,6 +97,10 @@ class PostgresStreams:
         [opened] = await self._events.keys.open(self._conn, [envelope])
         return opened
 
+    async def erase_values(self, event_id: UUID) -> None:
+        """Erase one event's personal values in place."""
+        await self._events.erase_values(self._conn, event_id)
+
     async def shred(self, subject: UUID) -> None:
         """Shred the key of one of this organisation's records: its events read as erased."""
         if self._events.keys is not None:

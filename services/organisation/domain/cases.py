@@ -58,12 +58,19 @@ class CaseState:
 def case_from(events: Sequence[Envelope]) -> CaseState | None:
     """Fold a case's stream into its state (None when the stream is empty): as if the events
     entered in error (`event.entered_in_error`) had not been."""
-    decoded = [(e, decode_payload(e.type, e.schema_version, e.data)) for e in events]
-    retracted = frozenset(p.retracted_event_id for _, p in decoded if isinstance(p, EnteredInError))
+    retractions = [
+        decode_payload(e.type, e.schema_version, e.data)
+        for e in events
+        if e.type == EnteredInError.event_type
+    ]
+    retracted = frozenset(
+        p.retracted_event_id for p in retractions if isinstance(p, EnteredInError)
+    )
     state: CaseState | None = None
-    for envelope, payload in decoded:
-        if envelope.event_id in retracted or isinstance(payload, EnteredInError):
+    for envelope in events:  # a retracted event is never read: its values may be erased
+        if envelope.event_id in retracted or envelope.type == EnteredInError.event_type:
             continue
+        payload = decode_payload(envelope.type, envelope.schema_version, envelope.data)
         if isinstance(payload, CaseOpened):
             state = _opened(envelope, payload)
         elif state is not None:
@@ -74,9 +81,12 @@ def case_from(events: Sequence[Envelope]) -> CaseState | None:
     return replace(state, version=len(events), recorded=recorded, retracted=retracted)
 
 
-def retract(state: CaseState, event_id: UUID, reason: str) -> EnteredInError:
+def retract(
+    state: CaseState, event_id: UUID, reason: str, *, erase_values: bool = False
+) -> EnteredInError:
     """Decide the event saying an event on the case was entered in error (not its opening:
-    close the case instead; not a retraction; once)."""
+    close the case instead; not a retraction; once), and whether its personal values are
+    erased with it."""
     kind = dict(state.recorded).get(event_id)
     if kind is None:
         raise EventNotOnCase(state.case_id, event_id)
@@ -85,7 +95,11 @@ def retract(state: CaseState, event_id: UUID, reason: str) -> EnteredInError:
     if event_id in state.retracted:
         raise NotRetractable(f"event {event_id} was retracted already")
     return EnteredInError(
-        case_id=state.case_id, retracted_event_id=event_id, retracted_type=kind, reason=reason
+        case_id=state.case_id,
+        retracted_event_id=event_id,
+        retracted_type=kind,
+        reason=reason,
+        values_erased=erase_values,
     )
 
 

@@ -28,11 +28,13 @@ class ChangePersonDetails:
 
 @dataclass(frozen=True)
 class RetractCaseEvent:
-    """Say an event on a case was entered in error, and why."""
+    """Say an event on a case was entered in error, and why (erasing its personal values
+    with it, if asked)."""
 
     case_id: UUID
     event_id: UUID
     reason: str
+    erase_values: bool = False
 
 
 @dataclass(frozen=True)

@@ -168,8 +168,13 @@ async def _retract_once(
     uow: UnitOfWork, recording: Recording, command: RetractCaseEvent
 ) -> CaseWritten:
     state = await load_case(uow, command.case_id)
-    payload = cases.retract(state, command.event_id, command.reason)
+    payload = cases.retract(
+        state, command.event_id, command.reason, erase_values=command.erase_values
+    )
     envelope = envelope_for(
         payload, recording=recording, subject=state.person_id, place=state.place
     )
-    return await _append_to(uow, state, envelope)
+    written = await _append_to(uow, state, envelope)
+    if command.erase_values:
+        await uow.streams.erase_values(command.event_id)
+    return written

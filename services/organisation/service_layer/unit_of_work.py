@@ -53,6 +53,11 @@ class Streams(Protocol):
         its person was erased)."""
         ...
 
+    async def erase_values(self, event_id: UUID) -> None:
+        """Erase in place every personal value of one of this organisation's events (one
+        retracted with its values): it reads with them erased from then on."""
+        ...
+
     async def shred(self, subject: UUID) -> None:
         """Shred the key of one of this organisation's records (a held referral's copy of
         the referred details, once a worker chose the record it is about): its events read

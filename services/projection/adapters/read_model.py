@@ -14,6 +14,7 @@ from events.envelope import Envelope
 from services.projection.domain.view import CitizenView
 from services.runtime.database import Connection
 from services.runtime.event_store_schema import checked_schema
+from services.runtime.sealing import all_values_erased
 
 PersonKey = tuple[str, str]  # (organisation, that organisation's person id)
 _CITIZEN_LOCKS = 0x0C17  # advisory lock class of citizen rows (two-key space: no other user)
@@ -111,6 +112,23 @@ class ReadModel:
             list(citizen_ids),
         )
         return [(row["citizen_id"], Envelope.model_validate_json(row["envelope"])) for row in rows]
+
+    async def erase_timeline_values(self, org: str, event_id: UUID) -> None:
+        """Erase in place every personal value of one timeline event."""
+        held = await self.timeline_event(org, event_id)
+        if held is None:
+            return
+        event = held[0]
+        erased = all_values_erased(event.type, event.schema_version, event.data)
+        if erased is not None:
+            await self._conn.execute(
+                f"UPDATE {self.schema}.timeline"  # noqa: S608 - schema name is checked
+                " SET envelope = jsonb_set(envelope, '{data}', $3::jsonb)"
+                " WHERE org = $1 AND event_id = $2",
+                org,
+                event_id,
+                erased,
+            )
 
     async def timeline_event(self, org: str, event_id: UUID) -> tuple[Envelope, int] | None:
         """Return an event as the timeline keeps it (personal values sealed), and its arrival."""

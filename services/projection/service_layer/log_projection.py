@@ -15,7 +15,7 @@ different logs can run at once (the worker runs one task per log) without losing
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 from uuid import UUID
 
 import structlog
@@ -32,6 +32,7 @@ from services.projection.service_layer.unit_of_work import UnitOfWork, UnitsOfWo
 from services.runtime.event_log import EventLog, LoggedEvent, LogPosition
 from services.runtime.metrics import observe_projection_batch
 from services.runtime.parked_events import split_readable
+from services.runtime.sealing import has_erased_values
 
 logger = structlog.get_logger(__name__)
 # A held referral (`referral.held`) is the receiver's working copy until a worker says which
@@ -127,9 +128,10 @@ class ProjectionConsumer:
         await self._identities.hold_links(uow, registering=registering)
         opened = await uow.open([e for e, _ in arrived])
         events, unreadable = split_readable(
-            [(o, given) for (_, given), o in zip(arrived, opened, strict=True) if o is not None]
+            [(o, given) for (_, given), o in zip(arrived, opened, strict=True) if _foldable(o)]
         )
         await uow.park(unreadable)  # in the timeline, folded once redriven
+        await _erase_retracted_values(uow, events)
         # the links hold still from here to commit: `resolve` keeps re-linking out
         links = _refolding_retractions(
             await self._identities.resolve(uow, events, batch_arrival=min(new.values())), events
@@ -157,9 +159,25 @@ async def refolded_views(
     events = [
         (c, o, p)
         for (c, _), o in zip(linked, opened, strict=True)
-        if o is not None and (p := _decoded(o)) is not None
+        if _foldable(o) and (p := _decoded(o)) is not None
     ]
     return fold_batch({c: new_view(c) for c in citizen_ids}, without_retracted(events))
+
+
+def _foldable(envelope: Envelope | None) -> TypeGuard[Envelope]:
+    """Tell whether an opened event can be folded: not an erased person's (None), nor one
+    retracted with its values (erased in place: it counts in the timeline, nothing more)."""
+    return envelope is not None and not has_erased_values(envelope)
+
+
+async def _erase_retracted_values(
+    uow: UnitOfWork, events: Sequence[tuple[Envelope, EventPayload]]
+) -> None:
+    """Erase in the timeline the personal values of events retracted with theirs, as
+    their organisation did in its store."""
+    for envelope, payload in events:
+        if isinstance(payload, EnteredInError) and payload.values_erased:
+            await uow.read_model.erase_timeline_values(envelope.org, payload.retracted_event_id)
 
 
 def without_retracted(events: Sequence[Target]) -> list[Target]:

@@ -36,6 +36,11 @@ class ReadModelStore(Protocol):
         with its arrival (a number that grows with every event added)."""
         ...
 
+    async def erase_timeline_values(self, org: str, event_id: UUID) -> None:
+        """Erase in place every personal value of one timeline event (one its organisation
+        retracted with its values); nothing when the timeline does not hold it."""
+        ...
+
     async def seen_before(self, keys: Collection[PersonKey], arrival: int) -> set[PersonKey]:
         """Return which of these records have timeline events that arrived before `arrival`."""
         ...

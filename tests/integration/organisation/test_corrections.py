@@ -106,3 +106,44 @@ async def test_a_key_worker_assigned_in_error_hands_the_caseload_back(
     assert (await voluntary.get(f"/v1/cases/{case_id}")).json()["key_worker"]["name"] == (
         KEY_WORKER["name"]
     )
+
+
+async def test_a_note_retracted_with_its_values_is_erased_where_it_is_stored(
+    housing: RunningService,
+) -> None:
+    """Raised on the wrong person with a note about someone else: retracted with
+    `erase_values`, the note is erased in place in the store; the case goes on (its
+    versions count the event still), and the retraction cannot be repeated."""
+    case_id = await open_case(housing)
+    note = "the neighbour's dog bit the officer"
+    flagged = await housing.post(
+        f"/v1/cases/{case_id}/events", event("flag.raised", flag="risk_to_staff", note=note)
+    )
+    assert flagged.status_code == 201, flagged.text
+    kept = await housing.post(
+        f"/v1/cases/{case_id}/events", event("flag.raised", flag="interpreter_needed", note="x")
+    )
+    flag_id = flagged.json()["event_id"]
+    retracted = await housing.post(
+        f"/v1/cases/{case_id}/events/{flag_id}/entered-in-error",
+        {"reason": "wrong person", "erase_values": True},
+    )
+    assert retracted.status_code == 201, retracted.text
+
+    stored = await housing.pool.fetch(
+        f"SELECT event_id::text, type, data FROM {housing.schema}.events"  # noqa: S608
+        " WHERE stream_id = $1",
+        f"case-{case_id}",
+    )
+    data = {row["event_id"]: row["data"] for row in stored}
+    assert data[flag_id]["note"] == {"$erased": True}
+    assert data[kept.json()["event_id"]]["note"] == "x"  # only that one (unsealed here)
+    [retraction] = [row["data"] for row in stored if row["type"] == "event.entered_in_error"]
+    assert retraction["values_erased"] is True
+
+    case = (await housing.get(f"/v1/cases/{case_id}")).json()
+    assert (case["flags"], case["version"]) == (["interpreter_needed"], 4)
+    again = await _retract(housing, case_id, flag_id)
+    assert again.status_code == 409, again.text
+    later = await housing.post(f"/v1/cases/{case_id}/events", at_risk(risk="rent_arrears"))
+    assert later.status_code == 201, later.text

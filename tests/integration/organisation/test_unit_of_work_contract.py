@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from events.envelope import Envelope, OrgId
+from events.shared import FlagRaised
 from services.organisation.adapters.postgres_unit_of_work import PostgresUnitOfWork, Stores
 from services.organisation.bootstrap import prepare_database
 from services.organisation.domain.people import ExistingPerson, register_person
@@ -37,6 +38,7 @@ from services.runtime.database import Pool, apply_ddl
 from services.runtime.event_store import EventIdReused, StreamConflict
 from services.runtime.idempotency import IdempotencyKeyReused, StoredResponse
 from services.runtime.person_keys import PersonKeys, RecordErased, person_keys_ddl
+from services.runtime.sealing import ERASED
 from tests.unit.organisation.domain_examples import DETAILS, recorded
 from tests.unit.organisation.fake_unit_of_work import FakeUnitOfWork, InMemoryStores
 
@@ -575,3 +577,26 @@ async def test_streams_read_together_are_each_in_order_and_a_missing_one_is_empt
         "missing": [],
         "s-3": [],
     }
+
+
+async def test_an_events_values_erased_in_place_read_as_erased_and_the_rest_stays(
+    new_uow: NewUnitOfWork,
+) -> None:
+    """One event retracted with its values: its personal values read as erased, its
+    facts and every other event stay, and the stream's versions do not move."""
+    person_id = uuid.uuid4()
+    flagged, kept = recorded(
+        *[FlagRaised(case_id=person_id, flag="risk_to_staff", note=n) for n in ("a", "b")],
+        subject=person_id,
+    )
+    async with new_uow() as uow:
+        await uow.streams.append("case-1", expected_version=0, events=[flagged, kept])
+        await uow.streams.erase_values(flagged.event_id)
+        await uow.commit()
+    async with new_uow() as uow:
+        stored = await uow.streams.read("case-1")
+    assert [(s.stream_version, s.envelope.data["note"]) for s in stored] == [
+        (1, ERASED),
+        (2, "b"),
+    ]
+    assert stored[0].envelope.data["flag"] == "risk_to_staff"

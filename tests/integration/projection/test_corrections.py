@@ -7,8 +7,10 @@ from datetime import date, timedelta
 from uuid import UUID, uuid4
 
 from events.housing import EvictionNoticeServed
-from events.shared import CaseOpened, EnteredInError, KeyWorker
+from events.shared import CaseOpened, EnteredInError, FlagRaised, KeyWorker
 from services.projection.bootstrap import rebuild_projection
+from services.runtime.event_store import EventStore
+from services.runtime.sealing import ERASED
 from tests.integration.projection.conftest import ID_SECRET, Organisations
 from tests.unit.projection.factories import PersonAt, details, minutes
 
@@ -128,3 +130,46 @@ async def test_a_retraction_marks_only_its_own_organisations_event_of_that_id(
         (e["org"], e["retracted_at"] is not None) for e in events if e["event_id"] == str(shared_id)
     }
     assert marked == {("housing", True), ("voluntary", False)}
+
+
+async def test_a_note_retracted_with_its_values_is_erased_in_the_timeline_also_after_a_replay(
+    orgs: Organisations,
+) -> None:
+    """A flag raised on the wrong person, with a note about someone else: retracted with its
+    values, the note is gone from the single view's timeline (the event stays, marked);
+    replayed from the organisation's store (which erased it in place too), the same."""
+    housing, case = PersonAt("housing"), uuid4()
+    note = "the neighbour's dog bit the officer"
+    await orgs.record(
+        [housing.registered(minutes(0), details()), housing.case_opened(minutes(1), case)]
+    )
+    await orgs.catch_up()
+    before = (await orgs.snapshot())[0]
+    flag = housing.event(FlagRaised(case_id=case, flag="risk_to_staff", note=note), minutes(2))
+    await orgs.record([flag])
+    await orgs.catch_up()
+    [citizen] = before
+    timeline = json.dumps((await orgs.snapshot())[1][citizen])
+    assert note in timeline
+    retraction = housing.event(
+        EnteredInError(
+            case_id=case, retracted_event_id=flag.event_id, retracted_type=flag.type,
+            reason="wrong person", values_erased=True,
+        ),
+        minutes(3),
+    )  # fmt: skip
+    await orgs.record([retraction])
+    async with orgs.pool.acquire() as conn:  # as the organisation's service does
+        await EventStore(orgs.sources["housing"], keys=orgs.keys).erase_values(conn, flag.event_id)
+    await orgs.catch_up()
+
+    for _ in ("live", "replayed"):
+        views, timelines, _links = await orgs.snapshot()
+        assert views == before
+        [marked] = [e for e in timelines[citizen]["events"] if e["event_id"] == str(flag.event_id)]
+        assert marked["retracted_at"] is not None
+        assert marked["data"]["note"] == ERASED
+        assert note not in json.dumps(timelines[citizen])
+        parked = f"SELECT count(*) FROM {orgs.schema}.parked_events"  # noqa: S608
+        assert await orgs.pool.fetchval(parked) == 0  # read as erased, not as unreadable
+        await _rebuilt(orgs)

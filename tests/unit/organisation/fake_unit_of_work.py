@@ -42,7 +42,7 @@ from services.organisation.domain.worklists import (
 from services.runtime.event_store import EventIdReused, StoredEvent, StreamConflict
 from services.runtime.idempotency import IdempotencyKeyReused, StoredResponse
 from services.runtime.person_keys import RecordErased
-from services.runtime.sealing import needs_sealing
+from services.runtime.sealing import all_values_erased, needs_sealing
 
 Row = TypeVar("Row")
 SEARCH_KEY = hashlib.sha256(b"caseweave in-memory people search").digest()
@@ -101,6 +101,17 @@ class FakeStreams:
     async def open(self, envelope: Envelope) -> Envelope | None:
         """Nothing is sealed in memory: an event opens unless its record was shredded."""
         return None if envelope.subject in self._state.shredded else envelope
+
+    async def erase_values(self, event_id: UUID) -> None:
+        """Erase one event's personal values in place, as PostgreSQL's store does."""
+        for stream in self._state.streams.values():
+            for index, stored in enumerate(stream):
+                e = stored.envelope
+                if e.event_id == event_id:
+                    data = all_values_erased(e.type, e.schema_version, e.data)
+                    if data is not None:
+                        envelope = e.model_copy(update={"data": data})
+                        stream[index] = replace(stored, envelope=envelope)
 
     async def shred(self, subject: UUID) -> None:
         """Shred a record's key: its events read as erased."""

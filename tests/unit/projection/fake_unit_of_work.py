@@ -26,6 +26,7 @@ from services.projection.domain.linkage import HumanDecision, PersonKey
 from services.projection.domain.view import CitizenView
 from services.runtime.event_log import LOG_START, LogPosition
 from services.runtime.parked_events import Unreadable
+from services.runtime.sealing import all_values_erased
 
 PairKey = tuple[PersonKey, PersonKey]  # (a, b) as stored: a pair is kept in one order
 
@@ -92,6 +93,16 @@ class FakeReadModelStore:
                 self._state.timeline[key] = TimelineEvent(envelope, self._state.last_arrival)
                 new[envelope.event_id] = self._state.last_arrival
         return new
+
+    async def erase_timeline_values(self, org: str, event_id: UUID) -> None:
+        """Erase one timeline event's personal values in place."""
+        held = self._state.timeline.get((org, event_id))
+        if held is not None:
+            e = held.envelope
+            data = all_values_erased(e.type, e.schema_version, e.data)
+            if data is not None:
+                erased = e.model_copy(update={"data": data})
+                self._state.timeline[org, event_id] = replace(held, envelope=erased)
 
     async def timeline_event(self, org: str, event_id: UUID) -> tuple[Envelope, int] | None:
         """Return an event as the timeline keeps it, and its arrival."""

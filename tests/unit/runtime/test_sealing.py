@@ -5,8 +5,11 @@ import pytest
 from events.envelope import Envelope
 from events.shared import ReferralMade
 from services.runtime.sealing import (
+    ERASED,
     SEALED,
     SealBroken,
+    all_values_erased,
+    has_erased_values,
     is_sealed,
     needs_sealing,
     new_data_key,
@@ -69,3 +72,19 @@ def test_an_event_without_personal_values_is_left_as_it_is() -> None:
     )
     assert not needs_sealing(at_risk)
     assert seal(at_risk, new_data_key()) == at_risk
+
+
+def test_erasing_an_events_values_in_place_leaves_its_facts_and_reads_as_erased() -> None:
+    """A retraction with its values: every personal value goes, sealed or not; what is not
+    personal stays; the event then says its values were erased, and opens as it is."""
+    event, key = _referral(), new_data_key()
+    sealed = seal(event, key)
+    data = all_values_erased(sealed.type, sealed.schema_version, sealed.data)
+    assert data is not None
+    assert (data["person"], data["reason"], data["to_org"]) == (ERASED, ERASED, "voluntary")
+    erased = sealed.model_copy(update={"data": data})
+    assert has_erased_values(erased)
+    assert not has_erased_values(sealed)
+    assert not is_sealed(erased)
+    assert unseal(erased, key) == erased  # nothing left to open
+    assert all_values_erased(erased.type, erased.schema_version, erased.data) is None

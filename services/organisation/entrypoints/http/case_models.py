@@ -75,10 +75,18 @@ class CaseEventRetract(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"reason": "recorded on the wrong person's case"}]},
+        json_schema_extra={
+            "examples": [{"reason": "recorded on the wrong person's case", "erase_values": True}]
+        },
     )
 
     reason: ShortText
+    erase_values: bool = Field(
+        default=False,
+        description="also erase the retracted event's personal values (its note, its"
+        " outcome) in place: in this organisation's store and the single view's timeline."
+        " Copies already published to Kafka keep them, sealed, until the topic's retention",
+    )
 
 
 class CaseClose(BaseModel):

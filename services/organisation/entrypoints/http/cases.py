@@ -150,8 +150,9 @@ async def retract_case_event(
     FHIR's `entered-in-error`): the case and the single view read as if it had not been (a
     flag it raised goes, a close it made is undone); the timeline keeps it, marked retracted.
     A correction is this and the right event. Not the case's opening (close the case), not a
-    retraction, not twice: 409 `not_retractable`."""
-    command = RetractCaseEvent(case_id, event_id, body.reason)
+    retraction, not twice: 409 `not_retractable`. With `erase_values`, the retracted event's
+    personal values are erased in place with it (the timeline shows them as erased)."""
+    command = RetractCaseEvent(case_id, event_id, body.reason, body.erase_values)
 
     async def run(uow: UnitOfWork, recording: Recording) -> CaseEventReceipt:
         written = await cases.retract_case_event(uow, recording=recording, command=command)
