@@ -86,7 +86,7 @@ def record_the_story(housing: Worker, health: Worker, charity: Worker) -> str:
         ).status_code
         == 201
     )
-    _, charity_case = charity.register_and_open_case("drop-in")
+    charity_person, charity_case = charity.register_and_open_case("drop-in")
     assert (
         charity.record(
             charity_case, "voluntary.engagement_recorded", {"channel": "drop_in"}
@@ -105,10 +105,15 @@ def record_the_story(housing: Worker, health: Worker, charity: Worker) -> str:
     )
     assert referral.status_code == 201, referral.text
     referral_id: str = referral.json()["referral_id"]
-    wait_for(
-        lambda: charity.get(f"/v1/referrals/{referral_id}", "voluntary").status_code == 200,
+    received = wait_for(
+        lambda: (
+            (r := charity.get(f"/v1/referrals/{referral_id}", "voluntary")).status_code == 200
+            and r.json()
+        ),
         what="the charity's inbox to receive the referral",
     )
+    # the charity knew him already: the referral joins its record, no second one
+    assert (received["person_id"], received["found_by"]) == (charity_person, "nhs_number")
     accepted = charity.post(
         f"/v1/referrals/{referral_id}/accept",
         {"key_worker": {"name": "Jo Reid"}},
