@@ -124,6 +124,11 @@ async def test_a_note_retracted_with_its_values_is_erased_where_it_is_stored(
         f"/v1/cases/{case_id}/events", event("flag.raised", flag="interpreter_needed", note="x")
     )
     flag_id = flagged.json()["event_id"]
+    loose = await housing.post(
+        f"/v1/cases/{case_id}/events/{flag_id}/entered-in-error",
+        {"reason": "wrong person", "erase_values": "yes"},
+    )  # erasing is not undone: only a JSON true asks for it
+    assert field_rules(loose) == {("body.erase_values", "bool_type")}, loose.text
     retracted = await housing.post(
         f"/v1/cases/{case_id}/events/{flag_id}/entered-in-error",
         {"reason": "wrong person", "erase_values": True},

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from pydantic.config import JsonDict
 
 from events.identifiers import ShortText
@@ -81,7 +81,7 @@ class CaseEventRetract(BaseModel):
     )
 
     reason: ShortText
-    erase_values: bool = Field(
+    erase_values: StrictBool = Field(
         default=False,
         description="also erase the retracted event's personal values (its note, its"
         " outcome) in place: in this organisation's store and the single view's timeline."

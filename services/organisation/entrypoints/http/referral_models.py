@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from events.envelope import OrgId
 from events.identifiers import ShortText
@@ -88,7 +88,7 @@ class ReferralPersonChoice(BaseModel):
     )
 
     person_id: UUID | None = None
-    new_record: bool = False
+    new_record: StrictBool = False
 
     @model_validator(mode="after")
     def _one_answer(self) -> "ReferralPersonChoice":
