@@ -13,6 +13,7 @@ from services.organisation.adapters.postgres_unit_of_work import PostgresUnitOfW
 from services.organisation.adapters.schema_migrations import organisation_migrations
 from services.organisation.domain.case_vocabulary import recordable_types
 from services.organisation.entrypoints.http import cases, consent, people, referrals
+from services.organisation.entrypoints.http.openapi import refine_for
 from services.organisation.entrypoints.kafka_referral_inbox import kafka_referral_inbox_running
 from services.organisation.entrypoints.kafka_relay import kafka_relay_running
 from services.organisation.entrypoints.referral_inbox import referral_inbox_running
@@ -22,6 +23,7 @@ from services.runtime.database import Pool, create_pool
 from services.runtime.dev_secrets import person_keys
 from services.runtime.event_log import EventLog
 from services.runtime.http.app_factory import Lifespan, create_service_app
+from services.runtime.http.openapi_contract import published_openapi
 from services.runtime.matching_config import load_matching_config
 from services.runtime.migrations import apply_migrations
 from services.runtime.person_keys import PersonKeys, person_keys_migrations
@@ -68,6 +70,7 @@ def create_organisation_app(
         ),
     )
     app.state.org = org
+    app.openapi = published_openapi(app, refine=refine_for(org))  # type: ignore[method-assign]
     for router in (people.router, consent.router, cases.router, referrals.router):
         app.include_router(router)
     return app

@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 import structlog
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from services.runtime.http.errors import (
     DATABASE_RETRY_AFTER_SECONDS,
@@ -16,11 +17,13 @@ from services.runtime.http.json_rules import refuse_repeated_keys
 from services.runtime.http.limits import RequestSizeLimit
 from services.runtime.http.media_types import require_json_body
 from services.runtime.http.metrics_endpoint import add_metrics_route
+from services.runtime.http.openapi_contract import published_openapi
 from services.runtime.http.request_context import RequestContext
 from services.runtime.http.text_rules import refuse_nul_characters
 from services.runtime.rate_limits import HttpLimits, RateLimits
 
 log = structlog.get_logger("caseweave.http")
+DOCS_ASSETS = "/docs-assets"  # Swagger UI's script, styles and icon
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
@@ -47,13 +50,16 @@ def create_service_app(
 ) -> FastAPI:
     """Return an app with Caseweave's error shape, request logging and metrics, health
     endpoints and /metrics."""
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs from the service's own copy of Swagger UI, no CDN
         title=title,
         description=description,
         version="1",
         lifespan=lifespan,
         dependencies=[Depends(_body_rules)],
+        redoc_url=None,
+        static_url=DOCS_ASSETS,
     )
+    app.openapi = published_openapi(app)  # type: ignore[method-assign]
     app.state.service_name = service_name
     configure_http_limits(app, HttpLimits())
     app.state.bearer_tokens = None  # API keys only, unless the deployment names an issuer

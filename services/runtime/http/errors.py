@@ -29,6 +29,21 @@ class FieldError(BaseModel):
     message: str
 
 
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable code, words for people, and the fields and rules involved."""
+
+    code: str
+    message: str
+    correlation_id: str | None = None
+    fields: list[FieldError] | None = None
+
+
+class ErrorPublic(BaseModel):
+    """The body of every error answer."""
+
+    error: ErrorDetail
+
+
 class ApiError(Exception):
     """An error a client can act on, with its HTTP status and a stable code."""
 
