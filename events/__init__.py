@@ -3,7 +3,16 @@
 Importing this package registers every event type, so `events.registry` can decode any of them.
 """
 
-from events import consent, governance, housing, identity, mental_health, shared, voluntary
+from events import (
+    consent,
+    governance,
+    housing,
+    identity,
+    inbound,
+    mental_health,
+    shared,
+    voluntary,
+)
 from events.envelope import Envelope, OrgId, new_event_id
 from events.registry import (
     EventPayload,
@@ -24,6 +33,7 @@ __all__ = [
     "governance",
     "housing",
     "identity",
+    "inbound",
     "mental_health",
     "new_event_id",
     "registered_types",

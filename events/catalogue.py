@@ -17,6 +17,7 @@ SECTIONS: dict[str, str] = {
     "voluntary": "Voluntary sector",
     "identity": "Identity decisions (recorded by the projection)",
     "governance": "Governance alerts (recorded by the projection)",
+    "inbound": "Charities' systems (recorded by an organisation's adapters)",
 }
 
 _INTRO = """\

@@ -13,6 +13,7 @@ from uuid import UUID
 from events.envelope import ORGANISATIONS, ROLES
 from services.cli.dead_letters import add_dead_letters
 from services.cli.kafka_local import add_local
+from services.cli.quarantine import add_quarantine
 from services.cli.service_runner import SERVICE_NAMES
 from services.runtime.logs import configure_logging
 from services.runtime.migrations import SchemaAhead
@@ -110,6 +111,12 @@ def _dead_letters(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(dead_letters_command.run(args, settings, database_url))
 
 
+def _quarantine(args: argparse.Namespace, settings: Settings) -> int:
+    from services.cli import quarantine as quarantine_command  # noqa: PLC0415 - only for this command
+
+    return asyncio.run(quarantine_command.run(args, settings, database_url))
+
+
 def _kafka(args: argparse.Namespace, settings: Settings) -> int:
     if args.group == "local":
         from services.cli.kafka_local import run_local  # noqa: PLC0415 - only here
@@ -150,7 +157,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (
         _add_running, _add_keys, _add_replay, _add_audit, _add_sar, _add_erase, _add_schemas,
-        _add_kafka, _add_dead_letters, _add_migrations,
+        _add_kafka, _add_dead_letters, _add_quarantine, _add_migrations,
     ):  # fmt: skip
         add(commands)
     return parser
@@ -266,6 +273,10 @@ def _add_migrations(commands: Commands) -> None:
 
 def _add_dead_letters(commands: Commands) -> None:
     add_dead_letters(commands).set_defaults(handler=_dead_letters)
+
+
+def _add_quarantine(commands: Commands) -> None:
+    add_quarantine(commands).set_defaults(handler=_quarantine)
 
 
 def _operator_name(text: str) -> str:

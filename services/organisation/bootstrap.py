@@ -11,8 +11,10 @@ from events.envelope import ORGANISATIONS, OrgId
 from services.identity_matching.matching import MatchingConfig
 from services.organisation.adapters.postgres_unit_of_work import PostgresUnitOfWork, Stores
 from services.organisation.adapters.schema_migrations import organisation_migrations
+from services.organisation.adapters.sources_file import load_sources
 from services.organisation.domain.case_vocabulary import recordable_types
-from services.organisation.entrypoints.http import cases, consent, people, referrals
+from services.organisation.domain.inbound_mapping import Source
+from services.organisation.entrypoints.http import cases, consent, inbound, people, referrals
 from services.organisation.entrypoints.http.openapi import refine_for
 from services.organisation.entrypoints.kafka_referral_inbox import kafka_referral_inbox_running
 from services.organisation.entrypoints.kafka_relay import kafka_relay_running
@@ -46,6 +48,7 @@ def create_organisation_app(
     kafka_bootstrap_servers: str | None = None,
     keys: PersonKeys | None = None,
     matching: MatchingConfig | None = None,
+    sources: Mapping[str, Source] | None = None,
 ) -> FastAPI:
     """Return the HTTP app of `org`'s service; `schemas` names each organisation's schema.
 
@@ -71,7 +74,8 @@ def create_organisation_app(
     )
     app.state.org = org
     app.openapi = published_openapi(app, refine=refine_for(org))  # type: ignore[method-assign]
-    for router in (people.router, consent.router, cases.router, referrals.router):
+    app.state.sources = {name: s for name, s in (sources or {}).items() if s.org == org}
+    for router in (people.router, consent.router, cases.router, referrals.router, inbound.router):
         app.include_router(router)
     return app
 
@@ -88,6 +92,7 @@ def organisation_app_from_settings(org: OrgId, settings: Settings) -> FastAPI:
         kafka_bootstrap_servers=kafka,
         keys=person_keys(settings),
         matching=load_matching_config(settings.matching_file),
+        sources=load_sources(settings.sources_file),
     )
 
 

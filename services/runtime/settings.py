@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         default=None,
         description="TOML file of identity matching thresholds per place; unset: defaults",
     )
+    sources_file: Path | None = Field(
+        default=None,
+        description="TOML file of the charities' systems that may push signed webhooks, each"
+        " with its mapping; unset: none may",
+    )
     kafka_bootstrap_servers: str | None = Field(
         default=None,
         validation_alias=AliasChoices(

@@ -65,6 +65,7 @@ def test_glossary_lists_every_type_under_its_organisation() -> None:
         "## Voluntary sector",
         "## Identity decisions (recorded by the projection)",
         "## Governance alerts (recorded by the projection)",
+        "## Charities' systems (recorded by an organisation's adapters)",
     ]
 
 

@@ -70,6 +70,14 @@ class PeopleTable:
         )
         return person_id
 
+    async def find_by_local_id(self, conn: Connection, local_id: str) -> UUID | None:
+        """Return the person registered with this local id, if any."""
+        person_id: UUID | None = await conn.fetchval(
+            f"SELECT person_id FROM {self.schema}.people WHERE local_id = $1",  # noqa: S608 - schema name is checked
+            local_id,
+        )
+        return person_id
+
     async def change(
         self,
         conn: Connection,

@@ -126,6 +126,10 @@ class PostgresPeople:
         """Return the person registered with this NHS number, if any."""
         return await self._people.find_by_nhs_number(self._conn, nhs_number)
 
+    async def find_by_local_id(self, local_id: str) -> UUID | None:
+        """Return the person registered with this local id, if any."""
+        return await self._people.find_by_local_id(self._conn, local_id)
+
     async def change(
         self, *, person_id: UUID, nhs_number: str | None, local_id: str | None
     ) -> ExistingPerson | None:

@@ -78,6 +78,10 @@ class People(Protocol):
         """Return the person registered with this NHS number, if any."""
         ...
 
+    async def find_by_local_id(self, local_id: str) -> UUID | None:
+        """Return the person registered with this local id (a charity's record id), if any."""
+        ...
+
     async def change(
         self, *, person_id: UUID, nhs_number: str | None, local_id: str | None
     ) -> ExistingPerson | None:

@@ -22,6 +22,7 @@ import structlog
 from pydantic import ValidationError
 
 from events.envelope import Envelope
+from events.inbound import MessageDiscarded, MessageQuarantined, MessageRedriven
 from events.registry import EventPayload, UnknownEventType, decode_payload
 from events.shared import EnteredInError, PersonDetailsChanged, PersonRegistered, ReferralHeld
 from services.identity_matching.matching import MatchingConfig
@@ -38,7 +39,16 @@ logger = structlog.get_logger(__name__)
 # A held referral (`referral.held`) is the receiver's working copy until a worker says which
 # of its records the person is: it names other people as candidates, and its own person id
 # is nobody's yet. The view learns of the referral from `referral.received` once chosen.
-NOT_PROJECTED = frozenset({ReferralHeld.event_type})
+# An adapter's record of a charity's message it quarantined, applied or discarded is about a
+# message, not a person: the view learns what the message did from the events it caused.
+NOT_PROJECTED = frozenset(
+    {
+        ReferralHeld.event_type,
+        MessageQuarantined.event_type,
+        MessageRedriven.event_type,
+        MessageDiscarded.event_type,
+    }
+)
 BATCH_SIZE = 1000
 IDENTIFYING_TYPES = frozenset({PersonRegistered.event_type, PersonDetailsChanged.event_type})
 DEFAULT_MATCHING = MatchingConfig()

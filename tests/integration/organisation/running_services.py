@@ -3,7 +3,7 @@
 import asyncio
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from events.envelope import ORGANISATIONS, OrgId
 from events.identifiers import nhs_number_check_digit
 from services.organisation.bootstrap import create_organisation_app
+from services.organisation.domain.inbound_mapping import Source
 from services.runtime.api_keys import ApiKeyStore
 from services.runtime.database import Pool
 from services.runtime.http.app_factory import configure_http_limits
@@ -102,7 +103,11 @@ def unique_schemas() -> dict[OrgId, str]:
 
 @asynccontextmanager
 async def running_services(
-    database_url: str, pool: Pool, *, kafka_bootstrap_servers: str | None = None
+    database_url: str,
+    pool: Pool,
+    *,
+    kafka_bootstrap_servers: str | None = None,
+    sources: Mapping[str, Source] | None = None,
 ) -> AsyncIterator[dict[OrgId, RunningService]]:
     """Start every organisation's service (lifespan included) on fresh schemas; stop them after.
 
@@ -121,6 +126,7 @@ async def running_services(
                 # log), and tests run a second inbox consumer beside the service's own
                 pool_size=12,
                 kafka_bootstrap_servers=kafka_bootstrap_servers,
+                sources=sources,
             )
             # a module's tests share one key per organisation: its rate limit would refuse
             # them, not the rules under test (rate limits have tests of their own)

@@ -156,6 +156,10 @@ class FakePeople:
         """Return the person registered with this NHS number, if any."""
         return next((p.person_id for p in self._state.people if p.nhs_number == nhs_number), None)
 
+    async def find_by_local_id(self, local_id: str) -> UUID | None:
+        """Return the person registered with this local id, if any."""
+        return next((p.person_id for p in self._state.people if p.local_id == local_id), None)
+
     async def change(
         self, *, person_id: UUID, nhs_number: str | None, local_id: str | None
     ) -> ExistingPerson | None:

@@ -1,0 +1,182 @@
+"""Signed webhooks in: a charity's own system pushes its updates, in its own terms, to
+`POST /v1/inbound/{source}`; its source's mapping makes them our commands.
+
+Signed as the Standard Webhooks specification says (the `standardwebhooks` package verifies):
+`webhook-id`, `webhook-timestamp` and `webhook-signature` (`v1,<base64 HMAC-SHA256 of
+"{id}.{timestamp}.{body}">`, compared in constant time; any of the source's secrets, so one
+rotates out without downtime); a timestamp more than 5 minutes off is refused. A message
+that does not verify (or names no source of this organisation) is a 401 that writes nothing
+and counts against the caller's address like a failed login. `webhook-id` is the
+idempotency key: a re-delivery records nothing new and gets the first answer.
+
+Applied: 200 with what it did. Not applicable (an unknown code, a bad date, an unknown
+person): 202, kept in quarantine with the field and rule, for ops to redrive once the mapping
+is fixed; never dropped.
+"""
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import structlog
+from fastapi import APIRouter, Header, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from services.organisation.domain.inbound_mapping import Source
+from services.organisation.domain.recording import Recording
+from services.organisation.entrypoints.http.writes import REPLAYED_HEADER
+from services.organisation.service_layer.inbound import Applied, take_inbound
+from services.organisation.service_layer.unit_of_work import UnitOfWork
+from services.runtime.http.auth import client_address
+from services.runtime.http.errors import ApiError, FieldError
+from services.runtime.idempotency import IdempotencyKeyReused, StoredResponse, request_fingerprint
+from services.runtime.rate_limits import RateLimits
+
+router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
+log = structlog.get_logger("caseweave.organisation")
+_UNVERIFIED = (
+    "the message is not signed by a secret of this source, or its webhook-timestamp is more"
+    " than 5 minutes off"
+)
+
+
+class InboundReceipt(BaseModel):
+    """What became of a message: applied (as which command, to whom), or quarantined (with
+    the field and rule that stopped it)."""
+
+    status: Literal["applied", "quarantined"]
+    command: str | None = None
+    person_id: UUID | None = None
+    case_id: UUID | None = None
+    event_id: UUID | None = None
+    quarantine_id: UUID | None = None
+    field: str | None = None
+    rule: str | None = None
+
+
+WebhookHeader = Annotated[str | None, Header(description="Standard Webhooks header")]
+
+
+@router.post(
+    "/{source}",
+    response_model=InboundReceipt,
+    summary="Take in a signed message from a charity's own system",
+    responses={
+        202: {"model": InboundReceipt, "description": "kept in quarantine, with why"},
+        401: {"description": _UNVERIFIED},
+    },
+    openapi_extra={  # the body is read raw (the signature covers its bytes), so say it here
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "description": "the message in the source's own terms: its mapping"
+                        " (CASEWEAVE_SOURCES_FILE) reads it",
+                    }
+                }
+            },
+        }
+    },
+)
+async def take_signed_message(
+    request: Request,
+    source: Annotated[str, Path(max_length=64, description="the source's name")],
+    webhook_id: Annotated[str | None, Header(alias="webhook-id", max_length=200)] = None,
+    webhook_timestamp: Annotated[str | None, Header(alias="webhook-timestamp")] = None,
+    webhook_signature: Annotated[str | None, Header(alias="webhook-signature")] = None,
+) -> JSONResponse:
+    """Apply a message a source signed (see the module's description): 200 applied, 202
+    quarantined, 401 not verified."""
+    failures: RateLimits = request.app.state.auth_failures
+    client = client_address(request)
+    if wait := failures.blocked_for(client):
+        message = f"too many failed authentications; retry in {wait} s"
+        raise ApiError(429, "rate_limited", message, headers={"Retry-After": str(wait)})
+    body = await request.body()
+    known: dict[str, Source] = request.app.state.sources
+    signed = known.get(source)
+    headers = {
+        "webhook-id": webhook_id or "",
+        "webhook-timestamp": webhook_timestamp or "",
+        "webhook-signature": webhook_signature or "",
+    }
+    if signed is None or not _verified(signed, body, headers):
+        failures.wait_for(client)
+        log.info("inbound_refused", source=source, code="unverified")
+        raise ApiError(401, "unverified", _UNVERIFIED)
+    assert webhook_id is not None  # verified messages carry it
+    message = json.loads(body)
+    if not isinstance(message, dict):
+        field = FieldError(field="body", rule="json_object", message="send a JSON object")
+        raise ApiError(422, "validation_failed", "the request breaks a rule", fields=[field])
+    answer, replayed = await _answer(request, signed, webhook_id, message)
+    log.info("inbound_replayed" if replayed else "inbound_taken", source=source, **answer.body)
+    return JSONResponse(
+        answer.body, answer.status, headers={REPLAYED_HEADER: "true"} if replayed else None
+    )
+
+
+def _verified(source: Source, body: bytes, headers: dict[str, str]) -> bool:
+    """Tell whether any of the source's secrets signed this body, recently."""
+    for secret in source.secrets:
+        try:
+            Webhook(secret).verify(body, headers, json_parse=False)
+        except WebhookVerificationError:
+            continue
+        return True
+    return False
+
+
+async def _answer(
+    request: Request, source: Source, message_id: str, message: dict[str, Any]
+) -> tuple[StoredResponse, bool]:
+    """Apply or quarantine the message in one transaction, once per message id."""
+    scope = f"inbound:{source.name}"
+    fingerprint = request_fingerprint("POST", request.url.path, message)
+    uow: UnitOfWork
+    async with request.app.state.unit_of_work() as uow:
+        try:
+            earlier = await uow.idempotency.claim(
+                scope=scope, key=message_id, fingerprint=fingerprint
+            )
+        except IdempotencyKeyReused as error:
+            raise ApiError(
+                422,
+                "idempotency_key_reused",
+                "this webhook-id came before with another message; give each message its own",
+            ) from error
+        if earlier is not None:
+            return earlier, True
+        recording = Recording(
+            org=uow.org,
+            actor=source.actor,
+            correlation_id=request.state.correlation_id,
+            recorded_at=datetime.now(UTC),
+        )
+        outcome = await take_inbound(
+            uow, source=source, message_id=message_id, message=message, recording=recording
+        )
+        answer = _stored(outcome)
+        await uow.idempotency.remember(scope=scope, key=message_id, response=answer)
+        await uow.commit()
+    return answer, False
+
+
+def _stored(outcome: Any) -> StoredResponse:
+    if isinstance(outcome, Applied):
+        receipt = InboundReceipt(
+            status="applied", command=outcome.command, person_id=outcome.person_id,
+            case_id=outcome.case_id, event_id=outcome.event_id,
+        )  # fmt: skip
+        return StoredResponse(200, receipt.model_dump(mode="json", exclude_none=True))
+    receipt = InboundReceipt(
+        status="quarantined", quarantine_id=outcome.quarantine_id, field=outcome.field,
+        rule=outcome.rule,
+    )  # fmt: skip
+    return StoredResponse(202, receipt.model_dump(mode="json", exclude_none=True))

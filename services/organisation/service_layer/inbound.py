@@ -1,0 +1,352 @@
+"""Take in what a charity's own system pushed (a signed webhook's body, or a CSV row): apply
+it as the command its source's mapping says, or keep it aside (quarantine) with the field
+and the rule that stopped it. A quarantined message is applied again once its mapping is
+fixed or its person known (`redrive`), or discarded by an operator (its contents shredded).
+
+Nothing is partly applied: the command runs in an attempt that leaves nothing behind if any
+rule refuses it, and then the message is quarantined instead, in the same transaction.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid5
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from events.identifiers import ShortText
+from events.inbound import MessageDiscarded, MessageQuarantined, MessageRedriven
+from events.recording_rules import ALREADY_RECORDED
+from events.registry import decode_payload
+from events.shared import DetailsChange, KeyWorker, PersonDetails
+from services.organisation.domain.commands import (
+    ChangePersonDetails,
+    CloseCase,
+    OpenCase,
+    RecordCaseEvent,
+)
+from services.organisation.domain.errors import (
+    Conflict,
+    DomainError,
+    NotFound,
+    PersonAlreadyRegistered,
+)
+from services.organisation.domain.inbound_mapping import (
+    MappedCommand,
+    Source,
+    Unmappable,
+    map_message,
+    source_case_id,
+    source_person_id,
+)
+from services.organisation.domain.recording import Recording, envelope_for
+from services.organisation.service_layer import cases, people
+from services.organisation.service_layer.streams import load_case
+from services.organisation.service_layer.unit_of_work import UnitOfWork
+from services.runtime.person_keys import RecordErased
+from services.runtime.sealing import has_erased_values
+
+_QUARANTINE = UUID("0d6b3a52-8c1f-4a97-b5e2-7f40c9d1a6e3")
+ERASED_RULE = "person_erased"
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A message applied: as which command, to whom (and which case, which event)."""
+
+    command: str
+    person_id: UUID
+    case_id: UUID | None = None
+    event_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A message kept aside: its quarantine id, and the field and rule that stopped it."""
+
+    quarantine_id: UUID
+    field: str
+    rule: str
+    detail: str
+
+
+class UnknownQuarantine(NotFound):
+    """No quarantined message with this id in this organisation."""
+
+    def __init__(self, quarantine_id: UUID) -> None:
+        super().__init__(f"no quarantined message {quarantine_id}")
+
+
+class QuarantineResolved(Conflict):
+    """The quarantined message was applied or discarded already."""
+
+    code = "quarantine_resolved"
+
+    def __init__(self, quarantine_id: UUID, how: str) -> None:
+        super().__init__(f"quarantined message {quarantine_id} was {how} already")
+
+
+class _CaseOpening(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: ShortText
+    key_worker: KeyWorker
+
+
+class _CaseClosing(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: ShortText
+
+
+def quarantine_id_of(source: str, message_id: str) -> UUID:
+    """Return the quarantine id of a source's message: the same for the same message."""
+    return uuid5(_QUARANTINE, f"{source}:{message_id}")
+
+
+def quarantine_stream(quarantine_id: UUID) -> str:
+    """Return the stream of a quarantined message."""
+    return f"quarantine-{quarantine_id}"
+
+
+async def take_inbound(
+    uow: UnitOfWork,
+    *,
+    source: Source,
+    message_id: str,
+    message: dict[str, Any],
+    recording: Recording,
+) -> Applied | Quarantined:
+    """Apply a source's message, or quarantine it saying why (nothing of it half-applied)."""
+    why = await _applied_or_why(uow, source, message, recording)
+    if not isinstance(why, Unmappable):
+        return why
+    return await _quarantine(
+        uow, source, message_id=message_id, message=message, why=why, recording=recording
+    )
+
+
+async def _applied_or_why(
+    uow: UnitOfWork, source: Source, message: dict[str, Any], recording: Recording
+) -> Applied | Unmappable:
+    mapped = map_message(source.mapping, message)
+    if isinstance(mapped, Unmappable):
+        return mapped
+    try:
+        async with uow.attempt():
+            return await _apply(uow, source, mapped, recording)
+    except DomainError as error:
+        return _refusal(error)
+    except RecordErased:  # the person was erased: nothing about them is kept, not even this
+        return Unmappable("person", ERASED_RULE, "the person was erased: the message is not kept")
+    except ValidationError as error:
+        first = error.errors(include_input=False)[0]
+        field = ".".join(str(part) for part in first["loc"]) or "message"
+        return Unmappable(field, first["type"], first["msg"])
+
+
+def _refusal(error: DomainError) -> Unmappable:
+    """Return a domain refusal as the quarantine keeps it: its first field and rule."""
+    if error.problems:
+        first = error.problems[0]
+        return Unmappable(".".join(map(str, first["loc"])), first["type"], first["msg"])
+    return Unmappable("message", error.code, error.message)
+
+
+async def _apply(
+    uow: UnitOfWork, source: Source, mapped: MappedCommand, recording: Recording
+) -> Applied:
+    if mapped.command == "register_person":
+        return await _register_or_update(uow, source, mapped, recording)
+    person_id = await _person(uow, source, mapped.person_ref)
+    assert mapped.case_ref is not None  # the mapping asks case commands for a case id
+    case_id = source_case_id(source.name, mapped.case_ref)
+    if mapped.command == "open_case":
+        opening = _CaseOpening.model_validate(mapped.values)
+        command = OpenCase(person_id, opening.reason, opening.key_worker)
+        await cases.open_case(uow, recording=recording, command=command, case_id=case_id)
+        return Applied("open_case", person_id, case_id)
+    await _ensure_case_of(uow, case_id, person_id, source)
+    if mapped.command == "close_case":
+        closing = _CaseClosing.model_validate(mapped.values)
+        close = CloseCase(case_id, closing.outcome)
+        await cases.close_case(uow, recording=recording, command=close)
+        return Applied("close_case", person_id, case_id)
+    assert mapped.event_type is not None  # record_event names its type
+    record = RecordCaseEvent(case_id, mapped.event_type, mapped.values)
+    written = await cases.record_case_event(uow, recording=recording, command=record)
+    return Applied("record_event", person_id, case_id, written.event_id)
+
+
+async def _register_or_update(
+    uow: UnitOfWork, source: Source, mapped: MappedCommand, recording: Recording
+) -> Applied:
+    """Register the charity's person, or record what changed in how it knows a person
+    already registered under its record id."""
+    values = {"local_id": mapped.person_ref, **mapped.values}
+    known = await uow.people.find_by_local_id(str(values["local_id"]))
+    if known is not None:
+        changes = DetailsChange.model_validate(values)
+        change = ChangePersonDetails(known, changes)
+        await people.change_person_details(uow, recording=recording, command=change)
+        return Applied("update_person", known)
+    details = PersonDetails.model_validate(values)
+    person_id = source_person_id(source.name, mapped.person_ref)
+    existing = await people.record_registration(
+        uow,
+        recording=recording,
+        person_id=person_id,
+        details=details,
+        place=source.mapping.place,
+    )
+    if existing is not None:  # another record holds the NHS number: a person must look
+        raise PersonAlreadyRegistered(existing.person_id, field="nhs_number")
+    return Applied("register_person", person_id)
+
+
+class UnknownPerson(NotFound):
+    """The source names a person this organisation has no record of under its id."""
+
+    def __init__(self, field: str, person_ref: str) -> None:
+        message = f"no person registered with the source's id {person_ref!r}"
+        super().__init__(
+            message, problems=[{"loc": (field,), "type": "unknown_person", "msg": message}]
+        )
+
+
+class CaseOfAnotherPerson(Conflict):
+    """The source's case is another person's."""
+
+    code = "case_of_another_person"
+
+
+async def _person(uow: UnitOfWork, source: Source, person_ref: str) -> UUID:
+    person_id = await uow.people.find_by_local_id(person_ref)
+    if person_id is None:
+        raise UnknownPerson(source.mapping.person_id_field, person_ref)
+    return person_id
+
+
+async def _ensure_case_of(uow: UnitOfWork, case_id: UUID, person_id: UUID, source: Source) -> None:
+    case = await load_case(uow, case_id)  # CaseNotFound: the source never opened it here
+    if case.person_id != person_id:
+        field = source.mapping.case_id_field or "case"
+        message = "the source's case is another person's"
+        raise CaseOfAnotherPerson(
+            message, problems=[{"loc": (field,), "type": "case_of_another_person", "msg": message}]
+        )
+
+
+async def _quarantine(
+    uow: UnitOfWork,
+    source: Source,
+    *,
+    message_id: str,
+    message: dict[str, Any],
+    why: Unmappable,
+    recording: Recording,
+) -> Quarantined:
+    quarantine_id = quarantine_id_of(source.name, message_id)
+    payload = MessageQuarantined(
+        quarantine_id=quarantine_id,
+        source=source.name,
+        message_id=message_id,
+        field=why.field[:200],
+        rule=why.rule[:64],
+        detail=why.message[:2000],
+        message={} if why.rule == ERASED_RULE else message,
+    )
+    envelope = envelope_for(
+        payload, recording=recording, subject=quarantine_id, place=source.mapping.place
+    )
+    await uow.streams.append(
+        quarantine_stream(quarantine_id), expected_version=0, events=[envelope]
+    )
+    return Quarantined(quarantine_id, payload.field, payload.rule, payload.detail)
+
+
+@dataclass(frozen=True)
+class QuarantinedMessage:
+    """A quarantined message as ops see it (`message` None once discarded: shredded)."""
+
+    quarantine_id: UUID
+    source: str
+    message_id: str
+    field: str
+    rule: str
+    detail: str | None
+    message: dict[str, Any] | None
+    status: str  # held, redriven, discarded
+    version: int
+    event_id: UUID  # of its `inbound.quarantined` event
+
+
+async def quarantined(uow: UnitOfWork, quarantine_id: UUID) -> QuarantinedMessage:
+    """Return a quarantined message and where it stands (raises UnknownQuarantine)."""
+    stored = await uow.streams.read(quarantine_stream(quarantine_id))
+    first: MessageQuarantined | None = None
+    status, event_id = "held", None
+    for event in stored:
+        e = event.envelope
+        if e.type == MessageQuarantined.event_type and has_erased_values(e):  # discarded
+            first, event_id = _contents_gone(e.data), e.event_id
+            continue
+        payload = decode_payload(e.type, e.schema_version, e.data)
+        if isinstance(payload, MessageQuarantined):
+            first, event_id = payload, e.event_id
+        elif isinstance(payload, MessageRedriven):
+            status = "redriven"
+        elif isinstance(payload, MessageDiscarded):
+            status = "discarded"
+    if first is None or event_id is None:
+        raise UnknownQuarantine(quarantine_id)
+    return QuarantinedMessage(
+        quarantine_id, first.source, first.message_id, first.field, first.rule,
+        None if status == "discarded" else first.detail,
+        None if status == "discarded" else first.message,
+        status, stored[-1].stream_version, event_id,
+    )  # fmt: skip
+
+
+def _contents_gone(data: dict[str, Any]) -> MessageQuarantined:
+    """Return a discarded message's record, its erased contents left out."""
+    return MessageQuarantined.model_validate(
+        {**data, "detail": "", "message": {}}, context=ALREADY_RECORDED
+    )
+
+
+async def redrive(
+    uow: UnitOfWork, *, source: Source, quarantine_id: UUID, recording: Recording
+) -> Applied | Unmappable:
+    """Apply a held message again (with the source's mapping as it is now): applied, it is
+    marked redriven; refused again, it stays held and the refusal is returned."""
+    held = await quarantined(uow, quarantine_id)
+    if held.status != "held":
+        raise QuarantineResolved(quarantine_id, held.status)
+    assert held.message is not None  # held messages are readable
+    outcome = await _applied_or_why(uow, source, held.message, recording)
+    if isinstance(outcome, Applied):
+        done = MessageRedriven(quarantine_id=quarantine_id, command=outcome.command)
+        envelope = envelope_for(
+            done, recording=recording, subject=quarantine_id, place=source.mapping.place
+        )
+        await uow.streams.append(
+            quarantine_stream(quarantine_id), expected_version=held.version, events=[envelope]
+        )
+    return outcome
+
+
+async def discard(
+    uow: UnitOfWork, *, quarantine_id: UUID, reason: str, place: str, recording: Recording
+) -> None:
+    """Discard a held message, saying why: its contents are shredded (its stream reads as
+    erased from then on; the list of quarantined messages still shows it discarded)."""
+    held = await quarantined(uow, quarantine_id)
+    if held.status != "held":
+        raise QuarantineResolved(quarantine_id, held.status)
+    done = MessageDiscarded(quarantine_id=quarantine_id, reason=reason)
+    envelope = envelope_for(done, recording=recording, subject=quarantine_id, place=place)
+    await uow.streams.append(
+        quarantine_stream(quarantine_id), expected_version=held.version, events=[envelope]
+    )
+    await uow.streams.erase_values(held.event_id)  # where nothing is sealed, too
+    await uow.streams.shred(quarantine_id)
