@@ -312,3 +312,17 @@ def _ops() -> Recording:
         org="voluntary", actor="voluntary/operator/test", correlation_id=str(uuid.uuid4()),
         recorded_at=datetime.now(UTC),
     )  # fmt: skip
+
+
+async def test_a_signed_body_that_is_not_a_json_object_is_refused_saying_why(
+    voluntary: RunningService,
+) -> None:
+    for body, content_type, status, rule in (
+        (b'{"event": ', "application/json", 400, "json"),
+        (b"[1, 2]", "application/json", 422, "json_object"),
+        (b'{"event": "x"}', "text/plain", 415, "json_media_type"),
+    ):
+        _, headers = _signed(body)
+        answer = await _push(voluntary, body, {**headers, "content-type": content_type})
+        assert answer.status_code == status, (body, answer.text)
+        assert answer.json()["error"]["fields"][0]["rule"] == rule

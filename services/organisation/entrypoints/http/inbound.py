@@ -33,6 +33,7 @@ from services.organisation.service_layer.inbound import Applied, take_inbound
 from services.organisation.service_layer.unit_of_work import UnitOfWork
 from services.runtime.http.auth import client_address
 from services.runtime.http.errors import ApiError, FieldError
+from services.runtime.http.media_types import is_json
 from services.runtime.idempotency import IdempotencyKeyReused, StoredResponse, request_fingerprint
 from services.runtime.rate_limits import RateLimits
 
@@ -96,8 +97,8 @@ async def take_signed_message(
     failures: RateLimits = request.app.state.auth_failures
     client = client_address(request)
     if wait := failures.blocked_for(client):
-        message = f"too many failed authentications; retry in {wait} s"
-        raise ApiError(429, "rate_limited", message, headers={"Retry-After": str(wait)})
+        why = f"too many failed authentications; retry in {wait} s"
+        raise ApiError(429, "rate_limited", why, headers={"Retry-After": str(wait)})
     body = await request.body()
     known: dict[str, Source] = request.app.state.sources
     signed = known.get(source)
@@ -111,15 +112,36 @@ async def take_signed_message(
         log.info("inbound_refused", source=source, code="unverified")
         raise ApiError(401, "unverified", _UNVERIFIED)
     assert webhook_id is not None  # verified messages carry it
-    message = json.loads(body)
-    if not isinstance(message, dict):
-        field = FieldError(field="body", rule="json_object", message="send a JSON object")
-        raise ApiError(422, "validation_failed", "the request breaks a rule", fields=[field])
+    message = _json_object(request, body)
     answer, replayed = await _answer(request, signed, webhook_id, message)
     log.info("inbound_replayed" if replayed else "inbound_taken", source=source, **answer.body)
     return JSONResponse(
         answer.body, answer.status, headers={REPLAYED_HEADER: "true"} if replayed else None
     )
+
+
+def _json_object(request: Request, body: bytes) -> dict[str, Any]:
+    """Return the body as a JSON object, or answer 415 (not sent as JSON), 400 (not JSON)
+    or 422 (not an object), naming the field and rule."""
+    if not is_json(request.headers.get("content-type")):
+        field = FieldError(
+            field="header.content-type", rule="json_media_type",
+            message="send Content-Type: application/json",
+        )  # fmt: skip
+        raise ApiError(
+            415, "unsupported_media_type", "the request body must be JSON", fields=[field]
+        )
+    try:
+        message = json.loads(body)
+    except (ValueError, RecursionError) as error:
+        field = FieldError(field="body", rule="json", message="JSON encoded as UTF-8")
+        raise ApiError(
+            400, "malformed_json", "the request body is not valid JSON", fields=[field]
+        ) from error
+    if not isinstance(message, dict):
+        field = FieldError(field="body", rule="json_object", message="send a JSON object")
+        raise ApiError(422, "validation_failed", "the request breaks a rule", fields=[field])
+    return message
 
 
 def _verified(source: Source, body: bytes, headers: dict[str, str]) -> bool:
