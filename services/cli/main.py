@@ -11,6 +11,7 @@ from typing import TypeAlias
 from uuid import UUID
 
 from events.envelope import ORGANISATIONS, ROLES
+from services.cli.csv_import import add_import
 from services.cli.dead_letters import add_dead_letters
 from services.cli.kafka_local import add_local
 from services.cli.quarantine import add_quarantine
@@ -117,6 +118,12 @@ def _quarantine(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(quarantine_command.run(args, settings, database_url))
 
 
+def _import(args: argparse.Namespace, settings: Settings) -> int:
+    from services.cli import csv_import  # noqa: PLC0415 - only for this command
+
+    return asyncio.run(csv_import.run(args, settings, database_url))
+
+
 def _kafka(args: argparse.Namespace, settings: Settings) -> int:
     if args.group == "local":
         from services.cli.kafka_local import run_local  # noqa: PLC0415 - only here
@@ -157,7 +164,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (
         _add_running, _add_keys, _add_replay, _add_audit, _add_sar, _add_erase, _add_schemas,
-        _add_kafka, _add_dead_letters, _add_quarantine, _add_migrations,
+        _add_kafka, _add_dead_letters, _add_quarantine, _add_import, _add_migrations,
     ):  # fmt: skip
         add(commands)
     return parser
@@ -277,6 +284,10 @@ def _add_dead_letters(commands: Commands) -> None:
 
 def _add_quarantine(commands: Commands) -> None:
     add_quarantine(commands).set_defaults(handler=_quarantine)
+
+
+def _add_import(commands: Commands) -> None:
+    add_import(commands).set_defaults(handler=_import)
 
 
 def _operator_name(text: str) -> str:

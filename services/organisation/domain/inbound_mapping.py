@@ -92,7 +92,12 @@ class SourceMapping(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind_field: str = Field(description="the message field naming its kind (a dotted path)")
+    kind_field: str | None = Field(
+        default=None, description="the message field naming its kind (a dotted path)"
+    )
+    kind: str | None = Field(
+        default=None, description="instead: the kind of every message (a CSV export of one kind)"
+    )
     person_id_field: str = Field(description="where the charity's id of the person is")
     case_id_field: str | None = Field(
         default=None, description="where the charity's id of the case is (for case commands)"
@@ -111,6 +116,14 @@ class SourceMapping(BaseModel):
         except ValueError as error:
             raise ValueError(f"not a strptime date format: {value}") from error
         return value
+
+    @model_validator(mode="after")
+    def _one_way_to_the_kind(self) -> "SourceMapping":
+        if (self.kind_field is None) == (self.kind is None):
+            raise ValueError("give kind_field (where each message says its kind) or kind")
+        if self.kind is not None and self.kind not in self.kinds:
+            raise ValueError(f"kind {self.kind!r} is not one of the kinds mapped")
+        return self
 
     @model_validator(mode="after")
     def _case_id_for_case_commands(self) -> "SourceMapping":
@@ -144,13 +157,14 @@ class MappedCommand:
 
 def map_message(mapping: SourceMapping, message: Mapping[str, Any]) -> MappedCommand | Unmappable:
     """Return the command a message is, or why it cannot be one."""
-    kind = _at(message, mapping.kind_field)
+    kind_field = mapping.kind_field or "kind"
+    kind = mapping.kind or _at(message, kind_field)
     if kind is None:
-        return Unmappable(mapping.kind_field, "missing", "the message does not say its kind")
+        return Unmappable(kind_field, "missing", "the message does not say its kind")
     kind_mapping = mapping.kinds.get(str(kind))
     if kind_mapping is None:
         known = ", ".join(sorted(mapping.kinds))
-        return Unmappable(mapping.kind_field, "unknown_kind", f"{kind!r} is not one of: {known}")
+        return Unmappable(kind_field, "unknown_kind", f"{kind!r} is not one of: {known}")
     person_ref = _at(message, mapping.person_id_field)
     if person_ref in (None, ""):
         return Unmappable(mapping.person_id_field, "missing", "the person's id is missing")

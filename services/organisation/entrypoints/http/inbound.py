@@ -29,12 +29,12 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from services.organisation.domain.inbound_mapping import Source
 from services.organisation.domain.recording import Recording
 from services.organisation.entrypoints.http.writes import REPLAYED_HEADER
-from services.organisation.service_layer.inbound import Applied, take_inbound
+from services.organisation.service_layer.inbound import take_inbound_once
 from services.organisation.service_layer.unit_of_work import UnitOfWork
 from services.runtime.http.auth import client_address
 from services.runtime.http.errors import ApiError, FieldError
 from services.runtime.http.media_types import is_json
-from services.runtime.idempotency import IdempotencyKeyReused, StoredResponse, request_fingerprint
+from services.runtime.idempotency import IdempotencyKeyReused, StoredResponse
 from services.runtime.rate_limits import RateLimits
 
 router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
@@ -159,13 +159,17 @@ async def _answer(
     request: Request, source: Source, message_id: str, message: dict[str, Any]
 ) -> tuple[StoredResponse, bool]:
     """Apply or quarantine the message in one transaction, once per message id."""
-    scope = f"inbound:{source.name}"
-    fingerprint = request_fingerprint("POST", request.url.path, message)
     uow: UnitOfWork
     async with request.app.state.unit_of_work() as uow:
+        recording = Recording(
+            org=uow.org,
+            actor=source.actor,
+            correlation_id=request.state.correlation_id,
+            recorded_at=datetime.now(UTC),
+        )
         try:
-            earlier = await uow.idempotency.claim(
-                scope=scope, key=message_id, fingerprint=fingerprint
+            answer, replayed = await take_inbound_once(
+                uow, source=source, message_id=message_id, message=message, recording=recording
             )
         except IdempotencyKeyReused as error:
             raise ApiError(
@@ -173,32 +177,5 @@ async def _answer(
                 "idempotency_key_reused",
                 "this webhook-id came before with another message; give each message its own",
             ) from error
-        if earlier is not None:
-            return earlier, True
-        recording = Recording(
-            org=uow.org,
-            actor=source.actor,
-            correlation_id=request.state.correlation_id,
-            recorded_at=datetime.now(UTC),
-        )
-        outcome = await take_inbound(
-            uow, source=source, message_id=message_id, message=message, recording=recording
-        )
-        answer = _stored(outcome)
-        await uow.idempotency.remember(scope=scope, key=message_id, response=answer)
         await uow.commit()
-    return answer, False
-
-
-def _stored(outcome: Any) -> StoredResponse:
-    if isinstance(outcome, Applied):
-        receipt = InboundReceipt(
-            status="applied", command=outcome.command, person_id=outcome.person_id,
-            case_id=outcome.case_id, event_id=outcome.event_id,
-        )  # fmt: skip
-        return StoredResponse(200, receipt.model_dump(mode="json", exclude_none=True))
-    receipt = InboundReceipt(
-        status="quarantined", quarantine_id=outcome.quarantine_id, field=outcome.field,
-        rule=outcome.rule,
-    )  # fmt: skip
-    return StoredResponse(202, receipt.model_dump(mode="json", exclude_none=True))
+    return answer, replayed
