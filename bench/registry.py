@@ -7,6 +7,7 @@ returning `Measurement`s; its `sizes` become command-line options. See bench/REA
 from bench import (
     event_store,
     http_write,
+    inbound,
     kafka_projection,
     matching,
     peer_eventsourcing,
@@ -16,6 +17,7 @@ from bench import (
     view_latency,
 )
 from bench.http_write import HTTP_WRITE_SIZES, SHARE_OF_APPEND
+from bench.inbound import INBOUND_SIZES
 from bench.kafka_projection import KAFKA_PROJECTION_EVENTS
 from bench.matching import MATCHING_CITIZENS, MATCHING_REGISTRATIONS
 from bench.part import Part, SizeOption
@@ -42,6 +44,8 @@ PARTS: tuple[Part, ...] = (
          ours=matching.run, sizes=(MATCHING_CITIZENS, MATCHING_REGISTRATIONS)),
     Part("http_write", "record case events over HTTP, one client and many: p50, p99 (no peer)",
          ours=http_write.run, sizes=HTTP_WRITE_SIZES, shares=(SHARE_OF_APPEND,)),
+    Part("inbound", "charities' systems: signed webhooks over HTTP, CSV import (no peer)",
+         ours=inbound.run, sizes=INBOUND_SIZES),
 )  # fmt: skip
 
 

@@ -21,9 +21,14 @@ _STOP_WITHIN_SECONDS = 20
 
 @asynccontextmanager
 async def caseweave_service(
-    name: ServiceName, database_url: str, *, id_secret: bytes
+    name: ServiceName,
+    database_url: str,
+    *,
+    id_secret: bytes,
+    settings: dict[str, str] | None = None,
 ) -> AsyncIterator[str]:
-    """Start service `name` on a free port, yield its base URL once ready, stop it."""
+    """Start service `name` on a free port (with these CASEWEAVE_* `settings` too), yield its
+    base URL once ready, stop it."""
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="caseweave-bench-service-") as data_dir:
         log_path = Path(data_dir) / "service.log"
@@ -36,6 +41,7 @@ async def caseweave_service(
             # clients measuring speed, not abusive ones: no rate limit in the way
             "CASEWEAVE_RATE_LIMIT_PER_MINUTE": "1000000",
             "CASEWEAVE_RATE_LIMIT_BURST": "100000",
+            **(settings or {}),
         }
         with log_path.open("wb") as log:
             process = await asyncio.create_subprocess_exec(

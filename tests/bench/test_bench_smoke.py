@@ -13,7 +13,8 @@ TINY = [
     "--relay-events", "60", "--relay-batch", "20", "--matching-citizens", "200",
     "--matching-registrations", "20", "--kafka-projection-events", "200",
     "--http-write-events", "30", "--http-write-clients", "3", "--http-write-cases", "8",
-    "--http-write-events-per-case", "3",
+    "--http-write-events-per-case", "3", "--webhook-messages", "20", "--webhook-clients", "2",
+    "--csv-rows", "50",
 ]  # fmt: skip
 HTTP_WRITE_FIGURES = {
     "http_write.one.rate", "http_write.one.p50", "http_write.one.p99", "http_write.many.rate",
@@ -30,6 +31,8 @@ FIGURES_OF_OURS_ONLY = {
     "relay.1b.other_batch", "relay.3b.default_batch", "relay.3b.other_batch",
     "kafka_projection.1b.consume", "kafka_projection.3b.consume", "matching.one",
     "matching.batch", "matching.p50", "matching.p99", *HTTP_WRITE_FIGURES,
+    "inbound.one.rate", "inbound.one.p50", "inbound.one.p99", "inbound.many.rate",
+    "inbound.many.p50", "inbound.many.p99", "inbound.csv.rate",
 }  # fmt: skip
 
 
