@@ -85,6 +85,7 @@ class AcceptReferral:
 
     referral_id: UUID
     key_worker: KeyWorker | None = None
+    case_id: UUID | None = None  # the case it opens (a new id when not given)
 
 
 @dataclass(frozen=True)

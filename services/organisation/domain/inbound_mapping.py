@@ -27,8 +27,16 @@ from events.envelope import OrgId
 from events.registry import EventPayload, UnknownEventType, latest_model
 from events.shared import CaseEvent
 
-CommandName = Literal["register_person", "open_case", "record_event", "close_case"]
+CommandName = Literal[
+    "register_person",
+    "open_case",
+    "record_event",
+    "close_case",
+    "accept_referral",
+    "decline_referral",
+]
 _NEEDS_CASE: frozenset[CommandName] = frozenset({"open_case", "record_event", "close_case"})
+_ON_REFERRALS: frozenset[CommandName] = frozenset({"accept_referral", "decline_referral"})
 _SOURCE_NAMESPACE = UUID("5b7f0c8e-2f4a-4f0b-9c61-3c1a2d7e9b10")  # ids derived from sources'
 
 
@@ -102,6 +110,11 @@ class SourceMapping(BaseModel):
     case_id_field: str | None = Field(
         default=None, description="where the charity's id of the case is (for case commands)"
     )
+    referral_id_field: str | None = Field(
+        default=None,
+        description="where our referral id is (for referral decisions: the charity's system"
+        " learnt it from the webhook telling it of the referral)",
+    )
     date_format: str = Field(
         default="%Y-%m-%d", description="how the charity writes dates (strptime codes)"
     )
@@ -127,10 +140,11 @@ class SourceMapping(BaseModel):
 
     @model_validator(mode="after")
     def _case_id_for_case_commands(self) -> "SourceMapping":
-        if self.case_id_field is None and any(
-            k.command in _NEEDS_CASE for k in self.kinds.values()
-        ):
+        commands = {k.command for k in self.kinds.values()}
+        if self.case_id_field is None and commands & _NEEDS_CASE:
             raise ValueError("case_id_field is needed: some kinds open, close or record on cases")
+        if self.referral_id_field is None and commands & _ON_REFERRALS:
+            raise ValueError("referral_id_field is needed: some kinds accept or decline referrals")
         return self
 
 
@@ -153,6 +167,7 @@ class MappedCommand:
     case_ref: str | None
     event_type: str | None
     values: dict[str, Any]
+    referral_ref: str | None = None
 
 
 def map_message(mapping: SourceMapping, message: Mapping[str, Any]) -> MappedCommand | Unmappable:
@@ -165,15 +180,9 @@ def map_message(mapping: SourceMapping, message: Mapping[str, Any]) -> MappedCom
     if kind_mapping is None:
         known = ", ".join(sorted(mapping.kinds))
         return Unmappable(kind_field, "unknown_kind", f"{kind!r} is not one of: {known}")
-    person_ref = _at(message, mapping.person_id_field)
-    if person_ref in (None, ""):
-        return Unmappable(mapping.person_id_field, "missing", "the person's id is missing")
-    case_ref = None
-    if kind_mapping.command in _NEEDS_CASE:
-        assert mapping.case_id_field is not None  # the mapping was validated so
-        case_ref = _at(message, mapping.case_id_field)
-        if case_ref in (None, ""):
-            return Unmappable(mapping.case_id_field, "missing", "the case's id is missing")
+    refs = _references(mapping, kind_mapping.command, message)
+    if isinstance(refs, Unmappable):
+        return refs
     values: dict[str, Any] = {}
     for name, path in kind_mapping.values.items():
         value = _value(mapping, kind_mapping, name, _at(message, path))
@@ -183,13 +192,31 @@ def map_message(mapping: SourceMapping, message: Mapping[str, Any]) -> MappedCom
             _put(values, name, value)
     for name, constant in kind_mapping.constants.items():
         _put(values, name, constant)
+    person_ref, case_ref, referral_ref = refs
     return MappedCommand(
-        kind_mapping.command,
-        str(person_ref),
-        None if case_ref is None else str(case_ref),
-        kind_mapping.event_type,
-        values,
+        kind_mapping.command, person_ref, case_ref, kind_mapping.event_type, values, referral_ref
     )
+
+
+def _references(
+    mapping: SourceMapping, command: CommandName, message: Mapping[str, Any]
+) -> tuple[str, str | None, str | None] | Unmappable:
+    """Return the charity's ids of the message's person and case, and our referral's id
+    (a referral decision names the referral, not the person; a case if accepting opens one)."""
+    fields = (
+        (mapping.person_id_field, command not in _ON_REFERRALS, "the person's id is missing"),
+        (mapping.case_id_field, command in _NEEDS_CASE, "the case's id is missing"),
+        (mapping.referral_id_field, command in _ON_REFERRALS, "the referral's id is missing"),
+    )
+    found: list[str | None] = []
+    for field, needed, missing in fields:
+        value = None if field is None else _at(message, field)
+        given = None if value is None or str(value).strip() == "" else str(value).strip()
+        if needed and given is None:
+            return Unmappable(field or "message", "missing", missing)
+        found.append(given)
+    person, case, referral = found
+    return person or "", case, referral
 
 
 def _value(mapping: SourceMapping, kind: KindMapping, name: str, raw: Any) -> Any | Unmappable:

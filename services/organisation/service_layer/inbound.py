@@ -20,8 +20,10 @@ from events.recording_rules import ALREADY_RECORDED
 from events.registry import decode_payload
 from events.shared import DetailsChange, KeyWorker, PersonDetails
 from services.organisation.domain.commands import (
+    AcceptReferral,
     ChangePersonDetails,
     CloseCase,
+    DeclineReferral,
     OpenCase,
     RecordCaseEvent,
 )
@@ -40,7 +42,7 @@ from services.organisation.domain.inbound_mapping import (
     source_person_id,
 )
 from services.organisation.domain.recording import Recording, envelope_for
-from services.organisation.service_layer import cases, people
+from services.organisation.service_layer import cases, people, referrals
 from services.organisation.service_layer.streams import load_case
 from services.organisation.service_layer.unit_of_work import UnitOfWork
 from services.runtime.idempotency import StoredResponse, request_fingerprint
@@ -92,6 +94,18 @@ class _CaseOpening(BaseModel):
 
     reason: ShortText
     key_worker: KeyWorker
+
+
+class _Accepting(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key_worker: KeyWorker | None = None
+
+
+class _Declining(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: ShortText
 
 
 class _CaseClosing(BaseModel):
@@ -199,6 +213,8 @@ async def _apply(
 ) -> Applied:
     if mapped.command == "register_person":
         return await _register_or_update(uow, source, mapped, recording)
+    if mapped.command in ("accept_referral", "decline_referral"):
+        return await _decide_referral(uow, source, mapped, recording)
     person_id = await _person(uow, source, mapped.person_ref)
     assert mapped.case_ref is not None  # the mapping asks case commands for a case id
     case_id = source_case_id(source.name, mapped.case_ref)
@@ -217,6 +233,39 @@ async def _apply(
     record = RecordCaseEvent(case_id, mapped.event_type, mapped.values)
     written = await cases.record_case_event(uow, recording=recording, command=record)
     return Applied("record_event", person_id, case_id, written.event_id)
+
+
+async def _decide_referral(
+    uow: UnitOfWork, source: Source, mapped: MappedCommand, recording: Recording
+) -> Applied:
+    """Accept (opening the charity's case, when it names a key worker) or decline a referral
+    made to the organisation; an accepted person becomes known by the charity's id too."""
+    field = source.mapping.referral_id_field or "referral"
+    try:
+        referral_id = UUID(str(mapped.referral_ref))
+    except ValueError as error:
+        raise _Refused(Unmappable(field, "uuid", "not a referral id of ours")) from error
+    if mapped.command == "decline_referral":
+        declining = _Declining.model_validate(mapped.values)
+        decline = DeclineReferral(referral_id, declining.reason)
+        decided = await referrals.decline_referral(uow, recording=recording, command=decline)
+        return Applied("decline_referral", decided.person_id)
+    accepting = _Accepting.model_validate(mapped.values)
+    case_id = source_case_id(source.name, mapped.case_ref) if mapped.case_ref else None
+    accept = AcceptReferral(referral_id, accepting.key_worker, case_id=case_id)
+    decided = await referrals.accept_referral(uow, recording=recording, command=accept)
+    if mapped.person_ref and await uow.people.find_by_local_id(mapped.person_ref) is None:
+        known_as = ChangePersonDetails(decided.person_id, DetailsChange(local_id=mapped.person_ref))
+        await people.change_person_details(uow, recording=recording, command=known_as)
+    return Applied("accept_referral", decided.person_id, decided.case_id)
+
+
+class _Refused(DomainError):
+    """A message refused by a rule of the mapping's own (a malformed id)."""
+
+    def __init__(self, why: Unmappable) -> None:
+        loc = (why.field,)
+        super().__init__(why.message, problems=[{"loc": loc, "type": why.rule, "msg": why.message}])
 
 
 async def _register_or_update(

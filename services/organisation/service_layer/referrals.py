@@ -63,7 +63,7 @@ async def _accept_once(
     state = await load_referral(uow, command.referral_id)
     referrals.ensure_decidable(state, uow.org)  # before its person: a held one has none yet
     person = await load_person(uow, state.person_id)
-    case_id = uuid4() if command.key_worker is not None else None
+    case_id = (command.case_id or uuid4()) if command.key_worker is not None else None
     payload = referrals.accept_referral(
         state,
         own_org=uow.org,

@@ -33,7 +33,11 @@ from services.organisation.service_layer.inbound import (
 from services.runtime.database import Pool
 from services.runtime.http.app_factory import configure_http_limits
 from services.runtime.rate_limits import HttpLimits
-from tests.integration.organisation.running_services import RunningService, running_services
+from tests.integration.organisation.running_services import (
+    RunningService,
+    eventually,
+    running_services,
+)
 
 MAPPINGS = Path(__file__).parents[3] / "deploy" / "adapters"
 OLD, NEW = (f"whsec_{base64.b64encode(os.urandom(32)).decode()}" for _ in range(2))
@@ -326,3 +330,53 @@ async def test_a_signed_body_that_is_not_a_json_object_is_refused_saying_why(
         answer = await _push(voluntary, body, {**headers, "content-type": content_type})
         assert answer.status_code == status, (body, answer.text)
         assert answer.json()["error"]["fields"][0]["rule"] == rule
+
+
+async def test_the_charitys_system_accepts_a_referral_and_goes_on_with_its_own_ids(
+    housing: RunningService, voluntary: RunningService
+) -> None:
+    """Housing refers someone; the charity's system accepts it (naming its client and case
+    ids and the worker): the case opens under the charity's case id, the person is known by
+    its client id, and its next messages about them apply; housing learns it was accepted."""
+    person = await housing.post("/v1/people", {
+        "given_name": "Ria", "family_name": f"Referred{uuid.uuid4().hex[:6]}",
+        "date_of_birth": "1984-06-01", "place": "E05010892",
+    })  # fmt: skip
+    made = await housing.post("/v1/referrals", {
+        "person_id": person.json()["person_id"], "to_org": "voluntary", "reason": "food",
+    })  # fmt: skip
+    referral_id = made.json()["referral_id"]
+
+    async def received() -> bool | None:
+        return (await voluntary.get(f"/v1/referrals/{referral_id}")).status_code == 200 or None
+
+    await eventually(received)
+    ref, case_ref = f"C-{uuid.uuid4().hex[:6]}", f"K-{uuid.uuid4().hex[:6]}"
+    accepted = await _push(voluntary, *_signed({
+        "event": "referral.accepted", "referral": {"id": referral_id, "worker": "Jo Reid"},
+        "client": {"id": ref}, "case": {"id": case_ref},
+    }))  # fmt: skip
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["command"] == "accept_referral"
+    session = await _push(voluntary, *_signed({
+        "event": "session.logged", "client": {"id": ref}, "case": {"id": case_ref},
+        "session": {"type": "1-1", "minutes": 30},
+    }))  # fmt: skip
+    assert session.status_code == 200, session.text
+    assert session.json()["case_id"] == accepted.json()["case_id"]
+
+    async def answered() -> bool | None:
+        sent = (await housing.get(f"/v1/referrals/{referral_id}")).json()
+        return sent["status"] == "accepted" or None
+
+    await eventually(answered)
+    declined_twice = await _push(voluntary, *_signed({
+        "event": "referral.declined", "referral": {"id": referral_id, "reason": "full"},
+    }))  # fmt: skip
+    assert (declined_twice.status_code, declined_twice.json()["rule"]) == (
+        202, "referral_already_decided",
+    )  # fmt: skip
+    not_ours = await _push(voluntary, *_signed({
+        "event": "referral.declined", "referral": {"id": "R-12", "reason": "full"},
+    }))  # fmt: skip
+    assert (not_ours.json()["field"], not_ours.json()["rule"]) == ("referral.id", "uuid")
