@@ -16,6 +16,7 @@ from services.cli.dead_letters import add_dead_letters
 from services.cli.kafka_local import add_local
 from services.cli.quarantine import add_quarantine
 from services.cli.service_runner import SERVICE_NAMES
+from services.cli.webhooks import add_webhooks
 from services.runtime.logs import configure_logging
 from services.runtime.migrations import SchemaAhead
 from services.runtime.person_keys import MasterKeyWrong
@@ -124,6 +125,12 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(csv_import.run(args, settings, database_url))
 
 
+def _webhooks(args: argparse.Namespace, settings: Settings) -> int:
+    from services.cli import webhooks  # noqa: PLC0415 - only for this command
+
+    return asyncio.run(webhooks.run(args, settings, database_url))
+
+
 def _kafka(args: argparse.Namespace, settings: Settings) -> int:
     if args.group == "local":
         from services.cli.kafka_local import run_local  # noqa: PLC0415 - only here
@@ -164,7 +171,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (
         _add_running, _add_keys, _add_replay, _add_audit, _add_sar, _add_erase, _add_schemas,
-        _add_kafka, _add_dead_letters, _add_quarantine, _add_import, _add_migrations,
+        _add_kafka, _add_dead_letters, _add_quarantine, _add_import, _add_webhooks,
+        _add_migrations,
     ):  # fmt: skip
         add(commands)
     return parser
@@ -288,6 +296,10 @@ def _add_quarantine(commands: Commands) -> None:
 
 def _add_import(commands: Commands) -> None:
     add_import(commands).set_defaults(handler=_import)
+
+
+def _add_webhooks(commands: Commands) -> None:
+    add_webhooks(commands).set_defaults(handler=_webhooks)
 
 
 def _operator_name(text: str) -> str:

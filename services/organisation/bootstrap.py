@@ -19,6 +19,7 @@ from services.organisation.entrypoints.http.openapi import refine_for
 from services.organisation.entrypoints.kafka_referral_inbox import kafka_referral_inbox_running
 from services.organisation.entrypoints.kafka_relay import kafka_relay_running
 from services.organisation.entrypoints.referral_inbox import referral_inbox_running
+from services.organisation.entrypoints.webhooks_out import webhooks_sending
 from services.organisation.entrypoints.worklist_updater import worklists_updating
 from services.runtime.api_keys import ApiKeyStore, auth_migrations
 from services.runtime.database import Pool, create_pool
@@ -119,6 +120,7 @@ def _lifespan(
                 ) as relay,
                 _inbox_running(pool, stores, schemas, kafka_bootstrap_servers) as inbox,
                 worklists_updating(pool, stores, schema=schemas[org]) as worklists,
+                webhooks_sending(pool, stores, app.state.sources, schema=schemas[org]),
             ):
                 app.state.referral_inbox, app.state.referral_sources = inbox
                 app.state.worklist_updater, app.state.own_log = worklists

@@ -15,6 +15,7 @@ from uuid import UUID
 from events.envelope import Envelope, OrgId
 from services.identity_matching.matching import MatchingConfig
 from services.organisation.adapters.people_table import PeopleTable
+from services.organisation.adapters.webhook_deliveries import WebhookDeliveries
 from services.organisation.adapters.worklist_tables import WorklistTables
 from services.organisation.domain.people import ExistingPerson
 from services.runtime.database import Connection, Pool
@@ -183,3 +184,4 @@ class PostgresUnitOfWork(PooledTransaction):
         self.people = PostgresPeople(conn, self._stores.people)
         self.idempotency = PostgresIdempotencyRecords(conn, self._stores.idempotency)
         self.worklists = WorklistTables(conn, self._stores.people.schema)
+        self.webhooks = WebhookDeliveries(conn, self._stores.people.schema)

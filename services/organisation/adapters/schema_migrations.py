@@ -1,8 +1,10 @@
 """The migrations of an organisation's schema: its event store (streams, outbox and log),
 idempotency keys, the referral inbox's positions, dead letters and parked events, the
-people lookup, and the worklists. A schema change is a new migration at the end of the list."""
+people lookup, the worklists, and the webhooks out to deliver. A schema change is a new
+migration at the end of the list."""
 
 from services.organisation.adapters.people_table import people_ddl
+from services.organisation.adapters.webhook_deliveries import webhook_deliveries_ddl
 from services.organisation.adapters.worklist_tables import worklist_ddl
 from services.runtime.checkpoints import checkpoints_ddl
 from services.runtime.event_store_schema import checked_schema, event_store_ddl
@@ -20,6 +22,7 @@ def organisation_migrations(schema: str) -> SchemaSet:
         migrations=(
             Migration(version=1, name="baseline", statements=_baseline(s)),
             Migration(version=2, name="worklists", statements=worklist_ddl(s)),
+            Migration(version=3, name="webhooks out", statements=webhook_deliveries_ddl(s)),
         ),
         lock_name=f"caseweave_{s}",  # the lock the releases before migrations took
     )

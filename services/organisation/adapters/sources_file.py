@@ -5,6 +5,7 @@
     org = "voluntary"                 # whose records its messages write
     secrets = ["whsec_…"]             # Standard Webhooks secrets; two while rotating one out
     mapping = "eastside_drop_in.toml" # how its messages become commands (relative to this file)
+    endpoint = "https://…"            # optional: where its system takes our webhooks
 
 Unset: no source may push. A file (or a mapping) that breaks a rule stops the service at
 start-up, naming the file, the field and the rule.
@@ -14,7 +15,7 @@ import base64
 import binascii
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
 from events.envelope import OrgId
 from services.organisation.domain.inbound_mapping import Source, SourceMapping
@@ -31,6 +32,11 @@ class SourceEntry(BaseModel):
     org: OrgId
     secrets: list[str] = Field(min_length=1, max_length=5)
     mapping: Path
+    endpoint: HttpUrl | None = Field(
+        default=None,
+        description="where the charity's system takes our webhooks (referrals made to it,"
+        " answers to its own), signed with its secrets",
+    )
 
     @field_validator("secrets")
     @classmethod
@@ -74,6 +80,7 @@ def load_sources(path: Path | None) -> dict[str, Source]:
             org=entry.org,
             secrets=tuple(entry.secrets),
             mapping=load_toml_model(path.parent / entry.mapping, SourceMapping),
+            endpoint=None if entry.endpoint is None else str(entry.endpoint),
         )
         for name, entry in declared.sources.items()
     }

@@ -295,6 +295,7 @@ class Source:
     org: OrgId
     secrets: tuple[str, ...]
     mapping: SourceMapping
+    endpoint: str | None = None  # where its system takes our webhooks (None: it polls)
 
     @property
     def actor(self) -> str:

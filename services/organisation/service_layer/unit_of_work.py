@@ -10,11 +10,13 @@ nothing behind and the rest of the work goes on. The PostgreSQL implementation i
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
 from events.envelope import Envelope, OrgId
 from services.identity_matching.matching import MatchingConfig
+from services.organisation.domain.outbound_notices import Delivery
 from services.organisation.domain.people import ExistingPerson
 from services.organisation.domain.worklists import (
     CaseRow,
@@ -136,6 +138,32 @@ class Worklists(Protocol):
         ...
 
 
+class WebhooksOut(Protocol):
+    """The webhooks out to deliver to charities' systems: which event, to which source."""
+
+    async def queue(self, deliveries: list[tuple[UUID, str, UUID, str]]) -> None:
+        """Queue (delivery id, source, event id, stream id)s; one queued before stays."""
+        ...
+
+    async def due(self, now: datetime, limit: int) -> list[Delivery]:
+        """Return pending deliveries due by `now`, held for this unit of work."""
+        ...
+
+    async def settle(
+        self,
+        delivery_id: UUID,
+        *,
+        status: str,
+        attempts: int,
+        first_tried_at: datetime,
+        next_attempt_at: datetime,
+        error: str | None,
+        delivered_at: datetime | None = None,
+    ) -> None:
+        """Record how an attempt went."""
+        ...
+
+
 class UnitOfWork(Transactional, Protocol):
     """One transaction over an organisation's streams, people and idempotency records."""
 
@@ -162,6 +190,11 @@ class UnitOfWork(Transactional, Protocol):
     @property
     def worklists(self) -> Worklists:
         """Its lists of referrals, cases and people."""
+        ...
+
+    @property
+    def webhooks(self) -> WebhooksOut:
+        """Its webhooks out to deliver."""
         ...
 
     @property

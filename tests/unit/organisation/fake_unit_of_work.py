@@ -13,13 +13,14 @@ import hashlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self, TypeVar
 from uuid import UUID
 
 from events.envelope import Envelope, OrgId
 from services.identity_matching.matching import MatchingConfig
+from services.organisation.domain.outbound_notices import Delivery
 from services.organisation.domain.people import ExistingPerson
 from services.organisation.domain.worklists import (
     REFERRAL_RANK,
@@ -62,6 +63,7 @@ class InMemoryStores:
     case_list: dict[UUID, CaseRow] = field(default_factory=dict)
     person_search: dict[UUID, PersonListed] = field(default_factory=dict)
     shredded: set[str] = field(default_factory=set)  # subjects whose keys are shredded
+    webhooks: dict[UUID, Delivery] = field(default_factory=dict)
     commits: int = 0
 
 
@@ -331,6 +333,47 @@ def _page(
     return Page(shown, len(rows), next_cursor(table, *order(shown[-1])) if shown and more else None)
 
 
+class FakeWebhooksOut:
+    """The webhooks out in a dict, by delivery id (the contract suite's cases hold on it)."""
+
+    def __init__(self, state: InMemoryStores) -> None:
+        self._state = state
+
+    async def queue(self, deliveries: list[tuple[UUID, str, UUID, str]]) -> None:
+        """Queue deliveries; one queued before stays as it is."""
+        for delivery_id, source, event_id, stream_id in deliveries:
+            self._state.webhooks.setdefault(
+                delivery_id,
+                Delivery(delivery_id, source, event_id, stream_id, "pending", 0, None,
+                         datetime.min.replace(tzinfo=UTC), None),
+            )  # fmt: skip
+
+    async def due(self, now: datetime, limit: int) -> list[Delivery]:
+        """Return pending deliveries due by `now`, oldest first."""
+        due = [d for d in self._state.webhooks.values() if d.status == "pending"]
+        return sorted(
+            (d for d in due if d.next_attempt_at <= now), key=lambda d: d.next_attempt_at
+        )[:limit]
+
+    async def settle(
+        self,
+        delivery_id: UUID,
+        *,
+        status: str,
+        attempts: int,
+        first_tried_at: datetime,
+        next_attempt_at: datetime,
+        error: str | None,
+        delivered_at: datetime | None = None,
+    ) -> None:
+        """Record how an attempt went."""
+        held = self._state.webhooks[delivery_id]
+        self._state.webhooks[delivery_id] = replace(
+            held, status=status, attempts=attempts, first_tried_at=first_tried_at,
+            next_attempt_at=next_attempt_at, last_error=error,
+        )  # fmt: skip
+
+
 class FakeUnitOfWork:
     """A unit of work over `InMemoryStores`: a copy, written back on commit."""
 
@@ -363,6 +406,7 @@ class FakeUnitOfWork:
         committed.case_list = self._state.case_list
         committed.person_search = self._state.person_search
         committed.shredded = self._state.shredded
+        committed.webhooks = self._state.webhooks
         committed.commits += 1
         self._bind(copy.deepcopy(committed))
 
@@ -382,6 +426,7 @@ class FakeUnitOfWork:
         self.people = FakePeople(state)
         self.idempotency = FakeIdempotencyRecords(state)
         self.worklists = FakeWorklists(state)
+        self.webhooks = FakeWebhooksOut(state)
 
 
 def fake_unit_of_work(
