@@ -23,7 +23,7 @@ from tests.e2e.system import SERVICES, System, running
 
 EXAMPLES = 25  # per operation and generation mode: enough to meet every rule, quick to run
 CHECKS = [not_a_server_error, content_type_conformance, response_schema_conformance]
-SIGNED = "/v1/inbound/"  # charities' systems sign each message: no key gets past its check
+SIGNED = "/v1/inbound/{source}"  # charities' systems sign each message: no key gets past it
 
 
 def test_no_operation_answers_5xx_or_breaks_its_published_schema(
@@ -53,7 +53,7 @@ def test_no_operation_answers_5xx_or_breaks_its_published_schema(
                 for mode in GenerationMode:
                     try:
                         sent = _fuzz(operation, mode, base_url, headers)
-                        if operation.path.startswith(SIGNED):  # unsigned here: 401 is right
+                        if operation.path == SIGNED:  # unsigned here: 401 is right
                             assert set(sent) <= {400, 401, 413, 415, 422}, sent
                         else:
                             tried += sent

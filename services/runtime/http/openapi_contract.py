@@ -21,7 +21,7 @@ OpenApi = dict[str, Any]
 BEARER = "bearer"
 SCHEMAS = "#/components/schemas/"
 OPEN_PATHS = ("/health/", "/metrics")  # probes and scrapes need no key
-SIGNED_PATHS = ("/v1/inbound/",)  # charities' systems sign each message instead
+SIGNED_PATHS = ("/v1/inbound/{source}",)  # charities' systems sign each message instead
 _METHODS = ("get", "put", "post", "delete", "patch")
 ERROR_MEANINGS: dict[int, str] = {
     400: "The body is not JSON (`malformed_json`: where it stops parsing) or not UTF-8",
@@ -77,7 +77,7 @@ def operations(document: OpenApi) -> list[tuple[str, str, dict[str, Any]]]:
 def needs_key(path: str) -> bool:
     """Tell whether calls to this path need a bearer key (all but probes and scrapes, and
     signed messages)."""
-    return not path.startswith((*OPEN_PATHS, *SIGNED_PATHS))
+    return not path.startswith(OPEN_PATHS) and path not in SIGNED_PATHS
 
 
 def declare_bearer_key(document: OpenApi) -> None:
@@ -104,7 +104,7 @@ def declare_error_answers(document: OpenApi, *, everywhere: tuple[int, ...] = ()
         statuses: set[int] = set()
         if needs_key(path):
             statuses |= {401, 429, 503, *everywhere}
-        elif path.startswith(SIGNED_PATHS):
+        elif path in SIGNED_PATHS:
             statuses |= {401, 429, 503}
         if "requestBody" in operation:
             statuses |= {400, 413, 415, 422}

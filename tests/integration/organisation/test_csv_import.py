@@ -116,3 +116,38 @@ async def test_bad_rows_are_quarantined_by_line_and_good_ones_recorded(
         (5, "Session", "unknown_code"),
     ]
     assert await voluntary.count_events() == before + 3  # three quarantine records, no more
+
+
+async def test_a_frontline_worker_uploads_the_export_dry_first_then_for_real(
+    voluntary: RunningService, housing: RunningService
+) -> None:
+    ref = f"C{uuid.uuid4().hex[:6]}"
+    path = f"/v1/inbound/{SOURCE}/csv"
+    headers = {"Authorization": f"Bearer {voluntary.key}", "Content-Type": "text/csv"}
+    before = await voluntary.count_events()
+    dry = await voluntary.client.post(f"{path}?dry_run=true", content=_export(ref), headers=headers)
+    assert dry.status_code == 200, dry.text
+    assert (dry.json()["dry_run"], dry.json()["rows"], dry.json()["quarantined"]) == (True, 3, [])
+    assert await voluntary.count_events() == before
+    real = await voluntary.client.post(path, content=_export(ref), headers=headers)
+    assert real.json()["applied"] == {"register_person": 1, "open_case": 1, "record_event": 1}
+    again = await voluntary.client.post(path, content=_export(ref), headers=headers)
+    assert (again.json()["applied"], again.json()["unchanged"]) == ({}, 3)
+
+    as_json = await voluntary.client.post(
+        path, content=b"{}", headers={**headers, "Content-Type": "application/json"}
+    )
+    assert (as_json.status_code, as_json.json()["error"]["fields"][0]["rule"]) == (
+        415,
+        "csv_media_type",
+    )
+    garbage = await voluntary.client.post(path, content=b'a,b\n"open', headers=headers)
+    assert (garbage.status_code, garbage.json()["error"]["fields"][0]["field"]) == (422, "body")
+    unknown = await voluntary.client.post(
+        "/v1/inbound/nobody/csv", content=_export(ref), headers=headers
+    )
+    assert unknown.status_code == 404
+    other_org = await voluntary.client.post(
+        path, content=_export(ref), headers={**headers, "Authorization": f"Bearer {housing.key}"}
+    )
+    assert other_org.status_code == 403  # another organisation's key
