@@ -152,7 +152,7 @@ async def _csv_import(url: str, sources: Path, rows: int) -> Run:
     from services.organisation.adapters.sources_file import load_sources  # noqa: PLC0415
     from services.organisation.bootstrap import prepare_database  # noqa: PLC0415
     from services.organisation.domain.recording import Recording  # noqa: PLC0415
-    from services.organisation.service_layer.inbound import import_rows  # noqa: PLC0415
+    from services.organisation.service_layer.csv_import import import_rows  # noqa: PLC0415
     from services.runtime.database import create_pool  # noqa: PLC0415
     from services.runtime.migrations import apply_migrations  # noqa: PLC0415
     from services.runtime.person_keys import PersonKeys, person_keys_migrations  # noqa: PLC0415

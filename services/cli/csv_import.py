@@ -75,7 +75,7 @@ async def run(
     )
     from services.organisation.bootstrap import prepare_database  # noqa: PLC0415 - heavy
     from services.organisation.domain.recording import Recording  # noqa: PLC0415
-    from services.organisation.service_layer.inbound import import_rows  # noqa: PLC0415
+    from services.organisation.service_layer.csv_import import import_rows  # noqa: PLC0415
     from services.runtime.database import create_pool  # noqa: PLC0415
     from services.runtime.dev_secrets import person_keys  # noqa: PLC0415
 

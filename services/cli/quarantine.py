@@ -107,7 +107,7 @@ async def _list(
 async def _show(
     args: argparse.Namespace, settings: Settings, pool: Any, orgs: list[str], _src: Any
 ) -> int:
-    from services.organisation.service_layer.inbound import (  # noqa: PLC0415
+    from services.organisation.service_layer.quarantine import (  # noqa: PLC0415
         UnknownQuarantine,
         quarantined,
     )
@@ -132,8 +132,8 @@ async def _redrive(
     args: argparse.Namespace, settings: Settings, pool: Any, orgs: list[str], sources: Any
 ) -> int:
     from services.organisation.domain.errors import DomainError  # noqa: PLC0415
-    from services.organisation.service_layer.inbound import (  # noqa: PLC0415
-        Applied,
+    from services.organisation.service_layer.inbound_commands import Applied  # noqa: PLC0415
+    from services.organisation.service_layer.quarantine import (  # noqa: PLC0415
         UnknownQuarantine,
         quarantined,
         redrive,
@@ -177,7 +177,7 @@ async def _discard(
     args: argparse.Namespace, settings: Settings, pool: Any, orgs: list[str], sources: Any
 ) -> int:
     from services.organisation.domain.errors import DomainError  # noqa: PLC0415
-    from services.organisation.service_layer.inbound import (  # noqa: PLC0415
+    from services.organisation.service_layer.quarantine import (  # noqa: PLC0415
         UnknownQuarantine,
         discard,
         quarantined,

@@ -16,7 +16,7 @@ from services.organisation.adapters.csv_rows import csv_rows
 from services.organisation.adapters.sources_file import load_sources
 from services.organisation.domain.inbound_mapping import Source
 from services.organisation.domain.recording import Recording
-from services.organisation.service_layer.inbound import ImportTally, import_rows
+from services.organisation.service_layer.csv_import import ImportTally, import_rows
 from services.runtime.database import Pool
 from tests.integration.organisation.running_services import (
     RunningService,

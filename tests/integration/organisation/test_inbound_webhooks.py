@@ -22,8 +22,8 @@ from services.organisation.adapters.quarantine_rows import quarantine_rows
 from services.organisation.adapters.sources_file import load_sources
 from services.organisation.domain.inbound_mapping import Source
 from services.organisation.domain.recording import Recording
-from services.organisation.service_layer.inbound import (
-    Applied,
+from services.organisation.service_layer.inbound_commands import Applied
+from services.organisation.service_layer.quarantine import (
     QuarantineResolved,
     UnknownQuarantine,
     discard,

@@ -31,7 +31,8 @@ from services.organisation.domain.inbound_mapping import Source
 from services.organisation.domain.recording import Recording
 from services.organisation.entrypoints.http.openapi import error_responses
 from services.organisation.entrypoints.http.writes import REPLAYED_HEADER
-from services.organisation.service_layer.inbound import import_rows, take_inbound_once
+from services.organisation.service_layer.csv_import import import_rows
+from services.organisation.service_layer.inbound import take_inbound_once
 from services.organisation.service_layer.unit_of_work import UnitOfWork
 from services.runtime.http.auth import OrganisationCallerDep, client_address
 from services.runtime.http.errors import ApiError, FieldError
