@@ -4,7 +4,8 @@ the mapping is fixed and they are applied again, or an operator discards them.
 
 Each quarantined message is a stream of its own (`quarantine-<id>`); its subject is the
 quarantine id, under whose key the message and the detail of why are sealed (discarding it
-shreds them). Nothing a charity sent is ever silently dropped.
+shreds them, and so does erasing the person it names). Nothing a charity sent is ever
+silently dropped.
 """
 
 from typing import Any
@@ -34,6 +35,12 @@ class MessageQuarantined(EventPayload):
     rule: str = Field(max_length=64, description="the rule it broke")
     detail: str = Field(max_length=2000, description="why, in words")
     message: dict[str, Any] = Field(description="the message as the source sent it")
+    person_token: str | None = Field(
+        default=None,
+        max_length=64,
+        description="a keyed hash of the charity's id of the person it is about, if it names"
+        " one: erasing that person finds the message by it, and shreds it too",
+    )
 
 
 @event_type("inbound.redriven", category=INBOUND_CATEGORY)

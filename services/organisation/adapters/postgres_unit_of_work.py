@@ -6,7 +6,6 @@ position (checkpoint, offsets, dead letters) in the same transaction writes thro
 `connection`; `joining` runs a use case inside a transaction somebody else owns and commits.
 """
 
-import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from services.runtime.event_store import EventStore, StoredEvent
 from services.runtime.idempotency import IdempotencyKeys, StoredResponse
 from services.runtime.person_keys import PersonKeys
 from services.runtime.pooled_transaction import PooledTransaction
+from services.runtime.search_keys import people_search_key
 
 
 @dataclass(frozen=True)
@@ -56,15 +56,6 @@ class Stores:
             search_key=people_search_key(keys, org),
             matching=matching or MatchingConfig(),
         )
-
-
-def people_search_key(keys: PersonKeys | None, org: OrgId) -> bytes:
-    """Return the key of `org`'s people search tokens: derived from the master key (the
-    same in every process of the deployment), or fixed where nothing is sealed."""
-    purpose = f"people search:{org}"
-    if keys is None:
-        return hashlib.sha256(f"caseweave unsealed {purpose}".encode()).digest()
-    return keys.derived_key(purpose)
 
 
 class PostgresStreams:

@@ -219,6 +219,12 @@ def _references(
     return person or "", case, referral
 
 
+def person_ref_of(mapping: SourceMapping, message: Mapping[str, Any]) -> str | None:
+    """Return the charity's id of the person a message names, if it names one."""
+    ref = _at(message, mapping.person_id_field)
+    return None if ref is None or str(ref).strip() == "" else str(ref).strip()
+
+
 def _value(mapping: SourceMapping, kind: KindMapping, name: str, raw: Any) -> Any | Unmappable:
     """Return a value in our terms: a code translated, a date parsed (None: not given)."""
     if raw is None or (isinstance(raw, str) and not raw.strip()):

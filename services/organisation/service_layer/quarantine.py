@@ -12,7 +12,7 @@ from events.inbound import MessageDiscarded, MessageQuarantined, MessageRedriven
 from events.recording_rules import ALREADY_RECORDED
 from events.registry import decode_payload
 from services.organisation.domain.errors import Conflict, NotFound
-from services.organisation.domain.inbound_mapping import Source, Unmappable
+from services.organisation.domain.inbound_mapping import Source, Unmappable, person_ref_of
 from services.organisation.domain.recording import Recording, envelope_for
 from services.organisation.service_layer.inbound_commands import (
     ERASED_RULE,
@@ -21,6 +21,7 @@ from services.organisation.service_layer.inbound_commands import (
 )
 from services.organisation.service_layer.unit_of_work import UnitOfWork
 from services.runtime.sealing import has_erased_values
+from services.runtime.search_keys import local_id_token
 
 _QUARANTINE = UUID("0d6b3a52-8c1f-4a97-b5e2-7f40c9d1a6e3")
 
@@ -71,6 +72,7 @@ async def keep_aside(
     recording: Recording,
 ) -> Quarantined:
     quarantine_id = quarantine_id_of(source.name, message_id)
+    person_ref = person_ref_of(source.mapping, message)
     payload = MessageQuarantined(
         quarantine_id=quarantine_id,
         source=source.name,
@@ -79,6 +81,7 @@ async def keep_aside(
         rule=why.rule[:64],
         detail=why.message[:2000],
         message={} if why.rule == ERASED_RULE else message,
+        person_token=None if person_ref is None else local_id_token(uow.search_key, person_ref),
     )
     envelope = envelope_for(
         payload, recording=recording, subject=quarantine_id, place=source.mapping.place

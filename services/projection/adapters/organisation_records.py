@@ -8,16 +8,19 @@ lookup and search rows.
 """
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from asyncpg import Record
 
 from events.envelope import OrgId
+from events.inbound import MessageQuarantined
 from services.projection.adapters.read_model import key_columns
 from services.runtime.correlation import SAFE_CORRELATION_ID
 from services.runtime.database import Connection
 from services.runtime.event_store_schema import checked_schema
+from services.runtime.person_keys import PersonKeys
 from services.runtime.sealing import redacted
+from services.runtime.search_keys import local_id_token, people_search_key
 
 ERASED_CORRELATION_ID = "erased"  # replaces a free-text correlation id stored before its rule
 UNSAFE_CORRELATION_ID = f"!~ '^{SAFE_CORRELATION_ID.pattern}$'"
@@ -77,6 +80,32 @@ class OrganisationRecords:
                 ERASED_CORRELATION_ID, orgs, people, org,
             )  # fmt: skip
 
+    async def quarantined_about(
+        self, conn: Connection, records: RecordKeys, keys: PersonKeys | None
+    ) -> set[tuple[str, str]]:
+        """Return the quarantined messages from charities' systems (organisation, quarantine
+        id) that name these records' people by the charity's id (their local id)."""
+        found: set[tuple[str, str]] = set()
+        for org, person_id in records:
+            store = self._stores.get(org)
+            if store is None or not await _has_table(conn, f"{store}.people"):
+                continue
+            local_id = await conn.fetchval(
+                f"SELECT local_id FROM {store}.people WHERE person_id = $1::uuid",  # noqa: S608 - schema name is checked
+                person_id,
+            )
+            if not local_id:
+                continue
+            token = local_id_token(people_search_key(keys, cast(OrgId, org)), local_id)
+            rows = await conn.fetch(
+                f"SELECT DISTINCT subject FROM {store}.events"  # noqa: S608 - schema name is checked
+                " WHERE type = $1 AND data->>'person_token' = $2",
+                MessageQuarantined.event_type,
+                token,
+            )
+            found |= {(org, row["subject"]) for row in rows}
+        return found
+
     async def forget_identifiers(self, conn: Connection, records: RecordKeys) -> None:
         """Delete the records' lookup rows (NHS number, local id) and search rows (keyed
         hashes of family name and birth date: nobody finds them by those any more) from
@@ -104,3 +133,8 @@ async def erased_in_place(conn: Connection, rows: Sequence[Record | Any], update
             await conn.execute(update, row["event_id"], data, *(() if org is None else (org,)))
             erased += 1
     return erased
+
+
+async def _has_table(conn: Connection, name: str) -> bool:
+    found: bool = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", name)
+    return found

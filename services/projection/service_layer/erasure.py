@@ -5,7 +5,8 @@ before the erasure and writes what it read after it), then:
 - the citizen's records: each organisation's person ids the projection links to them,
   those any organisation holds under the same NHS numbers (records the projection has not
   linked yet), and each receiver's own copy of their details in a referral about them
-  (`referral.held`, keyed by the referral's person id);
+  (`referral.held`, keyed by the referral's person id), and each quarantined message from a
+  charity's system that names them by the charity's id (`inbound.quarantined`);
 - every record's key gets a tombstone; personal values stored before sealing existed are
   erased in place in the organisations' stores and the projection's timeline;
 - the projection's rows about them go: the view, links, registrations and blocking keys,
@@ -81,6 +82,7 @@ async def erase_citizen(
         numbers = await erasure_rows.nhs_numbers_of(conn, schema, linked)
         records = linked | await organisations.held_under(conn, numbers)
         copies = await _referral_copies(uow, citizen_id) - records
+        copies |= await organisations.quarantined_about(conn, records, keys)
         others = set((await uow.read_model.links_of(records)).values()) - {citizen_id}
         await uow.read_model.lock_citizens([citizen_id, *others])
         await keys.erase(conn, records | copies)

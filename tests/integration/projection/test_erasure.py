@@ -12,11 +12,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
 from events.identity import IdentityLinked, RecordRef
+from events.inbound import MessageQuarantined
 from events.shared import referred_person_id
 from services.cli.audit import export_alerts
 from services.organisation.adapters.people_table import people_ddl
@@ -39,9 +40,10 @@ from services.runtime.person_keys import (
     RecordErased,
     person_keys_ddl,
 )
+from services.runtime.search_keys import local_id_token, people_search_key
 from tests.integration.projection.conftest import ID_SECRET, Organisations, new_organisations
 from tests.integration.projection.reading import key_of, projection_api, story_order
-from tests.unit.projection.factories import NHS_NUMBER, PersonAt, details, minutes
+from tests.unit.projection.factories import NHS_NUMBER, PersonAt, details, minutes, recorded
 from tests.unit.projection.stories import three_organisations_story
 
 OTHER_NHS_NUMBER = "4010232137"
@@ -523,3 +525,35 @@ async def test_an_erasure_shreds_the_receivers_copy_of_the_details_in_a_referral
         assert await sealed.keys.for_reading(conn, [copy]) == {copy: None}
         with pytest.raises(RecordErased):
             await sealed.keys.for_writing(conn, [copy])
+
+
+async def test_an_erasure_shreds_what_a_charitys_system_sent_about_them_in_quarantine(
+    sealed: Sealed,
+) -> None:
+    """The charity's system sent a message about David that could not be applied (kept in
+    quarantine, naming him by the charity's id): erasing him shreds it too."""
+    orgs = sealed.orgs
+    [charity] = [p for p in sealed.david if p.org == "voluntary"]
+    store = orgs.sources["voluntary"]
+    await orgs.pool.execute(
+        f"INSERT INTO {store}.people (person_id, local_id) VALUES ($1, 'V-DAVID')"  # noqa: S608
+        " ON CONFLICT (person_id) DO UPDATE SET local_id = 'V-DAVID'",
+        charity.person_id,
+    )
+    quarantine_id = uuid4()
+    token = local_id_token(people_search_key(sealed.keys, "voluntary"), "V-DAVID")
+    kept = MessageQuarantined(
+        quarantine_id=quarantine_id, source="eastside", message_id="m-1", field="food.type",
+        rule="unknown_code", detail="'PIZZA' is not one of: PARCEL",
+        message={"client": {"id": "V-DAVID", "note": "David, the one with the dog"}},
+        person_token=token,
+    )  # fmt: skip
+    envelope = recorded(kept, org="voluntary", subject=str(quarantine_id), at=minutes(60))
+    async with orgs.pool.acquire() as conn:
+        await EventStore(store, keys=sealed.keys).append(
+            conn, stream_id=f"quarantine-{quarantine_id}", expected_version=0, events=[envelope]
+        )
+    assert await _erase(sealed, await _citizen(orgs)) is not None
+    async with orgs.pool.acquire() as conn:
+        copy = ("voluntary", str(quarantine_id))
+        assert await sealed.keys.for_reading(conn, [copy]) == {copy: None}
