@@ -22,8 +22,10 @@ from services.organisation.service_layer.outbound import (
     queue_notices,
 )
 from services.runtime.checkpoints import Checkpoints
+from services.runtime.consumer_lag import LogLag, log_lag_sampler
 from services.runtime.database import Pool
 from services.runtime.event_log import EventLog, PostgresEventLog
+from services.runtime.metrics import sampled_on_scrape, set_consumer_lag
 from services.runtime.subscription import keep_running
 
 logger = structlog.get_logger("caseweave.organisation.webhooks_out")
@@ -114,8 +116,13 @@ async def webhooks_sending(
             _keep_sending(pool, stores, sources, sender, stop, every=every, policy=policy)
         ),
     ]
+    lag = LogLag(pool, schema=schema, consumer=CONSUMER, logs={stores.org: schema})
+    sampler = log_lag_sampler(
+        lag, lambda source, n: set_consumer_lag(f"{stores.org}_{CONSUMER}", source, n)
+    )
     try:
-        yield
+        with sampled_on_scrape(sampler):
+            yield
     finally:
         stop.set()
         with contextlib.suppress(TimeoutError):
