@@ -600,3 +600,33 @@ async def test_an_events_values_erased_in_place_read_as_erased_and_the_rest_stay
         (2, "b"),
     ]
     assert stored[0].envelope.data["flag"] == "risk_to_staff"
+
+
+async def test_webhooks_out_are_queued_once_and_due_in_order_until_settled(
+    new_uow: NewUnitOfWork,
+) -> None:
+    """A delivery queued twice is one; what is due comes oldest first, up to the limit; a
+    settled one is due again only when it said, and never once delivered."""
+    now = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+    first, second = uuid.uuid4(), uuid.uuid4()
+    async with new_uow() as uow:
+        for delivery_id in (first, second, first):
+            await uow.webhooks.queue([(delivery_id, "eastside", uuid.uuid4(), "referral-1")])
+        await uow.commit()
+    async with new_uow() as uow:
+        due = await uow.webhooks.due(now + timedelta(days=365), 10)
+        assert {d.delivery_id for d in due} == {first, second}
+        assert len(await uow.webhooks.due(now + timedelta(days=365), 1)) == 1
+        await uow.webhooks.settle(
+            first, status="pending", attempts=1, first_tried_at=now,
+            next_attempt_at=now + timedelta(days=400), error="HTTP 503",
+        )  # fmt: skip
+        await uow.webhooks.settle(
+            second, status="delivered", attempts=1, first_tried_at=now,
+            next_attempt_at=now, error=None, delivered_at=now,
+        )  # fmt: skip
+        await uow.commit()
+    async with new_uow() as uow:
+        assert await uow.webhooks.due(now + timedelta(days=365), 10) == []
+        [later] = await uow.webhooks.due(now + timedelta(days=401), 10)
+    assert (later.delivery_id, later.attempts, later.last_error) == (first, 1, "HTTP 503")
