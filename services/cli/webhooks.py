@@ -28,7 +28,9 @@ def add_webhooks(commands: Commands) -> argparse.ArgumentParser:
     actions = command.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="deliveries, newest first (no contents)")
     listing.add_argument(
-        "--status", choices=["pending", "delivered", "parked"], help="only of this status"
+        "--status",
+        choices=["pending", "delivered", "parked", "dropped"],
+        help="only of this status (dropped: its person was erased before it was sent)",
     )
     redrive = actions.add_parser("redrive", help="send parked deliveries again")
     redrive.add_argument("ids", nargs="+", type=UUID, metavar="ID")

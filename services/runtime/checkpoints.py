@@ -50,6 +50,19 @@ class Checkpoints:
         )
         return LogPosition(row["transaction_id"], row["position"]) if row else LOG_START
 
+    async def start_at(self, conn: Connection, source: str, position: LogPosition) -> bool:
+        """Give the consumer its first position in `source` (a consumer that owes nothing
+        for the past starts at the log's head); return False when it had one already."""
+        started = await conn.fetchval(
+            f"INSERT INTO {self.schema}.checkpoints (consumer, source, transaction_id, position)"  # noqa: S608 - schema name is checked
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true",
+            self.consumer,
+            source,
+            position.transaction_id,
+            position.position,
+        )
+        return bool(started)
+
     async def save(self, conn: Connection, source: str, position: LogPosition) -> None:
         """Move the consumer's position in `source` (inside the caller's transaction)."""
         await conn.execute(

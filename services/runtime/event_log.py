@@ -116,6 +116,19 @@ class PostgresEventLog:
             for row in rows
         ]
 
+    async def head(self) -> LogPosition:
+        """Return the position of the log's last event of a finished transaction (LOG_START
+        for an empty log): a consumer starting there reads only what comes after."""
+        try:
+            row = await self._pool.fetchrow(
+                f"SELECT transaction_id, position FROM {self.schema}.events"  # noqa: S608 - schema name is checked
+                " WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+                " ORDER BY transaction_id DESC, position DESC LIMIT 1"
+            )
+        except asyncpg.UndefinedTableError:
+            return LOG_START
+        return LOG_START if row is None else LogPosition(row["transaction_id"], row["position"])
+
     async def event(self, event_id: UUID) -> Envelope | None:
         """Return the log's event `event_id` (one a consumer parked), or None."""
         row = await self._pool.fetchrow(

@@ -2,7 +2,9 @@
 notices its sources' systems are owed (with its checkpoint, in one transaction), and a
 sender delivers what is due every second (`service_layer/outbound.py`).
 
-Runs only where some source of the organisation has an endpoint.
+Runs only where some source of the organisation has an endpoint. The first time it runs it
+starts at the log's head: a charity's system is told of what happens from then on, not of
+every referral the organisation ever had.
 """
 
 import asyncio
@@ -110,6 +112,9 @@ async def webhooks_sending(
     stop = asyncio.Event()
     sender = WebhookSender()
     queuer = NoticeQueuer(pool, stores, sources, schema=schema)
+    async with pool.acquire() as conn:  # the first time: from now on, not the whole past
+        if await queuer.checkpoints.start_at(conn, stores.org, await log.head()):
+            logger.info("webhooks_out_started_at_the_log_head")
     tasks = [
         asyncio.create_task(keep_running(queuer, [log], stop, name=CONSUMER)),
         asyncio.create_task(

@@ -81,10 +81,16 @@ async def deliver_due(
     for delivery in await uow.webhooks.due(now, limit):
         source = sources.get(delivery.source)
         notice = await _notice(uow, delivery)
-        if notice is None or source is None or not source.endpoint:
-            why = "person erased" if notice is None else "source gone or without an endpoint"
+        if notice is None:  # its person erased: nothing to tell, nothing to retry
+            await _settle(
+                uow, delivery, now, status="dropped", error="person erased", policy=policy
+            )
+            attempted = _count(attempted, "dropped")
+            continue
+        if source is None or not source.endpoint:
+            why = "source gone or without an endpoint"
             await _settle(uow, delivery, now, status="parked", error=why, policy=policy)
-            attempted = _count(attempted, "dropped" if notice is None else "parked")
+            attempted = _count(attempted, "parked")
             continue
         failure = await send(source, str(delivery.delivery_id), notice)
         outcome = _next(delivery, now, failure, policy)
