@@ -24,7 +24,9 @@ from services.organisation.adapters.webhook_deliveries import WebhookDeliveries
 from services.organisation.adapters.webhook_sender import WebhookSender
 from services.organisation.domain.inbound_mapping import Source
 from services.organisation.service_layer.outbound import RetryPolicy, deliver_due
+from services.runtime.checkpoints import Checkpoints
 from services.runtime.database import Pool
+from services.runtime.event_log import PostgresEventLog
 from tests.integration.organisation.running_services import (
     RunningService,
     eventually,
@@ -193,3 +195,27 @@ async def test_a_delivery_failing_for_a_day_is_parked_and_ops_can_redrive_it(
     listening.failing = False
     await _deliver(voluntary, sources, later + timedelta(seconds=1))
     assert referral_id in {n["referral_id"] for n in listening.notices}
+
+
+async def test_a_consumer_first_started_at_the_head_owes_nothing_for_the_past(
+    housing: RunningService, voluntary: RunningService
+) -> None:
+    """Webhooks out begin where the log is when an endpoint is first configured: the
+    referrals before are not sent; those after are."""
+    log = PostgresEventLog(voluntary.pool, source="voluntary", schema=voluntary.schema)
+    checkpoints = Checkpoints(voluntary.schema, consumer=f"late_{uuid.uuid4().hex[:6]}")
+    async with voluntary.pool.acquire() as conn:
+        assert await checkpoints.start_at(conn, "voluntary", await log.head())
+        assert not await checkpoints.start_at(conn, "voluntary", await log.head())  # once
+        after = await checkpoints.lock(conn, "voluntary")
+    assert await log.read_after(after, limit=10) == []
+    someone = {"given_name": "New", "family_name": "Later", "date_of_birth": "1990-01-01",
+               "place": "E05010892"}  # fmt: skip
+    await housing.post("/v1/people", someone)  # another organisation's log: not this one's
+    await voluntary.post("/v1/people", someone)
+
+    async def new_ones() -> list[Any] | None:
+        return await log.read_after(after, limit=10) or None
+
+    assert [e.envelope.type for e in await eventually(new_ones)] == ["person.registered"]
+    await log.close()
