@@ -71,6 +71,9 @@ async def keep_aside(
     why: Unmappable,
     recording: Recording,
 ) -> Quarantined:
+    """Keep a message aside with why: sealed under the quarantine id's own key, its person
+    named by a keyed hash of the charity's id (so that erasing them finds it); nothing of a
+    message about a person erased here is kept but that it came."""
     quarantine_id = quarantine_id_of(source.name, message_id)
     person_ref = person_ref_of(source.mapping, message)
     payload = MessageQuarantined(

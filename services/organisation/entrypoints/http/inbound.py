@@ -62,9 +62,6 @@ class InboundReceipt(BaseModel):
     rule: str | None = None
 
 
-WebhookHeader = Annotated[str | None, Header(description="Standard Webhooks header")]
-
-
 @router.post(
     "/{source}",
     response_model=InboundReceipt,
