@@ -62,6 +62,15 @@ class WebhookDeliveries:
         )
         return [_delivery(row) for row in rows]
 
+    async def lease(self, delivery_id: UUID, until: datetime) -> None:
+        """Hold a delivery being sent until `until`."""
+        await self._conn.execute(
+            f"UPDATE {self.schema}.webhook_deliveries SET next_attempt_at = $2"  # noqa: S608 - schema name is checked
+            " WHERE delivery_id = $1",
+            delivery_id,
+            until,
+        )
+
     async def settle(
         self,
         delivery_id: UUID,

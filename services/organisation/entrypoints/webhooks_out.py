@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import structlog
@@ -80,11 +81,10 @@ async def _keep_sending(
 
     while not stop.is_set():
         try:
-            async with PostgresUnitOfWork(pool, stores) as uow:
-                attempted = await deliver_due(
-                    uow, sources=dict(sources), send=send, now=datetime.now(UTC), policy=policy
-                )
-                await uow.commit()
+            attempted = await deliver_due(
+                partial(PostgresUnitOfWork, pool, stores),
+                sources=dict(sources), send=send, now=datetime.now(UTC), policy=policy,
+            )  # fmt: skip
             if attempted.delivered or attempted.retrying or attempted.parked:
                 logger.info("webhooks_sent", **attempted.__dict__)
         except Exception as error:  # the database away: try again next round

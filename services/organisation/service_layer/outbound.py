@@ -67,8 +67,11 @@ async def queue_notices(
     return len(deliveries)
 
 
+LEASE_SECONDS = 60.0  # a delivery being sent is not due elsewhere for this long
+
+
 async def deliver_due(
-    uow: UnitOfWork,
+    new_uow: Callable[[], UnitOfWork],
     *,
     sources: dict[str, Source],
     send: Send,
@@ -76,8 +79,36 @@ async def deliver_due(
     limit: int = 50,
     policy: RetryPolicy = RetryPolicy(),
 ) -> Attempted:
-    """Send the deliveries due by `now`, recording how each went (the caller commits)."""
-    attempted = Attempted()
+    """Send the deliveries due by `now`: claim them (leased, so no other sender takes them)
+    in one short transaction, send with none open (a slow receiver must not hold back the
+    log's readers), record how each went in another."""
+    async with new_uow() as uow:
+        claimed, attempted = await _claim(uow, sources, now=now, limit=limit, policy=policy)
+        await uow.commit()
+    sent = [
+        (delivery, await send(source, str(delivery.delivery_id), notice))
+        for delivery, source, notice in claimed
+    ]
+    async with new_uow() as uow:
+        for delivery, failure in sent:
+            outcome = _next(delivery, now, failure, policy)
+            await _settle(uow, delivery, now, status=outcome, error=failure, policy=policy)
+            attempted = _count(attempted, outcome if outcome != "pending" else "retrying")
+        await uow.commit()
+    return attempted
+
+
+async def _claim(
+    uow: UnitOfWork,
+    sources: dict[str, Source],
+    *,
+    now: datetime,
+    limit: int,
+    policy: RetryPolicy,
+) -> tuple[list[tuple[Delivery, Source, dict[str, Any]]], Attempted]:
+    """Return the due deliveries with their sources and notices, leased; settle those that
+    cannot be sent (person erased: dropped; source gone: parked)."""
+    claimed, attempted = [], Attempted()
     for delivery in await uow.webhooks.due(now, limit):
         source = sources.get(delivery.source)
         notice = await _notice(uow, delivery)
@@ -86,17 +117,14 @@ async def deliver_due(
                 uow, delivery, now, status="dropped", error="person erased", policy=policy
             )
             attempted = _count(attempted, "dropped")
-            continue
-        if source is None or not source.endpoint:
+        elif source is None or not source.endpoint:
             why = "source gone or without an endpoint"
             await _settle(uow, delivery, now, status="parked", error=why, policy=policy)
             attempted = _count(attempted, "parked")
-            continue
-        failure = await send(source, str(delivery.delivery_id), notice)
-        outcome = _next(delivery, now, failure, policy)
-        await _settle(uow, delivery, now, status=outcome, error=failure, policy=policy)
-        attempted = _count(attempted, outcome if outcome != "pending" else "retrying")
-    return attempted
+        else:
+            await uow.webhooks.lease(delivery.delivery_id, now + timedelta(seconds=LEASE_SECONDS))
+            claimed.append((delivery, source, notice))
+    return claimed, attempted
 
 
 def _next(delivery: Delivery, now: datetime, failure: str | None, policy: RetryPolicy) -> str:

@@ -149,6 +149,11 @@ class WebhooksOut(Protocol):
         """Return pending deliveries due by `now`, held for this unit of work."""
         ...
 
+    async def lease(self, delivery_id: UUID, until: datetime) -> None:
+        """Hold a delivery being sent: not due again before `until` (if its sender dies, it
+        is sent again then: receivers tell a repeat by its `webhook-id`)."""
+        ...
+
     async def settle(
         self,
         delivery_id: UUID,

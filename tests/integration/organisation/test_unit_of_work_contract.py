@@ -629,4 +629,6 @@ async def test_webhooks_out_are_queued_once_and_due_in_order_until_settled(
     async with new_uow() as uow:
         assert await uow.webhooks.due(now + timedelta(days=365), 10) == []
         [later] = await uow.webhooks.due(now + timedelta(days=401), 10)
+        await uow.webhooks.lease(first, now + timedelta(days=402))  # being sent: held
+        assert await uow.webhooks.due(now + timedelta(days=401), 10) == []
     assert (later.delivery_id, later.attempts, later.last_error) == (first, 1, "HTTP 503")

@@ -110,12 +110,10 @@ async def _deliver(voluntary: RunningService, sources: dict[str, Source], at: da
         return None if sent.taken else sent.why
 
     try:
-        async with voluntary.app.state.unit_of_work() as uow:
-            attempted = await deliver_due(
-                uow, sources=sources, send=send, now=at, policy=RetryPolicy()
-            )
-            await uow.commit()
-        return attempted
+        return await deliver_due(
+            voluntary.app.state.unit_of_work, sources=sources, send=send, now=at,
+            policy=RetryPolicy(),
+        )  # fmt: skip
     finally:
         await sender.close()
 

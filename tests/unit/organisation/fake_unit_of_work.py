@@ -355,6 +355,11 @@ class FakeWebhooksOut:
             (d for d in due if d.next_attempt_at <= now), key=lambda d: d.next_attempt_at
         )[:limit]
 
+    async def lease(self, delivery_id: UUID, until: datetime) -> None:
+        """Hold a delivery being sent until `until`."""
+        held = self._state.webhooks[delivery_id]
+        self._state.webhooks[delivery_id] = replace(held, next_attempt_at=until)
+
     async def settle(
         self,
         delivery_id: UUID,
