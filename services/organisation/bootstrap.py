@@ -14,6 +14,7 @@ from services.organisation.adapters.schema_migrations import organisation_migrat
 from services.organisation.adapters.sources_file import load_sources
 from services.organisation.domain.case_vocabulary import recordable_types
 from services.organisation.domain.inbound_mapping import Source
+from services.organisation.entrypoints.adapter_metrics import adapter_backlog_sampled
 from services.organisation.entrypoints.http import cases, consent, inbound, people, referrals
 from services.organisation.entrypoints.http.openapi import refine_for
 from services.organisation.entrypoints.kafka_referral_inbox import kafka_referral_inbox_running
@@ -125,7 +126,10 @@ def _lifespan(
                 app.state.referral_inbox, app.state.referral_sources = inbox
                 app.state.worklist_updater, app.state.own_log = worklists
                 app.state.kafka_relay = relay
-                yield
+                with adapter_backlog_sampled(
+                    pool, org=org, schema=schemas[org], sources=len(app.state.sources)
+                ):
+                    yield
         finally:
             if hasattr(app.state, "api_keys"):
                 await app.state.api_keys.close()

@@ -52,6 +52,12 @@ CONSUMER_LAG = Gauge(
     " Kafka topic partition this process holds.",
     ["consumer", "source", "partition"],
 )
+ADAPTER_BACKLOG = Gauge(
+    "caseweave_adapter_backlog",
+    "What charities' systems sent or are owed that waits on ops: messages held in"
+    " quarantine, webhooks out pending or parked after a day of failures.",
+    ["org", "what"],
+)
 DEAD_LETTERS = Counter(
     "caseweave_dead_letters_total",
     "Messages a consumer set aside (dead-lettered, parked) instead of applying, by reason.",
@@ -100,6 +106,11 @@ def forget_consumer_lag(consumer: str, source: str, *, partition: str = "") -> N
     """Stop exporting a lag this process no longer knows (a partition moved elsewhere)."""
     with contextlib.suppress(KeyError):
         CONSUMER_LAG.remove(consumer, source, partition)
+
+
+def set_adapter_backlog(org: str, what: str, count: int) -> None:
+    """Set how many of `what` (quarantine_held, webhooks_pending, webhooks_parked) wait."""
+    ADAPTER_BACKLOG.labels(org=org, what=what).set(count)
 
 
 def count_dead_letters(consumer: str, reason: str, messages: int = 1) -> None:

@@ -26,6 +26,20 @@ class QuarantineRow:
     status: str  # held, redriven, discarded
 
 
+async def held_count(conn: Connection, schema: str) -> int:
+    """Return how many quarantined messages are held (neither redriven nor discarded)."""
+    s = checked_schema(schema)
+    if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{s}.events"):
+        return 0
+    held: int = await conn.fetchval(
+        f"SELECT count(*) FROM {s}.events q WHERE q.type = $1"  # noqa: S608 - schema name is checked
+        f" AND NOT EXISTS (SELECT 1 FROM {s}.events r WHERE r.stream_id = q.stream_id"
+        "   AND r.stream_version > 1)",
+        MessageQuarantined.event_type,
+    )
+    return held
+
+
 async def quarantine_rows(
     conn: Connection, schema: str, *, source: str | None = None, settled_too: bool = False
 ) -> list[QuarantineRow]:

@@ -100,6 +100,14 @@ class WebhookDeliveries:
         )
         return [_delivery(row) for row in rows]
 
+    async def counts(self) -> dict[str, int]:
+        """Return how many deliveries there are of each status."""
+        rows = await self._conn.fetch(
+            f"SELECT status, count(*) AS n FROM {self.schema}.webhook_deliveries"  # noqa: S608 - schema name is checked
+            " GROUP BY status"
+        )
+        return {row["status"]: row["n"] for row in rows}
+
     async def redrive(self, delivery_id: UUID, now: datetime) -> bool:
         """Make a parked delivery pending again, due now, with a day of retries ahead."""
         done = await self._conn.fetchval(

@@ -380,3 +380,16 @@ async def test_the_charitys_system_accepts_a_referral_and_goes_on_with_its_own_i
         "event": "referral.declined", "referral": {"id": "R-12", "reason": "full"},
     }))  # fmt: skip
     assert (not_ours.json()["field"], not_ours.json()["rule"]) == ("referral.id", "uuid")
+
+
+async def test_ops_see_what_waits_in_quarantine_on_metrics(voluntary: RunningService) -> None:
+    kept = await _push(voluntary, *_signed({"event": "nonsense", "client": {"id": "C-9"}}))
+    assert kept.status_code == 202
+    scraped = (await voluntary.client.get("/metrics")).text
+    [held] = [
+        line for line in scraped.splitlines()
+        if line.startswith('caseweave_adapter_backlog{org="voluntary",what="quarantine_held"}')
+    ]  # fmt: skip
+    assert float(held.rsplit(" ", 1)[1]) >= 1
+    assert 'what="webhooks_parked"' in scraped
+    assert "C-9" not in scraped  # counts, nothing of the messages
