@@ -64,18 +64,16 @@ async def import_rows(
     progress: Callable[[int], None] = lambda done: None,
 ) -> ImportTally:
     """Import a CSV export's rows (line, values), in order: each row applied or quarantined
-    (never partly written: each in a savepoint of its own), 500 rows a transaction. A dry
+    (never partly written: its command runs in a savepoint of its own), 500 rows a
+    transaction. A dry
     run does the same in one transaction it never commits, so later rows see earlier ones
     (a person registered above, a case opened above) exactly as a real import would."""
     tally = ImportTally({}, [])
     size = max(1, len(rows)) if dry_run else ROWS_PER_TRANSACTION
     for start in range(0, len(rows), size):
         async with new_uow() as uow:
-            for line, row in rows[start : start + size]:
-                async with uow.attempt():
-                    await import_row(
-                        uow, tally, source=source, line=line, row=row, recording=recording
-                    )
+            for line, row in rows[start : start + size]:  # each row applied in a savepoint
+                await import_row(uow, tally, source=source, line=line, row=row, recording=recording)
                 progress(tally.rows)
             if not dry_run:
                 await uow.commit()
