@@ -16,6 +16,7 @@ from services.cli.dead_letters import add_dead_letters
 from services.cli.kafka_local import add_local
 from services.cli.quarantine import add_quarantine
 from services.cli.service_runner import SERVICE_NAMES
+from services.cli.sources import add_sources
 from services.cli.webhooks import add_webhooks
 from services.runtime.logs import configure_logging
 from services.runtime.migrations import SchemaAhead
@@ -171,8 +172,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (
         _add_running, _add_keys, _add_replay, _add_audit, _add_sar, _add_erase, _add_schemas,
-        _add_kafka, _add_dead_letters, _add_quarantine, _add_import, _add_webhooks,
-        _add_migrations,
+        _add_kafka, _add_dead_letters, _add_sources, _add_quarantine, _add_import,
+        _add_webhooks, _add_migrations,
     ):  # fmt: skip
         add(commands)
     return parser
@@ -292,6 +293,16 @@ def _add_dead_letters(commands: Commands) -> None:
 
 def _add_quarantine(commands: Commands) -> None:
     add_quarantine(commands).set_defaults(handler=_quarantine)
+
+
+def _add_sources(commands: Commands) -> None:
+    add_sources(commands).set_defaults(handler=_sources)
+
+
+def _sources(args: argparse.Namespace, settings: Settings) -> int:
+    from services.cli import sources  # noqa: PLC0415 - only for this command
+
+    return sources.run(args, settings)
 
 
 def _add_import(commands: Commands) -> None:
