@@ -5,14 +5,24 @@ from collections.abc import AsyncIterator
 import pytest
 
 from events.envelope import OrgId
+from services.organisation.domain.inbound_mapping import Source
 from services.runtime.database import Pool
 from tests.integration.organisation.running_services import RunningService, running_services
 
 
 @pytest.fixture(scope="module")
-async def services(database_url: str, pool: Pool) -> AsyncIterator[dict[OrgId, RunningService]]:
-    """Housing, mental health and voluntary services, on schemas of this module's own."""
-    async with running_services(database_url, pool) as running:
+def sources() -> dict[str, Source]:
+    """The charities' systems the services take messages from: none, unless a module says."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+async def services(
+    database_url: str, pool: Pool, sources: dict[str, Source]
+) -> AsyncIterator[dict[OrgId, RunningService]]:
+    """Housing, mental health and voluntary services, on schemas of this module's own (with
+    the module's `sources`)."""
+    async with running_services(database_url, pool, sources=sources) as running:
         yield running
 
 

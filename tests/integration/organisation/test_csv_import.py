@@ -4,24 +4,20 @@ the bad ones (never half of a row); the same file again records nothing new; a c
 records what changed."""
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from events.envelope import OrgId
 from services.organisation.adapters.csv_rows import csv_rows
 from services.organisation.adapters.sources_file import load_sources
 from services.organisation.domain.inbound_mapping import Source
 from services.organisation.domain.recording import Recording
 from services.organisation.service_layer.csv_import import ImportTally, import_rows
-from services.runtime.database import Pool
 from tests.integration.organisation.running_services import (
     RunningService,
     eventually,
-    running_services,
 )
 
 MAPPINGS = Path(__file__).parents[3] / "deploy" / "adapters"
@@ -34,11 +30,8 @@ def source() -> Source:
 
 
 @pytest.fixture(scope="module")
-async def services(
-    database_url: str, pool: Pool, source: Source
-) -> AsyncIterator[dict[OrgId, RunningService]]:
-    async with running_services(database_url, pool, sources={SOURCE: source}) as running:
-        yield running
+def sources(source: Source) -> dict[str, Source]:
+    return {SOURCE: source}
 
 
 def _export(ref: str, *, dob: str = "03/04/1990", session: str = "1-1") -> bytes:

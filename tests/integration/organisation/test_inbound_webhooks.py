@@ -6,7 +6,6 @@ import base64
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +16,6 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from events.envelope import OrgId
 from services.organisation.adapters.quarantine_rows import quarantine_rows
 from services.organisation.adapters.sources_file import load_sources
 from services.organisation.domain.inbound_mapping import Source
@@ -30,13 +28,11 @@ from services.organisation.service_layer.quarantine import (
     quarantined,
     redrive,
 )
-from services.runtime.database import Pool
 from services.runtime.http.app_factory import configure_http_limits
 from services.runtime.rate_limits import HttpLimits
 from tests.integration.organisation.running_services import (
     RunningService,
     eventually,
-    running_services,
 )
 
 MAPPINGS = Path(__file__).parents[3] / "deploy" / "adapters"
@@ -57,14 +53,6 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Source]:
         'mapping = "generic_json_webhook.toml"\n'
     )
     return load_sources(folder / "sources.toml")
-
-
-@pytest.fixture(scope="module")
-async def services(
-    database_url: str, pool: Pool, sources: dict[str, Source]
-) -> AsyncIterator[dict[OrgId, RunningService]]:
-    async with running_services(database_url, pool, sources=sources) as running:
-        yield running
 
 
 def _signed(

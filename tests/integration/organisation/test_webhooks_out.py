@@ -18,19 +18,16 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from standardwebhooks import Webhook
 
-from events.envelope import OrgId
 from services.organisation.adapters.sources_file import load_sources
 from services.organisation.adapters.webhook_deliveries import WebhookDeliveries
 from services.organisation.adapters.webhook_sender import WebhookSender
 from services.organisation.domain.inbound_mapping import Source
 from services.organisation.service_layer.outbound import RetryPolicy, deliver_due
 from services.runtime.checkpoints import Checkpoints
-from services.runtime.database import Pool
 from services.runtime.event_log import PostgresEventLog
 from tests.integration.organisation.running_services import (
     RunningService,
     eventually,
-    running_services,
 )
 
 MAPPINGS = Path(__file__).parents[3] / "deploy" / "adapters"
@@ -90,14 +87,6 @@ def sources(
         f'mapping = "generic.toml"\nendpoint = "{receiver[1]}"\n'
     )
     return load_sources(folder / "sources.toml")
-
-
-@pytest.fixture(scope="module")
-async def services(
-    database_url: str, pool: Pool, sources: dict[str, Source]
-) -> AsyncIterator[dict[OrgId, RunningService]]:
-    async with running_services(database_url, pool, sources=sources) as running:
-        yield running
 
 
 async def _deliver(voluntary: RunningService, sources: dict[str, Source], at: datetime) -> Any:
