@@ -18,10 +18,11 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 from bench.payloads import StreamEvent
-from events.envelope import ORGANISATIONS, Envelope, OrgId
+from events.envelope import Envelope, OrgId
 from events.housing import EvictionNoticeServed, TenancyAtRisk
 from events.identifiers import nhs_number_check_digit
 from events.mental_health import CareCoordinatorAssigned, CrisisEpisodeEnded, CrisisEpisodeStarted
+from events.organisations import DEFAULT_ORGANISATIONS
 from events.registry import EventPayload
 from events.shared import (
     CaseOpened,
@@ -64,7 +65,7 @@ def people_for_citizens(citizens: int) -> int:
 
 def crowd(people: int) -> Logs:
     """Return each organisation's log about `people` people, in log order."""
-    logs: Logs = {org: [] for org in ORGANISATIONS}
+    logs: Logs = {org: [] for org in DEFAULT_ORGANISATIONS.ids}
     for _, (_, person) in zip(range(people), _people(), strict=False):
         for org, events in person.items():
             logs[org].extend(events)
@@ -73,7 +74,7 @@ def crowd(people: int) -> Logs:
 
 def crowd_of_events(events: int) -> tuple[Logs, int]:
     """Return logs holding at least `events` events (whole people), and how many people."""
-    logs: Logs = {org: [] for org in ORGANISATIONS}
+    logs: Logs = {org: [] for org in DEFAULT_ORGANISATIONS.ids}
     people = 0
     for _, person in people_of_events(events):
         for org, person_events in person.items():

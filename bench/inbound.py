@@ -165,7 +165,9 @@ async def _csv_import(url: str, sources: Path, rows: int) -> Run:
     try:
         await apply_migrations(pool, person_keys_migrations())
         await prepare_database(pool, schema="voluntary")
-        stores = Stores.in_schema("voluntary", "voluntary", keys=PersonKeys(MASTER_KEY))
+        stores = Stores.in_schema(
+            "voluntary", "voluntary", sector="voluntary", keys=PersonKeys(MASTER_KEY)
+        )
         recording = Recording(
             org="voluntary", actor=source.actor, correlation_id=str(uuid4()),
             recorded_at=datetime.now(UTC),

@@ -19,8 +19,9 @@ from bench.figures import Run
 from bench.part import BenchContext, Measurement, SizeOption
 from bench.read_model import ID_SECRET, KEYS, quiet_logs
 from bench.timing import latency, per_second, settle
-from events.envelope import ORGANISATIONS, Envelope, OrgId
+from events.envelope import Envelope, OrgId
 from events.identifiers import nhs_number_check_digit
+from events.organisations import DEFAULT_ORGANISATIONS
 from events.registry import EventPayload
 from events.shared import PersonDetails, PersonRegistered
 from services.organisation.domain.recording import Recording, envelope_for
@@ -300,7 +301,7 @@ class _People:
 
     def _registered(self, person: PersonDetails) -> tuple[Envelope, EventPayload]:
         self._n += 1
-        org: OrgId = ORGANISATIONS[self._n % 3]
+        org: OrgId = DEFAULT_ORGANISATIONS.ids[self._n % 3]
         at = _START + timedelta(seconds=self._n)
         recording = Recording(org=org, actor=f"{org}/bench", correlation_id="b", recorded_at=at)
         payload = PersonRegistered(person_id=uuid4(), details=person)

@@ -44,7 +44,8 @@ from bench.peer_eventsourcing import connection_params
 from bench.projection_catch_up import CATCH_UP, CATCH_UP_LABEL, PROJECTION_EVENTS
 from bench.read_model import Seeded, as_projection_process
 from bench.timing import per_second, settle
-from events.envelope import ORGANISATIONS, OrgId
+from events.envelope import OrgId
+from events.organisations import DEFAULT_ORGANISATIONS
 
 NOTE = (
     "eventsourcing ProjectionRunner + Projection, view a PostgresTrackingRecorder: per event,"
@@ -78,7 +79,7 @@ class PerCitizenView(PostgresTrackingRecorder):
         super().__init__(datastore, **kwargs)
         schema = Identifier(datastore.schema)
         timeline, counts = Identifier("per_citizen_timeline"), Identifier("per_citizen_counts")
-        columns = [Identifier(org) for org in ORGANISATIONS]
+        columns = [Identifier(org) for org in DEFAULT_ORGANISATIONS.ids]
         self.sql_create_statements += [
             SQL(
                 "CREATE TABLE IF NOT EXISTS {}.{} (event_id uuid PRIMARY KEY,"
@@ -109,7 +110,7 @@ class PerCitizenView(PostgresTrackingRecorder):
 
     def fold(self, event: CrowdEvent, tracking: Tracking) -> None:
         """Add the event's timeline row and count it for its citizen, with its tracking."""
-        counts = [int(event.org == org) for org in ORGANISATIONS]
+        counts = [int(event.org == org) for org in DEFAULT_ORGANISATIONS.ids]
         row = (event.event_id, event.citizen, event.org, event.type, event.occurred_at)
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(self._insert_row, row, prepare=True)
@@ -133,7 +134,7 @@ class PerCitizenView(PostgresTrackingRecorder):
             )
             found = curs.fetchone()
             assert found is not None
-            by_org = {org: int(found[org]) for org in ORGANISATIONS}
+            by_org = {org: int(found[org]) for org in DEFAULT_ORGANISATIONS.ids}
         return rows, int(found["citizens"]), sum(by_org.values()), by_org
 
 
@@ -239,7 +240,7 @@ def _check_view(
 
 def _crowd_events(events: int) -> tuple[int, dict[OrgId, list[CrowdEvent]]]:
     """Return how many people, and each organisation's log as `CrowdEvent`s, in log order."""
-    logs: dict[OrgId, list[CrowdEvent]] = {org: [] for org in ORGANISATIONS}
+    logs: dict[OrgId, list[CrowdEvent]] = {org: [] for org in DEFAULT_ORGANISATIONS.ids}
     people = 0
     for nhs_number, person in crowd.people_of_events(events):
         for org, person_events in person.items():

@@ -24,7 +24,8 @@ from bench.read_model import (
     seed_events,
 )
 from bench.timing import per_second, settle
-from events.envelope import ORGANISATIONS, OrgId
+from events.envelope import OrgId
+from events.organisations import DEFAULT_ORGANISATIONS
 from services.projection.adapters.postgres_unit_of_work import postgres_units
 from services.projection.adapters.read_model_schema import prepare_read_model
 from services.projection.bootstrap import (
@@ -43,7 +44,7 @@ PROJECTION_EVENTS = SizeOption(
 )
 CATCH_UP = "projection.catch_up"  # the figure's key: the peer's figure pairs with it
 CATCH_UP_LABEL = "projection catch-up from empty (worker)"
-_SOURCES: dict[OrgId, str] = {org: f"catch_up_{org}" for org in ORGANISATIONS}
+_SOURCES: dict[OrgId, str] = {org: f"catch_up_{org}" for org in DEFAULT_ORGANISATIONS.ids}
 _READ_MODEL = "catch_up_projection"
 _WORKER_POOL = 3 * len(_SOURCES) + 1  # as run_projection_worker sizes it
 _REPLAY_POOL = 5  # as `caseweave replay projection` sizes it

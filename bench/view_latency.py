@@ -22,7 +22,7 @@ from bench.part import BenchContext, Measurement, SizeOption
 from bench.read_model import ID_SECRET, KEYS, check_read_model, quiet_logs, seed_people
 from bench.service_process import caseweave_service
 from bench.timing import latency, per_second, settle
-from services.cli.service_runner import projection_sources
+from events.organisations import DEFAULT_ORGANISATIONS
 from services.projection.bootstrap import rebuild_projection
 from services.runtime.api_keys import ApiKeyStore
 from services.runtime.database import Pool, create_pool
@@ -32,6 +32,8 @@ VIEW_REQUESTS = SizeOption(
     "view_requests", 2_000, "timed requests per endpoint in the view part (plus 10% warm-up)"
 )
 _READ_MODEL = "projection"  # the service's own schemas: it reads what `caseweave up` would
+
+_SOURCES = {org: org for org in DEFAULT_ORGANISATIONS.ids}  # each organisation's log
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,9 @@ async def run(ctx: BenchContext) -> list[Measurement]:
 
 async def _build(pool: Pool, people: int) -> tuple[list[UUID], str]:
     """Seed the logs, rebuild the read model, issue a key; return the citizen ids and key."""
-    seeded = await seed_people(pool, people, projection_sources())
+    seeded = await seed_people(pool, people, _SOURCES)
     await rebuild_projection(
-        pool=pool, sources=projection_sources(), schema=_READ_MODEL, id_secret=ID_SECRET,
+        pool=pool, sources=_SOURCES, schema=_READ_MODEL, id_secret=ID_SECRET,
         keys=KEYS,
     )  # fmt: skip
     await check_read_model(pool, _READ_MODEL, seeded)

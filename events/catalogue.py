@@ -42,6 +42,14 @@ Each organisation keeps its own words: a housing officer's "relief duty", a trus
 coordinator", a day centre's "key work". They map onto the types below, and each meaning is
 written so a colleague in another organisation understands it. The JSON Schema of every type
 and version is in `schemas/<type>/v<version>.json`.
+
+An organisation is one of the place's (`CASEWEAVE_ORGANISATIONS_FILE`: a council's housing
+team, an NHS trust, each charity), named by an id of lower case letters, digits and
+underscores; its sector (`housing`, `mental_health`, `voluntary`) says which of the
+vocabularies below it records. Fields naming an organisation (`org`, `to_org`, `from_org`,
+`recipients`...) once listed the three sectors' ids; their schemas now take any such id. This
+widened them without a new version: every event recorded before still validates, and a
+consumer on an older schema reads the events of the three organisations it knew.
 """
 
 

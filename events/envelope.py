@@ -3,13 +3,15 @@
 import secrets
 import time
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-OrgId = Literal["housing", "mental_health", "voluntary"]
-ORGANISATIONS: tuple[OrgId, ...] = ("housing", "mental_health", "voluntary")
+ORG_ID_PATTERN = r"^[a-z][a-z0-9_]{1,39}$"
+OrgId = Annotated[str, StringConstraints(pattern=ORG_ID_PATTERN)]
+"""An organisation of the place (`events/organisations.py` lists them): lower case letters,
+digits and underscores, as its database schema and Kafka topic are named."""
 # what a person does at their organisation, as their key or token says (`actor` names it)
 Role = Literal["frontline", "data_steward", "ig_lead", "ops"]
 ROLES: tuple[Role, ...] = get_args(Role)

@@ -78,9 +78,11 @@ async def run(
     from services.organisation.service_layer.csv_import import import_rows  # noqa: PLC0415
     from services.runtime.database import create_pool  # noqa: PLC0415
     from services.runtime.dev_secrets import person_keys  # noqa: PLC0415
+    from services.runtime.organisations_file import load_organisations  # noqa: PLC0415
 
     try:
-        source = load_sources(settings.sources_file).get(args.source)
+        organisations = load_organisations(settings.organisations_file)
+        source = load_sources(settings.sources_file, organisations).get(args.source)
     except SourcesFileInvalid as error:
         print(f"caseweave import: {error}", file=sys.stderr)
         return 1
@@ -107,7 +109,10 @@ async def run(
     pool = await create_pool(database_url(settings), max_size=2)
     try:
         await prepare_database(pool, schema=source.org)
-        stores = Stores.in_schema(source.org, source.org, keys=person_keys(settings))
+        sector = organisations.sector_of(source.org)
+        stores = Stores.in_schema(
+            source.org, source.org, sector=sector or "voluntary", keys=person_keys(settings)
+        )
         tally = await import_rows(
             partial(PostgresUnitOfWork, pool, stores),
             source=source,

@@ -28,7 +28,8 @@ async def erase(settings: Settings, database_url: str, citizen_id: UUID | None) 
                 again = await keys.erase_again(conn)
                 print(f"shredded again the keys of {again} erased record(s)", file=sys.stderr)
                 return 0
-        erased = await erase_citizen(pool, citizen_id, keys=keys, org_schemas=projection_sources())
+        schemas = projection_sources(settings)
+        erased = await erase_citizen(pool, citizen_id, keys=keys, org_schemas=schemas)
     finally:
         await pool.close()
     if erased is None:

@@ -4,7 +4,8 @@ import argparse
 import logging
 import sys
 
-from events.envelope import ORGANISATIONS, OrgId
+from events.envelope import OrgId
+from events.organisations import Organisations
 from services.cli.kafka_lag_report import lag_json, lag_table
 from services.runtime.kafka.admin import KafkaAdminError, create_missing, describe
 from services.runtime.kafka.group_lag import ConsumerGroup, groups_lag
@@ -14,8 +15,10 @@ from services.runtime.kafka.topics import (
     TopicSpec,
     compare,
     events_topic,
+    others_topics,
     wanted_topics,
 )
+from services.runtime.organisations_file import load_organisations
 from services.runtime.settings import Settings
 
 
@@ -34,7 +37,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     command = "kafka lag" if args.group == "lag" else f"kafka topics {args.action}"
     try:
         if args.group == "lag":
-            return await _lag(bootstrap, as_json=args.json)
+            return await _lag(bootstrap, settings, as_json=args.json)
         if args.action == "create":
             return await _create(bootstrap, wanted_topics(settings))
         return await _check(bootstrap, wanted_topics(settings))
@@ -65,16 +68,15 @@ def _line(name: str, problems: list[TopicProblem]) -> str:
     return f"{name}: PROBLEM; " + "; ".join(problem.detail for problem in problems)
 
 
-def consumer_groups() -> list[ConsumerGroup]:
-    """Return Caseweave's consumer groups: the projection worker's, then each referral inbox's."""
+def consumer_groups(organisations: Organisations) -> list[ConsumerGroup]:
+    """Return Caseweave's consumer groups: the projection worker's, then each referral inbox's
+    (one per organisation of the place)."""
     from services.projection.entrypoints.faust_worker import GROUP_ID  # noqa: PLC0415 - loads Faust
 
-    every_topic = tuple(events_topic(org) for org in ORGANISATIONS)
+    every_topic = tuple(events_topic(org) for org in organisations.ids)
     inboxes = [
-        ConsumerGroup(
-            referral_inbox_group(org), tuple(t for t in every_topic if t != events_topic(org))
-        )
-        for org in ORGANISATIONS
+        ConsumerGroup(referral_inbox_group(org), tuple(others_topics(organisations.ids, org)))
+        for org in organisations.ids
     ]
     return [ConsumerGroup(GROUP_ID, every_topic), *inboxes]
 
@@ -85,8 +87,8 @@ def referral_inbox_group(org: OrgId) -> str:
     return f"caseweave-{org}-referral-inbox"
 
 
-async def _lag(bootstrap: str, *, as_json: bool) -> int:
-    groups = consumer_groups()
+async def _lag(bootstrap: str, settings: Settings, *, as_json: bool) -> int:
+    groups = consumer_groups(load_organisations(settings.organisations_file))
     topics = {topic for group in groups for topic in group.topics}
     offsets = await read_offsets(
         bootstrap, topics=topics, group_ids=[group.group_id for group in groups]

@@ -17,21 +17,27 @@ from typing import Literal, Protocol
 import httpx
 import structlog
 
-from events.envelope import ORGANISATIONS, OrgId
+from events.organisations import Sector
 from services.cli.kafka_up import KafkaForUp
 from services.cli.service_runner import ServiceName
 from services.runtime.backoff import Backoff
 from services.runtime.embedded_postgres import EmbeddedPostgres
 from services.runtime.kafka.local.cluster import LocalKafkaCluster
+from services.runtime.organisations_file import load_organisations
 from services.runtime.settings import Settings
 from services.runtime.stop_signals import StopRequest
 
-HTTP_SERVICES: tuple[OrgId | Literal["projection"], ...] = ("projection", *ORGANISATIONS)
-UP_SERVICES: tuple[ServiceName, ...] = HTTP_SERVICES
+HttpService = Sector | Literal["projection"]
 STOP_GRACE_SECONDS = 10.0
 READY_TIMEOUT_SECONDS = 60.0
 RESTARTS = Backoff(first=1.0, most=30.0, stable_after=60.0)
 log = structlog.get_logger("caseweave.up")
+
+
+def up_services(settings: Settings) -> tuple[HttpService, ...]:
+    """Return the services `up` runs: the projection, and the service of each sector the
+    place has organisations of (`CASEWEAVE_ORGANISATIONS_FILE`)."""
+    return ("projection", *load_organisations(settings.organisations_file).sectors)
 
 
 class Supervised(Protocol):
@@ -183,7 +189,7 @@ def _stop_all(children: Sequence[subprocess.Popen[bytes]]) -> None:
 
 def _wait_until_ready(settings: Settings, services: Sequence[ServiceProcess]) -> bool:
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    pending = {name: settings.port_of(name) for name in HTTP_SERVICES}
+    pending = {name: settings.port_of(name) for name in up_services(settings)}
     while pending and time.monotonic() < deadline:
         if not all(service.running() for service in services):
             return False
@@ -199,10 +205,11 @@ def _wait_until_ready(settings: Settings, services: Sequence[ServiceProcess]) ->
 
 def _banner(settings: Settings, kafka: KafkaForUp | None) -> str:
     lines = ["", "Caseweave is up:"]
-    lines += [
-        f"  {name:<14} http://{settings.host}:{settings.port_of(name)}/docs"
-        for name in HTTP_SERVICES
-    ]
+    organisations = load_organisations(settings.organisations_file)
+    for name in up_services(settings):
+        lines.append(f"  {name:<14} http://{settings.host}:{settings.port_of(name)}/docs")
+        if name != "projection" and organisations.of_sector(name) != (name,):
+            lines.append(f"  {'':<14} serving {', '.join(organisations.of_sector(name))}")
     if kafka is not None:
         where = "started here" if kafka.local is not None else "KAFKA_BOOTSTRAP_SERVERS"
         lines += [
@@ -212,7 +219,7 @@ def _banner(settings: Settings, kafka: KafkaForUp | None) -> str:
         ]
     lines += [
         "Create an API key in another terminal:",
-        "  .venv/bin/caseweave keys create --org housing --role frontline",
+        f"  .venv/bin/caseweave keys create --org {organisations.ids[0]} --role frontline",
         "Stop with Ctrl-C.",
         "",
     ]
@@ -229,14 +236,15 @@ def run_everything(
     """Start every service, keep them (and the `embedded` database, and the local Kafka) running
     until Ctrl-C, then stop them all; return an exit code."""
     env = {**os.environ, "CASEWEAVE_DATABASE_URL": database_url, **(kafka.env if kafka else {})}
-    services = [ServiceProcess(name, env) for name in UP_SERVICES]
+    services = [ServiceProcess(name, env) for name in up_services(settings)]
     stop = StopRequest()
     try:
         if not _wait_until_ready(settings, services):
             print("A service failed to start; see its log lines above.", file=sys.stderr)
             return 1
         print(_banner(settings, kafka), file=sys.stderr)
-        log.info("up_ready", services=list(HTTP_SERVICES))  # from now on, what dies restarts
+        # from now on, what dies restarts
+        log.info("up_ready", services=list(up_services(settings)))
         supervised: list[Supervised] = [EmbeddedDatabase(embedded)] if embedded else []
         if kafka is not None and kafka.local is not None:
             supervised.append(LocalKafkaNode(kafka.local))

@@ -10,18 +10,22 @@ from pathlib import Path
 from typing import TypeAlias
 from uuid import UUID
 
-from events.envelope import ORGANISATIONS, ROLES
+from events.envelope import ROLES
 from services.cli.csv_import import add_import
 from services.cli.dead_letters import add_dead_letters
 from services.cli.kafka_local import add_local
+from services.cli.organisations import add_organisations
+from services.cli.place import UnknownOrganisation, organisations_chosen
 from services.cli.quarantine import add_quarantine
 from services.cli.service_runner import SERVICE_NAMES
 from services.cli.sources import add_sources
 from services.cli.webhooks import add_webhooks
 from services.runtime.logs import configure_logging
 from services.runtime.migrations import SchemaAhead
+from services.runtime.organisations_file import load_organisations
 from services.runtime.person_keys import MasterKeyWrong
 from services.runtime.settings import Settings, get_settings
+from services.runtime.toml_config import ConfigFileInvalid
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -41,6 +45,7 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     from services.runtime.embedded_postgres import EmbeddedPostgres  # noqa: PLC0415 - only here
 
     configure_logging(level=settings.log_level, fmt=settings.log_format, service="up")
+    load_organisations(settings.organisations_file)  # a broken file: said before anything runs
     transport = args.transport or settings.transport
     kafka = None
     if transport == "kafka":
@@ -65,6 +70,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from aiokafka.errors import KafkaConnectionError  # noqa: PLC0415 - only here
 
     from services.cli.service_runner import run_service  # noqa: PLC0415 - only for this command
+    from services.organisation.bootstrap import (  # noqa: PLC0415 - only here
+        SectorWithoutOrganisations,
+    )
     from services.runtime.kafka.publisher import TopicMissing  # noqa: PLC0415 - only here
     from services.runtime.matching_config import (  # noqa: PLC0415 - only here
         MatchingConfigInvalid,
@@ -74,7 +82,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.model_copy(update={"database_url": database_url(settings)})
     try:
         asyncio.run(run_service(args.service, settings))
-    except (TopicMissing, MatchingConfigInvalid, MasterKeyWrong, SchemaAhead) as error:
+    except (
+        TopicMissing, MatchingConfigInvalid, MasterKeyWrong, SchemaAhead, SectorWithoutOrganisations
+    ) as error:  # fmt: skip
         print(f"caseweave run {args.service}: {error}", file=sys.stderr)
         return 1
     except KafkaConnectionError:
@@ -90,6 +100,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 def _keys(args: argparse.Namespace, settings: Settings) -> int:
     from services.cli import keys as key_commands  # noqa: PLC0415 - only for this command
 
+    if args.action == "create":
+        organisations_chosen(settings, args.org)
     return asyncio.run(key_commands.run(args, database_url(settings)))
 
 
@@ -105,7 +117,8 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 def _migrations(args: argparse.Namespace, settings: Settings) -> int:
     from services.cli import migrations as migrations_command  # noqa: PLC0415 - only here
 
-    return asyncio.run(migrations_command.run(database_url(settings)))
+    organisations = load_organisations(settings.organisations_file)
+    return asyncio.run(migrations_command.run(database_url(settings), organisations))
 
 
 def _dead_letters(args: argparse.Namespace, settings: Settings) -> int:
@@ -172,8 +185,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (
         _add_running, _add_keys, _add_replay, _add_audit, _add_sar, _add_erase, _add_schemas,
-        _add_kafka, _add_dead_letters, _add_sources, _add_quarantine, _add_import,
-        _add_webhooks, _add_migrations,
+        _add_kafka, _add_dead_letters, _add_organisations, _add_sources, _add_quarantine,
+        _add_import, _add_webhooks, _add_migrations,
     ):  # fmt: skip
         add(commands)
     return parser
@@ -209,7 +222,9 @@ def _add_keys(commands: Commands) -> None:
     keys = commands.add_parser("keys", help="create, list, rotate and revoke API keys")
     key_actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = key_actions.add_parser("create", help="create a key; prints it once, as the last word")
-    create.add_argument("--org", required=True, choices=ORGANISATIONS)
+    create.add_argument(
+        "--org", required=True, help="an organisation of the place (CASEWEAVE_ORGANISATIONS_FILE)"
+    )
     create.add_argument("--role", required=True, choices=ROLES)
     key_actions.add_parser("list", help="list keys (never their secrets)")
     rotate = key_actions.add_parser(
@@ -293,6 +308,16 @@ def _add_dead_letters(commands: Commands) -> None:
 
 def _add_quarantine(commands: Commands) -> None:
     add_quarantine(commands).set_defaults(handler=_quarantine)
+
+
+def _add_organisations(commands: Commands) -> None:
+    add_organisations(commands).set_defaults(handler=_organisations)
+
+
+def _organisations(args: argparse.Namespace, settings: Settings) -> int:
+    from services.cli import organisations  # noqa: PLC0415 - only for this command
+
+    return organisations.run(args, settings)
 
 
 def _add_sources(commands: Commands) -> None:
@@ -503,6 +528,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SchemaAhead as error:  # this release is older than the database it was pointed at
         print(f"caseweave {args.command}: {error}", file=sys.stderr)
         return 1
+    except (UnknownOrganisation, ConfigFileInvalid) as error:  # --org, or a place's file
+        print(f"caseweave {args.command}: {error}", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # `caseweave keys list | head`: the reader has all it wanted
         if args.command in ("run", "up"):  # a service's own socket, not our output
             raise

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from events.envelope import ORGANISATIONS
+from events.organisations import Organisations
 from services.organisation.adapters.schema_migrations import organisation_migrations
 from services.projection.adapters.read_model_schema import projection_migrations
 from services.runtime.api_keys import auth_migrations
@@ -26,13 +26,14 @@ class SchemaStatus:
         return self.database == self.release
 
 
-def release_schema_sets() -> list[SchemaSet]:
-    """Return every schema set this release migrates, in the schemas `caseweave up` uses."""
-    organisations = [organisation_migrations(org) for org in ORGANISATIONS]
+def release_schema_sets(organisations: Organisations) -> list[SchemaSet]:
+    """Return every schema set this release migrates, in the schemas `caseweave up` uses
+    (one per organisation of the place)."""
+    organisations_sets = [organisation_migrations(org) for org in organisations.ids]
     return [
         auth_migrations(),
         person_keys_migrations(),
-        *organisations,
+        *organisations_sets,
         projection_migrations("projection"),
     ]
 
@@ -54,11 +55,13 @@ def status_line(status: SchemaStatus) -> str:
     return f"{status.schema_set:<28} {status.database:>8} {status.release:>7}  {to_do}"
 
 
-async def run(database_url: str) -> int:
+async def run(database_url: str, organisations: Organisations) -> int:
     """Print every schema set's status; exit 0 only if each is at this release's migration."""
     pool = await create_pool(database_url, max_size=1)
     try:
-        statuses = [await schema_status(pool, tables) for tables in release_schema_sets()]
+        statuses = [
+            await schema_status(pool, tables) for tables in release_schema_sets(organisations)
+        ]
     finally:
         await pool.close()
     print(f"{'schema set':<28} {'database':>8} {'release':>7}  pending")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeAlias
 from uuid import UUID
 
-from events.envelope import ORGANISATIONS
+from services.cli.place import organisations_chosen
 from services.runtime.settings import Settings
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -48,9 +48,7 @@ def add_quarantine(commands: Commands) -> argparse.ArgumentParser:
     discard.add_argument("ids", nargs="+", type=UUID, metavar="ID")
     discard.add_argument("--reason", required=True, help="why, without personal details")
     for action in actions.choices.values():
-        action.add_argument(
-            "--org", choices=ORGANISATIONS, help="whose quarantine (default: every organisation's)"
-        )
+        action.add_argument("--org", help="whose quarantine (default: every organisation's)")
         action.add_argument("--json", action="store_true", help="print JSON")
     return command
 
@@ -67,13 +65,13 @@ async def run(
     from services.runtime.database import create_pool  # noqa: PLC0415 - only when run
 
     try:
-        sources = load_sources(settings.sources_file)
+        sources = load_sources(settings.sources_file, _organisations(settings))
     except SourcesFileInvalid as error:
         print(f"caseweave quarantine: {error}", file=sys.stderr)
         return 2
     pool = await create_pool(database_url(settings), max_size=2)
     try:
-        orgs = [args.org] if args.org else list(ORGANISATIONS)
+        orgs = organisations_chosen(settings, args.org)
         for org in orgs:
             await prepare_database(pool, schema=org)
         return await _ACTIONS[args.action](args, settings, pool, orgs, sources)
@@ -212,6 +210,12 @@ async def _discard(
 _ACTIONS = {"list": _list, "show": _show, "redrive": _redrive, "discard": _discard}
 
 
+def _organisations(settings: Settings) -> Any:
+    from services.runtime.organisations_file import load_organisations  # noqa: PLC0415
+
+    return load_organisations(settings.organisations_file)
+
+
 def _unit(settings: Settings, pool: Any, org: str) -> Any:
     from services.organisation.adapters.postgres_unit_of_work import (  # noqa: PLC0415
         PostgresUnitOfWork,
@@ -219,7 +223,9 @@ def _unit(settings: Settings, pool: Any, org: str) -> Any:
     )
     from services.runtime.dev_secrets import person_keys  # noqa: PLC0415
 
-    return PostgresUnitOfWork(pool, Stores.in_schema(org, org, keys=person_keys(settings)))  # type: ignore[arg-type]
+    sector = _organisations(settings).sector_of(org)
+    stores = Stores.in_schema(org, org, sector=sector or "voluntary", keys=person_keys(settings))
+    return PostgresUnitOfWork(pool, stores)
 
 
 def _recording(org: str, who: str) -> Any:
@@ -229,7 +235,7 @@ def _recording(org: str, who: str) -> Any:
     from services.organisation.domain.recording import Recording  # noqa: PLC0415
 
     return Recording(
-        org=org,  # type: ignore[arg-type]
+        org=org,
         actor=f"{org}/operator/quarantine-{who}",
         correlation_id=str(uuid4()),
         recorded_at=datetime.now(UTC),

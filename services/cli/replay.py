@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from services.cli.service_runner import projection_sources
+from services.cli.service_runner import projection_sources, projection_topics
 from services.identity_matching.matching import MatchingConfig
 from services.projection.adapters.read_model_versions import RebuildRunning
 from services.projection.service_layer.rebuild import ReplayProgress
@@ -39,7 +39,7 @@ async def replay_projection(settings: Settings, database_url: str, *, restart: b
         print(f"caseweave replay projection: {error}", file=sys.stderr)
         return 1
     # a batch and its log read per organisation's log, and the rebuild's lock
-    pool = await create_pool(database_url, max_size=len(projection_sources()) + 2)
+    pool = await create_pool(database_url, max_size=len(projection_sources(settings)) + 2)
     try:
         await apply_migrations(pool, person_keys_migrations())
         async with pool.acquire() as conn:  # another master key would rebuild nobody
@@ -81,10 +81,11 @@ async def _rebuild(
     if kafka is not None:
         return await rebuild_projection_from_topics(
             pool=pool, bootstrap_servers=kafka, id_secret=citizen_id_secret(settings),
-            on_progress=show, matching=matching, keys=person_keys(settings), restart=restart,
+            topic_orgs=projection_topics(settings), on_progress=show, matching=matching,
+            keys=person_keys(settings), restart=restart,
         )  # fmt: skip
     return await rebuild_projection(
-        pool=pool, sources=projection_sources(), id_secret=citizen_id_secret(settings),
+        pool=pool, sources=projection_sources(settings), id_secret=citizen_id_secret(settings),
         on_progress=show, matching=matching, keys=person_keys(settings), restart=restart,
     )  # fmt: skip
 

@@ -6,20 +6,23 @@ import importlib
 import signal
 import socket
 from collections.abc import Iterator
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 import structlog
 import uvicorn
 from fastapi import FastAPI
 
-from events.envelope import ORGANISATIONS, OrgId
+from events.envelope import OrgId
+from events.organisations import Sector
 from services.projection.adapters.sharing_config import load_sharing_policy
 from services.runtime.bearer_tokens import BearerTokens
 from services.runtime.database import Pool, create_pool
 from services.runtime.dev_secrets import citizen_id_secret, person_keys
 from services.runtime.http.app_factory import configure_http_limits
 from services.runtime.http.metrics_endpoint import metrics_only_app
+from services.runtime.kafka.topics import organisation_topics
 from services.runtime.matching_config import load_matching_config
+from services.runtime.organisations_file import load_organisations
 from services.runtime.process_tuning import collect_garbage_less_often
 from services.runtime.settings import Settings
 
@@ -28,16 +31,21 @@ SERVICE_NAMES: tuple[ServiceName, ...] = get_args(ServiceName)
 log = structlog.get_logger(__name__)
 
 
-def organisation_app(org: OrgId, settings: Settings) -> FastAPI:
-    """Return the HTTP app of an organisation's microservice."""
-    module = importlib.import_module(f"services.{org}")
+def sector_app(sector: Sector, settings: Settings) -> FastAPI:
+    """Return the HTTP app of a sector's microservice (serving its organisations)."""
+    module = importlib.import_module(f"services.{sector}")
     app: FastAPI = module.create_app(settings)
     return app
 
 
-def projection_sources() -> dict[OrgId, str]:
-    """Return the log (schema) the projection reads for each organisation."""
-    return {org: org for org in ORGANISATIONS}
+def projection_topics(settings: Settings) -> dict[str, OrgId]:
+    """Return the topic the projection reads for each organisation of the place (Kafka)."""
+    return organisation_topics(load_organisations(settings.organisations_file).ids)
+
+
+def projection_sources(settings: Settings) -> dict[OrgId, str]:
+    """Return the log (schema) the projection reads for each organisation of the place."""
+    return {org: org for org in load_organisations(settings.organisations_file).ids}
 
 
 class _Server(uvicorn.Server):
@@ -65,7 +73,8 @@ def uvicorn_config(app: FastAPI, settings: Settings, port: int) -> uvicorn.Confi
 async def _serve(app: FastAPI, settings: Settings, port: int, stop: asyncio.Event) -> None:
     configure_http_limits(app, settings.http_limits())
     oidc = settings.oidc()
-    app.state.bearer_tokens = BearerTokens(oidc) if oidc else None
+    organisations = load_organisations(settings.organisations_file)
+    app.state.bearer_tokens = BearerTokens(oidc, organisations) if oidc else None
     await _serve_until(_Server(uvicorn_config(app, settings, port)), stop)
 
 
@@ -119,6 +128,7 @@ async def _run_worker(settings: Settings, stop: asyncio.Event) -> None:
             database_url=settings.database_url,
             bootstrap_servers=kafka,
             id_secret=citizen_id_secret(settings),
+            topic_orgs=projection_topics(settings),
             stop=stop,
             session_timeout=settings.kafka_session_timeout_ms / 1000,
             matching=load_matching_config(settings.matching_file),
@@ -127,7 +137,7 @@ async def _run_worker(settings: Settings, stop: asyncio.Event) -> None:
         return
     await run_projection_worker(
         database_url=settings.database_url,
-        sources=projection_sources(),
+        sources=projection_sources(settings),
         id_secret=citizen_id_secret(settings),
         stop=stop,
         matching=load_matching_config(settings.matching_file),
@@ -140,7 +150,8 @@ async def _run_projection(settings: Settings, stop: asyncio.Event) -> None:
 
     assert settings.database_url is not None
     load_matching_config(settings.matching_file)  # a broken file stops us before anything runs
-    load_sharing_policy(settings.sharing_file)
+    organisations = load_organisations(settings.organisations_file)
+    load_sharing_policy(settings.sharing_file, organisations)
     worker = asyncio.create_task(_run_worker(settings, stop))
     worker.add_done_callback(lambda _: stop.set())  # a worker that cannot run stops the process
     try:
@@ -148,7 +159,7 @@ async def _run_projection(settings: Settings, stop: asyncio.Event) -> None:
             database_url=settings.database_url,
             id_secret=citizen_id_secret(settings),
             matching=load_matching_config(settings.matching_file),
-            sharing=load_sharing_policy(settings.sharing_file),
+            sharing=load_sharing_policy(settings.sharing_file, organisations),
             break_glass_minutes=settings.break_glass_minutes,
             keys=person_keys(settings),
         )
@@ -176,14 +187,14 @@ async def _prepare_database(name: ServiceName, settings: Settings) -> None:
     assert settings.database_url is not None
     pool = await create_pool(settings.database_url, max_size=1)
     try:
-        await _migrate(pool, name)
+        await _migrate(pool, name, settings)
         async with pool.acquire() as conn:
             await person_keys(settings).verify(conn)
     finally:
         await pool.close()
 
 
-async def _migrate(pool: Pool, name: ServiceName) -> None:
+async def _migrate(pool: Pool, name: ServiceName, settings: Settings) -> None:
     """Apply the migrations the service would apply as it starts (the same call)."""
     if name in ("projection", "projection-worker"):
         from services.projection.adapters.read_model_schema import (  # noqa: PLC0415 - heavy
@@ -194,7 +205,9 @@ async def _migrate(pool: Pool, name: ServiceName) -> None:
         return
     from services.organisation.bootstrap import prepare_database  # noqa: PLC0415 - heavy
 
-    await prepare_database(pool, schema=name)
+    sector = cast(Sector, name)  # the other services are the sectors'
+    for org in load_organisations(settings.organisations_file).of_sector(sector):
+        await prepare_database(pool, schema=org)
 
 
 async def run_service(name: ServiceName, settings: Settings) -> None:
@@ -209,5 +222,5 @@ async def run_service(name: ServiceName, settings: Settings) -> None:
     elif name == "projection-worker":
         await _run_worker_alone(settings, stop)
     else:
-        await _serve(organisation_app(name, settings), settings, settings.port_of(name), stop)
+        await _serve(sector_app(name, settings), settings, settings.port_of(name), stop)
     log.info("service_stopped", service=name)

@@ -44,6 +44,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         SourcesFileInvalid,
         load_sources,
     )
+    from services.runtime.organisations_file import load_organisations  # noqa: PLC0415
 
     path = args.file if args.action == "check" else args.sources_file
     path = path or settings.sources_file
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print("caseweave sources: no sources file (CASEWEAVE_SOURCES_FILE)", file=sys.stderr)
         return 2
     try:
-        sources = load_sources(path)
+        sources = load_sources(path, load_organisations(settings.organisations_file))
     except SourcesFileInvalid as error:
         print(f"caseweave sources: {error}", file=sys.stderr)
         return 1

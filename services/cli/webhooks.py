@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeAlias
 from uuid import UUID
 
-from events.envelope import ORGANISATIONS
+from services.cli.place import organisations_chosen
 from services.runtime.settings import Settings
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -35,7 +35,7 @@ def add_webhooks(commands: Commands) -> argparse.ArgumentParser:
     redrive = actions.add_parser("redrive", help="send parked deliveries again")
     redrive.add_argument("ids", nargs="+", type=UUID, metavar="ID")
     for action in actions.choices.values():
-        action.add_argument("--org", choices=ORGANISATIONS, help="whose (default: every one)")
+        action.add_argument("--org", help="whose (default: every organisation's)")
         action.add_argument("--json", action="store_true", help="print JSON")
     return command
 
@@ -50,7 +50,7 @@ async def run(
     from services.organisation.bootstrap import prepare_database  # noqa: PLC0415 - heavy
     from services.runtime.database import create_pool  # noqa: PLC0415
 
-    orgs = [args.org] if args.org else list(ORGANISATIONS)
+    orgs = organisations_chosen(settings, args.org)
     pool = await create_pool(database_url(settings), max_size=2)
     try:
         for org in orgs:

@@ -3,7 +3,8 @@
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 
-from events.envelope import ORGANISATIONS, OrgId
+from events.envelope import OrgId
+from events.organisations import DEFAULT_ORGANISATIONS, Organisations
 from services.dead_letters.adapters.kafka_topic import KafkaDeadLetters
 from services.dead_letters.adapters.parked_rows import ParkedEventRows
 from services.dead_letters.adapters.settlement import Consumer
@@ -18,9 +19,10 @@ from services.projection.service_layer.log_projection import DEFAULT_MATCHING
 from services.projection.service_layer.redrive import ProjectionRedrive
 from services.runtime.database import Pool, create_pool
 from services.runtime.dev_secrets import citizen_id_secret, person_keys
-from services.runtime.kafka.topics import DEAD_LETTER_TOPIC
+from services.runtime.kafka.topics import DEAD_LETTER_TOPIC, organisation_topics
 from services.runtime.matching_config import load_matching_config
 from services.runtime.migrations import apply_migrations
+from services.runtime.organisations_file import load_organisations
 from services.runtime.person_keys import PersonKeys, person_keys_migrations
 from services.runtime.settings import Settings
 
@@ -32,19 +34,26 @@ def consumers(
     keys: PersonKeys | None,
     matching: MatchingConfig = DEFAULT_MATCHING,
     projection_schema: str = "projection",
+    organisations: Organisations = DEFAULT_ORGANISATIONS,
     org_schemas: Mapping[OrgId, str] | None = None,
     topic_orgs: Mapping[str, OrgId] | None = None,
     fold_batch: BatchFold = fold,
 ) -> dict[str, Consumer]:
-    """Return every consumer that sets messages aside, by the name its dead letters carry."""
-    schemas: Mapping[OrgId, str] = org_schemas or {org: org for org in ORGANISATIONS}
+    """Return every consumer that sets messages aside, by the name its dead letters carry:
+    the projection's, and each organisation's referral inbox (of the place's
+    `organisations`, each in its schema of `org_schemas`, by default its id)."""
+    schemas: Mapping[OrgId, str] = {
+        **{org: org for org in organisations.ids},
+        **(org_schemas or {}),
+    }
     projection = ProjectionRedrive(
         pool, schema=projection_schema, id_secret=id_secret, matching=matching, keys=keys,
-        topic_orgs=topic_orgs, fold_batch=fold_batch,
+        topic_orgs=topic_orgs or organisation_topics(schemas), fold_batch=fold_batch,
     )  # fmt: skip
     found: dict[str, Consumer] = {PROJECTION: projection}
     for org, schema in schemas.items():
-        stores = Stores.in_schema(org, schema, keys=keys, matching=matching)
+        sector = organisations.sector_of(org) or "voluntary"  # (a test's schema of its own)
+        stores = Stores.in_schema(org, schema, sector=sector, keys=keys, matching=matching)
         found[f"{org}_{INBOX}"] = InboxRedrive(pool, stores, schema=schema, log_schemas=schemas)
     return found
 
@@ -90,6 +99,7 @@ async def opened_stores(
         found = consumers(
             pool, id_secret=citizen_id_secret(settings), keys=keys,
             matching=load_matching_config(settings.matching_file),
+            organisations=load_organisations(settings.organisations_file),
         )  # fmt: skip
         yield dead_letter_stores(pool, found, kafka_bootstrap_servers=kafka_bootstrap_servers)
     finally:

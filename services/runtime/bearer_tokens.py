@@ -24,7 +24,8 @@ from typing import Any, cast
 import jwt
 import structlog
 
-from events.envelope import ORGANISATIONS, ROLES, OrgId, Role
+from events.envelope import ROLES, OrgId, Role
+from events.organisations import DEFAULT_ORGANISATIONS, Organisations
 from services.runtime.api_keys import Caller
 
 logger = structlog.get_logger(__name__)
@@ -52,8 +53,11 @@ class OidcSettings:
 class BearerTokens:
     """Checks JWTs against one issuer's published keys (cached, refetched on a new key id)."""
 
-    def __init__(self, settings: OidcSettings) -> None:
+    def __init__(
+        self, settings: OidcSettings, organisations: Organisations = DEFAULT_ORGANISATIONS
+    ) -> None:
         self.settings = settings
+        self.organisations = organisations  # a token's organisation must be one of them
         self._keys: jwt.PyJWKClient | None = None
 
     async def caller(self, token: str) -> Caller | None:
@@ -103,7 +107,7 @@ class BearerTokens:
     def _caller_of(self, claims: dict[str, Any]) -> Caller | None:
         org, role = claims.get(self.settings.org_claim), claims.get(self.settings.role_claim)
         subject = claims["sub"]
-        if org not in ORGANISATIONS or role not in ROLES:
+        if org not in self.organisations or role not in ROLES:
             logger.info("bearer_token_refused", reason="no_caseweave_organisation_or_role")
             return None
         if not isinstance(subject, str) or not subject or len(subject) > MAX_SUBJECT:

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from events.envelope import OrgId
+from events.organisations import Sector
 from services.runtime.bearer_tokens import OidcSettings
 from services.runtime.rate_limits import HttpLimits
 
@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         default="caseweave_org", description="claim naming the organisation"
     )
     oidc_role_claim: str = Field(default="caseweave_role", description="claim naming the role")
+    organisations_file: Path | None = Field(
+        default=None,
+        description="TOML file of the place's organisations (id, name, sector, contact);"
+        " unset: one per sector, named after it",
+    )
     sharing_file: Path | None = Field(
         default=None,
         description="TOML file of the place's sharing rules; unset: default_sharing.toml",
@@ -152,7 +157,7 @@ class Settings(BaseSettings):
             org_claim=self.oidc_org_claim, role_claim=self.oidc_role_claim,
         )  # fmt: skip
 
-    def port_of(self, service: OrgId | Literal["projection"]) -> int:
+    def port_of(self, service: Sector | Literal["projection"]) -> int:
         """Return the HTTP port a service listens on."""
         port: int = getattr(self, f"{service}_port")
         return port

@@ -1,19 +1,20 @@
 """The voluntary sector service: engagement, key work, food and benefits support.
 
-One microservice, built from the shared organisation service code for this organisation.
+One microservice serving every organisation of the sector the place lists, built from the
+shared organisation service code.
 """
 
 from typing import Final
 
 from fastapi import FastAPI
 
-from events.envelope import OrgId
-from services.organisation.bootstrap import organisation_app_from_settings
+from events.organisations import Sector
+from services.organisation.bootstrap import sector_app_from_settings
 from services.runtime.settings import Settings
 
-ORG: Final[OrgId] = "voluntary"
+SECTOR: Final[Sector] = "voluntary"
 
 
 def create_app(settings: Settings) -> FastAPI:
     """Return this service's HTTP app, configured by the process settings."""
-    return organisation_app_from_settings(ORG, settings)
+    return sector_app_from_settings(SECTOR, settings)

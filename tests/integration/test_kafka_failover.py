@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from events.envelope import ORGANISATIONS, Envelope, OrgId
+from events.envelope import Envelope, OrgId
+from events.organisations import DEFAULT_ORGANISATIONS
 from services.projection.entrypoints.faust_worker import GROUP_ID
 from services.runtime.checkpoints import checkpoints_ddl
 from services.runtime.database import Pool, apply_ddl, create_pool
@@ -101,7 +102,9 @@ async def topics(cluster: RealKafka) -> AsyncIterator[KafkaTopics]:
     """This test's organisation and dead-letter topics, shaped as in production, and the
     in-process projection workers it starts on them (stopped afterwards)."""
     run = uuid.uuid4().hex[:10]
-    topic_of: dict[OrgId, str] = {o: f"caseweave.f{run}.{o}.events.v1" for o in ORGANISATIONS}
+    topic_of: dict[OrgId, str] = {
+        o: f"caseweave.f{run}.{o}.events.v1" for o in DEFAULT_ORGANISATIONS.ids
+    }
     dead_letter_topic = f"caseweave.f{run}.dead_letter.v1"
     await create_missing(
         cluster.bootstrap_servers, production_shaped([*topic_of.values(), dead_letter_topic])
@@ -309,7 +312,7 @@ async def _with_production_names(
     """Caseweave's own topics (as `caseweave kafka topics create` makes them), empty
     organisation stores, and the projection in schema `projection`, as the workers use."""
     await create_missing(cluster.bootstrap_servers, wanted_topics(Settings()))
-    sources = {org: unique_schema(org[:3]) for org in ORGANISATIONS}
+    sources = {org: unique_schema(org[:3]) for org in DEFAULT_ORGANISATIONS.ids}
     for schema in sources.values():
         await apply_ddl(pool, lock_name=schema, statements=event_store_ddl(schema))
     return Organisations(pool, sources, "projection")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from events.envelope import Envelope, OrgId
+from events.organisations import Sector
 from services.identity_matching.matching import MatchingConfig
 from services.organisation.adapters.people_table import PeopleTable
 from services.organisation.adapters.webhook_deliveries import WebhookDeliveries
@@ -30,6 +31,7 @@ class Stores:
     """One organisation's event store and lookup tables, all in its own schema."""
 
     org: OrgId
+    sector: Sector
     events: EventStore
     people: PeopleTable
     idempotency: IdempotencyKeys
@@ -42,14 +44,16 @@ class Stores:
         org: OrgId,
         schema: str,
         *,
+        sector: Sector,
         keys: PersonKeys | None = None,
         matching: MatchingConfig | None = None,
     ) -> "Stores":
-        """Return the stores of `org` kept in PostgreSQL schema `schema` (personal values
-        sealed with the people's keys from `keys`; referred people found among its own by
-        `matching`'s thresholds, the projection's)."""
+        """Return the stores of `org` (of `sector`) kept in PostgreSQL schema `schema`
+        (personal values sealed with the people's keys from `keys`; referred people found
+        among its own by `matching`'s thresholds, the projection's)."""
         return cls(
             org=org,
+            sector=sector,
             events=EventStore(schema, keys=keys),
             people=PeopleTable(schema),
             idempotency=IdempotencyKeys(schema),
@@ -155,6 +159,7 @@ class PostgresUnitOfWork(PooledTransaction):
     ) -> None:
         super().__init__(pool, conn=conn)
         self.org: OrgId = stores.org
+        self.sector: Sector = stores.sector
         self.search_key = stores.search_key
         self.matching = stores.matching
         self._stores = stores

@@ -18,6 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
 from events.envelope import OrgId
+from events.organisations import DEFAULT_ORGANISATIONS, Organisations
 from services.organisation.domain.inbound_mapping import Source, SourceMapping
 from services.runtime.toml_config import ConfigFileInvalid, load_toml_model
 
@@ -69,11 +70,21 @@ class SourcesFile(BaseModel):
         return sources
 
 
-def load_sources(path: Path | None) -> dict[str, Source]:
-    """Return the sources the file declares, each with its mapping (none without a file)."""
+def load_sources(
+    path: Path | None, organisations: Organisations = DEFAULT_ORGANISATIONS
+) -> dict[str, Source]:
+    """Return the sources the file declares, each with its mapping (none without a file);
+    each must write the records of one of the place's `organisations`."""
     if path is None:
         return {}
     declared = load_toml_model(path, SourcesFile)
+    for name, entry in declared.sources.items():
+        if entry.org not in organisations:
+            listed = ", ".join(organisations.ids)
+            raise ConfigFileInvalid(
+                f"{path}: sources.{name}.org: {entry.org!r} is not an organisation of the place"
+                f" (CASEWEAVE_ORGANISATIONS_FILE lists {listed})"
+            )
     return {
         name: Source(
             name=name,

@@ -1,4 +1,5 @@
-"""Which events an organisation records on its cases, and whether their data follows the rules."""
+"""Which events an organisation records on its cases (its sector's vocabulary, and flags), and
+whether their data follows the rules."""
 
 from collections.abc import Sequence
 from datetime import datetime
@@ -7,7 +8,8 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from events.envelope import Envelope, OrgId
+from events.envelope import Envelope
+from events.organisations import Sector
 from events.recording_rules import ALREADY_RECORDED, recording_context
 from events.registry import decode_payload, latest_model, registered_types
 from events.shared import CaseEvent
@@ -23,23 +25,24 @@ _CASE_ID_FROM_PATH = problem(
 )
 
 
-def recordable_types(org: OrgId) -> tuple[str, ...]:
-    """Return the event types `org` records through its cases: its own, then flags."""
+def recordable_types(sector: Sector) -> tuple[str, ...]:
+    """Return the event types an organisation of `sector` records through its cases: its
+    sector's own, then flags."""
     own = {
         model.event_type
         for model in registered_types()
-        if model.event_type.startswith(f"{org}.") and issubclass(model, CaseEvent)
+        if model.event_type.startswith(f"{sector}.") and issubclass(model, CaseEvent)
     }
     return (*sorted(own), *SHARED_CASE_TYPES)
 
 
 def case_event(
-    state: CaseState, command: RecordCaseEvent, *, org: OrgId, now: datetime
+    state: CaseState, command: RecordCaseEvent, *, sector: Sector, now: datetime
 ) -> CaseEvent:
     """Decide the typed payload of an event recorded on a case (at `now` unless the command
     says when it happened), validating its data against its type and the case's history."""
     payload = validated_case_event(
-        org=org,
+        sector=sector,
         type_=command.type,
         data=command.data,
         case_id=state.case_id,
@@ -65,11 +68,11 @@ def is_retry_of(stored: Envelope, command: RecordCaseEvent) -> bool:
 
 
 def validated_case_event(
-    *, org: OrgId, type_: str, data: dict[str, Any], case_id: UUID, occurred_at: datetime
+    *, sector: Sector, type_: str, data: dict[str, Any], case_id: UUID, occurred_at: datetime
 ) -> CaseEvent:
     """Return the typed payload of a `type_` event on a case that happened at `occurred_at`,
     or say what is wrong with `data`."""
-    allowed = recordable_types(org)
+    allowed = recordable_types(sector)
     if type_ not in allowed:
         raise UnknownEventType(type_, allowed)
     model = latest_model(type_)

@@ -20,7 +20,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka import TopicPartition as KafkaTP
 
-from events.envelope import ORGANISATIONS, Envelope, OrgId
+from events.envelope import Envelope, OrgId
 from services.organisation.adapters.postgres_unit_of_work import PostgresUnitOfWork, Stores
 from services.organisation.service_layer.inbox import REFERRAL_MADE, take_in
 from services.organisation.service_layer.referral_messages import referral_in
@@ -32,7 +32,7 @@ from services.runtime.kafka.consumed import ConsumedMessage, PoisonMessage, cons
 from services.runtime.kafka.dead_letters import DeadLetterRecord, dead_letter_message
 from services.runtime.kafka.offsets import KafkaOffsets, TopicPartition
 from services.runtime.kafka.publisher import KafkaPublisher
-from services.runtime.kafka.topics import DEAD_LETTER_TOPIC, events_topic
+from services.runtime.kafka.topics import DEAD_LETTER_TOPIC
 from services.runtime.metrics import count_dead_letters, sampled_on_scrape
 
 logger = structlog.get_logger("caseweave.organisation.kafka_referral_inbox")
@@ -53,12 +53,12 @@ class KafkaReferralInbox:
         *,
         schema: str,
         bootstrap_servers: str,
-        topics: Sequence[str] | None = None,
+        topics: Sequence[str],
         dead_letter_topic: str = DEAD_LETTER_TOPIC,
         group_id: str | None = None,
     ) -> None:
         self.org = stores.org
-        self.topics = list(topics or [events_topic(o) for o in ORGANISATIONS if o != stores.org])
+        self.topics = list(topics)  # the other organisations' topics
         self.group_id = group_id or f"caseweave-{stores.org}-referral-inbox"
         self._pool = pool
         self._stores = stores
@@ -212,15 +212,17 @@ def _log_received(org: OrgId, message: ConsumedMessage, source: Envelope) -> Non
 
 @contextlib.asynccontextmanager
 async def kafka_referral_inbox_running(
-    pool: Pool, stores: Stores, *, schema: str, bootstrap_servers: str
+    pool: Pool, stores: Stores, *, schema: str, bootstrap_servers: str, topics: Sequence[str]
 ) -> AsyncIterator[KafkaReferralInbox]:
-    """Run the Kafka referral inbox in the background while the block runs."""
+    """Run the Kafka referral inbox on `topics` (the other organisations') in the background
+    while the block runs."""
     dead_letters = KafkaPublisher(bootstrap_servers, client_id=f"caseweave-{stores.org}-inbox")
     await dead_letters.start()
     try:
         inbox = KafkaReferralInbox(
-            pool, stores, dead_letters, schema=schema, bootstrap_servers=bootstrap_servers
-        )
+            pool, stores, dead_letters, schema=schema, bootstrap_servers=bootstrap_servers,
+            topics=topics,
+        )  # fmt: skip
         await inbox.check_topics()
         stop = asyncio.Event()
         task = asyncio.create_task(_keep_running(inbox, stop), name=f"{stores.org}-kafka-inbox")

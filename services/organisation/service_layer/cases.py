@@ -87,7 +87,7 @@ async def _record_once(
     state = cases.case_from([s.envelope for s in stored])
     if state is None:
         raise CaseNotFound(command.case_id)
-    payload = case_event(state, command, org=uow.org, now=recording.recorded_at)
+    payload = case_event(state, command, sector=uow.sector, now=recording.recorded_at)
     envelope = envelope_for(
         payload,
         recording=recording,

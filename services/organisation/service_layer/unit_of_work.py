@@ -15,6 +15,7 @@ from typing import Protocol
 from uuid import UUID
 
 from events.envelope import Envelope, OrgId
+from events.organisations import Sector
 from services.identity_matching.matching import MatchingConfig
 from services.organisation.domain.outbound_notices import Delivery
 from services.organisation.domain.people import ExistingPerson
@@ -175,6 +176,11 @@ class UnitOfWork(Transactional, Protocol):
     @property
     def org(self) -> OrgId:
         """The organisation whose stores these are."""
+        ...
+
+    @property
+    def sector(self) -> Sector:
+        """The sector it works in (whose vocabulary it records)."""
         ...
 
     @property

@@ -8,7 +8,7 @@ lookup and search rows.
 """
 
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 from asyncpg import Record
 
@@ -96,7 +96,7 @@ class OrganisationRecords:
             )
             if not local_id:
                 continue
-            token = local_id_token(people_search_key(keys, cast(OrgId, org)), local_id)
+            token = local_id_token(people_search_key(keys, org), local_id)
             rows = await conn.fetch(
                 f"SELECT DISTINCT subject FROM {store}.events"  # noqa: S608 - schema name is checked
                 " WHERE type = $1 AND data->>'person_token' = $2",

@@ -6,12 +6,20 @@ grant is for. A file that breaks a rule stops the process at start-up, naming th
 
 from pathlib import Path
 
+from events.organisations import DEFAULT_ORGANISATIONS, Organisations
 from services.projection.domain.sharing import SharingPolicy
-from services.runtime.toml_config import load_toml_model
+from services.runtime.toml_config import ConfigFileInvalid, load_toml_model
 
 DEFAULT_SHARING_FILE = Path(__file__).with_name("default_sharing.toml")
 
 
-def load_sharing_policy(path: Path | None) -> SharingPolicy:
-    """Return the sharing rules in `path`, or the default ones when there is none."""
-    return load_toml_model(path or DEFAULT_SHARING_FILE, SharingPolicy)
+def load_sharing_policy(
+    path: Path | None, place: Organisations = DEFAULT_ORGANISATIONS
+) -> SharingPolicy:
+    """Return the sharing rules in `path`, or the default ones when there is none, for the
+    `place`'s organisations (each one a grant names must be one of them)."""
+    where = path or DEFAULT_SHARING_FILE
+    try:
+        return load_toml_model(where, SharingPolicy).for_place(place)
+    except ValueError as error:
+        raise ConfigFileInvalid(f"{where}: {error}") from None

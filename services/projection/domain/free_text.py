@@ -15,15 +15,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from events.envelope import OrgId
+from events.organisations import Sector
 
-WORK_CATEGORY: Mapping[str, str] = {
+WORK_CATEGORY: Mapping[Sector, str] = {
     "housing": "housing.homelessness",
     "mental_health": "health.clinical",
     "voluntary": "voluntary.support",
 }
-"""The category of each organisation's own casework: what its free text describes."""
+"""The category of each sector's own casework: what its organisations' free text describes."""
 
-_STRICTEST = "health.clinical"  # an organisation not listed: its text is treated as clinical
+_STRICTEST = "health.clinical"  # an organisation of no known sector: its text is clinical
 
 FREE_TEXT_FIELDS: Mapping[str, frozenset[str]] = {
     "case.opened": frozenset({"reason"}),
@@ -40,9 +41,10 @@ FREE_TEXT_FIELDS: Mapping[str, frozenset[str]] = {
 """Event types of the shared vocabulary whose free text describes the writer's own work."""
 
 
-def work_category(org: str) -> str:
-    """Return the category of `org`'s free text."""
-    return WORK_CATEGORY.get(org, _STRICTEST)
+def work_category(sector: Sector | None) -> str:
+    """Return the category of the free text of an organisation of `sector` (None: not an
+    organisation of the place)."""
+    return _STRICTEST if sector is None else WORK_CATEGORY[sector]
 
 
 def text_writers(

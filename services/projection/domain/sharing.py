@@ -35,10 +35,11 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from events.consent import CONSENT_CATEGORY, Purpose
-from events.envelope import ORGANISATIONS, OrgId
+from events.envelope import OrgId
+from events.organisations import DEFAULT_ORGANISATIONS, Organisation, Organisations, Sector
 from services.projection.domain.consent import withheld_sources
 from services.projection.domain.free_text import work_category
 from services.projection.domain.identity import best_known_identity
@@ -66,19 +67,42 @@ REFERRAL = "referral"
 
 
 class Grant(BaseModel):
-    """Viewers of these organisations (and roles) may see these categories of those
-    organisations' records."""
+    """Viewers of these organisations or sectors (and roles) may see these categories of
+    those organisations' or sectors' records."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    viewers: tuple[OrgId, ...] = Field(min_length=1, description="the viewers' organisations")
+    viewers: tuple[OrgId, ...] = Field(default=(), description="the viewers' organisations")
+    viewer_sectors: tuple[Sector, ...] = Field(
+        default=(), description="every organisation of these sectors views too"
+    )
     roles: tuple[Role, ...] = Field(
         default=("frontline", "data_steward", "ig_lead", "ops"), min_length=1
     )
     source: tuple[OrgId, ...] = Field(
-        alias="from", min_length=1, description="whose records they may see"
+        default=(), alias="from", description="whose records they may see"
+    )
+    source_sectors: tuple[Sector, ...] = Field(
+        default=(), alias="from_sectors", description="and every organisation's of these sectors"
     )
     categories: tuple[str, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _names_someone(self) -> "Grant":
+        if not (self.viewers or self.viewer_sectors):
+            raise ValueError("a grant names its viewers: `viewers` or `viewer_sectors`")
+        if not (self.source or self.source_sectors):
+            raise ValueError("a grant names whose records: `from` or `from_sectors`")
+        return self
+
+    def covers(
+        self, viewer: tuple[OrgId, Sector | None], source: tuple[OrgId, Sector | None]
+    ) -> bool:
+        """Tell whether this grant names the viewer's organisation (or its sector) and the
+        source organisation (or its sector)."""
+        return (viewer[0] in self.viewers or viewer[1] in self.viewer_sectors) and (
+            source[0] in self.source or source[1] in self.source_sectors
+        )
 
     @field_validator("categories")
     @classmethod
@@ -105,21 +129,38 @@ class ConsentRules(BaseModel):
 
 
 class SharingPolicy(BaseModel):
-    """A place's sharing rules: the grants; whatever no grant names is not shared."""
+    """A place's sharing rules: the grants; whatever no grant names is not shared. `place`
+    is the place's organisations (not from the rules' file: `for_place` sets it)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     grants: tuple[Grant, ...] = Field(default=(), alias="grant")
     consent: ConsentRules = ConsentRules()
+    place: Organisations = Field(default=DEFAULT_ORGANISATIONS, exclude=True)
+
+    def for_place(self, place: Organisations) -> "SharingPolicy":
+        """Return these rules for `place`'s organisations; ValueError naming the grant and
+        field of an organisation the place does not have."""
+        for number, grant in enumerate(self.grants):
+            for name, orgs in (("viewers", grant.viewers), ("from", grant.source)):
+                for item, org in enumerate(orgs):
+                    if org not in place:
+                        raise ValueError(
+                            f"grant.{number}.{name}.{item}: {org!r} is not an organisation of"
+                            f" the place ({', '.join(place.ids)})"
+                        )
+        return self.model_copy(update={"place": place})
 
     def patterns_for(self, viewer_org: OrgId, role: Role, source: OrgId) -> frozenset[str]:
         """Return the category patterns a viewer may see of `source`'s records."""
         if viewer_org == source:
             return frozenset({"*"})
+        viewer = (viewer_org, self.place.sector_of(viewer_org))
+        whose = (source, self.place.sector_of(source))
         return frozenset(
             pattern
             for grant in self.grants
-            if viewer_org in grant.viewers and role in grant.roles and source in grant.source
+            if role in grant.roles and grant.covers(viewer, whose)
             for pattern in grant.categories
         )
 
@@ -154,7 +195,7 @@ class Viewer(BaseModel):
             recipient=self.org,
             purpose=self.purpose,
             needs_consent=self.purpose in self.policy.consent.required_for,
-            sources=ORGANISATIONS,
+            sources=self.policy.place.ids,
         )
         return self.model_copy(update={"withheld": withheld, "about_citizen": view.citizen_id})
 
@@ -182,6 +223,19 @@ class SharedView(CitizenView):
         description="full: the viewer works with the person; contacts: who else is involved"
         " and how to reach them, and the viewer's own organisation's records"
     )
+    organisations: tuple[Organisation, ...] = Field(
+        default=(),
+        description="each organisation this view names (involved, flagging, referring or"
+        " referred to): its name, sector and contact, as the place lists it",
+    )
+
+
+def organisations_named(view: CitizenView, place: Organisations) -> tuple[Organisation, ...]:
+    """Return the place's entry of each organisation `view` names, in the place's order."""
+    named = {i.org for i in view.involvements} | {f.org for f in view.flags}
+    named |= {org for r in view.referrals for org in (r.from_org, r.to_org)}
+    named |= {c.recorded_by for c in view.consents}
+    return tuple(o for o in place.organisations if o.id in named)
 
 
 def has_relationship(view: CitizenView, org: OrgId, *, links: StandingLinks | None = None) -> bool:
@@ -361,8 +415,8 @@ def may_read_text_of(viewer: Viewer, writer: str) -> bool:
     writer's own work is shared with them."""
     if writer == viewer.org:
         return True
-    source = next((org for org in ORGANISATIONS if org == writer), None)
-    return source is not None and viewer.may_see(source, work_category(source))
+    sector = viewer.policy.place.sector_of(writer)
+    return sector is not None and viewer.may_see(writer, work_category(sector))
 
 
 def _flag_for(flag: Flag, viewer: Viewer) -> Flag:

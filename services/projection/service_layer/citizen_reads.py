@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from events.envelope import ORGANISATIONS, OrgId
+from events.envelope import OrgId
 from services.projection.adapters.access_log import AccessLog, AccessLogPage
 from services.projection.adapters.queries import (
     CitizenQueries,
@@ -33,6 +33,7 @@ from services.projection.domain.sharing import (
     categories_shown,
     may_find,
     may_read_text_of,
+    organisations_named,
     shared_view,
     visible_categories,
     with_last_contacts,
@@ -87,7 +88,10 @@ class CitizenReading:
             )
             recent = tuple(latest)
             shared = with_last_contacts(shared, contacts)
-        answer = SharedView(**{**dict(shared), "recent": recent}, access=access)
+        answer = SharedView(
+            **{**dict(shared), "recent": recent}, access=access,
+            organisations=organisations_named(shared, self.viewer.policy.place),
+        )  # fmt: skip
         shown = categories_shown(answer, flag_categories=EVENT_CATEGORIES)
         await self.reads.record("view", [(citizen_id, shown)], break_glass=glass)
         return answer
@@ -170,7 +174,7 @@ def _seen_by(viewer: Viewer, categories: list[str]) -> list[str]:
     return [
         category
         for category in categories
-        if any(viewer.may_see(org, category) for org in recorders_of(category))
+        if any(viewer.may_see(org, category) for org in recorders_of(category, viewer.policy.place))
     ]
 
 
@@ -178,7 +182,7 @@ def _visible_to(viewer: Viewer, hidden: Collection[RecordKey]) -> TimelineFilter
     """Return the timeline filter of what the viewer (narrowed to one person) may see,
     without the events of `hidden` records."""
     return TimelineFilter(
-        visible=tuple(visible_categories(viewer, ORGANISATIONS)),
+        visible=tuple(visible_categories(viewer, viewer.policy.place.ids)),
         naming_none_of=tuple(viewer.withheld),
         own_org=viewer.org,
         hidden_records=tuple(sorted(hidden)),

@@ -12,7 +12,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import UUID
 
-from events.envelope import ORGANISATIONS
 from services.projection.adapters.queries import SEARCH_LIMIT, CitizenQueries, CitizenSummary
 from services.projection.domain.finding import Found, Sought, find_in
 from services.projection.domain.identity import best_known_identity
@@ -30,7 +29,7 @@ async def find_citizens(reading: CitizenReading, sought: Sought) -> list[Citizen
     logged as a read of that person's identity (by NHS number if given, else by family
     name and date of birth)."""
     viewer, queries = reading.viewer, reading.queries
-    known = [org for org in ORGANISATIONS if viewer.may_see(org, IDENTITY)]  # by the rules
+    known = [org for org in viewer.policy.place.ids if viewer.may_see(org, IDENTITY)]
     if sought.nhs_number is not None:
         found = await queries.by_nhs_number(sought.nhs_number, among=known)
     elif sought.family_name is None or sought.date_of_birth is None:

@@ -29,7 +29,7 @@ from typing import Protocol
 import asyncpg
 import structlog
 
-from events.envelope import ORGANISATIONS, OrgId
+from events.envelope import OrgId
 from services.identity_matching.matching import MatchingConfig
 from services.projection.adapters.postgres_unit_of_work import postgres_units
 from services.projection.adapters.read_model_schema import CONSUMER
@@ -46,7 +46,7 @@ from services.runtime.kafka.dead_letters import DeadLetterRecord, dead_letter_me
 from services.runtime.kafka.messages import CORRELATION_ID
 from services.runtime.kafka.offsets import KafkaOffsets, TopicPartition
 from services.runtime.kafka.publisher import Publisher
-from services.runtime.kafka.topics import DEAD_LETTER_TOPIC, events_topic
+from services.runtime.kafka.topics import DEAD_LETTER_TOPIC, organisation_topics
 from services.runtime.metrics import count_dead_letters, observe_projection_batch
 from services.runtime.person_keys import PersonKeys
 
@@ -54,11 +54,6 @@ logger = structlog.get_logger("caseweave.projection.kafka")
 RETRY_FIRST_SECONDS, RETRY_MOST_SECONDS = 0.2, 30.0
 REWIND_EVERY_SECONDS = 1.0
 OPEN_GAP_CHECK_SECONDS = 3.0
-
-
-def organisation_topics() -> dict[str, OrgId]:
-    """Return the topic of each organisation's events, and whose it is."""
-    return {events_topic(org): org for org in ORGANISATIONS}
 
 
 @dataclass(frozen=True)

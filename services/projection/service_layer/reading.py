@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from events.consent import Purpose
-from events.envelope import ORGANISATIONS, OrgId
+from events.envelope import OrgId
+from events.organisations import SECTORS, Organisations, Sector
 from events.registry import registered_types
 from services.projection.adapters.access_log import Access, AccessLog, ReadKind
 from services.projection.adapters.break_glass import BreakGlass
@@ -36,24 +37,25 @@ class RelationshipRequired(Exception):
     with them (no open case, no accepted referral) and has not broken the glass."""
 
 
-def _recorders_by_category() -> dict[str, frozenset[OrgId]]:
-    """Which organisations record each category: an organisation's own vocabulary (its
-    name is the type's prefix), or everyone's shared one."""
-    recorders: dict[str, frozenset[OrgId]] = {}
+def _recording_sectors_by_category() -> dict[str, frozenset[Sector]]:
+    """Which sectors record each category: a sector's own vocabulary (its name is the type's
+    prefix), or everyone's shared one."""
+    recorders: dict[str, frozenset[Sector]] = {}
     for model in registered_types():
         prefix = model.event_type.split(".")[0]
-        by = frozenset(org for org in ORGANISATIONS if org == prefix) or frozenset(ORGANISATIONS)
+        by = frozenset(s for s in SECTORS if s == prefix) or frozenset(SECTORS)
         recorders[model.category] = recorders.get(model.category, frozenset()) | by
     return recorders
 
 
-_RECORDERS = _recorders_by_category()
+_RECORDING_SECTORS = _recording_sectors_by_category()
 
 
-def recorders_of(category: str) -> frozenset[OrgId]:
-    """Return the organisations that record events of `category` (every organisation for a
+def recorders_of(category: str, place: Organisations) -> frozenset[OrgId]:
+    """Return the organisations of `place` that record events of `category` (every one for a
     category no event type has: the kinds of information a view is made of)."""
-    return _RECORDERS.get(category, frozenset(ORGANISATIONS))
+    sectors = _RECORDING_SECTORS.get(category, frozenset(SECTORS))
+    return frozenset(o.id for o in place.organisations if o.sector in sectors)
 
 
 @dataclass(frozen=True)

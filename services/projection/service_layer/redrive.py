@@ -22,7 +22,6 @@ from services.projection.adapters.postgres_unit_of_work import (
 from services.projection.domain.fold import BatchFold, fold
 from services.projection.service_layer.identity_resolution import IdentityResolution
 from services.projection.service_layer.kafka_batch import understand
-from services.projection.service_layer.kafka_projection import organisation_topics
 from services.projection.service_layer.log_projection import (
     DEFAULT_MATCHING,
     IDENTIFYING_TYPES,
@@ -31,6 +30,7 @@ from services.projection.service_layer.log_projection import (
 )
 from services.runtime.database import Connection, Pool
 from services.runtime.kafka.consumed import ConsumedMessage, PoisonMessage
+from services.runtime.kafka.topics import organisation_topics
 from services.runtime.parked_events import Unreadable, decoded_or_unreadable
 from services.runtime.person_keys import PersonKeys
 

@@ -12,7 +12,6 @@ rules (one number is one citizen; a citizen holds at most one).
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import cast
 from uuid import UUID
 
 import asyncpg
@@ -413,7 +412,7 @@ async def _retried(attempt: Callable[[], Awaitable[DecisionOutcome]]) -> Decisio
 
 
 def _ref(key: PersonKey) -> RecordRef:
-    return RecordRef(org=cast(OrgId, key[0]), person_id=UUID(key[1]))
+    return RecordRef(org=key[0], person_id=UUID(key[1]))
 
 
 def _named_fields(decision: IdentityDecision) -> list[tuple[str, PersonKey]]:
@@ -458,7 +457,7 @@ def _withheld(
 ) -> bool:
     """Tell whether the person's decisions withhold this record's organisation from the
     steward (for identity work: purpose `administration`)."""
-    org = cast(OrgId, registration.record.org)
+    org = registration.record.org
     return org in viewers(links.get(registration.key)).withheld
 
 
@@ -468,7 +467,7 @@ def _review_record(
     """Return a record as a steward sees it: details only if the rules share its identity
     and the person has not withheld it from the steward's organisation."""
     record = registration.record
-    org = cast(OrgId, record.org)
+    org = record.org
     shown = viewers(citizen_id).may_see(org, IDENTITY)
     return ReviewRecord(
         org=org,

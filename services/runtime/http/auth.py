@@ -91,15 +91,15 @@ CallerDep = Annotated[Caller, Depends(authenticated_caller)]
 
 
 async def caller_of_this_organisation(request: Request, caller: CallerDep) -> Caller:
-    """Return the caller if theirs is a frontline key of the organisation this service
-    serves, else 403: the organisation services are for the people doing the work."""
-    if caller.org != request.app.state.org:
+    """Return the caller if theirs is a frontline key of an organisation this service serves
+    (one of its sector's), else 403: the organisation services are for the people doing the
+    work. What the caller then reads and writes is their own organisation's."""
+    sector = request.app.state.sector
+    if caller.org not in request.app.state.orgs:
         raise ApiError(
-            403,
-            "wrong_organisation",
-            f"a {caller.org} key cannot use the {request.app.state.org} service",
+            403, "wrong_organisation", f"a {caller.org} key cannot use the {sector} service"
         )
-    require_role(caller, ("frontline",), f"the {request.app.state.org} service")
+    require_role(caller, ("frontline",), f"the {sector} service")
     return caller
 
 

@@ -1,10 +1,12 @@
 """Which Kafka topics Caseweave needs, with what shape, and how the cluster differs from that."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from events.envelope import ORGANISATIONS, OrgId
+from events.envelope import OrgId
+from events.organisations import DEFAULT_ORGANISATIONS
+from services.runtime.organisations_file import load_organisations
 from services.runtime.settings import Settings
 
 TOPIC_VERSION = 1
@@ -15,6 +17,18 @@ NO_LEADER = -1
 def events_topic(org: OrgId) -> str:
     """Return the topic an organisation's events are published to."""
     return f"caseweave.{org}.events.v{TOPIC_VERSION}"
+
+
+def organisation_topics(orgs: Iterable[OrgId] = DEFAULT_ORGANISATIONS.ids) -> dict[str, OrgId]:
+    """Return the topic of each organisation's events (of `orgs`: the place's), and whose it
+    is."""
+    return {events_topic(org): org for org in orgs}
+
+
+def others_topics(orgs: Iterable[OrgId], org: OrgId) -> list[str]:
+    """Return the topics of every organisation of `orgs` but `org` (what its referral inbox
+    reads)."""
+    return [events_topic(other) for other in orgs if other != org]
 
 
 @dataclass(frozen=True)
@@ -78,12 +92,14 @@ class TopicProblem:
 
 
 def wanted_topics(settings: Settings) -> list[TopicSpec]:
-    """Return every topic Caseweave uses: one per organisation's events, and the dead letters."""
+    """Return every topic Caseweave uses: one per organisation's events (of the place's
+    organisations file), and the dead letters."""
     configs = {
         "retention.ms": str(settings.kafka_retention_ms),
         "min.insync.replicas": str(settings.kafka_min_insync_replicas),
     }
-    names = [events_topic(org) for org in ORGANISATIONS] + [DEAD_LETTER_TOPIC]
+    organisations = load_organisations(settings.organisations_file).ids
+    names = [events_topic(org) for org in organisations] + [DEAD_LETTER_TOPIC]
     return [
         TopicSpec(
             name=name,

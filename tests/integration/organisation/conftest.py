@@ -1,10 +1,11 @@
-"""Fixtures for the organisation services: all three running, once per test module."""
+"""Fixtures for the organisation services: each sector's running, once per test module."""
 
 from collections.abc import AsyncIterator
 
 import pytest
 
 from events.envelope import OrgId
+from events.organisations import DEFAULT_ORGANISATIONS, Organisations
 from services.organisation.domain.inbound_mapping import Source
 from services.runtime.database import Pool
 from tests.integration.organisation.running_services import RunningService, running_services
@@ -17,12 +18,20 @@ def sources() -> dict[str, Source]:
 
 
 @pytest.fixture(scope="module")
+def organisations() -> Organisations:
+    """The place's organisations: one per sector, unless a module says."""
+    return DEFAULT_ORGANISATIONS
+
+
+@pytest.fixture(scope="module")
 async def services(
-    database_url: str, pool: Pool, sources: dict[str, Source]
+    database_url: str, pool: Pool, sources: dict[str, Source], organisations: Organisations
 ) -> AsyncIterator[dict[OrgId, RunningService]]:
-    """Housing, mental health and voluntary services, on schemas of this module's own (with
-    the module's `sources`)."""
-    async with running_services(database_url, pool, sources=sources) as running:
+    """Each sector's service, on schemas of this module's own, serving the module's
+    `organisations` (with its `sources`), by organisation."""
+    async with running_services(
+        database_url, pool, sources=sources, organisations=organisations
+    ) as running:
         yield running
 
 

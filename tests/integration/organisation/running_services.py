@@ -1,4 +1,4 @@
-"""The three organisation services running in this test process, each with a client and a key."""
+"""The sector services running in this test process, with a client and a key per organisation."""
 
 import asyncio
 import secrets
@@ -11,10 +11,12 @@ from typing import Any, TypeVar
 import httpx
 from fastapi import FastAPI
 
-from events.envelope import ORGANISATIONS, OrgId
+from events.envelope import OrgId
 from events.identifiers import nhs_number_check_digit
-from services.organisation.bootstrap import create_organisation_app
+from events.organisations import DEFAULT_ORGANISATIONS, Organisations
+from services.organisation.bootstrap import ServedOrganisation, create_sector_app
 from services.organisation.domain.inbound_mapping import Source
+from services.organisation.service_layer.unit_of_work import UnitOfWork
 from services.runtime.api_keys import ApiKeyStore
 from services.runtime.database import Pool
 from services.runtime.http.app_factory import configure_http_limits
@@ -34,6 +36,18 @@ class RunningService:
     schema: str
     key: str
     pool: Pool
+
+    @property
+    def served(self) -> ServedOrganisation:
+        """What its sector's service runs for this organisation: stores, inbox, consumers."""
+        served: ServedOrganisation = self.app.state.served[self.org]
+        return served
+
+    @property
+    def unit_of_work(self) -> Callable[[], UnitOfWork]:
+        """Return units of work over this organisation's stores (as its requests get)."""
+        units: dict[OrgId, Callable[[], UnitOfWork]] = self.app.state.units_of_work
+        return units[self.org]
 
     async def post(
         self, path: str, json: Any = None, *, key: str | None = None, **headers: str
@@ -95,10 +109,10 @@ def a_fresh_nhs_number() -> str:
             return f"{first_nine}{check}"
 
 
-def unique_schemas() -> dict[OrgId, str]:
+def unique_schemas(organisations: Organisations = DEFAULT_ORGANISATIONS) -> dict[OrgId, str]:
     """Return a schema per organisation that no other test module uses."""
     suffix = uuid.uuid4().hex[:10]
-    return {org: f"{org}_{suffix}" for org in ORGANISATIONS}
+    return {org: f"{org}_{suffix}" for org in organisations.ids}
 
 
 @asynccontextmanager
@@ -108,23 +122,27 @@ async def running_services(
     *,
     kafka_bootstrap_servers: str | None = None,
     sources: Mapping[str, Source] | None = None,
+    organisations: Organisations = DEFAULT_ORGANISATIONS,
 ) -> AsyncIterator[dict[OrgId, RunningService]]:
-    """Start every organisation's service (lifespan included) on fresh schemas; stop them after.
+    """Start each sector's service (lifespan included) on fresh schemas, one per organisation
+    of `organisations`; stop them after. Each organisation gets a frontline key, and a client
+    on its sector's service.
 
     With `kafka_bootstrap_servers`, in Kafka mode (the topics must exist).
     """
-    schemas = unique_schemas()
+    schemas = unique_schemas(organisations)
     async with AsyncExitStack() as stack:
         services: dict[OrgId, RunningService] = {}
-        for org in ORGANISATIONS:
-            app = create_organisation_app(
-                org=org,
+        for sector in organisations.sectors:
+            app = create_sector_app(
+                sector=sector,
+                organisations=organisations,
                 database_url=database_url,
                 schemas=schemas,
-                # four held by listeners (API key changes, three organisations' logs), two
-                # by each inbox or worklists batch (its transaction, and its read of a
-                # log), and tests run a second inbox consumer beside the service's own
-                pool_size=12,
+                # the listeners' connections are added to this: two for each batch of an
+                # inbox or the worklists (its transaction, and its read of a log), and tests
+                # run a second inbox consumer beside the service's own
+                pool_size=6,
                 kafka_bootstrap_servers=kafka_bootstrap_servers,
                 sources=sources,
             )
@@ -133,9 +151,10 @@ async def running_services(
             configure_http_limits(app, HttpLimits(rate_per_minute=1_000_000, rate_burst=100_000))
             await stack.enter_async_context(app.router.lifespan_context(app))
             client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url=f"http://{org}.test"
+                transport=httpx.ASGITransport(app=app), base_url=f"http://{sector}.test"
             )
             await stack.enter_async_context(client)
-            key = await ApiKeyStore(pool).issue(org=org, role="frontline")
-            services[org] = RunningService(org, app, client, schemas[org], key, pool)
+            for org in organisations.of_sector(sector):
+                key = await ApiKeyStore(pool).issue(org=org, role="frontline")
+                services[org] = RunningService(org, app, client, schemas[org], key, pool)
         yield services

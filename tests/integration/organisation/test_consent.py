@@ -46,7 +46,7 @@ async def test_a_decision_is_recorded_on_the_persons_stream(
     [
         ({"decision": "maybe"}, "body.decision", "literal_error"),
         ({"recipients": []}, "body.recipients", "too_short"),
-        ({"recipients": ["police"]}, "body.recipients.0", "literal_error"),
+        ({"recipients": ["police"]}, "body.recipients.0", "known_organisation"),
         ({"recipients": ["housing", "housing"]}, "body.recipients", "repeated"),
         ({"purposes": ["marketing"]}, "body.purposes.0", "literal_error"),
         ({"sources": []}, "body.sources", "too_short"),

@@ -57,7 +57,7 @@ async def _import(
         recorded_at=datetime.now(UTC),
     )  # fmt: skip
     return await import_rows(
-        voluntary.app.state.unit_of_work, source=source, rows=rows, recording=recording,
+        voluntary.unit_of_work, source=source, rows=rows, recording=recording,
         dry_run=dry_run,
     )  # fmt: skip
 

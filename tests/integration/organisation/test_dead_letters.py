@@ -14,7 +14,8 @@ from uuid import UUID, uuid4
 import pytest
 
 from events import registry
-from events.envelope import ORGANISATIONS, Envelope, OrgId
+from events.envelope import Envelope, OrgId
+from events.organisations import DEFAULT_ORGANISATIONS
 from events.registry import RegisteredType, event_type
 from events.shared import ReferralMade
 from services.dead_letters.bootstrap import consumers, dead_letter_stores
@@ -79,7 +80,9 @@ class Inbox:
 
     def __init__(self, pool: Pool, unique_schema: Callable[[str], str]) -> None:
         self.pool = pool
-        self.schemas: dict[OrgId, str] = {org: unique_schema(org[:3]) for org in ORGANISATIONS}
+        self.schemas: dict[OrgId, str] = {
+            org: unique_schema(org[:3]) for org in DEFAULT_ORGANISATIONS.ids
+        }
         self.projection_schema = unique_schema("proj")
 
     async def prepare(self) -> None:
@@ -94,7 +97,7 @@ class Inbox:
             await store.append(conn, stream_id=stream, expected_version=0, events=[referral])
 
     async def receive(self) -> int:
-        stores = Stores.in_schema("voluntary", self.schemas["voluntary"])
+        stores = Stores.in_schema("voluntary", self.schemas["voluntary"], sector="voluntary")
         inbox = ReferralInbox(self.pool, stores, schema=self.schemas["voluntary"])
         log = PostgresEventLog(self.pool, source="housing", schema=self.schemas["housing"])
         return await catch_up(inbox, [log])
@@ -244,7 +247,10 @@ async def _dead_lettered_by_the_kafka_inbox(
     await publisher.start()
     try:
         receiving = KafkaReferralInbox(
-            inbox.pool, Stores.in_schema("voluntary", inbox.schemas["voluntary"], keys=keys),
+            inbox.pool,
+            Stores.in_schema(
+                "voluntary", inbox.schemas["voluntary"], sector="voluntary", keys=keys
+            ),
             publisher, schema=inbox.schemas["voluntary"],
             bootstrap_servers=kafka.bootstrap_servers, topics=[source],
             dead_letter_topic=dead_letter_topic,

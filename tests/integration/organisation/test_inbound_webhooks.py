@@ -271,23 +271,23 @@ async def test_a_quarantined_message_is_applied_once_the_mapping_is_fixed_or_dis
     }
     fixed = replace(source, mapping=source.mapping.model_copy(update={"kinds": fixed_kinds}))
     quarantine_id = UUID(kept["quarantine_id"])
-    async with voluntary.app.state.unit_of_work() as uow:
+    async with voluntary.unit_of_work() as uow:
         outcome = await redrive(uow, source=fixed, quarantine_id=quarantine_id, recording=_ops())
         await uow.commit()
     assert isinstance(outcome, Applied)
     assert outcome.command == "record_event"
     case = (await voluntary.get(f"/v1/cases/{outcome.case_id}")).json()
     assert case["version"] == 2  # opened, food given: once
-    async with voluntary.app.state.unit_of_work() as uow:
+    async with voluntary.unit_of_work() as uow:
         with pytest.raises(QuarantineResolved):
             await redrive(uow, source=fixed, quarantine_id=quarantine_id, recording=_ops())
 
     spam = UUID(junk["quarantine_id"])
-    async with voluntary.app.state.unit_of_work() as uow:
+    async with voluntary.unit_of_work() as uow:
         await discard(uow, quarantine_id=spam, reason="not a message for us", place="E1",
                       recording=_ops())  # fmt: skip
         await uow.commit()
-    async with voluntary.app.state.unit_of_work() as uow:
+    async with voluntary.unit_of_work() as uow:
         try:  # its contents shredded: sealed, the whole record reads as erased
             gone = await quarantined(uow, spam)
         except UnknownQuarantine:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from services.organisation.bootstrap import create_organisation_app
+from services.organisation.bootstrap import create_sector_app
 from services.runtime.api_keys import ApiKeyStore
 from services.runtime.database import Pool
 from services.runtime.kafka.publisher import TopicMissing
@@ -44,8 +44,8 @@ async def test_a_registration_reaches_the_organisations_topic_keyed_by_person(
     with real_kafka() as kafka:
         for topic in wanted_topics(Settings(kafka_partitions=3)):
             kafka.create_topic(topic.name, partitions=topic.partitions)
-        app = create_organisation_app(
-            org="housing",
+        app = create_sector_app(
+            sector="housing",
             database_url=database_url,
             schemas=unique_schemas(),
             pool_size=6,
@@ -76,8 +76,8 @@ async def test_a_service_in_kafka_mode_will_not_start_without_its_topic(
 ) -> None:
     """Topics are never created by producing: the service refuses to start and says why (the
     run's shared cluster holds no topic of the production names)."""
-    app = create_organisation_app(
-        org="voluntary",
+    app = create_sector_app(
+        sector="voluntary",
         database_url=database_url,
         schemas=unique_schemas(),
         pool_size=6,

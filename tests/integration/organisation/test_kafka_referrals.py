@@ -80,7 +80,7 @@ async def test_a_referral_reaches_the_receiver_and_its_answer_the_sender_through
 
     assert received["status"] == "received"
     assert received["from_org"] == "housing"
-    assert isinstance(voluntary.app.state.referral_inbox, KafkaReferralInbox)
+    assert isinstance(voluntary.served.referral_inbox, KafkaReferralInbox)
     accepted = await voluntary.post(
         f"/v1/referrals/{referral_id}/accept", {"key_worker": KEY_WORKER}
     )
@@ -101,7 +101,7 @@ async def test_redelivered_referrals_write_nothing_new(
     housing, voluntary = kafka_services["housing"], kafka_services["voluntary"]
     await a_received_referral(housing, voluntary)
     before = await voluntary.count_events()
-    inbox: KafkaReferralInbox = voluntary.app.state.referral_inbox
+    inbox: KafkaReferralInbox = voluntary.served.referral_inbox
     messages = await topic_messages(broker, events_topic("housing"))
 
     assert await inbox.handle(messages) == {}  # all below the saved offsets: skipped

@@ -78,10 +78,11 @@ async def test_a_referral_the_kafka_inbox_cannot_read_counts_once_as_a_dead_lett
     dead_letters = PublishedInMemory()
     inbox = KafkaReferralInbox(
         housing.pool,
-        housing.app.state.stores,
+        housing.served.stores,
         dead_letters,  # the dead-letter topic, faked: the Kafka consumer is never started
         schema=housing.schema,
         bootstrap_servers="unused:9092",
+        topics=[events_topic("voluntary")],
     )
     headers = ((EVENT_TYPE, b"referral.made"),)
     poison = ConsumedMessage(events_topic("voluntary"), 0, 0, b"person", b"{}", headers)

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from events.envelope import ORGANISATIONS, OrgId
+from events.envelope import OrgId
+from events.organisations import DEFAULT_ORGANISATIONS
 from tests.integration.organisation.running_services import RunningService
 
 
@@ -22,7 +23,7 @@ async def _taken(service: RunningService, path: str, body: dict[str, Any]) -> di
     return taken
 
 
-@pytest.mark.parametrize("org", ORGANISATIONS)
+@pytest.mark.parametrize("org", DEFAULT_ORGANISATIONS.ids)
 async def test_every_example_a_service_publishes_is_a_request_it_takes(
     org: OrgId, services: dict[OrgId, RunningService]
 ) -> None:

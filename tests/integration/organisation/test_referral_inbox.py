@@ -82,14 +82,14 @@ async def test_redelivered_referrals_write_nothing_new(
     referral_id = (await a_received_referral(housing, voluntary))["referral_id"]
     await voluntary.post(f"/v1/referrals/{referral_id}/accept", {"key_worker": KEY_WORKER})
     before = await voluntary.count_events()
-    inbox: ReferralInbox = voluntary.app.state.referral_inbox
-    sources = voluntary.app.state.referral_sources
+    inbox: ReferralInbox = voluntary.served.referral_inbox
+    sources = voluntary.served.referral_sources
     async with voluntary.pool.acquire() as conn:
         await inbox.checkpoints.reset(conn)
     await catch_up(inbox, sources)
     assert await voluntary.count_events() == before
 
-    stores = voluntary.app.state.stores
+    stores = voluntary.served.stores
     replay = ReferralInbox(voluntary.pool, stores, schema=voluntary.schema, consumer="replay")
     assert await catch_up(replay, sources) == await housing.count_events()
     assert await voluntary.count_events() == before

@@ -57,7 +57,9 @@ async def new_uow(request: pytest.FixtureRequest, pool: Pool) -> AsyncIterator[N
     keys = PersonKeys(os.urandom(32), schema=f"{schema}_keys")
     await apply_ddl(pool, lock_name=keys.schema, statements=person_keys_ddl(keys.schema))
     await prepare_database(pool, schema=schema)
-    yield lambda: PostgresUnitOfWork(pool, Stores.in_schema("housing", schema, keys=keys))
+    yield lambda: PostgresUnitOfWork(
+        pool, Stores.in_schema("housing", schema, sector="housing", keys=keys)
+    )
 
 
 def _events(count: int) -> list[Envelope]:

@@ -100,7 +100,7 @@ async def _deliver(voluntary: RunningService, sources: dict[str, Source], at: da
 
     try:
         return await deliver_due(
-            voluntary.app.state.unit_of_work, sources=sources, send=send, now=at,
+            voluntary.unit_of_work, sources=sources, send=send, now=at,
             policy=RetryPolicy(),
         )  # fmt: skip
     finally:

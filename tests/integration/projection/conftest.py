@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from events.envelope import ORGANISATIONS, Envelope, OrgId
+from events.envelope import Envelope, OrgId
+from events.organisations import DEFAULT_ORGANISATIONS
 from services.projection.adapters.postgres_unit_of_work import PostgresUnitOfWork, postgres_units
 from services.projection.adapters.queries import CitizenQueries
 from services.projection.adapters.read_model_schema import CONSUMER, prepare_read_model
@@ -155,7 +156,7 @@ async def new_organisations(
     pool: Pool, unique_schema: Callable[[str], str], *, keys: PersonKeys | None = None
 ) -> Organisations:
     """Return three organisations' empty stores and a projection, in fresh schemas."""
-    sources = {org: unique_schema(org[:3]) for org in ORGANISATIONS}
+    sources = {org: unique_schema(org[:3]) for org in DEFAULT_ORGANISATIONS.ids}
     for schema in sources.values():
         await apply_ddl(pool, lock_name=schema, statements=event_store_ddl(schema))
     schema = unique_schema("proj")

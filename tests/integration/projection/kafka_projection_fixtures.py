@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer
 
-from events.envelope import ORGANISATIONS, Envelope, OrgId
+from events.envelope import Envelope, OrgId
+from events.organisations import DEFAULT_ORGANISATIONS
 from services.projection.bootstrap import run_kafka_projection_worker
 from services.projection.domain.fold import BatchFold, fold
 from services.projection.entrypoints.faust_worker import STOP_TIMEOUT_SECONDS
@@ -122,7 +123,9 @@ class KafkaTopics:
 async def kafka_topics(kafka: RealKafka) -> AsyncIterator[KafkaTopics]:
     """Fresh organisation topics (3 partitions each) and dead-letter topic on the broker."""
     run = uuid.uuid4().hex[:10]
-    topic_of: dict[OrgId, str] = {org: f"caseweave.t{run}.{org}.events.v1" for org in ORGANISATIONS}
+    topic_of: dict[OrgId, str] = {
+        org: f"caseweave.t{run}.{org}.events.v1" for org in DEFAULT_ORGANISATIONS.ids
+    }
     dead_letter_topic = f"caseweave.t{run}.dead_letter.v1"
     for name in [*topic_of.values(), dead_letter_topic]:
         kafka.create_topic(name, partitions=PARTITIONS)

@@ -8,7 +8,8 @@ import httpx
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-from events.envelope import ORGANISATIONS, Envelope
+from events.envelope import Envelope
+from events.organisations import DEFAULT_ORGANISATIONS
 from services.projection.bootstrap import create_projection_app
 from services.projection.domain.sharing import SharingPolicy
 from services.runtime.api_keys import ApiKeyStore
@@ -19,7 +20,15 @@ from tests.unit.projection.stories import three_organisations_story
 # these tests are about search, views and timelines: every organisation shares everything
 # (tests/integration/projection/test_sharing.py is about who sees what)
 SHARE_ALL = SharingPolicy.model_validate(
-    {"grant": [{"viewers": ORGANISATIONS, "from": ORGANISATIONS, "categories": ["*"]}]}
+    {
+        "grant": [
+            {
+                "viewers": DEFAULT_ORGANISATIONS.ids,
+                "from": DEFAULT_ORGANISATIONS.ids,
+                "categories": ["*"],
+            }
+        ]
+    }
 )
 
 

@@ -1,6 +1,7 @@
 """The projection's metrics: its lag in each log, its batch time, reads by route template."""
 
-from events.envelope import ORGANISATIONS, Envelope
+from events.envelope import Envelope
+from events.organisations import DEFAULT_ORGANISATIONS
 from services.projection.adapters.read_model_schema import CONSUMER
 from services.projection.service_layer.kafka_projection import KafkaProjection
 from services.runtime.consumer_lag import LogLag
@@ -35,9 +36,9 @@ async def test_the_lag_is_the_events_after_the_checkpoint_in_each_log(orgs: Orga
     await orgs.record([e for log in story.values() for e in log])
     lag = LogLag(orgs.pool, schema=orgs.schema, consumer=CONSUMER, logs=orgs.sources)
 
-    assert await lag.events_behind() == {org: len(story[org]) for org in ORGANISATIONS}
+    assert await lag.events_behind() == {org: len(story[org]) for org in DEFAULT_ORGANISATIONS.ids}
     await orgs.catch_up()
-    assert await lag.events_behind() == dict.fromkeys(ORGANISATIONS, 0)
+    assert await lag.events_behind() == dict.fromkeys(DEFAULT_ORGANISATIONS.ids, 0)
 
 
 async def test_batches_are_timed_and_a_view_read_is_counted_without_the_citizen_id(

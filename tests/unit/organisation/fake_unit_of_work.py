@@ -19,6 +19,7 @@ from typing import Self, TypeVar
 from uuid import UUID
 
 from events.envelope import Envelope, OrgId
+from events.organisations import DEFAULT_ORGANISATIONS, Sector
 from services.identity_matching.matching import MatchingConfig
 from services.organisation.domain.outbound_notices import Delivery
 from services.organisation.domain.people import ExistingPerson
@@ -384,6 +385,7 @@ class FakeUnitOfWork:
 
     def __init__(self, stores: InMemoryStores) -> None:
         self.org: OrgId = stores.org
+        self.sector: Sector = DEFAULT_ORGANISATIONS.sector_of(stores.org) or "voluntary"
         self.search_key = SEARCH_KEY
         self.matching = MatchingConfig()
         self._committed_state = stores

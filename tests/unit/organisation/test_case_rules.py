@@ -32,7 +32,7 @@ def test_lifting_a_flag_never_raised_is_refused_naming_the_flag() -> None:
     """A lift with nothing to lift would hide another case's flag downstream: refused."""
     command = case_command("flag.lifted", {"flag": "risk_to_staff"})
     with pytest.raises(FlagNotRaised) as refused:
-        case_event(a_case(), command, org="housing", now=NOW)
+        case_event(a_case(), command, sector="housing", now=NOW)
     assert refused.value.code == "flag_not_raised"
     assert [(p["loc"], p["type"]) for p in refused.value.problems] == [
         (("data", "flag"), "flag_not_raised")
@@ -44,30 +44,30 @@ def test_a_raised_flag_is_lifted_once() -> None:
     """Lifting a raised flag is fine; lifting it again, once it is down, is refused."""
     raised = a_case(FlagRaised(case_id=CASE_ID, flag="risk_to_staff"))
     command = case_command("flag.lifted", {"flag": "risk_to_staff"})
-    assert isinstance(case_event(raised, command, org="housing", now=NOW), FlagLifted)
+    assert isinstance(case_event(raised, command, sector="housing", now=NOW), FlagLifted)
     lifted = a_case(
         FlagRaised(case_id=CASE_ID, flag="risk_to_staff"),
         FlagLifted(case_id=CASE_ID, flag="risk_to_staff"),
     )
     with pytest.raises(FlagNotRaised):
-        case_event(lifted, command, org="housing", now=NOW)
+        case_event(lifted, command, sector="housing", now=NOW)
 
 
 def test_a_crisis_episode_ends_only_after_it_started() -> None:
     """Ending a crisis that never started is refused; ending a started one is recorded."""
     command = case_command("mental_health.crisis_episode_ended", {"outcome": "resolved_at_home"})
     with pytest.raises(CrisisEpisodeNotStarted) as refused:
-        case_event(a_case(), command, org="mental_health", now=NOW)
+        case_event(a_case(), command, sector="mental_health", now=NOW)
     assert refused.value.code == "crisis_episode_not_started"
     in_crisis = a_case(CrisisEpisodeStarted(case_id=CASE_ID, setting="home_treatment"))
-    ended = case_event(in_crisis, command, org="mental_health", now=NOW)
+    ended = case_event(in_crisis, command, sector="mental_health", now=NOW)
     assert isinstance(ended, CrisisEpisodeEnded)
     over = a_case(
         CrisisEpisodeStarted(case_id=CASE_ID, setting="home_treatment"),
         CrisisEpisodeEnded(case_id=CASE_ID, outcome="resolved_at_home"),
     )
     with pytest.raises(CrisisEpisodeNotStarted):
-        case_event(over, command, org="mental_health", now=NOW)
+        case_event(over, command, sector="mental_health", now=NOW)
 
 
 @pytest.mark.parametrize(
@@ -84,7 +84,7 @@ def test_a_date_something_happened_is_not_after_the_event(
     later = (NOW + timedelta(days=2)).date().isoformat()
     command = case_command(type_, {**data, field: later})
     with pytest.raises(InvalidEventData) as refused:
-        case_event(a_case(), command, org="housing", now=NOW)
+        case_event(a_case(), command, sector="housing", now=NOW)
     assert [(p["loc"], p["type"]) for p in refused.value.problems] == [
         (("data", field), "not_in_future")
     ]
@@ -95,13 +95,13 @@ def test_the_date_is_checked_against_the_events_occurred_at_when_given() -> None
     occurred_at = NOW - timedelta(days=30)
     data = {"notice": "section_21", "served_on": occurred_at.date().isoformat()}
     command = case_command("housing.eviction_notice_served", data, occurred_at=occurred_at)
-    assert case_event(a_case(), command, org="housing", now=NOW)
+    assert case_event(a_case(), command, sector="housing", now=NOW)
     next_day = {**data, "served_on": (occurred_at + timedelta(days=1)).date().isoformat()}
     with pytest.raises(InvalidEventData):
         case_event(
             a_case(),
             case_command("housing.eviction_notice_served", next_day, occurred_at=occurred_at),
-            org="housing",
+            sector="housing",
             now=NOW,
         )
 
@@ -118,7 +118,7 @@ def test_the_same_event_id_with_the_same_body_is_a_retry_and_another_body_is_not
     """A retry repeats type, data and (if given) occurred_at; anything else is another event."""
     event_id = uuid4()
     first = case_command("housing.tenancy_at_risk", {"risk": "rent_arrears"}, event_id=event_id)
-    payload = case_event(a_case(), first, org="housing", now=NOW)
+    payload = case_event(a_case(), first, sector="housing", now=NOW)
     stored = envelope_for(
         payload, recording=a_recording(), subject=PERSON.person_id, place=PLACE, event_id=event_id
     )

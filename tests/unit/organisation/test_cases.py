@@ -75,7 +75,7 @@ def test_a_closed_case_cannot_be_closed_or_written_again() -> None:
         case_event(
             state,
             case_command("housing.tenancy_at_risk", {"risk": "other"}),
-            org="housing",
+            sector="housing",
             now=NOW,
         )
 
@@ -92,7 +92,7 @@ def test_writing_at_a_stale_version_is_a_conflict_naming_the_current_one() -> No
 def test_a_case_event_is_typed_and_names_its_case() -> None:
     """Valid data becomes the type's payload, with the case id from the case itself."""
     command = case_command("housing.prevention_duty_accepted", {"duty_start": "2025-03-01"})
-    payload = case_event(a_case(), command, org="housing", now=NOW)
+    payload = case_event(a_case(), command, sector="housing", now=NOW)
     assert payload.model_dump() == {"case_id": CASE_ID, "duty_start": date(2025, 3, 1)}
 
 
@@ -109,7 +109,7 @@ def test_an_organisation_records_its_own_types_and_flags_only() -> None:
 def test_an_event_type_outside_the_vocabulary_is_refused_listing_the_allowed(type_: str) -> None:
     """The error names the rule and lists every type the organisation may record."""
     with pytest.raises(UnknownEventType) as refused:
-        case_event(a_case(), case_command(type_, {}), org="housing", now=NOW)
+        case_event(a_case(), case_command(type_, {}), sector="housing", now=NOW)
     assert refused.value.problems[0]["loc"] == ("type",)
     assert refused.value.problems[0]["type"] == "unknown_event_type"
     assert "housing.tenancy_at_risk" in refused.value.message
@@ -120,7 +120,10 @@ def test_every_broken_data_rule_is_reported_at_its_place_in_data() -> None:
     data = {"case_id": str(uuid4()), "notice": "section_21", "served_on": "soon"}
     with pytest.raises(InvalidEventData) as refused:
         case_event(
-            a_case(), case_command("housing.eviction_notice_served", data), org="housing", now=NOW
+            a_case(),
+            case_command("housing.eviction_notice_served", data),
+            sector="housing",
+            now=NOW,
         )
     found = {(problem["loc"], problem["type"]) for problem in refused.value.problems}
     assert found == {
@@ -133,7 +136,7 @@ def test_a_missing_field_is_named() -> None:
     """Leaving out a required field names that field."""
     with pytest.raises(InvalidEventData) as refused:
         case_event(
-            a_case(), case_command("housing.relief_duty_accepted", {}), org="housing", now=NOW
+            a_case(), case_command("housing.relief_duty_accepted", {}), sector="housing", now=NOW
         )
     assert [(p["loc"], p["type"]) for p in refused.value.problems] == [
         (("data", "duty_start"), "missing")

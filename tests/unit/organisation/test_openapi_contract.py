@@ -10,9 +10,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from events.envelope import ORGANISATIONS, OrgId
+from events.envelope import OrgId
+from events.organisations import DEFAULT_ORGANISATIONS
 from events.registry import latest_model
-from services.organisation.bootstrap import create_organisation_app
+from services.organisation.bootstrap import create_sector_app
 from services.organisation.domain.case_vocabulary import recordable_types
 from services.projection.bootstrap import create_projection_app
 from services.runtime.http.openapi_contract import operations
@@ -23,17 +24,17 @@ OFFLINE = "postgresql://nowhere/never"  # the apps are built, never started
 def _app(service: str) -> FastAPI:
     if service == "projection":
         return create_projection_app(database_url=OFFLINE, id_secret=b"s" * 32)
-    return create_organisation_app(org=service, database_url=OFFLINE)  # type: ignore[arg-type]
+    return create_sector_app(sector=service, database_url=OFFLINE)  # type: ignore[arg-type]
 
 
 def _document(service: str) -> dict[str, Any]:
     return _app(service).openapi()
 
 
-SERVICES = ["projection", *ORGANISATIONS]
+SERVICES = ["projection", *DEFAULT_ORGANISATIONS.ids]
 
 
-@pytest.mark.parametrize("org", ORGANISATIONS)
+@pytest.mark.parametrize("org", DEFAULT_ORGANISATIONS.ids)
 def test_each_organisation_publishes_its_own_event_vocabulary_one_schema_per_type(
     org: OrgId,
 ) -> None:
@@ -55,7 +56,7 @@ def test_each_organisation_publishes_its_own_event_vocabulary_one_schema_per_typ
         assert "case_id" not in data.get("required", [])
         assert data["additionalProperties"] is False
         assert typed["additionalProperties"] is False
-    others = [o for o in ORGANISATIONS if o != org]
+    others = [o for o in DEFAULT_ORGANISATIONS.ids if o != org]
     assert not any(t.startswith(tuple(f"{o}." for o in others)) for t in mapping)
 
 
@@ -98,7 +99,7 @@ def test_every_route_declares_the_errors_it_can_give_in_the_one_error_shape(
     assert "HTTPValidationError" not in json.dumps(document)  # FastAPI's shape, not ours
 
 
-@pytest.mark.parametrize("org", ORGANISATIONS)
+@pytest.mark.parametrize("org", DEFAULT_ORGANISATIONS.ids)
 def test_each_service_shows_examples_of_its_own(org: OrgId) -> None:
     """The mental health and voluntary services no longer show housing's requests (which
     they refuse): each event example is of the service's vocabulary, each referral goes to

@@ -13,7 +13,8 @@ from uuid import UUID
 
 import pytest
 
-from events.envelope import ORGANISATIONS, Envelope, OrgId
+from events.envelope import Envelope, OrgId
+from events.organisations import DEFAULT_ORGANISATIONS
 from services.identity_matching.matching import normalise_name
 from services.projection.domain import identity
 from services.projection.domain.fold import WorkingRecent
@@ -39,7 +40,7 @@ def _envelope(rng: Random, ids: list[UUID]) -> Envelope:
         schema_version=1,
         occurred_at=occurred,
         recorded_at=occurred + timedelta(minutes=rng.randrange(2)),
-        org=rng.choice(ORGANISATIONS),
+        org=rng.choice(DEFAULT_ORGANISATIONS.ids),
         subject="p",
         place="E05001234",
         category="safeguarding.risk",
@@ -138,7 +139,9 @@ def _registration(rng: Random) -> Registration:
 @pytest.mark.parametrize("seed", range(60))
 def test_best_value_as_defined(seed: int) -> None:
     rng = Random(seed)
-    ranked = [(rng.choice(ORGANISATIONS), _registration(rng)) for _ in range(rng.randrange(6))]
+    ranked = [
+        (rng.choice(DEFAULT_ORGANISATIONS.ids), _registration(rng)) for _ in range(rng.randrange(6))
+    ]
     values: list[tuple[Callable[[Registration], Any], Callable[[Any], Hashable]]] = [
         (lambda r: r.known_as.given_name, normalise_name),
         (lambda r: r.known_as.postcode, identity._postcode_key),
@@ -152,7 +155,7 @@ def test_best_value_as_defined(seed: int) -> None:
 @pytest.mark.parametrize("seed", range(20))
 def test_one_registration_gives_its_values_as_the_general_rule_does(seed: int) -> None:
     rng = Random(seed)
-    org, registration = rng.choice(ORGANISATIONS), _registration(rng)
+    org, registration = rng.choice(DEFAULT_ORGANISATIONS.ids), _registration(rng)
     ranked = [(org, registration)]
     by_rule = Identity(
         given_name=identity._text(ranked, lambda r: r.known_as.given_name, normalise_name),

@@ -3,17 +3,17 @@
 import json
 from typing import cast
 
-from events.envelope import ORGANISATIONS
+from events.organisations import Organisations
 from services.cli.kafka import consumer_groups
 from services.cli.kafka_lag_report import lag_json, lag_table
 from services.organisation.adapters.postgres_unit_of_work import Stores
 from services.organisation.entrypoints.kafka_referral_inbox import KafkaReferralInbox
 from services.projection.entrypoints.faust_worker import GROUP_ID
-from services.projection.service_layer.kafka_projection import organisation_topics
 from services.runtime.database import Pool
 from services.runtime.kafka.group_lag import ClusterOffsets, ConsumerGroup, group_lag, groups_lag
 from services.runtime.kafka.offsets import TopicPartition as TP
 from services.runtime.kafka.publisher import KafkaPublisher
+from services.runtime.kafka.topics import events_topic, organisation_topics, others_topics
 
 A, B = "caseweave.a.events.v1", "caseweave.b.events.v1"
 OFFSETS = ClusterOffsets(
@@ -90,16 +90,25 @@ def test_the_json_has_the_same_numbers_for_machines() -> None:
 
 
 def test_the_report_reads_the_groups_and_topics_the_consumers_use() -> None:
-    """The projection worker's group over every topic; each referral inbox over the others'."""
-    projection, *inboxes = consumer_groups()
+    """The projection worker's group over every topic; each referral inbox over the others'
+    (of every organisation of the place: here two charities beside the council)."""
+    place = Organisations.model_validate({"organisations": [
+        {"id": "council", "name": "Council", "sector": "housing"},
+        {"id": "food_bank", "name": "Food Bank", "sector": "voluntary"},
+        {"id": "day_centre", "name": "Day Centre", "sector": "voluntary"},
+    ]})  # fmt: skip
+    projection, *inboxes = consumer_groups(place)
     assert projection == ConsumerGroup(GROUP_ID, projection.topics)
-    assert sorted(projection.topics) == sorted(organisation_topics())
-    for org, group in zip(ORGANISATIONS, inboxes, strict=True):
+    assert sorted(projection.topics) == sorted(organisation_topics(place.ids))
+    for org, group in zip(place.ids, inboxes, strict=True):
         inbox = KafkaReferralInbox(
             cast(Pool, None),  # neither is used: the inbox is only built here, not run
-            Stores.in_schema(org, org),
+            Stores.in_schema(org, org, sector=place.sector_of(org) or "voluntary"),
             cast(KafkaPublisher, None),
             schema=org,
             bootstrap_servers="unused:9092",
+            topics=others_topics(place.ids, org),  # as the sector's service gives it
         )
+        assert events_topic(org) not in group.topics
+        assert len(group.topics) == 2
         assert (group.group_id, list(group.topics)) == (inbox.group_id, inbox.topics)

@@ -2,6 +2,7 @@
 
 import pytest
 
+from events.organisations import DEFAULT_ORGANISATIONS
 from services.cli.migrations import SchemaStatus, release_schema_sets, status_line
 from services.runtime.migrations import Migration, MigrationsOutOfOrder, SchemaAhead, SchemaSet
 
@@ -30,7 +31,7 @@ def test_migrations_numbered_in_order_make_a_set_at_the_last_version() -> None:
 
 
 def test_every_schema_set_of_this_release_starts_with_its_baseline() -> None:
-    sets = release_schema_sets()
+    sets = release_schema_sets(DEFAULT_ORGANISATIONS)
     assert len({tables.name for tables in sets}) == len(sets)
     assert all(tables.migrations[0].name == "baseline" for tables in sets)
 

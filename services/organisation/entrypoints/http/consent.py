@@ -87,6 +87,8 @@ class ConsentReceipt(CommandReceipt):
 )
 async def record_consent(person_id: UUID, body: ConsentCreate, writer: WriterDep) -> Response:
     """Record the person's decision about sharing."""
+    writer.ensure_organisations("recipients", body.recipients)
+    writer.ensure_organisations("sources", body.sources)
     command = RecordConsent(
         person_id=person_id,
         decision=body.decision,

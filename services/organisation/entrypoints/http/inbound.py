@@ -30,6 +30,7 @@ from services.organisation.adapters.csv_rows import CsvUnreadable, csv_rows
 from services.organisation.domain.inbound_mapping import Source
 from services.organisation.domain.recording import Recording
 from services.organisation.entrypoints.http.openapi import error_responses
+from services.organisation.entrypoints.http.reads import units_of_work
 from services.organisation.entrypoints.http.writes import REPLAYED_HEADER
 from services.organisation.service_layer.csv_import import import_rows
 from services.organisation.service_layer.inbound import take_inbound_once
@@ -160,7 +161,7 @@ async def _answer(
 ) -> tuple[StoredResponse, bool]:
     """Apply or quarantine the message in one transaction, once per message id."""
     uow: UnitOfWork
-    async with request.app.state.unit_of_work() as uow:
+    async with units_of_work(request, source.org)() as uow:
         recording = Recording(
             org=uow.org,
             actor=source.actor,
@@ -217,7 +218,7 @@ async def import_csv(
     organisation."""
     known: dict[str, Source] = request.app.state.sources
     signed = known.get(source)
-    if signed is None:
+    if signed is None or signed.org != caller.org:  # another organisation's: not one of yours
         raise ApiError(404, "not_found", f"no source {source} for this organisation")
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() not in ("text/csv", "application/csv"):
@@ -243,7 +244,7 @@ async def import_csv(
         recorded_at=datetime.now(UTC),
     )
     tally = await import_rows(
-        request.app.state.unit_of_work, source=signed, rows=rows, recording=recording,
+        units_of_work(request, signed.org), source=signed, rows=rows, recording=recording,
         dry_run=dry_run,
     )  # fmt: skip
     log.info("csv_imported", source=source, rows=tally.rows, dry_run=dry_run,

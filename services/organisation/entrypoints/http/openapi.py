@@ -4,9 +4,9 @@ the organisation's event vocabulary typed (one schema per event type it records,
 
 import copy
 import re
-from typing import Any
+from typing import Any, cast
 
-from events.envelope import ORGANISATIONS, OrgId
+from events.organisations import Organisations, Sector
 from events.registry import latest_model
 from services.organisation.domain.case_vocabulary import recordable_types
 from services.runtime.http.errors import ErrorPublic
@@ -25,7 +25,7 @@ _MEANINGS = {
     422: "The request breaks a rule: `error.fields` names each field and rule",
 }
 CASE_EVENT = "CaseEventCreate"
-_EXAMPLES: dict[OrgId, dict[str, Any]] = {  # by component: a request this service takes
+_EXAMPLES: dict[Sector, dict[str, Any]] = {  # by component: a request this service takes
     "housing": {
         "CaseCreate": {"reason": "threatened with homelessness", "key_worker": {
             "name": "Sam Okafor", "role": "Housing officer", "team": "Eastside housing"}},
@@ -70,31 +70,33 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorPublic, "description": _MEANINGS[status]} for status in statuses}
 
 
-def refine_for(org: OrgId) -> Any:
-    """Return the refinement of `org`'s service document (for `published_openapi`)."""
+def refine_for(sector: Sector, organisations: Organisations) -> Any:
+    """Return the refinement of `sector`'s service document (for `published_openapi`), its
+    examples naming the place's `organisations`."""
 
     def refine(document: OpenApi) -> None:
         declare_error_answers(document, everywhere=(403,))  # every key is one organisation's
-        type_case_events(document, org)
-        use_own_examples(document, org)
+        type_case_events(document, sector)
+        use_own_examples(document, sector, organisations)
 
     return refine
 
 
-def type_case_events(document: OpenApi, org: OrgId) -> None:
-    """Make the case event request one schema per event type `org` records, chosen by
+def type_case_events(document: OpenApi, sector: Sector) -> None:
+    """Make the case event request one schema per event type `sector` records, chosen by
     `type` (each `data` as the type's payload, without `case_id`: the path gives it)."""
     schemas = document["components"]["schemas"]
     generic = schemas[CASE_EVENT]
     common = {k: v for k, v in generic["properties"].items() if k not in ("type", "data")}
     mapping = {}
-    for event_type in recordable_types(org):
+    for event_type in recordable_types(sector):
         name = f"{_camel(event_type)}Event"
         schemas[name] = _typed_request(document, event_type, common)
         mapping[event_type] = SCHEMAS + name
     schemas[CASE_EVENT] = {
         "title": generic.get("title", CASE_EVENT),
-        "description": f"An event of {org}'s vocabulary to record on a case: one of the types"
+        "description": f"An event of the {sector} vocabulary to record on a case: one of the"
+        " types"
         " below, chosen by `type`",
         "oneOf": [{"$ref": ref} for ref in mapping.values()],
         "discriminator": {"propertyName": "type", "mapping": mapping},
@@ -129,15 +131,21 @@ def _camel(event_type: str) -> str:
     return "".join(part.capitalize() for part in re.split(r"[._]", event_type))
 
 
-def use_own_examples(document: OpenApi, org: OrgId) -> None:
-    """Give the requests whose examples differ by organisation `org`'s own."""
+def use_own_examples(document: OpenApi, sector: Sector, organisations: Organisations) -> None:
+    """Give the requests whose examples differ by sector `sector`'s own, naming the place's
+    organisations (each example is a request the service takes from a key of the first)."""
     schemas = document["components"]["schemas"]
-    own = _EXAMPLES[org]
+    own = _EXAMPLES[sector]
     for name in ("PersonCreate", "CaseCreate", CASE_EVENT, "CaseClose"):
         schemas[name]["examples"] = [own[name]]
-    schemas["ReferralCreate"]["examples"] = [{"person_id": _SAMPLE_PERSON, **own["ReferralCreate"]}]
-    others = [o for o in ORGANISATIONS if o != org]
+    org = organisations.of_sector(sector)[0]
+    others = [o for o in organisations.ids if o != org]
+    referral = dict(own["ReferralCreate"])
+    receivers = organisations.of_sector(cast(Sector, referral["to_org"])) or others
+    if receivers:
+        referral["to_org"] = receivers[0]
+        schemas["ReferralCreate"]["examples"] = [{"person_id": _SAMPLE_PERSON, **referral}]
     schemas["ConsentCreate"]["examples"] = [
-        {"decision": "withdrawn", "sources": [org], "recipients": others,
+        {"decision": "withdrawn", "sources": [org], "recipients": others or [org],
          "purposes": ["direct_care", "care_coordination"]},
     ]  # fmt: skip

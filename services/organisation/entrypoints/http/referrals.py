@@ -54,6 +54,7 @@ router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
 )
 async def make_referral(body: ReferralCreate, writer: WriterDep) -> Response:
     """Refer a registered person; the referral carries their details for the receiver."""
+    writer.ensure_organisations("to_org", body.to_org)
     command = MakeReferral(body.person_id, body.to_org, body.reason, body.urgency)
 
     async def run(uow: UnitOfWork, recording: Recording) -> ReferralReceipt:

@@ -4,7 +4,7 @@ A command's events, its lookup rows and the key's stored answer commit together,
 request with the same key gets the first answer and writes nothing again.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
@@ -15,14 +15,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from events.envelope import OrgId
+from events.organisations import Organisations
 from services.organisation.domain.errors import DomainError
 from services.organisation.domain.recording import Recording
 from services.organisation.entrypoints.http.domain_errors import api_error_for
+from services.organisation.entrypoints.http.reads import units_of_work
 from services.organisation.service_layer.unit_of_work import IdempotencyRecords, UnitOfWork
 from services.runtime.api_keys import Caller
 from services.runtime.event_store import TransactionTooOld
 from services.runtime.http.auth import OrganisationCallerDep
-from services.runtime.http.errors import ApiError
+from services.runtime.http.errors import ApiError, FieldError
 from services.runtime.idempotency import (
     IdempotencyKeyReused,
     StoredResponse,
@@ -61,6 +63,25 @@ class Writer:
     request: Request
     caller: Caller
     idempotency_key: str | None
+
+    def ensure_organisations(self, field: str, orgs: str | Sequence[str] | None) -> None:
+        """Answer 422 (`known_organisation`, naming the field, and the item of a list) unless
+        each organisation request field `field` names is one of the place's."""
+        place: Organisations = self.request.app.state.organisations
+        named = [(field, orgs)] if isinstance(orgs, str) else [
+            (f"{field}.{n}", org) for n, org in enumerate(orgs or ())
+        ]  # fmt: skip
+        unknown = [
+            FieldError(
+                field=f"body.{where}",
+                rule="known_organisation",
+                message=f"{org!r} is not an organisation of this place",
+            )
+            for where, org in named
+            if org not in place
+        ]
+        if unknown:
+            raise ApiError(422, "validation_failed", "no such organisation", fields=unknown)
 
     async def answer(
         self, command: str, *, body: BaseModel, status: int, run: Command
@@ -107,7 +128,7 @@ class Writer:
         self, body: BaseModel, status: int, run: Command
     ) -> tuple[StoredResponse, bool]:
         uow: UnitOfWork
-        async with self.request.app.state.unit_of_work() as uow:
+        async with units_of_work(self.request, self.caller.org)() as uow:
             earlier = await self._claim(uow.idempotency, body)
             if earlier is not None:
                 return earlier, True

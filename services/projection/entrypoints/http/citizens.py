@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
 from events.envelope import OrgId
+from events.organisations import Organisations
 from services.projection.adapters.access_log import AccessLog, AccessLogPage
 from services.projection.adapters.queries import Timeline
 from services.projection.domain.sharing import SharedView
@@ -71,6 +72,7 @@ async def single_view_as_fhir(citizen_id: UUID, reading: ReadingDep) -> JSONResp
 async def timeline(
     citizen_id: UUID,
     reading: ReadingDep,
+    request: Request,
     *,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
@@ -85,6 +87,11 @@ async def timeline(
     if occurred_from and occurred_before and occurred_before <= occurred_from:
         message = "`to` must be after `from`"
         fields = [FieldError(field="query.to", rule="after_from", message=message)]
+        raise ApiError(422, "validation_failed", message, fields=fields)
+    place: Organisations = request.app.state.sharing.place
+    if org is not None and org not in place:  # nor is an organisation the place lacks
+        message = f"no such organisation here; one of: {', '.join(place.ids)}"
+        fields = [FieldError(field="query.org", rule="known_organisation", message=message)]
         raise ApiError(422, "validation_failed", message, fields=fields)
     if category is not None and category not in CATEGORIES:  # a typo is not "no events"
         message = f"no event has this category; one of: {', '.join(sorted(CATEGORIES))}"
