@@ -109,9 +109,9 @@ class Organisations(BaseModel):
 
 DEFAULT_ORGANISATIONS = Organisations(
     organisations=(
-        Organisation(id="housing", name="Housing", sector="housing"),
-        Organisation(id="mental_health", name="Mental health", sector="mental_health"),
-        Organisation(id="voluntary", name="Voluntary sector", sector="voluntary"),
+        Organisation(id="housing", name="Housing service", sector="housing"),
+        Organisation(id="mental_health", name="Mental health service", sector="mental_health"),
+        Organisation(id="voluntary", name="Voluntary sector service", sector="voluntary"),
     )
 )
 """One organisation per sector, named after it: what a place starts from."""

@@ -123,6 +123,11 @@ def test_two_charities_of_one_place_each_on_its_own_records_named_in_the_single_
         [theirs] = [i for i in seen["involvements"] if i["org"] == "eastside_food_bank"]
         assert [c["reason"] for c in theirs["cases"]] == [None]  # involved; its words: no
 
+        bundle = council.get(f"/v1/citizens/{citizen_id}/fhir", "projection").json()
+        named = {e["resource"]["name"] for e in bundle["entry"]
+                 if e["resource"]["resourceType"] == "Organization"}  # fmt: skip
+        assert {"Riverside Day Centre", "Eastside Food Bank"} <= named
+
         erased = system.caseweave("erase", "--citizen", citizen_id, "--yes")
         assert "3 record(s) shredded" in erased.stderr
         assert food_bank.get(f"/v1/people/{at_food_bank}").status_code == 404

@@ -22,6 +22,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from events.envelope import OrgId
+from events.organisations import DEFAULT_ORGANISATIONS, Organisations
 from services.projection.domain.view import (
     CaseView,
     CitizenView,
@@ -34,11 +35,6 @@ from services.projection.domain.view import (
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 UK_CORE_PATIENT = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Patient"
 LOCAL_ID_SYSTEM = "https://caseweave.org/Id/{org}/person"
-ORGANISATION_NAMES: dict[OrgId, str] = {
-    "housing": "Housing service",
-    "mental_health": "Mental health service",
-    "voluntary": "Voluntary sector service",
-}
 _TASK_STATUS = {"made": "requested", "received": "received", "accepted": "accepted",
                 "declined": "rejected", "withdrawn": "cancelled"}  # fmt: skip
 _SERVICE_REQUEST_STATUS = {"made": "active", "received": "active", "accepted": "active",
@@ -48,15 +44,18 @@ _PRIORITY = {"routine": "routine", "urgent": "urgent", "emergency": "stat"}
 Resource = dict[str, Any]
 
 
-def citizen_bundle(view: CitizenView, *, generated_at: datetime) -> Resource:
-    """Return the single view of one citizen as a FHIR `Bundle` of type `collection`."""
+def citizen_bundle(
+    view: CitizenView, *, generated_at: datetime, place: Organisations = DEFAULT_ORGANISATIONS
+) -> Resource:
+    """Return the single view of one citizen as a FHIR `Bundle` of type `collection` (each
+    organisation by its name in `place`)."""
     patient_ref = _reference("Patient", str(view.citizen_id))
     resources: list[Resource] = [_patient(view)]
     orgs = sorted({i.org for i in view.involvements} | _referral_orgs(view.referrals))
-    resources += [_organization(org) for org in orgs]
+    resources += [_organization(org, place) for org in orgs]
     for involvement in view.involvements:
         resources += [_episode(involvement.org, case, patient_ref) for case in involvement.cases]
-        team = _care_team(involvement, patient_ref)
+        team = _care_team(involvement, patient_ref, place)
         if team is not None:
             resources.append(team)
     resources += [_flag(flag, patient_ref) for flag in view.flags]
@@ -110,8 +109,8 @@ def _name(given: str | None, family: str | None) -> Resource:
     return name
 
 
-def _organization(org: OrgId) -> Resource:
-    return {"resourceType": "Organization", "id": _fhir_id(org), "name": ORGANISATION_NAMES[org]}
+def _organization(org: OrgId, place: Organisations) -> Resource:
+    return {"resourceType": "Organization", "id": _fhir_id(org), "name": place.name_of(org)}
 
 
 def _episode(org: OrgId, case: CaseView, patient_ref: Resource) -> Resource:
@@ -134,7 +133,9 @@ def _episode(org: OrgId, case: CaseView, patient_ref: Resource) -> Resource:
     return episode
 
 
-def _care_team(involvement: Involvement, patient_ref: Resource) -> Resource | None:
+def _care_team(
+    involvement: Involvement, patient_ref: Resource, place: Organisations
+) -> Resource | None:
     workers = _distinct_workers(case.key_worker for case in involvement.cases if case.key_worker)
     if not workers:
         return None
@@ -142,7 +143,7 @@ def _care_team(involvement: Involvement, patient_ref: Resource) -> Resource | No
         "resourceType": "CareTeam",
         "id": str(uuid5(NAMESPACE_URL, f"careteam:{patient_ref['reference']}:{involvement.org}")),
         "status": "active",
-        "name": f"{ORGANISATION_NAMES[involvement.org]} key workers",
+        "name": f"{place.name_of(involvement.org)} key workers",
         "subject": patient_ref,
         "managingOrganization": [_reference("Organization", _fhir_id(involvement.org))],
         "participant": [_participant(worker) for worker in workers],

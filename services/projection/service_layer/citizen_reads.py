@@ -104,7 +104,7 @@ class CitizenReading:
         shared, _ = shared_view(
             view, self.viewer, flag_categories=EVENT_CATEGORIES, related=True, hidden=hidden
         )
-        bundle = citizen_bundle(shared, generated_at=generated_at)
+        bundle = citizen_bundle(shared, generated_at=generated_at, place=self.viewer.policy.place)
         shown = categories_shown(shared, flag_categories=EVENT_CATEGORIES)
         await self.reads.record("fhir", [(citizen_id, shown)], break_glass=glass)
         return bundle
