@@ -81,7 +81,8 @@ def _header(server: Server, settings: Mapping[str, str], config: BenchConfig) ->
         "sizes: " + ", ".join(f"{name}={value:,}" for name, value in config.sizes.items()),
         payloads.describe(sample),
         f"parts: {', '.join(p.name for p in config.parts)}; ours: asyncpg {version('asyncpg')}",
-        "peer: " + (peer_eventsourcing.describe() if config.with_peer else "off"),
+        "peer of append, read, projection: "
+        + (peer_eventsourcing.describe() if config.with_peer else "off"),
         *(
             f"peer, {part.name}: {part.peer_note}"
             for part in config.parts

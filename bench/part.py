@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Side = Literal["ours", "peer"]
-Unit = Literal["events/s", "requests/s", "writes/s", "ms", "share"]
+Unit = Literal["events/s", "requests/s", "writes/s", "ms", "share", "pairs", "s"]
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,13 @@ class Measurement:
     unit: Unit
     side: Side
     value: float
+    smaller_is_better: bool = False  # a share of work left to people, say
 
     @property
     def higher_is_better(self) -> bool:
-        """Tell whether a bigger value is the better one (throughput) or not (latency)."""
-        return self.unit != "ms"
+        """Tell whether a bigger value is the better one (throughput, recall) or not (latency,
+        seconds, pairs to compare or review)."""
+        return not self.smaller_is_better and self.unit not in ("ms", "s", "pairs")
 
 
 @dataclass(frozen=True)
@@ -87,3 +89,4 @@ class Part:
     sizes: tuple[SizeOption, ...] = ()
     shares: tuple[Share, ...] = ()
     peer_note: str = ""
+    missing: Callable[[], str | None] = lambda: None  # what must be installed first, if any

@@ -9,9 +9,11 @@ from bench import (
     http_write,
     inbound,
     kafka_projection,
+    linkage,
     matching,
     peer_eventsourcing,
     peer_projection,
+    peer_splink,
     projection_catch_up,
     relay,
     view_latency,
@@ -19,6 +21,7 @@ from bench import (
 from bench.http_write import HTTP_WRITE_SIZES, SHARE_OF_APPEND
 from bench.inbound import INBOUND_SIZES
 from bench.kafka_projection import KAFKA_PROJECTION_EVENTS
+from bench.linkage import LINKAGE_PEOPLE
 from bench.matching import MATCHING_CITIZENS, MATCHING_REGISTRATIONS
 from bench.part import Part, SizeOption
 from bench.projection_catch_up import PROJECTION_EVENTS
@@ -42,6 +45,9 @@ PARTS: tuple[Part, ...] = (
          ours=kafka_projection.run, sizes=(KAFKA_PROJECTION_EVENTS,)),
     Part("matching", "identity matching of new registrations vs a population (no peer)",
          ours=matching.run, sizes=(MATCHING_CITIZENS, MATCHING_REGISTRATIONS)),
+    Part("linkage", "identity matching on the FEBRL benchmark (peer: Splink), in memory",
+         ours=linkage.run, peer=peer_splink.run, sizes=(LINKAGE_PEOPLE,),
+         peer_note=peer_splink.NOTE, missing=linkage.missing),
     Part("http_write", "record case events over HTTP, one client and many: p50, p99 (no peer)",
          ours=http_write.run, sizes=HTTP_WRITE_SIZES, shares=(SHARE_OF_APPEND,)),
     Part("inbound", "charities' systems: signed webhooks over HTTP, CSV import (no peer)",

