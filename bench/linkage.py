@@ -1,8 +1,10 @@
 """Identity matching measured on the FEBRL benchmark: Caseweave's matcher against Splink's.
 
 Ours is the code the projection runs: each record's blocking keys, `candidate_pairs` (the
-pairs sharing a key, oversized blocks skipped) and `score`, at the place's default
-thresholds (link at or above `link`; review from `review`). The peer is Splink (the UK
+pairs sharing a key, oversized blocks skipped) and `score`, with the model and thresholds
+`caseweave identity train` learns from the dataset's records (no labels), the twins rule
+on as places have it by default; then, ours only, the twins rule off and the untrained
+default model. The peer is Splink (the UK
 Ministry of Justice's linkage library) on DuckDB with the same four fields, its weights
 trained on the same records without their labels, links at match probability >= 0.9.
 Neither side sees the true pairs until the figures are worked out. In memory: no database.
@@ -12,11 +14,16 @@ data) and splink.
 """
 
 import importlib.util
+import sys
 import time
+from dataclasses import replace
+from datetime import UTC, datetime
 
 from bench.linkage_data import Dataset, Figures, Outcome, figures, load, ordered
 from bench.part import BenchContext, Measurement, Side, SizeOption
 from services.identity_matching.matching import Thresholds
+from services.identity_matching.model import DEFAULT_MODEL, MatchingModel
+from services.identity_matching.training import TrainedModel, train
 from services.projection.domain.candidates import candidate_pairs
 
 LINKAGE_PEOPLE = SizeOption(
@@ -33,20 +40,58 @@ def missing() -> str | None:
 
 
 async def run(ctx: BenchContext) -> list[Measurement]:
-    """Link FEBRL4 and deduplicate FEBRL3 with Caseweave's matcher; return the figures."""
-    thresholds = Thresholds()
+    """Link FEBRL4 and deduplicate FEBRL3 with Caseweave's matcher, trained on each dataset's
+    records as `caseweave identity train` trains on a place's; return the figures."""
     measurements = []
     for dataset in load(ctx.size(LINKAGE_PEOPLE.name)):
-        outcome = link_with_ours(dataset, thresholds)
-        measurements += measured(dataset, outcome, "ours")
+        records = dataset.records()
+        began = time.perf_counter()
+        trained = train(records, version="bench", trained_at=datetime.now(UTC))
+        training = time.perf_counter() - began
+        print(
+            f"  {dataset.name}: learnt link {trained.thresholds.link}, review "
+            f"{trained.thresholds.review} in {training:.1f} s", file=sys.stderr,
+        )  # fmt: skip
+        outcome = link_with_ours(dataset, trained.thresholds, trained.model)
+        measurements += measured(
+            dataset, replace(outcome, seconds=outcome.seconds + training), "ours"
+        )
+        measurements += _variants(dataset, trained)
     return measurements
 
 
-def link_with_ours(dataset: Dataset, thresholds: Thresholds) -> Outcome:
+def _variants(dataset: Dataset, trained: TrainedModel) -> list[Measurement]:
+    """Figures of ours only: the twins rule turned off (what it costs on data with no twins),
+    and the default model (a place that has not trained one)."""
+    key = f"linkage.{dataset.name}"
+    off = figures(
+        link_with_ours(dataset, trained.thresholds.model_copy(update={"twins_rule": False}),
+                       trained.model),
+        dataset.true_pairs,
+    )  # fmt: skip
+    default = figures(link_with_ours(dataset, Thresholds()), dataset.true_pairs)
+    return [
+        Measurement(f"{key}.no_twins_rule.recall", "  twins rule off: auto-link recall", "share",
+                    "ours", off.recall),
+        Measurement(f"{key}.no_twins_rule.precision", "  twins rule off: precision", "share",
+                    "ours", off.precision),
+        Measurement(f"{key}.no_twins_rule.f1", "  twins rule off: F1", "share", "ours", off.f1),
+        Measurement(f"{key}.no_twins_rule.review_share", "  twins rule off: queue / true pairs",
+                    "share", "ours", off.review_share, smaller_is_better=True),
+        Measurement(f"{key}.default.recall", "  default model (untrained): recall", "share",
+                    "ours", default.recall),
+        Measurement(f"{key}.default.precision", "  default model (untrained): precision",
+                    "share", "ours", default.precision),
+    ]  # fmt: skip
+
+
+def link_with_ours(
+    dataset: Dataset, thresholds: Thresholds, model: MatchingModel = DEFAULT_MODEL
+) -> Outcome:
     """Return the pairs the projection's matcher compares, links and queues for review."""
     records = dataset.records()
     began = time.perf_counter()
-    found = candidate_pairs(records, (), keep_from=float("-inf"))
+    found = candidate_pairs(records, (), keep_from=float("-inf"), model=model)
     seconds = time.perf_counter() - began
     links, reviews, compared, compared_true = set(), set(), 0, 0
     for candidate in found.pairs:

@@ -13,6 +13,7 @@ from uuid import UUID
 from events.envelope import ROLES
 from services.cli.csv_import import add_import
 from services.cli.dead_letters import add_dead_letters
+from services.cli.identity import add_identity
 from services.cli.kafka_local import add_local
 from services.cli.organisations import add_organisations
 from services.cli.place import UnknownOrganisation, organisations_chosen
@@ -186,7 +187,7 @@ def _parser() -> argparse.ArgumentParser:
     for add in (
         _add_running, _add_keys, _add_replay, _add_audit, _add_sar, _add_erase, _add_schemas,
         _add_kafka, _add_dead_letters, _add_organisations, _add_sources, _add_quarantine,
-        _add_import, _add_webhooks, _add_migrations,
+        _add_import, _add_webhooks, _add_migrations, _add_identity,
     ):  # fmt: skip
         add(commands)
     return parser
@@ -308,6 +309,23 @@ def _add_dead_letters(commands: Commands) -> None:
 
 def _add_quarantine(commands: Commands) -> None:
     add_quarantine(commands).set_defaults(handler=_quarantine)
+
+
+def _add_identity(commands: Commands) -> None:
+    add_identity(commands).set_defaults(handler=_identity)
+
+
+def _identity(args: argparse.Namespace, settings: Settings) -> int:
+    from services.cli import identity  # noqa: PLC0415 - only for this command
+    from services.runtime.matching_config import load_matching_config  # noqa: PLC0415
+
+    matching = load_matching_config(settings.matching_file)  # broken: exit 2, named
+    url = database_url(settings)
+    if args.action == "train":
+        return identity.train_command(
+            url, matching, output=args.output, random_pairs=args.random_pairs
+        )
+    return identity.explain_command(url, matching, args.a, args.b, as_json=args.json)
 
 
 def _add_organisations(commands: Commands) -> None:

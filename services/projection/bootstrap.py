@@ -66,19 +66,22 @@ RETRY_FIRST_SECONDS, RETRY_MOST_SECONDS = 0.5, 30.0
 
 
 async def warn_if_built_before_matching(pool: Pool, schema: str) -> None:
-    """Log a warning when linked records have nothing to match new ones against.
+    """Log a warning when stored records cannot be matched against new ones as they should.
 
     A read model built before identity matching links people by NHS number only and holds
-    no registrations: new records would never be scored against the old ones until
-    `caseweave replay projection` rebuilds it.
+    no registrations; one built by a release with other blocking keys holds its records
+    under keys new records are not looked up by. Either way new records are not scored
+    against the old ones as they should be until `caseweave replay projection` rebuilds it.
     """
     async with pool.acquire() as conn:
         matches = MatchStore(conn, schema, decisions_schema=decisions_schema_of(schema))
         unmatched = await matches.records_never_matched()
-    if unmatched:
+        earlier_keys = await matches.keyed_by_an_earlier_release()
+    if unmatched or earlier_keys:
         logger.warning(
             "identity_matching_needs_replay",
             records=unmatched,
+            blocking_keys_of_an_earlier_release=earlier_keys,
             fix="caseweave replay projection",
         )
 

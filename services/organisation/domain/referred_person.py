@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from events.shared import PersonDetails, ReferralCandidate
-from services.identity_matching.matching import PersonRecord, Thresholds, score
+from services.identity_matching.matching import MatchScore, PersonRecord, Thresholds, score
+from services.identity_matching.model import DEFAULT_MODEL, MatchingModel
 from services.organisation.domain.people import PersonState
 
 MAX_CANDIDATES = 5  # a worker compares a handful of records, best first
@@ -44,7 +45,10 @@ FoundPerson = KnownPerson | PersonToChoose | NewPerson
 
 
 def find_referred_person(
-    referred: PersonDetails, known: Iterable[PersonState], thresholds: Thresholds
+    referred: PersonDetails,
+    known: Iterable[PersonState],
+    thresholds: Thresholds,
+    model: MatchingModel = DEFAULT_MODEL,
 ) -> FoundPerson:
     """Decide which of the receiver's records (`known`: those its search found for the
     referred details) the referral is about, or that a worker chooses, or that none is."""
@@ -54,15 +58,18 @@ def find_referred_person(
             if person.details.nhs_number == referred.nhs_number:
                 return KnownPerson(person.person_id)
     referred_record = _record("referral", referred)
+    matches = {
+        known_person.person_id: score(
+            _record(str(known_person.person_id), known_person.details), referred_record, model
+        )
+        for known_person in people
+        if not _other_nhs_number(referred, known_person.details)
+    }
     scored = sorted(
-        (
-            _candidate(person, referred_record)
-            for person in people
-            if not _other_nhs_number(referred, person.details)
-        ),
+        (_candidate(person_id, match) for person_id, match in matches.items()),
         key=lambda c: (-c.match_score, str(c.person_id)),
     )
-    linked = [c for c in scored if c.match_score >= thresholds.link]
+    linked = [c for c in scored if matches[c.person_id].decision(thresholds) == "link"]
     if len(linked) == 1:
         return KnownPerson(linked[0].person_id, linked[0].match_score)
     reviewable = [c for c in scored if c.match_score >= thresholds.review]
@@ -77,10 +84,9 @@ def _other_nhs_number(referred: PersonDetails, details: PersonDetails) -> bool:
     )
 
 
-def _candidate(person: PersonState, referred: PersonRecord) -> ReferralCandidate:
-    match = score(_record(str(person.person_id), person.details), referred)
+def _candidate(person_id: UUID, match: MatchScore) -> ReferralCandidate:
     return ReferralCandidate(
-        person_id=person.person_id, match_score=match.total, matched_on=match.agreed()
+        person_id=person_id, match_score=match.total, matched_on=match.agreed()
     )
 
 

@@ -191,7 +191,9 @@ async def _receive(
     recording = _inbox_recording(uow, source, received_at)
     referred = details_from_referral(made.person)
     thresholds = uow.matching.thresholds_for(source.place)
-    found = find_referred_person(referred, await _records_like(uow, referred), thresholds)
+    found = find_referred_person(
+        referred, await _records_like(uow, referred), thresholds, uow.matching.model
+    )
     payload: EventPayload
     if isinstance(found, PersonToChoose):
         payload = referrals.hold_referral(

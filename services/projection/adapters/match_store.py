@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from services.identity_matching.matching import FieldEvidence, PersonRecord, blocking_keys
+from services.identity_matching.blocking import KINDS, blocking_keys
+from services.identity_matching.matching import TWINS, FieldEvidence, PersonRecord
 from services.projection.adapters.read_model import keys_from, keys_json
 from services.projection.domain.identity_records import Component, Registration, StoredPair
 from services.projection.domain.linkage import HumanDecision, PersonKey
@@ -153,6 +154,11 @@ class MatchStore:
         found = [_registration(row) for row in rows]
         return {registration.key: registration for registration in found}
 
+    async def every_record(self) -> list[PersonRecord]:
+        """Return every stored registration's record (what a matching model learns from)."""
+        rows = await self._conn.fetch(f"SELECT * FROM {self.schema}.registrations")  # noqa: S608 - schema name is checked
+        return [_record(row) for row in rows]
+
     async def blocks(self, records: Sequence[PersonRecord]) -> list[tuple[str, PersonRecord]]:
         """Return every stored record under each blocking key it shares with these.
 
@@ -248,6 +254,16 @@ class MatchStore:
             list(pairs),
             list(review),
         )
+
+    async def keyed_by_an_earlier_release(self) -> bool:
+        """Whether some record is stored under a kind of blocking key this release does not
+        make (new records would not meet it: `caseweave replay projection`)."""
+        earlier: bool = await self._conn.fetchval(
+            f"SELECT EXISTS (SELECT FROM {self.schema}.blocking_keys"  # noqa: S608 - schema name is checked
+            "  WHERE split_part(key, ':', 1) <> ALL($1::text[]))",
+            list(KINDS),
+        )
+        return earlier
 
     async def records_never_matched(self) -> int:
         """Return how many linked records have no stored registration to match against (the
@@ -374,6 +390,7 @@ _COMPONENT_COLUMNS = {  # the columns of `MatchStore.component`'s rows, by name,
     "b_person": "text",
     "score": "float8",
     "in_review": "boolean",
+    "barred": "boolean",
     "same": "boolean",
     "decided_at": "timestamptz",
     "decided_by": "text",
@@ -421,6 +438,7 @@ def _component_read_sql(s: str, d: str) -> str:
         **_pair_of("t"),
         score="t.score",
         in_review="t.in_review",
+        barred="t.barred",
     )
     decision = _select(
         kind="'decision'",
@@ -431,13 +449,14 @@ def _component_read_sql(s: str, d: str) -> str:
         position="d.position",
     )
     in_h = "SELECT FROM h WHERE h.org = {0}_org AND h.person_id = {0}_person"
+    barred = _barred_sql("p")
     return (
         f"{_component_sql(s, d)},"  # noqa: S608 - schema names are checked
         f" h AS (SELECT r.* FROM c JOIN {s}.registrations r"
         "  ON r.org = c.org AND r.person_id = c.person_id),"
-        " t AS (SELECT p.a_org, p.a_person, p.b_org, p.b_person, p.score, p.in_review"
+        f" t AS (SELECT p.a_org, p.a_person, p.b_org, p.b_person, p.score, p.in_review, {barred}"
         f"  FROM {s}.match_pairs p JOIN h ON p.a_org = h.org AND p.a_person = h.person_id"
-        "  UNION SELECT p.a_org, p.a_person, p.b_org, p.b_person, p.score, p.in_review"
+        f"  UNION SELECT p.a_org, p.a_person, p.b_org, p.b_person, p.score, p.in_review, {barred}"
         f"  FROM {s}.match_pairs p JOIN h ON p.b_org = h.org AND p.b_person = h.person_id)"
         f" {held} FROM h LEFT JOIN {s}.person_links l"
         "  ON l.org = h.org AND l.person_id = h.person_id"
@@ -449,6 +468,14 @@ def _component_read_sql(s: str, d: str) -> str:
         f"  JOIN {d}.decisions d ON d.event_id = p.event_id"
         f"  WHERE EXISTS ({in_h.format('p.a')}) AND EXISTS ({in_h.format('p.b')})"
     )
+
+
+def _barred_sql(alias: str) -> str:
+    """Whether the pair's stored evidence bars it from linking (`link_barred`), in SQL: the
+    walk reads no evidence, so the twins rule is asked of it here."""
+    barring = (json.dumps([{"field": "given_name", "agreement": level}]) for level in sorted(TWINS))
+    tests = " OR ".join(f"{alias}.evidence @> '{text}'::jsonb" for text in barring)
+    return f"({tests}) AS barred"
 
 
 def _component_sql(s: str, d: str) -> str:
@@ -491,7 +518,9 @@ def _component(rows: Sequence[Any]) -> Component:
             outside[key] = _registration(row)
         elif kind == "pair":
             other = (row["b_org"], row["b_person"])
-            pairs.append(StoredPair(key, other, row["score"], (), row["in_review"]))
+            pairs.append(
+                StoredPair(key, other, row["score"], (), row["in_review"], barred=row["barred"])
+            )
         else:
             other = (row["b_org"], row["b_person"])
             decision = HumanDecision(key, other, row["same"], decided_at=row["decided_at"])

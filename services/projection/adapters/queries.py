@@ -8,7 +8,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from events.envelope import Envelope, OrgId
-from services.identity_matching.matching import PersonRecord, mistyped_dates
+from services.identity_matching.comparisons import mistyped_dates
+from services.identity_matching.matching import PersonRecord
 from services.projection.domain.finding import Sought, best_match
 from services.projection.domain.view import CitizenView, RecentEvent
 from services.runtime.database import Pool

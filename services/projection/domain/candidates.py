@@ -14,15 +14,16 @@ and the caller logs it. Below that size, the pairs found never depend on arrival
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from services.identity_matching.blocking import blocking_keys
 from services.identity_matching.matching import (
     MatchingConfig,
     MatchScore,
     PersonRecord,
     Thresholds,
-    blocking_keys,
     score,
     strong_identifiers,
 )
+from services.identity_matching.model import DEFAULT_MODEL, MatchingModel
 from services.projection.domain.identity_conflicts import agrees
 from services.projection.domain.linkage import PersonKey, ScoredPair
 
@@ -56,6 +57,7 @@ def candidate_pairs(
     blocks: Iterable[tuple[str, PersonRecord]],
     *,
     keep_from: float,
+    model: MatchingModel = DEFAULT_MODEL,
     max_block: int = MAX_BLOCK,
 ) -> Candidates:
     """Score each changed record against the records sharing a blocking key with it; return
@@ -77,7 +79,7 @@ def candidate_pairs(
         for other_key, other in _sharing(by_key, keys - common).items():
             if other_key in done or (number and other.nhs_number not in (None, "", number)):
                 continue  # itself, a changed record that met it, or two NHS numbers: two people
-            match = _kept(record, other, keep_from)
+            match = _kept(record, other, keep_from, model)
             if match is not None:
                 a, b = (own, other_key) if own < other_key else (other_key, own)
                 pairs.append(CandidatePair(a, b, match))
@@ -118,25 +120,32 @@ def _sharing(
     return records
 
 
-def _kept(record: PersonRecord, other: PersonRecord, keep_from: float) -> MatchScore | None:
+def _kept(
+    record: PersonRecord, other: PersonRecord, keep_from: float, model: MatchingModel
+) -> MatchScore | None:
     """Return the score of a pair worth keeping, else None: NHS numbers that decide leave
     nothing to score, but an identity conflict is kept whatever it scores."""
     verdict = strong_identifiers(record, other)
     if verdict == "different" or (verdict == "same" and agrees(record, other)):
         return None
-    match = score(record, other)
+    match = score(record, other, model)
     return match if match.total >= keep_from or verdict == "same" else None
 
 
 def pair_thresholds(config: MatchingConfig, place_a: str | None, place_b: str | None) -> Thresholds:
     """Return the thresholds of a pair whose records are in these places.
 
-    A link needs the link threshold of both places; a review, that of either.
+    A link needs the link threshold of both places; a review, that of either; the twins rule
+    holds if either place keeps it.
     """
     first, second = config.thresholds_for(place_a), config.thresholds_for(place_b)
     if first is second:
         return first
-    return Thresholds(link=max(first.link, second.link), review=min(first.review, second.review))
+    return Thresholds(
+        link=max(first.link, second.link),
+        review=min(first.review, second.review),
+        twins_rule=first.twins_rule or second.twins_rule,
+    )
 
 
 def lowest_review(config: MatchingConfig) -> float:
@@ -149,6 +158,15 @@ def lowest_link(config: MatchingConfig) -> float:
     return min([config.default.link, *(t.link for t in config.places.values())])
 
 
-def scored_pair(a: PersonKey, b: PersonKey, total: float, thresholds: Thresholds) -> ScoredPair:
-    """Return a pair as `linkage.resolve` takes it, with its own thresholds."""
-    return ScoredPair(a, b, total, link_at=thresholds.link, review_at=thresholds.review)
+def scored_pair(
+    a: PersonKey,
+    b: PersonKey,
+    total: float,
+    thresholds: Thresholds,
+    *,
+    may_link: bool = True,
+) -> ScoredPair:
+    """Return a pair as `linkage.resolve` takes it, with its own thresholds (no link at any
+    score when the twins rule bars one: `link_barred`)."""
+    link_at = thresholds.link if may_link or not thresholds.twins_rule else float("inf")
+    return ScoredPair(a, b, total, link_at=link_at, review_at=thresholds.review)

@@ -18,7 +18,7 @@ from operator import attrgetter
 from typing import TypeVar
 
 from events.envelope import OrgId
-from services.identity_matching.matching import normalise_name
+from services.identity_matching.comparisons import normalise_name
 from services.projection.domain.identity_conflicts import RecordKey, disputed_records
 from services.projection.domain.view import (
     Identity,

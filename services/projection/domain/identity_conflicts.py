@@ -22,13 +22,16 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Protocol
 
-from services.identity_matching.matching import (
+from services.identity_matching.comparisons import (
+    Level,
     compare_dates_of_birth,
     compare_family_names,
     compare_given_names,
 )
 from services.projection.domain.view import Involvement
 
+_DIFFERENT_NAMES: frozenset[Level] = frozenset({"disagree", "similar"})
+_DIFFERENT_DATES: frozenset[Level] = frozenset({"disagree", "year_month", "year"})
 RecordKey = tuple[str, str]  # (organisation, its person id)
 Pair = frozenset[RecordKey]
 StandingLinks = Mapping[Pair, frozenset[str]]
@@ -49,9 +52,9 @@ class NamedAndBorn(Protocol):
 def agrees(a: NamedAndBorn, b: NamedAndBorn) -> bool:
     """Tell whether two registrations' names and birth dates could be one person's."""
     return (
-        compare_family_names(a.family_name, b.family_name) != "disagree"
-        and compare_given_names(a.given_name, b.given_name) != "disagree"
-        and compare_dates_of_birth(a.date_of_birth, b.date_of_birth) != "disagree"
+        compare_family_names(a.family_name, b.family_name) not in _DIFFERENT_NAMES
+        and compare_given_names(a.given_name, b.given_name) not in _DIFFERENT_NAMES | {"initial"}
+        and compare_dates_of_birth(a.date_of_birth, b.date_of_birth) not in _DIFFERENT_DATES
     )
 
 

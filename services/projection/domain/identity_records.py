@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from services.identity_matching.matching import FieldEvidence, PersonRecord
+from services.identity_matching.matching import FieldEvidence, PersonRecord, link_barred
 from services.projection.domain.linkage import HumanDecision, PersonKey
 
 _PAIR_IDS = uuid.UUID("6f0c3a52-5d1e-4c47-9f57-3c8e2a0b9d11")  # namespace of review pair ids
@@ -49,6 +49,12 @@ class StoredPair:
     score: float
     evidence: tuple[FieldEvidence, ...]
     in_review: bool = False
+    barred: bool = False  # said without the evidence: the twins rule keeps it from linking
+
+    @property
+    def may_link(self) -> bool:
+        """Whether the pair may link automatically at any score (`link_barred`)."""
+        return not (self.barred or link_barred(self.evidence))
 
     @property
     def pair_id(self) -> UUID:

@@ -195,7 +195,9 @@ class IdentityResolution:
         pairs worth keeping, and re-link every record connected to them."""
         records = [registration.record for registration in changed.values()]
         blocks = await uow.matches.blocks(records)
-        found = candidate_pairs(records, blocks, keep_from=lowest_review(self._matching))
+        found = candidate_pairs(
+            records, blocks, keep_from=lowest_review(self._matching), model=self._matching.model
+        )
         if found.too_common:  # the kind of key only: its value is personal data
             logger.warning("blocking_keys_too_common", kinds=found.too_common)
         await uow.matches.replace_pairs(
@@ -208,7 +210,7 @@ class IdentityResolution:
         thresholds = pair_thresholds(
             self._matching, held[pair.a].record.place, held[pair.b].record.place
         )
-        return scored_pair(pair.a, pair.b, pair.score, thresholds)
+        return scored_pair(pair.a, pair.b, pair.score, thresholds, may_link=pair.may_link)
 
 
 async def _registrations_after(

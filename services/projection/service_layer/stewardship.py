@@ -26,7 +26,7 @@ from events.identity import (
     IdentityUnlinked,
     RecordRef,
 )
-from services.identity_matching.matching import MatchingConfig
+from services.identity_matching.matching import MatchingConfig, agrees
 from services.projection.adapters.sharing_config import load_sharing_policy
 from services.projection.domain.fold import BatchFold, fold
 from services.projection.domain.identity_conflicts import is_conflict, standing_links
@@ -503,7 +503,7 @@ def _review_pair(
         pair_id=pair.pair_id,
         conflict=conflict,
         score=pair.score,
-        agreed_on=[e.field for e in evidence if e.agreement in ("exact", "close", "similar")],
+        agreed_on=[e.field for e in evidence if agrees(e.agreement)],
         evidence=evidence,
         a=sides[0],
         b=sides[1],

@@ -93,6 +93,11 @@ class Matches(Protocol):
         records given back as they are)."""
         ...
 
+    async def every_record(self) -> list[PersonRecord]:
+        """Return every stored registration's record, in no particular order (what a
+        matching model is learnt from)."""
+        ...
+
     async def replace_pairs(
         self, records: Collection[PersonKey], pairs: Sequence[StoredPair]
     ) -> None:

@@ -8,7 +8,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from services.identity_matching.matching import FieldEvidence, PersonRecord, blocking_keys
+from services.identity_matching.blocking import blocking_keys
+from services.identity_matching.matching import FieldEvidence, PersonRecord
 from services.projection.adapters.decision_store import DecisionStore, decisions_schema_of
 from services.projection.adapters.match_store import MatchStore
 from services.projection.adapters.read_model import PersonKey, ReadModel
@@ -17,7 +18,7 @@ from services.projection.domain.identity_records import Registration, StoredPair
 from services.runtime.database import Pool, transaction
 
 AT = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
-EVIDENCE = (FieldEvidence("family_name", "exact", 4.5), FieldEvidence("postcode", "close", 1.25))
+EVIDENCE = (FieldEvidence("family_name", "exact", 4.5), FieldEvidence("postcode", "typo", 1.25))
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ import pytest
 
 from events.envelope import Envelope, OrgId
 from events.identity import IdentityLinked, IdentityNotSamePerson, IdentityUnlinked, RecordRef
-from services.identity_matching.matching import FieldEvidence, PersonRecord, blocking_keys
+from services.identity_matching.blocking import blocking_keys
+from services.identity_matching.matching import FieldEvidence, PersonRecord
 from services.projection.adapters.postgres_unit_of_work import PostgresUnitOfWork, postgres_units
 from services.projection.adapters.read_model_schema import prepare_read_model
 from services.projection.domain.fold import new_view
@@ -31,7 +32,7 @@ from tests.unit.projection.fake_unit_of_work import FakeUnitOfWork, fake_unit_of
 
 NewUnitOfWork = Callable[[], FakeUnitOfWork | PostgresUnitOfWork]
 AT = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
-EVIDENCE = (FieldEvidence("family_name", "exact", 4.5), FieldEvidence("postcode", "close", 1.25))
+EVIDENCE = (FieldEvidence("family_name", "exact", 4.5), FieldEvidence("postcode", "typo", 1.25))
 NHS_NUMBER, OTHER_NHS_NUMBER = "9434765919", "9434765870"
 LINK_FROM = 15.0
 
@@ -253,6 +254,17 @@ async def test_the_latest_registration_wins_whatever_order_they_arrive_in(
         assert await uow.matches.save_latest([late]) == {}
         assert await uow.matches.save_latest([later_still, early]) == {person: later_still}
         assert await uow.matches.registrations([person]) == {person: later_still}
+
+
+async def test_every_record_is_each_record_s_latest_registration(new_uow: NewUnitOfWork) -> None:
+    person, other = _key(), _key("voluntary")
+    await _save(new_uow, _registration(person), _registration(other, given_name="Ann"))
+    await _save(new_uow, _registration(person, at=AT + timedelta(days=1), given_name="Dave"))
+    async with new_uow() as uow:
+        records = await uow.matches.every_record()
+    assert sorted((r.org, r.person_id, r.given_name) for r in records) == sorted(
+        [(*person, "Dave"), (*other, "Ann")]
+    )
 
 
 async def test_at_one_moment_the_greater_event_id_is_later_and_a_naive_time_is_utc(

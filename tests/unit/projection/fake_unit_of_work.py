@@ -19,7 +19,8 @@ from typing import Self
 from uuid import UUID
 
 from events.envelope import Envelope
-from services.identity_matching.matching import PersonRecord, blocking_keys
+from services.identity_matching.blocking import blocking_keys
+from services.identity_matching.matching import PersonRecord
 from services.projection.domain.identity_decisions import IdentityDecision, pairwise
 from services.projection.domain.identity_records import Component, Registration, StoredPair
 from services.projection.domain.linkage import HumanDecision, PersonKey
@@ -188,6 +189,10 @@ class FakeMatches:
         held = self._state.registrations
         return {key: held[key] for key in keys if key in held}
 
+    async def every_record(self) -> list[PersonRecord]:
+        """Return every stored registration's record."""
+        return [registration.record for registration in self._state.registrations.values()]
+
     async def blocks(self, records: Sequence[PersonRecord]) -> list[tuple[str, PersonRecord]]:
         """Return (key, record) for every stored record under each blocking key it shares
         with these; these records are given back as they are."""
@@ -229,7 +234,7 @@ class FakeMatches:
             for key in (pair.a, pair.b)
             if key not in held and key in state.registrations
         }
-        pairs = [replace(pair, evidence=()) for pair in touching]
+        pairs = [replace(pair, evidence=(), barred=not pair.may_link) for pair in touching]
         return Component(held, links, pairs, outside, _decided_among(state, held))
 
     async def mark_review(self, pairs: Collection[UUID], review: Collection[UUID]) -> None:

@@ -10,13 +10,9 @@ from datetime import date
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.identity_matching.matching import (
-    PersonRecord,
-    blocking_keys,
-    jaro_winkler,
-    score,
-    strong_identifiers,
-)
+from services.identity_matching.blocking import blocking_keys
+from services.identity_matching.comparisons import jaro_winkler
+from services.identity_matching.matching import PersonRecord, score, strong_identifiers
 from services.projection.domain.candidates import CandidatePair, candidate_pairs, key_of
 from services.projection.domain.identity_conflicts import agrees
 

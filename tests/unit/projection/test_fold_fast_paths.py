@@ -15,7 +15,7 @@ import pytest
 
 from events.envelope import Envelope, OrgId
 from events.organisations import DEFAULT_ORGANISATIONS
-from services.identity_matching.matching import normalise_name
+from services.identity_matching.comparisons import normalise_name
 from services.projection.domain import identity
 from services.projection.domain.fold import WorkingRecent
 from services.projection.domain.view import (

@@ -1,0 +1,111 @@
+"""What each comparison level is worth: the matching model, learnt or shipped.
+
+Pure. A Fellegi-Sunter model: for each field and level, m is how often the two records of
+one person compare at that level, u how often two different people's records do; the
+level adds log2(m/u) bits to a pair's score (a missing value adds nothing). A score of S
+says the pair's comparisons are 2^S times likelier for one person than for two.
+
+`DEFAULT_MODEL` is what a place starts from before it has records to learn from: weights
+set by hand from typical UK record-linkage figures, cautious (a name and a birth date alone
+never link). `caseweave identity train` learns a place's own (`training.py`) and writes it
+with its version into the matching file; the projection and the referral inboxes score
+with whichever the file holds.
+"""
+
+from collections.abc import Mapping
+from datetime import datetime
+from math import log2
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.identity_matching.comparisons import FIELDS, LEVELS, FieldName, Level
+
+
+class LevelWeight(BaseModel):
+    """What one comparison level adds to a score (bits), and the m and u it came from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    weight: float = Field(description="bits added to the score: log2(m / u)")
+    m: float | None = Field(default=None, gt=0, le=1, description="share of one person's pairs")
+    u: float | None = Field(default=None, gt=0, le=1, description="share of two people's pairs")
+
+    @classmethod
+    def learnt(cls, m: float, u: float) -> "LevelWeight":
+        """Return the weight of a level from its m and u."""
+        return cls(weight=round(log2(m / u), 3), m=round(m, 6), u=round(u, 8))
+
+
+class Training(BaseModel):
+    """What a learnt model was learnt from (never from true links: it has none)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    trained_at: datetime
+    records: int = Field(ge=0, description="registrations learnt from")
+    random_pairs: int = Field(ge=0, description="random pairs sampled for u")
+    candidate_pairs: int = Field(ge=0, description="pairs blocking brought together, for m")
+    match_share: float = Field(
+        ge=0, le=1, description="estimated share of all pairs of records that are one person"
+    )
+
+
+FieldWeights = Mapping[Level, LevelWeight]
+
+
+class MatchingModel(BaseModel):
+    """A weight for every level of every field, with the model's version."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str = Field(min_length=1, max_length=80)
+    training: Training | None = None
+    given_name: dict[Level, LevelWeight]
+    family_name: dict[Level, LevelWeight]
+    date_of_birth: dict[Level, LevelWeight]
+    postcode: dict[Level, LevelWeight]
+
+    @model_validator(mode="after")
+    def _every_level_weighed(self) -> "MatchingModel":
+        for field in FIELDS:
+            given, wanted = set(self.of(field)), set(LEVELS[field]) - {"missing"}
+            if missing := sorted(wanted - given):
+                raise ValueError(f"{field}: no weight for {', '.join(missing)}")
+            if stray := sorted(given - set(LEVELS[field])):
+                raise ValueError(f"{field}: {', '.join(stray)} is no level of this field")
+        return self
+
+    def of(self, field: FieldName) -> FieldWeights:
+        """Return the weights of one field's levels."""
+        weights: FieldWeights = getattr(self, field)
+        return weights
+
+    def weight(self, field: FieldName, level: Level) -> float:
+        """Return the bits one field's level adds (a missing value adds nothing)."""
+        if level == "missing":
+            return 0.0
+        return self.of(field)[level].weight
+
+
+def _hand_set(weights: Mapping[Level, float]) -> dict[Level, LevelWeight]:
+    return {level: LevelWeight(weight=weight) for level, weight in weights.items()}
+
+
+DEFAULT_MODEL = MatchingModel(
+    version="default-2",
+    given_name=_hand_set({
+        "exact": 3.5, "swapped": 2.5, "nickname": 2.0, "first_name": 1.5, "initial": 0.5,
+        "typo": 1.0, "variant": 0.0, "similar": 0.0, "disagree": -3.0,
+    }),
+    family_name=_hand_set({
+        "exact": 4.5, "swapped": 3.5, "typo": 2.5, "part": 2.5, "sound": 2.5, "similar": 1.0,
+        "disagree": -3.0,
+    }),
+    date_of_birth=_hand_set({
+        "exact": 6.0, "day_month_swapped": 3.0, "typo": 3.0, "year_month": -2.0, "year": -3.0,
+        "disagree": -5.0,
+    }),
+    postcode=_hand_set({
+        "exact": 4.0, "typo": 2.0, "sector": 2.0, "district": 0.5, "disagree": -2.0,
+    }),
+)  # fmt: skip

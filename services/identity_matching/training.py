@@ -1,0 +1,274 @@
+"""Learning a place's matching model from its own records, without knowing who is who.
+
+Pure. The Fellegi-Sunter parameters are estimated as the record-linkage literature (and
+Splink) does, from unlabelled records only:
+
+- **u** (how often two different people's records compare at a level) by random sampling:
+  two records drawn at random are almost never one person, so the levels of many random
+  pairs are the levels of non-matches.
+- **m** (how often one person's two records compare at a level) by expectation
+  maximisation over the pairs blocking brings together: each pair is a mixture of a match
+  and a non-match; EM finds the share of matches and the m that best explain the levels
+  seen, u held fixed. A blocking key makes its own fields agree among its pairs, so each
+  kind of key is a session that learns the m of the fields it does not constrain; each
+  field's m is the mean of the sessions that learnt it.
+- **The thresholds** from the model's own estimate of how many pairs of records are one
+  person (the sum of every candidate pair's match probability): `link` is the score at
+  which a pair's match probability reaches `LINK_PROBABILITY`, `review` where it reaches
+  `REVIEW_PROBABILITY`. A larger place, where chance agreements are likelier, gets higher
+  thresholds.
+
+Never trained on true links or stewards' decisions: a model learnt from decisions would
+learn the stewards' habits, and one learnt from the links it made would learn itself.
+"""
+
+import random
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from math import log2
+
+from services.identity_matching.blocking import blocking_keys
+from services.identity_matching.comparisons import FIELDS, LEVELS, FieldName, Level
+from services.identity_matching.matching import Levels, PersonRecord, Thresholds, compare
+from services.identity_matching.model import LevelWeight, MatchingModel, Training
+
+MAX_BLOCK = 500  # as the projection's candidates: a key shared by more says too little
+
+LINK_PROBABILITY = 0.999
+REVIEW_PROBABILITY = 0.2
+RANDOM_PAIRS = 300_000
+MAX_ITERATIONS = 50
+CONVERGED = 1e-5  # the largest change of any parameter between two iterations
+_SMOOTHING = 1.0  # Laplace: a level never seen among random pairs is rare, not impossible
+_FLOOR = 1e-6  # no m below this: a level never seen among matches is rare, not impossible
+# The fields each kind of blocking key makes agree among its pairs (so cannot learn the m of)
+_CONSTRAINED: Mapping[str, frozenset[FieldName]] = {
+    "dob": frozenset({"date_of_birth"}),
+    "names": frozenset({"given_name", "family_name"}),
+    "pc": frozenset({"postcode", "given_name"}),
+}
+Weights = dict[FieldName, dict[Level, float]]
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A learnt model and the thresholds its training worked out."""
+
+    model: MatchingModel
+    thresholds: Thresholds
+    sessions: tuple[str, ...]  # the kinds of blocking key EM learnt from
+    iterations: int  # EM iterations in all
+
+
+def train(
+    records: Sequence[PersonRecord],
+    *,
+    version: str,
+    trained_at: datetime,
+    random_pairs: int = RANDOM_PAIRS,
+    seed: int = 16,
+    progress: Callable[[str], None] = lambda _: None,
+) -> TrainedModel:
+    """Learn m, u and the thresholds from `records` (a place's registrations); `progress`
+    is told of each step as it starts."""
+    if len(records) < 2:
+        raise ValueError("training needs at least two records")
+    progress(f"u: comparing {min(random_pairs, _all_pairs(records)):,} random pairs")
+    u = u_by_random_sampling(records, pairs=random_pairs, rng=random.Random(seed))  # noqa: S311 (sampling, not secrets)
+    pairs = blocked_pairs(records)
+    progress(f"m: comparing the pairs blocking brings together ({len(pairs)} kinds of key)")
+    levels = {
+        pair: compare(records[pair[0]], records[pair[1]]) for pair in set().union(*pairs.values())
+    }
+    by_kind = {kind: Counter(levels[pair] for pair in kept) for kind, kept in pairs.items()}
+    progress(f"m: expectation maximisation over {len(levels):,} candidate pairs")
+    m, iterations, sessions = _m_by_sessions(by_kind, u)
+    learnt = {field: _weights(m, u, field) for field in FIELDS}
+    model = MatchingModel.model_validate({"version": version, **learnt})
+    all_pairs = _all_pairs(records)
+    matches = _expected_matches(levels.values(), model)
+    share = min(max(matches / all_pairs, 1 / all_pairs), 0.5)
+    training = Training(
+        trained_at=trained_at,
+        records=len(records),
+        random_pairs=min(random_pairs, all_pairs),
+        candidate_pairs=len(levels),
+        match_share=share,
+    )
+    model = model.model_copy(update={"training": training})
+    return TrainedModel(model, thresholds_for(share), tuple(sessions), iterations)
+
+
+def _all_pairs(records: Sequence[PersonRecord]) -> int:
+    return len(records) * (len(records) - 1) // 2
+
+
+def thresholds_for(match_share: float) -> Thresholds:
+    """Return the scores at which a pair's match probability reaches the link and review
+    probabilities, when `match_share` of all pairs of records are one person."""
+    prior = log2(match_share / (1 - match_share))
+    return Thresholds(
+        link=round(_bits(LINK_PROBABILITY) - prior, 2),
+        review=round(_bits(REVIEW_PROBABILITY) - prior, 2),
+    )
+
+
+def u_by_random_sampling(
+    records: Sequence[PersonRecord], *, pairs: int, rng: random.Random
+) -> Weights:
+    """Return u of every level: its share among the levels of random pairs (smoothed)."""
+    seen: dict[FieldName, Counter[Level]] = {field: Counter() for field in FIELDS}
+    for a, b in _random_pairs(len(records), pairs, rng):
+        for field, level in zip(FIELDS, compare(records[a], records[b]), strict=True):
+            seen[field][level] += 1
+    return {field: _shares(seen[field], field, _SMOOTHING) for field in FIELDS}
+
+
+def blocked_pairs(records: Sequence[PersonRecord]) -> dict[str, set[tuple[int, int]]]:
+    """Return, for each kind of blocking key, the pairs of records (by index) sharing a key
+    of that kind (NHS numbers aside; a key shared by too many records, as the projection
+    skips it)."""
+    by_key: dict[str, list[int]] = {}
+    for index, record in enumerate(records):
+        for key in blocking_keys(record):
+            by_key.setdefault(key, []).append(index)
+    pairs: dict[str, set[tuple[int, int]]] = {}
+    for key, members in by_key.items():
+        kind = key.split(":", 1)[0]
+        if kind in _CONSTRAINED and len(members) <= MAX_BLOCK:
+            kept = pairs.setdefault(kind, set())
+            kept.update((a, b) for i, a in enumerate(members) for b in members[i + 1 :])
+    return pairs
+
+
+def _m_by_sessions(
+    blocked: Mapping[str, Counter[Levels]], u: Weights
+) -> tuple[Weights, int, list[str]]:
+    """Run EM once per kind of blocking key; each field's m is the mean of the sessions
+    that could learn it."""
+    learnt: dict[FieldName, list[dict[Level, float]]] = {field: [] for field in FIELDS}
+    iterations, sessions = 0, []
+    for kind, pairs in sorted(blocked.items()):
+        free = [f for f in FIELDS if f not in _CONSTRAINED[kind]]
+        if not pairs or not free:
+            continue
+        m, done = expectation_maximisation(pairs, u, free)
+        iterations += done
+        sessions.append(kind)
+        for field in free:
+            learnt[field].append(m[field])
+    m_all: Weights = {}
+    for field in FIELDS:
+        if not learnt[field]:
+            raise ValueError(f"too few records to learn how {field} agrees for one person")
+        m_all[field] = {
+            level: sum(m[level] for m in learnt[field]) / len(learnt[field])
+            for level in _levels(field)
+        }
+    return m_all, iterations, sessions
+
+
+def expectation_maximisation(
+    pairs: Counter[Levels], u: Weights, fields: Iterable[FieldName]
+) -> tuple[Weights, int]:
+    """Return m of `fields`' levels that best explain `pairs` (u fixed), and the iterations
+    it took. Fields not in `fields` take no part (the session's blocking made them agree)."""
+    used = [(FIELDS.index(field), field) for field in fields]
+    m: Weights = {field: _first_guess(field) for _, field in used}
+    share = 0.1
+    iteration = 0
+    for iteration in range(1, MAX_ITERATIONS + 1):  # noqa: B007 (told after the loop)
+        matched: dict[FieldName, defaultdict[Level, float]] = {
+            field: defaultdict(float) for _, field in used
+        }
+        total_matched, total = 0.0, 0
+        for levels, count in pairs.items():
+            p_match, p_other = share, 1 - share
+            for index, field in used:
+                level = levels[index]
+                if level != "missing":
+                    p_match *= m[field][level]
+                    p_other *= u[field][level]
+            chance = p_match / (p_match + p_other)
+            total_matched += chance * count
+            total += count
+            for index, field in used:
+                matched[field][levels[index]] += chance * count
+        new_m = {field: _shares(matched[field], field, 0.0) for _, field in used}
+        new_share = total_matched / total
+        change = max(
+            abs(new_share - share),
+            *(abs(new_m[f][lv] - m[f][lv]) for _, f in used for lv in _levels(f)),
+        )
+        m, share = new_m, min(max(new_share, 1e-9), 1 - 1e-9)
+        if change < CONVERGED:
+            break
+    return m, iteration
+
+
+def _expected_matches(pairs: Iterable[Levels], model: MatchingModel) -> float:
+    """Sum the match probability of every candidate pair under `model`, each pair's
+    probability taken at the share the sum implies (a fixed point: a few rounds)."""
+    weights = Counter(_bits_of(levels, model) for levels in pairs)
+    total = sum(weights.values())
+    share = 0.01
+    for _ in range(100):
+        expected = sum(
+            count / (1 + (1 - share) / share * 2 ** (-bits)) for bits, count in weights.items()
+        )
+        new_share = min(max(expected / total, 1e-9), 1 - 1e-9)
+        if abs(new_share - share) < 1e-7:
+            break
+        share = new_share
+    return share * total
+
+
+def _bits_of(levels: Levels, model: MatchingModel) -> float:
+    return sum(model.weight(f, level) for f, level in zip(FIELDS, levels, strict=True))
+
+
+def _weights(m: Weights, u: Weights, field: FieldName) -> dict[Level, LevelWeight]:
+    return {
+        level: LevelWeight.learnt(max(m[field][level], _FLOOR), u[field][level])
+        for level in _levels(field)
+    }
+
+
+def _levels(field: FieldName) -> tuple[Level, ...]:
+    return tuple(level for level in LEVELS[field] if level != "missing")
+
+
+def _shares(
+    counts: Mapping[Level, float], field: FieldName, smoothing: float
+) -> dict[Level, float]:
+    levels = _levels(field)
+    total = sum(counts.get(level, 0) for level in levels) + smoothing * len(levels)
+    if total == 0:
+        return {level: 1 / len(levels) for level in levels}
+    return {level: (counts.get(level, 0) + smoothing) / total for level in levels}
+
+
+def _first_guess(field: FieldName) -> dict[Level, float]:
+    """m before the first iteration: most of one person's pairs agree exactly."""
+    levels = _levels(field)
+    rest = 0.1 / (len(levels) - 1)
+    return {level: 0.9 if level == "exact" else rest for level in levels}
+
+
+def _random_pairs(n: int, pairs: int, rng: random.Random) -> Iterable[tuple[int, int]]:
+    """Distinct pairs of distinct indexes below n, drawn at random (all, when fewer)."""
+    every = n * (n - 1) // 2
+    if every <= pairs:
+        return ((a, b) for a in range(n) for b in range(a + 1, n))
+    drawn: set[tuple[int, int]] = set()
+    while len(drawn) < pairs:
+        a, b = rng.randrange(n), rng.randrange(n)
+        if a != b:
+            drawn.add((a, b) if a < b else (b, a))
+    return drawn
+
+
+def _bits(probability: float) -> float:
+    return log2(probability / (1 - probability))

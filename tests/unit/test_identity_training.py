@@ -1,0 +1,181 @@
+"""Learning a matching model from unlabelled records: what it learns, and what it does then.
+
+The population is made here, FEBRL-style: people with varied names, birth dates and
+postcodes, a third of them registered twice with the slips real records have (a typo, a
+digit, a moved postcode, a missing value, names the wrong way round). The model never sees
+which records are one person; the tests do.
+"""
+
+import random
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from services.identity_matching.comparisons import FIELDS
+from services.identity_matching.matching import (
+    MatchingConfig,
+    PersonRecord,
+    Thresholds,
+    compare,
+    score,
+)
+from services.identity_matching.model import DEFAULT_MODEL, MatchingModel
+from services.identity_matching.training import thresholds_for, train
+from services.projection.domain.candidates import candidate_pairs
+from services.runtime.matching_config import load_matching_config, matching_file_text
+
+AT = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+_SYLLABLES = ["an", "bel", "cor", "dan", "el", "fi", "gor", "han", "is", "jo", "ka", "lin",
+              "mar", "nor", "ol", "pe", "ri", "sa", "tam", "vic", "wen", "ya", "zo"]  # fmt: skip
+
+
+def _name(rng: random.Random, syllables: int) -> str:
+    return "".join(rng.choice(_SYLLABLES) for _ in range(syllables)).capitalize()
+
+
+def _postcode(rng: random.Random) -> str:
+    return f"BS{rng.randrange(1, 16)} {rng.randrange(1, 10)}{rng.choice('ABDEFG')}X"
+
+
+def _slip(rng: random.Random, text: str) -> str:
+    at = rng.randrange(1, len(text))
+    return text[:at] + rng.choice("aeiourstn") + text[at + 1 :]
+
+
+def _duplicate(rng: random.Random, record: PersonRecord, person_id: str) -> PersonRecord:
+    given, family = record.given_name, record.family_name
+    born, postcode = record.date_of_birth, record.postcode
+    for _ in range(rng.choice([1, 1, 2])):
+        kind = rng.choice(["given", "family", "born", "postcode", "missing", "swap"])
+        if kind == "given" and given:
+            given = _slip(rng, given)
+        elif kind == "family" and family:
+            family = _slip(rng, family)
+        elif kind == "born" and born:
+            born = born + timedelta(days=rng.choice([1, 10, 365]))
+        elif kind == "postcode":
+            postcode = _postcode(rng)
+        elif kind == "missing":
+            born = None
+        else:
+            given, family = family, given
+    return PersonRecord(
+        org="voluntary", person_id=person_id, given_name=given, family_name=family,
+        date_of_birth=born, postcode=postcode,
+    )  # fmt: skip
+
+
+def population(people: int, seed: int) -> tuple[list[PersonRecord], set[frozenset[str]]]:
+    """Return records of `people` people (a third registered twice) and the true pairs."""
+    rng = random.Random(seed)
+    records, pairs = [], set()
+    for n in range(people):
+        original = PersonRecord(
+            org="housing", person_id=f"h{n}", given_name=_name(rng, 2),
+            family_name=_name(rng, 3), postcode=_postcode(rng),
+            date_of_birth=date(1930, 1, 1) + timedelta(days=rng.randrange(70 * 365)),
+        )  # fmt: skip
+        records.append(original)
+        if n % 3 == 0:
+            records.append(_duplicate(rng, original, f"v{n}"))
+            pairs.add(frozenset({f"h{n}", f"v{n}"}))
+    return records, pairs
+
+
+@pytest.fixture(scope="module")
+def learnt() -> tuple[MatchingModel, Thresholds]:
+    records, _ = population(1500, seed=1)
+    trained = train(records, version="test", trained_at=AT, random_pairs=60_000)
+    return trained.model, trained.thresholds
+
+
+def test_agreement_is_learnt_to_count_for_and_disagreement_against(
+    learnt: tuple[MatchingModel, Thresholds],
+) -> None:
+    """m of each field's exact level is near the share of true pairs agreeing exactly (which
+    the model never saw), and agreeing counts for, disagreeing against."""
+    model, _ = learnt
+    records, truth = population(1500, seed=1)
+    by_id = {record.person_id: record for record in records}
+    true_levels = [compare(*(by_id[person] for person in sorted(pair))) for pair in truth]
+    for index, field in enumerate(FIELDS):
+        weights = model.of(field)
+        exact_share = sum(levels[index] == "exact" for levels in true_levels) / len(truth)
+        assert weights["exact"].m == pytest.approx(exact_share, abs=0.15), field
+        assert weights["exact"].weight > 3, field
+        assert weights["disagree"].weight < 0, field
+    # a birth date is rarer to share by chance than a postcode of a few hundred
+    assert model.of("date_of_birth")["exact"].weight > model.of("postcode")["exact"].weight
+
+
+def test_what_it_learnt_links_the_people_registered_twice_and_no_one_else(
+    learnt: tuple[MatchingModel, Thresholds],
+) -> None:
+    """Fresh records of the same kind: the model was learnt on others."""
+    model, thresholds = learnt
+    records, truth = population(1500, seed=2)
+    found = candidate_pairs(records, (), keep_from=float("-inf"), model=model)
+    linked = {
+        frozenset({p.a[1], p.b[1]}) for p in found.pairs if p.match.decision(thresholds) == "link"
+    }
+
+    assert linked - truth == set()  # two people wrongly joined: the worst failure
+    assert len(linked & truth) >= 0.85 * len(truth)
+
+
+def test_the_link_threshold_rises_with_the_population() -> None:
+    """The more records, the likelier a chance agreement: more evidence is asked for."""
+    small, large = thresholds_for(1e-4), thresholds_for(1e-6)
+
+    assert large.link > small.link > small.review
+    assert large.link - small.link == pytest.approx(6.64, abs=0.01)  # log2(100)
+
+
+def test_the_same_records_learn_the_same_model() -> None:
+    records, _ = population(600, seed=3)
+    first = train(records, version="a", trained_at=AT, random_pairs=20_000)
+    again = train(list(records), version="a", trained_at=AT, random_pairs=20_000)
+
+    assert first.model == again.model
+    assert first.thresholds == again.thresholds
+
+
+def test_the_learnt_model_is_written_and_read_back_as_it_was(
+    learnt: tuple[MatchingModel, Thresholds], tmp_path: Path
+) -> None:
+    model, thresholds = learnt
+    config = MatchingConfig(default=thresholds, places={"E1": Thresholds(link=40)}, model=model)
+    path = tmp_path / "matching.toml"
+    path.write_text(matching_file_text(config, heading="learnt for a test"))
+
+    assert load_matching_config(path) == config
+    assert path.read_text().startswith("# learnt for a test\n")
+
+
+def test_a_model_must_weigh_every_level_of_every_field() -> None:
+    levels = DEFAULT_MODEL.model_dump()
+    del levels["postcode"]["sector"]
+    with pytest.raises(ValidationError, match="postcode: no weight for sector"):
+        MatchingModel.model_validate(levels)
+    levels = DEFAULT_MODEL.model_dump()
+    levels["given_name"]["sector"] = {"weight": 1.0}
+    with pytest.raises(ValidationError, match="given_name: sector is no level of this field"):
+        MatchingModel.model_validate(levels)
+
+
+def test_a_scored_pair_uses_the_model_it_is_given(learnt: tuple[MatchingModel, Thresholds]) -> None:
+    model, _ = learnt
+    a = PersonRecord(org="housing", person_id="a", given_name="Anbel", family_name="Corfigor")
+    b = PersonRecord(org="voluntary", person_id="b", given_name="Anbel", family_name="Corfigor")
+
+    assert score(a, b).total == 8.0  # the default model's 3.5 + 4.5
+    assert score(a, b, model).total == pytest.approx(
+        model.of("given_name")["exact"].weight + model.of("family_name")["exact"].weight, abs=0.01
+    )
+
+
+def test_training_needs_records() -> None:
+    with pytest.raises(ValueError, match="at least two records"):
+        train([], version="x", trained_at=AT)
