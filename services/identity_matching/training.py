@@ -11,7 +11,9 @@ Splink) does, from unlabelled records only:
   and a non-match; EM finds the share of matches and the m that best explain the levels
   seen, u held fixed. A blocking key makes its own fields agree among its pairs, so each
   kind of key is a session that learns the m of the fields it does not constrain; each
-  field's m is the mean of the sessions that learnt it.
+  field's m is the mean of the sessions that learnt it. A level EM saw too few matches at
+  to learn from (`MIN_SUPPORT`: nicknames in records that carry none) keeps the default
+  model's weight, rather than one learnt from noise.
 - **The thresholds** from the model's own estimate of how many pairs of records are one
   person (the sum of every candidate pair's match probability): `link` is the score at
   which a pair's match probability reaches `LINK_PROBABILITY`, `review` where it reaches
@@ -32,9 +34,10 @@ from math import log2
 from services.identity_matching.blocking import blocking_keys
 from services.identity_matching.comparisons import FIELDS, LEVELS, FieldName, Level
 from services.identity_matching.matching import Levels, PersonRecord, Thresholds, compare
-from services.identity_matching.model import LevelWeight, MatchingModel, Training
+from services.identity_matching.model import DEFAULT_MODEL, LevelWeight, MatchingModel, Training
 
 MAX_BLOCK = 500  # as the projection's candidates: a key shared by more says too little
+MIN_SUPPORT = 10.0  # matches EM must see at a level to learn its weight (else the default's)
 
 LINK_PROBABILITY = 0.999
 REVIEW_PROBABILITY = 0.2
@@ -84,8 +87,8 @@ def train(
     }
     by_kind = {kind: Counter(levels[pair] for pair in kept) for kind, kept in pairs.items()}
     progress(f"m: expectation maximisation over {len(levels):,} candidate pairs")
-    m, iterations, sessions = _m_by_sessions(by_kind, u)
-    learnt = {field: _weights(m, u, field) for field in FIELDS}
+    m, support, iterations, sessions = _m_by_sessions(by_kind, u)
+    learnt = {field: _weights(m, u, support, field) for field in FIELDS}
     model = MatchingModel.model_validate({"version": version, **learnt})
     all_pairs = _all_pairs(records)
     matches = _expected_matches(levels.values(), model)
@@ -145,20 +148,23 @@ def blocked_pairs(records: Sequence[PersonRecord]) -> dict[str, set[tuple[int, i
 
 def _m_by_sessions(
     blocked: Mapping[str, Counter[Levels]], u: Weights
-) -> tuple[Weights, int, list[str]]:
+) -> tuple[Weights, Weights, int, list[str]]:
     """Run EM once per kind of blocking key; each field's m is the mean of the sessions
-    that could learn it."""
+    that could learn it, its support (the matches EM saw at each level) their sum."""
     learnt: dict[FieldName, list[dict[Level, float]]] = {field: [] for field in FIELDS}
+    support: Weights = {field: dict.fromkeys(_levels(field), 0.0) for field in FIELDS}
     iterations, sessions = 0, []
     for kind, pairs in sorted(blocked.items()):
         free = [f for f in FIELDS if f not in _CONSTRAINED[kind]]
         if not pairs or not free:
             continue
-        m, done = expectation_maximisation(pairs, u, free)
-        iterations += done
+        estimate = expectation_maximisation(pairs, u, free)
+        iterations += estimate.iterations
         sessions.append(kind)
         for field in free:
-            learnt[field].append(m[field])
+            learnt[field].append(estimate.m[field])
+            for level, seen in estimate.support[field].items():
+                support[field][level] = support[field].get(level, 0.0) + seen
     m_all: Weights = {}
     for field in FIELDS:
         if not learnt[field]:
@@ -167,14 +173,24 @@ def _m_by_sessions(
             level: sum(m[level] for m in learnt[field]) / len(learnt[field])
             for level in _levels(field)
         }
-    return m_all, iterations, sessions
+    return m_all, support, iterations, sessions
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What one EM session learnt: m of its fields' levels, how many matches it saw at
+    each (its support), and the iterations it took."""
+
+    m: Weights
+    support: Weights
+    iterations: int
 
 
 def expectation_maximisation(
     pairs: Counter[Levels], u: Weights, fields: Iterable[FieldName]
-) -> tuple[Weights, int]:
-    """Return m of `fields`' levels that best explain `pairs` (u fixed), and the iterations
-    it took. Fields not in `fields` take no part (the session's blocking made them agree)."""
+) -> Estimate:
+    """Return m of `fields`' levels that best explain `pairs` (u fixed). Fields not in
+    `fields` take no part (the session's blocking made them agree)."""
     used = [(FIELDS.index(field), field) for field in fields]
     m: Weights = {field: _first_guess(field) for _, field in used}
     share = 0.1
@@ -205,7 +221,8 @@ def expectation_maximisation(
         m, share = new_m, min(max(new_share, 1e-9), 1 - 1e-9)
         if change < CONVERGED:
             break
-    return m, iteration
+    support = {field: dict(matched[field]) for _, field in used}
+    return Estimate(m, support, iteration)
 
 
 def _expected_matches(pairs: Iterable[Levels], model: MatchingModel) -> float:
@@ -229,9 +246,15 @@ def _bits_of(levels: Levels, model: MatchingModel) -> float:
     return sum(model.weight(f, level) for f, level in zip(FIELDS, levels, strict=True))
 
 
-def _weights(m: Weights, u: Weights, field: FieldName) -> dict[Level, LevelWeight]:
+def _weights(
+    m: Weights, u: Weights, support: Weights, field: FieldName
+) -> dict[Level, LevelWeight]:
+    """Each level's learnt weight; a level too rare among the place's matches to learn from
+    (a nickname where records carry none) keeps the default model's weight."""
     return {
         level: LevelWeight.learnt(max(m[field][level], _FLOOR), u[field][level])
+        if support[field].get(level, 0.0) >= MIN_SUPPORT
+        else DEFAULT_MODEL.of(field)[level].model_copy(update={"u": round(u[field][level], 8)})
         for level in _levels(field)
     }
 

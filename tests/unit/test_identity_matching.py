@@ -222,3 +222,41 @@ def test_the_dates_a_typist_could_have_meant_are_all_close() -> None:
     )
     assert date(2000, 2, 29) in mistyped_dates(date(2000, 2, 29))  # 1000..9999 leap years only
     assert date(2001, 2, 28) not in mistyped_dates(date(2000, 2, 29))
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "level"),
+    [("Sam", "Sma", "typo"), ("Hai", "Hari", "typo"), ("Kylie", "Kyqie", "typo"),
+     ("Jac", "Jack", "typo"), ("Caleb", "Cale", "typo"), ("J", "John", "initial"),
+     ("J", "Mary", "disagree"), ("John", "John Paul", "first_name"),
+     ("Louis", "Louise", "variant"), ("Joseph", "Josephine", "variant"),
+     ("Ann", "Ian", "disagree"), ("Oliver", "Harry", "disagree")],
+)  # fmt: skip
+def test_given_names_fall_in_the_level_a_person_would_name(a: str, b: str, level: str) -> None:
+    """A slip is a slip even in a short name; letters dropped at the end are a slip, a
+    feminine ending added is another name (as twins are given)."""
+    assert compare_given_names(a, b) == level
+    assert compare_given_names(b, a) == level
+
+
+def test_names_written_the_wrong_way_round_are_swapped_not_two_disagreements() -> None:
+    swapped = score(housing(), charity(given_name="Smith", family_name="David"))
+
+    assert {e.field: e.agreement for e in swapped.evidence} == {
+        "given_name": "swapped", "family_name": "swapped", "date_of_birth": "exact",
+        "postcode": "exact",
+    }  # fmt: skip
+    assert decision(housing(), charity(given_name="Smith", family_name="Dvaid")) == "link"
+
+
+def test_the_twins_rule_keeps_different_given_names_from_linking_unless_a_place_lifts_it() -> None:
+    """Twins share everything but a given name: no score links them by itself, unless the
+    place turns the rule off (its records all carry NHS numbers, say)."""
+    twin = score(housing(nhs_number=None), charity(given_name="Harry"))
+    lenient = Thresholds(link=5, review=2)
+
+    assert not twin.may_link
+    assert twin.total >= lenient.link
+    assert twin.decision(lenient) == "review"
+    assert twin.decision(lenient.model_copy(update={"twins_rule": False})) == "link"
+    assert score(housing(), charity(given_name="Dave")).may_link

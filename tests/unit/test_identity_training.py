@@ -179,3 +179,16 @@ def test_a_scored_pair_uses_the_model_it_is_given(learnt: tuple[MatchingModel, T
 def test_training_needs_records() -> None:
     with pytest.raises(ValueError, match="at least two records"):
         train([], version="x", trained_at=AT)
+
+
+def test_a_level_too_rare_among_matches_to_learn_keeps_the_default_weight(
+    learnt: tuple[MatchingModel, Thresholds],
+) -> None:
+    """The population has no nicknames: nothing to learn their weight from, so a Dave and a
+    David still count for, not (as noise would have it) against."""
+    model, _ = learnt
+    nickname = model.of("given_name")["nickname"]
+
+    assert nickname.m is None
+    assert nickname.weight == DEFAULT_MODEL.of("given_name")["nickname"].weight
+    assert model.of("given_name")["exact"].m is not None

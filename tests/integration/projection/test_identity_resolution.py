@@ -220,6 +220,31 @@ async def test_thresholds_are_configuration_per_place(orgs: Organisations) -> No
     assert queue.total == 1
 
 
+@pytest.mark.parametrize("twins_rule", [True, False])
+async def test_twins_wait_for_a_steward_whatever_they_score_unless_the_place_lifts_the_rule(
+    orgs: Organisations, twins_rule: bool
+) -> None:
+    """Harry and David Smith, one birthday, one address, no shared NHS number: linked only
+    where the place has lifted the twins rule, however low its link threshold."""
+    lenient = MatchingConfig(default=Thresholds(link=10, review=6, twins_rule=twins_rule))
+    housing, housing_events = _person("housing", AT, postcode="BS5 6XX")
+    twin, twin_events = _person(
+        "voluntary", AT + timedelta(hours=1), nhs_number=None, given_name="Harry",
+        postcode="BS5 6XX",
+    )  # fmt: skip
+    await orgs.record([*housing_events, *twin_events])
+    await orgs.catch_up(orgs.consumer(matching=lenient))
+    later, later_events = _person("mental_health", AT + timedelta(hours=2), postcode="BS5 6XX")
+    await orgs.record(later_events)  # re-links David's component: its pairs read back stored
+    await orgs.catch_up(orgs.consumer(matching=lenient))
+
+    linked = await _citizen_of(orgs, housing) == await _citizen_of(orgs, twin)
+    queue = await stewardship(orgs, matching=lenient).review_queue(limit=10, offset=0, by=STEWARD)
+    assert linked is not twins_rule
+    assert await _citizen_of(orgs, later) == await _citizen_of(orgs, housing)  # NHS number
+    assert queue.total == (1 if twins_rule else 0)
+
+
 async def test_the_same_events_in_another_order_give_the_same_citizens(
     orgs: Organisations, unique_schema: Callable[[str], str]
 ) -> None:

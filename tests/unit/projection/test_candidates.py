@@ -67,6 +67,14 @@ def test_a_pair_across_places_needs_both_link_thresholds_and_either_review_one()
     assert lowest_review(config) == 4
 
 
+def test_the_twins_rule_holds_for_a_pair_if_either_place_keeps_it() -> None:
+    lifted = Thresholds(twins_rule=False)
+    config = MatchingConfig(default=lifted, places={"E1": Thresholds(link=16)})
+
+    assert pair_thresholds(config, "E1", "E2").twins_rule
+    assert not pair_thresholds(config, "E2", "E3").twins_rule
+
+
 def test_decisions_read_as_pairs() -> None:
     at = datetime(2026, 1, 1, tzinfo=UTC)
     a, b, c = (RecordRef(org="housing", person_id=uuid4()) for _ in range(3))
