@@ -30,8 +30,8 @@ from services.projection.adapters.postgres_unit_of_work import postgres_units
 from services.projection.adapters.read_model_schema import prepare_read_model
 from services.projection.domain.linkage import PersonKey
 from services.projection.service_layer.identity_model import (
+    CannotLearn,
     PairExplained,
-    TooFewRecords,
     explain_pair,
     learn_matching_model,
 )
@@ -80,7 +80,7 @@ def train_command(
     """Learn the model and write the matching file; return an exit code (1: too few records)."""
     try:
         trained = asyncio.run(_learn(database_url, random_pairs))
-    except TooFewRecords as error:
+    except CannotLearn as error:
         print(f"caseweave identity train: {error}; the model in use stays", file=sys.stderr)
         return 1
     learnt = matching.model_copy(update={"model": trained.model, "default": trained.thresholds})

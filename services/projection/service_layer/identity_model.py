@@ -28,7 +28,11 @@ from services.projection.service_layer.unit_of_work import UnitsOfWork
 MIN_RECORDS = 500  # fewer, and EM learns noise: keep the model there is
 
 
-class TooFewRecords(Exception):
+class CannotLearn(Exception):
+    """The place's registrations cannot teach a model (too few, or too alike)."""
+
+
+class TooFewRecords(CannotLearn):
     """The place holds too few registrations to learn a model from."""
 
     def __init__(self, records: int) -> None:
@@ -52,10 +56,13 @@ async def learn_matching_model(
     progress(f"read {len(records):,} registrations")
     if len(records) < MIN_RECORDS:
         raise TooFewRecords(len(records))
-    return train(
-        records, version=version, trained_at=trained_at, random_pairs=random_pairs,
-        progress=progress,
-    )  # fmt: skip
+    try:
+        return train(
+            records, version=version, trained_at=trained_at, random_pairs=random_pairs,
+            progress=progress,
+        )  # fmt: skip
+    except ValueError as error:  # e.g. no pair of records shares a blocking key
+        raise CannotLearn(str(error)) from None
 
 
 @dataclass(frozen=True)

@@ -136,3 +136,19 @@ def test_a_record_is_named_org_colon_person_id(capsys: pytest.CaptureFixture[str
         main(["identity", "explain", "housing-123", "voluntary:9"])
     assert exit_.value.code == 2
     assert "expected ORG:PERSON_ID" in capsys.readouterr().err
+
+
+def test_train_says_why_when_the_records_cannot_teach_a_model(
+    postgres_server: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Enough registrations, but no two alike enough to be compared: nothing to learn m from."""
+    url = asyncio.run(create_database(postgres_server))
+    strangers = [
+        PersonRecord(org="housing", person_id=f"p{n}", given_name=f"Given{n}", family_name="X")
+        for n in range(600)
+    ]  # no birth dates, no postcodes: each name's sound is its own
+    asyncio.run(_registered(url, strangers))
+    _use(monkeypatch, "CASEWEAVE_DATABASE_URL", url)
+
+    assert main(["identity", "train"]) == 1
+    assert "too few records to learn how" in capsys.readouterr().err
