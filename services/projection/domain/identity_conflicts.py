@@ -7,7 +7,8 @@ join the person's citizen and, by opening a case, read everything; and one who r
 number first, under made-up details, would be there before the person's real records. So the
 registrations of one NHS number are grouped into versions of the person: records whose
 family name, given name and birth date agree (beyond nicknames, typos, sound-alikes, day
-and month swapped, one year digit wrong: `matching`'s "close" and "similar"), or that the
+and month swapped, one digit wrong: any comparison level short of "disagree", "similar"
+and, for dates, the same year or month only), or that the
 stewards of both their organisations have linked (`identity.linked`: a name changed on
 marriage). The version more organisations attest is the person (a registration a referral
 inbox made from the sender's details attests nothing of its own); a record of any other
