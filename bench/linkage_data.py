@@ -9,7 +9,7 @@ given name, family name, date of birth, postcode.
 """
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -163,8 +163,3 @@ def birth_date(text: str | None) -> date | None:
         return date(int(text[:4]), int(text[4:6]), int(text[6:]))
     except ValueError:
         return None
-
-
-def rows_of(dataset: Dataset) -> Sequence[list[dict[str, Any]]]:
-    """Return each file's rows (for a peer that takes tables)."""
-    return dataset.files

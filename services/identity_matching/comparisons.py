@@ -148,7 +148,7 @@ def _compare_first_names(first_a: str, first_b: str) -> Level:
         return "initial" if first_a[0] == first_b[0] else "disagree"
     if _gendered_forms(first_a, first_b):
         return "variant"
-    similarity = _similarity(first_a, first_b)
+    similarity = jaro_winkler(first_a, first_b)
     if similarity >= TYPO_SIMILARITY or _one_edit(first_a, first_b):
         return "typo"
     return "similar" if similarity >= SIMILAR_SIMILARITY else "disagree"
@@ -163,7 +163,7 @@ def compare_family_names(a: str | None, b: str | None) -> Level:
         return "missing"
     if whole_a == whole_b:
         return "exact"
-    similarity = _similarity(whole_a, whole_b)
+    similarity = jaro_winkler(whole_a, whole_b)
     if similarity >= TYPO_SIMILARITY or _one_edit(whole_a, whole_b):
         return "typo"
     if set(name_words(a)) & set(name_words(b)):
@@ -268,10 +268,6 @@ def _gendered_forms(a: str, b: str) -> bool:
     return longer.startswith(shorter) and 0 < len(added) <= 4 and longer.endswith(_FEMININE_ENDINGS)
 
 
-def _similarity(a: str, b: str) -> float:
-    return float(JaroWinkler.similarity(a, b))
-
-
 def _one_edit(a: str, b: str) -> bool:
     """One letter changed, added, dropped, or two neighbours swapped, in a name of three
     letters or more (Sma for Sam; in shorter ones, one letter is another name: Al, Ed)."""
@@ -280,7 +276,7 @@ def _one_edit(a: str, b: str) -> bool:
 
 def _same_or_slip(a: str, b: str) -> bool:
     na, nb = normalise_name(a), normalise_name(b)
-    return bool(na) and (na == nb or _similarity(na, nb) >= TYPO_SIMILARITY)
+    return bool(na) and (na == nb or jaro_winkler(na, nb) >= TYPO_SIMILARITY)
 
 
 def _sound_alike(a: str, b: str) -> bool:
