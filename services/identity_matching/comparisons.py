@@ -23,11 +23,14 @@ from rapidfuzz.distance import OSA, JaroWinkler
 _NAME_CACHE = 65_536  # names seen lately: matching a batch compares the same names many times
 _PAIR_CACHE = 65_536  # pairs of values compared lately: a crowd's names pair up again and again
 
-FieldName = Literal["given_name", "family_name", "date_of_birth", "postcode"]
-FIELDS: tuple[FieldName, ...] = ("given_name", "family_name", "date_of_birth", "postcode")
+FieldName = Literal["given_name", "family_name", "date_of_birth", "postcode", "address"]
+FIELDS: tuple[FieldName, ...] = (
+    "given_name", "family_name", "date_of_birth", "postcode", "address",
+)  # fmt: skip
 Level = Literal[
     "exact",
     "swapped",  # given and family names written the wrong way round
+    "crossed",  # the family name written as the other record's given name (the other lost)
     "nickname",  # Dave and David
     "initial",  # J and John
     "typo",  # one slip: Jaro-Winkler >= 0.92 (names), one edit (postcodes), one digit (dates)
@@ -41,6 +44,7 @@ Level = Literal[
     "year",  # the same year only
     "sector",  # the same postcode sector (BS5 6..)
     "district",  # the same postcode district (BS5)
+    "street",  # the same street, another house number (or none): a neighbour, or a flat
     "disagree",
     "missing",
 ]
@@ -49,11 +53,14 @@ LEVELS: Mapping[FieldName, tuple[Level, ...]] = {
         "exact", "swapped", "nickname", "initial", "typo", "variant", "first_name", "similar",
         "disagree", "missing",
     ),
-    "family_name": ("exact", "swapped", "typo", "part", "sound", "similar", "disagree", "missing"),
+    "family_name": (
+        "exact", "swapped", "typo", "part", "sound", "crossed", "similar", "disagree", "missing",
+    ),
     "date_of_birth": (
         "exact", "day_month_swapped", "typo", "year_month", "year", "disagree", "missing",
     ),
     "postcode": ("exact", "typo", "sector", "district", "disagree", "missing"),
+    "address": ("exact", "typo", "street", "similar", "disagree", "missing"),
 }  # fmt: skip
 NO_EVIDENCE: frozenset[Level] = frozenset({"disagree", "missing"})
 TYPO_SIMILARITY = 0.92
@@ -102,6 +109,17 @@ _TRANSLITERATION = str.maketrans(
     | {"\u0131": "i"}  # dotless i
 )
 _FEMININE_ENDINGS = ("a", "e", "ette", "elle", "ine", "ina", "ia")
+# How streets are written short: each word of an address line is compared written out.
+_STREET_WORDS: Mapping[str, str] = {
+    "rd": "road", "st": "street", "str": "street", "ave": "avenue", "av": "avenue",
+    "ln": "lane", "dr": "drive", "cl": "close", "ct": "court", "crt": "court", "pl": "place",
+    "cres": "crescent", "cr": "crescent", "gdns": "gardens", "gdn": "garden", "sq": "square",
+    "tce": "terrace", "terr": "terrace", "gr": "grove", "gro": "grove", "pk": "park",
+    "hse": "house", "ho": "house", "flt": "flat", "apt": "flat", "apartment": "flat",
+    "wy": "way", "hl": "hill", "mt": "mount", "cott": "cottage", "cotts": "cottages",
+    "bldgs": "buildings", "est": "estate", "n": "north", "s": "south", "e": "east",
+    "w": "west", "upr": "upper", "lwr": "lower",
+}  # fmt: skip
 _SOUNDEX_GROUPS = ("BFPV", "CGJKQSXZ", "DT", "L", "MN", "R")
 _SOUNDEX_CODES = {c: str(d) for d, group in enumerate(_SOUNDEX_GROUPS, 1) for c in group}
 
@@ -183,6 +201,17 @@ def names_swapped(
     return _same_or_slip(given_a, family_b) and _same_or_slip(family_a, given_b)
 
 
+def names_crossed(
+    given_a: str | None, family_a: str | None, given_b: str | None, family_b: str | None
+) -> bool:
+    """Whether one record's family name is the other's given name (exactly, or but for a
+    slip), as when names were swapped and one of them then lost or replaced."""
+    return bool(
+        (family_a and given_b and _same_or_slip(family_a, given_b))
+        or (given_a and family_b and _same_or_slip(given_a, family_b))
+    )
+
+
 @functools.lru_cache(maxsize=_PAIR_CACHE)
 def compare_dates_of_birth(a: date | None, b: date | None) -> Level:
     """Exact; day and month swapped; one digit mistyped or two neighbours swapped; the same
@@ -216,6 +245,72 @@ def compare_postcodes(a: str | None, b: str | None) -> Level:
     if len(pa) > 4 and pa[:-3] == pb[:-3]:
         return "district"
     return "disagree"
+
+
+@functools.lru_cache(maxsize=_PAIR_CACHE)
+def compare_addresses(a: str | None, b: str | None) -> Level:
+    """Exact (after writing out short forms: Rd, St, Gdns); the same house but for a slip (a
+    street's letter, a space, two of a house number's digits swapped or one added); the
+    same street, another house; a similar street. A line without a street (a house number
+    alone) says too little: missing."""
+    words_a, words_b = address_words(a), address_words(b)
+    numbers_a, street_a = _numbers_and_street(words_a)
+    numbers_b, street_b = _numbers_and_street(words_b)
+    if not street_a or not street_b:
+        return "missing"
+    if words_a == words_b:
+        return "exact"
+    same_street = street_a == street_b
+    same_house = numbers_a == numbers_b or _number_slip(" ".join(numbers_a), " ".join(numbers_b))
+    if same_house and (same_street or _slip(street_a, street_b)):
+        return "typo"
+    if same_street:
+        return "street"
+    return "similar" if jaro_winkler(street_a, street_b) >= SIMILAR_SIMILARITY else "disagree"
+
+
+@functools.lru_cache(maxsize=_NAME_CACHE)
+def address_words(line: str | None) -> tuple[str, ...]:
+    """Return the words of an address line, lower case, without accents or punctuation,
+    short forms written out ("12a Mill Rd." -> 12a, mill, road; "Flat 3, 5 High St" ->
+    flat, 3, 5, high, street)."""
+    folded = unicodedata.normalize("NFKD", (line or "").casefold().translate(_TRANSLITERATION))
+    kept = "".join(c if c.isalnum() else " " for c in folded if not unicodedata.combining(c))
+    return tuple(_STREET_WORDS.get(word, word) for word in kept.split())
+
+
+def address_key(line: str) -> str:
+    """An address line as compared: its words (`address_words`), one space apart."""
+    return " ".join(address_words(line))
+
+
+def _numbers_and_street(words: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
+    """The words holding a digit (house and flat numbers), and the others run together (a
+    space slipped in or left out does not make another street: Carroll Street,
+    Carrollstreet)."""
+    numbers = tuple(w for w in words if any(c.isdigit() for c in w))
+    return numbers, "".join(w for w in words if w not in numbers)
+
+
+def _number_slip(a: str, b: str) -> bool:
+    """Whether two house numbers differ by a slip: two digits swapped (20, 02) or one
+    added (14, 147). One digit for another is not (12 and 14 are neighbours)."""
+    if not a or not b or a == b:
+        return a == b
+    shorter, longer = sorted((a, b), key=len)
+    if len(shorter) == len(longer):
+        return sorted(a) == sorted(b) and OSA.distance(a, b) == 1
+    return len(longer) == len(shorter) + 1 and OSA.distance(a, b) == 1
+
+
+def _slip(a: str, b: str) -> bool:
+    """Whether two values differ by a typist's slip: one edit (two neighbours swapped
+    count as one), or Jaro-Winkler >= 0.92 for longer ones."""
+    if not a or not b:
+        return False
+    return OSA.distance(a, b) <= 1 or (
+        min(len(a), len(b)) >= 6 and jaro_winkler(a, b) >= TYPO_SIMILARITY
+    )
 
 
 def mistyped_dates(born: date) -> list[date]:

@@ -32,17 +32,19 @@ from services.identity_matching.comparisons import (
     NO_EVIDENCE,
     FieldName,
     Level,
+    compare_addresses,
     compare_dates_of_birth,
     compare_family_names,
     compare_given_names,
     compare_postcodes,
+    names_crossed,
     names_swapped,
 )
 from services.identity_matching.model import DEFAULT_MODEL, MatchingModel
 
 Decision = Literal["link", "review", "none"]
 TWINS: frozenset[Level] = frozenset({"disagree", "variant"})  # given-name levels never linked
-Levels = tuple[Level, Level, Level, Level]  # one per field, in `FIELDS`' order
+Levels = tuple[Level, Level, Level, Level, Level]  # one per field, in `FIELDS`' order
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,6 +60,7 @@ class PersonRecord:
     date_of_birth: date | None = None
     postcode: str | None = None
     place: str | None = None
+    address: str | None = None  # the first line: house number or name, and street
 
 
 class Thresholds(BaseModel):
@@ -158,20 +161,21 @@ def score(a: PersonRecord, b: PersonRecord, model: MatchingModel = DEFAULT_MODEL
 
 def compare(a: PersonRecord, b: PersonRecord) -> Levels:
     """Return the level each field of two records compares at (given name, family name,
-    birth date, postcode: `FIELDS`' order)."""
+    birth date, postcode, address line: `FIELDS`' order)."""
     given = compare_given_names(a.given_name, b.given_name)
     family = compare_family_names(a.family_name, b.family_name)
-    if (
-        given in ("disagree", "similar")
-        and family in ("disagree", "similar")
-        and names_swapped(a.given_name, a.family_name, b.given_name, b.family_name)
-    ):
-        given = family = "swapped"
+    if given in ("disagree", "similar") and family in ("disagree", "similar"):
+        names = (a.given_name, a.family_name, b.given_name, b.family_name)
+        if names_swapped(*names):
+            given = family = "swapped"
+        elif names_crossed(*names):
+            family = "crossed"
     return (
         given,
         family,
         compare_dates_of_birth(a.date_of_birth, b.date_of_birth),
         compare_postcodes(a.postcode, b.postcode),
+        compare_addresses(a.address, b.address),
     )
 
 

@@ -53,6 +53,15 @@ class Training(BaseModel):
 FieldWeights = Mapping[Level, LevelWeight]
 
 
+def _hand_set(weights: Mapping[Level, float]) -> dict[Level, LevelWeight]:
+    return {level: LevelWeight(weight=weight) for level, weight in weights.items()}
+
+
+DEFAULT_ADDRESS_WEIGHTS = _hand_set({
+    "exact": 5.0, "typo": 3.0, "street": 1.0, "similar": 0.0, "disagree": -1.0,
+})  # fmt: skip
+
+
 class MatchingModel(BaseModel):
     """A weight for every level of every field, with the model's version."""
 
@@ -64,6 +73,11 @@ class MatchingModel(BaseModel):
     family_name: dict[Level, LevelWeight]
     date_of_birth: dict[Level, LevelWeight]
     postcode: dict[Level, LevelWeight]
+    address: dict[Level, LevelWeight] = Field(
+        default_factory=lambda: dict(DEFAULT_ADDRESS_WEIGHTS),
+        description="learnt since addresses were recorded; a model learnt before has the "
+        "default model's weights",
+    )
 
     @model_validator(mode="after")
     def _every_level_weighed(self) -> "MatchingModel":
@@ -87,19 +101,15 @@ class MatchingModel(BaseModel):
         return self.of(field)[level].weight
 
 
-def _hand_set(weights: Mapping[Level, float]) -> dict[Level, LevelWeight]:
-    return {level: LevelWeight(weight=weight) for level, weight in weights.items()}
-
-
 DEFAULT_MODEL = MatchingModel(
-    version="default-2",
+    version="default-3",
     given_name=_hand_set({
         "exact": 3.5, "swapped": 2.5, "nickname": 2.0, "first_name": 1.5, "initial": 0.5,
         "typo": 1.0, "variant": 0.0, "similar": 0.0, "disagree": -3.0,
     }),
     family_name=_hand_set({
-        "exact": 4.5, "swapped": 3.5, "typo": 2.5, "part": 2.5, "sound": 2.5, "similar": 1.0,
-        "disagree": -3.0,
+        "exact": 4.5, "swapped": 3.5, "typo": 2.5, "part": 2.5, "sound": 2.5, "crossed": 2.0,
+        "similar": 1.0, "disagree": -3.0,
     }),
     date_of_birth=_hand_set({
         "exact": 6.0, "day_month_swapped": 3.0, "typo": 3.0, "year_month": -2.0, "year": -3.0,
@@ -108,4 +118,5 @@ DEFAULT_MODEL = MatchingModel(
     postcode=_hand_set({
         "exact": 4.0, "typo": 2.0, "sector": 2.0, "district": 0.5, "disagree": -2.0,
     }),
+    address=DEFAULT_ADDRESS_WEIGHTS,
 )  # fmt: skip

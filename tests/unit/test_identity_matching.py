@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from services.identity_matching.blocking import blocking_keys
 from services.identity_matching.comparisons import (
+    compare_addresses,
     compare_dates_of_birth,
     compare_family_names,
     compare_given_names,
@@ -134,6 +135,7 @@ def test_the_score_names_its_evidence_field_by_field() -> None:
         ("family_name", "exact"),
         ("date_of_birth", "exact"),
         ("postcode", "missing"),
+        ("address", "missing"),
     }
     assert result.total == sum(e.weight for e in result.evidence)
     assert result.agreed() == ["given_name", "family_name", "date_of_birth"]
@@ -244,9 +246,55 @@ def test_names_written_the_wrong_way_round_are_swapped_not_two_disagreements() -
 
     assert {e.field: e.agreement for e in swapped.evidence} == {
         "given_name": "swapped", "family_name": "swapped", "date_of_birth": "exact",
-        "postcode": "exact",
+        "postcode": "exact", "address": "missing",
     }  # fmt: skip
     assert decision(housing(), charity(given_name="Smith", family_name="Dvaid")) == "link"
+
+
+def test_a_family_name_written_as_the_other_records_given_name_is_crossed() -> None:
+    """Names swapped and one then lost: the family name still counts for something, the
+    given name against (so the twins rule still holds the pair for a person)."""
+    crossed = score(housing(), charity(given_name="Smith", family_name="Jones"))
+
+    assert {e.field: e.agreement for e in crossed.evidence}["family_name"] == "crossed"
+    assert {e.field: e.agreement for e in crossed.evidence}["given_name"] == "disagree"
+    assert not crossed.may_link
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "level"),
+    [
+        ("12 Mill Road", "12 mill rd.", "exact"),
+        ("Flat 3, 5 High St", "flat 3 5 high street", "exact"),
+        ("12 Mill Road", "12 Mil Road", "typo"),
+        ("12 Mill Road", "14 Mill Road", "street"),
+        ("12 Mill Road", "Mill Road", "street"),
+        ("12 Mill Road", "3 Mill Lane", "similar"),
+        ("12 Mill Road", "12 Hill Street", "disagree"),
+        ("12 Mill Road", "12", "missing"),  # a house number alone says too little
+        ("02 Mill Road", "20 Mill Rd", "typo"),  # two digits swapped
+        ("14 Mill Road", "147 Mill Road", "typo"),  # a digit added
+        ("Carroll Street", "Carrollstreet", "typo"),  # a space left out
+        ("12 Mill Road", None, "missing"),
+        ("  ", "12 Mill Road", "missing"),
+    ],
+)
+def test_address_lines_compare_street_and_house_number(
+    a: str | None, b: str | None, level: str
+) -> None:
+    """Short forms are written out; a slip in the street or the house number is a typo; a
+    neighbour or a flat on the same street only says the street; a shared house number on
+    another street says nothing."""
+    assert compare_addresses(a, b) == level == compare_addresses(b, a)
+
+
+def test_an_address_line_counts_for_a_pair_that_lacks_a_postcode() -> None:
+    """A name and a birth date alone go to review; the same address line links them."""
+    without = charity(postcode=None)
+    assert decision(housing(postcode=None), without) == "review"
+    linked = score(housing(address="12 Mill Road"), charity(postcode=None, address="12 Mill Rd"))
+    assert linked.decision(DEFAULT) == "link"
+    assert "address" in linked.agreed()
 
 
 def test_the_twins_rule_keeps_different_given_names_from_linking_unless_a_place_lifts_it() -> None:

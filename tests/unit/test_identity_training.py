@@ -1,8 +1,8 @@
 """Learning a matching model from unlabelled records: what it learns, and what it does then.
 
-The population is made here, FEBRL-style: people with varied names, birth dates and
-postcodes, a third of them registered twice with the slips real records have (a typo, a
-digit, a moved postcode, a missing value, names the wrong way round). The model never sees
+The population is made here, FEBRL-style: people with varied names, birth dates,
+postcodes and address lines, a third of them registered twice with the slips real records
+have (a typo, a digit, a move, a missing value, names the wrong way round). The model never sees
 which records are one person; the tests do.
 """
 
@@ -39,6 +39,11 @@ def _postcode(rng: random.Random) -> str:
     return f"BS{rng.randrange(1, 16)} {rng.randrange(1, 10)}{rng.choice('ABDEFG')}X"
 
 
+def _address(rng: random.Random) -> str | None:
+    street = f"{_name(rng, 2)} {rng.choice(['Road', 'Street', 'Lane', 'Close'])}"
+    return None if rng.random() < 0.2 else f"{rng.randrange(1, 200)} {street}"
+
+
 def _slip(rng: random.Random, text: str) -> str:
     at = rng.randrange(1, len(text))
     return text[:at] + rng.choice("aeiourstn") + text[at + 1 :]
@@ -46,24 +51,26 @@ def _slip(rng: random.Random, text: str) -> str:
 
 def _duplicate(rng: random.Random, record: PersonRecord, person_id: str) -> PersonRecord:
     given, family = record.given_name, record.family_name
-    born, postcode = record.date_of_birth, record.postcode
+    born, postcode, address = record.date_of_birth, record.postcode, record.address
     for _ in range(rng.choice([1, 1, 2])):
-        kind = rng.choice(["given", "family", "born", "postcode", "missing", "swap"])
+        kind = rng.choice(["given", "family", "born", "postcode", "address", "missing", "swap"])
         if kind == "given" and given:
             given = _slip(rng, given)
         elif kind == "family" and family:
             family = _slip(rng, family)
         elif kind == "born" and born:
             born = born + timedelta(days=rng.choice([1, 10, 365]))
-        elif kind == "postcode":
-            postcode = _postcode(rng)
+        elif kind == "postcode":  # moved
+            postcode, address = _postcode(rng), _address(rng)
+        elif kind == "address" and address:
+            address = _slip(rng, address)
         elif kind == "missing":
             born = None
         else:
             given, family = family, given
     return PersonRecord(
         org="voluntary", person_id=person_id, given_name=given, family_name=family,
-        date_of_birth=born, postcode=postcode,
+        date_of_birth=born, postcode=postcode, address=address,
     )  # fmt: skip
 
 
@@ -76,6 +83,7 @@ def population(people: int, seed: int) -> tuple[list[PersonRecord], set[frozense
             org="housing", person_id=f"h{n}", given_name=_name(rng, 2),
             family_name=_name(rng, 3), postcode=_postcode(rng),
             date_of_birth=date(1930, 1, 1) + timedelta(days=rng.randrange(70 * 365)),
+            address=_address(rng),
         )  # fmt: skip
         records.append(original)
         if n % 3 == 0:

@@ -99,6 +99,7 @@ def _record(person_id: str, details: PersonDetails) -> PersonRecord:
         family_name=details.family_name,
         date_of_birth=details.date_of_birth,
         postcode=details.postcode,
+        address=details.address,
     )
 
 

@@ -28,7 +28,7 @@ from services.runtime.event_store_schema import checked_schema
 
 _MATCHED_COLUMNS = (  # what matching compares of a registration (`PersonRecord`), as r
     "r.org, r.person_id, r.nhs_number, r.given_name, r.family_name, r.date_of_birth,"
-    " r.postcode, r.place"
+    " r.postcode, r.place, r.address"
 )
 
 
@@ -85,6 +85,13 @@ def match_store_ddl(schema: str) -> list[str]:
     ]
 
 
+def registration_addresses_ddl(schema: str) -> tuple[str, ...]:
+    """Return the DDL giving each stored registration its address line (migration 3:
+    registrations recorded before have none)."""
+    s = checked_schema(schema)
+    return (f"ALTER TABLE {s}.registrations ADD COLUMN IF NOT EXISTS address text",)
+
+
 class MatchStore:
     """The registrations and scored pairs of one projection schema."""
 
@@ -118,16 +125,18 @@ class MatchStore:
             "WITH u AS (SELECT e->>0 AS org, e->>1 AS person_id, (e->>2)::uuid AS event_id,"  # noqa: S608 - schema name is checked
             "  (e->>3)::timestamptz AS occurred_at, e->>4 AS nhs_number, e->>5 AS given_name,"
             "  e->>6 AS family_name, (e->>7)::date AS date_of_birth, e->>8 AS postcode,"
-            "  e->>9 AS place, e->10 AS keys FROM jsonb_array_elements($1::text::jsonb) AS e),"
+            "  e->>9 AS place, e->10 AS keys, e->>11 AS address"
+            "  FROM jsonb_array_elements($1::text::jsonb) AS e),"
             f" saved AS (INSERT INTO {s}.registrations AS r (org, person_id, event_id,"
-            "  occurred_at, nhs_number, given_name, family_name, date_of_birth, postcode, place)"
+            "  occurred_at, nhs_number, given_name, family_name, date_of_birth, postcode, place,"
+            "  address)"
             "  SELECT org, person_id, event_id, occurred_at, nhs_number, given_name, family_name,"
-            "   date_of_birth, postcode, place FROM u"
+            "   date_of_birth, postcode, place, address FROM u"
             "  ON CONFLICT (org, person_id) DO UPDATE SET event_id = excluded.event_id,"
             "   occurred_at = excluded.occurred_at, nhs_number = excluded.nhs_number,"
             "   given_name = excluded.given_name, family_name = excluded.family_name,"
             "   date_of_birth = excluded.date_of_birth, postcode = excluded.postcode,"
-            "   place = excluded.place"
+            "   place = excluded.place, address = excluded.address"
             "  WHERE (excluded.occurred_at, excluded.event_id) > (r.occurred_at, r.event_id)"
             "  RETURNING r.org, r.person_id),"
             " keyed AS (SELECT k.key, u.org, u.person_id FROM u"
@@ -329,6 +338,7 @@ def _record(row: Any) -> PersonRecord:
         date_of_birth=row["date_of_birth"],
         postcode=row["postcode"],
         place=row["place"],
+        address=row["address"],
     )
 
 
@@ -361,6 +371,7 @@ def _registrations_json(registrations: Sequence[Registration]) -> str:
                 r.record.postcode,
                 r.record.place,
                 sorted(blocking_keys(r.record)),
+                r.record.address,
             )
             for r in registrations
         ],
@@ -385,6 +396,7 @@ _COMPONENT_COLUMNS = {  # the columns of `MatchStore.component`'s rows, by name,
     "date_of_birth": "date",
     "postcode": "text",
     "place": "text",
+    "address": "text",
     "citizen_id": "uuid",
     "b_org": "text",
     "b_person": "text",
@@ -398,7 +410,7 @@ _COMPONENT_COLUMNS = {  # the columns of `MatchStore.component`'s rows, by name,
 }
 _REGISTERED = (
     *("org", "person_id", "event_id", "occurred_at", "nhs_number", "given_name"),
-    *("family_name", "date_of_birth", "postcode", "place"),
+    *("family_name", "date_of_birth", "postcode", "place", "address"),
 )
 
 

@@ -29,7 +29,7 @@ rebuild builds its version with every migration applied (`rebuilt_tables_ddl`).
 from services.projection.adapters.access_log import access_log_ddl, audit_schema_of
 from services.projection.adapters.break_glass import break_glass_ddl
 from services.projection.adapters.decision_store import decision_store_ddl, decisions_schema_of
-from services.projection.adapters.match_store import match_store_ddl
+from services.projection.adapters.match_store import match_store_ddl, registration_addresses_ddl
 from services.projection.adapters.relationship_starts import relationship_starts_index
 from services.runtime.api_keys import auth_migrations
 from services.runtime.checkpoints import checkpoints_ddl
@@ -55,9 +55,12 @@ def projection_migrations(schema: str) -> SchemaSet:
     """Return the migrations of projection schema `schema`; a change is a new one at the end."""
     baseline = Migration(version=1, name="baseline", statements=tuple(read_model_ddl(schema)))
     retractions = Migration(version=2, name="retractions", statements=retractions_ddl(schema))
+    addresses = Migration(
+        version=3, name="registration_addresses", statements=registration_addresses_ddl(schema)
+    )
     return SchemaSet(
         name=f"projection:{schema}",
-        migrations=(baseline, retractions),
+        migrations=(baseline, retractions, addresses),
         lock_name=f"projection:{schema}",  # the lock the releases before migrations took
     )
 
@@ -66,7 +69,11 @@ def rebuilt_tables_ddl(schema: str) -> list[str]:
     """Return the DDL of this release's rebuilt tables in `schema`, every migration applied:
     what a new version of the read model is made of (`caseweave replay projection` builds
     one beside the live one). A new migration of these tables adds its statements here."""
-    return [*read_model_tables_ddl(schema), *retractions_ddl(schema)]
+    return [
+        *read_model_tables_ddl(schema),
+        *retractions_ddl(schema),
+        *registration_addresses_ddl(schema),
+    ]
 
 
 def retractions_ddl(schema: str) -> tuple[str, ...]:

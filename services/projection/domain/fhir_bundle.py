@@ -93,8 +93,13 @@ def _patient(view: CitizenView) -> Resource:
         patient["name"] = [name]
     if identity.date_of_birth:
         patient["birthDate"] = _date(identity.date_of_birth.value)
+    address: Resource = {"use": "home"}
+    if identity.address:
+        address["line"] = [identity.address.value]
     if identity.postcode:
-        patient["address"] = [{"use": "home", "postalCode": identity.postcode.value}]
+        address["postalCode"] = identity.postcode.value
+    if len(address) > 1:
+        patient["address"] = [address]
     return patient
 
 

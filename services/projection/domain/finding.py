@@ -55,6 +55,7 @@ def visible_records(view: CitizenView, viewer: Viewer) -> list[PersonRecord]:
             family_name=known.family_name,
             date_of_birth=known.date_of_birth,
             postcode=known.postcode,
+            address=known.address,
         )
         for involvement in view.involvements
         if involvement.registration is not None and viewer.may_see(involvement.org, IDENTITY)

@@ -1,10 +1,11 @@
 """The best-known identity of a citizen, chosen from every organisation's registration.
 
 Each value is the one the most organisations' registrations attest (names compared without
-case, accents or punctuation; postcodes without spaces), so a single new registration cannot
-overwrite what several organisations agree on; among values attested equally often, the most
-recently registered wins, so a later registration without a postcode does not hide an
-earlier one's, and a person who moved shows their new postcode once it is as well attested.
+case, accents or punctuation; postcodes without spaces; address lines with short forms
+written out), so a single new registration cannot overwrite what several organisations
+agree on; among values attested equally often, the most recently registered wins, so a
+later registration without a postcode does not hide an earlier one's, and a person who
+moved shows their new postcode once it is as well attested.
 The value shown is its first attester's spelling, with that registration as its source (a
 copy of one organisation's details, made by a referral inbox from its referral, adds no
 weight). Registrations that occurred at the same moment rank by organisation name, then
@@ -18,7 +19,7 @@ from operator import attrgetter
 from typing import TypeVar
 
 from events.envelope import OrgId
-from services.identity_matching.comparisons import normalise_name
+from services.identity_matching.comparisons import address_key, normalise_name
 from services.projection.domain.identity_conflicts import RecordKey, disputed_records
 from services.projection.domain.view import (
     Identity,
@@ -37,6 +38,7 @@ _FAMILY_NAME: Callable[[Registration], str | None] = attrgetter("known_as.family
 _DATE_OF_BIRTH: Callable[[Registration], date | None] = attrgetter("known_as.date_of_birth")
 _NHS_NUMBER: Callable[[Registration], str | None] = attrgetter("known_as.nhs_number")
 _POSTCODE: Callable[[Registration], str | None] = attrgetter("known_as.postcode")
+_ADDRESS: Callable[[Registration], str | None] = attrgetter("known_as.address")
 _PLACE: Callable[[Registration], str | None] = attrgetter("place")
 
 
@@ -56,6 +58,7 @@ def best_known_identity(
         date_of_birth=_date(ranked, _DATE_OF_BIRTH),
         nhs_number=_text(ranked, _NHS_NUMBER),
         postcode=_text(ranked, _POSTCODE, _postcode_key),
+        address=_text(ranked, _ADDRESS, address_key),
         place=_text(ranked, _PLACE),
     )
 
@@ -75,6 +78,7 @@ def _as_registered(org: OrgId, registration: Registration) -> Identity:
         date_of_birth=None if born is None else SourcedDate(org=org, as_of=at, value=born),
         nhs_number=text(known_as.nhs_number),
         postcode=text(known_as.postcode),
+        address=text(known_as.address),
         place=text(registration.place),
     )
 

@@ -51,6 +51,7 @@ class Identity(ViewModel):
     date_of_birth: SourcedDate | None = None
     nhs_number: SourcedText | None = None
     postcode: SourcedText | None = None
+    address: SourcedText | None = None
     place: SourcedText | None = None
 
 
@@ -63,6 +64,7 @@ class KnownAs(ViewModel):
     family_name: str
     date_of_birth: date
     postcode: str | None = None
+    address: str | None = None
 
 
 class Registration(ViewModel):

@@ -242,7 +242,7 @@ async def _registrations_after(
 def changed_record(record: PersonRecord, change: EventPayload) -> PersonRecord:
     """Return what matching compares of a record after a change of its details."""
     assert isinstance(change, PersonDetailsChanged)
-    compared = {"nhs_number", "given_name", "family_name", "date_of_birth", "postcode"}
+    compared = {"nhs_number", "given_name", "family_name", "date_of_birth", "postcode", "address"}
     changed = change.changes.model_fields_set & compared
     return dataclasses.replace(record, **{name: getattr(change.changes, name) for name in changed})
 
@@ -302,4 +302,5 @@ def record_of(envelope: Envelope, registration: PersonRegistered) -> PersonRecor
         date_of_birth=details.date_of_birth,
         postcode=details.postcode,
         place=envelope.place,
+        address=details.address,
     )

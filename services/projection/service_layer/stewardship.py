@@ -122,6 +122,7 @@ class ReviewRecord(BaseModel):
     family_name: str | None
     date_of_birth: date | None
     postcode: str | None
+    address: str | None = Field(description="the first line of the address, if recorded")
     place: str | None
 
 
@@ -478,6 +479,7 @@ def _review_record(
         family_name=record.family_name if shown else None,
         date_of_birth=record.date_of_birth if shown else None,
         postcode=record.postcode if shown else None,
+        address=record.address if shown else None,
         place=record.place if shown else None,
     )
 
@@ -516,7 +518,7 @@ def _unnamed(record: "ReviewRecord") -> "ReviewRecord":
 
 
 _NO_DETAILS: dict[str, None] = dict.fromkeys(
-    ("nhs_number", "given_name", "family_name", "date_of_birth", "postcode", "place")
+    ("nhs_number", "given_name", "family_name", "date_of_birth", "postcode", "address", "place")
 )
 
 

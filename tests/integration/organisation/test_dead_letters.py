@@ -1,9 +1,9 @@
 """The embedded referral inbox parks a referral it cannot read, and receives it once redriven.
 
-Housing sends version 2 of `referral.made`, which this release of the voluntary service does
-not know: the embedded inbox parks it (before, it failed and retried the batch for ever,
-holding up every later referral), the Kafka inbox sends it to the dead-letter topic, and
-either receives it once an upgrade teaches it version 2 and it is redriven.
+Housing sends the next version of `referral.made`, which this release of the voluntary
+service does not know: the embedded inbox parks it (before, it failed and retried the batch
+for ever, holding up every later referral), the Kafka inbox sends it to the dead-letter
+topic, and either receives it once an upgrade teaches it that version and it is redriven.
 """
 
 import os
@@ -46,9 +46,10 @@ from tests.integration.organisation.running_services import a_fresh_nhs_number
 from tests.real_kafka import RealKafka
 
 ID_SECRET = b"dead letter tests"
+NEXT_VERSION = ReferralMade.schema_version + 1  # a version this release does not know
 
 
-def a_referral_v2(referral_id: UUID) -> Envelope:
+def a_referral_of_the_next_version(referral_id: UUID) -> Envelope:
     """Return housing's referral to voluntary, in a version the receiver does not know."""
     person = {"given_name": "Alex", "family_name": "Morgan", "date_of_birth": "1987-05-14"}
     data: dict[str, Any] = {
@@ -57,19 +58,21 @@ def a_referral_v2(referral_id: UUID) -> Envelope:
         "person": {**person, "nhs_number": a_fresh_nhs_number()},
     }  # fmt: skip
     return an_envelope(
-        org="housing", type_=ReferralMade.event_type, schema_version=2, category="referral",
+        org="housing", type_=ReferralMade.event_type, schema_version=NEXT_VERSION,
+        category="referral",
         data=data,
     )  # fmt: skip
 
 
 def upgrade_referrals(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Teach this process `referral.made` version 2, as the next release would."""
+    """Teach this process the next version of `referral.made`, as the next release would."""
     monkeypatch.setattr(registry, "_TYPES", dict(registry._TYPES))
     monkeypatch.setattr(registry, "_LATEST", dict(registry._LATEST))
-    registry._TYPES[(ReferralMade.event_type, 1)] = RegisteredType(ReferralMade, dict)
+    current = (ReferralMade.event_type, ReferralMade.schema_version)
+    registry._TYPES[current] = RegisteredType(ReferralMade, dict)
 
-    @event_type(ReferralMade.event_type, version=2, category="referral")
-    class ReferralMadeV2(ReferralMade):
+    @event_type(ReferralMade.event_type, version=NEXT_VERSION, category="referral")
+    class ReferralMadeNext(ReferralMade):
         """A referral, with how the person would like to be contacted (test only)."""
 
         channel: str
@@ -130,7 +133,7 @@ async def test_a_referral_of_an_unknown_version_is_parked_and_the_inbox_goes_on(
     inbox: Inbox,
 ) -> None:
     first, later = uuid4(), uuid4()
-    unreadable = a_referral_v2(first)
+    unreadable = a_referral_of_the_next_version(first)
     await inbox.send(unreadable, first)
     await inbox.send(an_envelope(org="housing"), later)  # not a referral: passed over
     assert await inbox.receive() == 2  # the batch no longer fails (and is retried) for ever
@@ -139,7 +142,7 @@ async def test_a_referral_of_an_unknown_version_is_parked_and_the_inbox_goes_on(
     assert (letter.consumer, letter.reason, letter.event_id) == (
         "voluntary_referral_inbox", "unknown_event_type", str(unreadable.event_id),
     )  # fmt: skip
-    assert "version 2" in letter.detail
+    assert f"version {NEXT_VERSION}" in letter.detail
     assert await inbox.received(unreadable) == []
 
 
@@ -147,7 +150,7 @@ async def test_a_parked_referral_is_received_once_after_the_upgrade(
     inbox: Inbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     referral_id = uuid4()
-    referral = a_referral_v2(referral_id)
+    referral = a_referral_of_the_next_version(referral_id)
     await inbox.send(referral, referral_id)
     await inbox.receive()
     stores = inbox.dead_letter_stores()
@@ -170,7 +173,7 @@ async def test_receiving_a_parked_referral_twice_records_it_once(
 ) -> None:
     """The inbox's own idempotency (ids derived from the referral's) holds past the status."""
     referral_id = uuid4()
-    referral = a_referral_v2(referral_id)
+    referral = a_referral_of_the_next_version(referral_id)
     await inbox.send(referral, referral_id)
     await inbox.receive()
     upgrade_referrals(monkeypatch)
@@ -188,7 +191,7 @@ async def test_a_referral_dead_lettered_in_kafka_mode_is_received_once_redriven(
 ) -> None:
     """The Kafka inbox sends the same referral to the dead-letter topic; redriven from there
     after the upgrade, it is received once."""
-    referral = a_referral_v2(uuid4())
+    referral = a_referral_of_the_next_version(uuid4())
     stores, _, _ = await _dead_lettered_by_the_kafka_inbox(
         inbox, kafka, message_from_envelope(referral), keys=None
     )
@@ -212,8 +215,8 @@ async def test_a_sealed_referral_readable_only_once_opened_is_dead_lettered_not_
     it is set aside then too (it used to fail the batch for ever), and received once redriven."""
     keys = PersonKeys(os.urandom(32), schema=unique_schema("keys"))
     await apply_ddl(inbox.pool, lock_name=keys.schema, statements=person_keys_ddl(keys.schema))
-    upgrade_referrals(monkeypatch)  # the sender's release knows version 2, and seals it
-    plain = a_referral_v2(uuid4())
+    upgrade_referrals(monkeypatch)  # the sender's release knows that version, and seals it
+    plain = a_referral_of_the_next_version(uuid4())
     async with inbox.pool.acquire() as conn:
         key = (await keys.for_writing(conn, [record_of(plain)]))[record_of(plain)]
     sent = message_from_envelope(seal(plain, key))

@@ -8,7 +8,7 @@ from tests.integration.organisation.running_services import (
     a_fresh_nhs_number,
     eventually,
 )
-from tests.integration.organisation.sample_requests import field_rules, registered
+from tests.integration.organisation.sample_requests import a_person, field_rules, registered
 
 
 async def test_a_move_is_recorded_once_and_read_back(housing: RunningService) -> None:
@@ -77,3 +77,24 @@ async def test_a_new_family_name_finds_the_person_and_the_old_one_does_not(
     assert await eventually(found_by_new) == [person_id]
     by_old = (await voluntary.get(f"/v1/people?family_name={old}")).json()
     assert by_old["items"] == []
+
+
+async def test_an_address_line_is_registered_changed_and_removed(housing: RunningService) -> None:
+    """The first line of the address is optional: registered, read back, changed on a move,
+    removed with null; blank or overlong lines are refused naming the field and rule."""
+    person_id = await registered(housing, address="12 Mill Road")
+    assert (await housing.get(f"/v1/people/{person_id}")).json()["address"] == "12 Mill Road"
+
+    moved = await housing.patch(f"/v1/people/{person_id}", {"address": "Flat 2, 7 Quay St"})
+    assert moved.json()["changed"] == ["address"], moved.text
+    removed = await housing.patch(f"/v1/people/{person_id}", {"address": None})
+    assert removed.json()["changed"] == ["address"], removed.text
+    person = (await housing.get(f"/v1/people/{person_id}")).json()
+    assert (person["address"], person["version"]) == (None, 3)
+
+    for bad, rule in (("  ", "not_blank"), ("x" * 201, "too_long")):
+        refused = await housing.post("/v1/people", a_person(address=bad))
+        assert refused.status_code == 422, refused.text
+        assert field_rules(refused) == {("body.address", rule)}
+        changed = await housing.patch(f"/v1/people/{person_id}", {"address": bad})
+        assert field_rules(changed) == {("body.address", rule)}

@@ -11,6 +11,7 @@ import pytest
 
 from services.cli.main import main
 from services.identity_matching.matching import PersonRecord
+from services.identity_matching.model import DEFAULT_MODEL
 from services.projection.adapters.postgres_unit_of_work import postgres_units
 from services.projection.adapters.read_model_schema import prepare_read_model
 from services.projection.domain.identity_records import Registration
@@ -77,6 +78,7 @@ def test_train_writes_a_matching_file_the_services_read_and_explain_uses_it(
     assert config.model.training is not None
     assert config.model.training.records == 1200
     assert config.default.link > config.default.review
+    assert config.model.address["exact"].m is not None  # learnt from the stored addresses
     _use(monkeypatch, "CASEWEAVE_MATCHING_FILE", str(learnt))
     original, twice = place[0], place[1]  # person 0 was registered twice (h0, v0)
 
@@ -89,7 +91,7 @@ def test_train_writes_a_matching_file_the_services_read_and_explain_uses_it(
     assert status == 0
     assert explained["model"] == config.model.version
     assert [row["field"] for row in explained["fields"]] == [
-        "given_name", "family_name", "date_of_birth", "postcode",
+        "given_name", "family_name", "date_of_birth", "postcode", "address",
     ]  # fmt: skip
     assert explained["score"] == pytest.approx(
         sum(r["weight"] for r in explained["fields"]), abs=0.01
@@ -113,7 +115,7 @@ def test_explain_prints_a_table_and_says_when_a_record_is_unknown(
         == 0
     )
     printed = capsys.readouterr().out
-    assert "model default-2" in printed
+    assert f"model {DEFAULT_MODEL.version}" in printed
     assert "blocking keys shared:" in printed
 
     assert main(["identity", "explain", "housing:nobody", f"housing:{first.person_id}"]) == 1

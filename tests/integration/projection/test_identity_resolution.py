@@ -82,6 +82,45 @@ def stewardship(orgs: Organisations, **options: Any) -> IdentityStewardship:
     return IdentityStewardship(orgs.units(), id_secret=ID_SECRET, **options)
 
 
+async def test_an_address_line_joins_records_that_carry_no_postcode(
+    orgs: Organisations,
+) -> None:
+    """Name and birth date alone go to review; the same first line of the address, written
+    short at the charity, links them, and the single view shows it. Housing records a move:
+    the pair goes to review, and housing's view shows the new address."""
+    housing, housing_events = _person("housing", AT, address="12 Mill Road")
+    charity, charity_events = _person(
+        "voluntary", AT + timedelta(hours=1), nhs_number=None, given_name="Dave",
+        address="12 mill rd.",
+    )  # fmt: skip
+    await orgs.record([*housing_events, *charity_events])
+    await orgs.catch_up()
+
+    citizen = await _citizen_of(orgs, housing)
+    assert citizen is not None
+    assert citizen == await _citizen_of(orgs, charity)
+    view = await orgs.queries().citizen_view(citizen)
+    assert view is not None
+    assert view.identity.address is not None
+    assert (view.identity.address.value, view.identity.address.org) == ("12 Mill Road", "housing")
+    evidence = await orgs.pool.fetchval(
+        f"SELECT evidence FROM {orgs.schema}.match_pairs"  # noqa: S608
+    )
+    assert {"field": "address", "agreement": "exact", "weight": 5.0} in evidence
+
+    moved = DetailsChange(address="Flat 2, 7 Quay Street")
+    changed = PersonDetailsChanged(person_id=housing.person_id, changes=moved)
+    await orgs.record([housing.event(changed, AT + timedelta(days=1))])
+    await orgs.catch_up()
+    citizen = await _citizen_of(orgs, housing)
+    assert citizen is not None
+    assert citizen != await _citizen_of(orgs, charity)
+    view = await orgs.queries().citizen_view(citizen)
+    assert view is not None
+    assert view.identity.address is not None
+    assert view.identity.address.value == "Flat 2, 7 Quay Street"
+
+
 async def test_dave_without_an_nhs_number_joins_david_on_name_birth_date_and_postcode(
     orgs: Organisations,
 ) -> None:
@@ -112,6 +151,7 @@ async def test_a_middling_match_waits_in_the_review_queue_with_its_evidence(
         "family_name": "exact",
         "date_of_birth": "exact",
         "postcode": "missing",
+        "address": "missing",
     }
     assert pair.agreed_on == ["given_name", "family_name", "date_of_birth"]
 

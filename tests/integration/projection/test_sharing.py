@@ -131,7 +131,7 @@ async def test_an_organisation_without_a_relationship_sees_only_whom_to_contact(
         assert view["identity"] == {
                 k: None
                 for k in ("given_name", "family_name", "date_of_birth", "nhs_number", "postcode",
-                          "place")
+                          "address", "place")
             }  # fmt: skip
         assert view["flags"] == view["referrals"] == view["recent"] == []
         assert {i["org"] for i in view["involvements"]} == {"housing", "mental_health"}

@@ -48,7 +48,7 @@ def test_an_envelope_takes_type_version_and_category_from_the_payload() -> None:
     envelope = envelope_for(payload, recording=a_recording(), subject=person_id, place=PLACE)
     assert (envelope.type, envelope.schema_version, envelope.category) == (
         "person.registered",
-        1,
+        2,
         "person.identity",
     )
     assert envelope.subject == str(person_id)

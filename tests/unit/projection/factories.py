@@ -51,6 +51,7 @@ def details(
     postcode: str | None = None,
     family_name: str = "Smith",
     date_of_birth: date = date(1979, 3, 12),
+    address: str | None = None,
 ) -> PersonDetails:
     """Return the details a registration or referral carries about the story's person."""
     return PersonDetails(
@@ -59,6 +60,7 @@ def details(
         family_name=family_name,
         date_of_birth=date_of_birth,
         postcode=postcode,
+        address=address,
     )
 
 

@@ -14,7 +14,7 @@ from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.task import Task
 
 from services.projection.domain.fhir_bundle import NHS_NUMBER_SYSTEM, citizen_bundle
-from tests.unit.projection.factories import NHS_NUMBER, folded
+from tests.unit.projection.factories import NHS_NUMBER, PersonAt, details, folded
 from tests.unit.projection.stories import three_organisations_story
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -119,3 +119,16 @@ def test_flags_name_what_was_raised_and_by_which_organisation() -> None:
     assert {(f["code"]["text"], resolved(bundle, f["author"])["id"]) for f in flags} >= {
         ("risk to self", "mental-health"),
     }
+
+
+def test_the_patient_has_the_first_line_of_the_address_with_the_postcode() -> None:
+    person = PersonAt("housing")
+    registered = person.registered(NOW, details(postcode="BS5 6XX", address="12 Mill Road"))
+    bundle = citizen_bundle(folded([registered]), generated_at=NOW)
+    [patient_json] = resources_of(bundle, "Patient")
+    patient = Patient.model_validate(patient_json)
+
+    [address] = patient.address or []
+    assert (address.use, address.line, address.postalCode) == ("home", ["12 Mill Road"], "BS5 6XX")
+    without = citizen_bundle(folded([person.registered(NOW, details())]), generated_at=NOW)
+    assert "address" not in resources_of(without, "Patient")[0]

@@ -35,7 +35,8 @@ _EXAMPLES: dict[Sector, dict[str, Any]] = {  # by component: a request this serv
                            " tenancy is at risk", "urgency": "urgent"},
         "PersonCreate": {"local_id": "HX-20431", "nhs_number": "9434765919", "given_name":
                          "Alex", "family_name": "Morgan", "date_of_birth": "1987-05-14",
-                         "postcode": "BS5 6XX", "place": "E05010892"},
+                         "postcode": "BS5 6XX", "address": "12 Mill Road",
+                         "place": "E05010892"},
     },
     "mental_health": {
         "CaseCreate": {"reason": "referred by GP: low mood, not sleeping", "key_worker": {

@@ -38,6 +38,7 @@ _PERSON_EXAMPLE: JsonDict = {
     "family_name": "Morgan",
     "date_of_birth": "1987-05-14",
     "postcode": "BS5 6XX",
+    "address": "12 Mill Road",
     "place": "E05010892",
 }
 
@@ -164,8 +165,8 @@ class PersonChangeReceipt(CommandReceipt):
 async def change_person(person_id: UUID, body: DetailsChange, writer: WriterDep) -> Response:
     """Record what changed (a new address, a new name, a correction): only the fields sent,
     only those whose value differs (`person.details_changed`); earlier values stay in the
-    history. A `null` removes an NHS number, postcode or local id; an NHS number or local id
-    another person holds is 409. Identity matching in the single view re-runs on the new
+    history. A `null` removes an NHS number, postcode, address or local id; an NHS number or
+    local id another person holds is 409. Identity matching in the single view re-runs on the new
     details."""
     command = ChangePersonDetails(person_id, body)
 
