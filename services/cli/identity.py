@@ -138,9 +138,16 @@ def _explained(explained: PairExplained, matching: MatchingConfig) -> dict[str, 
     fields = []
     for evidence in explained.match.evidence:
         level = {str(k): v for k, v in model.of(evidence.field).items()}.get(evidence.agreement)
+        m, u = (None, None) if level is None else (level.m, level.u)
+        named = getattr(explained.a, evidence.field)
+        name = (
+            model.name_frequency(evidence.field, named) if evidence.agreement == "exact" else None
+        )
+        if name is not None and m is not None:
+            u = round(m / 2**evidence.weight, 8)  # the name's own chance agreement
         fields.append({
             "field": evidence.field, "level": evidence.agreement, "weight": evidence.weight,
-            "m": None if level is None else level.m, "u": None if level is None else level.u,
+            "m": m, "u": u, "name": name,
         })  # fmt: skip
     return {
         "model": model.version,
@@ -160,7 +167,8 @@ def _print_explained(document: dict[str, Any]) -> None:
     for row in document["fields"]:
         m = "-" if row["m"] is None else f"{row['m']:.4f}"
         u = "-" if row["u"] is None else f"{row['u']:.6f}"
-        print(f"{row['field']:<15} {row['level']:<18} {m:>8} {u:>10} {row['weight']:>7.2f}")
+        level = row["level"] if row["name"] is None else f"{row['level']} ({row['name']} name)"
+        print(f"{row['field']:<15} {level:<18} {m:>8} {u:>10} {row['weight']:>7.2f}")
     print(f"score {document['score']:.2f}: link at {document['link']}, review at "
           f"{document['review']} -> {document['decision']}")  # fmt: skip
     if document["twins_rule"]:

@@ -191,6 +191,17 @@ def compare_family_names(a: str | None, b: str | None) -> Level:
     return "similar" if similarity >= SIMILAR_SIMILARITY else "disagree"
 
 
+def given_name_key(name: str | None) -> str:
+    """A given name as an exact agreement compares it (its words, normalised): how its
+    frequency among a place's records is looked up."""
+    return " ".join(name_words(name))
+
+
+def family_name_key(name: str | None) -> str:
+    """A family name as an exact agreement compares it (normalised, one word)."""
+    return normalise_name(name or "")
+
+
 def names_swapped(
     given_a: str | None, family_a: str | None, given_b: str | None, family_b: str | None
 ) -> bool:

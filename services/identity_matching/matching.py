@@ -21,7 +21,7 @@ person decides.
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Literal
 
@@ -40,7 +40,12 @@ from services.identity_matching.comparisons import (
     names_crossed,
     names_swapped,
 )
-from services.identity_matching.model import DEFAULT_MODEL, MatchingModel
+from services.identity_matching.model import (
+    DEFAULT_MODEL,
+    NAMED_FIELDS,
+    MatchingModel,
+    name_key,
+)
 
 Decision = Literal["link", "review", "none"]
 TWINS: frozenset[Level] = frozenset({"disagree", "variant"})  # given-name levels never linked
@@ -154,9 +159,17 @@ def strong_identifiers(a: PersonRecord, b: PersonRecord) -> StrongVerdict:
 
 
 def score(a: PersonRecord, b: PersonRecord, model: MatchingModel = DEFAULT_MODEL) -> MatchScore:
-    """Return the match score of two records under `model` (without regard to NHS numbers)."""
+    """Return the match score of two records under `model` (without regard to NHS numbers):
+    each field's level weight, an exact name's by how common the name is when the model
+    knows (`MatchingModel.names`)."""
     levels = compare(a, b)
-    return _scores_of(model).get(levels) or _scored(model, levels)
+    match = _scores_of(model).get(levels) or _scored(model, levels)
+    if model.names and (levels[0] == "exact" or levels[1] == "exact"):
+        return _weighed_by_name(match, levels, a, model)
+    return match
+
+
+_NamedScores = dict[tuple[Levels, float | None, float | None], MatchScore]
 
 
 def compare(a: PersonRecord, b: PersonRecord) -> Levels:
@@ -179,7 +192,7 @@ def compare(a: PersonRecord, b: PersonRecord) -> Levels:
     )
 
 
-_SCORES: dict[int, tuple[MatchingModel, dict[Levels, MatchScore]]] = {}
+_SCORES: dict[int, tuple[MatchingModel, dict[Levels, MatchScore], _NamedScores]] = {}
 
 
 def _scores_of(model: MatchingModel) -> dict[Levels, MatchScore]:
@@ -187,10 +200,39 @@ def _scores_of(model: MatchingModel) -> dict[Levels, MatchScore]:
     few thousand, so each is added up once, not once per pair (a score is immutable, so
     pairs share it). Keyed by the model's identity; the model is kept with its scores, so
     its id is never another's."""
+    return _held(model)[1]
+
+
+def _held(model: MatchingModel) -> tuple[MatchingModel, dict[Levels, MatchScore], _NamedScores]:
     held = _SCORES.get(id(model))
     if held is None:
-        held = _SCORES[id(model)] = (model, {})
-    return held[1]
+        held = _SCORES[id(model)] = (model, {}, {})
+    return held
+
+
+def _weighed_by_name(
+    match: MatchScore, levels: Levels, a: PersonRecord, model: MatchingModel
+) -> MatchScore:
+    """`match` with each exact name's weight that of the name itself (both records hold it);
+    as with levels, each combination of levels and name weights is added up once."""
+    weights = [
+        None
+        if names is None or levels[index] != "exact"
+        else names.weight(name_key(field, getattr(a, field)))
+        for index, field in enumerate(NAMED_FIELDS)  # the first two of `FIELDS`
+        for names in (model.names.get(field),)
+    ]
+    named = _held(model)[2]
+    key = (levels, weights[0], weights[1])
+    found = named.get(key)
+    if found is None:
+        evidence = [
+            e if weight is None else replace(e, weight=weight)
+            for e, weight in zip(match.evidence, [*weights, None, None, None], strict=False)
+        ]
+        found = MatchScore(round(sum(e.weight for e in evidence), 2), tuple(evidence))
+        named[key] = found
+    return found
 
 
 def _scored(model: MatchingModel, levels: Levels) -> MatchScore:

@@ -15,10 +15,18 @@ with whichever the file holds.
 from collections.abc import Mapping
 from datetime import datetime
 from math import log2
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.identity_matching.comparisons import FIELDS, LEVELS, FieldName, Level
+from services.identity_matching.comparisons import (
+    FIELDS,
+    LEVELS,
+    FieldName,
+    Level,
+    family_name_key,
+    given_name_key,
+)
 
 
 class LevelWeight(BaseModel):
@@ -51,6 +59,33 @@ class Training(BaseModel):
 
 
 FieldWeights = Mapping[Level, LevelWeight]
+NamedField = Literal["given_name", "family_name"]
+NAMED_FIELDS: tuple[NamedField, ...] = ("given_name", "family_name")
+
+
+def name_key(field: NamedField, name: str | None) -> str:
+    """A name as its field's exact agreements compare it: how it is looked up in `NameWeights`."""
+    return given_name_key(name) if field == "given_name" else family_name_key(name)
+
+
+class NameWeights(BaseModel):
+    """What an exact agreement on one name is worth, by how common the name is among the
+    place's records: two records of different people share a common name (Smith, Mohammed)
+    by chance far more often than a rare one. A name is listed only when at least
+    `min_bearers` records bear it (a list of a place's common names says nothing about any
+    one person); any other name is worth `rare`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_bearers: int = Field(ge=2, description="records that bear a name listed in `common`")
+    rare: float = Field(description="bits for an exact agreement on a name not listed")
+    common: dict[str, float] = Field(
+        default_factory=dict, description="bits for an exact agreement on each common name"
+    )
+
+    def weight(self, name_key: str) -> float:
+        """Return the bits an exact agreement on this name (normalised) adds."""
+        return self.common.get(name_key, self.rare)
 
 
 def _hand_set(weights: Mapping[Level, float]) -> dict[Level, LevelWeight]:
@@ -78,6 +113,11 @@ class MatchingModel(BaseModel):
         description="learnt since addresses were recorded; a model learnt before has the "
         "default model's weights",
     )
+    names: dict[NamedField, NameWeights] = Field(
+        default_factory=dict,
+        description="exact agreements on names weighed by how common each name is (a learnt "
+        "model); a field without them weighs every exact name the same",
+    )
 
     @model_validator(mode="after")
     def _every_level_weighed(self) -> "MatchingModel":
@@ -93,6 +133,18 @@ class MatchingModel(BaseModel):
         """Return the weights of one field's levels."""
         weights: FieldWeights = getattr(self, field)
         return weights
+
+    def name_frequency(
+        self, field: FieldName, name: str | None
+    ) -> Literal["common", "rare"] | None:
+        """Say whether an exact agreement on `name` weighs as a common or a rare name (None:
+        the field's exact names all weigh the same)."""
+        if field not in ("given_name", "family_name"):
+            return None
+        names = self.names.get(field)
+        if names is None:
+            return None
+        return "common" if name_key(field, name) in names.common else "rare"
 
     def weight(self, field: FieldName, level: Level) -> float:
         """Return the bits one field's level adds (a missing value adds nothing)."""

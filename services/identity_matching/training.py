@@ -14,6 +14,10 @@ Splink) does, from unlabelled records only:
   field's m is the mean of the sessions that learnt it. A level EM saw too few matches at
   to learn from (`MIN_SUPPORT`: nicknames in records that carry none) keeps the default
   model's weight, rather than one learnt from noise.
+- **Names by how common they are**: an exact agreement on a name `MIN_BEARERS` or more
+  records bear is worth log2(m / its share of the records); on a rarer one, the same with
+  the mean share of rare names (Splink's term frequency adjustment, for names only). Only
+  names that many records bear are listed in the model, so it names no one.
 - **The thresholds** from the model's own estimate of how many pairs of records are one
   person (the sum of every candidate pair's match probability): `link` is the score at
   which a pair's match probability reaches `LINK_PROBABILITY`, `review` where it reaches
@@ -34,12 +38,22 @@ from math import log2
 from services.identity_matching.blocking import blocking_keys
 from services.identity_matching.comparisons import FIELDS, LEVELS, FieldName, Level
 from services.identity_matching.matching import Levels, PersonRecord, Thresholds, compare
-from services.identity_matching.model import DEFAULT_MODEL, LevelWeight, MatchingModel, Training
+from services.identity_matching.model import (
+    DEFAULT_MODEL,
+    NAMED_FIELDS,
+    LevelWeight,
+    MatchingModel,
+    NamedField,
+    NameWeights,
+    Training,
+    name_key,
+)
 
 MAX_BLOCK = 500  # as the projection's candidates: a key shared by more says too little
 MIN_SUPPORT = 10.0  # matches EM must see at a level to learn its weight (else the default's)
+MIN_BEARERS = 10  # records bearing a name for its own weight to be kept (never one person's)
 
-LINK_PROBABILITY = 0.999
+LINK_PROBABILITY = 0.99
 REVIEW_PROBABILITY = 0.2
 RANDOM_PAIRS = 300_000
 MAX_ITERATIONS = 50
@@ -89,7 +103,12 @@ def train(
     progress(f"m: expectation maximisation over {len(levels):,} candidate pairs")
     m, support, iterations, sessions = _m_by_sessions(by_kind, u)
     learnt = {field: _weights(m, u, support, field) for field in FIELDS}
-    model = MatchingModel.model_validate({"version": version, **learnt})
+    names = {
+        field: name_weights(records, field, m=m[field]["exact"])
+        for field in NAMED_FIELDS
+        if support[field].get("exact", 0.0) >= MIN_SUPPORT
+    }
+    model = MatchingModel.model_validate({"version": version, **learnt, "names": names})
     all_pairs = _all_pairs(records)
     matches = _expected_matches(levels.values(), model)
     share = min(max(matches / all_pairs, 1 / all_pairs), 0.5)
@@ -102,6 +121,30 @@ def train(
     )
     model = model.model_copy(update={"training": training})
     return TrainedModel(model, thresholds_for(share), tuple(sessions), iterations)
+
+
+def name_weights(records: Sequence[PersonRecord], field: NamedField, *, m: float) -> NameWeights:
+    """Return the weight of an exact agreement on each name `MIN_BEARERS` or more records
+    bear, and on any rarer one: log2(m / u), u the chance that another person's record bears
+    the same name (the name's share of the records), for a rarer name the mean of that
+    chance over the records bearing one."""
+    bearers = Counter(k for record in records if (k := name_key(field, getattr(record, field))))
+    named = sum(bearers.values())
+    if not named:
+        raise ValueError(f"no record has a {field}")
+    rare_shares = [count / named for count in bearers.values() if count < MIN_BEARERS]
+    rare_u = (
+        sum(share * share for share in rare_shares) / sum(rare_shares) if rare_shares else 1 / named
+    )
+    return NameWeights(
+        min_bearers=MIN_BEARERS,
+        rare=round(log2(max(m, _FLOOR) / rare_u), 3),
+        common={
+            name: round(log2(max(m, _FLOOR) / (count / named)), 3)
+            for name, count in sorted(bearers.items())
+            if count >= MIN_BEARERS
+        },
+    )
 
 
 def _all_pairs(records: Sequence[PersonRecord]) -> int:

@@ -65,23 +65,29 @@ logger = structlog.get_logger(__name__)
 RETRY_FIRST_SECONDS, RETRY_MOST_SECONDS = 0.5, 30.0
 
 
-async def warn_if_built_before_matching(pool: Pool, schema: str) -> None:
+async def warn_if_built_before_matching(
+    pool: Pool, schema: str, *, model: str = DEFAULT_MATCHING.model.version
+) -> None:
     """Log a warning when stored records cannot be matched against new ones as they should.
 
     A read model built before identity matching links people by NHS number only and holds
     no registrations; one built by a release with other blocking keys holds its records
-    under keys new records are not looked up by. Either way new records are not scored
-    against the old ones as they should be until `caseweave replay projection` rebuilds it.
+    under keys new records are not looked up by; pairs scored by another matching model
+    than the place's now (version `model`) keep their old scores. Until `caseweave replay
+    projection` rebuilds it, new records are not matched against the old ones as they should.
     """
     async with pool.acquire() as conn:
         matches = MatchStore(conn, schema, decisions_schema=decisions_schema_of(schema))
         unmatched = await matches.records_never_matched()
         earlier_keys = await matches.keyed_by_an_earlier_release()
-    if unmatched or earlier_keys:
+        other_model = await matches.pairs_scored_by_another_model(model)
+    if unmatched or earlier_keys or other_model:
         logger.warning(
             "identity_matching_needs_replay",
             records=unmatched,
             blocking_keys_of_an_earlier_release=earlier_keys,
+            pairs_scored_by_another_model=other_model,
+            model=model,
             fix="caseweave replay projection",
         )
 
@@ -170,7 +176,7 @@ async def run_projection_worker(
     sampler = log_lag_sampler(lag, lambda source, n: set_consumer_lag(CONSUMER, source, n))
     try:
         await prepare_read_model(pool, schema)
-        await warn_if_built_before_matching(pool, schema)
+        await warn_if_built_before_matching(pool, schema, model=matching.model.version)
         consumer = ProjectionConsumer(
             postgres_units(pool, schema, keys=keys), id_secret=id_secret, matching=matching
         )
@@ -226,7 +232,7 @@ async def run_kafka_projection_worker(
     dead_letters = KafkaPublisher(bootstrap_servers, client_id=f"{group_id}-dead-letters")
     try:
         await prepare_read_model(pool, schema)
-        await warn_if_built_before_matching(pool, schema)
+        await warn_if_built_before_matching(pool, schema, model=matching.model.version)
         await dead_letters.start()
         projection = KafkaProjection(
             pool,

@@ -14,6 +14,12 @@
     [model.given_name]
     exact = { weight = 7.8, m = 0.728, u = 0.00329 }
     ...
+    [model.names.family_name]  # exact names weighed by how common they are (learnt)
+    min_bearers = 10
+    rare = 10.9
+    [model.names.family_name.common]
+    "smith" = 5.1
+    ...
 
 Unset means the defaults above and the default model (`services/identity_matching/model.py`).
 A file that breaks a rule stops the process at start-up with the field and the rule named.
@@ -54,6 +60,10 @@ def matching_file_text(config: MatchingConfig, *, heading: str = "") -> str:
             shown = weight.model_dump(exclude_none=True)
             pairs = ", ".join(f"{name} = {_toml_value(value)}" for name, value in shown.items())
             lines.append(f"{level} = {{ {pairs} }}")
+    for field, names in model.names.items():
+        lines += ["", f"[model.names.{field}]", f"min_bearers = {names.min_bearers}"]
+        lines += [f"rare = {names.rare!r}", "", f"[model.names.{field}.common]"]
+        lines += [f"{_toml_string(name)} = {weight!r}" for name, weight in names.common.items()]
     return "\n".join(lines).lstrip("\n") + "\n"
 
 

@@ -190,6 +190,8 @@ async def test_a_database_of_a_release_before_migrations_upgrades_and_keeps_its_
         ("person_keys:caseweave_keys", 1),
         ("projection:projection", 1),
         ("projection:projection", 2),
+        ("projection:projection", 3),
+        ("projection:projection", 4),
     ]
     assert await fresh_pool.fetchval("SELECT count(*) FROM projection.citizens") == 1
     assert await fresh_pool.fetchval("SELECT expires_at FROM caseweave_auth.api_keys") is None
@@ -227,5 +229,7 @@ async def test_a_service_of_an_older_release_refuses_a_newer_database_in_one_lin
     rows = {line.split()[0]: line.split(maxsplit=3)[1:] for line in status.stdout.splitlines()}
     assert rows["organisation:housing"][:2] == [str(newer), str(known)]
     assert "upgrade Caseweave" in rows["organisation:housing"][2]
-    assert rows["projection:projection"] == ["0", "2", "1 baseline, 2 retractions"]
+    assert rows["projection:projection"] == [
+        "0", "4", "1 baseline, 2 retractions, 3 registration_addresses, 4 pair_models",
+    ]  # fmt: skip
     assert rows["auth:caseweave_auth"] == ["1", "1", "-"]

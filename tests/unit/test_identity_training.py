@@ -7,6 +7,7 @@ which records are one person; the tests do.
 """
 
 import random
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -22,11 +23,12 @@ from services.identity_matching.matching import (
     score,
 )
 from services.identity_matching.model import DEFAULT_MODEL, MatchingModel
-from services.identity_matching.training import thresholds_for, train
+from services.identity_matching.training import name_weights, thresholds_for, train
 from services.projection.domain.candidates import candidate_pairs
 from services.runtime.matching_config import load_matching_config, matching_file_text
 
 AT = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+BORN = date(1980, 5, 17)
 _SYLLABLES = ["an", "bel", "cor", "dan", "el", "fi", "gor", "han", "is", "jo", "ka", "lin",
               "mar", "nor", "ol", "pe", "ri", "sa", "tam", "vic", "wen", "ya", "zo"]  # fmt: skip
 
@@ -180,8 +182,40 @@ def test_a_scored_pair_uses_the_model_it_is_given(learnt: tuple[MatchingModel, T
 
     assert score(a, b).total == 8.0  # the default model's 3.5 + 4.5
     assert score(a, b, model).total == pytest.approx(
-        model.of("given_name")["exact"].weight + model.of("family_name")["exact"].weight, abs=0.01
+        model.names["given_name"].weight("anbel") + model.names["family_name"].weight("corfigor"),
+        abs=0.01,
     )
+
+
+def test_a_common_name_is_weaker_evidence_than_a_rare_one() -> None:
+    """Two people share Smith by chance far more often than Okafor: an exact Smith counts
+    for less. Only names at least ten records bear are listed (the model names no one)."""
+    rng = random.Random(3)
+    records = [
+        PersonRecord(
+            org="housing", person_id=f"p{n}", given_name=_name(rng, 2),
+            family_name="Smith" if n < 120 else "Okafor" if n < 125 else _name(rng, 3),
+            date_of_birth=date(1930, 1, 1) + timedelta(days=rng.randrange(70 * 365)),
+        )
+        for n in range(1000)
+    ]  # fmt: skip
+    names = name_weights(records, "family_name", m=0.9)
+
+    assert set(names.common) == {"smith"}
+    assert names.weight("okafor") == names.rare > names.weight("smith")
+    model = DEFAULT_MODEL.model_copy(update={"names": {"family_name": names}})
+    smiths = [
+        PersonRecord(
+            org=org, person_id=org, given_name="Jo", family_name="Smith", date_of_birth=BORN
+        )
+        for org in ("housing", "voluntary")
+    ]
+    okafors = [replace(record, family_name="OKAFOR") for record in smiths]
+    assert score(*smiths, model).total < score(*okafors, model).total
+    assert score(*smiths, DEFAULT_MODEL).total == score(*okafors, DEFAULT_MODEL).total
+    assert model.name_frequency("family_name", "Smith") == "common"
+    assert model.name_frequency("family_name", "Okafor") == "rare"
+    assert model.name_frequency("given_name", "Jo") is None
 
 
 def test_training_needs_records() -> None:

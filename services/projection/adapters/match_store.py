@@ -92,6 +92,13 @@ def registration_addresses_ddl(schema: str) -> tuple[str, ...]:
     return (f"ALTER TABLE {s}.registrations ADD COLUMN IF NOT EXISTS address text",)
 
 
+def pair_models_ddl(schema: str) -> tuple[str, ...]:
+    """Return the DDL recording which matching model scored each pair (migration 4: pairs
+    scored before have none), so a start-up can say when the place's model changed since."""
+    s = checked_schema(schema)
+    return (f"ALTER TABLE {s}.match_pairs ADD COLUMN IF NOT EXISTS model text",)
+
+
 class MatchStore:
     """The registrations and scored pairs of one projection schema."""
 
@@ -190,9 +197,10 @@ class MatchStore:
         return found
 
     async def replace_pairs(
-        self, records: Collection[PersonKey], pairs: Sequence[StoredPair]
+        self, records: Collection[PersonKey], pairs: Sequence[StoredPair], *, model: str
     ) -> None:
-        """Forget every scored pair of these records, then store `pairs` (scored afresh).
+        """Forget every scored pair of these records, then store `pairs` (scored afresh by
+        the matching model of version `model`).
 
         One statement: the pairs of these records not in `pairs` are deleted, and `pairs`
         stored (a pair already stored keeps whether it awaits review: the re-linking that
@@ -208,15 +216,17 @@ class MatchStore:
             "  AND NOT EXISTS (SELECT FROM fresh f WHERE (f.a_org, f.a_person, f.b_org, f.b_person)"
             "   = (p.a_org, p.a_person, p.b_org, p.b_person)))"
             f" INSERT INTO {self.schema}.match_pairs"
-            " (a_org, a_person, b_org, b_person, pair_id, score, evidence)"
-            " SELECT a_org, a_person, b_org, b_person, pair_id, score, evidence FROM fresh"
+            " (a_org, a_person, b_org, b_person, pair_id, score, evidence, model)"
+            " SELECT a_org, a_person, b_org, b_person, pair_id, score, evidence, $3 FROM fresh"
             " ON CONFLICT (a_org, a_person, b_org, b_person) DO UPDATE"
-            " SET score = excluded.score, evidence = excluded.evidence, scored_at = now()",
+            " SET score = excluded.score, evidence = excluded.evidence, scored_at = now(),"
+            "  model = excluded.model",
             keys_json(records),
             json.dumps(
                 [(*p.a, *p.b, str(p.pair_id), p.score, evidence_json(p.evidence)) for p in pairs],
                 separators=(",", ":"),
             ),
+            model,
         )
 
     async def connected(self, start: Iterable[PersonKey], *, link_from: float) -> set[PersonKey]:
@@ -273,6 +283,16 @@ class MatchStore:
             list(KINDS),
         )
         return earlier
+
+    async def pairs_scored_by_another_model(self, version: str) -> int:
+        """Return how many stored pairs another matching model scored than the one of
+        `version` (the place's model changed: `caseweave replay projection` rescores them)."""
+        count = await self._conn.fetchval(
+            f"SELECT count(*) FROM {self.schema}.match_pairs"  # noqa: S608 - schema name is checked
+            " WHERE model IS DISTINCT FROM $1",
+            version,
+        )
+        return int(count or 0)
 
     async def records_never_matched(self) -> int:
         """Return how many linked records have no stored registration to match against (the

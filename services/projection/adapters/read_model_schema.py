@@ -29,7 +29,11 @@ rebuild builds its version with every migration applied (`rebuilt_tables_ddl`).
 from services.projection.adapters.access_log import access_log_ddl, audit_schema_of
 from services.projection.adapters.break_glass import break_glass_ddl
 from services.projection.adapters.decision_store import decision_store_ddl, decisions_schema_of
-from services.projection.adapters.match_store import match_store_ddl, registration_addresses_ddl
+from services.projection.adapters.match_store import (
+    match_store_ddl,
+    pair_models_ddl,
+    registration_addresses_ddl,
+)
 from services.projection.adapters.relationship_starts import relationship_starts_index
 from services.runtime.api_keys import auth_migrations
 from services.runtime.checkpoints import checkpoints_ddl
@@ -58,9 +62,10 @@ def projection_migrations(schema: str) -> SchemaSet:
     addresses = Migration(
         version=3, name="registration_addresses", statements=registration_addresses_ddl(schema)
     )
+    pair_models = Migration(version=4, name="pair_models", statements=pair_models_ddl(schema))
     return SchemaSet(
         name=f"projection:{schema}",
-        migrations=(baseline, retractions, addresses),
+        migrations=(baseline, retractions, addresses, pair_models),
         lock_name=f"projection:{schema}",  # the lock the releases before migrations took
     )
 
@@ -73,6 +78,7 @@ def rebuilt_tables_ddl(schema: str) -> list[str]:
         *read_model_tables_ddl(schema),
         *retractions_ddl(schema),
         *registration_addresses_ddl(schema),
+        *pair_models_ddl(schema),
     ]
 
 

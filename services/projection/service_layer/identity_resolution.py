@@ -203,6 +203,7 @@ class IdentityResolution:
         await uow.matches.replace_pairs(
             list(changed),
             [StoredPair(p.a, p.b, p.match.total, p.match.evidence) for p in found.pairs],
+            model=self._matching.model.version,
         )
         return await self.relink(uow, list(changed))
 

@@ -99,10 +99,11 @@ class Matches(Protocol):
         ...
 
     async def replace_pairs(
-        self, records: Collection[PersonKey], pairs: Sequence[StoredPair]
+        self, records: Collection[PersonKey], pairs: Sequence[StoredPair], *, model: str
     ) -> None:
-        """Forget every scored pair of these records, then store `pairs` (a pair already
-        stored keeps whether it awaits review)."""
+        """Forget every scored pair of these records, then store `pairs`, scored by the
+        matching model of version `model` (a pair already stored keeps whether it awaits
+        review)."""
         ...
 
     async def component(self, start: Collection[PersonKey], *, link_from: float) -> Component:

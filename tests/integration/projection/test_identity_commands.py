@@ -93,6 +93,9 @@ def test_train_writes_a_matching_file_the_services_read_and_explain_uses_it(
     assert [row["field"] for row in explained["fields"]] == [
         "given_name", "family_name", "date_of_birth", "postcode", "address",
     ]  # fmt: skip
+    for row in explained["fields"]:  # an exact name weighs by how common it is, the rest not
+        named = row["level"] == "exact" and row["field"] in config.model.names
+        assert (row["name"] in ("common", "rare")) if named else row["name"] is None, row
     assert explained["score"] == pytest.approx(
         sum(r["weight"] for r in explained["fields"]), abs=0.01
     )

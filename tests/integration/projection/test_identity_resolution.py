@@ -15,6 +15,7 @@ from events.envelope import Envelope, OrgId
 from events.identity import IdentityLinked, RecordRef
 from events.shared import DetailsChange, PersonDetailsChanged
 from services.identity_matching.matching import MatchingConfig, Thresholds
+from services.identity_matching.model import DEFAULT_MODEL
 from services.projection.adapters.decision_store import DecisionStore, decisions_schema_of
 from services.projection.adapters.postgres_unit_of_work import postgres_units
 from services.projection.adapters.read_model_schema import prepare_read_model
@@ -524,6 +525,29 @@ async def test_records_kept_under_an_earlier_release_s_blocking_keys_say_a_repla
     await _rebuild(orgs)
     with structlog.testing.capture_logs() as logs:
         await warn_if_built_before_matching(orgs.pool, orgs.schema)
+    assert logs == []
+
+
+async def test_pairs_scored_by_another_model_say_a_replay_is_needed(
+    orgs: Organisations,
+) -> None:
+    """The place trained a new model: pairs stored under the old one keep their old scores
+    until a replay rescores them with the new one, which then says nothing."""
+    await _david_and_dave(orgs)
+    trained = MatchingConfig(
+        model=DEFAULT_MODEL.model_copy(update={"version": "trained-2026-12-07"})
+    )
+    with structlog.testing.capture_logs() as logs:
+        await warn_if_built_before_matching(orgs.pool, orgs.schema, model="trained-2026-12-07")
+    assert [(e["event"], e["pairs_scored_by_another_model"]) for e in logs] == [
+        ("identity_matching_needs_replay", 1)
+    ]
+    await rebuild_projection(
+        pool=orgs.pool, sources=orgs.sources, schema=orgs.schema, id_secret=ID_SECRET,
+        matching=trained,
+    )  # fmt: skip
+    with structlog.testing.capture_logs() as logs:
+        await warn_if_built_before_matching(orgs.pool, orgs.schema, model="trained-2026-12-07")
     assert logs == []
 
 

@@ -100,15 +100,17 @@ async def test_replacing_pairs_forgets_the_old_and_keeps_the_new_with_their_evid
     a, b, c, d = (("housing", p) for p in ("a", "b", "c", "d"))
     async with transaction(pool) as conn:
         await store(conn).replace_pairs(
-            [a, b], [StoredPair(a, b, 12.5, EVIDENCE), StoredPair(a, c, 7.25, EVIDENCE)]
+            [a, b],
+            [StoredPair(a, b, 12.5, EVIDENCE), StoredPair(a, c, 7.25, EVIDENCE)],
+            model="test",
         )
-        await store(conn).replace_pairs([d], [StoredPair(c, d, 20.0, EVIDENCE)])
+        await store(conn).replace_pairs([d], [StoredPair(c, d, 20.0, EVIDENCE)], model="test")
         await store(conn).mark_review([StoredPair(a, b, 0, ()).pair_id], [])
         await store(conn).mark_review(
             [StoredPair(a, c, 0, ()).pair_id], [StoredPair(a, c, 0, ()).pair_id]
         )
         rescored = StoredPair(a, b, 0.1 + 0.2, (FieldEvidence("given_name", "similar", 1e-05),))
-        await store(conn).replace_pairs([a], [rescored])
+        await store(conn).replace_pairs([a], [rescored], model="test")
         left = await store(conn).pairs_touching([a, b, c, d])
     by_pair = {(p.a, p.b): p for p in left}
     assert set(by_pair) == {(a, b), (c, d)}  # a-c went: a was rescored without it
@@ -117,7 +119,7 @@ async def test_replacing_pairs_forgets_the_old_and_keeps_the_new_with_their_evid
     assert by_pair[c, d] == StoredPair(c, d, 20.0, EVIDENCE)
 
     async with transaction(pool) as conn:
-        await store(conn).replace_pairs([a, d], [])
+        await store(conn).replace_pairs([a, d], [], model="test")
         assert await store(conn).pairs_touching([a, b, c, d]) == []
 
 
@@ -171,8 +173,9 @@ async def test_a_component_is_read_in_one_statement_as_the_separate_reads_give_i
         await store(conn).replace_pairs(
             [h2, v1],
             [StoredPair(h2, v1, 20.0, EVIDENCE), StoredPair(v1, v2, 8.0, EVIDENCE)],
+            model="test",
         )
-        await store(conn).replace_pairs([x1], [StoredPair(v2, x1, 16.0, EVIDENCE)])
+        await store(conn).replace_pairs([x1], [StoredPair(v2, x1, 16.0, EVIDENCE)], model="test")
         await model(conn).save_links({v1: c1, m1: c1, h1: c2, m3: c2})
         await store(conn).mark_review([StoredPair(v1, v2, 0, ()).pair_id], [])
     await _decided(pool, schema, m1, m2, same=True, by="mental_health", at=AT)
@@ -220,7 +223,9 @@ async def test_the_walk_stops_at_pairs_below_the_link_threshold(pool: Pool, sche
     a, b, c = ("housing", "a"), ("housing", "b"), ("voluntary", "c")
     async with transaction(pool) as conn:
         await store(conn).replace_pairs(
-            [a, b], [StoredPair(a, b, 15.0, EVIDENCE), StoredPair(b, c, 14.9, EVIDENCE)]
+            [a, b],
+            [StoredPair(a, b, 15.0, EVIDENCE), StoredPair(b, c, 14.9, EVIDENCE)],
+            model="test",
         )
         assert await store(conn).connected([a], link_from=15.0) == {a, b}
         assert await store(conn).connected([c], link_from=14.9) == {a, b, c}

@@ -123,7 +123,7 @@ async def _save(new_uow: NewUnitOfWork, *registrations: Registration) -> None:
 async def _queue(new_uow: NewUnitOfWork, pairs: Sequence[StoredPair]) -> None:
     """Store `pairs`, those marked `in_review` awaiting review."""
     async with new_uow() as uow:
-        await uow.matches.replace_pairs([], pairs)
+        await uow.matches.replace_pairs([], pairs, model="test")
         await uow.matches.mark_review(
             [p.pair_id for p in pairs], [p.pair_id for p in pairs if p.in_review]
         )
@@ -154,7 +154,7 @@ async def _write_one_of_everything(uow: FakeUnitOfWork | PostgresUnitOfWork) -> 
     await uow.read_model.save_links({a: citizen})
     await uow.read_model.save_views([view])
     await uow.matches.save_latest([registration])
-    await uow.matches.replace_pairs([a], [StoredPair(a, b, 20.0, EVIDENCE)])
+    await uow.matches.replace_pairs([a], [StoredPair(a, b, 20.0, EVIDENCE)], model="test")
     await uow.decisions.append(decided, decision)
     await uow.checkpoints.lock("housing")
     await uow.checkpoints.save("housing", LogPosition(3, 4))
@@ -330,7 +330,7 @@ async def test_replacing_pairs_keeps_a_kept_pairs_review_and_drops_the_others(
     rescored = StoredPair(a, b, 0.1 + 0.2, (FieldEvidence("given_name", "similar", 1e-05),))
     fresh = StoredPair(a, d, 12.0, EVIDENCE, in_review=True)
     async with new_uow() as uow:
-        await uow.matches.replace_pairs([a], [rescored, fresh])
+        await uow.matches.replace_pairs([a], [rescored, fresh], model="test")
         await uow.commit()
     async with new_uow() as uow:
         found = [await uow.matches.pair(p.pair_id) for p in (rescored, fresh)]
@@ -340,7 +340,7 @@ async def test_replacing_pairs_keeps_a_kept_pairs_review_and_drops_the_others(
         ]
         assert await uow.matches.pair(StoredPair(a, c, 0, ()).pair_id) is None
         assert await uow.matches.pair(StoredPair(c, d, 0, ()).pair_id) is not None
-        await uow.matches.replace_pairs([b, d], [])
+        await uow.matches.replace_pairs([b, d], [], model="test")
         assert await uow.matches.pair(rescored.pair_id) is None
         assert await uow.matches.pair(fresh.pair_id) is None
 

@@ -207,10 +207,11 @@ class FakeMatches:
         return found
 
     async def replace_pairs(
-        self, records: Collection[PersonKey], pairs: Sequence[StoredPair]
+        self, records: Collection[PersonKey], pairs: Sequence[StoredPair], *, model: str
     ) -> None:
         """Forget the pairs of these records not in `pairs`, then store `pairs` (one already
-        stored keeps whether it awaits review; a new one does not)."""
+        stored keeps whether it awaits review; a new one does not). Which model scored them
+        is only read at start-up, from PostgreSQL, so it is not kept here."""
         touched, fresh = set(records), {(pair.a, pair.b): pair for pair in pairs}
         stored = self._state.pairs
         for key, pair in list(stored.items()):
