@@ -4,7 +4,8 @@ Pure. Each field has an ordered list of levels, from the strongest agreement to 
 (and `missing` when either side has no value); a pair falls in the first level whose test
 it passes. The levels are graded the way record-linkage errors happen: a typist's slip
 (one letter, one digit, two neighbours swapped), a name written as it sounds, a nickname,
-an initial, given and family names written the wrong way round, a day and month swapped.
+an initial, given and family names written the wrong way round, a day and month swapped,
+a street written short (Rd) or a neighbour's house on it.
 What each level is worth is not decided here but by the model (`model.py`), learnt from a
 place's own records (`training.py`).
 

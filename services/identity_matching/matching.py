@@ -6,9 +6,10 @@ different people; the same NHS number means the same person: `strong_identifiers
 The score is a Fellegi-Sunter log-likelihood ratio in bits: each compared field falls in a
 comparison level (`comparisons.py`: exact, a slip, a nickname, names swapped, ...) and adds
 that level's weight, log2(m/u), from the place's model (`model.py`: learnt from the place's
-own records by `caseweave identity train`, else the cautious `DEFAULT_MODEL`). A score of S
-says the evidence is 2^S times likelier if the records are one person than if they are two.
-Fields missing on either side add nothing.
+own records by `caseweave identity train`, else the cautious `DEFAULT_MODEL`; a learnt
+model weighs an exact name by how common it is). A score of S says the evidence is 2^S
+times likelier if the records are one person than if they are two. Fields missing on
+either side add nothing.
 
 Two thresholds per place decide what happens: at or above `link`, link automatically; at or
 above `review` (but below `link`), put the pair in a review queue for a person to decide;

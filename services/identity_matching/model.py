@@ -3,7 +3,9 @@
 Pure. A Fellegi-Sunter model: for each field and level, m is how often the two records of
 one person compare at that level, u how often two different people's records do; the
 level adds log2(m/u) bits to a pair's score (a missing value adds nothing). A score of S
-says the pair's comparisons are 2^S times likelier for one person than for two.
+says the pair's comparisons are 2^S times likelier for one person than for two. A learnt
+model also weighs an exact name by how common it is among the place's records
+(`NameWeights`): sharing Smith proves less than sharing Okafor.
 
 `DEFAULT_MODEL` is what a place starts from before it has records to learn from: weights
 set by hand from typical UK record-linkage figures, cautious (a name and a birth date alone
