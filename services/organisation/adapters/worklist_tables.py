@@ -9,6 +9,7 @@ birth only as keyed hashes (`domain/worklists.py`). An erasure deletes a person'
 
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from services.organisation.domain.worklists import (
     REFERRAL_RANK,
@@ -206,6 +207,20 @@ class WorklistTables:
         )  # fmt: skip
         rows = [PersonRow(row["person_id"], row["registered_at"]) for row in page.rows]
         return Page(rows, page.total, page.next_cursor)
+
+    async def people_born_on(
+        self, date_of_birth_tokens: Sequence[bytes], *, limit: int
+    ) -> list[UUID]:
+        """Return the people (the `limit` most recently registered) whose birth date has one
+        of these search tokens."""
+        rows = await self._conn.fetch(
+            f"SELECT person_id FROM {self.schema}.person_search"  # noqa: S608 - schema name is checked
+            " WHERE date_of_birth_token = ANY($1::bytea[])"
+            " ORDER BY registered_at DESC, person_id DESC LIMIT $2",
+            list(date_of_birth_tokens),
+            limit,
+        )
+        return [row["person_id"] for row in rows]
 
     async def _page(
         self,

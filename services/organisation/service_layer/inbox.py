@@ -23,6 +23,7 @@ from events.shared import (
     ReferralWithdrawn,
     referred_person_id,
 )
+from services.identity_matching.comparisons import mistyped_dates
 from services.organisation.domain import referrals
 from services.organisation.domain.errors import PersonNotFound, ReferralNotFound
 from services.organisation.domain.people import PersonState, details_from_referral
@@ -222,26 +223,23 @@ async def _receive(
 
 async def _records_like(uow: UnitOfWork, referred: PersonDetails) -> list[PersonState]:
     """Return this organisation's people who may be the referred person: the one holding
-    their NHS number, and those found by their family name or their birth date (as a worker
-    searching the people list would find them)."""
+    their NHS number, those found by their family name (as a worker searching the people
+    list would find them), and those born on their birth date or on one a typist could have
+    meant (a digit, the day and month swapped: a slip in the name as well still meets)."""
     found: dict[UUID, None] = {}
     if referred.nhs_number:
         holder = await uow.people.find_by_nhs_number(referred.nhs_number)
         if holder is not None:
             found[holder] = None
     key = uow.search_key
-    for page in (
-        await uow.worklists.people(
-            family_name_token=search_token(key, "family_name", referred.family_name),
-            date_of_birth_token=None, limit=SEARCHED, cursor=None,
-        ),
-        await uow.worklists.people(
-            family_name_token=None,
-            date_of_birth_token=search_token(key, "date_of_birth", referred.date_of_birth),
-            limit=SEARCHED, cursor=None,
-        ),
-    ):  # fmt: skip
-        found.update((row.person_id, None) for row in page.rows)
+    by_name = await uow.worklists.people(
+        family_name_token=search_token(key, "family_name", referred.family_name),
+        date_of_birth_token=None, limit=SEARCHED, cursor=None,
+    )  # fmt: skip
+    found.update((row.person_id, None) for row in by_name.rows)
+    born = [search_token(key, "date_of_birth", d) for d in mistyped_dates(referred.date_of_birth)]
+    born_then = await uow.worklists.people_born_on(born, limit=SEARCHED)
+    found.update((person_id, None) for person_id in born_then)
     return list((await load_people(uow, list(found))).values())  # but those erased since
 
 

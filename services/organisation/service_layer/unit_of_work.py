@@ -138,6 +138,13 @@ class Worklists(Protocol):
         """Return a page of the people found by these search tokens (each when given)."""
         ...
 
+    async def people_born_on(
+        self, date_of_birth_tokens: Sequence[bytes], *, limit: int
+    ) -> list[UUID]:
+        """Return the people (the `limit` most recently registered) whose birth date has one
+        of these search tokens."""
+        ...
+
 
 class WebhooksOut(Protocol):
     """The webhooks out to deliver to charities' systems: which event, to which source."""

@@ -367,6 +367,25 @@ async def test_people_are_found_by_family_name_and_or_birth_date_token(
     assert page.rows == [PersonRow(smith_87, _at(2))]
 
 
+async def test_people_born_on_any_of_several_dates_are_found_newest_first_up_to_a_limit(
+    new_uow: NewUnitOfWork,
+) -> None:
+    """What a referral inbox asks: everyone born on the date or one a typist could have meant."""
+    first, second, third, other = (uuid.uuid4() for _ in range(4))
+    await _applied(
+        new_uow,
+        PersonListed(first, b"name:a", b"born:1987-05-14", _at(0)),
+        PersonListed(second, b"name:b", b"born:1987-05-41", _at(1)),
+        PersonListed(third, b"name:c", b"born:1987-05-14", _at(2)),
+        PersonListed(other, b"name:d", b"born:1990-01-01", _at(3)),
+    )
+    async with new_uow() as uow:
+        dates = [b"born:1987-05-14", b"born:1987-05-41"]
+        assert await uow.worklists.people_born_on(dates, limit=5) == [third, second, first]
+        assert await uow.worklists.people_born_on(dates, limit=2) == [third, second]
+        assert await uow.worklists.people_born_on([b"born:2000-01-01"], limit=5) == []
+
+
 async def test_lists_are_newest_first_and_ties_go_to_the_highest_id(
     new_uow: NewUnitOfWork,
 ) -> None:

@@ -308,6 +308,16 @@ class FakeWorklists:
         ]
         return _page(rows, "person_search", lambda p: (p.registered_at, p.person_id), limit, cursor)
 
+    async def people_born_on(
+        self, date_of_birth_tokens: Sequence[bytes], *, limit: int
+    ) -> list[UUID]:
+        """Return the people (the `limit` most recently registered) whose birth date has one
+        of these search tokens."""
+        wanted = set(date_of_birth_tokens)
+        born = [p for p in self._state.person_search.values() if p.date_of_birth_token in wanted]
+        born.sort(key=lambda p: (p.at, p.person_id), reverse=True)
+        return [p.person_id for p in born[:limit]]
+
 
 def _led_by(case: CaseRow, key_worker: str | None) -> bool:
     """Tell whether `key_worker` (name or email, any case; None: anyone) leads the case."""

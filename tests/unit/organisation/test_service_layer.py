@@ -199,9 +199,10 @@ class HeldReferral:
     made: Envelope
 
 
-async def _held_at_voluntary() -> HeldReferral:
+async def _held_at_voluntary(**known_as: object) -> HeldReferral:
     """Housing refers a person voluntary may know (names and birth date agree, no NHS
-    number nor postcode on voluntary's record: 14 bits, below the link threshold)."""
+    number nor postcode on voluntary's record: 14 bits, below the link threshold; or as
+    `known_as` says)."""
     _, new_housing_uow = fake_unit_of_work("housing")
     voluntary, new_voluntary_uow = fake_unit_of_work("voluntary")
     async with new_housing_uow() as uow:
@@ -209,7 +210,9 @@ async def _held_at_voluntary() -> HeldReferral:
         make = MakeReferral(person.person_id, "voluntary", "food bank", "routine")
         referral_id = await referrals.make_referral(uow, recording=a_recording(), command=make)
         [made] = await uow.streams.read(referral_stream(referral_id))
-    alike = DETAILS.model_copy(update={"nhs_number": None, "local_id": "V-1", "postcode": None})
+    alike = DETAILS.model_copy(
+        update={"nhs_number": None, "local_id": "V-1", "postcode": None, **known_as}
+    )
     async with new_voluntary_uow() as uow:
         known = await people.register_person(
             uow, recording=a_recording("voluntary"), command=RegisterPerson(alike, PLACE)
@@ -251,6 +254,23 @@ async def test_a_middling_match_holds_the_referral_until_a_worker_chooses_the_re
         accept = AcceptReferral(held.referral_id)
         await referrals.accept_referral(uow, recording=a_recording("voluntary"), command=accept)
         assert (await referrals.get_referral(uow, held.referral_id)).status == "accepted"
+
+
+async def test_a_record_with_slips_in_both_family_name_and_birth_date_is_still_a_candidate() -> (
+    None
+):
+    """Neither the family name nor the birth date searches find it; one of the birth dates
+    a typist could have meant does, and the details score high enough to hold the referral."""
+    born = DETAILS.date_of_birth
+    slipped = {
+        "family_name": DETAILS.family_name + "e",
+        "date_of_birth": born.replace(day=born.day % 28 + 1),
+    }
+    held = await _held_at_voluntary(**slipped)
+    async with held.new_uow() as uow:
+        state = await referrals.get_referral(uow, held.referral_id)
+    assert state.status == "held"
+    assert [c.person_id for c in state.candidates] == [held.known]
 
 
 async def test_choosing_no_record_registers_the_person_from_the_referral() -> None:
