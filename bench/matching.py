@@ -6,7 +6,8 @@ batch code. Timed: `matching_registrations` new registrations, each applied alon
 transaction as the projection applies a batch (match, re-link, fold, write): p50 and p99. A
 fifth of them are the same people as existing records written differently (a nickname, a
 typo in the postcode, no NHS number), so pairs are scored, linked and queued. Then the same
-number of registrations in batches of 1,000, for throughput.
+number of registrations in batches of 1,000, for throughput. The garbage collector runs
+as in the projection's worker and replay processes (`collect_garbage_less_often`).
 """
 
 import random
@@ -17,7 +18,7 @@ from uuid import uuid4
 
 from bench.figures import Run
 from bench.part import BenchContext, Measurement, SizeOption
-from bench.read_model import ID_SECRET, KEYS, quiet_logs
+from bench.read_model import ID_SECRET, KEYS, as_projection_process, quiet_logs
 from bench.timing import latency, per_second, settle
 from events.envelope import Envelope, OrgId
 from events.identifiers import nhs_number_check_digit
@@ -194,7 +195,7 @@ async def run(ctx: BenchContext) -> list[Measurement]:
     timed = ctx.size(MATCHING_REGISTRATIONS.name)
     rng = random.Random(7)
     people = _People(rng)
-    with quiet_logs():
+    with quiet_logs(), as_projection_process():
         pool = await create_pool(ctx.ours_url, max_size=2)
         try:
             await prepare_read_model(pool, _SCHEMA)

@@ -224,7 +224,6 @@ def names_crossed(
     )
 
 
-@functools.lru_cache(maxsize=_PAIR_CACHE)
 def compare_dates_of_birth(a: date | None, b: date | None) -> Level:
     """Exact; day and month swapped; one digit mistyped or two neighbours swapped; the same
     year and month; the same year."""
@@ -234,7 +233,7 @@ def compare_dates_of_birth(a: date | None, b: date | None) -> Level:
         return "exact"
     if (a.year, a.month, a.day) == (b.year, b.day, b.month):
         return "day_month_swapped"
-    if OSA.distance(a.strftime("%Y%m%d"), b.strftime("%Y%m%d")) <= 1:
+    if _one_digit_slip(a, b):
         return "typo"
     if (a.year, a.month) == (b.year, b.month):
         return "year_month"
@@ -325,6 +324,26 @@ def _slip(a: str, b: str) -> bool:
     )
 
 
+def _one_digit_slip(a: date, b: date) -> bool:
+    """Whether the dates' digits (YYYYMMDD) are one edit apart (a digit changed, or two
+    neighbours swapped). Year, month and day all differing is three digits or more: no
+    slip, and most pairs of dates are so; the digits are compared only otherwise."""
+    if (
+        a.year != b.year
+        and a.month != b.month
+        and a.day != b.day
+        and a.year >= 1000  # four-digit years: both dates are eight digits
+        and b.year >= 1000
+    ):
+        return False
+    return OSA.distance(_digits(a), _digits(b)) <= 1
+
+
+@functools.lru_cache(maxsize=_NAME_CACHE)
+def _digits(born: date) -> str:
+    return born.strftime("%Y%m%d")
+
+
 def mistyped_dates(born: date) -> list[date]:
     """Return `born` and the dates a typist could have meant: the day and month swapped, and
     each date one digit away."""
@@ -356,6 +375,7 @@ def soundex(name: str) -> str:
     return (encoded + "000")[:4]
 
 
+@functools.lru_cache(maxsize=_NAME_CACHE)
 def postcode_key(text: str) -> str:
     """A postcode without spaces, upper case."""
     return "".join(text.split()).upper()
