@@ -264,16 +264,16 @@ def compare_addresses(a: str | None, b: str | None) -> Level:
     street's letter, a space, two of a house number's digits swapped or one added); the
     same street, another house; a similar street. A line without a street (a house number
     alone) says too little: missing."""
-    words_a, words_b = address_words(a), address_words(b)
-    numbers_a, street_a = _numbers_and_street(words_a)
-    numbers_b, street_b = _numbers_and_street(words_b)
+    words_a, numbers_a, street_a = _address_parts(a)
+    words_b, numbers_b, street_b = _address_parts(b)
     if not street_a or not street_b:
         return "missing"
     if words_a == words_b:
         return "exact"
     same_street = street_a == street_b
-    same_house = numbers_a == numbers_b or _number_slip(" ".join(numbers_a), " ".join(numbers_b))
-    if same_house and (same_street or _slip(street_a, street_b)):
+    if (same_street or _slip(street_a, street_b)) and (
+        numbers_a == numbers_b or _number_slip(numbers_a, numbers_b)
+    ):
         return "typo"
     if same_street:
         return "street"
@@ -295,12 +295,14 @@ def address_key(line: str) -> str:
     return " ".join(address_words(line))
 
 
-def _numbers_and_street(words: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
-    """The words holding a digit (house and flat numbers), and the others run together (a
-    space slipped in or left out does not make another street: Carroll Street,
-    Carrollstreet)."""
-    numbers = tuple(w for w in words if any(c.isdigit() for c in w))
-    return numbers, "".join(w for w in words if w not in numbers)
+@functools.lru_cache(maxsize=_NAME_CACHE)
+def _address_parts(line: str | None) -> tuple[tuple[str, ...], str, str]:
+    """An address line's words; its house and flat numbers (the words holding a digit),
+    one space apart; and the other words run together, its street (a space slipped in or
+    left out does not make another street: Carroll Street, Carrollstreet)."""
+    words = address_words(line)
+    numbers = [w for w in words if any(c.isdigit() for c in w)]
+    return words, " ".join(numbers), "".join(w for w in words if w not in numbers)
 
 
 def _number_slip(a: str, b: str) -> bool:
