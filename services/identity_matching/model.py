@@ -97,6 +97,11 @@ def _hand_set(weights: Mapping[Level, float]) -> dict[Level, LevelWeight]:
 DEFAULT_ADDRESS_WEIGHTS = _hand_set({
     "exact": 5.0, "typo": 3.0, "street": 1.0, "similar": 0.0, "disagree": -1.0,
 })  # fmt: skip
+# Levels added since models were first written to files: a file learnt before one was
+# added weighs it as the default model does (its training never saw it).
+LEVELS_ADDED: Mapping[FieldName, dict[Level, LevelWeight]] = {
+    "family_name": _hand_set({"crossed": 2.0}),
+}
 
 
 class MatchingModel(BaseModel):
@@ -120,6 +125,19 @@ class MatchingModel(BaseModel):
         description="exact agreements on names weighed by how common each name is (a learnt "
         "model); a field without them weighs every exact name the same",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _levels_added_since(cls, data: object) -> object:
+        """A model written before a level was added weighs it as the default model does."""
+        if not isinstance(data, dict):
+            return data
+        filled = dict(data)
+        for field, added in LEVELS_ADDED.items():
+            weights = filled.get(field)
+            if isinstance(weights, dict):
+                filled[field] = weights | {k: v for k, v in added.items() if k not in weights}
+        return filled
 
     @model_validator(mode="after")
     def _every_level_weighed(self) -> "MatchingModel":
@@ -162,9 +180,9 @@ DEFAULT_MODEL = MatchingModel(
         "typo": 1.0, "variant": 0.0, "similar": 0.0, "disagree": -3.0,
     }),
     family_name=_hand_set({
-        "exact": 4.5, "swapped": 3.5, "typo": 2.5, "part": 2.5, "sound": 2.5, "crossed": 2.0,
-        "similar": 1.0, "disagree": -3.0,
-    }),
+        "exact": 4.5, "swapped": 3.5, "typo": 2.5, "part": 2.5, "sound": 2.5, "similar": 1.0,
+        "disagree": -3.0,
+    }) | LEVELS_ADDED["family_name"],
     date_of_birth=_hand_set({
         "exact": 6.0, "day_month_swapped": 3.0, "typo": 3.0, "year_month": -2.0, "year": -3.0,
         "disagree": -5.0,

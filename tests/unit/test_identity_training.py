@@ -164,6 +164,57 @@ def test_the_learnt_model_is_written_and_read_back_as_it_was(
     assert path.read_text().startswith("# learnt for a test\n")
 
 
+def test_a_model_file_learnt_before_addresses_and_crossed_names_still_loads(
+    tmp_path: Path,
+) -> None:
+    """A place that trained a model before the address line and the crossed-names level
+    existed keeps starting: the new levels weigh as the default model's."""
+    path = tmp_path / "matching.toml"
+    path.write_text(
+        """[model]
+version = "trained-2026-12-06T101010Z"
+[model.given_name]
+exact = { weight = 7.0 }
+swapped = { weight = 5.0 }
+nickname = { weight = 2.0 }
+initial = { weight = 0.5 }
+typo = { weight = 5.0 }
+variant = { weight = 4.0 }
+first_name = { weight = 1.5 }
+similar = { weight = 1.0 }
+disagree = { weight = -3.0 }
+[model.family_name]
+exact = { weight = 7.5 }
+swapped = { weight = 5.0 }
+typo = { weight = 5.0 }
+part = { weight = 4.0 }
+sound = { weight = 3.0 }
+similar = { weight = 1.0 }
+disagree = { weight = -3.0 }
+[model.date_of_birth]
+exact = { weight = 8.0 }
+day_month_swapped = { weight = 4.0 }
+typo = { weight = 4.0 }
+year_month = { weight = -1.0 }
+year = { weight = -2.0 }
+disagree = { weight = -4.0 }
+[model.postcode]
+exact = { weight = 6.0 }
+typo = { weight = 3.0 }
+sector = { weight = 2.0 }
+district = { weight = 0.5 }
+disagree = { weight = -2.0 }
+"""
+    )
+    model = load_matching_config(path).model
+
+    assert model.version == "trained-2026-12-06T101010Z"
+    assert model.family_name["exact"].weight == 7.5
+    assert model.family_name["crossed"] == DEFAULT_MODEL.family_name["crossed"]
+    assert model.address == DEFAULT_MODEL.address
+    assert model.names == {}
+
+
 def test_a_model_must_weigh_every_level_of_every_field() -> None:
     levels = DEFAULT_MODEL.model_dump()
     del levels["postcode"]["sector"]
