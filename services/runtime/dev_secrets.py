@@ -1,5 +1,6 @@
 """Secrets a process needs: from settings in production, made once under data_dir in development."""
 
+import os
 import secrets
 from pathlib import Path
 
@@ -25,9 +26,21 @@ def person_keys(settings: Settings) -> PersonKeys:
 
 
 def _made_once(path: Path) -> str:
-    """Return a development secret kept in `path` (32 random bytes as hex), made if missing."""
+    """Return a development secret kept in `path` (32 random bytes as hex), made if missing.
+
+    Processes starting together (`caseweave up` starts every service at once) agree on one
+    secret: each writes its own candidate to a file of its own, then links it into place,
+    which only the first can do (a link never replaces a file); the others read the winner's,
+    whole, since it was written before it was linked."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
+        candidate = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        candidate.write_text(secrets.token_hex(32))
+        candidate.chmod(0o600)
+        try:
+            os.link(candidate, path)
+        except FileExistsError:
+            pass  # another process made it first: theirs is the secret
+        finally:
+            candidate.unlink()
     return path.read_text().strip()
