@@ -45,7 +45,6 @@ from services.identity_matching.model import (
     DEFAULT_MODEL,
     NAMED_FIELDS,
     MatchingModel,
-    name_key,
 )
 
 Decision = Literal["link", "review", "none"]
@@ -216,20 +215,17 @@ def _weighed_by_name(
 ) -> MatchScore:
     """`match` with each exact name's weight that of the name itself (both records hold it);
     as with levels, each combination of levels and name weights is added up once."""
-    weights = [
-        None
-        if names is None or levels[index] != "exact"
-        else names.weight(name_key(field, getattr(a, field)))
+    given, family = (
+        model.exact_name_weight(field, getattr(a, field)) if levels[index] == "exact" else None
         for index, field in enumerate(NAMED_FIELDS)  # the first two of `FIELDS`
-        for names in (model.names.get(field),)
-    ]
+    )
     named = _held(model)[2]
-    key = (levels, weights[0], weights[1])
+    key = (levels, given, family)
     found = named.get(key)
     if found is None:
         evidence = [
             e if weight is None else replace(e, weight=weight)
-            for e, weight in zip(match.evidence, [*weights, None, None, None], strict=False)
+            for e, weight in zip(match.evidence, (given, family, None, None, None), strict=True)
         ]
         found = MatchScore(round(sum(e.weight for e in evidence), 2), tuple(evidence))
         named[key] = found

@@ -159,12 +159,15 @@ class MatchingModel(BaseModel):
     ) -> Literal["common", "rare"] | None:
         """Say whether an exact agreement on `name` weighs as a common or a rare name (None:
         the field's exact names all weigh the same)."""
-        if field not in ("given_name", "family_name"):
+        if field not in ("given_name", "family_name") or field not in self.names:
             return None
+        return "common" if name_key(field, name) in self.names[field].common else "rare"
+
+    def exact_name_weight(self, field: NamedField, name: str | None) -> float | None:
+        """Return the bits an exact agreement on `name` adds by how common it is (None: the
+        field's exact names all weigh their level's weight)."""
         names = self.names.get(field)
-        if names is None:
-            return None
-        return "common" if name_key(field, name) in names.common else "rare"
+        return None if names is None else names.weight(name_key(field, name))
 
     def weight(self, field: FieldName, level: Level) -> float:
         """Return the bits one field's level adds (a missing value adds nothing)."""
