@@ -1,5 +1,6 @@
 """The issue's three records of one man, through `caseweave up` and HTTP: matched on arrival,
-reviewed and confirmed by a data steward, split again, and the decisions kept by a replay."""
+reviewed and confirmed by both organisations' data stewards, split again, and the decisions
+kept by a replay."""
 
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ def test_review_confirm_unlink_and_replay(system: System, tmp_path: Path) -> Non
         housing = Client(system, "housing")
         charity = Client(system, "voluntary")
         steward = Client(system, "housing", "data_steward")
-        charity_steward = Client(system, "voluntary", "data_steward")  # splits off its own
+        charity_steward = Client(system, "voluntary", "data_steward")  # seconds, splits its own
         housing.register_with_a_case("housing", DAVID)
         dave = charity.register_with_a_case("voluntary", DAVE)
 
@@ -88,6 +89,16 @@ def test_review_confirm_unlink_and_replay(system: System, tmp_path: Path) -> Non
             {"reason": "same man: checked with him at the drop-in"},
         )
         assert confirmed.status_code == 200, confirmed.text
+        assert confirmed.json()["awaiting"] == ["voluntary"]  # its steward agrees, or not
+        assert involvements(housing, citizen) == ["housing"]
+        [asked] = charity_steward.get("projection", "/v1/identity/review")["pairs"]
+        assert (asked["pair_id"], asked["linked_by"]) == (pair["pair_id"], ["housing"])
+        seconded = charity_steward.post(
+            "projection",
+            f"/v1/identity/review/{pair['pair_id']}/confirm",
+            {"reason": "Dave confirmed his address with housing"},
+        )
+        assert seconded.status_code == 200, seconded.text
         # the charity's case may still be on its way through the relay (Kafka mode)
         wait_for(
             lambda: involvements(housing, citizen) == ["housing", "voluntary"],

@@ -1,7 +1,8 @@
 """A data steward's decision event, read as the pairwise decisions that `linkage.resolve` takes,
 and the rules a decision must keep before it is recorded."""
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from events.identity import IdentityLinked, IdentityNotSamePerson, IdentityUnlinked, RecordRef
@@ -72,3 +73,45 @@ def parts_others_records(before: set[PersonKey], after: set[PersonKey], *, org: 
     kept = {key for key in before & after if key[0] != org}
     left = {key for key in before - after if key[0] != org}
     return bool(kept and left)
+
+
+@dataclass(frozen=True)
+class DecisionsInForce:
+    """The decisions `linkage.resolve` takes, and the links still awaiting a second steward:
+    for each such pair, the organisations whose stewards have linked it so far."""
+
+    decisions: list[HumanDecision]
+    awaiting: dict[frozenset[PersonKey], frozenset[str]]
+
+
+def decisions_in_force(decided: Iterable[tuple[HumanDecision, str]]) -> DecisionsInForce:
+    """Return which of the decisions (each with its steward's organisation, in the order
+    decided) take effect.
+
+    Keeping two records apart takes effect at once, whoever's steward decides it (the
+    cautious reading). Linking two organisations' records takes effect only when the
+    stewards of both have linked the pair (at the later link): one organisation's steward
+    alone would open the other's record to their own frontline, and the other organisation
+    is the one that knows its record. A keep-apart ends the links made before it. Two records
+    of one organisation need its steward only.
+    """
+    in_force: list[HumanDecision] = []
+    linked: dict[frozenset[PersonKey], frozenset[str]] = {}
+    for decision, org in decided:
+        pair = decision.pair
+        if not decision.same:
+            linked[pair] = frozenset()
+            in_force.append(decision)
+            continue
+        linked[pair] = linked.get(pair, frozenset()) | {org}
+        if organisations_of(pair) <= linked[pair]:
+            in_force.append(decision)
+    awaiting = {
+        pair: orgs for pair, orgs in linked.items() if orgs and not organisations_of(pair) <= orgs
+    }
+    return DecisionsInForce(in_force, awaiting)
+
+
+def organisations_of(pair: frozenset[PersonKey]) -> frozenset[str]:
+    """Return the organisations whose records a pair names."""
+    return frozenset(org for org, _ in pair)

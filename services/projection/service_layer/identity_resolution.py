@@ -6,8 +6,10 @@ population), and re-resolves every record connected to it (by scored pair, NHS n
 shared citizen or human decision) with `linkage.resolve`. Two records of one NHS
 number whose names or birth dates disagree are joined by the number and wait in the review
 queue (an identity conflict: `domain/identity_conflicts.py`). A data steward's decision
-re-resolves the records it names the same way; a recorded decision that would break an
-NHS-number rule is skipped and logged (`identity_decisions_skipped`). Each citizen's id
+re-resolves the records it names the same way (a link of two organisations' records takes
+effect once the stewards of both have linked it: `identity_decisions.decisions_in_force`);
+a recorded decision that would break an NHS-number rule is skipped and logged
+(`identity_decisions_skipped`). Each citizen's id
 comes from its anchor (`citizen_ids`), so the same records, scores and decisions give the
 same ids in any order.
 
@@ -49,6 +51,7 @@ from services.projection.domain.identity_conflicts import (
     linked_by_both,
     standing_links,
 )
+from services.projection.domain.identity_decisions import DecisionsInForce, decisions_in_force
 from services.projection.domain.identity_records import Registration, StoredPair, pair_id_of
 from services.projection.domain.linkage import (
     HumanDecision,
@@ -150,14 +153,16 @@ class IdentityResolution:
         component = await uow.matches.component(start, link_from=lowest_link(self._matching))
         held = component.held
         among = [pair for pair in component.pairs if pair.a in held and pair.b in held]
+        decided = decisions_in_force(component.decisions)
         resolution = resolve(
             {key: registration.record.nhs_number for key, registration in held.items()},
             [self._scored(pair, held) for pair in among],
-            [decision for decision, _ in component.decisions],
+            decided.decisions,
         )
         _log_skipped(resolution.skipped)
         review = {pair_id_of(p.a, p.b) for p in resolution.review}
         review.update(_conflicts_unsettled(among, held, component.decisions))
+        review.update(_links_awaiting_a_steward(among, decided, resolution.anchor_of))
         crossing = [p for p in component.pairs if p.a not in held or p.b not in held]
         review.update(self._reviewed_across(crossing, held | component.outside))
         wanted = self._citizens_of(resolution.anchor_of)
@@ -270,6 +275,19 @@ def _conflicts_unsettled(
     )
     return [
         pair.pair_id for pair in conflicts if not linked_by_both(frozenset((pair.a, pair.b)), links)
+    ]
+
+
+def _links_awaiting_a_steward(
+    among: Sequence[StoredPair], decided: DecisionsInForce, anchor_of: dict[PersonKey, str]
+) -> list[UUID]:
+    """Return the scored pairs one organisation's steward has linked and the other's has not
+    (yet): they wait in the other steward's queue, unless something else joined them."""
+    return [
+        pair.pair_id
+        for pair in among
+        if frozenset((pair.a, pair.b)) in decided.awaiting
+        and anchor_of.get(pair.a) != anchor_of.get(pair.b)
     ]
 
 

@@ -7,9 +7,16 @@ A decision is refused, recording nothing, unless it is the steward's to make (on
 pair is their organisation's; an unlink splits off only their own record; keeping records
 apart never parts other organisations' records from each other) and it keeps the NHS-number
 rules (one number is one citizen; a citizen holds at most one).
+
+A link of two organisations' records takes effect once the stewards of both have linked the
+pair (`identity_decisions.decisions_in_force`); keeping apart takes one. And a steward sees
+another organisation's values only for a citizen their own organisation already holds an
+attested record of; before that, how each field compared. So a registration made up from a
+search's name and birth date buys neither the other record's details nor, by one
+organisation's link, its frontline's way into the person's view.
 """
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from uuid import UUID
@@ -29,11 +36,16 @@ from events.identity import (
 from services.identity_matching.matching import MatchingConfig, agrees
 from services.projection.adapters.sharing_config import load_sharing_policy
 from services.projection.domain.fold import BatchFold, fold
-from services.projection.domain.identity_conflicts import is_conflict, standing_links
+from services.projection.domain.identity_conflicts import (
+    disputed_records,
+    is_conflict,
+    standing_links,
+)
 from services.projection.domain.identity_decisions import (
     IdentityDecision,
     decides_about_own,
     nhs_numbers_among,
+    organisations_of,
     parts_an_nhs_number,
     parts_others_records,
     record_key,
@@ -117,6 +129,12 @@ class ReviewRecord(BaseModel):
     )
     person_id: UUID | None
     citizen_id: UUID | None = Field(description="the citizen the record is part of now")
+    details_shown: bool = Field(
+        description="false: another organisation's record of a citizen your organisation holds"
+        " no attested record of yet (or whose identity the sharing rules or the person's"
+        " decisions withhold); its values are null and the pair's evidence says how each"
+        " field compared"
+    )
     nhs_number: str | None
     given_name: str | None
     family_name: str | None
@@ -153,6 +171,10 @@ class ReviewPair(BaseModel):
     score: float = Field(description="bits of evidence for one person over two")
     agreed_on: list[str]
     evidence: list[FieldComparison]
+    linked_by: list[OrgId] = Field(
+        description="organisations whose stewards have linked the pair; two organisations'"
+        " records join once the stewards of both have"
+    )
     a: ReviewRecord
     b: ReviewRecord
 
@@ -175,6 +197,14 @@ class DecisionOutcome(BaseModel):
     citizens: list[ReviewRecord] = Field(
         description=f"the records named and the citizen each is part of now (the first "
         f"{LISTED_RECORDS}: an unlink of a large citizen names many)"
+    )
+    takes_effect: bool = Field(
+        description="false: a link of two organisations' records, waiting for the other"
+        " organisation's steward to link them too (a link takes effect once both have)"
+    )
+    awaiting: list[OrgId] = Field(
+        description="the organisations whose stewards are still to link the pair (the other"
+        " side of an identity conflict is not named)"
     )
 
 
@@ -218,17 +248,32 @@ class IdentityStewardship:
         The best `REVIEW_SCAN` pairs are considered."""
         async with self._units() as uow:  # reads only: nothing to commit
             scanned = await uow.matches.pairs_in_review(org=by.caller.org, limit=REVIEW_SCAN)
-            links = await uow.read_model.links_of({k for p, _, _ in scanned for k in (p.a, p.b)})
+            records = {k for p, _, _ in scanned for k in (p.a, p.b)}
+            links = await uow.read_model.links_of(records)
             views = await uow.read_model.load_views(set(links.values()))
-        viewers = _viewers(by.viewer, views)
-        shown = [
-            (pair, a, b)
-            for pair, a, b in scanned
-            if not _withheld(a, links, viewers) and not _withheld(b, links, viewers)
-        ]
+            viewers = _viewers(by.viewer, views)
+            shown = [
+                (pair, a, b)
+                for pair, a, b in scanned
+                if not _withheld(a, links, viewers) and not _withheld(b, links, viewers)
+            ]
+            page = shown[offset:][:limit]
+            on_page = {k for p, _, _ in page for k in (p.a, p.b)}
+            decided = standing_links(await uow.decisions.decided_by(on_page)) if page else {}
+            sees = await _details_shown(
+                uow, by.caller.org, on_page, views=views, links=links, viewers=viewers
+            )
         pairs = [
-            _review_pair(p, a, b, links, viewers, org=by.caller.org)
-            for p, a, b in shown[offset:][:limit]
+            _review_pair(
+                p,
+                a,
+                b,
+                links,
+                sees,
+                org=by.caller.org,
+                linked_by=decided.get(frozenset((p.a, p.b))),
+            )
+            for p, a, b in page
         ]
         return ReviewQueue(total=len(shown), limit=limit, offset=offset, pairs=pairs)
 
@@ -312,17 +357,24 @@ class IdentityStewardship:
             views = await refolded_views(uow, refold, self._fold)
             await uow.read_model.save_views(list(views.values()))
         links = await uow.read_model.links_of(named)
-        viewers = _viewers(by.viewer, await uow.read_model.load_views(set(links.values())))
+        views = await uow.read_model.load_views(set(links.values()))
+        viewers = _viewers(by.viewer, views)
         hidden = {key for key in named if key in held and _withheld(held[key], links, viewers)}
         if _settles_a_conflict(decision, held):  # the other side's record stays unsaid
             hidden |= {key for key in named if key[0] != by.caller.org}
         knowable = sorted(named - hidden, key=lambda key: (key not in first_named, key))
         listed = knowable[:LISTED_RECORDS]
+        awaiting = await _awaiting(uow, decision)
+        sees = await _details_shown(
+            uow, by.caller.org, listed, views=views, links=links, viewers=viewers
+        )
         return DecisionOutcome(
             event_id=envelope.event_id,
             type=envelope.type,
             named_records=len(knowable),
-            citizens=[_review_record(held[key], links.get(key), viewers) for key in listed],
+            citizens=[_review_record(held[key], links.get(key), sees) for key in listed],
+            takes_effect=not awaiting,
+            awaiting=[o for o in awaiting if not _settles_a_conflict(decision, held)],
         )
 
     async def _refuse_what_breaks_a_rule(
@@ -335,9 +387,7 @@ class IdentityStewardship:
     ) -> None:
         """Raise if the decision repeats the latest, or would part one NHS number or join two."""
         if isinstance(decision, IdentityLinked | IdentityNotSamePerson):
-            a, b = held[record_key(decision.a)].record, held[record_key(decision.b)].record
-            conflict = is_conflict(a, b, a.nhs_number, b.nhs_number)
-            await self._refuse_a_repeat(uow, decision, conflict=conflict, org=org)
+            await self._refuse_a_repeat(uow, decision, org=org)
         if parts_an_nhs_number(decision, {k: r.record.nhs_number for k, r in held.items()}):
             raise SharesNhsNumber(decision.event_type)
         if isinstance(decision, IdentityLinked):
@@ -348,13 +398,12 @@ class IdentityStewardship:
         uow: UnitOfWork,
         decision: IdentityLinked | IdentityNotSamePerson,
         *,
-        conflict: bool,
         org: str,
     ) -> None:
         """Raise AlreadyDecided if the pair's latest decision already says what this one does
         (a retried request, or a second steward: one event per decision, not one per click;
-        but an identity conflict's link needs a steward of each side, so the other side's
-        first link is no repeat)."""
+        but a link of two organisations' records needs a steward of each, so the other
+        organisation's first link is no repeat)."""
         pair = {record_key(decision.a), record_key(decision.b)}
         decided = [d for d in await uow.decisions.among(pair) if d.pair == pair]
         if not decided:
@@ -362,8 +411,8 @@ class IdentityStewardship:
         latest = max(decided, key=lambda d: (d.decided_at, not d.same))  # as linkage breaks ties
         if latest.same != isinstance(decision, IdentityLinked):
             return
-        if conflict and isinstance(decision, IdentityLinked):
-            # an identity conflict is settled by both sides' stewards: one may be the second
+        if isinstance(decision, IdentityLinked):
+            # two organisations' records are linked by both their stewards: one may be second
             linked = standing_links(await uow.decisions.decided_by(pair))
             if org not in linked.get(frozenset(pair), frozenset()):
                 return
@@ -462,25 +511,74 @@ def _withheld(
     return org in viewers(links.get(registration.key)).withheld
 
 
+async def _details_shown(
+    uow: UnitOfWork,
+    org: OrgId,
+    records: Collection[PersonKey],
+    *,
+    views: Mapping[UUID, CitizenView],
+    links: Mapping[PersonKey, UUID],
+    viewers: Callable[[UUID | None], Viewer],
+) -> Callable[[Registration], bool]:
+    """Return whether the steward sees a record's details (names, birth date, NHS number,
+    addresses): always their own organisation's; another's only when the sharing rules
+    share its identity, the person has not withheld it, and the steward's organisation
+    already holds an attested record of that citizen (it works with the person). Before
+    that, a pair shows how each field compared, not the other organisation's values: a
+    registration made up from a search's name and birth date must not buy the details."""
+    theirs = {links[key] for key in records if key[0] != org and key in links}
+    attested = {
+        citizen_id
+        for citizen_id in theirs
+        if citizen_id in views and await _holds_attested_record(uow, views[citizen_id], org)
+    }
+
+    def shown(registration: Registration) -> bool:
+        record = registration.record
+        if record.org == org:
+            return True
+        citizen_id = links.get(registration.key)
+        return citizen_id in attested and viewers(citizen_id).may_see(record.org, IDENTITY)
+
+    return shown
+
+
+async def _holds_attested_record(uow: UnitOfWork, view: CitizenView, org: OrgId) -> bool:
+    """Tell whether `org` holds a record of the citizen that is not disputed (one claiming
+    the person's NHS number under other details, not settled by both sides' stewards)."""
+    own = [(i.org, i.person_id) for i in view.involvements if i.org == org]
+    if not own:
+        return False
+    if not disputed_records(view.involvements):
+        return True
+    records = [(i.org, i.person_id) for i in view.involvements if i.registration is not None]
+    links = standing_links(await uow.decisions.decided_by(records))
+    disputed = disputed_records(view.involvements, links=links)
+    return any(key not in disputed for key in own)
+
+
+async def _awaiting(uow: UnitOfWork, decision: IdentityDecision) -> list[OrgId]:
+    """Return the organisations whose stewards must still link a linked pair before it takes
+    effect (none for other decisions)."""
+    if not isinstance(decision, IdentityLinked):
+        return []
+    pair = frozenset((record_key(decision.a), record_key(decision.b)))
+    linked = standing_links(await uow.decisions.decided_by(pair)).get(pair, frozenset())
+    return sorted(organisations_of(pair) - linked)
+
+
 def _review_record(
-    registration: Registration, citizen_id: UUID | None, viewers: Callable[[UUID | None], Viewer]
+    registration: Registration, citizen_id: UUID | None, shown: Callable[[Registration], bool]
 ) -> ReviewRecord:
-    """Return a record as a steward sees it: details only if the rules share its identity
-    and the person has not withheld it from the steward's organisation."""
+    """Return a record as a steward sees it: its details only where `shown`."""
     record = registration.record
-    org = record.org
-    shown = viewers(citizen_id).may_see(org, IDENTITY)
+    visible = shown(registration)
     return ReviewRecord(
-        org=org,
+        org=record.org,
         person_id=UUID(record.person_id),
         citizen_id=citizen_id,
-        nhs_number=record.nhs_number if shown else None,
-        given_name=record.given_name if shown else None,
-        family_name=record.family_name if shown else None,
-        date_of_birth=record.date_of_birth if shown else None,
-        postcode=record.postcode if shown else None,
-        address=record.address if shown else None,
-        place=record.place if shown else None,
+        details_shown=visible,
+        **({f: getattr(record, f) for f in _DETAILS} if visible else _NO_DETAILS),
     )
 
 
@@ -488,17 +586,18 @@ def _review_pair(
     pair: StoredPair,
     a: Registration,
     b: Registration,
-    links: dict[PersonKey, UUID],
-    viewers: Callable[[UUID | None], Viewer],
+    links: Mapping[PersonKey, UUID],
+    shown: Callable[[Registration], bool],
     *,
     org: str,
+    linked_by: frozenset[str] | None,
 ) -> ReviewPair:
     evidence = [
         FieldComparison(field=e.field, agreement=e.agreement, weight=e.weight)
         for e in pair.evidence
     ]
     conflict = is_conflict(a.record, b.record, a.record.nhs_number, b.record.nhs_number)
-    sides = [_review_record(r, links.get(r.key), viewers) for r in (a, b)]
+    sides = [_review_record(r, links.get(r.key), shown) for r in (a, b)]
     if conflict:  # neither side learns the other's version of the person, nor whose it is
         sides = [side if side.org == org else _unnamed(side) for side in sides]
     return ReviewPair(
@@ -507,6 +606,7 @@ def _review_pair(
         score=pair.score,
         agreed_on=[e.field for e in evidence if agrees(e.agreement)],
         evidence=evidence,
+        linked_by=sorted(o for o in linked_by or () if not conflict or o == org),
         a=sides[0],
         b=sides[1],
     )
@@ -514,12 +614,21 @@ def _review_pair(
 
 def _unnamed(record: "ReviewRecord") -> "ReviewRecord":
     """The other side of an identity conflict: only that it exists (and how it compares)."""
-    return ReviewRecord(org=None, person_id=None, citizen_id=record.citizen_id, **_NO_DETAILS)
+    return ReviewRecord(
+        org=None, person_id=None, citizen_id=record.citizen_id, details_shown=False, **_NO_DETAILS
+    )
 
 
-_NO_DETAILS: dict[str, None] = dict.fromkeys(
-    ("nhs_number", "given_name", "family_name", "date_of_birth", "postcode", "address", "place")
+_DETAILS = (
+    "nhs_number",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "postcode",
+    "address",
+    "place",
 )
+_NO_DETAILS: dict[str, None] = dict.fromkeys(_DETAILS)
 
 
 def _settles_a_conflict(decision: IdentityDecision, held: Mapping[PersonKey, Registration]) -> bool:

@@ -450,6 +450,7 @@ async def test_an_identity_conflict_is_settled_only_by_both_sides_stewards(
         firsts = {}
         for org, steward in stewards.items():
             queue = await api.get("/v1/identity/review", headers=steward)
+            assert queue.status_code == 200, queue.text
             first = queue.json()["pairs"][0]
             assert first["conflict"] is True
             other = next(side for side in (first["a"], first["b"]) if side["org"] != org)
@@ -476,13 +477,18 @@ async def test_an_identity_conflict_is_settled_only_by_both_sides_stewards(
         }
         linked = await api.post("/v1/identity/links", json=pair, headers=stewards["housing"])
         assert linked.status_code == 200, linked.text
-        for theirs in ("Victoria", "1990-02-03", health.subject):  # nor does the answer say
-            assert theirs not in linked.text
+        for theirs in ("Victoria", "1990-02-03", health.subject, "mental_health"):
+            assert theirs not in linked.text  # nor does the answer say, nor whose
+        assert (linked.json()["takes_effect"], linked.json()["awaiting"]) == (False, [])
         assert await access(frontline) == "contacts"  # one side's word is not enough
         again = await api.post("/v1/identity/links", json=pair, headers=stewards["housing"])
         assert again.json()["error"]["code"] == "already_decided"
         waiting = await api.get("/v1/identity/review", headers=stewards["mental_health"])
-        assert firsts["mental_health"]["pair_id"] in {p["pair_id"] for p in waiting.json()["pairs"]}
+        assert waiting.status_code == 200, waiting.text
+        [asked] = [
+            p for p in waiting.json()["pairs"] if p["pair_id"] == firsts["mental_health"]["pair_id"]
+        ]
+        assert asked["linked_by"] == []  # whose steward linked it would say whose record it is
         confirmed = await api.post(
             f"/v1/identity/review/{firsts['mental_health']['pair_id']}/confirm",
             json={"reason": "checked with her: she uses another name"},
@@ -772,3 +778,79 @@ async def test_a_senders_record_of_the_answer_shows_only_to_the_referrals_two_pa
     assert "referral.answered" not in seen["mental_health"]
     everything = await orgs.queries().timeline(UUID(citizen), limit=1000, offset=0)
     assert "referral.answered" in {e.type for e in everything.events}  # e.g. for a SAR
+
+
+async def test_a_registration_made_up_from_a_search_buys_no_details_and_no_view(
+    orgs: Organisations, database_url: str
+) -> None:
+    """Mental health's frontline key searches "Grace Mill, born 1984-07-21": someone is
+    known. It registers her from just that and opens a case; the pair waits for review.
+    Its steward's queue shows how the fields compared, none of housing's values (NHS
+    number, postcode, address); its steward's link alone joins nothing and opens nothing;
+    housing's steward, asked, keeps them apart."""
+    grace = details(
+        nhs_number="9850588624", given_name="Grace", family_name="Mill",
+        date_of_birth=date(1984, 7, 21), postcode="BS5 6XX", address="12 Mill Road",
+    )  # fmt: skip
+    housing, made_up = PersonAt("housing"), PersonAt("mental_health")
+    await orgs.record([housing.registered(AT, grace), housing.case_opened(AT, uuid4())])
+    await orgs.catch_up()
+    async with projection_api(orgs, database_url) as api:
+        frontline = await key_of(orgs, "mental_health")
+        found = await api.get(
+            "/v1/citizens",
+            params={"family_name": "Mill", "given_name": "Grace", "date_of_birth": "1984-07-21"},
+            headers=frontline,
+        )
+        [hit] = found.json()["citizens"]
+        guessed = details(
+            nhs_number=None, given_name="Grace", family_name="Mill",
+            date_of_birth=date(1984, 7, 21),
+        )  # fmt: skip
+        await orgs.record([made_up.registered(AT, guessed), made_up.case_opened(AT, uuid4())])
+        await orgs.catch_up()
+
+        steward = await key_of(orgs, "mental_health", "data_steward")
+        queue = await api.get("/v1/identity/review", headers=steward)
+        [pair] = queue.json()["pairs"]
+        theirs = next(side for side in (pair["a"], pair["b"]) if side["org"] == "housing")
+        assert theirs["details_shown"] is False
+        for value in ("9850588624", "BS5 6XX", "Mill Road", "12 Mill"):
+            assert value not in queue.text
+        assert {e["field"]: e["agreement"] for e in pair["evidence"]}["date_of_birth"] == "exact"
+
+        linked = await api.post(
+            f"/v1/identity/review/{pair['pair_id']}/confirm",
+            json={"reason": "same woman"},
+            headers=steward,
+        )
+        assert (linked.status_code, linked.json()["awaiting"]) == (200, ["housing"])
+        assert linked.json()["takes_effect"] is False
+        for value in ("9850588624", "BS5 6XX", "Mill Road"):
+            assert value not in linked.text
+        view = await api.get(f"/v1/citizens/{hit['citizen_id']}", headers=frontline)
+        assert view.json()["access"] == "contacts"
+        for value in ("9850588624", "BS5 6XX", "Mill Road"):
+            assert value not in view.text
+        assert (
+            await api.get(f"/v1/citizens/{hit['citizen_id']}/fhir", headers=frontline)
+        ).status_code == 403
+
+        housing_steward = await key_of(orgs, "housing", "data_steward")
+        waiting = (await api.get("/v1/identity/review", headers=housing_steward)).json()
+        [asked] = waiting["pairs"]
+        assert (asked["pair_id"], asked["linked_by"]) == (pair["pair_id"], ["mental_health"])
+        kept_apart = await api.post(
+            f"/v1/identity/review/{pair['pair_id']}/reject",
+            json={"reason": "not known to us at mental health"},
+            headers=housing_steward,
+        )
+        assert kept_apart.status_code == 200, kept_apart.text
+        again = await api.post(
+            f"/v1/identity/review/{pair['pair_id']}/confirm",
+            json={"reason": "same woman, really"},
+            headers=steward,
+        )
+        assert (again.status_code, again.json()["awaiting"]) == (200, ["housing"])
+        view = await api.get(f"/v1/citizens/{hit['citizen_id']}", headers=frontline)
+        assert view.json()["access"] == "contacts"

@@ -486,6 +486,7 @@ async def test_a_stewards_decision_that_stays_loses_its_reason_about_the_erased(
 
     await stewardship.decide(IdentityLinked(a=ref[carl], b=ref[karl], reason="renamed"), by=housing)
     await stewardship.decide(IdentityLinked(a=ref[carl], b=ref[bea], reason="mix-up"), by=housing)
+    await stewardship.decide(IdentityLinked(a=ref[bea], b=ref[carl], reason="agreed"), by=charity)
     await stewardship.unlink(
         await citizen_of(carl), ref[karl],
         reason="Karl is not Carl, Bea Quayle told us", by=housing,

@@ -155,6 +155,10 @@ async def test_a_middling_match_waits_in_the_review_queue_with_its_evidence(
         "address": "missing",
     }
     assert pair.agreed_on == ["given_name", "family_name", "date_of_birth"]
+    own, theirs = sorted((pair.a, pair.b), key=lambda side: side.org != "housing")
+    assert (own.given_name, own.details_shown) == ("David", True)
+    assert theirs.org == "voluntary"  # whose steward to ask, not what they recorded
+    assert (theirs.given_name, theirs.date_of_birth, theirs.details_shown) == (None, None, False)
 
 
 async def test_confirming_joins_them_unlinking_splits_them_and_both_survive_a_replay(
@@ -164,7 +168,14 @@ async def test_confirming_joins_them_unlinking_splits_them_and_both_survive_a_re
     service = stewardship(orgs)
     pair = (await service.review_queue(limit=10, offset=0, by=STEWARD)).pairs[0]
 
-    confirmed = await service.confirm(pair.pair_id, reason="same person, checked", by=STEWARD)
+    first = await service.confirm(pair.pair_id, reason="same person, checked", by=STEWARD)
+    assert first.awaiting == ["voluntary"]  # one organisation's word does not join them
+    assert await _citizen_of(orgs, charity) != await _citizen_of(orgs, housing)
+    [waiting] = (await service.review_queue(limit=10, offset=0, by=CHARITY_STEWARD)).pairs
+    assert (waiting.pair_id, waiting.linked_by) == (pair.pair_id, ["housing"])
+
+    confirmed = await service.confirm(pair.pair_id, reason="our Dai is David", by=CHARITY_STEWARD)
+    assert confirmed.awaiting == []
     citizen = await _citizen_of(orgs, housing)
     assert citizen is not None
     assert {c.citizen_id for c in confirmed.citizens} == {citizen}
@@ -198,8 +209,16 @@ async def test_confirming_joins_them_unlinking_splits_them_and_both_survive_a_re
 
     async with orgs.pool.acquire() as conn:
         decisions = await DecisionStore(conn, decisions_schema_of(orgs.schema)).events()
-    assert [e.type for e in decisions] == ["identity.linked", "identity.unlinked"]
-    assert [e.actor for e in decisions] == ["housing/data_steward/k1", "voluntary/data_steward/k2"]
+    assert [e.type for e in decisions] == [
+        "identity.linked",
+        "identity.linked",
+        "identity.unlinked",
+    ]
+    assert [e.actor for e in decisions] == [
+        "housing/data_steward/k1",
+        "voluntary/data_steward/k2",
+        "voluntary/data_steward/k2",
+    ]
 
 
 async def test_a_rejected_pair_is_never_joined_even_when_later_details_agree_fully(
@@ -373,9 +392,11 @@ async def test_the_review_api_end_to_end_with_precise_errors(
         f"/v1/identity/review/{pair_id}/confirm", headers=steward, json={"reason": "checked"}
     )
     assert confirmed.status_code == 200
-    assert confirmed.json()["type"] == "identity.linked"
-    citizen = await _citizen_of(orgs, housing)
-    assert await _citizen_of(orgs, charity) == citizen
+    assert (confirmed.json()["type"], confirmed.json()["awaiting"]) == (
+        "identity.linked",
+        ["voluntary"],
+    )
+    assert await _citizen_of(orgs, charity) != await _citizen_of(orgs, housing)
     decisions = await _decisions_recorded(orgs)
     again = await api.post(  # a retry, or a second steward: one decision is one event
         f"/v1/identity/review/{pair_id}/confirm", headers=steward, json={"reason": "checked"}
@@ -383,6 +404,12 @@ async def test_the_review_api_end_to_end_with_precise_errors(
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "already_decided"
     assert await _decisions_recorded(orgs) == decisions
+    seconded = await api.post(
+        f"/v1/identity/review/{pair_id}/confirm", headers=charity_steward, json={"reason": "yes"}
+    )
+    assert (seconded.status_code, seconded.json()["awaiting"]) == (200, [])
+    citizen = await _citizen_of(orgs, housing)
+    assert await _citizen_of(orgs, charity) == citizen
 
     stranger = {"org": "voluntary", "person_id": str(uuid4())}
     record = {"org": "housing", "person_id": str(housing.person_id)}
@@ -434,6 +461,18 @@ async def test_the_review_api_end_to_end_with_precise_errors(
         },
     )
     assert relinked.status_code == 200
+    assert relinked.json()["awaiting"] == ["voluntary"]
+    assert await _citizen_of(orgs, charity) != citizen
+    charity_links = await api.post(
+        "/v1/identity/links",
+        headers=charity_steward,
+        json={
+            "a": {"org": "voluntary", "person_id": str(charity.person_id)},
+            "b": record,
+            "reason": "agreed with housing",
+        },
+    )
+    assert (charity_links.status_code, charity_links.json()["awaiting"]) == (200, [])
     assert await _citizen_of(orgs, charity) == citizen
 
 
@@ -459,7 +498,8 @@ async def test_a_decision_and_a_batch_at_once_leave_consistent_views(
             b=RecordRef(org="voluntary", person_id=charity.person_id),
             reason="checked",
         )
-        await asyncio.gather(service.decide(decision, by=STEWARD), orgs.catch_up())
+        await service.decide(decision, by=STEWARD)  # the second steward's link joins them
+        await asyncio.gather(service.decide(decision, by=CHARITY_STEWARD), orgs.catch_up())
     finally:
         await pool.close()
     citizen = await _citizen_of(orgs, housing)

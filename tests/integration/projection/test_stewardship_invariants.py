@@ -234,16 +234,21 @@ async def test_one_nhs_number_stays_one_citizen_through_confirm_unlink_and_confi
     bob = await _register(orgs, "voluntary", nhs_number=None, given_name="Bob", family_name="Jones")
     steward = await key_of(orgs, "voluntary", "data_steward")
     queue = (await api.get("/v1/identity/review", headers=steward)).json()
-    pair_id = queue["pairs"][0]["pair_id"]
-    confirm = f"/v1/identity/review/{pair_id}/confirm"
+    [pair, *_] = queue["pairs"]
+    confirm = f"/v1/identity/review/{pair['pair_id']}/confirm"
+    [other] = {pair["a"]["org"], pair["b"]["org"]} - {"voluntary"}
+    other_steward = await key_of(orgs, other, "data_steward")
 
-    assert (await api.post(confirm, headers=steward, json={"reason": "same"})).status_code == 200
+    for by in (steward, other_steward):  # the stewards of both records' organisations
+        assert (await api.post(confirm, headers=by, json={"reason": "same"})).status_code == 200
     citizen = await _citizen_of(orgs, health)
+    assert await _citizen_of(orgs, bob) == citizen
     unlink = {**_ref(bob), "reason": "his son"}
     split = await api.post(f"/v1/citizens/{citizen}/unlink", headers=steward, json=unlink)
     assert split.status_code == 200, split.text
-    again = await api.post(confirm, headers=steward, json={"reason": "it was him"})
-    assert again.status_code == 200, again.text
+    for by in (steward, other_steward):  # the split ended both links: both again
+        again = await api.post(confirm, headers=by, json={"reason": "it was him"})
+        assert again.status_code == 200, again.text
 
     assert await _broken_invariants(orgs) == []
     assert {await _citizen_of(orgs, p) for p in (housing, health, bob)} == {citizen}
@@ -275,12 +280,13 @@ async def test_a_registration_corrected_to_another_nhs_number_leaves_the_citizen
     records Dave's own NHS number, another: the link no longer holds, and says so in the log."""
     david = await _register(orgs, "housing", nhs_number=BELLA)
     dave = await _register(orgs, "voluntary", nhs_number=None, given_name="Dave")
-    linked = await api.post(
-        "/v1/identity/links",
-        headers=await key_of(orgs, "housing", "data_steward"),
-        json={"a": _ref(david), "b": _ref(dave), "reason": "same man"},
-    )
-    assert linked.status_code == 200, linked.text
+    for org in ("housing", "voluntary"):
+        linked = await api.post(
+            "/v1/identity/links",
+            headers=await key_of(orgs, org, "data_steward"),
+            json={"a": _ref(david), "b": _ref(dave), "reason": "same man"},
+        )
+        assert linked.status_code == 200, linked.text
     assert await _citizen_of(orgs, dave) == await _citizen_of(orgs, david)
 
     corrected = details(nhs_number=VICTORIA, given_name="Dave")
@@ -296,11 +302,11 @@ async def test_a_registration_corrected_to_another_nhs_number_leaves_the_citizen
 
 
 async def _record_old_decision(
-    orgs: Organisations, decision: IdentityDecision, at: datetime
+    orgs: Organisations, decision: IdentityDecision, at: datetime, *, by: str = "housing"
 ) -> None:
     """Store a decision as an earlier version recorded it, without today's checks."""
     envelope = an_envelope(
-        org="housing", type_=decision.event_type, category=decision.category, occurred_at=at,
+        org=by, type_=decision.event_type, category=decision.category, occurred_at=at,
         recorded_at=at, data=decision.model_dump(mode="json"),
     )  # fmt: skip
     async with orgs.pool.acquire() as conn:
@@ -319,6 +325,7 @@ async def test_a_replay_skips_old_decisions_that_would_break_the_nhs_number_rule
     merge = IdentityLinked(a=_record(bella), b=_record(victoria), reason="same")
     part = IdentityNotSamePerson(a=_record(robert), b=_record(roberts), reason="twins")
     await _record_old_decision(orgs, merge, AT + timedelta(days=1))
+    await _record_old_decision(orgs, merge, AT + timedelta(days=1), by="mental_health")
     await _record_old_decision(orgs, part, AT + timedelta(days=1))
 
     with structlog.testing.capture_logs() as logs:

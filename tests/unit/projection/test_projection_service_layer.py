@@ -145,7 +145,7 @@ async def test_a_batch_that_fails_leaves_nothing_behind() -> None:
     assert (state.timeline, state.links, state.registrations, state.commits) == ({}, {}, {}, 0)
 
 
-async def test_a_steward_links_two_records_and_unlinks_their_own_again() -> None:
+async def test_stewards_of_both_organisations_link_two_records_and_one_unlinks_its_own() -> None:
     state, units = fake_unit_of_work()
     consumer = ProjectionConsumer(units, id_secret=ID_SECRET)
     stewardship = IdentityStewardship(units, id_secret=ID_SECRET)
@@ -161,11 +161,12 @@ async def test_a_steward_links_two_records_and_unlinks_their_own_again() -> None
     )
     assert state.links[_key(housing)] != state.links[_key(charity)]
 
-    linked = await stewardship.decide(
-        IdentityLinked(a=_ref(housing), b=_ref(charity), reason="same man"),
-        by=_steward("housing"),
-    )
-    assert linked.type == "identity.linked"
+    link = IdentityLinked(a=_ref(housing), b=_ref(charity), reason="same man")
+    first = await stewardship.decide(link, by=_steward("housing"))
+    assert (first.type, first.awaiting) == ("identity.linked", ["voluntary"])
+    assert state.links[_key(housing)] != state.links[_key(charity)]  # one side's word only
+    second = await stewardship.decide(link, by=_steward("voluntary"))
+    assert second.awaiting == []
     assert state.links[_key(housing)] == state.links[_key(charity)]
     assert len(_view_of(state, housing).involvements) == 2
 
@@ -177,8 +178,12 @@ async def test_a_steward_links_two_records_and_unlinks_their_own_again() -> None
         state.links[_key(housing)], _ref(housing), reason="not him", by=_steward("housing")
     )
     assert state.links[_key(housing)] != state.links[_key(charity)]
-    assert [d.envelope.type for d in state.decisions] == ["identity.linked", "identity.unlinked"]
-    assert state.locks.count("relinking") >= 4  # each decision re-linked alone
+    assert [d.envelope.type for d in state.decisions] == [
+        "identity.linked",
+        "identity.linked",
+        "identity.unlinked",
+    ]
+    assert state.locks.count("relinking") >= 5  # each decision re-linked alone
 
 
 async def test_a_refused_decision_records_nothing() -> None:

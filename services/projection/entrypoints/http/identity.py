@@ -1,7 +1,8 @@
 """The data stewards' HTTP API: the review queue, and link / not-same-person / unlink decisions.
 
 Only `data_steward` keys may use it. Each decision is recorded as the projection's own event
-and has taken effect in the single view by the time the answer comes back.
+and has taken effect in the single view by the time the answer comes back (a link of two
+organisations' records takes effect once the stewards of both have made it).
 """
 
 from typing import Annotated
@@ -52,7 +53,10 @@ _DECIDED = (
     "Recorded as an event and applied: the answer lists each record's citizen now. A steward "
     "decides only about pairs where one record is their own organisation's, and splits off "
     "only their own organisation's records (403 otherwise); another organisation's details "
-    "show only where the sharing rules share its identity. The same decision again (the "
+    "show only for a citizen the steward's organisation already holds a record of, and "
+    "where the sharing rules share its identity. Two organisations' records are joined once "
+    "the stewards of both have linked them (`awaiting` lists the organisations still to); "
+    "keeping apart takes one. The same decision again (the "
     "pair's latest already says so) is 409 `already_decided`; a link of citizens holding "
     "different NHS numbers is 409 `different_nhs_numbers`; keeping apart or splitting off "
     "records that share an NHS number is 409 `shares_nhs_number`. A refused decision "
