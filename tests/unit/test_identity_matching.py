@@ -181,9 +181,20 @@ def test_every_tricky_pair_shares_a_blocking_key() -> None:
         (housing(), charity(postcode="BS5 6XY")),
         (housing(), charity(family_name="Okafor")),
         (housing(), charity(given_name="Dave", postcode=None)),
+        (housing(), charity(given_name="Tom", date_of_birth=date(1997, 5, 1))),  # both replaced
     ]
     for a, b in pairs:
         assert blocking_keys(a) & blocking_keys(b), (a, b)
+
+
+def test_a_household_meets_under_its_home_key_and_scores_below_review() -> None:
+    """A mother and son at one address share the `home:` key (postcode and family name):
+    they are compared, and their given names and birth dates keep them out of the queue."""
+    mother = charity(given_name="Grace", date_of_birth=date(1961, 4, 9), address="12 Mill Road")
+    son = charity(person_id="v-2", given_name="Tom", date_of_birth=date(1990, 7, 25),
+                  address="12 Mill Road")  # fmt: skip
+    assert {k.split(":")[0] for k in blocking_keys(mother) & blocking_keys(son)} == {"home"}
+    assert decision(mother, son) == "none"
 
 
 def test_soundex_and_jaro_winkler_give_their_textbook_values() -> None:

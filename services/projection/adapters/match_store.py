@@ -276,10 +276,16 @@ class MatchStore:
 
     async def keyed_by_an_earlier_release(self) -> bool:
         """Whether some record is stored under a kind of blocking key this release does not
-        make (new records would not meet it: `caseweave replay projection`)."""
+        make, or lacks the `home:` key (postcode and family name) this release added: new
+        records would not meet it as they should (`caseweave replay projection`)."""
+        s = self.schema
         earlier: bool = await self._conn.fetchval(
-            f"SELECT EXISTS (SELECT FROM {self.schema}.blocking_keys"  # noqa: S608 - schema name is checked
-            "  WHERE split_part(key, ':', 1) <> ALL($1::text[]))",
+            f"SELECT EXISTS (SELECT FROM {s}.blocking_keys"  # noqa: S608 - schema name is checked
+            "  WHERE split_part(key, ':', 1) <> ALL($1::text[]))"
+            f" OR EXISTS (SELECT FROM {s}.registrations r"
+            "  WHERE r.postcode IS NOT NULL AND r.family_name ~ '[[:alnum:]]'"
+            f"  AND NOT EXISTS (SELECT FROM {s}.blocking_keys k"
+            "   WHERE (k.org, k.person_id) = (r.org, r.person_id) AND k.key LIKE 'home:%'))",
             list(KINDS),
         )
         return earlier

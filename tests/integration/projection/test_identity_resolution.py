@@ -568,6 +568,30 @@ async def test_records_kept_under_an_earlier_release_s_blocking_keys_say_a_repla
     assert logs == []
 
 
+async def test_records_kept_before_the_home_key_say_a_replay_is_needed(
+    orgs: Organisations,
+) -> None:
+    """The release before looked nobody up by postcode and family name (`home:`): its
+    records lack that key, so a newcomer whose birth date and given name were both mistyped
+    would not meet them until the view is rebuilt."""
+    await _david_and_dave(orgs)
+    with structlog.testing.capture_logs() as logs:
+        await warn_if_built_before_matching(orgs.pool, orgs.schema)
+    assert logs == []
+    await orgs.pool.execute(
+        f"DELETE FROM {orgs.schema}.blocking_keys WHERE key LIKE 'home:%'"  # noqa: S608
+    )
+    with structlog.testing.capture_logs() as logs:
+        await warn_if_built_before_matching(orgs.pool, orgs.schema)
+    assert [(e["event"], e["blocking_keys_of_an_earlier_release"]) for e in logs] == [
+        ("identity_matching_needs_replay", True)
+    ]
+    await _rebuild(orgs)
+    with structlog.testing.capture_logs() as logs:
+        await warn_if_built_before_matching(orgs.pool, orgs.schema)
+    assert logs == []
+
+
 async def test_pairs_scored_by_another_model_say_a_replay_is_needed(
     orgs: Organisations,
 ) -> None:

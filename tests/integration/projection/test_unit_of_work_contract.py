@@ -73,6 +73,7 @@ def _registration(
     given_name: str = "David",
     family_name: str = "Smith",
     born: date = date(1980, 3, 1),
+    postcode: str = "BS5 6XX",
     event_id: UUID | None = None,
 ) -> Registration:
     record = PersonRecord(
@@ -82,7 +83,7 @@ def _registration(
         given_name=given_name,
         family_name=family_name,
         date_of_birth=born,
-        postcode="BS5 6XX",
+        postcode=postcode,
     )
     return Registration(record, event_id or uuid4(), at)
 
@@ -309,8 +310,10 @@ async def test_a_record_is_found_only_under_the_keys_of_its_latest_registration(
 ) -> None:
     moving, staying = _key(), _key("voluntary")
     old = _registration(moving)
-    moved = _registration(moving, at=AT + timedelta(1), given_name="Ann", born=date(1975, 1, 20))
-    there = _registration(staying, given_name="Ann", born=date(1975, 1, 20))
+    moved = _registration(
+        moving, at=AT + timedelta(1), given_name="Ann", born=date(1975, 1, 20), postcode="LS1 4AP"
+    )
+    there = _registration(staying, given_name="Ann", born=date(1975, 1, 20), postcode="LS1 4AP")
     await _save(new_uow, old, there)
     await _save(new_uow, moved)
     async with new_uow() as uow:
