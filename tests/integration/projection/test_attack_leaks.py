@@ -854,3 +854,55 @@ async def test_a_registration_made_up_from_a_search_buys_no_details_and_no_view(
         assert (again.status_code, again.json()["awaiting"]) == (200, ["housing"])
         view = await api.get(f"/v1/citizens/{hit['citizen_id']}", headers=frontline)
         assert view.json()["access"] == "contacts"
+
+
+async def test_a_link_a_third_organisation_seconds_is_an_alert_for_the_one_never_asked(
+    orgs: Organisations, database_url: str
+) -> None:
+    """Grace is one citizen of housing's and the charity's records (one NHS number).
+    Mental health registers "Grace Mill, 1984-07-21" from a search and opens a case; its
+    steward links that record to the charity's, and the charity's steward, shown only how
+    the fields compared, seconds it. The records join (two stewards agreed), so mental
+    health now works with Grace, and housing, whose steward was never asked, is alerted."""
+    grace = details(
+        nhs_number="9850588624", given_name="Grace", family_name="Mill",
+        date_of_birth=date(1984, 7, 21), postcode="BS5 6XX",
+    )  # fmt: skip
+    housing, charity, made_up = (
+        PersonAt("housing"),
+        PersonAt("voluntary"),
+        PersonAt("mental_health"),
+    )
+    guessed = details(
+        nhs_number=None, given_name="Grace", family_name="Mill", date_of_birth=date(1984, 7, 21)
+    )
+    await orgs.record(
+        [
+            housing.registered(AT, grace), housing.case_opened(AT, uuid4()),
+            charity.registered(AT, grace),
+            made_up.registered(AT + timedelta(days=1), guessed),
+            made_up.case_opened(AT + timedelta(days=1), uuid4()),
+        ]
+    )  # fmt: skip
+    await orgs.catch_up()
+    async with projection_api(orgs, database_url) as api:
+        pair = {
+            "a": {"org": "mental_health", "person_id": made_up.subject},
+            "b": {"org": "voluntary", "person_id": charity.subject},
+        }
+        for org in ("mental_health", "voluntary"):
+            steward = await key_of(orgs, org, "data_steward")
+            linked = await api.post(
+                "/v1/identity/links", json={**pair, "reason": "same"}, headers=steward
+            )
+            assert linked.status_code == 200, linked.text
+        assert linked.json()["takes_effect"] is True
+        frontline = await key_of(orgs, "mental_health")
+        citizen = await citizen_of(api, frontline, "9850588624")
+        view = await api.get(f"/v1/citizens/{citizen}", headers=frontline)
+        assert view.json()["access"] == "full"
+        lead = await key_of(orgs, "housing", "ig_lead")
+        alerts = (await api.get("/v1/ig/new-relationships", headers=lead)).json()["alerts"]
+        assert [(a["org"], a["basis"]) for a in alerts] == [
+            ("mental_health", "case_opened_without_referral")
+        ]
