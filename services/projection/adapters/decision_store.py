@@ -106,22 +106,33 @@ class DecisionStore:
         """Return (pair, same person?, the deciding steward's organisation) of every decided
         pair among `records`, in the order decided (a keep-apart last among equals)."""
         rows = await self._conn.fetch(
-            "SELECT p.a_org, p.a_person, p.b_org, p.b_person, p.same,"  # noqa: S608 - schema name is checked
-            "  d.envelope->>'org' AS decided_by"
-            f" FROM {self.schema}.decision_pairs p JOIN {self.schema}.decisions d"
-            "  ON d.event_id = p.event_id"
-            " JOIN unnest($1::text[], $2::text[]) AS k(org, person_id)"
-            "  ON p.a_org = k.org AND p.a_person = k.person_id"
-            " ORDER BY p.decided_at, p.same DESC, d.position",
+            self._pairs_decided_by(
+                " JOIN unnest($1::text[], $2::text[]) AS k(org, person_id)"
+                "  ON p.a_org = k.org AND p.a_person = k.person_id"
+            ),
             *key_columns(records),
         )
         among = set(records)
-        return [
-            (frozenset((a, b)), row["same"], row["decided_by"])
-            for row in rows
-            if (b := (row["b_org"], row["b_person"])) in among
-            for a in [(row["a_org"], row["a_person"])]
-        ]
+        return [d for d in map(_decided_by, rows) if d[0] <= among]
+
+    async def decided_about(self, org: str) -> list[tuple[frozenset[PersonKey], bool, str]]:
+        """Return (pair, same person?, the deciding steward's organisation) of every decided
+        pair naming a record of `org`, in the order decided (as `decided_by`)."""
+        rows = await self._conn.fetch(
+            self._pairs_decided_by(" WHERE p.a_org = $1 OR p.b_org = $1"), org
+        )
+        return [_decided_by(row) for row in rows]
+
+    def _pairs_decided_by(self, narrowed: str) -> str:
+        """Return the query of decided pairs and their stewards' organisations, narrowed by
+        a join or a condition, in the order decided (a keep-apart last among equals)."""
+        return (
+            "SELECT p.a_org, p.a_person, p.b_org, p.b_person, p.same,"  # noqa: S608 - schema name is checked
+            "  d.envelope->>'org' AS decided_by"
+            f" FROM {self.schema}.decision_pairs p JOIN {self.schema}.decisions d"
+            f"  ON d.event_id = p.event_id{narrowed}"
+            " ORDER BY p.decided_at, p.same DESC, d.position"
+        )
 
     async def naming(self, records: Collection[PersonKey]) -> list[Envelope]:
         """Return the decision events that name any of `records`, in the order recorded."""
@@ -168,3 +179,8 @@ def _decision(row: Any) -> HumanDecision:
         row["same"],
         decided_at=row["decided_at"],
     )
+
+
+def _decided_by(row: Any) -> tuple[frozenset[PersonKey], bool, str]:
+    pair = frozenset(((row["a_org"], row["a_person"]), (row["b_org"], row["b_person"])))
+    return pair, row["same"], row["decided_by"]

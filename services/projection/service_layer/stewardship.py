@@ -33,7 +33,8 @@ from events.identity import (
     IdentityUnlinked,
     RecordRef,
 )
-from services.identity_matching.matching import MatchingConfig, agrees
+from services.identity_matching.matching import MatchingConfig, agrees, score
+from services.identity_matching.model import MatchingModel
 from services.projection.adapters.sharing_config import load_sharing_policy
 from services.projection.domain.fold import BatchFold, fold
 from services.projection.domain.identity_conflicts import (
@@ -238,6 +239,7 @@ class IdentityStewardship:
     ) -> None:
         self._units = units
         self._identities = IdentityResolution(id_secret=id_secret, matching=matching)
+        self._model = matching.model
         self._fold = fold_batch
 
     async def review_queue(self, *, limit: int, offset: int, by: DecisionRequest) -> ReviewQueue:
@@ -274,6 +276,49 @@ class IdentityStewardship:
                 linked_by=decided.get(frozenset((p.a, p.b))),
             )
             for p, a, b in page
+        ]
+        return ReviewQueue(total=len(shown), limit=limit, offset=offset, pairs=pairs)
+
+    async def links_awaiting(self, *, limit: int, offset: int, by: DecisionRequest) -> ReviewQueue:
+        """Return a page of the links other organisations' stewards have made with one of
+        the steward's organisation's records and that await theirs to take effect
+        (`decisions_in_force`), each with how its fields compare under the place's model
+        now, scored before or not. Left out: pairs already one citizen by other means, and,
+        as in the review queue, pairs whose other record the person's decisions withhold
+        from the steward's organisation."""
+        org = by.caller.org
+        async with self._units() as uow:  # reads only: nothing to commit
+            linked_so_far = standing_links(await uow.decisions.decided_about(org))
+            awaiting = {
+                pair: linked
+                for pair, linked in linked_so_far.items()
+                if linked and org not in linked  # another's steward linked it; not yet ours
+            }
+            asked = list(awaiting)
+            held = await uow.matches.registrations({key for pair in asked for key in pair})
+            links = await uow.read_model.links_of(set(held))
+            views = await uow.read_model.load_views(set(links.values()))
+            viewers = _viewers(by.viewer, views)
+            shown = [
+                (held[a], held[b], awaiting[frozenset((a, b))])
+                for a, b in (sorted(pair) for pair in asked)
+                if a in held and b in held and links.get(a) != links.get(b)
+                if not _withheld(held[a], links, viewers) and not _withheld(held[b], links, viewers)
+            ]
+            page = shown[offset:][:limit]
+            sees = await _details_shown(
+                uow,
+                org,
+                {r.key for a, b, _ in page for r in (a, b)},
+                views=views,
+                links=links,
+                viewers=viewers,
+            )
+        pairs = [
+            _review_pair(
+                _scored_now(a, b, self._model), a, b, links, sees, org=org, linked_by=linked
+            )
+            for a, b, linked in page
         ]
         return ReviewQueue(total=len(shown), limit=limit, offset=offset, pairs=pairs)
 
@@ -610,6 +655,12 @@ def _review_pair(
         a=sides[0],
         b=sides[1],
     )
+
+
+def _scored_now(a: Registration, b: Registration, model: MatchingModel) -> StoredPair:
+    """Return two records' pair as the place's model scores them now."""
+    match = score(a.record, b.record, model)
+    return StoredPair(a.key, b.key, match.total, tuple(match.evidence))
 
 
 def _unnamed(record: "ReviewRecord") -> "ReviewRecord":

@@ -145,6 +145,11 @@ class Decisions(Protocol):
         among `records`, in the order decided (a keep-apart last among equals)."""
         ...
 
+    async def decided_about(self, org: str) -> list[tuple[frozenset[PersonKey], bool, str]]:
+        """Return (pair, same person?, the steward's organisation) of every decided pair
+        naming a record of `org`, in the order decided (as `decided_by`)."""
+        ...
+
 
 class Checkpoints(Protocol):
     """How far the projection has read each organisation's log."""

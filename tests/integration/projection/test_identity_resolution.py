@@ -360,6 +360,7 @@ async def test_only_data_stewards_review_and_decide(
     frontline = await _key(orgs, "frontline")
     for method, path in (
         ("GET", "/v1/identity/review"),
+        ("GET", "/v1/identity/links/awaiting"),
         ("POST", f"/v1/identity/review/{uuid4()}/confirm"),
         ("POST", f"/v1/citizens/{uuid4()}/unlink"),
         ("POST", "/v1/identity/links"),
@@ -474,6 +475,60 @@ async def test_the_review_api_end_to_end_with_precise_errors(
     )
     assert (charity_links.status_code, charity_links.json()["awaiting"]) == (200, [])
     assert await _citizen_of(orgs, charity) == citizen
+
+
+async def test_a_link_never_scored_waits_in_the_other_stewards_list_until_seconded(
+    orgs: Organisations, api: httpx.AsyncClient
+) -> None:
+    """Housing's steward links its Robert Jones to the charity's "Bobby Jonas", born a year
+    apart at another postcode (no candidate pair: nothing to review). The charity's steward
+    finds it in the links awaiting the charity, with how the fields compare and none of
+    housing's values; its link joins them and empties the list."""
+    robert, robert_events = _person(
+        "housing", AT, given_name="Robert", family_name="Jones", postcode="BS5 6XX"
+    )
+    bobby, bobby_events = _person(
+        "voluntary", AT, nhs_number=None, given_name="Bobby", family_name="Jonas",
+        date_of_birth=date(1980, 3, 12), postcode="LS1 4AP",
+    )  # fmt: skip
+    await orgs.record(robert_events + bobby_events)
+    await orgs.catch_up()
+    housing_steward = await _key(orgs, "data_steward")
+    charity_steward = await _key(orgs, "data_steward", "voluntary")
+    assert (await api.get("/v1/identity/review", headers=charity_steward)).json()["total"] == 0
+    pair = {
+        "a": {"org": "housing", "person_id": str(robert.person_id)},
+        "b": {"org": "voluntary", "person_id": str(bobby.person_id)},
+    }
+    linked = await api.post(
+        "/v1/identity/links", headers=housing_steward, json={**pair, "reason": "he told us"}
+    )
+    assert (linked.status_code, linked.json()["awaiting"]) == (200, ["voluntary"])
+    mine = (await api.get("/v1/identity/links/awaiting", headers=housing_steward)).json()
+    assert mine["total"] == 0  # housing has said so: it awaits the charity, not housing
+
+    awaiting = await api.get("/v1/identity/links/awaiting", headers=charity_steward)
+    assert awaiting.status_code == 200, awaiting.text
+    [asked] = awaiting.json()["pairs"]
+    assert asked["linked_by"] == ["housing"]
+    sides = {side["org"]: side for side in (asked["a"], asked["b"])}
+    assert (sides["housing"]["person_id"], sides["housing"]["details_shown"]) == (
+        str(robert.person_id),
+        False,
+    )
+    assert sides["housing"]["given_name"] is None
+    assert sides["voluntary"]["given_name"] == "Bobby"
+    evidence = {e["field"]: e["agreement"] for e in asked["evidence"]}
+    assert evidence["given_name"] != "exact"
+    assert evidence["postcode"] == "disagree"
+
+    seconded = await api.post(
+        "/v1/identity/links", headers=charity_steward, json={**pair, "reason": "Bobby agrees"}
+    )
+    assert (seconded.status_code, seconded.json()["takes_effect"]) == (200, True)
+    assert await _citizen_of(orgs, robert) == await _citizen_of(orgs, bobby)
+    after = (await api.get("/v1/identity/links/awaiting", headers=charity_steward)).json()
+    assert (after["total"], after["pairs"]) == (0, [])
 
 
 async def _decisions_recorded(orgs: Organisations) -> int:

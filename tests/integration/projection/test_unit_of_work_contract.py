@@ -421,6 +421,11 @@ async def test_decisions_come_in_the_order_decided_a_keep_apart_last_then_as_rec
         for dec, at, org in expected
     ]
     assert by == [(h.pair, h.same, org) for h, org in component.decisions]
+    async with new_uow() as uow:
+        about_voluntary = await uow.decisions.decided_about("voluntary")
+        about_nobody = await uow.decisions.decided_about("elsewhere")
+    assert about_voluntary == [d for d in by if b in d[0]]  # the charity's b, in order
+    assert about_nobody == []
 
 
 async def test_the_review_queue_shows_conflicts_first_then_best_score_then_pair_id(

@@ -299,6 +299,15 @@ class FakeDecisions:
         decided.sort(key=lambda d: (d[0].decided_at, not d[0].same, d[1].position))
         return [(p.pair, p.same, recorded.envelope.org) for p, recorded in decided]
 
+    async def decided_about(self, org: str) -> list[tuple[frozenset[PersonKey], bool, str]]:
+        """Return (pair, same person?, the steward's organisation) of every decided pair
+        naming a record of `org`, in the order decided (as `decided_by`)."""
+        named = {key for _, p in _decided_pairs(self._state) for key in p.pair if key[0] == org}
+        partners = {key for _, p in _decided_pairs(self._state) if p.pair & named for key in p.pair}
+        return [
+            d for d in await self.decided_by(named | partners) if any(k[0] == org for k in d[0])
+        ]
+
     async def naming(self, records: Collection[PersonKey]) -> list[Envelope]:
         """Return the decision events that name any of `records`, in the order recorded."""
         named = set(records)

@@ -75,6 +75,8 @@ async def stewardship(request: Request) -> IdentityStewardship:
 
 
 StewardshipDep = Annotated[IdentityStewardship, Depends(stewardship)]
+PageLimit = Annotated[int, Query(ge=1, le=500)]
+PageOffset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
 class Reason(BaseModel):
@@ -105,11 +107,31 @@ async def review_queue(
     steward: StewardDep,
     service: StewardshipDep,
     request: Request,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> ReviewQueue:
     """Return a page of the review queue."""
     return await service.review_queue(limit=limit, offset=offset, by=_by(steward, request))
+
+
+@router.get(
+    "/v1/identity/links/awaiting",
+    summary="Links other organisations' stewards made with your records, awaiting yours",
+    description="Two organisations' records join once the stewards of both have linked them. "
+    "Each pair here was linked by the other organisation's steward (`linked_by`), scored in "
+    "the review queue or not; it shows both records as the review queue does, and how each "
+    "field compares under the place's model now. Second it with `POST /v1/identity/links` "
+    "(the pair's `a` and `b`), or keep them apart with `POST /v1/identity/not-same-person`.",
+)
+async def links_awaiting(
+    steward: StewardDep,
+    service: StewardshipDep,
+    request: Request,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
+) -> ReviewQueue:
+    """Return a page of the links awaiting the steward's organisation."""
+    return await service.links_awaiting(limit=limit, offset=offset, by=_by(steward, request))
 
 
 @router.post(
