@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from events.envelope import OrgId
 from services.identity_matching.matching import MatchingConfig
+from services.identity_matching.model import DEFAULT_MODEL
 from services.projection.adapters.access_log import AccessLog, audit_schema_of
 from services.projection.adapters.break_glass import BreakGlass
 from services.projection.adapters.decision_store import decisions_schema_of
@@ -63,6 +64,7 @@ from services.runtime.verified_keys import VerifiedKeys
 
 logger = structlog.get_logger(__name__)
 RETRY_FIRST_SECONDS, RETRY_MOST_SECONDS = 0.5, 30.0
+TRAIN_FROM = 1_000  # records from which a place's own model is worth learning
 
 
 async def warn_if_built_before_matching(
@@ -90,6 +92,30 @@ async def warn_if_built_before_matching(
             model=model,
             fix="caseweave replay projection",
         )
+
+
+async def advise_training_once_enough_records(
+    pool: Pool, schema: str, *, model: str = DEFAULT_MATCHING.model.version
+) -> None:
+    """Log `identity_matching_model_untrained` when the place still matches with the default
+    model (version `model` is the default's) over `TRAIN_FROM` records or more: a model
+    learnt from the place's own records links more and queues fewer pairs for its stewards
+    (common names weigh less; `caseweave identity train`)."""
+    if model != DEFAULT_MODEL.version:
+        return
+    async with pool.acquire() as conn:
+        matches = MatchStore(conn, schema, decisions_schema=decisions_schema_of(schema))
+        records = await matches.records_held()
+        if records < TRAIN_FROM:
+            return
+        in_review = await matches.pairs_awaiting_review()
+    logger.warning(
+        "identity_matching_model_untrained",
+        records=records,
+        pairs_in_review=in_review,
+        fix="caseweave identity train --output matching.toml, then CASEWEAVE_MATCHING_FILE"
+        " on every projection and organisation process, then caseweave replay projection",
+    )
 
 
 def create_projection_app(
@@ -177,6 +203,7 @@ async def run_projection_worker(
     try:
         await prepare_read_model(pool, schema)
         await warn_if_built_before_matching(pool, schema, model=matching.model.version)
+        await advise_training_once_enough_records(pool, schema, model=matching.model.version)
         consumer = ProjectionConsumer(
             postgres_units(pool, schema, keys=keys), id_secret=id_secret, matching=matching
         )
@@ -233,6 +260,7 @@ async def run_kafka_projection_worker(
     try:
         await prepare_read_model(pool, schema)
         await warn_if_built_before_matching(pool, schema, model=matching.model.version)
+        await advise_training_once_enough_records(pool, schema, model=matching.model.version)
         await dead_letters.start()
         projection = KafkaProjection(
             pool,

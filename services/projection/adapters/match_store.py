@@ -300,6 +300,18 @@ class MatchStore:
         )
         return int(count or 0)
 
+    async def records_held(self) -> int:
+        """Return how many records have a stored registration to match against."""
+        count = await self._conn.fetchval(f"SELECT count(*) FROM {self.schema}.registrations")  # noqa: S608 - schema name is checked
+        return int(count or 0)
+
+    async def pairs_awaiting_review(self) -> int:
+        """Return how many scored pairs await a steward's review, across organisations."""
+        count = await self._conn.fetchval(
+            f"SELECT count(*) FROM {self.schema}.match_pairs WHERE in_review"  # noqa: S608 - schema name is checked
+        )
+        return int(count or 0)
+
     async def records_never_matched(self) -> int:
         """Return how many linked records have no stored registration to match against (the
         read model was built before identity matching: `caseweave replay projection`)."""

@@ -16,10 +16,12 @@ from events.identity import IdentityLinked, RecordRef
 from events.shared import DetailsChange, PersonDetailsChanged
 from services.identity_matching.matching import MatchingConfig, Thresholds
 from services.identity_matching.model import DEFAULT_MODEL
+from services.projection import bootstrap as projection_bootstrap
 from services.projection.adapters.decision_store import DecisionStore, decisions_schema_of
 from services.projection.adapters.postgres_unit_of_work import postgres_units
 from services.projection.adapters.read_model_schema import prepare_read_model
 from services.projection.bootstrap import (
+    advise_training_once_enough_records,
     create_projection_app,
     rebuild_projection,
     warn_if_built_before_matching,
@@ -645,6 +647,25 @@ async def test_records_kept_before_the_home_key_say_a_replay_is_needed(
     with structlog.testing.capture_logs() as logs:
         await warn_if_built_before_matching(orgs.pool, orgs.schema)
     assert logs == []
+
+
+async def test_a_place_still_on_the_default_model_is_told_to_train_one(
+    orgs: Organisations, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Start-up says when a place with enough records still matches with the untrained
+    default model (its stewards' queue is longer than it need be), and not once it uses
+    its own."""
+    await _david_and_dave(orgs)
+    with structlog.testing.capture_logs() as logs:
+        await advise_training_once_enough_records(orgs.pool, orgs.schema)
+    assert logs == []  # two records: nothing to learn from yet
+    monkeypatch.setattr(projection_bootstrap, "TRAIN_FROM", 2)
+    with structlog.testing.capture_logs() as logs:
+        await advise_training_once_enough_records(orgs.pool, orgs.schema)
+        await advise_training_once_enough_records(orgs.pool, orgs.schema, model="learnt-1")
+    assert [(e["event"], e["records"], e["pairs_in_review"]) for e in logs] == [
+        ("identity_matching_model_untrained", 2, 1)
+    ]
 
 
 async def test_pairs_scored_by_another_model_say_a_replay_is_needed(
