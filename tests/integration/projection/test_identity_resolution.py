@@ -604,6 +604,19 @@ async def test_a_read_model_built_before_matching_says_it_needs_a_replay(
     assert logs == []
 
 
+async def _warns_of_earlier_keys_until_a_replay(orgs: Organisations) -> None:
+    """Start-up says the stored blocking keys are an earlier release's; after a replay, not."""
+    with structlog.testing.capture_logs() as logs:
+        await warn_if_built_before_matching(orgs.pool, orgs.schema)
+    assert [(e["event"], e["blocking_keys_of_an_earlier_release"]) for e in logs] == [
+        ("identity_matching_needs_replay", True)
+    ]
+    await _rebuild(orgs)
+    with structlog.testing.capture_logs() as logs:
+        await warn_if_built_before_matching(orgs.pool, orgs.schema)
+    assert logs == []
+
+
 async def test_records_kept_under_an_earlier_release_s_blocking_keys_say_a_replay_is_needed(
     orgs: Organisations,
 ) -> None:
@@ -614,15 +627,7 @@ async def test_records_kept_under_an_earlier_release_s_blocking_keys_say_a_repla
         f"INSERT INTO {orgs.schema}.blocking_keys (key, org, person_id)"  # noqa: S608 - the test's schema
         f" SELECT 'name:S530:1979', org, person_id FROM {orgs.schema}.registrations"
     )
-    with structlog.testing.capture_logs() as logs:
-        await warn_if_built_before_matching(orgs.pool, orgs.schema)
-    assert [(e["event"], e["blocking_keys_of_an_earlier_release"]) for e in logs] == [
-        ("identity_matching_needs_replay", True)
-    ]
-    await _rebuild(orgs)
-    with structlog.testing.capture_logs() as logs:
-        await warn_if_built_before_matching(orgs.pool, orgs.schema)
-    assert logs == []
+    await _warns_of_earlier_keys_until_a_replay(orgs)
 
 
 async def test_records_kept_before_the_home_key_say_a_replay_is_needed(
@@ -638,15 +643,7 @@ async def test_records_kept_before_the_home_key_say_a_replay_is_needed(
     await orgs.pool.execute(
         f"DELETE FROM {orgs.schema}.blocking_keys WHERE key LIKE 'home:%'"  # noqa: S608
     )
-    with structlog.testing.capture_logs() as logs:
-        await warn_if_built_before_matching(orgs.pool, orgs.schema)
-    assert [(e["event"], e["blocking_keys_of_an_earlier_release"]) for e in logs] == [
-        ("identity_matching_needs_replay", True)
-    ]
-    await _rebuild(orgs)
-    with structlog.testing.capture_logs() as logs:
-        await warn_if_built_before_matching(orgs.pool, orgs.schema)
-    assert logs == []
+    await _warns_of_earlier_keys_until_a_replay(orgs)
 
 
 async def test_a_place_still_on_the_default_model_is_told_to_train_one(
