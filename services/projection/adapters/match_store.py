@@ -179,14 +179,12 @@ class MatchStore:
         """Return every stored record under each blocking key it shares with these.
 
         Only what matching compares is read, each record once with the keys it is under;
-        these records, just stored, are given back as they are."""
+        these records, just stored, are given back as they are. A few records' candidates
+        are looked up by index, a batch's hashed against every registration
+        (`_BLOCKS_BY_INDEX_UP_TO`)."""
         keys = sorted({key for record in records for key in blocking_keys(record)})
         rows = await self._conn.fetch(
-            f"SELECT b.keys, {_MATCHED_COLUMNS} FROM (SELECT org, person_id,"  # noqa: S608 - schema name is checked
-            f"  array_agg(key) AS keys FROM {self.schema}.blocking_keys"
-            "  WHERE key IN (SELECT jsonb_array_elements_text($1::text::jsonb))"
-            "  GROUP BY org, person_id) AS b"
-            f" JOIN {self.schema}.registrations r USING (org, person_id)",
+            _blocks_sql(self.schema, by_index=len(records) <= _BLOCKS_BY_INDEX_UP_TO),
             json.dumps(keys, separators=(",", ":")),
         )
         given = {(r.org, r.person_id): r for r in records}
@@ -480,7 +478,8 @@ def _select(**values: str) -> str:
 @functools.cache
 def _component_read_sql(s: str, d: str) -> str:
     """The walk as c, its registrations as h, the pairs touching h as t; then rows of
-    four kinds (`_COMPONENT_COLUMNS`): held records, outside records, pairs, decisions."""
+    four kinds (`_COMPONENT_COLUMNS`): held records, outside records, pairs, decisions.
+    Every table is read by index, row by row of what the walk found (`_rows_of`)."""
     held = _select(kind="'held'", **_registration_of("h"), citizen_id="l.citizen_id")
     outside = _select(kind="'outside'", **_registration_of("r"))
     pair = _select(
@@ -498,26 +497,74 @@ def _component_read_sql(s: str, d: str) -> str:
         decided_by="d.envelope->>'org'",
         position="d.position",
     )
-    in_h = "SELECT FROM h WHERE h.org = {0}_org AND h.person_id = {0}_person"
-    barred = _barred_sql("p")
+    in_h = "SELECT FROM h WHERE h.org = p.b_org AND h.person_id = p.b_person"
     return (
         f"{_component_sql(s, d)},"  # noqa: S608 - schema names are checked
-        f" h AS (SELECT r.* FROM c JOIN {s}.registrations r"
-        "  ON r.org = c.org AND r.person_id = c.person_id),"
-        f" t AS (SELECT p.a_org, p.a_person, p.b_org, p.b_person, p.score, p.in_review, {barred}"
-        f"  FROM {s}.match_pairs p JOIN h ON p.a_org = h.org AND p.a_person = h.person_id"
-        f"  UNION SELECT p.a_org, p.a_person, p.b_org, p.b_person, p.score, p.in_review, {barred}"
-        f"  FROM {s}.match_pairs p JOIN h ON p.b_org = h.org AND p.b_person = h.person_id)"
-        f" {held} FROM h LEFT JOIN {s}.person_links l"
-        "  ON l.org = h.org AND l.person_id = h.person_id"
-        f" UNION ALL {outside} FROM {s}.registrations r WHERE (r.org, r.person_id) IN"
-        "  (SELECT a_org, a_person FROM t UNION SELECT b_org, b_person FROM t)"
-        "  AND NOT EXISTS (SELECT FROM h WHERE h.org = r.org AND h.person_id = r.person_id)"
+        f" h AS (SELECT r.* FROM c, {_rows_of(f'{s}.registrations', 'r', _same_record('r', 'c'))}),"
+        f" t AS ({_pairs_of_h(s, 'a')} UNION {_pairs_of_h(s, 'b')}),"
+        " o(org, person_id) AS (SELECT a_org, a_person FROM t UNION SELECT b_org, b_person FROM t)"
+        f" {held} FROM h LEFT JOIN"
+        f"  {_rows_of(f'{s}.person_links', 'l', _same_record('l', 'h'))} ON true"
+        f" UNION ALL {outside} FROM o,"
+        f"  {_rows_of(f'{s}.registrations', 'r', _same_record('r', 'o'))}"
+        "  WHERE NOT EXISTS (SELECT FROM h WHERE h.org = o.org AND h.person_id = o.person_id)"
         f" UNION ALL {pair} FROM t"
-        f" UNION ALL {decision} FROM {d}.decision_pairs p"
-        f"  JOIN {d}.decisions d ON d.event_id = p.event_id"
-        f"  WHERE EXISTS ({in_h.format('p.a')}) AND EXISTS ({in_h.format('p.b')})"
+        f" UNION ALL {decision} FROM h,"
+        f"  {_rows_of(f'{d}.decision_pairs', 'p', _same_record('p', 'h', side='a'))},"
+        f"  {_rows_of(f'{d}.decisions', 'd', 'd.event_id = p.event_id')} WHERE EXISTS ({in_h})"
     )
+
+
+# up to how many records `MatchStore.blocks` looks each candidate's registration up by
+# index; more are hashed against every registration. Measured at 100,000 registrations:
+# one record 0.7 ms by index (9 ms hashed), 100 records 20 ms either way, 1,000 records
+# 206 ms by index (118 ms hashed).
+_BLOCKS_BY_INDEX_UP_TO = 100
+
+
+@functools.cache
+def _blocks_sql(s: str, *, by_index: bool) -> str:
+    """The records under any of the blocking keys given as $1 (a JSON array), each once
+    with the keys it is under, and what matching compares of it (`_MATCHED_COLUMNS`)."""
+    registrations = (
+        _rows_of(f"{s}.registrations", "r", _same_record("r", "b"))
+        if by_index
+        else f"{s}.registrations r WHERE r.org = b.org AND r.person_id = b.person_id"
+    )
+    return (
+        f"SELECT b.keys, {_MATCHED_COLUMNS} FROM (SELECT org, person_id,"  # noqa: S608 - schema name is checked
+        f"  array_agg(key) AS keys FROM {s}.blocking_keys"
+        "  WHERE key IN (SELECT jsonb_array_elements_text($1::text::jsonb))"
+        f"  GROUP BY org, person_id) AS b, {registrations}"
+    )
+
+
+def _pairs_of_h(s: str, side: str) -> str:
+    """Return SQL of the scored pairs whose record on `side` ('a' or 'b') is in h."""
+    pairs = _rows_of(f"{s}.match_pairs", "p", _same_record("p", "h", side=side))
+    return (
+        "SELECT p.a_org, p.a_person, p.b_org, p.b_person, p.score, p.in_review,"  # noqa: S608 - schema name is checked
+        f" {_barred_sql('p')} FROM h, {pairs}"
+    )
+
+
+def _same_record(alias: str, of: str, *, side: str = "") -> str:
+    """Return SQL saying that the record of `alias` (its `side`'s, in a pair) is `of`'s."""
+    prefix = f"{side}_" if side else ""
+    person = f"{side}_person" if side else "person_id"
+    return f"{alias}.{prefix}org = {of}.org AND {alias}.{person} = {of}.person_id"
+
+
+def _rows_of(table: str, alias: str, where: str) -> str:
+    """Return SQL of a table's rows meeting `where` for each row of the table before it,
+    looked up by index one row at a time (LATERAL, kept apart by OFFSET 0).
+
+    The planner guesses the rows of the walk's recursive CTE at tens of thousands, and of
+    a JSON array of blocking keys at a hundred keys, when a registration brings a handful;
+    joined to a whole table, it would hash that table instead: a sequential scan of every
+    registration, twice, for each registration matched (32 ms of its 37 ms at 100,000
+    registrations; 5 ms in all since: `python -m bench --only matching`)."""
+    return f"LATERAL (SELECT * FROM {table} {alias} WHERE {where} OFFSET 0) AS {alias}"  # noqa: S608 - checked names
 
 
 def _barred_sql(alias: str) -> str:

@@ -38,6 +38,7 @@ def _registration(
     family_name: str = "Smith",
     postcode: str = "BS5 6XX",
     place: str | None = None,
+    born: date = date(1980, 3, 1),
 ) -> Registration:
     record = PersonRecord(
         org=org,
@@ -45,7 +46,7 @@ def _registration(
         nhs_number=nhs_number,
         given_name=given_name,
         family_name=family_name,
-        date_of_birth=date(1980, 3, 1),
+        date_of_birth=born,
         postcode=postcode,
         place=place,
     )
@@ -147,6 +148,38 @@ async def _decided(
             same,
             at,
         )
+
+
+@pytest.mark.parametrize("asked", [1, 3, 101, 140])
+async def test_candidates_are_every_record_under_the_asked_records_keys_few_or_many(
+    pool: Pool, schema: str, asked: int
+) -> None:
+    """A few records' candidates are looked up by index, a batch's hashed: the same rows."""
+    store = partial(MatchStore, schema=schema, decisions_schema=decisions_schema_of(schema))
+    families = ["Smith", "Jones", "Patel", "Nowak", "Okafor", "Byrne", "Evans"]
+    stored = [
+        _registration(
+            f"p{n}",
+            org=("housing", "voluntary")[n % 2],
+            nhs_number=None,
+            given_name=("David", "Ann", "Grace")[n % 3],
+            family_name=families[n % len(families)],
+            postcode=f"BS{n % 9} {n % 4}XX",
+            born=date(1950, 1, 1) + timedelta(days=n * 37),
+        )
+        for n in range(150)
+    ]
+    stranger = _registration("x", given_name="Zebedee", family_name="Quixote", postcode="LS1 1AA")
+    async with transaction(pool) as conn:
+        await store(conn).save_latest([*stored, stranger])
+        asking = [r.record for r in stored[:asked]]
+        found = await store(conn).blocks(asking)
+    keys = {key for record in asking for key in blocking_keys(record)}
+    expected = {(k, r.record) for r in stored for k in blocking_keys(r.record) if k in keys}
+    assert not keys & blocking_keys(stranger.record)
+    assert len(found) == len(set(found))  # each record once under each key
+    assert set(found) == expected
+    assert stranger.record not in {record for _, record in found}
 
 
 async def test_a_component_is_read_in_one_statement_as_the_separate_reads_give_it(
