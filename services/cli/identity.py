@@ -31,6 +31,7 @@ from services.projection.adapters.read_model_schema import prepare_read_model
 from services.projection.domain.linkage import PersonKey
 from services.projection.service_layer.identity_model import (
     CannotLearn,
+    NoRegistration,
     PairExplained,
     explain_pair,
     learn_matching_model,
@@ -110,9 +111,10 @@ def explain_command(
     database_url: str, matching: MatchingConfig, a: PersonKey, b: PersonKey, *, as_json: bool
 ) -> int:
     """Print how two records compare; return an exit code (1: a record has no registration)."""
-    explained = asyncio.run(_explain(database_url, matching, a, b))
-    if explained is None:
-        print("caseweave identity explain: a record has no registration", file=sys.stderr)
+    try:
+        explained = asyncio.run(_explain(database_url, matching, a, b))
+    except NoRegistration as unknown:
+        print(f"caseweave identity explain: {unknown}", file=sys.stderr)
         return 1
     document = _explained(explained, matching)
     if as_json:
@@ -124,7 +126,7 @@ def explain_command(
 
 async def _explain(
     database_url: str, matching: MatchingConfig, a: PersonKey, b: PersonKey
-) -> PairExplained | None:
+) -> PairExplained:
     pool = await create_pool(database_url, max_size=2)
     try:
         await prepare_read_model(pool, SCHEMA)

@@ -77,14 +77,25 @@ class PairExplained:
     shared_keys: list[str]  # the kinds of blocking key they share (none: never compared)
 
 
+class NoRegistration(Exception):
+    """Records the projection holds no registration of (never registered, or erased)."""
+
+    def __init__(self, records: list[PersonKey]) -> None:
+        named = ", ".join(f"{org}:{person_id}" for org, person_id in records)
+        super().__init__(f"no registration of {named}")
+        self.records = records
+
+
 async def explain_pair(
     units: UnitsOfWork, a: PersonKey, b: PersonKey, matching: MatchingConfig
-) -> PairExplained | None:
-    """Return how records `a` and `b` compare, or None if either has no registration."""
+) -> PairExplained:
+    """Return how records `a` and `b` compare; raise `NoRegistration` naming those the
+    projection holds no registration of."""
     async with units() as uow:
         held = await uow.matches.registrations([a, b])
-    if a not in held or b not in held:
-        return None
+    missing = [key for key in dict.fromkeys((a, b)) if key not in held]
+    if missing:
+        raise NoRegistration(missing)
     first, second = held[a].record, held[b].record
     match = score(first, second, matching.model)
     thresholds = pair_thresholds(matching, first.place, second.place)

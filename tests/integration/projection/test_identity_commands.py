@@ -122,7 +122,9 @@ def test_explain_prints_a_table_and_says_when_a_record_is_unknown(
     assert "blocking keys shared:" in printed
 
     assert main(["identity", "explain", "housing:nobody", f"housing:{first.person_id}"]) == 1
-    assert "a record has no registration" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "no registration of housing:nobody" in said
+    assert first.person_id not in said  # only the record it cannot find
 
 
 def test_train_refuses_a_place_with_too_few_records_and_keeps_the_model(
