@@ -328,9 +328,9 @@ class MatchStore:
         both records' registrations (a pair missing one is not counted)."""
         s = self.schema
         rows = await self._conn.fetch(
-            f"SELECT p.* FROM {s}.match_pairs p"  # noqa: S608 - schema name is checked
-            f" JOIN {s}.registrations ra ON (ra.org, ra.person_id) = (p.a_org, p.a_person)"
-            f" JOIN {s}.registrations rb ON (rb.org, rb.person_id) = (p.b_org, p.b_person)"
+            f"SELECT p.* FROM {s}.match_pairs p,"  # noqa: S608 - schema name is checked
+            f" {_rows_of(f'{s}.registrations', 'ra', _same_record('p', 'ra', side='a'))},"
+            f" {_rows_of(f'{s}.registrations', 'rb', _same_record('p', 'rb', side='b'))}"
             " WHERE p.in_review AND (p.a_org = $2 OR p.b_org = $2)"
             " ORDER BY coalesce(ra.nhs_number = rb.nhs_number, false) DESC,"
             "  p.score DESC, p.pair_id LIMIT $1",

@@ -11,7 +11,7 @@ from uuid import UUID
 from pydantic import TypeAdapter
 
 from events.envelope import Envelope
-from services.projection.domain.view import CitizenView
+from services.projection.domain.view import CitizenView, ConsentState
 from services.runtime.database import Connection
 from services.runtime.event_store_schema import checked_schema
 from services.runtime.sealing import all_values_erased
@@ -103,6 +103,19 @@ class ReadModel:
         views = [CitizenView.model_validate_json(row["view"]) for row in rows]
         return {view.citizen_id: view for view in views}
 
+    async def consents_of(
+        self, citizen_ids: Collection[UUID]
+    ) -> dict[UUID, tuple[ConsentState, ...]]:
+        """Return the standing consent decisions of those of these citizens who have a view
+        (none: an empty tuple), read without the rest of each view."""
+        rows = await self._conn.fetch(
+            "SELECT citizen_id, coalesce(view->'consents', '[]')::text AS consents"  # noqa: S608 - schema name is checked
+            f" FROM {self.schema}.citizens"
+            " WHERE citizen_id = ANY($1::uuid[])",
+            list(citizen_ids),
+        )
+        return {row["citizen_id"]: _CONSENTS.validate_json(row["consents"]) for row in rows}
+
     async def linked_events(self, citizen_ids: Collection[UUID]) -> list[tuple[UUID, Envelope]]:
         """Return every timeline event of these citizens' linked people, in arrival order."""
         rows = await self._conn.fetch(
@@ -168,6 +181,7 @@ class ReadModel:
 
 
 _ENVELOPES = TypeAdapter(list[Envelope])
+_CONSENTS = TypeAdapter(tuple[ConsentState, ...])
 _VIEWS = TypeAdapter(list[CitizenView])  # each element exactly `CitizenView.model_dump_json()`
 
 

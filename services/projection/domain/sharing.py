@@ -188,16 +188,21 @@ class Viewer(BaseModel):
     def about(self, view: CitizenView) -> "Viewer":
         """Return this viewer reading `view`: with what the person's decisions withhold
         (worked out once per citizen: asking again for the same one returns this viewer)."""
-        if self.about_citizen == view.citizen_id:
+        return self.about_person(view.citizen_id, view.consents)
+
+    def about_person(self, citizen_id: UUID, consents: Iterable[ConsentState]) -> "Viewer":
+        """Return this viewer reading about one citizen whose standing consent decisions
+        are `consents` (`about`, for a caller that read only those of the view)."""
+        if self.about_citizen == citizen_id:
             return self
         withheld = withheld_sources(
-            view.consents,
+            consents,
             recipient=self.org,
             purpose=self.purpose,
             needs_consent=self.purpose in self.policy.consent.required_for,
             sources=self.policy.place.ids,
         )
-        return self.model_copy(update={"withheld": withheld, "about_citizen": view.citizen_id})
+        return self.model_copy(update={"withheld": withheld, "about_citizen": citizen_id})
 
     def patterns(self, source: OrgId) -> frozenset[str]:
         """Return the category patterns this viewer may see of `source`'s records."""

@@ -16,7 +16,7 @@ search's name and birth date buys neither the other record's details nor, by one
 organisation's link, its frontline's way into the person's view.
 """
 
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from uuid import UUID
@@ -55,7 +55,7 @@ from services.projection.domain.identity_decisions import (
 from services.projection.domain.identity_records import Registration, StoredPair
 from services.projection.domain.linkage import PersonKey
 from services.projection.domain.sharing import IDENTITY, SharingPolicy, Viewer
-from services.projection.domain.view import CitizenView
+from services.projection.domain.view import CitizenView, ConsentState
 from services.projection.service_layer.identity_resolution import IdentityResolution
 from services.projection.service_layer.log_projection import DEFAULT_MATCHING, refolded_views
 from services.projection.service_layer.unit_of_work import UnitOfWork, UnitsOfWork
@@ -252,8 +252,7 @@ class IdentityStewardship:
             scanned = await uow.matches.pairs_in_review(org=by.caller.org, limit=REVIEW_SCAN)
             records = {k for p, _, _ in scanned for k in (p.a, p.b)}
             links = await uow.read_model.links_of(records)
-            views = await uow.read_model.load_views(set(links.values()))
-            viewers = _viewers(by.viewer, views)
+            viewers = _viewers(by.viewer, await uow.read_model.consents_of(set(links.values())))
             shown = [
                 (pair, a, b)
                 for pair, a, b in scanned
@@ -263,8 +262,9 @@ class IdentityStewardship:
             on_page = {k for p, _, _ in page for k in (p.a, p.b)}
             decided = standing_links(await uow.decisions.decided_by(on_page)) if page else {}
             sees = await _details_shown(
-                uow, by.caller.org, on_page, views=views, links=links, viewers=viewers
-            )
+                uow, by.caller.org, on_page, views=await _views_of(uow, on_page, links),
+                links=links, viewers=viewers,
+            )  # fmt: skip
         pairs = [
             _review_pair(
                 p,
@@ -297,8 +297,7 @@ class IdentityStewardship:
             asked = list(awaiting)
             held = await uow.matches.registrations({key for pair in asked for key in pair})
             links = await uow.read_model.links_of(set(held))
-            views = await uow.read_model.load_views(set(links.values()))
-            viewers = _viewers(by.viewer, views)
+            viewers = _viewers(by.viewer, await uow.read_model.consents_of(set(links.values())))
             shown = [
                 (held[a], held[b], awaiting[frozenset((a, b))])
                 for a, b in (sorted(pair) for pair in asked)
@@ -306,14 +305,11 @@ class IdentityStewardship:
                 if not _withheld(held[a], links, viewers) and not _withheld(held[b], links, viewers)
             ]
             page = shown[offset:][:limit]
+            on_page = {r.key for a, b, _ in page for r in (a, b)}
             sees = await _details_shown(
-                uow,
-                org,
-                {r.key for a, b, _ in page for r in (a, b)},
-                views=views,
-                links=links,
-                viewers=viewers,
-            )
+                uow, org, on_page, views=await _views_of(uow, on_page, links),
+                links=links, viewers=viewers,
+            )  # fmt: skip
         pairs = [
             _review_pair(
                 _scored_now(a, b, self._model), a, b, links, sees, org=org, linked_by=linked
@@ -403,7 +399,7 @@ class IdentityStewardship:
             await uow.read_model.save_views(list(views.values()))
         links = await uow.read_model.links_of(named)
         views = await uow.read_model.load_views(set(links.values()))
-        viewers = _viewers(by.viewer, views)
+        viewers = _viewers(by.viewer, {c: view.consents for c, view in views.items()})
         hidden = {key for key in named if key in held and _withheld(held[key], links, viewers)}
         if _settles_a_conflict(decision, held):  # the other side's record stays unsaid
             hidden |= {key for key in named if key[0] != by.caller.org}
@@ -538,11 +534,21 @@ def _decision_envelope(
     )
 
 
-def _viewers(steward: Viewer, views: Mapping[UUID, CitizenView]) -> Callable[[UUID | None], Viewer]:
+def _viewers(
+    steward: Viewer, consents: Mapping[UUID, Sequence[ConsentState]]
+) -> Callable[[UUID | None], Viewer]:
     """Return the steward as a viewer of each citizen: with what that person's consent
-    decisions withhold from the steward's organisation."""
-    about = {citizen_id: steward.about(view) for citizen_id, view in views.items()}
+    decisions (`consents`, by citizen) withhold from the steward's organisation."""
+    about = {c: steward.about_person(c, decisions) for c, decisions in consents.items()}
     return lambda citizen_id: about.get(citizen_id, steward) if citizen_id else steward
+
+
+async def _views_of(
+    uow: UnitOfWork, records: Collection[PersonKey], links: Mapping[PersonKey, UUID]
+) -> dict[UUID, CitizenView]:
+    """Return the views of these records' citizens (a page's: a queue's scan reads only
+    the consent decisions of every citizen it holds, `consents_of`)."""
+    return await uow.read_model.load_views({links[key] for key in records if key in links})
 
 
 def _withheld(

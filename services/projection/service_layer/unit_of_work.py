@@ -22,7 +22,7 @@ from services.projection.domain.identity_records import (
     StoredPair,
 )
 from services.projection.domain.linkage import HumanDecision, PersonKey
-from services.projection.domain.view import CitizenView
+from services.projection.domain.view import CitizenView, ConsentState
 from services.runtime.event_log import LogPosition
 from services.runtime.parked_events import Unreadable
 from services.runtime.pooled_transaction import Transactional
@@ -67,6 +67,14 @@ class ReadModelStore(Protocol):
 
     async def load_views(self, citizen_ids: Collection[UUID]) -> dict[UUID, CitizenView]:
         """Return the stored views of those of these citizens who have one."""
+        ...
+
+    async def consents_of(
+        self, citizen_ids: Collection[UUID]
+    ) -> dict[UUID, tuple[ConsentState, ...]]:
+        """Return the standing consent decisions of those of these citizens who have a view
+        (what the sharing rules need of a view to say what a person withholds), without
+        reading the rest of each view."""
         ...
 
     async def save_views(self, views: Sequence[CitizenView]) -> None:

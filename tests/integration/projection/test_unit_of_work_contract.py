@@ -21,7 +21,7 @@ from services.projection.domain.fold import new_view
 from services.projection.domain.identity_decisions import IdentityDecision, record_key
 from services.projection.domain.identity_records import Registration, StoredPair
 from services.projection.domain.linkage import HumanDecision, PersonKey
-from services.projection.domain.view import CitizenView
+from services.projection.domain.view import CitizenView, ConsentState
 from services.projection.service_layer.unit_of_work import UnitsOfWork
 from services.runtime.database import Pool
 from services.runtime.event_log import LOG_START, LogPosition
@@ -659,3 +659,23 @@ async def _parked(uow: FakeUnitOfWork | PostgresUnitOfWork) -> set[tuple[str, UU
         f"SELECT org, event_id, reason, detail FROM {uow.stores.schema}.parked_events"  # noqa: S608 - a test's own schema
     )
     return {(row["org"], row["event_id"], row["reason"], row["detail"]) for row in rows}
+
+
+async def test_a_citizens_consent_decisions_are_read_without_the_rest_of_the_view(
+    new_uow: NewUnitOfWork,
+) -> None:
+    withdrawn = ConsentState(
+        source="mental_health", recipient="housing", purpose="administration",
+        decision="withdrawn", recorded_by="mental_health", decided_at=AT, recorded_at=AT,
+        event_id=uuid4(),
+    )  # fmt: skip
+    decided_id, silent_id = uuid4(), uuid4()
+    decided = folded([PersonAt("mental_health").registered(AT, details())], new_view(decided_id))
+    decided = decided.model_copy(update={"consents": (withdrawn,)})
+    silent = folded([PersonAt("housing").registered(AT, details())], new_view(silent_id))
+    async with new_uow() as uow:
+        await uow.read_model.save_views([decided, silent])
+        await uow.commit()
+    async with new_uow() as uow:
+        consents = await uow.read_model.consents_of([decided_id, silent_id, uuid4()])
+    assert consents == {decided_id: (withdrawn,), silent_id: ()}  # no view: not there

@@ -24,7 +24,7 @@ from services.identity_matching.matching import PersonRecord
 from services.projection.domain.identity_decisions import IdentityDecision, pairwise
 from services.projection.domain.identity_records import Component, Registration, StoredPair
 from services.projection.domain.linkage import HumanDecision, PersonKey
-from services.projection.domain.view import CitizenView
+from services.projection.domain.view import CitizenView, ConsentState
 from services.runtime.event_log import LOG_START, LogPosition
 from services.runtime.parked_events import Unreadable
 from services.runtime.sealing import all_values_erased
@@ -148,6 +148,13 @@ class FakeReadModelStore:
         """Return the stored views of those of these citizens who have one."""
         views = self._state.views
         return {citizen: views[citizen] for citizen in set(citizen_ids) if citizen in views}
+
+    async def consents_of(
+        self, citizen_ids: Collection[UUID]
+    ) -> dict[UUID, tuple[ConsentState, ...]]:
+        """Return the standing consent decisions of those of these citizens with a view."""
+        views = self._state.views
+        return {c: views[c].consents for c in set(citizen_ids) if c in views}
 
     async def save_views(self, views: Sequence[CitizenView]) -> None:
         """Write these views; a view with no involvements left is deleted."""
