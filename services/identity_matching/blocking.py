@@ -31,13 +31,8 @@ from services.identity_matching.comparisons import (
 from services.identity_matching.matching import PersonRecord
 
 _RECORD_CACHE = 8_192  # records keyed lately: a batch asks for each record's keys several times
-KINDS = (
-    "nhs",
-    "dob",
-    "names",
-    "pc",
-    "home",
-)  # a stored key of another kind is an earlier release's
+# a stored key of another kind is an earlier release's
+KINDS = ("nhs", "dob", "names", "pc", "home")
 
 
 @functools.lru_cache(maxsize=_RECORD_CACHE)

@@ -261,10 +261,7 @@ class IdentityStewardship:
             page = shown[offset:][:limit]
             on_page = {k for p, _, _ in page for k in (p.a, p.b)}
             decided = standing_links(await uow.decisions.decided_by(on_page)) if page else {}
-            sees = await _details_shown(
-                uow, by.caller.org, on_page, views=await _views_of(uow, on_page, links),
-                links=links, viewers=viewers,
-            )  # fmt: skip
+            sees = await _details_shown(uow, by.caller.org, on_page, links=links, viewers=viewers)
         pairs = [
             _review_pair(
                 p,
@@ -306,10 +303,7 @@ class IdentityStewardship:
             ]
             page = shown[offset:][:limit]
             on_page = {r.key for a, b, _ in page for r in (a, b)}
-            sees = await _details_shown(
-                uow, org, on_page, views=await _views_of(uow, on_page, links),
-                links=links, viewers=viewers,
-            )  # fmt: skip
+            sees = await _details_shown(uow, org, on_page, links=links, viewers=viewers)
         pairs = [
             _review_pair(
                 _scored_now(a, b, self._model), a, b, links, sees, org=org, linked_by=linked
@@ -398,17 +392,14 @@ class IdentityStewardship:
             views = await refolded_views(uow, refold, self._fold)
             await uow.read_model.save_views(list(views.values()))
         links = await uow.read_model.links_of(named)
-        views = await uow.read_model.load_views(set(links.values()))
-        viewers = _viewers(by.viewer, {c: view.consents for c, view in views.items()})
+        viewers = _viewers(by.viewer, await uow.read_model.consents_of(set(links.values())))
         hidden = {key for key in named if key in held and _withheld(held[key], links, viewers)}
         if _settles_a_conflict(decision, held):  # the other side's record stays unsaid
             hidden |= {key for key in named if key[0] != by.caller.org}
         knowable = sorted(named - hidden, key=lambda key: (key not in first_named, key))
         listed = knowable[:LISTED_RECORDS]
         awaiting = await _awaiting(uow, decision)
-        sees = await _details_shown(
-            uow, by.caller.org, listed, views=views, links=links, viewers=viewers
-        )
+        sees = await _details_shown(uow, by.caller.org, listed, links=links, viewers=viewers)
         return DecisionOutcome(
             event_id=envelope.event_id,
             type=envelope.type,
@@ -543,14 +534,6 @@ def _viewers(
     return lambda citizen_id: about.get(citizen_id, steward) if citizen_id else steward
 
 
-async def _views_of(
-    uow: UnitOfWork, records: Collection[PersonKey], links: Mapping[PersonKey, UUID]
-) -> dict[UUID, CitizenView]:
-    """Return the views of these records' citizens (a page's: a queue's scan reads only
-    the consent decisions of every citizen it holds, `consents_of`)."""
-    return await uow.read_model.load_views({links[key] for key in records if key in links})
-
-
 def _withheld(
     registration: Registration,
     links: Mapping[PersonKey, UUID],
@@ -567,7 +550,6 @@ async def _details_shown(
     org: OrgId,
     records: Collection[PersonKey],
     *,
-    views: Mapping[UUID, CitizenView],
     links: Mapping[PersonKey, UUID],
     viewers: Callable[[UUID | None], Viewer],
 ) -> Callable[[Registration], bool]:
@@ -576,8 +558,12 @@ async def _details_shown(
     share its identity, the person has not withheld it, and the steward's organisation
     already holds an attested record of that citizen (it works with the person). Before
     that, a pair shows how each field compared, not the other organisation's values: a
-    registration made up from a search's name and birth date must not buy the details."""
+    registration made up from a search's name and birth date must not buy the details.
+
+    Reads the views of the other organisations' citizens among `records` only (a page's, not
+    a queue's: a scan needs only the people's consent decisions, `consents_of`)."""
     theirs = {links[key] for key in records if key[0] != org and key in links}
+    views = await uow.read_model.load_views(theirs) if theirs else {}
     attested = {
         citizen_id
         for citizen_id in theirs
