@@ -65,12 +65,15 @@ class RunningService:
         """GET as this organisation (or with another key)."""
         return await self.client.get(path, headers={"Authorization": f"Bearer {key or self.key}"})
 
-    async def count_events(self, stream_id: str | None = None) -> int:
-        """Return how many events this service's store holds (in one stream, if named)."""
+    async def count_events(
+        self, stream_id: str | None = None, *, of_type: str | None = None
+    ) -> int:
+        """Return how many events this service's store holds (in one stream, of one type)."""
         count: int = await self.pool.fetchval(
             f"SELECT count(*) FROM {self.schema}.events"  # noqa: S608 - schema made by the test
-            " WHERE $1::text IS NULL OR stream_id = $1",
+            " WHERE ($1::text IS NULL OR stream_id = $1) AND ($2::text IS NULL OR type = $2)",
             stream_id,
+            of_type,
         )
         return count
 
