@@ -60,6 +60,7 @@ MAX_ITERATIONS = 50
 CONVERGED = 1e-5  # the largest change of any parameter between two iterations
 _SMOOTHING = 1.0  # Laplace: a level never seen among random pairs is rare, not impossible
 _FLOOR = 1e-6  # no m below this: a level never seen among matches is rare, not impossible
+_TELL_EVERY = 1_000_000  # candidate pairs compared between two progress lines
 # The fields each kind of blocking key makes agree among its pairs (so cannot learn the m of)
 _CONSTRAINED: Mapping[str, frozenset[FieldName]] = {
     "dob": frozenset({"date_of_birth"}),
@@ -94,14 +95,11 @@ def train(
         raise ValueError("training needs at least two records")
     progress(f"u: comparing {min(random_pairs, _all_pairs(records)):,} random pairs")
     u = u_by_random_sampling(records, pairs=random_pairs, rng=random.Random(seed))  # noqa: S311 (sampling, not secrets)
-    pairs = blocked_pairs(records)
-    progress(f"m: comparing the pairs blocking brings together ({len(pairs)} kinds of key)")
-    levels = {
-        pair: compare(records[pair[0]], records[pair[1]]) for pair in set().union(*pairs.values())
-    }
-    by_kind = {kind: Counter(levels[pair] for pair in kept) for kind, kept in pairs.items()}
-    progress(f"m: expectation maximisation over {len(levels):,} candidate pairs")
-    m, support, iterations, sessions = _m_by_sessions(by_kind, u)
+    progress("m: comparing the pairs blocking brings together")
+    blocked = blocked_levels(records, progress=progress)
+    candidates = blocked.every.total()
+    progress(f"m: expectation maximisation over {candidates:,} candidate pairs")
+    m, support, iterations, sessions = _m_by_sessions(blocked.by_kind, u)
     learnt = {field: _weights(m, u, support, field) for field in FIELDS}
     names = {
         field: name_weights(records, field, m=m[field]["exact"])
@@ -110,13 +108,13 @@ def train(
     }
     model = MatchingModel.model_validate({"version": version, **learnt, "names": names})
     all_pairs = _all_pairs(records)
-    matches = _expected_matches(levels.values(), model)
+    matches = _expected_matches(blocked.every, model)
     share = min(max(matches / all_pairs, 1 / all_pairs), 0.5)
     training = Training(
         trained_at=trained_at,
         records=len(records),
         random_pairs=min(random_pairs, all_pairs),
-        candidate_pairs=len(levels),
+        candidate_pairs=candidates,
         match_share=share,
     )
     model = model.model_copy(update={"training": training})
@@ -172,21 +170,54 @@ def u_by_random_sampling(
     return {field: _shares(seen[field], field, _SMOOTHING) for field in FIELDS}
 
 
-def blocked_pairs(records: Sequence[PersonRecord]) -> dict[str, set[tuple[int, int]]]:
-    """Return, for each kind of blocking key, the pairs of records (by index) sharing a key
-    of that kind (NHS numbers aside; a key shared by too many records, as the projection
-    skips it)."""
+@dataclass(frozen=True)
+class BlockedLevels:
+    """The levels of the pairs blocking brings together: for each kind of blocking key, of
+    the pairs sharing a key of that kind (each pair once); and of every such pair, once."""
+
+    by_kind: dict[str, Counter[Levels]]
+    every: Counter[Levels]
+
+
+def blocked_levels(
+    records: Sequence[PersonRecord], *, progress: Callable[[str], None] = lambda _: None
+) -> BlockedLevels:
+    """Return the levels of the pairs of records sharing a blocking key (NHS numbers aside;
+    a key shared by more than `MAX_BLOCK` records skipped, as the projection skips it).
+
+    Each pair is compared once, at the first key (in sorted order) it shares, and counted
+    there for every kind of key it shares: nothing is kept per pair, so memory grows with
+    the records, not with the pairs (two million pairs at 100,000 records)."""
     by_key: dict[str, list[int]] = {}
     for index, record in enumerate(records):
         for key in blocking_keys(record):
-            by_key.setdefault(key, []).append(index)
-    pairs: dict[str, set[tuple[int, int]]] = {}
-    for key, members in by_key.items():
-        kind = key.split(":", 1)[0]
-        if kind in _CONSTRAINED and len(members) <= MAX_BLOCK:
-            kept = pairs.setdefault(kind, set())
-            kept.update((a, b) for i, a in enumerate(members) for b in members[i + 1 :])
-    return pairs
+            if _kind(key) in _CONSTRAINED:
+                by_key.setdefault(key, []).append(index)
+    usable = {key for key, members in by_key.items() if len(members) <= MAX_BLOCK}
+    keys = [frozenset(key for key in blocking_keys(record) if key in usable) for record in records]
+    by_kind: dict[str, Counter[Levels]] = {}
+    every: Counter[Levels] = Counter()
+    compared = told = 0
+    for key in sorted(usable):
+        members = by_key[key]
+        for position, a in enumerate(members):
+            for b in members[position + 1 :]:
+                shared = keys[a] & keys[b]
+                if min(shared) != key:
+                    continue  # compared at the first key they share
+                levels = compare(records[a], records[b])
+                every[levels] += 1
+                compared += 1
+                for kind in {_kind(k) for k in shared}:
+                    by_kind.setdefault(kind, Counter())[levels] += 1
+        if compared >= told + _TELL_EVERY:
+            told = compared // _TELL_EVERY * _TELL_EVERY
+            progress(f"m: {told:,} candidate pairs compared")
+    return BlockedLevels(by_kind, every)
+
+
+def _kind(key: str) -> str:
+    return key.split(":", 1)[0]
 
 
 def _m_by_sessions(
@@ -268,10 +299,13 @@ def expectation_maximisation(
     return Estimate(m, support, iteration)
 
 
-def _expected_matches(pairs: Iterable[Levels], model: MatchingModel) -> float:
-    """Sum the match probability of every candidate pair under `model`, each pair's
-    probability taken at the share the sum implies (a fixed point: a few rounds)."""
-    weights = Counter(_bits_of(levels, model) for levels in pairs)
+def _expected_matches(pairs: Counter[Levels], model: MatchingModel) -> float:
+    """Sum the match probability of every candidate pair (`pairs`: how many at each
+    combination of levels) under `model`, each pair's probability taken at the share the
+    sum implies (a fixed point: a few rounds)."""
+    weights: Counter[float] = Counter()
+    for levels, count in pairs.items():
+        weights[_bits_of(levels, model)] += count
     total = sum(weights.values())
     share = 0.01
     for _ in range(100):

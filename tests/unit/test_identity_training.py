@@ -7,6 +7,7 @@ which records are one person; the tests do.
 """
 
 import random
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -14,8 +15,11 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from services.identity_matching import training
+from services.identity_matching.blocking import blocking_keys
 from services.identity_matching.comparisons import FIELDS
 from services.identity_matching.matching import (
+    Levels,
     MatchingConfig,
     PersonRecord,
     Thresholds,
@@ -23,7 +27,12 @@ from services.identity_matching.matching import (
     score,
 )
 from services.identity_matching.model import DEFAULT_MODEL, MatchingModel
-from services.identity_matching.training import name_weights, thresholds_for, train
+from services.identity_matching.training import (
+    blocked_levels,
+    name_weights,
+    thresholds_for,
+    train,
+)
 from services.projection.domain.candidates import candidate_pairs
 from services.runtime.matching_config import load_matching_config, matching_file_text
 
@@ -133,6 +142,42 @@ def test_what_it_learnt_links_the_people_registered_twice_and_no_one_else(
 
     assert linked - truth == set()  # two people wrongly joined: the worst failure
     assert len(linked & truth) >= 0.85 * len(truth)
+
+
+def test_blocking_brings_each_pair_sharing_a_key_once_per_kind_and_once_in_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What EM learns from is every pair sharing a usable key of each kind (a pair sharing
+    keys of two kinds counts in both, sharing two of one kind once), and every such pair
+    once in all: as comparing every pair of records and asking which keys they share finds.
+    A key shared by too many records (a placeholder birth date) brings no pair."""
+    monkeypatch.setattr(training, "MAX_BLOCK", 6)
+    records, _ = population(150, seed=3)
+    placeholder = [
+        replace(record, person_id=f"p{n}", date_of_birth=date(1900, 1, 1))
+        for n, record in enumerate(records[:7])
+    ]
+    records += placeholder
+    found = blocked_levels(records)
+
+    sizes = Counter(key for record in records for key in blocking_keys(record))
+    by_kind: dict[str, Counter[Levels]] = {}
+    every: Counter[Levels] = Counter()
+    for i, a in enumerate(records):
+        for b in records[i + 1 :]:
+            shared = {
+                key.split(":")[0]
+                for key in blocking_keys(a) & blocking_keys(b)
+                if key.split(":")[0] in ("dob", "names", "pc") and sizes[key] <= 6
+            }
+            for kind in shared:
+                by_kind.setdefault(kind, Counter())[compare(a, b)] += 1
+            every.update([compare(a, b)] if shared else [])
+
+    assert found.by_kind == by_kind
+    assert found.every == every
+    assert sizes["dob:1900-01-01"] == 7
+    assert sorted(by_kind) == ["dob", "names", "pc"]
 
 
 def test_the_link_threshold_rises_with_the_population() -> None:
