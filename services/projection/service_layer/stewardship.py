@@ -146,12 +146,18 @@ class ReviewRecord(BaseModel):
 
 
 class FieldComparison(BaseModel):
-    """How one field compared: exact, close, similar, disagree or missing, and its weight."""
+    """How one field compared (its comparison level) and the weight that level added."""
 
     model_config = ConfigDict(frozen=True)
 
     field: str
-    agreement: str
+    agreement: str = Field(
+        description="the comparison level, strongest first: exact, swapped, crossed, "
+        "nickname, initial, typo, variant, first_name, part, sound, similar, "
+        "day_month_swapped, year_month, year, sector, district, street, disagree, missing "
+        "(each field has its own: see the README's Identity matching); a pair scored by an "
+        "earlier release may name one of its levels (close) until the projection is replayed"
+    )
     weight: float = Field(description="bits of evidence it added (negative: against)")
 
 
