@@ -166,7 +166,9 @@ def scored_pair(
     *,
     may_link: bool = True,
 ) -> ScoredPair:
-    """Return a pair as `linkage.resolve` takes it, with its own thresholds (no link at any
-    score when the twins rule bars one: `link_barred`)."""
-    link_at = thresholds.link if may_link or not thresholds.twins_rule else float("inf")
-    return ScoredPair(a, b, total, link_at=link_at, review_at=thresholds.review)
+    """Return a pair as `linkage.resolve` takes it, with its own thresholds, `barred` when
+    the twins rule holds in its places and bars it (`link_barred`): no link by any score."""
+    barred = not may_link and thresholds.twins_rule
+    return ScoredPair(
+        a, b, total, link_at=thresholds.link, review_at=thresholds.review, barred=barred
+    )

@@ -11,11 +11,15 @@ order of authority:
 3. a match score at or above the place's link threshold, highest score first (ties by the
    records' keys).
 No edge may put two records with different NHS numbers into one citizen: a citizen holds at
-most one. No edge may put two records a person said are different (`identity.not_same_person`,
-or an `identity.unlinked` that split them) into one citizen, except a person's later decision
+most one. No score may put two records the twins rule bars from linking (`ScoredPair.barred`:
+given names that differ) into one citizen, however it gets there: Louis and Louise each
+scoring high against a third record, "L", do not both join it; a person decides. No edge
+may put two records a person said are different (`identity.not_same_person`, or an
+`identity.unlinked` that split them) into one citizen, except a person's later decision
 that joins their citizens: a human decision always beats the algorithm, and the latest beats
 the earlier. A pair whose score would link but is refused, or whose score is between the
-thresholds, goes to review unless a person has already decided it.
+thresholds, goes to review unless a person has already decided it or its records are one
+citizen by other edges.
 
 A decision that would break an NHS-number rule (one recorded before the rules were enforced,
 or made true by a registration corrected since) is skipped and reported (`Resolution.skipped`).
@@ -37,7 +41,8 @@ class ScoredPair:
     """Two records and their match score (from `matching.score`).
 
     `link_at` and `review_at` are the thresholds that apply to this pair (the places of its
-    records may have their own); None takes the ones `resolve` is given.
+    records may have their own); None takes the ones `resolve` is given. A `barred` pair
+    (the twins rule) never links by its score, nor do other scores put its records together.
     """
 
     a: PersonKey
@@ -45,6 +50,7 @@ class ScoredPair:
     score: float
     link_at: float | None = None
     review_at: float | None = None
+    barred: bool = False  # the twins rule: never one citizen by scores alone, at any score
 
     @property
     def pair(self) -> frozenset[PersonKey]:
@@ -132,19 +138,38 @@ def resolve(
             skipped.append(SkippedDecision("different_nhs_numbers", decision))
         else:
             groups.join(decision.a, decision.b, kept_apart_since=decision.decided_at)
+    review = _join_by_score(
+        groups, _best_per_pair(scored), latest, link_at=link_at, review_at=review_at
+    )
+    skipped.sort(key=lambda s: (s.decision.decided_at, sorted(s.decision.pair)))
+    return Resolution(groups.anchors(), review, skipped)
+
+
+def _join_by_score(
+    groups: "_Groups",
+    scored: list[ScoredPair],
+    latest: Mapping[frozenset[PersonKey], HumanDecision],
+    *,
+    link_at: float,
+    review_at: float,
+) -> list[ScoredPair]:
+    """Join the pairs scoring at their link threshold, best first, as far as the groups'
+    constraints allow (the twins rule's bars among them); return the pairs left for review."""
+    best = sorted(scored, key=lambda s: (-s.score, s.a, s.b))
+    for candidate in best:
+        if candidate.barred and candidate.pair not in latest:
+            groups.bar(candidate.a, candidate.b)
     review: list[ScoredPair] = []
-    for candidate in sorted(_best_per_pair(scored), key=lambda s: (-s.score, s.a, s.b)):
+    for candidate in best:
         pair_link_at = link_at if candidate.link_at is None else candidate.link_at
         pair_review_at = review_at if candidate.review_at is None else candidate.review_at
         if candidate.pair in latest or candidate.score < pair_review_at:
             continue
-        joined = candidate.score >= pair_link_at and groups.join(
-            candidate.a, candidate.b, numbers_must_agree=True
-        )
-        if not joined and not groups.together(candidate.a, candidate.b):
+        linked = not candidate.barred and candidate.score >= pair_link_at
+        if not (linked and groups.join(candidate.a, candidate.b, by_score=True)):
             review.append(candidate)
-    skipped.sort(key=lambda s: (s.decision.decided_at, sorted(s.decision.pair)))
-    return Resolution(groups.anchors(), review, skipped)
+    # a pair waiting to be linked may be joined by later (lower scoring) pairs meanwhile
+    return [pair for pair in review if not groups.together(pair.a, pair.b)]
 
 
 def _best_per_pair(scored: Iterable[ScoredPair]) -> list[ScoredPair]:
@@ -152,9 +177,16 @@ def _best_per_pair(scored: Iterable[ScoredPair]) -> list[ScoredPair]:
     best: dict[tuple[PersonKey, PersonKey], ScoredPair] = {}
     for pair in scored:
         a, b = sorted((pair.a, pair.b))
-        if (a, b) not in best or pair.score > best[a, b].score:
+        if (a, b) not in best or _ranked(pair) > _ranked(best[a, b]):
             best[a, b] = replace(pair, a=a, b=b)
     return list(best.values())
+
+
+def _ranked(pair: ScoredPair) -> tuple[float, bool, float, float]:
+    """The better of two scores of one pair: the higher; at equal scores, the more cautious
+    (barred, then the higher thresholds), whichever order they came in."""
+    inf = float("inf")
+    return (pair.score, pair.barred, pair.link_at or inf, pair.review_at or inf)
 
 
 def _latest_decisions(
@@ -175,12 +207,19 @@ class _Groups:
         self._parent: dict[PersonKey, PersonKey] = {p: p for p in nhs_numbers}
         self._members: dict[PersonKey, set[PersonKey]] = {p: {p} for p in nhs_numbers}
         self._apart: dict[PersonKey, dict[PersonKey, datetime]] = {p: {} for p in nhs_numbers}
+        self._barred: dict[PersonKey, set[PersonKey]] = {p: set() for p in nhs_numbers}
 
     def forbid(self, decision: HumanDecision) -> None:
         """Keep the decision's two records apart (from when it was decided)."""
         a, b = decision.a, decision.b
         if a in self._apart and b in self._apart:
             self._apart[a][b] = self._apart[b][a] = decision.decided_at
+
+    def bar(self, a: PersonKey, b: PersonKey) -> None:
+        """Keep two records apart from joins by score (the twins rule; a person may join)."""
+        if a in self._barred and b in self._barred:
+            self._barred[a].add(b)
+            self._barred[b].add(a)
 
     def share_a_number(self, a: PersonKey, b: PersonKey) -> bool:
         """Tell whether both records hold the same NHS number."""
@@ -208,13 +247,14 @@ class _Groups:
         a: PersonKey,
         b: PersonKey,
         *,
-        numbers_must_agree: bool = False,
+        by_score: bool = False,
         kept_apart_since: datetime | None = None,
     ) -> bool:
         """Join the groups of a and b unless a constraint forbids it; return whether joined.
 
         With `kept_apart_since` (a person's decision, made then), only records kept apart
-        from then on forbid it: the later decision beats the earlier.
+        from then on forbid it: the later decision beats the earlier. A join `by_score` may
+        not bring two NHS numbers together, nor records the twins rule bars.
         """
         if a not in self._parent or b not in self._parent:
             return False
@@ -224,7 +264,10 @@ class _Groups:
         left, right = self._members[ra], self._members[rb]
         if self._kept_apart(left, right, since=kept_apart_since):
             return False
-        if numbers_must_agree and len(self._numbers_in(left) | self._numbers_in(right)) > 1:
+        if by_score and (
+            len(self._numbers_in(left) | self._numbers_in(right)) > 1
+            or any(self._barred[person] & right for person in left)
+        ):
             return False
         keep, gone = (ra, rb) if ra < rb else (rb, ra)
         self._parent[gone] = keep
