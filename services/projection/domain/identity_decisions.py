@@ -1,9 +1,10 @@
 """A data steward's decision event, read as the pairwise decisions that `linkage.resolve` takes,
 and the rules a decision must keep before it is recorded."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from uuid import UUID
 
 from events.identity import IdentityLinked, IdentityNotSamePerson, IdentityUnlinked, RecordRef
 from services.projection.domain.linkage import HumanDecision, PersonKey
@@ -66,13 +67,24 @@ def nhs_numbers_among(numbers: Mapping[PersonKey, str | None]) -> set[str]:
     return {number for number in numbers.values() if number}
 
 
-def parts_others_records(before: set[PersonKey], after: set[PersonKey], *, org: str) -> bool:
-    """Tell whether a steward's record that was one citizen with `before` and is now one with
-    `after` stays with some other organisation's records while others' leave it: the
-    decision parted other organisations' records from each other."""
-    kept = {key for key in before & after if key[0] != org}
-    left = {key for key in before - after if key[0] != org}
-    return bool(kept and left)
+def parts_others_records(
+    before: Mapping[UUID, Collection[PersonKey]],
+    citizen_after: Mapping[PersonKey, UUID],
+    *,
+    deciders: Collection[str],
+) -> bool:
+    """Tell whether a decision parted records of organisations other than the `deciders`
+    that were one citizen before it: `before`, each citizen that lost records, with its
+    records then; `citizen_after`, the records' citizens now (a record not named stayed).
+
+    However it comes about (a keep-apart, an unlink of the records others were joined
+    through, an organisation's link of its own two records that a keep-apart it recorded
+    earlier turns against others), which of two other organisations' records are one person
+    is for their stewards to decide."""
+    return any(
+        len({citizen_after.get(key, citizen) for key in records if key[0] not in deciders}) > 1
+        for citizen, records in before.items()
+    )
 
 
 @dataclass(frozen=True)

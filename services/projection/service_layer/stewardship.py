@@ -56,7 +56,7 @@ from services.projection.domain.identity_records import Registration, StoredPair
 from services.projection.domain.linkage import PersonKey
 from services.projection.domain.sharing import IDENTITY, SharingPolicy, Viewer
 from services.projection.domain.view import CitizenView, ConsentState
-from services.projection.service_layer.identity_resolution import IdentityResolution
+from services.projection.service_layer.identity_resolution import IdentityResolution, Relinked
 from services.projection.service_layer.log_projection import DEFAULT_MATCHING, refolded_views
 from services.projection.service_layer.unit_of_work import UnitOfWork, UnitsOfWork
 from services.runtime.api_keys import Caller
@@ -103,8 +103,8 @@ class NotYourRecords(Exception):
 
 
 class PartsOthersRecords(NotYourRecords):
-    """A keep-apart decision would part other organisations' records from each other, the
-    steward's own record staying with some of them: their stewards decide that."""
+    """A decision would part other organisations' records from each other (records joined
+    through the steward's own, or kept together by it): their stewards decide that."""
 
 
 class DifferentNhsNumbers(Exception):
@@ -385,13 +385,13 @@ class IdentityStewardship:
         await self._refuse_what_breaks_a_rule(uow, decision, held, org=by.caller.org)
         first = held[min(named)]
         before = await uow.read_model.links_of([first.key])
-        company = await self._company_of_own(uow, decision, org=by.caller.org)
         envelope = _decision_envelope(decision, by=by, subject=before.get(first.key), place=first)
         await uow.decisions.append(envelope, decision)
+        awaiting = await _awaiting(uow, decision)
         relinked = await self._identities.relink(uow, named)
-        for mine, was_with in company.items():  # raising here undoes the decision
-            if parts_others_records(was_with, await self._company(uow, mine), org=by.caller.org):
-                raise PartsOthersRecords(by.caller.org)
+        deciders = _deciders(decision, awaiting, org=by.caller.org)
+        if await _parts_others(uow, relinked, deciders=deciders):  # raising undoes it all
+            raise PartsOthersRecords(by.caller.org)
         refold = relinked.refold()
         if refold:
             await uow.read_model.lock_citizens(refold)
@@ -404,7 +404,6 @@ class IdentityStewardship:
             hidden |= {key for key in named if key[0] != by.caller.org}
         knowable = sorted(named - hidden, key=lambda key: (key not in first_named, key))
         listed = knowable[:LISTED_RECORDS]
-        awaiting = await _awaiting(uow, decision)
         sees = await _details_shown(uow, by.caller.org, listed, links=links, viewers=viewers)
         return DecisionOutcome(
             event_id=envelope.event_id,
@@ -455,20 +454,6 @@ class IdentityStewardship:
             if org not in linked.get(frozenset(pair), frozenset()):
                 return
         raise AlreadyDecided(latest.decided_at)
-
-    async def _company_of_own(
-        self, uow: UnitOfWork, decision: IdentityDecision, *, org: str
-    ) -> dict[PersonKey, set[PersonKey]]:
-        """Return the records each of the steward's own records in a keep-apart decision is
-        one citizen with (an unlink splits only the steward's record off: nothing to check)."""
-        if not isinstance(decision, IdentityNotSamePerson):
-            return {}
-        mine = [key for key in records_named(decision) if key[0] == org]
-        return {key: await self._company(uow, key) for key in mine}
-
-    async def _company(self, uow: UnitOfWork, record: PersonKey) -> set[PersonKey]:
-        citizen_id = (await uow.read_model.links_of([record])).get(record)
-        return await uow.read_model.records_of(citizen_id) if citizen_id else {record}
 
     async def _refuse_two_numbers(self, uow: UnitOfWork, decision: IdentityLinked) -> None:
         """Raise DifferentNhsNumbers if the two records' citizens hold different NHS numbers
@@ -598,6 +583,25 @@ async def _holds_attested_record(uow: UnitOfWork, view: CitizenView, org: OrgId)
     links = standing_links(await uow.decisions.decided_by(records))
     disputed = disputed_records(view.involvements, links=links)
     return any(key not in disputed for key in own)
+
+
+def _deciders(decision: IdentityDecision, awaiting: Collection[str], *, org: str) -> set[str]:
+    """Return the organisations whose stewards made the decision take effect: both of a
+    link of two organisations' records once neither awaits, else the steward's alone."""
+    if isinstance(decision, IdentityLinked) and not awaiting:
+        return {org, decision.a.org, decision.b.org}
+    return {org}
+
+
+async def _parts_others(uow: UnitOfWork, relinked: Relinked, *, deciders: Collection[str]) -> bool:
+    """Tell whether the decision just re-resolved parted records of organisations other
+    than the deciders' that were one citizen (`parts_others_records`)."""
+    before: dict[UUID, set[PersonKey]] = {}
+    for citizen in set(relinked.moved_from.values()):
+        stayed = await uow.read_model.records_of(citizen) - relinked.moved_to.keys()
+        left = {key for key, was in relinked.moved_from.items() if was == citizen}
+        before[citizen] = stayed | left
+    return parts_others_records(before, relinked.moved_to, deciders=deciders)
 
 
 async def _awaiting(uow: UnitOfWork, decision: IdentityDecision) -> list[OrgId]:

@@ -4,7 +4,7 @@ gives one NHS number two citizens or one citizen two NHS numbers."""
 
 import random
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -163,6 +163,72 @@ async def test_a_steward_cannot_part_other_organisations_records_by_keeping_thei
     )
 
     await _refused_and_nothing_changed(apart, orgs, api, housing=housing, citizen=citizen)
+
+
+async def _decide(
+    api: httpx.AsyncClient, steward: dict[str, str], kind: str, a: PersonAt, b: PersonAt
+) -> httpx.Response:
+    path = {"link": "/v1/identity/links", "apart": "/v1/identity/not-same-person"}[kind]
+    return await api.post(path, headers=steward, json={"a": _ref(a), "b": _ref(b), "reason": "x"})
+
+
+async def test_a_keep_apart_that_moved_nothing_cannot_part_others_through_a_later_own_link(
+    orgs: Organisations, api: httpx.AsyncClient
+) -> None:
+    """Mental health may not keep its record apart from the charity's when that parts the
+    charity's from housing's; nor in two steps: its other record kept apart from the
+    charity's (nothing moves), then its two records linked (its own: one steward), which
+    would take the charity's record out. The link is refused, 403, and changes nothing."""
+    who = {"nhs_number": None, "given_name": "Robert", "family_name": "Jones"}
+    health = await _register(
+        orgs, "mental_health", **who, postcode="BS5 6XX", address="1 High Street"
+    )
+    charity = await _register(orgs, "voluntary", **who, postcode="BS5 6XX")
+    housing = await _register(orgs, "housing", **who, address="1 High Street")
+    other = await _register(orgs, "mental_health", **who, date_of_birth=date(1979, 12, 3))
+    citizen = await _citizen_of(orgs, health)
+    assert {await _citizen_of(orgs, p) for p in (charity, housing)} == {citizen}
+    assert await _citizen_of(orgs, other) != citizen
+    steward = await key_of(orgs, "mental_health", "data_steward")
+
+    direct = await _decide(api, steward, "apart", health, charity)
+    assert (direct.status_code, direct.json()["error"]["code"]) == (403, "not_your_records")
+    first = await _decide(api, steward, "apart", other, charity)
+    assert first.status_code == 200, first.text
+    then = await _decide(api, steward, "link", health, other)
+
+    assert (then.status_code, then.json()["error"]["code"]) == (403, "not_your_records")
+    assert await _decisions_recorded(orgs) == 1
+    assert {await _citizen_of(orgs, p) for p in (health, charity, housing)} == {citizen}
+    assert await _citizen_of(orgs, other) != citizen
+
+
+async def test_an_unlink_may_not_part_the_records_it_joined_until_their_stewards_link_them(
+    orgs: Organisations, api: httpx.AsyncClient
+) -> None:
+    """Housing's record joins the charity's and mental health's (both score high with it,
+    not with each other): unlinking it would part theirs, so it is refused until their
+    stewards have linked them; then housing's record leaves, theirs stay one citizen."""
+    who = {"nhs_number": None, "given_name": "Robert", "family_name": "Jones"}
+    housing = await _register(orgs, "housing", **who, postcode="BS5 6XX", address="1 High Street")
+    charity = await _register(orgs, "voluntary", **who, postcode="BS5 6XX")
+    health = await _register(orgs, "mental_health", **who, address="1 High Street")
+    citizen = await _citizen_of(orgs, housing)
+    assert {await _citizen_of(orgs, p) for p in (charity, health)} == {citizen}
+    unlink = {**_ref(housing), "reason": "not him"}
+    housing_steward = await key_of(orgs, "housing", "data_steward")
+
+    refused = await api.post(f"/v1/citizens/{citizen}/unlink", headers=housing_steward, json=unlink)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "not_your_records")
+    assert await _decisions_recorded(orgs) == 0
+    for org in ("voluntary", "mental_health"):
+        steward = await key_of(orgs, org, "data_steward")
+        assert (await _decide(api, steward, "link", charity, health)).status_code == 200
+    split = await api.post(f"/v1/citizens/{citizen}/unlink", headers=housing_steward, json=unlink)
+
+    assert split.status_code == 200, split.text
+    assert await _citizen_of(orgs, charity) == await _citizen_of(orgs, health)
+    assert await _citizen_of(orgs, housing) != await _citizen_of(orgs, charity)
 
 
 async def test_a_steward_cannot_merge_two_people_with_different_nhs_numbers(

@@ -220,8 +220,9 @@ def answer_stewardship_refusals(app: FastAPI) -> None:
             ),
             PartsOthersRecords: lambda _: ApiError(
                 403, "not_your_records",
-                "this would part other organisations' records from each other, yours staying "
-                "with some of them: their stewards decide that",
+                "this would part other organisations' records from each other (joined "
+                "through yours, or kept together by it): their stewards decide that, by "
+                "linking them or keeping them apart",
             ),
             NotYourRecords: lambda _: _not_yours(),
             UnknownRecord: lambda error: _invalid(
