@@ -23,7 +23,6 @@ import functools
 from datetime import date
 
 from services.identity_matching.comparisons import (
-    name_words,
     normalise_name,
     postcode_key,
     soundex,
@@ -35,6 +34,14 @@ _RECORD_CACHE = 8_192  # records keyed lately: a batch asks for each record's ke
 KINDS = ("nhs", "dob", "names", "pc", "home")
 
 
+def _keyed_given_words(name: str | None) -> list[str]:
+    """A given name's words as the keys have always parted them (hyphens and spaces only,
+    not `name_words`' dashes and dots): stored records stay under the keys new ones are
+    looked up by, without a replay."""
+    words = (name or "").replace("-", " ").split()
+    return [w for w in (normalise_name(word) for word in words) if w]
+
+
 @functools.lru_cache(maxsize=_RECORD_CACHE)
 def blocking_keys(record: PersonRecord) -> frozenset[str]:
     """Return the keys under which candidates for `record` are looked up."""
@@ -42,7 +49,7 @@ def blocking_keys(record: PersonRecord) -> frozenset[str]:
     if record.nhs_number:
         keys.add(f"nhs:{record.nhs_number}")
     family = soundex(record.family_name) if record.family_name else ""
-    given_words = name_words(record.given_name)
+    given_words = _keyed_given_words(record.given_name)
     given = soundex(given_words[0]) if given_words else ""
     born = record.date_of_birth
     if born is not None:

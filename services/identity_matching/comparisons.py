@@ -121,6 +121,9 @@ _STREET_WORDS: Mapping[str, str] = {
     "bldgs": "buildings", "est": "estate", "n": "north", "s": "south", "e": "east",
     "w": "west", "upr": "upper", "lwr": "lower",
 }  # fmt: skip
+_APOSTROPHES = frozenset("'\u2019\u02bc`")  # within a name: O'Brien (typed or typeset)
+# Words naming a dwelling within a building (written out: apt -> flat): with its number
+_DWELLING_WORDS = frozenset({"flat", "unit", "room", "floor", "maisonette", "basement"})
 _SOUNDEX_GROUPS = ("BFPV", "CGJKQSXZ", "DT", "L", "MN", "R")
 _SOUNDEX_CODES = {c: str(d) for d, group in enumerate(_SOUNDEX_GROUPS, 1) for c in group}
 
@@ -138,9 +141,14 @@ def normalise_name(name: str) -> str:
 
 @functools.lru_cache(maxsize=_NAME_CACHE)
 def name_words(name: str | None) -> tuple[str, ...]:
-    """Return the normalised words of a name (hyphens and spaces part them)."""
-    words = (name or "").replace("-", " ").split()
-    return tuple(w for w in (normalise_name(word) for word in words) if w)
+    """Return the normalised words of a name: anything but a letter or an apostrophe parts
+    them (spaces, hyphens and the dashes a word processor puts for them, the dots of J.R.,
+    slashes), so Mary-Ann and Mary\u2013Ann (an en dash) are one name, and O'Brien one word."""
+    parted = "".join(
+        c if c.isalpha() or unicodedata.combining(c) or c in _APOSTROPHES else " "
+        for c in name or ""
+    )
+    return tuple(w for w in (normalise_name(word) for word in parted.split()) if w)
 
 
 @functools.lru_cache(maxsize=_PAIR_CACHE)
@@ -297,11 +305,14 @@ def address_key(line: str) -> str:
 
 @functools.lru_cache(maxsize=_NAME_CACHE)
 def _address_parts(line: str | None) -> tuple[tuple[str, ...], str, str]:
-    """An address line's words; its house and flat numbers (the words holding a digit),
-    one space apart; and the other words run together, its street (a space slipped in or
-    left out does not make another street: Carroll Street, Carrollstreet)."""
+    """An address line's words; its house and flat numbers (the words holding a digit, and
+    the words naming a flat), one space apart; and the other words run together, its
+    street (a space slipped in or left out does not make another street: Carroll Street,
+    Carrollstreet)."""
     words = address_words(line)
-    numbers = [w for w in words if any(c.isdigit() for c in w)]
+    numbers = [
+        w for w in words if any(c.isdigit() for c in w) or w in _DWELLING_WORDS
+    ]  # "flat 3" is a dwelling on the street, not part of its name
     return words, " ".join(numbers), "".join(w for w in words if w not in numbers)
 
 
@@ -347,17 +358,22 @@ def _digits(born: date) -> str:
 
 
 def mistyped_dates(born: date) -> list[date]:
-    """Return `born` and the dates a typist could have meant: the day and month swapped, and
-    each date one digit away."""
+    """Return `born` and the dates a typist could have meant: the day and month swapped, each
+    date one digit away, and two neighbouring digits swapped (1962 for 1926): every date
+    `compare_dates_of_birth` finds a slip away."""
     dates = {born}
     if born.day <= 12:
         dates.add(date(born.year, born.day, born.month))
     digits = born.strftime("%Y%m%d")
-    for position in range(len(digits)):
-        for digit in "0123456789":
-            other = digits[:position] + digit + digits[position + 1 :]
-            if other != digits and (moved := _date_of(other)) is not None:
-                dates.add(moved)
+    others = [
+        digits[:position] + digit + digits[position + 1 :]
+        for position in range(len(digits))
+        for digit in "0123456789"
+    ] + [
+        digits[:position] + digits[position + 1] + digits[position] + digits[position + 2 :]
+        for position in range(len(digits) - 1)
+    ]
+    dates.update(moved for other in others if (moved := _date_of(other)) is not None)
     return sorted(dates)
 
 

@@ -161,10 +161,10 @@ def strong_identifiers(a: PersonRecord, b: PersonRecord) -> StrongVerdict:
 def score(a: PersonRecord, b: PersonRecord, model: MatchingModel = DEFAULT_MODEL) -> MatchScore:
     """Return the match score of two records under `model` (without regard to NHS numbers):
     each field's level weight, an exact name's by how common the name is when the model
-    knows (`MatchingModel.names`)."""
+    knows (`MatchingModel.names`), an exact given name of initials only as an initial."""
     levels = compare(a, b)
     match = _scores_of(model).get(levels) or _scored(model, levels)
-    if model.names and (levels[0] == "exact" or levels[1] == "exact"):
+    if levels[0] == "exact" or (model.names and levels[1] == "exact"):
         return _weighed_by_name(match, levels, a, model)
     return match
 

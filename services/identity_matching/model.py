@@ -165,9 +165,14 @@ class MatchingModel(BaseModel):
 
     def exact_name_weight(self, field: NamedField, name: str | None) -> float | None:
         """Return the bits an exact agreement on `name` adds by how common it is (None: the
-        field's exact names all weigh their level's weight)."""
+        field's exact names all weigh their level's weight). A given name of initials only
+        (J; J R) adds what an initial does, however rare: it may stand for any name of its
+        letter, so two records of "J Smith" prove no more than "J" and "John" do."""
+        key = name_key(field, name)
+        if field == "given_name" and key and all(len(word) == 1 for word in key.split()):
+            return self.weight("given_name", "initial")
         names = self.names.get(field)
-        return None if names is None else names.weight(name_key(field, name))
+        return None if names is None else names.weight(key)
 
     def weight(self, field: FieldName, level: Level) -> float:
         """Return the bits one field's level adds (a missing value adds nothing)."""
