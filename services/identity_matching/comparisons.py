@@ -151,6 +151,13 @@ def name_words(name: str | None) -> tuple[str, ...]:
     return tuple(w for w in (normalise_name(word) for word in parted.split()) if w)
 
 
+@functools.lru_cache(maxsize=_NAME_CACHE)
+def initials_only(name: str | None) -> bool:
+    """Whether a given name is written as initials only (J; J. R.)."""
+    words = name_words(name)
+    return bool(words) and all(len(word) == 1 for word in words)
+
+
 @functools.lru_cache(maxsize=_PAIR_CACHE)
 def compare_given_names(a: str | None, b: str | None) -> Level:
     """Exact when every name agrees; then the first name only (John, John Paul), a variant

@@ -38,6 +38,7 @@ from services.identity_matching.comparisons import (
     compare_family_names,
     compare_given_names,
     compare_postcodes,
+    initials_only,
     names_crossed,
     names_swapped,
 )
@@ -164,7 +165,10 @@ def score(a: PersonRecord, b: PersonRecord, model: MatchingModel = DEFAULT_MODEL
     knows (`MatchingModel.names`), an exact given name of initials only as an initial."""
     levels = compare(a, b)
     match = _scores_of(model).get(levels) or _scored(model, levels)
-    if levels[0] == "exact" or (model.names and levels[1] == "exact"):
+    exact_given = levels[0] == "exact"
+    if (model.names and (exact_given or levels[1] == "exact")) or (
+        exact_given and initials_only(a.given_name)
+    ):
         return _weighed_by_name(match, levels, a, model)
     return match
 

@@ -28,6 +28,7 @@ from services.identity_matching.comparisons import (
     Level,
     family_name_key,
     given_name_key,
+    initials_only,
 )
 
 
@@ -168,11 +169,10 @@ class MatchingModel(BaseModel):
         field's exact names all weigh their level's weight). A given name of initials only
         (J; J R) adds what an initial does, however rare: it may stand for any name of its
         letter, so two records of "J Smith" prove no more than "J" and "John" do."""
-        key = name_key(field, name)
-        if field == "given_name" and key and all(len(word) == 1 for word in key.split()):
+        if field == "given_name" and initials_only(name):
             return self.weight("given_name", "initial")
         names = self.names.get(field)
-        return None if names is None else names.weight(key)
+        return None if names is None else names.weight(name_key(field, name))
 
     def weight(self, field: FieldName, level: Level) -> float:
         """Return the bits one field's level adds (a missing value adds nothing)."""

@@ -207,7 +207,7 @@ class _Groups:
         self._parent: dict[PersonKey, PersonKey] = {p: p for p in nhs_numbers}
         self._members: dict[PersonKey, set[PersonKey]] = {p: {p} for p in nhs_numbers}
         self._apart: dict[PersonKey, dict[PersonKey, datetime]] = {p: {} for p in nhs_numbers}
-        self._barred: dict[PersonKey, set[PersonKey]] = {p: set() for p in nhs_numbers}
+        self._barred: dict[PersonKey, set[PersonKey]] = {}  # only records the rule bars
 
     def forbid(self, decision: HumanDecision) -> None:
         """Keep the decision's two records apart (from when it was decided)."""
@@ -217,9 +217,9 @@ class _Groups:
 
     def bar(self, a: PersonKey, b: PersonKey) -> None:
         """Keep two records apart from joins by score (the twins rule; a person may join)."""
-        if a in self._barred and b in self._barred:
-            self._barred[a].add(b)
-            self._barred[b].add(a)
+        if a in self._parent and b in self._parent:
+            self._barred.setdefault(a, set()).add(b)
+            self._barred.setdefault(b, set()).add(a)
 
     def share_a_number(self, a: PersonKey, b: PersonKey) -> bool:
         """Tell whether both records hold the same NHS number."""
@@ -266,7 +266,7 @@ class _Groups:
             return False
         if by_score and (
             len(self._numbers_in(left) | self._numbers_in(right)) > 1
-            or any(self._barred[person] & right for person in left)
+            or self._barred_between(left, right)
         ):
             return False
         keep, gone = (ra, rb) if ra < rb else (rb, ra)
@@ -274,6 +274,12 @@ class _Groups:
         self._members[keep] = left | right
         del self._members[gone]
         return True
+
+    def _barred_between(self, left: set[PersonKey], right: set[PersonKey]) -> bool:
+        if not self._barred:
+            return False
+        fewer, more = (left, right) if len(left) <= len(right) else (right, left)
+        return any(self._barred[p] & more for p in fewer if p in self._barred)
 
     def _kept_apart(
         self, left: set[PersonKey], right: set[PersonKey], *, since: datetime | None
