@@ -12,8 +12,8 @@ order of authority:
    records' keys).
 No edge may put two records with different NHS numbers into one citizen: a citizen holds at
 most one. No score may put two records the twins rule bars from linking (`ScoredPair.barred`:
-given names that differ) into one citizen, however it gets there: Louis and Louise each
-scoring high against a third record, "L", do not both join it; a person decides. No edge
+given names that differ) into one citizen, however it gets there; a third record that would
+link with both (Louis and Louise, and "L") links with neither: a person decides. No edge
 may put two records a person said are different (`identity.not_same_person`, or an
 `identity.unlinked` that split them) into one citizen, except a person's later decision
 that joins their citizens: a human decision always beats the algorithm, and the latest beats
@@ -29,7 +29,7 @@ NHS number has the key `nhs:<number>` (which sorts before `person:<org>:<id>`). 
 known by an NHS number therefore keeps the id it had before any probabilistic link.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -154,22 +154,48 @@ def _join_by_score(
     review_at: float,
 ) -> list[ScoredPair]:
     """Join the pairs scoring at their link threshold, best first, as far as the groups'
-    constraints allow (the twins rule's bars among them); return the pairs left for review."""
-    best = sorted(scored, key=lambda s: (-s.score, s.a, s.b))
-    for candidate in best:
-        if candidate.barred and candidate.pair not in latest:
+    constraints allow (the twins rule's bars among them); return the pairs left for review.
+
+    A record that would link with both of a barred pair ("L Smith", or a record without a
+    given name, beside Louis and Louise) could be either: it links with neither, and both
+    its pairs wait for a person (`_either_twin`)."""
+    undecided = [pair for pair in scored if pair.pair not in latest]
+    for candidate in undecided:
+        if candidate.barred:
             groups.bar(candidate.a, candidate.b)
+
+    def would_link(pair: ScoredPair) -> bool:
+        return not pair.barred and pair.score >= (link_at if pair.link_at is None else pair.link_at)
+
+    either = _either_twin(undecided, would_link)
     review: list[ScoredPair] = []
-    for candidate in best:
-        pair_link_at = link_at if candidate.link_at is None else candidate.link_at
-        pair_review_at = review_at if candidate.review_at is None else candidate.review_at
-        if candidate.pair in latest or candidate.score < pair_review_at:
+    for candidate in sorted(undecided, key=lambda s: (-s.score, s.a, s.b)):
+        if candidate.score < (review_at if candidate.review_at is None else candidate.review_at):
             continue
-        linked = not candidate.barred and candidate.score >= pair_link_at
+        linked = would_link(candidate) and candidate.pair not in either
         if not (linked and groups.join(candidate.a, candidate.b, by_score=True)):
             review.append(candidate)
     # a pair waiting to be linked may be joined by later (lower scoring) pairs meanwhile
     return [pair for pair in review if not groups.together(pair.a, pair.b)]
+
+
+def _either_twin(
+    scored: list[ScoredPair], would_link: Callable[[ScoredPair], bool]
+) -> set[frozenset[PersonKey]]:
+    """Return the pairs joining a record with one of two records barred from each other,
+    where it would link with both: which of the two it is, a person decides."""
+    linking: dict[PersonKey, set[PersonKey]] = {}
+    for pair in scored:
+        if would_link(pair):
+            linking.setdefault(pair.a, set()).add(pair.b)
+            linking.setdefault(pair.b, set()).add(pair.a)
+    return {
+        frozenset((middle, twin))
+        for pair in scored
+        if pair.barred
+        for middle in linking.get(pair.a, set()) & linking.get(pair.b, set())
+        for twin in (pair.a, pair.b)
+    }
 
 
 def _best_per_pair(scored: Iterable[ScoredPair]) -> list[ScoredPair]:

@@ -264,31 +264,48 @@ def test_a_pair_scored_twice_or_either_way_round_is_reviewed_once() -> None:
     assert result.review == [ScoredPair(H, V, 11.0)]
 
 
-def test_twins_barred_from_linking_are_not_joined_through_a_record_matching_both() -> None:
-    """Louis and Louise (barred: the twins rule) each score high against "L": the first
-    pair by key links, the second would join the twins so waits for a person, as the
-    twins' own pair does; a person linking the twins joins them."""
+def test_a_record_that_would_link_with_either_twin_links_with_neither() -> None:
+    """Louis and Louise (barred: the twins rule) each score high against "L": it could be
+    either, so it joins neither and all three pairs wait for a person; a person linking
+    the twins joins them (and "L" with them)."""
     louis, louise, initial = ("housing", "louis"), ("voluntary", "louise"), ("mental_health", "l")
     scored = [
         ScoredPair(louis, louise, 19.5, barred=True),
         ScoredPair(louis, initial, 20.0),
-        ScoredPair(louise, initial, 20.0),
+        ScoredPair(louise, initial, 20.5),
     ]
     numbers = dict.fromkeys((louis, louise, initial))
     for order in itertools.permutations(scored):
         result = resolve(numbers, order, [], link_at=LINK, review_at=REVIEW)
 
-        assert result.anchor_of[louis] != result.anchor_of[louise]
-        assert result.anchor_of[initial] == result.anchor_of[louis]  # ties: by the keys
-        assert {pair.pair for pair in result.review} == {
-            frozenset((louis, louise)),
-            frozenset((louise, initial)),
-        }
+        assert len(set(result.anchor_of.values())) == 3
+        assert {pair.pair for pair in result.review} == {pair.pair for pair in scored}
 
     same = HumanDecision(louis, louise, same=True, decided_at=at(1))
     linked = resolve(numbers, scored, [same], link_at=LINK, review_at=REVIEW)
     assert len(set(linked.anchor_of.values())) == 1
     assert linked.review == []
+
+
+def test_twins_are_not_joined_through_a_chain_of_records_either() -> None:
+    """Louis links "L" (20), "L" links "Lou" (18), "Lou" would link Louise (17): joined
+    best first, the last join would put the twins together, so it waits for a person."""
+    louis, louise = ("housing", "louis"), ("voluntary", "louise")
+    initial, short = ("mental_health", "l"), ("mental_health", "lou")
+    scored = [
+        ScoredPair(louis, louise, 19.5, barred=True),
+        ScoredPair(louis, initial, 20.0),
+        ScoredPair(initial, short, 18.0),
+        ScoredPair(short, louise, 17.0),
+    ]
+    result = resolve(dict.fromkeys((louis, louise, initial, short)), scored, [], link_at=LINK)
+
+    assert result.anchor_of[louis] == result.anchor_of[initial] == result.anchor_of[short]
+    assert result.anchor_of[louise] != result.anchor_of[louis]
+    assert {pair.pair for pair in result.review} == {
+        frozenset((louis, louise)),
+        frozenset((short, louise)),
+    }
 
 
 def test_a_pair_joined_by_lower_scores_meanwhile_is_not_left_in_review() -> None:
