@@ -69,22 +69,29 @@ def nhs_numbers_among(numbers: Mapping[PersonKey, str | None]) -> set[str]:
 
 def parts_others_records(
     before: Mapping[UUID, Collection[PersonKey]],
-    citizen_after: Mapping[PersonKey, UUID],
+    after: Mapping[UUID, Collection[PersonKey]],
     *,
     deciders: Collection[str],
 ) -> bool:
     """Tell whether a decision parted records of organisations other than the `deciders`
-    that were one citizen before it: `before`, each citizen that lost records, with its
-    records then; `citizen_after`, the records' citizens now (a record not named stayed).
+    that were one citizen, some of them now with a deciding organisation's record: it chose
+    which of the others' records are its person. `before`: each citizen that lost records,
+    with its records then; `after`: every citizen those records are in now, with its records.
 
-    However it comes about (a keep-apart, an unlink of the records others were joined
-    through, an organisation's link of its own two records that a keep-apart it recorded
-    earlier turns against others), which of two other organisations' records are one person
-    is for their stewards to decide."""
-    return any(
-        len({citizen_after.get(key, citizen) for key in records if key[0] not in deciders}) > 1
-        for citizen, records in before.items()
-    )
+    However it comes about (a keep-apart; an organisation's link of its own two records
+    that a keep-apart it recorded earlier turns against others; a keep-apart of its own two
+    records that sends one of them off with another's), which of two other organisations'
+    records are one person is for their stewards to decide. An organisation taking its
+    record out alone (an unlink) chooses nothing: records joined only through it part, and
+    their pairs go to review."""
+    now = {key: citizen for citizen, records in after.items() for key in records}
+    for citizen, records in before.items():
+        theirs = {now.get(key, citizen) for key in records if key[0] not in deciders}
+        if len(theirs) > 1 and any(
+            key[0] in deciders for group in theirs for key in after.get(group, ())
+        ):
+            return True
+    return False
 
 
 @dataclass(frozen=True)

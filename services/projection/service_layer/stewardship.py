@@ -103,8 +103,8 @@ class NotYourRecords(Exception):
 
 
 class PartsOthersRecords(NotYourRecords):
-    """A decision would part other organisations' records from each other (records joined
-    through the steward's own, or kept together by it): their stewards decide that."""
+    """A decision would part other organisations' records from each other and keep some of
+    them with the steward's organisation's records: their stewards decide that."""
 
 
 class DifferentNhsNumbers(Exception):
@@ -601,7 +601,9 @@ async def _parts_others(uow: UnitOfWork, relinked: Relinked, *, deciders: Collec
         stayed = await uow.read_model.records_of(citizen) - relinked.moved_to.keys()
         left = {key for key, was in relinked.moved_from.items() if was == citizen}
         before[citizen] = stayed | left
-    return parts_others_records(before, relinked.moved_to, deciders=deciders)
+    now = {relinked.moved_to.get(key, c) for c, records in before.items() for key in records}
+    after = {citizen: await uow.read_model.records_of(citizen) for citizen in now}
+    return parts_others_records(before, after, deciders=deciders)
 
 
 async def _awaiting(uow: UnitOfWork, decision: IdentityDecision) -> list[OrgId]:

@@ -203,32 +203,66 @@ async def test_a_keep_apart_that_moved_nothing_cannot_part_others_through_a_late
     assert await _citizen_of(orgs, other) != citizen
 
 
-async def test_an_unlink_may_not_part_the_records_it_joined_until_their_stewards_link_them(
+async def test_a_keep_apart_of_two_own_records_may_not_send_one_off_with_anothers(
+    orgs: Organisations, api: httpx.AsyncClient
+) -> None:
+    """Housing's two records, linked by its steward; mental health's record is with the
+    charity's (housing kept it apart from its first). Keeping housing's two apart would
+    let its second take mental health's record from the charity's (a better score; the
+    charity's NHS number then keeps it out): housing choosing theirs, so 403."""
+    who = {"given_name": "Robert", "family_name": "Jones"}
+    first = await _register(
+        orgs, "housing", **who, nhs_number=None, date_of_birth=date(1979, 12, 3)
+    )
+    second = await _register(
+        orgs, "housing", **who, nhs_number=ROBERT, postcode="BS5 6XX", address="1 High Street"
+    )
+    health = await _register(
+        orgs, "mental_health", **who, nhs_number=None, postcode="BS5 6XX", address="1 High Street"
+    )
+    charity = await _register(orgs, "voluntary", **who, nhs_number=VICTORIA, postcode="BS5 6XX")
+    steward = await key_of(orgs, "housing", "data_steward")
+    assert (await _decide(api, steward, "link", first, second)).status_code == 200
+    assert (await _decide(api, steward, "apart", first, health)).status_code == 200
+    assert await _citizen_of(orgs, health) == await _citizen_of(orgs, charity)
+
+    apart = await _decide(api, steward, "apart", first, second)
+
+    assert (apart.status_code, apart.json()["error"]["code"]) == (403, "not_your_records")
+    assert await _decisions_recorded(orgs) == 2
+    assert await _citizen_of(orgs, health) == await _citizen_of(orgs, charity)
+    assert await _citizen_of(orgs, first) == await _citizen_of(orgs, second)
+
+
+async def test_an_unlink_takes_the_record_out_alone_and_what_it_joined_waits_for_review(
     orgs: Organisations, api: httpx.AsyncClient
 ) -> None:
     """Housing's record joins the charity's and mental health's (both score high with it,
-    not with each other): unlinking it would part theirs, so it is refused until their
-    stewards have linked them; then housing's record leaves, theirs stay one citizen."""
+    less with each other). Housing may take its own record out (it chooses none of theirs):
+    theirs, joined only through it, part, and their pair waits in both stewards' queues;
+    housing may not keep its record with one of them and send the other away (403)."""
     who = {"nhs_number": None, "given_name": "Robert", "family_name": "Jones"}
     housing = await _register(orgs, "housing", **who, postcode="BS5 6XX", address="1 High Street")
     charity = await _register(orgs, "voluntary", **who, postcode="BS5 6XX")
     health = await _register(orgs, "mental_health", **who, address="1 High Street")
     citizen = await _citizen_of(orgs, housing)
     assert {await _citizen_of(orgs, p) for p in (charity, health)} == {citizen}
-    unlink = {**_ref(housing), "reason": "not him"}
     housing_steward = await key_of(orgs, "housing", "data_steward")
 
-    refused = await api.post(f"/v1/citizens/{citizen}/unlink", headers=housing_steward, json=unlink)
-    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "not_your_records")
-    assert await _decisions_recorded(orgs) == 0
-    for org in ("voluntary", "mental_health"):
-        steward = await key_of(orgs, org, "data_steward")
-        assert (await _decide(api, steward, "link", charity, health)).status_code == 200
-    split = await api.post(f"/v1/citizens/{citizen}/unlink", headers=housing_steward, json=unlink)
+    choosing = await _decide(api, housing_steward, "apart", housing, charity)
+    assert (choosing.status_code, choosing.json()["error"]["code"]) == (403, "not_your_records")
+    split = await api.post(
+        f"/v1/citizens/{citizen}/unlink",
+        headers=housing_steward,
+        json={**_ref(housing), "reason": "not him"},
+    )
 
     assert split.status_code == 200, split.text
-    assert await _citizen_of(orgs, charity) == await _citizen_of(orgs, health)
-    assert await _citizen_of(orgs, housing) != await _citizen_of(orgs, charity)
+    assert len({await _citizen_of(orgs, p) for p in (housing, charity, health)}) == 3
+    for org in ("voluntary", "mental_health"):
+        steward = await key_of(orgs, org, "data_steward")
+        queue = (await api.get("/v1/identity/review", headers=steward)).json()["pairs"]
+        assert [{p["a"]["org"], p["b"]["org"]} for p in queue] == [{"voluntary", "mental_health"}]
 
 
 async def test_a_steward_cannot_merge_two_people_with_different_nhs_numbers(

@@ -2,8 +2,9 @@
 steward of each; keeping apart needs one, and ends the links before it."""
 
 from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
 
-from services.projection.domain.identity_decisions import decisions_in_force
+from services.projection.domain.identity_decisions import decisions_in_force, parts_others_records
 from services.projection.domain.linkage import HumanDecision, PersonKey, resolve
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -77,3 +78,20 @@ def test_a_link_both_made_is_undone_by_either_organisations_keep_apart() -> None
     )
     assert not _joined(decided)
     assert decisions_in_force(decided).awaiting == {}
+
+
+def test_a_decision_parts_others_only_where_some_of_them_end_with_its_own_record() -> None:
+    """Housing's record was one citizen with the charity's and mental health's."""
+    was, elsewhere, third = uuid4(), uuid4(), uuid4()
+    health: PersonKey = ("mental_health", "m1")
+    before = {was: {HOUSING, CHARITY, health}}
+
+    def parts(after: dict[UUID, set[PersonKey]], *deciders: str) -> bool:
+        return parts_others_records(before, after, deciders=set(deciders) or {"housing"})
+
+    assert not parts({was: {CHARITY, health}, elsewhere: {HOUSING}})  # it left them together
+    assert not parts({was: {CHARITY}, elsewhere: {HOUSING}, third: {health}})  # it left alone
+    assert parts({was: {HOUSING, health}, elsewhere: {CHARITY}})  # it kept mental health's
+    assert parts({was: {CHARITY}, elsewhere: {HOUSING, health}})  # it took mental health's
+    assert parts({was: {CHARITY}, elsewhere: {health, HOUSING_AGAIN}})  # to its other record
+    assert not parts({was: {HOUSING, health}, elsewhere: {CHARITY}}, "housing", "voluntary")

@@ -220,9 +220,9 @@ def answer_stewardship_refusals(app: FastAPI) -> None:
             ),
             PartsOthersRecords: lambda _: ApiError(
                 403, "not_your_records",
-                "this would part other organisations' records from each other (joined "
-                "through yours, or kept together by it): their stewards decide that, by "
-                "linking them or keeping them apart",
+                "this would part other organisations' records from each other and keep "
+                "some of them with yours: their stewards decide which are one person (an "
+                "unlink of your record alone chooses none of theirs)",
             ),
             NotYourRecords: lambda _: _not_yours(),
             UnknownRecord: lambda error: _invalid(
