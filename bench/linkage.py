@@ -18,13 +18,15 @@ import sys
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
+from itertools import combinations
 
-from bench.linkage_data import Dataset, Figures, Outcome, figures, load, ordered
+from bench.linkage_data import Dataset, Figures, Outcome, Pair, figures, load, ordered
 from bench.part import BenchContext, Measurement, Side, SizeOption
 from services.identity_matching.matching import Thresholds
 from services.identity_matching.model import DEFAULT_MODEL, MatchingModel
 from services.identity_matching.training import TrainedModel, train
-from services.projection.domain.candidates import candidate_pairs
+from services.projection.domain.candidates import candidate_pairs, key_of, scored_pair
+from services.projection.domain.linkage import resolve
 
 LINKAGE_PEOPLE = SizeOption(
     "linkage_people", 5_000, "FEBRL people linked (5,000: every record of both datasets)"
@@ -56,8 +58,44 @@ async def run(ctx: BenchContext) -> list[Measurement]:
         measurements += measured(
             dataset, replace(outcome, seconds=outcome.seconds + training), "ours"
         )
+        measurements += _as_citizens(dataset, trained)
         measurements += _variants(dataset, trained)
     return measurements
+
+
+def _as_citizens(dataset: Dataset, trained: TrainedModel) -> list[Measurement]:
+    """Figures of the records one citizen holds once the projection has joined them (links
+    are transitive: A-B and B-C make A and C one citizen; the twins rule holds through
+    third records): every pair of records in one citizen counts as linked."""
+    key, label = f"linkage.{dataset.name}.citizens", "  as citizens (joined transitively)"
+    joined = joined_as_citizens(dataset, trained.thresholds, trained.model)
+    true = len(joined & dataset.true_pairs)
+    precision = true / len(joined) if joined else 1.0
+    recall = true / len(dataset.true_pairs)
+    return [
+        Measurement(f"{key}.precision", f"{label}: precision", "share", "ours", precision),
+        Measurement(f"{key}.recall", f"{label}: recall", "share", "ours", recall),
+    ]
+
+
+def joined_as_citizens(
+    dataset: Dataset, thresholds: Thresholds, model: MatchingModel
+) -> frozenset[Pair]:
+    """Return the pairs of records (as the dataset asks about them) that `linkage.resolve`
+    puts in one citizen, from the pairs worth keeping as the projection keeps them."""
+    records = dataset.records()
+    found = candidate_pairs(records, (), keep_from=thresholds.review, model=model)
+    scored = [
+        scored_pair(p.a, p.b, p.match.total, thresholds, may_link=p.match.may_link)
+        for p in found.pairs
+    ]
+    resolution = resolve(dict.fromkeys(key_of(record) for record in records), scored, [])
+    return frozenset(
+        ordered(a[1], b[1])
+        for members in resolution.members().values()
+        for a, b in combinations(sorted(members), 2)
+        if dataset.counted(a[0], b[0])
+    )
 
 
 def _variants(dataset: Dataset, trained: TrainedModel) -> list[Measurement]:

@@ -166,11 +166,35 @@ def score(a: PersonRecord, b: PersonRecord, model: MatchingModel = DEFAULT_MODEL
     levels = compare(a, b)
     match = _scores_of(model).get(levels) or _scored(model, levels)
     exact_given = levels[0] == "exact"
+    if model.names and levels[0] == "swapped":
+        return _weighed_by_name(match, levels, _swapped_name_weights(a, b, model), model)
     if (model.names and (exact_given or levels[1] == "exact")) or (
         exact_given and initials_only(a.given_name)
     ):
-        return _weighed_by_name(match, levels, a, model)
+        return _weighed_by_name(match, levels, _exact_name_weights(levels, a, model), model)
     return match
+
+
+def _exact_name_weights(
+    levels: Levels, a: PersonRecord, model: MatchingModel
+) -> tuple[float | None, float | None]:
+    """Each exact name's weight by the name itself (both records hold it), else None."""
+    given, family = (
+        model.exact_name_weight(field, getattr(a, field)) if levels[index] == "exact" else None
+        for index, field in enumerate(NAMED_FIELDS)  # the first two of `FIELDS`
+    )
+    return given, family
+
+
+def _swapped_name_weights(
+    a: PersonRecord, b: PersonRecord, model: MatchingModel
+) -> tuple[float | None, float | None]:
+    """Names written the wrong way round weigh no more than the names themselves would as
+    exact agreements (both records' names of each field: the same either way round)."""
+    return (
+        model.swapped_name_weight("given_name", (a.given_name, b.given_name)),
+        model.swapped_name_weight("family_name", (a.family_name, b.family_name)),
+    )
 
 
 _NamedScores = dict[tuple[Levels, float | None, float | None], MatchScore]
@@ -215,14 +239,14 @@ def _held(model: MatchingModel) -> tuple[MatchingModel, dict[Levels, MatchScore]
 
 
 def _weighed_by_name(
-    match: MatchScore, levels: Levels, a: PersonRecord, model: MatchingModel
+    match: MatchScore,
+    levels: Levels,
+    weights: tuple[float | None, float | None],
+    model: MatchingModel,
 ) -> MatchScore:
-    """`match` with each exact name's weight that of the name itself (both records hold it);
+    """`match` with the names' weights (`weights`: given, family; None keeps the level's);
     as with levels, each combination of levels and name weights is added up once."""
-    given, family = (
-        model.exact_name_weight(field, getattr(a, field)) if levels[index] == "exact" else None
-        for index, field in enumerate(NAMED_FIELDS)  # the first two of `FIELDS`
-    )
+    given, family = weights
     named = _held(model)[2]
     key = (levels, given, family)
     found = named.get(key)

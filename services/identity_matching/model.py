@@ -175,10 +175,21 @@ class MatchingModel(BaseModel):
         return None if names is None else names.weight(name_key(field, name))
 
     def weight(self, field: FieldName, level: Level) -> float:
-        """Return the bits one field's level adds (a missing value adds nothing)."""
+        """Return the bits one field's level adds (a missing value adds nothing), never more
+        than an exact agreement of the field adds: nothing is stronger evidence than exact
+        agreement, however rarely random pairs fall in a level (names swapped are rare by
+        chance, so a learnt model weighed them above exact names)."""
         if level == "missing":
             return 0.0
-        return self.of(field)[level].weight
+        weights = self.of(field)
+        return min(weights[level].weight, weights["exact"].weight)
+
+    def swapped_name_weight(self, field: NamedField, names: tuple[str | None, ...]) -> float:
+        """Return the bits names written the wrong way round add to `field`: the level's
+        weight, but no more than an exact agreement on the least common of `names` (both
+        records' names of that field) would add."""
+        exact = [w for name in names if (w := self.exact_name_weight(field, name)) is not None]
+        return min([self.weight(field, "swapped"), *exact])
 
 
 DEFAULT_MODEL = MatchingModel(

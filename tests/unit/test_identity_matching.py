@@ -28,7 +28,7 @@ from services.identity_matching.matching import (
     score,
     strong_identifiers,
 )
-from services.identity_matching.model import DEFAULT_MODEL, NameWeights
+from services.identity_matching.model import DEFAULT_MODEL, LevelWeight, NameWeights
 
 DEFAULT = Thresholds()
 BORN = date(1979, 3, 12)
@@ -359,3 +359,28 @@ def test_blocking_keys_part_given_names_as_they_always_have() -> None:
 
     assert names_key("MaryAnn") in en_dash
     assert names_key("JR") in initials
+
+
+def test_names_written_the_wrong_way_round_prove_no_more_than_the_names_themselves() -> None:
+    """A learnt model finds swapped names rare among random pairs and weighed them above
+    exact names: Lachlan Nguyen and Nguyen Lachlan of the same postcode, born 27 years
+    apart, linked. No level outweighs an exact agreement, and swapped names weigh no more
+    than the names do, either way round."""
+    names = NameWeights(min_bearers=10, common={"lachlan": 4.0}, rare=9.0)
+    learnt = DEFAULT_MODEL.model_copy(
+        update={
+            "given_name": {**DEFAULT_MODEL.given_name, "swapped": LevelWeight(weight=12.5)},
+            "family_name": {**DEFAULT_MODEL.family_name, "swapped": LevelWeight(weight=11.6)},
+            "names": {"given_name": names, "family_name": names},
+        }
+    )
+    plain = housing(given_name="Lachlan", family_name="Nguyen", nhs_number=None)
+    swapped = charity(given_name="Nguyen", family_name="Lachlan")
+    exact = charity(given_name="Lachlan", family_name="Nguyen")
+
+    for model in (DEFAULT_MODEL, learnt):
+        either_way = score(plain, swapped, model).total, score(swapped, plain, model).total
+        assert either_way[0] == either_way[1] <= score(plain, exact, model).total
+    weights = {e.field: e.weight for e in score(plain, swapped, learnt).evidence}
+    # given: the field's exact weight (3.5) is below Lachlan's (4.0); family: Lachlan's, common
+    assert (weights["given_name"], weights["family_name"]) == (3.5, 4.0)
