@@ -147,9 +147,11 @@ def _explained(explained: PairExplained, matching: MatchingConfig) -> dict[str, 
         )
         if name is not None and m is not None:
             u = round(m / 2**evidence.weight, 8)  # the name's own chance agreement
+        # weighing less than its m and u say: no more than an exact agreement (on the names)
+        capped = level is not None and name is None and evidence.weight < level.weight
         fields.append({
             "field": evidence.field, "level": evidence.agreement, "weight": evidence.weight,
-            "m": m, "u": u, "name": name,
+            "m": m, "u": u, "name": name, "capped": capped,
         })  # fmt: skip
     return {
         "model": model.version,
@@ -170,6 +172,7 @@ def _print_explained(document: dict[str, Any]) -> None:
         m = "-" if row["m"] is None else f"{row['m']:.4f}"
         u = "-" if row["u"] is None else f"{row['u']:.6f}"
         level = row["level"] if row["name"] is None else f"{row['level']} ({row['name']} name)"
+        level += " (capped)" if row["capped"] else ""
         print(f"{row['field']:<15} {level:<18} {m:>8} {u:>10} {row['weight']:>7.2f}")
     print(f"score {document['score']:.2f}: link at {document['link']}, review at "
           f"{document['review']} -> {document['decision']}")  # fmt: skip
