@@ -189,20 +189,24 @@ def _visible_to(viewer: Viewer, hidden: Collection[RecordKey]) -> TimelineFilter
     )
 
 
+_RECEIVERS_OWN = frozenset({"person_id", "found_by", "match_score"})  # of `referral.received`
+
+
 def _without_hidden_details(
     event: TimelineEvent, viewer: Viewer, senders: Mapping[str, str]
 ) -> TimelineEvent:
     """Drop what the event carries that the viewer may not see of it: a referral's copy of
     the person's details unless the rules share the sender's `person.identity` (a referral
-    carries who the person is), the receiver's person id on another organisation's receipt,
-    and free text unless the viewer may read its writer's (`domain/free_text.py`: a mental
-    health case's reason is clinical)."""
+    carries who the person is), the receiver's person id and how it found them on another
+    organisation's receipt, and free text unless the viewer may read its writer's
+    (`domain/free_text.py`: a mental health case's reason is clinical)."""
     data = event.data
     if "person" in data and not viewer.may_see(event.org, IDENTITY):
         data = {key: value for key, value in data.items() if key != "person"}
     if event.org != viewer.org and event.type == "referral.received":
-        # the receiver's own reference for the person: an existing record's or a new one's
-        data = {key: value for key, value in data.items() if key != "person_id"}
+        # the receiver's own reference for the person, and how it found them: whether it
+        # held a record already (one the person may withhold from the viewer) stays unsaid
+        data = {key: value for key, value in data.items() if key not in _RECEIVERS_OWN}
     sides = {event.org, data.get("from_org"), data.get("to_org")}
     party = event.type.startswith("referral.") and viewer.org in sides
     data = without_hidden_text(

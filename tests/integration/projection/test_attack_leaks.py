@@ -386,6 +386,7 @@ async def _referred_to_mental_health(
     receipt = ReferralReceived(
         referral_id=referral_id, person_id=health.person_id, from_org="housing",
         reason="struggling since the bereavement", urgency="routine",
+        found_by="new_record" if not mental_health_holds_a_withheld_record else "receiver",
     )  # fmt: skip
     events.append(health.event(receipt, received_at, **inbox))
     await orgs.record(events)
@@ -430,6 +431,8 @@ async def test_a_referral_does_not_tell_its_sender_that_the_receiver_holds_a_hid
             shapes.append(_shape(view, timeline))
     assert shapes[0] == shapes[1]
     assert shapes[0]["referrals"][0][0] == "received"
+    receipt = [keys for _, kind, keys in shapes[0]["timeline"] if kind == "referral.received"]
+    assert receipt == [["from_org", "reason", "referral_id", "urgency"]]  # not how it was found
 
 
 async def test_an_identity_conflict_is_settled_only_by_both_sides_stewards(
