@@ -186,7 +186,7 @@ class MatchingModel(BaseModel):
 
     def swapped_name_weight(self, field: NamedField, names: tuple[str | None, ...]) -> float:
         """Return the bits names written the wrong way round add to `field`: the level's
-        weight, but no more than an exact agreement on the least common of `names` (both
+        weight, but no more than an exact agreement on the commoner of `names` (both
         records' names of that field) would add."""
         exact = [w for name in names if (w := self.exact_name_weight(field, name)) is not None]
         return min([self.weight(field, "swapped"), *exact])
