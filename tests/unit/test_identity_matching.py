@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 from pydantic import ValidationError
 
+from services.cli.identity import _explained, _print_explained
 from services.identity_matching.blocking import blocking_keys
 from services.identity_matching.comparisons import (
     compare_addresses,
@@ -29,6 +30,7 @@ from services.identity_matching.matching import (
     strong_identifiers,
 )
 from services.identity_matching.model import DEFAULT_MODEL, LevelWeight, NameWeights
+from services.projection.service_layer.identity_model import PairExplained
 
 DEFAULT = Thresholds()
 BORN = date(1979, 3, 12)
@@ -384,3 +386,25 @@ def test_names_written_the_wrong_way_round_prove_no_more_than_the_names_themselv
     weights = {e.field: e.weight for e in score(plain, swapped, learnt).evidence}
     # given: the field's exact weight (3.5) is below Lachlan's (4.0); family: Lachlan's, common
     assert (weights["given_name"], weights["family_name"]) == (3.5, 4.0)
+
+
+def test_explain_marks_a_level_weighing_less_than_its_m_and_u_say(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A learnt model's swapped names (m/u says 12.5 bits) weigh what exact names do: the
+    explanation says so, rather than showing an m and u the weight does not follow from."""
+    swapped = LevelWeight(weight=12.5, m=0.01, u=0.0000017)
+    model = DEFAULT_MODEL.model_copy(
+        update={"given_name": {**DEFAULT_MODEL.given_name, "swapped": swapped}}
+    )
+    a = housing(given_name="Lachlan", family_name="Nguyen", nhs_number=None)
+    b = charity(given_name="Nguyen", family_name="Lachlan")
+    match = score(a, b, model)
+    explained = PairExplained(a, b, match, DEFAULT, match.decision(DEFAULT), ["names"])
+
+    document = _explained(explained, MatchingConfig(model=model))
+    _print_explained(document)
+
+    given = next(row for row in document["fields"] if row["field"] == "given_name")
+    assert (given["level"], given["weight"], given["capped"]) == ("swapped", 3.5, True)
+    assert "swapped (capped)" in capsys.readouterr().out
