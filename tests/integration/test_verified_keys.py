@@ -10,6 +10,7 @@ from services.runtime.api_keys import ApiKeyStore, LiveKey, auth_migrations, spl
 from services.runtime.database import Pool
 from services.runtime.migrations import apply_migrations
 from services.runtime.verified_keys import VerifiedKeys
+from tests.integration.organisation.running_services import eventually
 
 
 class CountingStore(ApiKeyStore):
@@ -80,7 +81,7 @@ async def test_a_revoked_key_stops_working_as_soon_as_the_revocation_is_heard(
     assert await ApiKeyStore(store._pool).revoke(_key_id(key))
     # the notification travels (PostgreSQL sends it at the commit): until it is heard, the
     # key is answered from memory, without a read; once heard, read again and refused
-    assert await _refused_within(keys, key, seconds=5.0)
+    assert await eventually(lambda: _refused(keys, key))
     assert store.reads == 2
 
 
@@ -114,34 +115,17 @@ async def test_a_lost_listening_connection_forgets_every_key_and_listens_again(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
         " WHERE query LIKE 'LISTEN%caseweave_api_keys_changed%'"
     )
-    assert await _read_again_within(keys, key, store, seconds=5.0)  # forgotten, not from memory
-    assert await ApiKeyStore(store._pool).revoke(_key_id(key))
-    assert await _refused_within(keys, key, seconds=5.0)  # listening again: the revocation heard
-
-
-async def _refused_within(keys: VerifiedKeys, key: str, *, seconds: float) -> bool:
-    """Ask until the key is refused; return whether it was within `seconds`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while await keys.authenticate(key) is not None:
-        if loop.time() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
-
-
-async def _read_again_within(
-    keys: VerifiedKeys, key: str, store: CountingStore, *, seconds: float
-) -> bool:
-    """Ask until the key (still valid) is read from the store again; return whether it was
-    within `seconds` (the remembered keys forgotten)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
     reads = store.reads
-    while True:
+
+    async def read_again() -> bool | None:
         assert await keys.authenticate(key) is not None
-        if store.reads > reads:
-            return True
-        if loop.time() > deadline:
-            return False
-        await asyncio.sleep(0.02)
+        return True if store.reads > reads else None
+
+    assert await eventually(read_again)  # forgotten: read again, not answered from memory
+    assert await ApiKeyStore(store._pool).revoke(_key_id(key))
+    assert await eventually(lambda: _refused(keys, key))  # listening again: revocation heard
+
+
+async def _refused(keys: VerifiedKeys, key: str) -> bool | None:
+    """True once the key is refused (None while it is still answered)."""
+    return True if await keys.authenticate(key) is None else None

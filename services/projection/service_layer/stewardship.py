@@ -597,12 +597,14 @@ async def _parts_others(uow: UnitOfWork, relinked: Relinked, *, deciders: Collec
     """Tell whether the decision just re-resolved parted records of organisations other
     than the deciders' that were one citizen (`parts_others_records`)."""
     before: dict[UUID, set[PersonKey]] = {}
+    after: dict[UUID, set[PersonKey]] = {}  # each citizen's records now, read once
     for citizen in set(relinked.moved_from.values()):
-        stayed = await uow.read_model.records_of(citizen) - relinked.moved_to.keys()
+        after[citizen] = await uow.read_model.records_of(citizen)
         left = {key for key, was in relinked.moved_from.items() if was == citizen}
-        before[citizen] = stayed | left
+        before[citizen] = (after[citizen] - relinked.moved_to.keys()) | left
     now = {relinked.moved_to.get(key, c) for c, records in before.items() for key in records}
-    after = {citizen: await uow.read_model.records_of(citizen) for citizen in now}
+    for citizen in now - after.keys():
+        after[citizen] = await uow.read_model.records_of(citizen)
     return parts_others_records(before, after, deciders=deciders)
 
 
